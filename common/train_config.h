@@ -1,0 +1,204 @@
+// Command-line flags shared by train_gpt2cpu and train_gpt2cu. Letters follow llm.c where
+// llm.c has the flag; everything else is a long option. Bad flags and impossible values
+// are one-line errors with exit code 2.
+#pragma once
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "../optim/optim_config.h"
+#include "gpt2_layout.h"
+#include "utils.h"
+
+struct TrainConfig {
+    // data
+    std::string train_glob = "data/tinyshakespeare/tiny_shakespeare_train.bin"; // -i
+    std::string val_glob = "data/tinyshakespeare/tiny_shakespeare_val.bin";     // -j
+    std::string tokenizer_path = "data/gpt2_tokenizer.bin";                     // --tokenizer
+    std::string output_dir;        // -o: logs and checkpoints; empty: none
+    std::string model = "d12";     // -e: a model name (d12, ...) or an llm.c model file
+    int batch_size = 4;            // -b: micro-batch B
+    int seq_len = 1024;            // -t: T
+    long total_batch_tokens = -1;  // -d: tokens per optimizer step; -1: B*T (no accumulation)
+    int max_steps = -1;            // -x: -1: one epoch of the training shards
+    int val_every = 20;            // -v (0: never)
+    int val_batches = 20;          // -m
+    int checkpoint_every = 0;      // -n (0: only at the end, when -o is set)
+    int sample_every = 0;          // -s (0: never)
+    int gen_tokens = 64;           // -g
+    int recompute = 0;             // -r: recompute GELU in backward (CUDA trainer)
+    int shuffle = 1;               // --no-shuffle sets 0
+    unsigned long long seed = 42;  // --seed: init, data order, sampling
+    OptimConfig optim;
+    ScheduleConfig schedule;
+};
+
+inline void print_train_usage(const char* prog, const TrainConfig& d) {
+    printf("usage: %s [flags]\n", prog);
+    printf("data and model:\n");
+    printf("  -i GLOB      train token shards (default %s)\n", d.train_glob.c_str());
+    printf("  -j GLOB      val token shards (default %s)\n", d.val_glob.c_str());
+    printf("  --tokenizer F  GPT-2 tokenizer file for samples (default %s)\n", d.tokenizer_path.c_str());
+    printf("  -o DIR       output directory for main.log and checkpoints (default: none)\n");
+    printf("  -e MODEL     d2|d4|d6|d12|d24|d36|d48, or an llm.c model file (default %s)\n", d.model.c_str());
+    printf("  -b B         micro-batch size (default %d)\n", d.batch_size);
+    printf("  -t T         sequence length, at most 1024 (default %d)\n", d.seq_len);
+    printf("  -d TOKENS    total batch in tokens, a multiple of B*T (default %ld: B*T when -1)\n", d.total_batch_tokens);
+    printf("  -r 0|1       recompute GELU in the backward pass to save memory (default %d)\n", d.recompute);
+    printf("  --seed N     seed for init, data order and sampling (default %llu)\n", d.seed);
+    printf("  --no-shuffle read shards and samples in order\n");
+    printf("loop:\n");
+    printf("  -x STEPS     optimizer steps (default %d: one epoch)\n", d.max_steps);
+    printf("  -v N         validate every N steps, 0 never (default %d)\n", d.val_every);
+    printf("  -m N         val batches (default %d)\n", d.val_batches);
+    printf("  -n N         checkpoint every N steps, 0: only at the end (default %d)\n", d.checkpoint_every);
+    printf("  -s N         sample every N steps, 0 never (default %d)\n", d.sample_every);
+    printf("  -g N         tokens to generate per sample (default %d)\n", d.gen_tokens);
+    printf("optimizer (defaults marked * depend on --optim):\n");
+    printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon (default %s)\n", algorithm_name(d.optim.algorithm));
+    printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion 1e-4, adamw 6e-4, muon 2e-2)\n");
+    printf("  --momentum M momentum of sgd, signum, muon (* 0.9, muon 0.95)\n");
+    printf("  --nesterov 0|1  Nesterov momentum for sgd, muon (* sgd 0, muon 1)\n");
+    printf("  --beta1 B    adamw/lion beta1 (* 0.9)\n");
+    printf("  --beta2 B    adamw/lion beta2 (* adamw 0.95, lion 0.99)\n");
+    printf("  --eps E      adamw epsilon (default %g)\n", d.optim.eps);
+    printf("  -c WD        weight decay (default %g)\n", d.optim.weight_decay);
+    printf("  --wd-on SET  matrices|hidden|all: 2-D weights incl. embeddings, hidden matrices only, everything (default %s)\n", wd_on_name(d.optim.wd_on));
+    printf("  --grad-clip N  global gradient-norm clip, 0 off (default %g)\n", d.optim.grad_clip);
+    printf("  --muon-ns-steps N  Newton-Schulz iterations (default %d)\n", d.optim.muon_ns_steps);
+    printf("  --muon-fallback NAME  optimizer for muon's non-matrix params (default %s)\n", algorithm_name(d.optim.muon_fallback));
+    printf("  --fallback-lr LR  its learning rate (* the fallback's default lr)\n");
+    printf("schedule:\n");
+    printf("  --schedule S cosine|linear|constant|wsd (default %s)\n", schedule_name(d.schedule.kind));
+    printf("  -u N         warmup steps (default %d)\n", d.schedule.warmup_steps);
+    printf("  --warmup-init F  lr fraction the warmup starts from (default %g)\n", d.schedule.warmup_init);
+    printf("  -q F         final lr as a fraction of the peak (default %g)\n", d.schedule.final_lr_frac);
+    printf("  --wsd-decay-frac F  wsd: share of steps spent decaying (default %g)\n", d.schedule.wsd_decay_frac);
+    printf("  -h           this help\n");
+}
+
+namespace train_config_detail {
+inline long parse_long(const std::string& flag, const char* v) {
+    char* end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || errno) fail_usage("flag %s wants an integer, got '%s'", flag.c_str(), v);
+    return x;
+}
+inline float parse_float(const std::string& flag, const char* v) {
+    char* end;
+    float x = strtof(v, &end);
+    if (*v == '\0' || *end != '\0' || !std::isfinite(x)) fail_usage("flag %s wants a number, got '%s'", flag.c_str(), v);
+    return x;
+}
+} // namespace train_config_detail
+
+// Parses argv into cfg (which holds the caller's defaults), then checks every value.
+inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
+    using namespace train_config_detail;
+    const TrainConfig defaults = *cfg;
+    for (int i = 1; i < argc; i++) {
+        const std::string flag = argv[i];
+        if (flag == "-h" || flag == "--help") { print_train_usage(argv[0], defaults); exit(0); }
+        if (flag == "--no-shuffle") { cfg->shuffle = 0; continue; }
+        if (flag.size() < 2 || flag[0] != '-') fail_usage("unexpected argument '%s' (see -h)", flag.c_str());
+        if (i + 1 >= argc) fail_usage("flag %s needs a value", flag.c_str());
+        const char* v = argv[++i];
+        OptimConfig& o = cfg->optim;
+        ScheduleConfig& s = cfg->schedule;
+        if (flag == "-i") cfg->train_glob = v;
+        else if (flag == "-j") cfg->val_glob = v;
+        else if (flag == "--tokenizer") cfg->tokenizer_path = v;
+        else if (flag == "-o") cfg->output_dir = v;
+        else if (flag == "-e") cfg->model = v;
+        else if (flag == "-b") cfg->batch_size = (int)parse_long(flag, v);
+        else if (flag == "-t") cfg->seq_len = (int)parse_long(flag, v);
+        else if (flag == "-d") cfg->total_batch_tokens = parse_long(flag, v);
+        else if (flag == "-x") cfg->max_steps = (int)parse_long(flag, v);
+        else if (flag == "-v") cfg->val_every = (int)parse_long(flag, v);
+        else if (flag == "-m") cfg->val_batches = (int)parse_long(flag, v);
+        else if (flag == "-n") cfg->checkpoint_every = (int)parse_long(flag, v);
+        else if (flag == "-s") cfg->sample_every = (int)parse_long(flag, v);
+        else if (flag == "-g") cfg->gen_tokens = (int)parse_long(flag, v);
+        else if (flag == "-r") cfg->recompute = (int)parse_long(flag, v);
+        else if (flag == "--seed") cfg->seed = (unsigned long long)parse_long(flag, v);
+        else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon)", v); }
+        else if (flag == "-l") o.lr = parse_float(flag, v);
+        else if (flag == "--momentum") o.momentum = parse_float(flag, v);
+        else if (flag == "--nesterov") o.nesterov = (int)parse_long(flag, v);
+        else if (flag == "--beta1") o.beta1 = parse_float(flag, v);
+        else if (flag == "--beta2") o.beta2 = parse_float(flag, v);
+        else if (flag == "--eps") o.eps = parse_float(flag, v);
+        else if (flag == "-c") o.weight_decay = parse_float(flag, v);
+        else if (flag == "--wd-on") {
+            const std::string w = v;
+            if (w == "matrices") o.wd_on = WeightDecayOn::Matrices;
+            else if (w == "hidden") o.wd_on = WeightDecayOn::Hidden;
+            else if (w == "all") o.wd_on = WeightDecayOn::All;
+            else fail_usage("--wd-on wants matrices|hidden|all, got '%s'", v);
+        }
+        else if (flag == "--grad-clip") o.grad_clip = parse_float(flag, v);
+        else if (flag == "--muon-ns-steps") o.muon_ns_steps = (int)parse_long(flag, v);
+        else if (flag == "--muon-fallback") {
+            if (!algorithm_from_name(v, &o.muon_fallback) || o.muon_fallback == Algorithm::Muon)
+                fail_usage("--muon-fallback wants sgd|signsgd|signum|adamw|lion, got '%s'", v);
+        }
+        else if (flag == "--fallback-lr") o.fallback_lr = parse_float(flag, v);
+        else if (flag == "--schedule") {
+            const std::string w = v;
+            if (w == "cosine") s.kind = Schedule::Cosine;
+            else if (w == "linear") s.kind = Schedule::Linear;
+            else if (w == "constant") s.kind = Schedule::Constant;
+            else if (w == "wsd") s.kind = Schedule::WSD;
+            else fail_usage("--schedule wants cosine|linear|constant|wsd, got '%s'", v);
+        }
+        else if (flag == "-u") s.warmup_steps = (int)parse_long(flag, v);
+        else if (flag == "--warmup-init") s.warmup_init = parse_float(flag, v);
+        else if (flag == "-q") s.final_lr_frac = parse_float(flag, v);
+        else if (flag == "--wsd-decay-frac") s.wsd_decay_frac = parse_float(flag, v);
+        else fail_usage("unknown flag '%s' (see -h)", flag.c_str());
+    }
+    // Values that can be checked without the model or the data.
+    const OptimConfig& o = cfg->optim;
+    const ScheduleConfig& s = cfg->schedule;
+    if (cfg->batch_size < 1) fail_usage("micro-batch -b must be at least 1, got %d", cfg->batch_size);
+    if (cfg->seq_len < 1 || cfg->seq_len > 1024) fail_usage("sequence length -t must be in 1..1024, got %d", cfg->seq_len);
+    if (cfg->total_batch_tokens != -1 && cfg->total_batch_tokens < 1) fail_usage("total batch -d must be positive or -1, got %ld", cfg->total_batch_tokens);
+    if (cfg->max_steps < -1 || cfg->max_steps == 0) fail_usage("max steps -x must be positive or -1, got %d", cfg->max_steps);
+    if (cfg->val_every < 0 || cfg->val_batches < 0 || cfg->checkpoint_every < 0 || cfg->sample_every < 0 || cfg->gen_tokens < 0)
+        fail_usage("-v, -m, -n, -s and -g must not be negative");
+    if (o.lr != -1.0f && !(o.lr >= 0)) fail_usage("learning rate -l must not be negative, got %g", o.lr);
+    if (o.fallback_lr != -1.0f && !(o.fallback_lr >= 0)) fail_usage("--fallback-lr must not be negative, got %g", o.fallback_lr);
+    if (o.momentum != -1.0f && !(o.momentum >= 0 && o.momentum < 1)) fail_usage("--momentum must be in [0, 1), got %g", o.momentum);
+    if (o.nesterov != -1 && o.nesterov != 0 && o.nesterov != 1) fail_usage("--nesterov wants 0 or 1, got %d", o.nesterov);
+    if (o.beta1 != -1.0f && !(o.beta1 >= 0 && o.beta1 < 1)) fail_usage("--beta1 must be in [0, 1), got %g", o.beta1);
+    if (o.beta2 != -1.0f && !(o.beta2 >= 0 && o.beta2 < 1)) fail_usage("--beta2 must be in [0, 1), got %g", o.beta2);
+    if (!(o.eps > 0)) fail_usage("--eps must be positive, got %g", o.eps);
+    if (!(o.weight_decay >= 0)) fail_usage("weight decay -c must not be negative, got %g", o.weight_decay);
+    if (!(o.grad_clip >= 0)) fail_usage("--grad-clip must not be negative, got %g", o.grad_clip);
+    if (o.muon_ns_steps < 0) fail_usage("--muon-ns-steps must not be negative, got %d", o.muon_ns_steps);
+    if (s.warmup_steps < 0) fail_usage("warmup -u must not be negative, got %d", s.warmup_steps);
+    if (!(s.warmup_init >= 0 && s.warmup_init <= 1)) fail_usage("--warmup-init must be in [0, 1], got %g", s.warmup_init);
+    if (!(s.final_lr_frac >= 0 && s.final_lr_frac <= 1)) fail_usage("final lr fraction -q must be in [0, 1], got %g", s.final_lr_frac);
+    if (!(s.wsd_decay_frac >= 0 && s.wsd_decay_frac <= 1)) fail_usage("--wsd-decay-frac must be in [0, 1], got %g", s.wsd_decay_frac);
+    if (o.algorithm == Algorithm::SGD && o.nesterov == 1 && o.momentum == 0.0f) fail_usage("--nesterov 1 needs --momentum > 0 for sgd");
+    resolve_optim_defaults(&cfg->optim);
+}
+
+// Splits a command-line string ("--optim sgd -l 0.1") into words and parses it; the tests
+// use this to read the optimizer settings the oracle recorded.
+inline void parse_train_args_string(const std::string& line, TrainConfig* cfg) {
+    std::vector<std::string> words = {"train"};
+    size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && line[i] == ' ') i++;
+        size_t j = i;
+        while (j < line.size() && line[j] != ' ') j++;
+        if (j > i) words.push_back(line.substr(i, j - i));
+        i = j;
+    }
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(&w[0]);
+    parse_train_args((int)argv.size(), argv.data(), cfg);
+}

@@ -1,0 +1,45 @@
+// Softmax cross-entropy over the first V of Vp logit columns; the padded columns
+// V..Vp-1 are not part of the vocabulary: probability 0, gradient 0.
+#pragma once
+#include <cmath>
+#include <cstddef>
+
+#include "../common/utils.h"
+
+// losses(N), probs(N,Vp); returns the mean loss (summed in double, in row order).
+inline float crossentropy_forward_cpu(float* losses, float* probs, const float* logits, const int* targets, int N,
+                                      int V, int Vp) {
+    for (int n = 0; n < N; n++)
+        if (targets[n] < 0 || targets[n] >= V) fail_runtime("target %d at position %d is outside the vocabulary [0, %d)", targets[n], n, V);
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float* l = logits + (size_t)n * Vp;
+        float* p = probs + (size_t)n * Vp;
+        float maxv = -INFINITY;
+        for (int v = 0; v < V; v++) maxv = std::fmax(maxv, l[v]);
+        double sum = 0;
+        for (int v = 0; v < V; v++) {
+            p[v] = std::exp(l[v] - maxv);
+            sum += p[v];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int v = 0; v < V; v++) p[v] *= inv;
+        for (int v = V; v < Vp; v++) p[v] = 0.0f;
+        // -log softmax[target] = log(sum) + max - logit[target]: exact even when the probability underflows
+        losses[n] = (float)(std::log(sum) + (double)maxv - (double)l[targets[n]]);
+    }
+    double total = 0;
+    for (int n = 0; n < N; n++) total += losses[n];
+    return (float)(total / N);
+}
+
+// dlogits(N,Vp) += (probs - onehot(target)) * dloss over the V real columns.
+inline void crossentropy_backward_cpu(float* dlogits, const float* probs, const int* targets, float dloss, int N, int V,
+                                      int Vp) {
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float* p = probs + (size_t)n * Vp;
+        float* d = dlogits + (size_t)n * Vp;
+        for (int v = 0; v < V; v++) d[v] += (p[v] - (v == targets[n] ? 1.0f : 0.0f)) * dloss;
+    }
+}

@@ -1,0 +1,90 @@
+// Linear layers through cuBLASLt: floatX inputs, fp32 accumulation, bias (and GELU) fused
+// into the GEMM epilogue. Row-major out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias is, in
+// cuBLAS's column-major view, out^T (OC x N) = weight^T... i.e. D = op(A) B with A = weight
+// (stored C x OC column-major, transposed) and B = inp (C x N).
+// Backward:  dinp(N,C) += dout @ weight          (D = weight_cm * dout_cm)
+//            dweight(OC,C) += dout^T @ inp       (D = inp_cm * dout_cm^T)
+//            dbias += column sums of dout        (deterministic two-stage reduction)
+#pragma once
+#include "common.cuh"
+#include "gelu.cuh"
+
+// D (m x n, col-major, ld m) = alpha op(A) op(B) + beta D, with an optional epilogue.
+// Returns false (and does nothing) when cuBLASLt has no algorithm for the request, so the
+// caller can fall back to an unfused path; any other failure is fatal.
+inline bool matmul_cublaslt(floatX* d, const floatX* a, const floatX* b, const floatX* bias, int m, int n, int k,
+                            bool trans_a, bool trans_b, float beta, floatX* gelu_aux = nullptr) {
+    CudaContext& ctx = cuda_ctx();
+    cublasLtMatmulDesc_t op_desc;
+    cublasCheck(cublasLtMatmulDescCreate(&op_desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+    cublasCheck(cublasLtMatmulDescSetAttribute(op_desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a));
+    cublasCheck(cublasLtMatmulDescSetAttribute(op_desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b));
+    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_DEFAULT;
+    if (gelu_aux) epilogue = bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+    else if (bias) epilogue = CUBLASLT_EPILOGUE_BIAS;
+    cublasCheck(cublasLtMatmulDescSetAttribute(op_desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue));
+    if (bias) {
+        const cudaDataType_t bias_type = CUBLAS_FLOATX;
+        cublasCheck(cublasLtMatmulDescSetAttribute(op_desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof bias_type));
+        cublasCheck(cublasLtMatmulDescSetAttribute(op_desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias));
+    }
+    if (gelu_aux) {
+        const int64_t ld_aux = m;
+        cublasCheck(cublasLtMatmulDescSetAttribute(op_desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &gelu_aux, sizeof gelu_aux));
+        cublasCheck(cublasLtMatmulDescSetAttribute(op_desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld_aux, sizeof ld_aux));
+    }
+    cublasLtMatrixLayout_t layout_a, layout_b, layout_d;
+    cublasCheck(cublasLtMatrixLayoutCreate(&layout_a, CUBLAS_FLOATX, trans_a ? k : m, trans_a ? m : k, trans_a ? k : m));
+    cublasCheck(cublasLtMatrixLayoutCreate(&layout_b, CUBLAS_FLOATX, trans_b ? n : k, trans_b ? k : n, trans_b ? n : k));
+    cublasCheck(cublasLtMatrixLayoutCreate(&layout_d, CUBLAS_FLOATX, m, n, m));
+    cublasLtMatmulPreference_t pref;
+    cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                     &ctx.lt_workspace_size, sizeof ctx.lt_workspace_size));
+    cublasLtMatmulHeuristicResult_t heuristic;
+    int found = 0;
+    const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, op_desc, layout_a, layout_b, layout_d,
+                                                             layout_d, pref, 1, &heuristic, &found);
+    const bool ok = hs == CUBLAS_STATUS_SUCCESS && found > 0;
+    if (ok) {
+        const float alpha = 1.0f;
+        cublasCheck(cublasLtMatmul(ctx.cublaslt, op_desc, &alpha, a, layout_a, b, layout_b, &beta, d, layout_d, d,
+                                   layout_d, &heuristic.algo, ctx.lt_workspace, ctx.lt_workspace_size, ctx.stream));
+    }
+    cublasCheck(cublasLtMatmulPreferenceDestroy(pref));
+    cublasCheck(cublasLtMatrixLayoutDestroy(layout_a));
+    cublasCheck(cublasLtMatrixLayoutDestroy(layout_b));
+    cublasCheck(cublasLtMatrixLayoutDestroy(layout_d));
+    cublasCheck(cublasLtMatmulDescDestroy(op_desc));
+    return ok;
+}
+
+inline void matmul_or_fail(floatX* d, const floatX* a, const floatX* b, const floatX* bias, int m, int n, int k,
+                           bool trans_a, bool trans_b, float beta) {
+    if (!matmul_cublaslt(d, a, b, bias, m, n, k, trans_a, trans_b, beta))
+        fail_runtime("cuBLASLt found no algorithm for a %dx%dx%d matmul", m, n, k);
+}
+
+// out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias (bias nullable).
+inline void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const floatX* bias, int N, int C,
+                           int OC) {
+    matmul_or_fail(out, weight, inp, bias, OC, N, C, true, false, 0.0f);
+}
+
+// pre = inp @ weight^T + bias, out = gelu(pre): one GEMM with the GELU_AUX_BIAS epilogue
+// when cuBLASLt offers it, else the plain GEMM and the GELU kernel.
+inline void matmul_forward_gelu(floatX* out, floatX* pre, const floatX* inp, const floatX* weight, const floatX* bias,
+                                int N, int C, int OC) {
+    if (matmul_cublaslt(out, weight, inp, bias, OC, N, C, true, false, 0.0f, pre)) return;
+    matmul_forward(pre, inp, weight, bias, N, C, OC);
+    gelu_forward(out, pre, (size_t)N * OC);
+}
+
+// Accumulates dinp, dweight and (if non-null) dbias.
+inline void matmul_backward(floatX* dinp, floatX* dweight, floatX* dbias, const floatX* dout, const floatX* inp,
+                            const floatX* weight, int N, int C, int OC) {
+    matmul_or_fail(dinp, weight, dout, nullptr, C, N, OC, false, false, 1.0f);
+    matmul_or_fail(dweight, inp, dout, nullptr, C, OC, N, false, true, 1.0f);
+    if (dbias) column_sum_accumulate(dbias, dout, N, OC);
+}

@@ -1,0 +1,97 @@
+// The CPU reference optimizer: walks the 16 parameter tensors with their param groups
+// (param_groups.h) and applies each one's rule with lr = peak_lr * lr_factor. Owns the fp32
+// state each rule needs, one buffer per (tensor, slot), named "<tensor>.<slot>":
+//   sgd: "momentum" (only when momentum > 0)   signsgd: none   signum: "momentum"
+//   adamw: "exp_avg", "exp_avg_sq"             lion: "exp_avg" muon: "momentum"
+// Under muon the fallback rule's slots are used for the non-matrix tensors. All rules share
+// the config's momentum, nesterov, betas and eps. Gradients arrive already clipped.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "../common/gpt2_layout.h"
+#include "adamw.h"
+#include "lion.h"
+#include "muon.h"
+#include "optim_config.h"
+#include "param_groups.h"
+#include "sgd.h"
+#include "signsgd.h"
+#include "signum.h"
+
+struct OptimStateBuffer {
+    std::string name;        // "<tensor>.<slot>", e.g. "qkvw.momentum"
+    std::vector<float> data; // the tensor's numel, zero-initialized
+};
+
+inline std::vector<std::string> optim_state_slots(Algorithm rule, const OptimConfig& cfg) {
+    switch (rule) {
+        case Algorithm::SGD: return cfg.momentum > 0.0f ? std::vector<std::string>{"momentum"} : std::vector<std::string>{};
+        case Algorithm::SignSGD: return {};
+        case Algorithm::Signum: return {"momentum"};
+        case Algorithm::AdamW: return {"exp_avg", "exp_avg_sq"};
+        case Algorithm::Lion: return {"exp_avg"};
+        case Algorithm::Muon: return {"momentum"};
+    }
+    return {};
+}
+
+class CpuOptimizer {
+public:
+    // cfg must have its defaults resolved (resolve_optim_defaults).
+    CpuOptimizer(const OptimConfig& cfg, const GPT2Config& model) : cfg_(cfg), groups_(optim_param_groups(cfg, model)) {
+        for (const ParamGroup& g : groups_) {
+            std::vector<int> slots;
+            for (const std::string& slot : optim_state_slots(g.rule, cfg_)) {
+                slots.push_back((int)state_.size());
+                state_.push_back({std::string(g.tensor.name) + "." + slot, std::vector<float>(g.tensor.numel(), 0.0f)});
+            }
+            slots_.push_back(slots);
+        }
+    }
+
+    // One update of the flat parameter buffer. t is the 1-based step count (AdamW's bias
+    // correction); lr_factor comes from the schedule.
+    void step(float* params, const float* grads, float lr_factor, int t) {
+        for (size_t k = 0; k < groups_.size(); k++) {
+            const ParamGroup& group = groups_[k];
+            const ParamTensor& tensor = group.tensor;
+            float* p = params + tensor.offset;
+            const float* g = grads + tensor.offset;
+            const size_t n = tensor.numel();
+            const float lr = group.peak_lr * lr_factor;
+            const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
+            float* s0 = slot(k, 0);
+            switch (group.rule) {
+                case Algorithm::SGD: sgd_update(p, g, s0, n, {lr, wd, cfg_.momentum, cfg_.nesterov == 1}); break;
+                case Algorithm::SignSGD: signsgd_update(p, g, n, {lr, wd}); break;
+                case Algorithm::Signum: signum_update(p, g, s0, n, {lr, wd, cfg_.momentum}); break;
+                case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
+                case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, cfg_.beta1, cfg_.beta2}); break;
+                case Algorithm::Muon: {
+                    const MuonHyper h = {lr, wd, cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps};
+                    const size_t slice = tensor.layer_numel();
+                    for (int l = 0; l < tensor.layers; l++)
+                        muon_update_matrix(p + l * slice, g + l * slice, s0 + l * slice, tensor.rows, tensor.cols, h, &scratch_);
+                    break;
+                }
+            }
+        }
+    }
+
+    const std::vector<ParamGroup>& groups() const { return groups_; }
+    // Every state buffer, in tensor order then slot order: what a checkpoint saves and restores.
+    std::vector<OptimStateBuffer>& state() { return state_; }
+    const std::vector<OptimStateBuffer>& state() const { return state_; }
+
+private:
+    float* slot(size_t tensor, size_t i) {
+        return i < slots_[tensor].size() ? state_[slots_[tensor][i]].data.data() : nullptr;
+    }
+
+    OptimConfig cfg_;
+    std::vector<ParamGroup> groups_;
+    std::vector<OptimStateBuffer> state_;
+    std::vector<std::vector<int>> slots_; // per tensor: indices into state_
+    std::vector<float> scratch_;          // Muon's momentum-update and orthogonalized matrices
+};

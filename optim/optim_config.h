@@ -1,0 +1,96 @@
+// Optimizer and schedule settings, chosen by flags (common/train_config.h parses them).
+// Defaults that depend on the algorithm (learning rate, momentum, Nesterov, betas) are
+// left unset (negative) here and filled in by resolve_optim_defaults().
+#pragma once
+#include <string>
+
+enum class Algorithm { SGD, SignSGD, Signum, AdamW, Lion, Muon };
+enum class WeightDecayOn { Matrices, Hidden, All }; // which tensors get weight decay
+enum class Schedule { Cosine, Linear, Constant, WSD };
+
+struct OptimConfig {
+    Algorithm algorithm = Algorithm::AdamW;
+    float lr = -1.0f;         // peak learning rate; < 0: the algorithm's default
+    float momentum = -1.0f;   // sgd, signum, muon; < 0: the algorithm's default
+    int nesterov = -1;        // sgd, muon; < 0: the algorithm's default
+    float beta1 = -1.0f;      // adamw, lion (and a Muon fallback of that kind)
+    float beta2 = -1.0f;
+    float eps = 1e-8f;        // adamw
+    float weight_decay = 0.0f;
+    WeightDecayOn wd_on = WeightDecayOn::Matrices;
+    int muon_ns_steps = 5;
+    Algorithm muon_fallback = Algorithm::AdamW; // for embeddings, norms and biases under muon
+    float fallback_lr = -1.0f;                  // < 0: the fallback algorithm's default lr
+    float grad_clip = 1.0f;                     // global-norm clipping; 0 turns it off
+};
+
+struct ScheduleConfig {
+    Schedule kind = Schedule::Cosine;
+    int warmup_steps = 0;
+    float warmup_init = 0.0f;      // lr fraction the warmup starts from (0: llm.c's (step+1)/warmup)
+    float final_lr_frac = 0.0f;    // the schedule ends at peak * final_lr_frac
+    float wsd_decay_frac = 0.2f;   // wsd: the last fraction of steps decays linearly
+};
+
+inline const char* algorithm_name(Algorithm a) {
+    switch (a) {
+        case Algorithm::SGD: return "sgd";
+        case Algorithm::SignSGD: return "signsgd";
+        case Algorithm::Signum: return "signum";
+        case Algorithm::AdamW: return "adamw";
+        case Algorithm::Lion: return "lion";
+        case Algorithm::Muon: return "muon";
+    }
+    return "?";
+}
+
+inline bool algorithm_from_name(const std::string& s, Algorithm* a) {
+    for (Algorithm x : {Algorithm::SGD, Algorithm::SignSGD, Algorithm::Signum, Algorithm::AdamW, Algorithm::Lion, Algorithm::Muon})
+        if (s == algorithm_name(x)) { *a = x; return true; }
+    return false;
+}
+
+inline const char* schedule_name(Schedule s) {
+    switch (s) {
+        case Schedule::Cosine: return "cosine";
+        case Schedule::Linear: return "linear";
+        case Schedule::Constant: return "constant";
+        case Schedule::WSD: return "wsd";
+    }
+    return "?";
+}
+
+inline const char* wd_on_name(WeightDecayOn w) {
+    switch (w) {
+        case WeightDecayOn::Matrices: return "matrices";
+        case WeightDecayOn::Hidden: return "hidden";
+        case WeightDecayOn::All: return "all";
+    }
+    return "?";
+}
+
+// Default peak learning rate of each algorithm: sign methods move every coordinate by lr,
+// so theirs is far smaller than SGD's (the SignSGD paper: SGD 1e-2, SignSGD 1e-4).
+inline float default_lr(Algorithm a) {
+    switch (a) {
+        case Algorithm::SGD: return 1e-2f;
+        case Algorithm::SignSGD: return 1e-4f;
+        case Algorithm::Signum: return 1e-4f;
+        case Algorithm::AdamW: return 6e-4f;
+        case Algorithm::Lion: return 1e-4f;
+        case Algorithm::Muon: return 2e-2f;
+    }
+    return 1e-3f;
+}
+
+// Fills every unset (negative) field with the algorithm's default.
+inline void resolve_optim_defaults(OptimConfig* o) {
+    if (o->lr < 0) o->lr = default_lr(o->algorithm);
+    if (o->fallback_lr < 0) o->fallback_lr = default_lr(o->muon_fallback);
+    if (o->momentum < 0) o->momentum = o->algorithm == Algorithm::Muon ? 0.95f : 0.9f;
+    if (o->nesterov < 0) o->nesterov = o->algorithm == Algorithm::Muon ? 1 : 0;
+    const bool lion_betas = o->algorithm == Algorithm::Lion ||
+                            (o->algorithm == Algorithm::Muon && o->muon_fallback == Algorithm::Lion);
+    if (o->beta1 < 0) o->beta1 = 0.9f;
+    if (o->beta2 < 0) o->beta2 = lion_betas ? 0.99f : 0.95f;
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the tests need on Debian, only what is missing: Debian's PyTorch (CPU, the
+# oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower) and matplotlib (plots).
+# The tests use Debian's /usr/bin/python3: another python3 first on PATH may lack torch.
+set -euo pipefail
+missing=()
+/usr/bin/python3 -c 'import torch' 2>/dev/null || missing+=(python3-torch)
+/usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
+/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+dpkg -s libopenblas0-pthread >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
+command -v g++ >/dev/null || missing+=(g++)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "error: nvcc not found (install the CUDA toolkit; the CUDA sources must compile)" >&2; exit 1; }
+echo "setup: ok"

@@ -1,0 +1,532 @@
+// Unit tests of the CPU reference optimizers (optim/): each update rule against numbers
+// worked out by hand (in double), sign(0) = 0, AdamW's bias correction, Newton-Schulz,
+// gradient clipping, every schedule, the param groups and CpuOptimizer's routing.
+//   g++ -std=c++17 -O2 -fopenmp test/test_optim.cpp -o /tmp/test_optim && /tmp/test_optim
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "../common/gpt2_layout.h"
+#include "../common/rng.h"
+#include "../optim/cpu_optimizer.h"
+#include "../optim/grad_clip.h"
+#include "../optim/schedule.h"
+#include "check.h"
+
+using Vec = std::vector<float>;
+
+static uint64_t g_seed; // fresh per run, printed so a failure can be replayed
+
+static Vec random_vec(size_t n, uint64_t stream, float scale = 1.0f) {
+    Vec v(n);
+    for (size_t i = 0; i < n; i++) v[i] = scale * (float)random_normal(g_seed * 1000 + stream, i);
+    return v;
+}
+
+static bool check_value(const std::string& name, double got, double want, double tol) {
+    char buf[160];
+    snprintf(buf, sizeof buf, "got %.9g want %.9g", got, want);
+    return std::fabs(got - want) <= tol ? test_pass(name, buf) : test_fail(name, buf);
+}
+
+// ---------------------------------------------------------------------------------------
+// Each rule on 4 coordinates for 3 steps. Coordinate 2 always has a zero gradient, so under
+// the sign rules it only decays. Expected values are the rules evaluated by hand in double
+// (lr 0.1, wd 0.1); sgd and adamw ones also agree with torch.optim.SGD / AdamW.
+
+static const float P0[4] = {0.5f, -1.0f, 0.25f, 2.0f};
+static const float GRADS[3][4] = {{0.1f, -0.2f, 0.0f, 0.3f}, {-0.3f, 0.1f, 0.0f, 0.2f}, {0.2f, 0.0f, 0.0f, -0.1f}};
+static const float LR = 0.1f, WD = 0.1f;
+
+// Runs `update(p, g, t)` three times and compares the parameters after every step.
+template <typename Update>
+static void check_three_steps(const std::string& name, const double expected[3][4], Update update) {
+    Vec p(P0, P0 + 4);
+    for (int t = 1; t <= 3; t++) {
+        update(p.data(), GRADS[t - 1], t);
+        check_close(name + "_step" + std::to_string(t), p.data(), expected[t - 1], 4, 1e-6);
+    }
+}
+
+static void test_hand_examples() {
+    {
+        const double want[3][4] = {{0.485, -0.97, 0.2475, 1.95}, {0.51015, -0.9703, 0.245025, 1.9105}, {0.4850485, -0.960597, 0.24257475, 1.901395}};
+        check_three_steps("sgd_plain", want, [](float* p, const float* g, int) { sgd_update(p, g, nullptr, 4, {LR, WD, 0.0f, false}); });
+    }
+    {
+        const double want[3][4] = {{0.485, -0.97, 0.2475, 1.95}, {0.49665, -0.9433, 0.242775, 1.8655}, {0.4821685, -0.909837, 0.23609475, 1.780795}};
+        Vec buf(4, 0.0f);
+        check_three_steps("sgd_momentum", want, [&](float* p, const float* g, int) { sgd_update(p, g, buf.data(), 4, {LR, WD, 0.9f, false}); });
+    }
+    {
+        const double want[3][4] = {{0.4715, -0.943, 0.24525, 1.905}, {0.5073915, -0.919783, 0.23856525, 1.790305}, {0.469296911, -0.880898823, 0.230223485, 1.7072087}};
+        Vec buf(4, 0.0f);
+        check_three_steps("sgd_nesterov", want, [&](float* p, const float* g, int) { sgd_update(p, g, buf.data(), 4, {LR, WD, 0.9f, true}); });
+    }
+    {
+        const double want[3][4] = {{0.395, -0.89, 0.2475, 1.88}, {0.49105, -0.9811, 0.245025, 1.7612}, {0.3861395, -0.971289, 0.24257475, 1.843588}};
+        check_three_steps("signsgd", want, [](float* p, const float* g, int) { signsgd_update(p, g, 4, {LR, WD}); });
+    }
+    {
+        // Step 2, coordinate 1: the gradient is +0.1 but the momentum is still negative.
+        const double want[3][4] = {{0.395, -0.89, 0.2475, 1.88}, {0.49105, -0.7811, 0.245025, 1.7612}, {0.3861395, -0.673289, 0.24257475, 1.643588}};
+        Vec m(4, 0.0f);
+        check_three_steps("signum", want, [&](float* p, const float* g, int) { signum_update(p, g, m.data(), 4, {LR, WD, 0.9f}); });
+    }
+    {
+        const double want[3][4] = {{0.39500001, -0.890000005, 0.2475, 1.88}, {0.439979584, -0.854263062, 0.245025, 1.76369213}, {0.433710679, -0.824707164, 0.24257475, 1.69005718}};
+        Vec m(4, 0.0f), v(4, 0.0f);
+        check_three_steps("adamw", want, [&](float* p, const float* g, int t) { adamw_update(p, g, m.data(), v.data(), 4, {LR, WD, 0.9f, 0.95f, 1e-8f}, t); });
+    }
+    {
+        // Step 3, coordinate 1: zero gradient, but the interpolated momentum is positive.
+        const double want[3][4] = {{0.395, -0.89, 0.2475, 1.88}, {0.49105, -0.9811, 0.245025, 1.7612}, {0.3861395, -0.871289, 0.24257475, 1.843588}};
+        Vec m(4, 0.0f);
+        check_three_steps("lion", want, [&](float* p, const float* g, int) { lion_update(p, g, m.data(), 4, {LR, WD, 0.9f, 0.99f}); });
+    }
+}
+
+// Lion's order and betas, by hand (lr 0.1, no decay, b1 0.9, b2 0.99), two coordinates,
+// gradients (1, 1) then (-0.085, -0.2). After step 1 m = (0.01, 0.01). Step 2:
+//   A: c = 0.009 - 0.0085 > 0, so p moves down again (updating m before c would flip it);
+//   B: c = 0.009 - 0.02 < 0, so p moves back up (b1 and b2 swapped would not).
+static void test_lion_order() {
+    const LionHyper h = {0.1f, 0.0f, 0.9f, 0.99f};
+    Vec p = {0.0f, 0.0f}, m = {0.0f, 0.0f};
+    const float g1[2] = {1.0f, 1.0f}, g2[2] = {-0.085f, -0.2f};
+    lion_update(p.data(), g1, m.data(), 2, h);
+    lion_update(p.data(), g2, m.data(), 2, h);
+    const double want[2] = {-0.2, 0.0};
+    check_close("lion_momentum_order_and_betas", p.data(), want, 2, 1e-6);
+}
+
+// Without weight decay a coordinate whose gradient is exactly zero must not move at all.
+static void test_sign_of_zero() {
+    test_expect(sign_or_zero(0.0f) == 0.0f && sign_or_zero(-0.0f) == 0.0f && sign_or_zero(1e-30f) == 1.0f && sign_or_zero(-2.0f) == -1.0f,
+                "sign_or_zero_values", "sign_or_zero(0) must be 0 and keep the sign otherwise");
+    const size_t n = 64;
+    Vec g = random_vec(n, 1);
+    for (size_t i = 0; i < n; i += 4) g[i] = 0.0f;
+    const Vec p0 = random_vec(n, 2);
+    auto zero_coords_unchanged = [&](const std::string& name, const Vec& p) {
+        int moved = 0, others_fixed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (i % 4 == 0) moved += p[i] != p0[i];
+            else others_fixed += p[i] == p0[i];
+        }
+        test_expect(moved == 0 && others_fixed == 0, name,
+                    std::to_string(moved) + " zero-gradient coordinates moved, " + std::to_string(others_fixed) + " others did not");
+    };
+    Vec p = p0;
+    signsgd_update(p.data(), g.data(), n, {LR, 0.0f});
+    zero_coords_unchanged("signsgd_zero_grad_stays", p);
+    p = p0;
+    Vec m(n, 0.0f);
+    signum_update(p.data(), g.data(), m.data(), n, {LR, 0.0f, 0.9f});
+    zero_coords_unchanged("signum_zero_grad_stays", p);
+    p = p0;
+    m.assign(n, 0.0f);
+    lion_update(p.data(), g.data(), m.data(), n, {LR, 0.0f, 0.9f, 0.99f});
+    zero_coords_unchanged("lion_zero_grad_stays", p);
+}
+
+// With bias correction, AdamW's first step is lr * m/sqrt(v) = lr * sign(g) (up to eps).
+static void test_adamw_first_step() {
+    const size_t n = 256;
+    const Vec g = random_vec(n, 3, 0.01f), p0 = random_vec(n, 4);
+    Vec p = p0, m(n, 0.0f), v(n, 0.0f), step(n), want(n);
+    adamw_update(p.data(), g.data(), m.data(), v.data(), n, {LR, 0.0f, 0.9f, 0.95f, 1e-12f}, 1);
+    for (size_t i = 0; i < n; i++) { step[i] = p0[i] - p[i]; want[i] = LR * sign_or_zero(g[i]); }
+    check_close("adamw_first_step_is_lr_sign_g", step.data(), want.data(), n, 1e-5);
+}
+
+// ---------------------------------------------------------------------------------------
+// Newton-Schulz and Muon.
+
+static double ns_poly(double s) { return 3.4445 * s + -4.7750 * s * s * s + 2.0315 * s * s * s * s * s; }
+
+// The singular values of a rows x cols matrix: eigenvalues of its small Gram matrix by
+// cyclic Jacobi rotations, in double.
+static std::vector<double> singular_values(const float* X, int rows, int cols) {
+    const bool tall = rows > cols;
+    const int r = tall ? cols : rows, k = tall ? rows : cols;
+    auto at = [&](int i, int j) { return (double)(tall ? X[(size_t)j * cols + i] : X[(size_t)i * cols + j]); };
+    std::vector<double> A((size_t)r * r, 0.0);
+    for (int i = 0; i < r; i++)
+        for (int j = 0; j < r; j++)
+            for (int l = 0; l < k; l++) A[(size_t)i * r + j] += at(i, l) * at(j, l);
+    for (int sweep = 0; sweep < 100; sweep++) {
+        double off = 0.0;
+        for (int i = 0; i < r; i++)
+            for (int j = i + 1; j < r; j++) off += A[(size_t)i * r + j] * A[(size_t)i * r + j];
+        if (off < 1e-22) break;
+        for (int p = 0; p < r; p++)
+            for (int q = p + 1; q < r; q++) {
+                const double apq = A[(size_t)p * r + q];
+                if (std::fabs(apq) < 1e-300) continue;
+                const double theta = (A[(size_t)q * r + q] - A[(size_t)p * r + p]) / (2.0 * apq);
+                const double t = (theta >= 0 ? 1.0 : -1.0) / (std::fabs(theta) + std::sqrt(theta * theta + 1.0));
+                const double c = 1.0 / std::sqrt(t * t + 1.0), s = t * c;
+                for (int l = 0; l < r; l++) { // A = A J
+                    const double alp = A[(size_t)l * r + p], alq = A[(size_t)l * r + q];
+                    A[(size_t)l * r + p] = c * alp - s * alq;
+                    A[(size_t)l * r + q] = s * alp + c * alq;
+                }
+                for (int l = 0; l < r; l++) { // A = J^T A
+                    const double apl = A[(size_t)p * r + l], aql = A[(size_t)q * r + l];
+                    A[(size_t)p * r + l] = c * apl - s * aql;
+                    A[(size_t)q * r + l] = s * apl + c * aql;
+                }
+            }
+    }
+    std::vector<double> sv(r);
+    for (int i = 0; i < r; i++) sv[i] = std::sqrt(std::max(0.0, A[(size_t)i * r + i]));
+    return sv;
+}
+
+// Newton-Schulz in double in the matrix's own orientation: for a tall X the Gram matrix
+// is X^T X and multiplies from the right, X = a X + X (b A + c A A).
+static std::vector<double> newton_schulz_double(const float* in, int rows, int cols, int steps) {
+    const bool tall = rows > cols;
+    const int g = tall ? cols : rows;
+    const size_t n = (size_t)rows * cols;
+    std::vector<double> X(in, in + n), A((size_t)g * g), B((size_t)g * g), Y(n);
+    double norm = 0.0;
+    for (double x : X) norm += x * x;
+    norm = std::sqrt(norm) + 1e-7;
+    for (double& x : X) x /= norm;
+    auto x = [&](int i, int j) { return X[(size_t)i * cols + j]; };
+    for (int s = 0; s < steps; s++) {
+        for (int i = 0; i < g; i++)
+            for (int j = 0; j < g; j++) {
+                double sum = 0.0;
+                if (tall) for (int l = 0; l < rows; l++) sum += x(l, i) * x(l, j);
+                else for (int l = 0; l < cols; l++) sum += x(i, l) * x(j, l);
+                A[(size_t)i * g + j] = sum;
+            }
+        for (int i = 0; i < g; i++)
+            for (int j = 0; j < g; j++) {
+                double aa = 0.0;
+                for (int l = 0; l < g; l++) aa += A[(size_t)i * g + l] * A[(size_t)l * g + j];
+                B[(size_t)i * g + j] = -4.7750 * A[(size_t)i * g + j] + 2.0315 * aa;
+            }
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) {
+                double sum = 0.0;
+                if (tall) for (int l = 0; l < g; l++) sum += x(i, l) * B[(size_t)l * g + j];
+                else for (int l = 0; l < g; l++) sum += B[(size_t)i * g + l] * x(l, j);
+                Y[(size_t)i * cols + j] = 3.4445 * x(i, j) + sum;
+            }
+        X = Y;
+    }
+    return X;
+}
+
+static void test_newton_schulz_random() {
+    const int shapes[2][2] = {{64, 256}, {256, 64}};
+    for (const auto& shape : shapes) {
+        const int rows = shape[0], cols = shape[1];
+        const std::string tag = std::to_string(rows) + "x" + std::to_string(cols);
+        const Vec in = random_vec((size_t)rows * cols, 10 + rows);
+        Vec out(in.size());
+        newton_schulz_cpu(out.data(), in.data(), rows, cols, 5);
+        const std::vector<double> sv = singular_values(out.data(), rows, cols);
+        double lo = 1e9, hi = 0.0;
+        for (double s : sv) { lo = std::min(lo, s); hi = std::max(hi, s); }
+        char buf[96];
+        snprintf(buf, sizeof buf, "singular values in [%.3f, %.3f]", lo, hi);
+        if (lo >= 0.6 && hi <= 1.3) test_pass("newton_schulz_sv_" + tag, buf);
+        else test_fail("newton_schulz_sv_" + tag, std::string(buf) + ", want within [0.6, 1.3]");
+        const std::vector<double> ref = newton_schulz_double(in.data(), rows, cols, 5);
+        check_close("newton_schulz_vs_double_" + tag, out.data(), ref.data(), out.size(), 2e-5);
+    }
+    // Orientation: orthogonalizing the transpose gives the transpose.
+    const int rows = 48, cols = 80;
+    const Vec in = random_vec((size_t)rows * cols, 20);
+    Vec in_t(in.size()), out(in.size()), out_t(in.size()), out_t_back(in.size());
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) in_t[(size_t)j * rows + i] = in[(size_t)i * cols + j];
+    newton_schulz_cpu(out.data(), in.data(), rows, cols, 5);
+    newton_schulz_cpu(out_t.data(), in_t.data(), cols, rows, 5);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) out_t_back[(size_t)i * cols + j] = out_t[(size_t)j * rows + i];
+    check_close("newton_schulz_transpose_commutes", out_t_back.data(), out.data(), out.size(), 1e-6);
+}
+
+// A matrix whose only nonzeros are g00 = x, g11 = y has singular values |x|, |y| at those
+// positions, so Newton-Schulz acts on each through the scalar polynomial: hand-checkable.
+static void test_muon_diagonal() {
+    for (int tall = 0; tall <= 1; tall++)
+        for (int nesterov = 0; nesterov <= 1; nesterov++) {
+            const int rows = tall ? 3 : 2, cols = tall ? 2 : 3;
+            const float beta = 0.95f, lr = 0.02f, wd = 0.1f;
+            const MuonHyper h = {lr, wd, beta, nesterov == 1, 5};
+            const double grads[2][2] = {{3.0, 4.0}, {0.0, 1.0}}; // (g00, g11) per step
+            Vec p = {0.1f, -0.2f, 0.3f, 0.4f, -0.5f, 0.6f}, m(6, 0.0f), g(6), scratch;
+            std::vector<double> pd(p.begin(), p.end());
+            double md[2] = {0.0, 0.0};
+            const int i00 = 0, i11 = cols + 1; // flat indices of (0,0) and (1,1)
+            const double scale = std::sqrt(std::max(1.0, (double)rows / cols));
+            for (int t = 0; t < 2; t++) {
+                g.assign(6, 0.0f);
+                g[i00] = (float)grads[t][0];
+                g[i11] = (float)grads[t][1];
+                muon_update_matrix(p.data(), g.data(), m.data(), rows, cols, h, &scratch);
+                // the same in double, on the two singular values
+                double u[2];
+                for (int k = 0; k < 2; k++) {
+                    md[k] = beta * md[k] + (1 - beta) * grads[t][k];
+                    u[k] = nesterov ? (1 - beta) * grads[t][k] + beta * md[k] : md[k];
+                }
+                const double norm = std::sqrt(u[0] * u[0] + u[1] * u[1]) + 1e-7;
+                double o[2] = {u[0] / norm, u[1] / norm};
+                for (int s = 0; s < 5; s++) for (double& x : o) x = ns_poly(x);
+                for (int i = 0; i < 6; i++) {
+                    const double oi = i == i00 ? o[0] : i == i11 ? o[1] : 0.0;
+                    pd[i] = pd[i] - lr * wd * pd[i] - lr * scale * oi;
+                }
+                check_close(std::string("muon_diag_") + (tall ? "tall" : "wide") + (nesterov ? "_nesterov" : "") + "_step" + std::to_string(t + 1),
+                            p.data(), pd.data(), 6, 1e-6);
+            }
+        }
+}
+
+// ---------------------------------------------------------------------------------------
+
+static void test_grad_clip() {
+    Vec g = {3.0f, 4.0f, 0.0f, -12.0f};
+    const double norm = global_grad_norm(g.data(), g.size());
+    check_value("grad_norm_3_4_12", norm, 13.0, 1e-12);
+    const Vec big = random_vec(100000, 30, 0.01f);
+    double sum = 0.0;
+    for (float x : big) sum += (double)x * x;
+    check_value("grad_norm_random", global_grad_norm(big.data(), big.size()), std::sqrt(sum), 1e-9 * std::sqrt(sum));
+    check_value("clip_above_threshold", clip_scale(13.0, 1.0f), 1.0 / (13.0 + 1e-6), 1e-8);
+    // a small norm makes torch's + 1e-6 visible: 1e-4 / (1e-3 + 1e-6) = 0.0999001, not 0.1
+    check_value("clip_epsilon", clip_scale(1e-3, 1e-4f), 1e-4 / (1e-3 + 1e-6), 1e-8);
+    check_value("clip_below_threshold", clip_scale(0.5, 1.0f), 1.0, 0.0);
+    check_value("clip_off", clip_scale(1e6, 0.0f), 1.0, 0.0);
+    scale_grads(g.data(), g.size(), clip_scale(norm, 1.0f));
+    const double want[4] = {3.0 / 13, 4.0 / 13, 0.0, -12.0 / 13};
+    check_close("clipped_grads", g.data(), want, 4, 1e-6);
+    check_value("clipped_norm_is_clip", global_grad_norm(g.data(), g.size()), 1.0, 1e-6);
+}
+
+static void test_schedules() {
+    auto sched = [](Schedule kind, int warmup, float init, float final_frac, float wsd_frac = 0.2f) {
+        ScheduleConfig s;
+        s.kind = kind; s.warmup_steps = warmup; s.warmup_init = init; s.final_lr_frac = final_frac; s.wsd_decay_frac = wsd_frac;
+        return s;
+    };
+    struct Case { const char* name; ScheduleConfig s; int step, max_steps; double want; };
+    const Case cases[] = {
+        // llm.c warmup (step+1)/warmup, then cosine from 1
+        {"warmup_step0", sched(Schedule::Cosine, 4, 0.0f, 0.0f), 0, 104, 0.25},
+        {"warmup_step1", sched(Schedule::Cosine, 4, 0.0f, 0.0f), 1, 104, 0.5},
+        {"warmup_step3", sched(Schedule::Cosine, 4, 0.0f, 0.0f), 3, 104, 1.0},
+        {"warmup_init_step0", sched(Schedule::Cosine, 4, 0.2f, 0.0f), 0, 104, 0.4},
+        {"warmup_init_step2", sched(Schedule::Cosine, 4, 0.2f, 0.0f), 2, 104, 0.8},
+        {"cosine_after_warmup", sched(Schedule::Cosine, 4, 0.0f, 0.0f), 4, 104, 1.0},
+        {"cosine_midpoint", sched(Schedule::Cosine, 4, 0.0f, 0.0f), 54, 104, 0.5},
+        {"cosine_quarter", sched(Schedule::Cosine, 0, 0.0f, 0.0f), 25, 100, 0.5 + 0.5 * std::cos(M_PI / 4)},
+        {"cosine_end", sched(Schedule::Cosine, 0, 0.0f, 0.0f), 100, 100, 0.0},
+        {"cosine_last_step", sched(Schedule::Cosine, 0, 0.0f, 0.0f), 9, 10, 0.5 * (1 + std::cos(0.9 * M_PI))},
+        {"cosine_final_frac_mid", sched(Schedule::Cosine, 0, 0.0f, 0.1f), 50, 100, 0.55},
+        {"cosine_final_frac_end", sched(Schedule::Cosine, 0, 0.0f, 0.1f), 100, 100, 0.1},
+        {"linear_start", sched(Schedule::Linear, 0, 0.0f, 0.1f), 0, 10, 1.0},
+        {"linear_mid", sched(Schedule::Linear, 0, 0.0f, 0.1f), 5, 10, 0.55},
+        {"linear_end", sched(Schedule::Linear, 0, 0.0f, 0.1f), 10, 10, 0.1},
+        {"linear_after_warmup", sched(Schedule::Linear, 2, 0.0f, 0.0f), 7, 12, 0.5},
+        {"constant", sched(Schedule::Constant, 0, 0.0f, 0.1f), 7, 10, 1.0},
+        {"constant_warmup", sched(Schedule::Constant, 4, 0.0f, 0.1f), 1, 10, 0.5},
+        {"wsd_stable", sched(Schedule::WSD, 0, 0.0f, 0.0f), 7, 10, 1.0},
+        {"wsd_decay_start", sched(Schedule::WSD, 0, 0.0f, 0.0f), 8, 10, 1.0},
+        {"wsd_decay_last", sched(Schedule::WSD, 0, 0.0f, 0.0f), 9, 10, 0.5},
+        {"wsd_final_frac", sched(Schedule::WSD, 0, 0.0f, 0.1f), 9, 10, 0.55},
+        {"wsd_end", sched(Schedule::WSD, 0, 0.0f, 0.1f), 10, 10, 0.1},
+        // 0.7f is 0.69999998: decay_steps must still be 7 of 10, as in double
+        {"wsd_frac_0.7_stable", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.7f), 2, 10, 1.0},
+        {"wsd_frac_0.7_decay", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.7f), 4, 10, 1.0 - 1.0 / 7},
+        {"wsd_warmup", sched(Schedule::WSD, 4, 0.0f, 0.0f), 1, 100, 0.5},
+    };
+    for (const Case& c : cases) check_value(std::string("schedule_") + c.name, lr_factor_at(c.s, c.step, c.max_steps), c.want, 1e-6);
+}
+
+// ---------------------------------------------------------------------------------------
+// Param groups and CpuOptimizer, on a tiny model.
+
+static GPT2Config tiny_model() {
+    GPT2Config m;
+    m.num_layers = 2; m.channels = 8; m.num_heads = 2; m.vocab_size = 10; m.padded_vocab_size = 16; m.max_seq_len = 4;
+    return m;
+}
+
+static OptimConfig optim_config(Algorithm a, WeightDecayOn wd_on, float wd, Algorithm fallback = Algorithm::AdamW) {
+    OptimConfig o;
+    o.algorithm = a; o.wd_on = wd_on; o.weight_decay = wd; o.muon_fallback = fallback;
+    resolve_optim_defaults(&o);
+    return o;
+}
+
+static const Algorithm ALL_ALGORITHMS[] = {Algorithm::SGD, Algorithm::SignSGD, Algorithm::Signum, Algorithm::AdamW, Algorithm::Lion, Algorithm::Muon};
+static const WeightDecayOn ALL_WD_ON[] = {WeightDecayOn::Matrices, WeightDecayOn::Hidden, WeightDecayOn::All};
+
+static void test_param_groups() {
+    const GPT2Config model = tiny_model();
+    // name -> decayed under matrices / hidden / all
+    for (WeightDecayOn on : ALL_WD_ON)
+        for (Algorithm a : ALL_ALGORITHMS) {
+            const OptimConfig cfg = optim_config(a, on, 0.1f, Algorithm::Lion);
+            std::string problems;
+            for (const ParamGroup& g : optim_param_groups(cfg, model)) {
+                const std::string name = g.tensor.name;
+                const bool hidden = name == "qkvw" || name == "attprojw" || name == "fcw" || name == "fcprojw";
+                const bool embedding = name == "wte" || name == "wpe";
+                const bool want_wd = on == WeightDecayOn::All || hidden || (on == WeightDecayOn::Matrices && embedding);
+                const Algorithm want_rule = a == Algorithm::Muon && !hidden ? Algorithm::Lion : a;
+                const float want_lr = a == Algorithm::Muon && !hidden ? default_lr(Algorithm::Lion) : default_lr(a);
+                if (g.weight_decay != want_wd) problems += " " + name + ":wd";
+                if (g.rule != want_rule) problems += " " + name + ":rule";
+                if (g.peak_lr != want_lr) problems += " " + name + ":lr";
+            }
+            test_expect(problems.empty(), std::string("param_groups_") + algorithm_name(a) + "_wd_" + wd_on_name(on), "wrong:" + problems);
+        }
+}
+
+// Zero gradients: every rule then moves a tensor only by its weight decay (sign(0) = 0,
+// AdamW's 0/(0+eps) = 0, Newton-Schulz of 0 is 0), so each tensor must end as
+// p * (1 - lr * wd) when its group decays and stay exactly put otherwise. This checks the
+// wd sets, the lr routing (fallback lr under muon) and the lr factor.
+static void test_weight_decay_groups() {
+    const GPT2Config model = tiny_model();
+    const size_t n = gpt2_num_params(model);
+    const float wd = 0.5f, lr_factor = 0.5f;
+    const Vec zero_grads(n, 0.0f);
+    for (WeightDecayOn on : ALL_WD_ON)
+        for (Algorithm a : ALL_ALGORITHMS) {
+            const OptimConfig cfg = optim_config(a, on, wd);
+            CpuOptimizer opt(cfg, model);
+            const Vec p0 = random_vec(n, 40);
+            Vec p = p0;
+            opt.step(p.data(), zero_grads.data(), lr_factor, 1);
+            std::string problems;
+            for (const ParamGroup& g : opt.groups()) {
+                const ParamTensor& t = g.tensor;
+                const bool hidden = t.kind == ParamKind::HiddenMatrix;
+                const bool want_wd = on == WeightDecayOn::All || hidden || (on == WeightDecayOn::Matrices && t.kind == ParamKind::Embedding);
+                const float peak = a == Algorithm::Muon && !hidden ? cfg.fallback_lr : cfg.lr;
+                const float keep = want_wd ? 1.0f - peak * lr_factor * wd : 1.0f;
+                double err = 0.0;
+                for (size_t i = t.offset; i < t.offset + t.numel(); i++) {
+                    const double want = (double)p0[i] * keep;
+                    err = std::max(err, std::fabs(p[i] - want) / std::max(1e-30, std::fabs(want)));
+                    if (!want_wd && p[i] != p0[i]) err = 1.0;
+                }
+                if (err > 1e-6) problems += " " + std::string(t.name);
+            }
+            test_expect(problems.empty(), std::string("weight_decay_only_on_group_") + algorithm_name(a) + "_" + wd_on_name(on),
+                        "wrong change in:" + problems);
+        }
+}
+
+// CpuOptimizer against direct calls of the per-span rules, tensor by tensor, for two steps
+// of random gradients: checks the dispatch, the state it keeps, and Muon's layer slicing.
+static void test_cpu_optimizer_routing() {
+    const GPT2Config model = tiny_model();
+    const size_t n = gpt2_num_params(model);
+    const float lr_factor = 0.7f;
+    for (Algorithm a : ALL_ALGORITHMS) {
+        OptimConfig cfg = optim_config(a, WeightDecayOn::Matrices, 0.1f);
+        CpuOptimizer opt(cfg, model);
+        Vec p = random_vec(n, 50), ref = p;
+        std::vector<Vec> m(NUM_PARAM_TENSORS), v(NUM_PARAM_TENSORS);
+        Vec scratch;
+        const std::vector<ParamTensor> tensors = gpt2_param_tensors(model);
+        for (int t = 1; t <= 2; t++) {
+            const Vec g = random_vec(n, 60 + t);
+            opt.step(p.data(), g.data(), lr_factor, t);
+            for (size_t k = 0; k < tensors.size(); k++) {
+                const ParamTensor& tt = tensors[k];
+                const bool hidden = tt.kind == ParamKind::HiddenMatrix;
+                const bool decay = tt.kind != ParamKind::Vector;
+                const float wd = decay ? cfg.weight_decay : 0.0f;
+                float* pk = ref.data() + tt.offset;
+                const float* gk = g.data() + tt.offset;
+                const size_t nk = tt.numel();
+                m[k].resize(nk, 0.0f);
+                v[k].resize(nk, 0.0f);
+                const Algorithm rule = a == Algorithm::Muon && !hidden ? cfg.muon_fallback : a;
+                const float lr = (a == Algorithm::Muon && !hidden ? cfg.fallback_lr : cfg.lr) * lr_factor;
+                switch (rule) {
+                    case Algorithm::SGD: sgd_update(pk, gk, m[k].data(), nk, {lr, wd, cfg.momentum, cfg.nesterov == 1}); break;
+                    case Algorithm::SignSGD: signsgd_update(pk, gk, nk, {lr, wd}); break;
+                    case Algorithm::Signum: signum_update(pk, gk, m[k].data(), nk, {lr, wd, cfg.momentum}); break;
+                    case Algorithm::AdamW: adamw_update(pk, gk, m[k].data(), v[k].data(), nk, {lr, wd, cfg.beta1, cfg.beta2, cfg.eps}, t); break;
+                    case Algorithm::Lion: lion_update(pk, gk, m[k].data(), nk, {lr, wd, cfg.beta1, cfg.beta2}); break;
+                    case Algorithm::Muon:
+                        for (int l = 0; l < tt.layers; l++) {
+                            const size_t off = (size_t)l * tt.layer_numel();
+                            muon_update_matrix(pk + off, gk + off, m[k].data() + off, tt.rows, tt.cols,
+                                               {lr, wd, cfg.momentum, cfg.nesterov == 1, cfg.muon_ns_steps}, &scratch);
+                        }
+                        break;
+                }
+            }
+        }
+        check_close(std::string("cpu_optimizer_matches_rules_") + algorithm_name(a), p.data(), ref.data(), n, 1e-6);
+    }
+}
+
+static void test_state_buffers() {
+    const GPT2Config model = tiny_model();
+    struct Case { const char* name; OptimConfig cfg; size_t want; };
+    OptimConfig sgd_plain = optim_config(Algorithm::SGD, WeightDecayOn::Matrices, 0.0f);
+    sgd_plain.momentum = 0.0f;
+    const Case cases[] = {
+        {"sgd_no_momentum", sgd_plain, 0},
+        {"sgd_momentum", optim_config(Algorithm::SGD, WeightDecayOn::Matrices, 0.0f), 16},
+        {"signsgd", optim_config(Algorithm::SignSGD, WeightDecayOn::Matrices, 0.0f), 0},
+        {"signum", optim_config(Algorithm::Signum, WeightDecayOn::Matrices, 0.0f), 16},
+        {"adamw", optim_config(Algorithm::AdamW, WeightDecayOn::Matrices, 0.0f), 32},
+        {"lion", optim_config(Algorithm::Lion, WeightDecayOn::Matrices, 0.0f), 16},
+        {"muon_adamw", optim_config(Algorithm::Muon, WeightDecayOn::Matrices, 0.0f, Algorithm::AdamW), 4 + 2 * 12},
+        {"muon_signsgd", optim_config(Algorithm::Muon, WeightDecayOn::Matrices, 0.0f, Algorithm::SignSGD), 4},
+    };
+    for (const Case& c : cases) {
+        CpuOptimizer opt(c.cfg, model);
+        size_t floats = 0;
+        bool sizes_ok = true;
+        for (const OptimStateBuffer& b : opt.state()) {
+            floats += b.data.size();
+            const std::string tensor = b.name.substr(0, b.name.find('.'));
+            for (const ParamGroup& g : opt.groups())
+                if (tensor == g.tensor.name && b.data.size() != g.tensor.numel()) sizes_ok = false;
+        }
+        test_expect(opt.state().size() == c.want && sizes_ok, std::string("state_buffers_") + c.name,
+                    std::to_string(opt.state().size()) + " buffers (" + std::to_string(floats) + " floats), want " + std::to_string(c.want));
+    }
+    // Names: "<tensor>.<slot>" in tensor order.
+    CpuOptimizer opt(optim_config(Algorithm::AdamW, WeightDecayOn::Matrices, 0.0f), model);
+    test_expect(opt.state()[0].name == "wte.exp_avg" && opt.state()[1].name == "wte.exp_avg_sq" && opt.state()[31].name == "lnfb.exp_avg_sq",
+                "state_buffer_names", "unexpected names, first is " + opt.state()[0].name);
+}
+
+int main() {
+    g_seed = (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count() % 1000003;
+    printf("test_optim: random seed %llu\n", (unsigned long long)g_seed);
+    test_hand_examples();
+    test_lion_order();
+    test_sign_of_zero();
+    test_adamw_first_step();
+    test_newton_schulz_random();
+    test_muon_diagonal();
+    test_grad_clip();
+    test_schedules();
+    test_param_groups();
+    test_weight_decay_groups();
+    test_cpu_optimizer_routing();
+    test_state_buffers();
+    return test_exit_code();
+}

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# train_gpt2cpu end to end: flag errors (one line, exit 2), a short real training run on
+# Tiny Shakespeare (loss falls, main.log in llm.c's format, model file written), reloading
+# that model file with -e, run-to-run determinism, and every optimizer taking steps.
+#   test/test_trainer_cli.sh [SHARED_DATA_DIR]     (training checks SKIP when it is absent)
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+shared="${1:-../shared/data}"
+bin=./train_gpt2cpu
+work=build/trainer_cli
+rm -rf "$work"; mkdir -p "$work"
+PYTHON="${PYTHON:-/usr/bin/python3}"
+
+pass() { echo "PASS $1${2:+ $2}"; }
+fail() { echo "FAIL $1: $2"; }
+
+# expect_usage_error NAME PATTERN ARGS...: exit code 2 and one stderr line matching PATTERN.
+expect_usage_error() {
+    local name=$1 pattern=$2; shift 2
+    "$bin" "$@" >"$work/$name.out" 2>"$work/$name.err"
+    local rc=$? lines
+    lines=$(wc -l <"$work/$name.err")
+    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qiE -- "$pattern" "$work/$name.err"; then
+        pass "cli/$name" "($(cat "$work/$name.err"))"
+    else
+        fail "cli/$name" "exit $rc, $lines stderr line(s): $(head -c 300 "$work/$name.err")"
+    fi
+}
+
+"$bin" -h >"$work/help.out" 2>&1 && grep -q -- "--optim" "$work/help.out" && grep -q -- "--muon-ns-steps" "$work/help.out" \
+    && pass cli/help || fail cli/help "-h did not list the flags"
+expect_usage_error unknown_flag "unknown flag '--bogus'" --bogus 1
+expect_usage_error missing_value "needs a value" -l
+expect_usage_error seq_len_too_long "sequence length.*1024" -t 2048
+expect_usage_error negative_lr "learning rate.*negative" -l -0.1
+expect_usage_error unknown_optimizer "unknown optimizer 'adam'" --optim adam
+expect_usage_error bad_number "wants a number.*abc" --momentum abc
+expect_usage_error bad_schedule "--schedule" --schedule step
+expect_usage_error unknown_model "neither a model name .* nor a model file" -e d7
+expect_usage_error missing_shard "no_such_shard.*not found" -e d2 -t 64 -i "$work/no_such_shard.bin"
+# A model file whose header has 5 heads for width 64.
+"$PYTHON" - "$work/bad_heads.bin" <<'EOF'
+import sys, numpy as np
+h = np.zeros(256, dtype=np.int32); h[:8] = [20240326, 3, 64, 100, 1, 5, 64, 128]
+h.tofile(sys.argv[1])
+EOF
+expect_usage_error heads_not_dividing_width "heads \(5\) must divide the width \(64\)" -e "$work/bad_heads.bin"
+expect_usage_error batch_not_multiple "not a multiple of B\*T" -e d2 -b 4 -t 64 -d 1000 \
+    -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+
+train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
+val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+if [ ! -f "$train" ] || [ ! -f "$val" ]; then
+    echo "SKIP cli/training: no Tiny Shakespeare shards in $shared"
+    exit 0
+fi
+data=(-i "$train" -j "$val" -e d2 -b 4 -t 64)
+
+# A short AdamW run: the loss must fall and the log must parse.
+"$bin" "${data[@]}" -x 30 -l 3e-3 -u 5 -v 15 -m 4 --optim adamw -o "$work/run" >"$work/run.out" 2>&1
+rc=$?
+[ $rc -eq 0 ] && pass cli/train_runs || fail cli/train_runs "exit $rc: $(tail -3 "$work/run.out")"
+log="$work/run/main.log"
+if [ -f "$log" ] && ! grep -vqE '^s:[0-9]+ (trl|tel):[0-9]+\.[0-9]+$' "$log" \
+    && [ "$(grep -c ' trl:' "$log")" -eq 30 ] && [ "$(grep -c ' tel:' "$log")" -eq 3 ]; then
+    pass cli/main_log_format "(30 trl lines, 3 tel lines)"
+else
+    fail cli/main_log_format "$(head -5 "$log" 2>/dev/null)"
+fi
+first=$(grep -m1 ' tel:' "$log" | sed 's/.*tel://'); final=$(grep ' tel:' "$log" | tail -1 | sed 's/.*tel://')
+awk -v a="$first" -v b="$final" 'BEGIN { exit !(b < a - 1.0) }' \
+    && pass cli/val_loss_falls "($first -> $final)" || fail cli/val_loss_falls "val loss $first -> $final, want a drop of more than 1.0"
+
+# The model file: llm.c header and size, and -e reloads exactly these weights.
+model="$work/run/model_00000030.bin"
+"$PYTHON" - "$model" <<'EOF' && pass cli/model_file_header || fail cli/model_file_header "bad header or size in $model"
+import os, sys, numpy as np
+h = np.fromfile(sys.argv[1], dtype=np.int32, count=256)
+L, C, Vp, maxT = 2, 64, 50304, 1024
+n = Vp * C + maxT * C + L * (12 * C * C + 13 * C) + 2 * C
+sys.exit(0 if list(h[:8]) == [20240326, 3, maxT, 50257, L, 4, C, Vp] and os.path.getsize(sys.argv[1]) == 1024 + 4 * n else 1)
+EOF
+"$bin" -i "$train" -j "$val" -e "$model" -b 4 -t 64 -x 1 -v 1 -m 4 -l 0 >"$work/reload.out" 2>&1
+reloaded=$(grep -m1 'val loss' "$work/reload.out" | sed 's/.*val loss //')
+[ -n "$reloaded" ] && [ "$reloaded" = "$final" ] \
+    && pass cli/model_file_reload "(val loss $reloaded)" || fail cli/model_file_reload "reloaded val loss '$reloaded', saved model had $final"
+
+# Same flags and seed: the same losses, to the printed digit.
+for i in 1 2; do "$bin" "${data[@]}" -x 3 -v 0 --optim muon -o "$work/det$i" >/dev/null 2>&1; done
+cmp -s "$work/det1/main.log" "$work/det2/main.log" && [ -s "$work/det1/main.log" ] \
+    && pass cli/deterministic || fail cli/deterministic "two runs with the same seed logged different losses"
+"$bin" "${data[@]}" -x 3 -v 0 --optim muon --seed 7 -o "$work/det3" >/dev/null 2>&1
+cmp -s "$work/det1/main.log" "$work/det3/main.log" \
+    && fail cli/seed_changes_run "--seed 7 gave the same losses as seed 42" || pass cli/seed_changes_run
+
+# Every optimizer (and a muon fallback that is not adamw) takes finite steps.
+for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd"; do
+    name="optim_$(echo "$opt" | tr ' ' '_' | tr -d '-')"
+    # shellcheck disable=SC2086
+    "$bin" "${data[@]}" -x 2 -v 0 --optim $opt >"$work/$name.out" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q "step    2/2 | loss [0-9]" "$work/$name.out"; then pass "cli/$name"; else fail "cli/$name" "exit $rc: $(tail -2 "$work/$name.out")"; fi
+done

@@ -1,0 +1,465 @@
+// train_gpt2cu: the CUDA trainer. Same flags as train_gpt2cpu (-h lists them) with llm.c's
+// GPT-2 (124M) defaults: micro-batch 64 x 1024 tokens, 524288 tokens per optimizer step.
+// Parameters, gradients and activations are floatX (bf16, or fp32 with -DENABLE_FP32); the
+// optimizer keeps fp32 master weights and state (kernels/optimizer_step.cuh).
+//
+// Reads top to bottom: model buffers, forward, backward, then main (flags, device and memory
+// check, model, data, optimizer, and the loop: validate, forward/backward with gradient
+// accumulation, global norm and clip, step, log). test/test_gpt2_cuda.cu includes this file
+// with TESTING defined to reuse GPT2Cuda without main.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "common/dataloader.h"
+#include "common/gpt2_layout.h"
+#include "common/model_file.h"
+#include "common/rng.h"
+#include "common/train_config.h"
+#include "common/utils.h"
+#include "kernels/attention.cuh"
+#include "kernels/classifier.cuh"
+#include "kernels/common.cuh"
+#include "kernels/encoder.cuh"
+#include "kernels/gelu.cuh"
+#include "kernels/global_norm.cuh"
+#include "kernels/layernorm.cuh"
+#include "kernels/matmul.cuh"
+#include "kernels/optimizer_step.cuh"
+#include "optim/grad_clip.h"
+#include "optim/schedule.h"
+
+// ---------------------------------------------------------------------------------------
+// Activation buffers. One plan lists every buffer with its size; walking it without a base
+// pointer only counts bytes (for the memory check), with one it hands out the pointers, so
+// the count and the allocation can never disagree.
+struct ActivationBuffers {
+    floatX *encoded, *ln1, *qkv, *atty, *att, *residual2, *ln2, *fch, *fch_gelu, *residual3, *lnf, *logits;
+    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lnf_mean, *lnf_rstd, *losses;
+    int *inputs, *targets;
+    // scratch shared by all layers
+    floatX *proj, *qkvr, *preatt, *attn_y;
+    // backward scratch
+    floatX *d_stream, *d_ln, *d_atty, *d_qkv, *d_qkvr, *d_y, *d_att, *d_fch, *d_fch_gelu;
+    float *norm, *norm_scratch, *grad_scale;
+};
+
+class BufferPlanner {
+public:
+    explicit BufferPlanner(char* base) : base_(base) {}
+    template <typename T> void take(T** ptr, size_t count) {
+        bytes_ = (bytes_ + 255) & ~(size_t)255; // 256-byte alignment for every buffer
+        if (base_) *ptr = (T*)(base_ + bytes_);
+        bytes_ += count * sizeof(T);
+    }
+    size_t bytes() const { return bytes_; }
+private:
+    char* base_;
+    size_t bytes_ = 0;
+};
+
+inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Config& c, int B, int T, bool recompute) {
+    BufferPlanner p(base);
+    const size_t L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size;
+    const size_t N = (size_t)B * T, NC = N * C, att = (size_t)B * NH * T * T;
+    p.take(&a->encoded, NC);
+    p.take(&a->ln1, L * NC), p.take(&a->ln1_mean, L * N), p.take(&a->ln1_rstd, L * N);
+    p.take(&a->qkv, L * 3 * NC);
+    p.take(&a->atty, L * NC);
+    p.take(&a->att, L * att);
+    p.take(&a->residual2, L * NC);
+    p.take(&a->ln2, L * NC), p.take(&a->ln2_mean, L * N), p.take(&a->ln2_rstd, L * N);
+    p.take(&a->fch, L * 4 * NC);
+    p.take(&a->fch_gelu, (recompute ? 1 : L) * 4 * NC); // -r 1: recomputed per layer in backward
+    p.take(&a->residual3, L * NC);
+    p.take(&a->lnf, NC), p.take(&a->lnf_mean, N), p.take(&a->lnf_rstd, N);
+    p.take(&a->logits, N * Vp);
+    p.take(&a->losses, N);
+    p.take(&a->inputs, N), p.take(&a->targets, N);
+    p.take(&a->proj, NC), p.take(&a->qkvr, 3 * NC), p.take(&a->preatt, att), p.take(&a->attn_y, NC);
+    p.take(&a->d_stream, NC), p.take(&a->d_ln, NC), p.take(&a->d_atty, NC);
+    p.take(&a->d_qkv, 3 * NC), p.take(&a->d_qkvr, 3 * NC), p.take(&a->d_y, NC), p.take(&a->d_att, att);
+    p.take(&a->d_fch, 4 * NC), p.take(&a->d_fch_gelu, 4 * NC);
+    p.take(&a->norm, 1), p.take(&a->norm_scratch, GLOBAL_NORM_BLOCKS), p.take(&a->grad_scale, 1);
+    return p.bytes();
+}
+
+// Device bytes the model needs besides the optimizer: parameters and gradients (floatX),
+// fp32 master weights, activations, the encoder's bucket lists and the reduction scratch.
+inline size_t model_device_bytes(const GPT2Config& c, int B, int T, bool recompute) {
+    ActivationBuffers unused;
+    const size_t P = gpt2_num_params(c), N = (size_t)B * T;
+    const size_t reduce = 2 * (size_t)COLSUM_CHUNKS * 4 * c.channels * sizeof(float);
+    return 2 * P * sizeof(floatX) + P * sizeof(float) + plan_activations(&unused, nullptr, c, B, T, recompute) +
+           (3 * N + 1) * sizeof(int) + reduce;
+}
+
+// ---------------------------------------------------------------------------------------
+struct GPT2Cuda {
+    GPT2Config config;
+    std::vector<ParamTensor> tensors;
+    size_t num_params = 0;
+    floatX* params = nullptr; // flat, the layout of gpt2_param_tensors()
+    floatX* grads = nullptr;
+    float* master = nullptr;  // fp32 copy the optimizer updates
+    int B = 0, T = 0;
+    bool recompute = false;
+    ActivationBuffers acts{};
+    char* acts_base = nullptr;
+    EncoderBuckets buckets;
+    std::vector<int> host_inputs; // of the last forward, for the encoder backward
+    bool has_dlogits = false;
+
+    enum { WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, LNFW, LNFB };
+
+    GPT2Cuda(const GPT2Config& c, int B_, int T_, bool recompute_) : config(c), B(B_), T(T_), recompute(recompute_) {
+        const std::string problem = gpt2_config_problem(c);
+        if (!problem.empty()) fail_runtime("bad model config: %s", problem.c_str());
+        if (T > c.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, c.max_seq_len);
+        tensors = gpt2_param_tensors(c);
+        num_params = gpt2_num_params(c);
+        cudaCheck(cudaMalloc(&params, num_params * sizeof(floatX)));
+        cudaCheck(cudaMalloc(&grads, num_params * sizeof(floatX)));
+        cudaCheck(cudaMalloc(&master, num_params * sizeof(float)));
+        cudaCheck(cudaMemset(grads, 0, num_params * sizeof(floatX)));
+        const size_t bytes = plan_activations(&acts, nullptr, c, B, T, recompute);
+        cudaCheck(cudaMalloc(&acts_base, bytes));
+        plan_activations(&acts, acts_base, c, B, T, recompute);
+        buckets.allocate(B * T);
+    }
+    ~GPT2Cuda() {
+        buckets.release();
+        cudaFree(acts_base);
+        cudaFree(master);
+        cudaFree(grads);
+        cudaFree(params);
+    }
+    GPT2Cuda(const GPT2Cuda&) = delete;
+    GPT2Cuda& operator=(const GPT2Cuda&) = delete;
+
+    // host fp32 parameters (flat layout) -> master and params.
+    void set_params(const float* host) {
+        cudaCheck(cudaMemcpy(master, host, num_params * sizeof(float), cudaMemcpyHostToDevice));
+        copy_to_floatx(params, master, num_params);
+    }
+    std::vector<float> get_master() const {
+        std::vector<float> out(num_params);
+        cudaCheck(cudaMemcpy(out.data(), master, num_params * sizeof(float), cudaMemcpyDeviceToHost));
+        return out;
+    }
+    void zero_grad() { cudaCheck(cudaMemset(grads, 0, num_params * sizeof(floatX))); }
+
+    floatX* p(int k, int l = 0) const { return params + tensors[k].offset + (size_t)l * tensors[k].layer_numel(); }
+    floatX* g(int k, int l = 0) const { return grads + tensors[k].offset + (size_t)l * tensors[k].layer_numel(); }
+
+    // Forward on B*T host tokens. With targets: returns the mean loss, and when dloss != 0
+    // the logits buffer is overwritten with d(loss*dloss per position)/d(logits) for backward.
+    // Without targets: only logits, returns -1.
+    float forward(const int* inputs, const int* targets, float dloss) {
+        const int N = B * T, C = config.channels, L = config.num_layers, NH = config.num_heads;
+        const int V = config.vocab_size, Vp = config.padded_vocab_size;
+        const size_t NC = (size_t)N * C, att_size = (size_t)B * NH * T * T;
+        for (int n = 0; n < N; n++)
+            if (inputs[n] < 0 || inputs[n] >= V) fail_runtime("input token %d at position %d is outside the vocabulary [0, %d)", inputs[n], n, V);
+        for (int n = 0; targets && n < N; n++)
+            if (targets[n] < 0 || targets[n] >= V) fail_runtime("target %d at position %d is outside the vocabulary [0, %d)", targets[n], n, V);
+        host_inputs.assign(inputs, inputs + N);
+        ActivationBuffers& a = acts;
+        cudaCheck(cudaMemcpy(a.inputs, inputs, N * sizeof(int), cudaMemcpyHostToDevice));
+        if (targets) cudaCheck(cudaMemcpy(a.targets, targets, N * sizeof(int), cudaMemcpyHostToDevice));
+
+        {
+            NvtxRange r("forward/encoder");
+            encoder_forward(a.encoded, a.inputs, p(WTE), p(WPE), B, T, C);
+            layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p(LN1W), p(LN1B), N, C);
+        }
+        for (int l = 0; l < L; l++) {
+            const floatX* x = l == 0 ? a.encoded : a.residual3 + (l - 1) * NC;
+            floatX* ln1 = a.ln1 + l * NC;
+            floatX* qkv = a.qkv + l * 3 * NC;
+            floatX* atty = a.atty + l * NC;
+            floatX* att = a.att + l * att_size;
+            floatX* residual2 = a.residual2 + l * NC;
+            floatX* ln2 = a.ln2 + l * NC;
+            floatX* fch = a.fch + l * 4 * NC;
+            floatX* fch_gelu = a.fch_gelu + (recompute ? 0 : l * 4 * NC);
+            floatX* residual3 = a.residual3 + l * NC;
+            {
+                NvtxRange r("forward/block %d/attention", l);
+                matmul_forward(qkv, ln1, p(QKVW, l), p(QKVB, l), N, C, 3 * C);
+                attention_forward(atty, att, a.qkvr, a.preatt, a.attn_y, qkv, B, T, C, NH);
+                matmul_forward(a.proj, atty, p(ATTPROJW, l), p(ATTPROJB, l), N, C, C);
+                fused_residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, x, a.proj,
+                                                 p(LN2W, l), p(LN2B, l), N, C);
+            }
+            {
+                NvtxRange r("forward/block %d/mlp", l);
+                matmul_forward_gelu(fch_gelu, fch, ln2, p(FCW, l), p(FCB, l), N, C, 4 * C);
+                matmul_forward(a.proj, fch_gelu, p(FCPROJW, l), p(FCPROJB, l), N, 4 * C, C);
+                // the next layer's ln1 (or the final layernorm) rides along with the residual add
+                if (l + 1 < L)
+                    fused_residual_layernorm_forward(residual3, a.ln1 + (l + 1) * NC, a.ln1_mean + (l + 1) * N,
+                                                     a.ln1_rstd + (l + 1) * N, residual2, a.proj, p(LN1W, l + 1),
+                                                     p(LN1B, l + 1), N, C);
+                else
+                    fused_residual_layernorm_forward(residual3, a.lnf, a.lnf_mean, a.lnf_rstd, residual2, a.proj,
+                                                     p(LNFW), p(LNFB), N, C);
+            }
+        }
+        {
+            NvtxRange r("forward/classifier");
+            matmul_forward(a.logits, a.lnf, p(WTE), nullptr, N, C, Vp);
+            has_dlogits = false;
+            if (!targets) return -1.0f;
+            fused_classifier(a.logits, a.losses, a.targets, dloss, N, V, Vp, dloss != 0.0f);
+            has_dlogits = dloss != 0.0f;
+        }
+        std::vector<float> losses(N);
+        cudaCheck(cudaMemcpy(losses.data(), a.losses, N * sizeof(float), cudaMemcpyDeviceToHost));
+        double sum = 0;
+        for (float x : losses) sum += x;
+        return (float)(sum / N);
+    }
+
+    // Accumulates parameter gradients into grads; needs a forward with targets and dloss != 0.
+    void backward() {
+        if (!has_dlogits) fail_runtime("backward needs a preceding forward with targets and a non-zero dloss");
+        const int N = B * T, C = config.channels, L = config.num_layers, NH = config.num_heads;
+        const int Vp = config.padded_vocab_size;
+        const size_t NC = (size_t)N * C, att_size = (size_t)B * NH * T * T;
+        ActivationBuffers& a = acts;
+        {
+            NvtxRange r("backward/classifier");
+            cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
+            matmul_backward(a.d_ln, g(WTE), nullptr, a.logits, a.lnf, p(WTE), N, C, Vp);
+            cudaCheck(cudaMemsetAsync(a.d_stream, 0, NC * sizeof(floatX)));
+            layernorm_backward(a.d_stream, g(LNFW), g(LNFB), a.d_ln, a.residual3 + (L - 1) * NC, p(LNFW), a.lnf_mean,
+                               a.lnf_rstd, N, C);
+        }
+        for (int l = L - 1; l >= 0; l--) {
+            const floatX* x = l == 0 ? a.encoded : a.residual3 + (l - 1) * NC;
+            const floatX* ln1 = a.ln1 + l * NC;
+            const floatX* qkv = a.qkv + l * 3 * NC;
+            const floatX* atty = a.atty + l * NC;
+            const floatX* att = a.att + l * att_size;
+            const floatX* residual2 = a.residual2 + l * NC;
+            const floatX* ln2 = a.ln2 + l * NC;
+            const floatX* fch = a.fch + l * 4 * NC;
+            floatX* fch_gelu = a.fch_gelu + (recompute ? 0 : l * 4 * NC);
+            {
+                NvtxRange r("backward/block %d/mlp", l);
+                if (recompute) gelu_forward(fch_gelu, fch, 4 * NC);
+                cudaCheck(cudaMemsetAsync(a.d_fch_gelu, 0, 4 * NC * sizeof(floatX)));
+                matmul_backward(a.d_fch_gelu, g(FCPROJW, l), g(FCPROJB, l), a.d_stream, fch_gelu, p(FCPROJW, l), N,
+                                4 * C, C);
+                gelu_backward(a.d_fch, fch, a.d_fch_gelu, 4 * NC);
+                cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
+                matmul_backward(a.d_ln, g(FCW, l), g(FCB, l), a.d_fch, ln2, p(FCW, l), N, C, 4 * C);
+                layernorm_backward(a.d_stream, g(LN2W, l), g(LN2B, l), a.d_ln, residual2, p(LN2W, l),
+                                   a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
+            }
+            {
+                NvtxRange r("backward/block %d/attention", l);
+                cudaCheck(cudaMemsetAsync(a.d_atty, 0, NC * sizeof(floatX)));
+                matmul_backward(a.d_atty, g(ATTPROJW, l), g(ATTPROJB, l), a.d_stream, atty, p(ATTPROJW, l), N, C, C);
+                attention_backward(a.d_qkv, a.qkvr, a.d_qkvr, a.d_y, a.d_att, a.d_atty, qkv, att, B, T, C, NH);
+                cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
+                matmul_backward(a.d_ln, g(QKVW, l), g(QKVB, l), a.d_qkv, ln1, p(QKVW, l), N, C, 3 * C);
+                layernorm_backward(a.d_stream, g(LN1W, l), g(LN1B, l), a.d_ln, x, p(LN1W, l), a.ln1_mean + l * N,
+                                   a.ln1_rstd + l * N, N, C);
+            }
+        }
+        {
+            NvtxRange r("backward/encoder");
+            buckets.build(host_inputs.data(), N, config.vocab_size);
+            encoder_backward(g(WTE), g(WPE), a.d_stream, buckets, B, T, C);
+        }
+        has_dlogits = false;
+    }
+
+    // Global gradient norm (device value copied to the host) and the clip scale, left on the
+    // device in acts.grad_scale for the optimizer.
+    double grad_norm_and_clip(float clip) {
+        NvtxRange r("optimizer/grad_norm");
+        global_norm(acts.norm, acts.norm_scratch, grads, num_params);
+        float norm = 0.0f;
+        cudaCheck(cudaMemcpy(&norm, acts.norm, sizeof(float), cudaMemcpyDeviceToHost));
+        const float scale = clip_scale(norm, clip);
+        cudaCheck(cudaMemcpy(acts.grad_scale, &scale, sizeof(float), cudaMemcpyHostToDevice));
+        return norm;
+    }
+};
+
+// ---------------------------------------------------------------------------------------
+// Peak dense bf16 tensor FLOP/s by device name (no sparsity); 0 for unknown devices.
+inline double peak_bf16_flops(const char* device_name) {
+    const std::string name = device_name;
+    auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
+    if (has("H200")) return 989e12;
+    if (has("H100") && has("PCIe")) return 756e12;
+    if (has("H100")) return 989e12; // SXM
+    if (has("A100")) return 312e12;
+    return 0.0;
+}
+
+inline void* pinned_alloc(size_t bytes) {
+    void* p = nullptr;
+    return cudaMallocHost(&p, bytes) == cudaSuccess ? p : nullptr;
+}
+inline void pinned_free(void* p) { cudaFreeHost(p); }
+
+#ifndef TESTING
+// -e: a model name (d12, ...): only the shape, params stay empty (initialized from --seed
+// by the caller); or an llm.c model file: shape and params.
+static void load_model_params(const TrainConfig& cfg, GPT2Config* shape, std::vector<float>* params) {
+    if (gpt2_config_from_name(cfg.model, shape)) return; // initialized later, once the GPU is known to fit it
+    struct stat st;
+    if (stat(cfg.model.c_str(), &st) != 0)
+        fail_usage("-e '%s' is neither a model name (d2, d4, d6, d12, d24, d36, d48) nor a model file", cfg.model.c_str());
+    load_model_file(cfg.model, shape, params);
+}
+
+static float validation_loss(GPT2Cuda& model, DataLoader& val, int batches) {
+    NvtxRange r("validation");
+    val.reset();
+    double sum = 0;
+    for (int i = 0; i < batches; i++) {
+        val.next_batch();
+        sum += model.forward(val.inputs(), val.targets(), 0.0f);
+    }
+    return (float)(sum / batches);
+}
+
+int main(int argc, char** argv) {
+    // ---- flags: llm.c's GPT-2 (124M) run by default
+    TrainConfig cfg;
+    cfg.batch_size = 64;
+    cfg.seq_len = 1024;
+    cfg.total_batch_tokens = 524288;
+    parse_train_args(argc, argv, &cfg);
+    const int B = cfg.batch_size, T = cfg.seq_len;
+
+    // ---- model shape and batch
+    GPT2Config mc;
+    std::vector<float> host_params;
+    load_model_params(cfg, &mc, &host_params);
+    if (T > mc.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, mc.max_seq_len);
+    const long tokens_per_micro = (long)B * T;
+    const long total_batch = cfg.total_batch_tokens == -1 ? tokens_per_micro : cfg.total_batch_tokens;
+    if (total_batch % tokens_per_micro != 0)
+        fail_usage("total batch -d %ld is not a multiple of B*T = %ld", total_batch, tokens_per_micro);
+    const int grad_accum = (int)(total_batch / tokens_per_micro);
+
+    // ---- device and memory, checked before anything is allocated
+    int device_count = 0;
+    if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0)
+        fail_runtime("train_gpt2cu needs a CUDA GPU and found none (use train_gpt2cpu for the CPU)");
+    cudaCheck(cudaSetDevice(0));
+    cudaDeviceProp prop;
+    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
+    const size_t workspace_bytes = cuda_ctx().lt_workspace_size + (256ull << 20); // cuBLAS(Lt) and slack
+    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0) + GpuOptimizer::device_bytes(cfg.optim, mc) + workspace_bytes;
+    if (need > free_bytes)
+        fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
+                     need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
+    cuda_context_init();
+    printf("device %s, %.1f GiB; precision %s; this run needs %.2f GiB\n", prop.name, total_bytes / 1073741824.0,
+           PRECISION_NAME, need / 1073741824.0);
+
+    GPT2Cuda model(mc, B, T, cfg.recompute != 0);
+    if (host_params.empty()) {
+        host_params.assign(gpt2_num_params(mc), 0.0f);
+        gpt2_init_params(mc, cfg.seed, host_params.data());
+    }
+    model.set_params(host_params.data());
+    std::vector<float>().swap(host_params);
+    printf("model %s: L=%d C=%d heads=%d V=%d (padded %d), %zu parameters\n", cfg.model.c_str(), mc.num_layers,
+           mc.channels, mc.num_heads, mc.vocab_size, mc.padded_vocab_size, model.num_params);
+
+    // ---- data
+    DataLoader train_loader(cfg.train_glob, B, T, 0, 1, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
+    const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
+    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
+    const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
+    const int max_steps = cfg.max_steps > 0 ? cfg.max_steps : (int)std::max<long>(1, train_loader.batches_per_epoch() / grad_accum);
+    printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", B, T, grad_accum, total_batch, max_steps);
+    if (cfg.sample_every > 0) printf("note: sampling (-s) is not implemented in train_gpt2cu yet; skipped\n");
+
+    // ---- optimizer
+    const OptimConfig& oc = cfg.optim;
+    GpuOptimizer optimizer(oc, mc);
+    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(oc.algorithm),
+           oc.lr, oc.weight_decay, wd_on_name(oc.wd_on), oc.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
+    if (oc.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(oc.muon_fallback), oc.fallback_lr);
+    printf("\n");
+
+    // ---- output
+    FILE* log = nullptr;
+    if (!cfg.output_dir.empty()) {
+        mkdir(cfg.output_dir.c_str(), 0755);
+        log = open_or_fail((cfg.output_dir + "/main.log").c_str(), "w");
+    }
+    auto save_checkpoint = [&](int step) {
+        if (cfg.output_dir.empty()) return;
+        char path[512];
+        snprintf(path, sizeof path, "%s/model_%08d.bin", cfg.output_dir.c_str(), step);
+        const std::vector<float> weights = model.get_master();
+        save_model_file(path, mc, weights.data());
+        printf("wrote %s\n", path);
+    };
+    const double flops_per_step = gpt2_flops_per_token(mc, T) * (double)total_batch;
+    const double peak_flops = peak_bf16_flops(prop.name);
+
+    // ---- the loop
+    for (int step = 0; step <= max_steps; step++) {
+        const bool last = step == max_steps;
+        if (validating && (step % cfg.val_every == 0 || last)) {
+            const float val_loss = validation_loss(model, *val_loader, val_batches);
+            printf("step %d: val loss %.6f\n", step, val_loss);
+            if (log) { fprintf(log, "s:%d tel:%.6f\n", step, val_loss); fflush(log); }
+        }
+        if (last) break;
+
+        cudaCheck(cudaDeviceSynchronize());
+        const auto t0 = std::chrono::steady_clock::now();
+        model.zero_grad();
+        double loss = 0;
+        for (int micro = 0; micro < grad_accum; micro++) {
+            train_loader.next_batch();
+            const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum);
+            loss += model.forward(train_loader.inputs(), train_loader.targets(), dloss) / grad_accum;
+            model.backward();
+        }
+        if (!std::isfinite(loss)) fail_runtime("loss is NaN or infinite at step %d (%g); stopping", step + 1, loss);
+        const double norm = model.grad_norm_and_clip(oc.grad_clip);
+        if (!std::isfinite(norm)) fail_runtime("gradient norm is not finite at step %d (%g); stopping", step + 1, norm);
+        const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+        {
+            NvtxRange r("optimizer/%s", algorithm_name(oc.algorithm));
+            optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+        }
+        cudaCheck(cudaDeviceSynchronize());
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+        char mfu[32];
+        if (peak_flops > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * flops_per_step / (ms / 1000.0) / peak_flops);
+        else snprintf(mfu, sizeof mfu, "n/a");
+        printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
+               loss, oc.lr * lr_factor, norm, ms, total_batch / (ms / 1000.0), mfu);
+        if (log) { fprintf(log, "s:%d trl:%.6f\n", step + 1, loss); fflush(log); }
+        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < max_steps) save_checkpoint(step + 1);
+    }
+    save_checkpoint(max_steps);
+    if (log) fclose(log);
+    delete val_loader;
+    cuda_context_destroy();
+    return 0;
+}
+#endif
