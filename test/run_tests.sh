@@ -34,9 +34,9 @@ build() {
     for target in "$@"; do
         local log="$logs/build_$(echo "$target" | tr '/' '_').log"
         if $MAKE --no-print-directory "$target" >"$log" 2>&1; then
-            echo "PASS build/$target" | tee -a "$verdicts"
+            echo "PASS compile/$target" | tee -a "$verdicts"
         else
-            echo "FAIL build/$target: compile or link error" | tee -a "$verdicts"
+            echo "FAIL compile/$target: compile or link error" | tee -a "$verdicts"
             grep -m 10 -E 'error|Error' "$log" | sed 's/^/    /'
         fi
     done
