@@ -20,6 +20,7 @@
 #include "common/gpt2_layout.h"
 #include "common/model_file.h"
 #include "common/rng.h"
+#include "common/tokenizer.h"
 #include "common/train_config.h"
 #include "common/utils.h"
 #include "kernels/attention.cuh"
@@ -335,6 +336,39 @@ static float validation_loss(GPT2Cuda& model, DataLoader& val, int batches) {
     return (float)(sum / batches);
 }
 
+// Generates `n` tokens after an end-of-text token, as train_gpt2cpu does (same sampling
+// RNG), and prints them decoded. The model runs at its fixed B x T: row 0 holds the sequence,
+// the rest is end-of-text padding; causality makes the positions after t irrelevant.
+static void print_sample(GPT2Cuda& model, Tokenizer& tokenizer, int n, uint64_t seed, int step) {
+    NvtxRange r("sample");
+    const int V = model.config.vocab_size, Vp = model.config.padded_vocab_size;
+    const int max_len = std::min(n + 1, model.T);
+    std::vector<int> tokens((size_t)model.B * model.T, tokenizer.eot_token());
+    std::vector<floatX> row(Vp);
+    std::vector<float> logits(Vp);
+    printf("sample at step %d: ", step);
+    for (int t = 1; t < max_len; t++) {
+        model.forward(tokens.data(), nullptr, 0.0f);
+        cudaCheck(cudaMemcpy(row.data(), model.acts.logits + (size_t)(t - 1) * Vp, Vp * sizeof(floatX), cudaMemcpyDeviceToHost));
+        for (int v = 0; v < Vp; v++) logits[v] = to_float(row[v]);
+        float maxv = logits[0];
+        for (int v = 1; v < V; v++) maxv = std::max(maxv, logits[v]);
+        double total = 0;
+        for (int v = 0; v < V; v++) total += std::exp((double)logits[v] - maxv);
+        const double coin = random_uniform(seed * 1000003ull + (uint64_t)step, (uint64_t)t) * total;
+        double cdf = 0;
+        int next = V - 1;
+        for (int v = 0; v < V; v++) {
+            cdf += std::exp((double)logits[v] - maxv);
+            if (coin < cdf) { next = v; break; }
+        }
+        tokens[t] = next;
+        printf("%s", tokenizer.decode(next).c_str());
+        fflush(stdout);
+    }
+    printf("\n");
+}
+
 int main(int argc, char** argv) {
     // ---- flags: llm.c's GPT-2 (124M) run by default
     TrainConfig cfg;
@@ -390,7 +424,8 @@ int main(int argc, char** argv) {
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = cfg.max_steps > 0 ? cfg.max_steps : (int)std::max<long>(1, train_loader.batches_per_epoch() / grad_accum);
     printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", B, T, grad_accum, total_batch, max_steps);
-    if (cfg.sample_every > 0) printf("note: sampling (-s) is not implemented in train_gpt2cu yet; skipped\n");
+    Tokenizer tokenizer;
+    if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
 
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
@@ -425,6 +460,8 @@ int main(int argc, char** argv) {
             printf("step %d: val loss %.6f\n", step, val_loss);
             if (log) { fprintf(log, "s:%d tel:%.6f\n", step, val_loss); fflush(log); }
         }
+        if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
+            print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
         if (last) break;
 
         cudaCheck(cudaDeviceSynchronize());

@@ -1,13 +1,29 @@
 // Linear layers through cuBLASLt: floatX inputs, fp32 accumulation, bias (and GELU) fused
-// into the GEMM epilogue. Row-major out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias is, in
-// cuBLAS's column-major view, out^T (OC x N) = weight^T... i.e. D = op(A) B with A = weight
-// (stored C x OC column-major, transposed) and B = inp (C x N).
-// Backward:  dinp(N,C) += dout @ weight          (D = weight_cm * dout_cm)
-//            dweight(OC,C) += dout^T @ inp       (D = inp_cm * dout_cm^T)
+// into the GEMM epilogue where cuBLASLt offers it. Row-major out(N,OC) = inp(N,C) @ weight(OC,C)^T
+// + bias is, in cuBLAS's column-major view, D (OC x N) = op(A) B with A = weight (stored as
+// C x OC, transposed) and B = inp (C x N); D is out.
+// Backward:  dinp(N,C) += dout @ weight          (D (C x N) = weight (C x OC) * dout (OC x N))
+//            dweight(OC,C) += dout^T @ inp       (D (C x OC) = inp (C x N) * dout^T (N x OC))
 //            dbias += column sums of dout        (deterministic two-stage reduction)
+// The orientation of every call was checked by emulating the column-major calls in numpy.
 #pragma once
 #include "common.cuh"
 #include "gelu.cuh"
+
+// Largest power of two (up to 256) that divides the address.
+inline uint32_t pointer_alignment(const void* p) {
+    const uintptr_t x = (uintptr_t)p;
+    uint32_t align = 256;
+    while (align > 1 && x % align != 0) align /= 2;
+    return align;
+}
+
+// out[n, o] += bias[o] for out (N, OC): the unfused fallback of the bias epilogue.
+__global__ void add_bias_kernel(floatX* out, const floatX* bias, int N, int OC) {
+    const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= (long long)N * OC) return;
+    out[idx] = from_float<floatX>(to_float(out[idx]) + to_float(bias[idx % OC]));
+}
 
 // D (m x n, col-major, ld m) = alpha op(A) op(B) + beta D, with an optional epilogue.
 // Returns false (and does nothing) when cuBLASLt has no algorithm for the request, so the
@@ -42,6 +58,13 @@ inline bool matmul_cublaslt(floatX* d, const floatX* a, const floatX* b, const f
     cublasCheck(cublasLtMatmulPreferenceCreate(&pref));
     cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                      &ctx.lt_workspace_size, sizeof ctx.lt_workspace_size));
+    // The heuristic assumes 256-byte aligned pointers unless told otherwise; layer slices of
+    // the flat buffers can be less aligned (e.g. biases of small models), so say what they are.
+    const uint32_t align_a = pointer_alignment(a), align_b = pointer_alignment(b), align_d = pointer_alignment(d);
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof align_a));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof align_b));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof align_d));
+    cublasCheck(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof align_d));
     cublasLtMatmulHeuristicResult_t heuristic;
     int found = 0;
     const cublasStatus_t hs = cublasLtMatmulAlgoGetHeuristic(ctx.cublaslt, op_desc, layout_a, layout_b, layout_d,
@@ -67,9 +90,15 @@ inline void matmul_or_fail(floatX* d, const floatX* a, const floatX* b, const fl
 }
 
 // out(N,OC) = inp(N,C) @ weight(OC,C)^T + bias (bias nullable).
+// The bias epilogue when cuBLASLt offers it for these pointers, else the GEMM and a bias kernel.
 inline void matmul_forward(floatX* out, const floatX* inp, const floatX* weight, const floatX* bias, int N, int C,
                            int OC) {
-    matmul_or_fail(out, weight, inp, bias, OC, N, C, true, false, 0.0f);
+    if (matmul_cublaslt(out, weight, inp, bias, OC, N, C, true, false, 0.0f)) return;
+    matmul_or_fail(out, weight, inp, nullptr, OC, N, C, true, false, 0.0f);
+    if (bias) {
+        add_bias_kernel<<<ceil_div((long long)N * OC, 256), 256>>>(out, bias, N, OC);
+        cudaCheckLaunch();
+    }
 }
 
 // pre = inp @ weight^T + bias, out = gelu(pre): one GEMM with the GELU_AUX_BIAS epilogue

@@ -6,6 +6,8 @@
 #define TESTING
 #include "../train_gpt2.cu"
 
+#include <cstring>
+
 #include "../common/named_tensors.h"
 #include "check.h"
 
@@ -66,10 +68,21 @@ int main(int argc, char** argv) {
     model.backward();
     const std::vector<float> grads = to_host(model.grads, model.num_params);
     for (const ParamTensor& t : tensors) {
-        // wte's padding rows must get exactly zero gradient; the oracle holds only real rows or all Vp
         const std::vector<float>& want = state.f32(std::string("grad/") + t.name);
         check_close(std::string("cuda/grad/") + t.name, grads.data() + t.offset, want.data(), std::min(want.size(), t.numel()), TOL);
     }
+    // wte's padding rows (V..Vp-1) get exactly zero gradient
+    size_t nonzero_padding = 0;
+    for (size_t i = (size_t)V * cfg.channels; i < (size_t)Vp * cfg.channels; i++) nonzero_padding += grads[tensors[0].offset + i] != 0.0f;
+    test_expect(nonzero_padding == 0, "cuda/grad/wte_padding_zero", std::to_string(nonzero_padding) + " padding gradients are not zero");
+    // the backward pass is deterministic: a second run gives bit-identical gradients
+    model.zero_grad();
+    model.forward(inputs, targets, 1.0f / N);
+    model.backward();
+    const std::vector<float> grads_again = to_host(model.grads, model.num_params);
+    size_t differ = 0;
+    for (size_t i = 0; i < grads.size(); i++) differ += memcmp(&grads[i], &grads_again[i], sizeof(float)) != 0;
+    test_expect(differ == 0, "cuda/grad/deterministic", std::to_string(differ) + " gradients differ between two identical runs");
 
     // ---- 3 steps of each optimizer
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon"}) {

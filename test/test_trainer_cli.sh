@@ -102,3 +102,34 @@ for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallb
     rc=$?
     if [ $rc -eq 0 ] && grep -q "step    2/2 | loss [0-9]" "$work/$name.out"; then pass "cli/$name"; else fail "cli/$name" "exit $rc: $(tail -2 "$work/$name.out")"; fi
 done
+
+# Gradient accumulation: with --no-shuffle, one micro-batch of 4 rows and two of 2 rows
+# read the same token rows, so the per-step losses agree to fp32 rounding (SGD without
+# clipping: a wrong gradient scale changes its steps, unlike AdamW's).
+"$bin" "${data[@]}" -b 4 -d 256 -x 3 -v 0 --no-shuffle --optim sgd -l 0.5 --grad-clip 0 -o "$work/accum1" >/dev/null 2>&1
+"$bin" "${data[@]}" -b 2 -d 256 -x 3 -v 0 --no-shuffle --optim sgd -l 0.5 --grad-clip 0 -o "$work/accum2" >/dev/null 2>&1
+if paste -d' ' "$work/accum1/main.log" "$work/accum2/main.log" | awk '
+    { split($2, a, ":"); split($4, b, ":"); d = a[2] - b[2]; if (d < 0) d = -d; if (NF != 4 || d > 1e-5 * a[2]) bad = 1; n++ }
+    END { exit (bad || n != 3) }'; then
+    pass cli/grad_accumulation "(B=4 vs 2x B=2: $(tr '\n' ' ' <"$work/accum2/main.log"))"
+else
+    fail cli/grad_accumulation "losses differ: $(tr '\n' ' ' <"$work/accum1/main.log") vs $(tr '\n' ' ' <"$work/accum2/main.log")"
+fi
+
+# A bf16 (version 5) model file, as llm.c writes, loads: its val loss is that of the fp32
+# weights rounded to bf16, close to the fp32 model's.
+"$PYTHON" - "$model" "$work/model_bf16.bin" <<'EOF2'
+import sys, numpy as np
+h = np.fromfile(sys.argv[1], dtype=np.int32, count=256).copy()
+w = np.fromfile(sys.argv[1], dtype=np.float32, offset=1024)
+bits = w.view(np.uint32)
+bf16 = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)   # round to nearest even
+h[1] = 5
+with open(sys.argv[2], "wb") as f:
+    f.write(h.tobytes()); f.write(bf16.tobytes())
+EOF2
+"$bin" -i "$train" -j "$val" -e "$work/model_bf16.bin" -b 4 -t 64 -x 1 -v 1 -m 4 -l 0 >"$work/reload_bf16.out" 2>&1
+bf16_loss=$(grep -m1 'val loss' "$work/reload_bf16.out" | sed 's/.*val loss //')
+awk -v a="$bf16_loss" -v b="$final" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d < 0.02 * b && a != b) }' \
+    && pass cli/model_file_bf16_reload "(val loss $bf16_loss vs fp32 $final)" \
+    || fail cli/model_file_bf16_reload "bf16 model val loss '$bf16_loss', fp32 model $final"
