@@ -55,7 +55,7 @@ build/test_gpt2_cuda: test/test_gpt2_cuda.cu test/check.h $(HOST_HEADERS) $(CUDA
 	@mkdir -p build
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
 
-build/dev/%: dev/cuda/%.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
+build/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
 	@mkdir -p build/dev
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
 

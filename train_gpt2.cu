@@ -20,6 +20,7 @@
 #include "common/gpt2_layout.h"
 #include "common/model_file.h"
 #include "common/rng.h"
+#include "common/sampling.h"
 #include "common/tokenizer.h"
 #include "common/train_config.h"
 #include "common/utils.h"
@@ -351,17 +352,7 @@ static void print_sample(GPT2Cuda& model, Tokenizer& tokenizer, int n, uint64_t 
         model.forward(tokens.data(), nullptr, 0.0f);
         cudaCheck(cudaMemcpy(row.data(), model.acts.logits + (size_t)(t - 1) * Vp, Vp * sizeof(floatX), cudaMemcpyDeviceToHost));
         for (int v = 0; v < Vp; v++) logits[v] = to_float(row[v]);
-        float maxv = logits[0];
-        for (int v = 1; v < V; v++) maxv = std::max(maxv, logits[v]);
-        double total = 0;
-        for (int v = 0; v < V; v++) total += std::exp((double)logits[v] - maxv);
-        const double coin = random_uniform(seed * 1000003ull + (uint64_t)step, (uint64_t)t) * total;
-        double cdf = 0;
-        int next = V - 1;
-        for (int v = 0; v < V; v++) {
-            cdf += std::exp((double)logits[v] - maxv);
-            if (coin < cdf) { next = v; break; }
-        }
+        const int next = sample_token(logits.data(), V, seed, step, t);
         tokens[t] = next;
         printf("%s", tokenizer.decode(next).c_str());
         fflush(stdout);
