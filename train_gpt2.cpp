@@ -2,16 +2,24 @@
 // them); slow, exact and readable: the CUDA trainer and its kernels are checked against
 // the code it is built from (cpu/ for the model, optim/ for the optimizers).
 //
-// Reads top to bottom: flags, model, data, optimizer, then the loop
-// (validate, sample, forward/backward with gradient accumulation, clip, step, log).
+// Reads top to bottom: flags, model, data, optimizer, output and resume, then the loop
+// (validate, noise density, sample, forward/backward with gradient accumulation, clip,
+// step, log, checkpoint).
+//
+// Test hook: GPT2_TEST_NAN_GRAD_STEP=S poisons one gradient coordinate with NaN at step S
+// (1-based), so the tests can exercise the non-finite handling on a step of their choice.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
 #include <sys/stat.h>
 
+#include "common/checkpoint.h"
 #include "common/dataloader.h"
 #include "common/model_file.h"
+#include "common/sampling.h"
+#include "common/noise_density.h"
+#include "common/run_log.h"
 #include "common/tokenizer.h"
 #include "common/train_config.h"
 #include "cpu/gpt2.h"
@@ -48,8 +56,8 @@ static float validation_loss(GPT2Cpu& model, DataLoader& val, int batches, int B
     return (float)(sum / batches);
 }
 
-// Generates `n` tokens after an end-of-text token, sampling from the softmax over the
-// real vocab with a counter-based RNG seeded by (seed, step), and prints them decoded.
+// Generates `n` tokens after an end-of-text token (common/sampling.h: seeded by seed and
+// step, the same draw as train_gpt2cu) and prints them decoded.
 static void print_sample(GPT2Cpu& model, Tokenizer& tokenizer, int n, uint64_t seed, int step) {
     const int V = model.config.vocab_size, Vp = model.config.padded_vocab_size;
     const int max_len = std::min(n + 1, model.config.max_seq_len);
@@ -58,21 +66,32 @@ static void print_sample(GPT2Cpu& model, Tokenizer& tokenizer, int n, uint64_t s
     for (int t = 1; t < max_len; t++) {
         model.forward(tokens.data(), nullptr, 1, t);
         const float* logits = model.logits() + (size_t)(t - 1) * Vp;
-        float maxv = logits[0];
-        for (int v = 1; v < V; v++) maxv = std::max(maxv, logits[v]);
-        double total = 0;
-        for (int v = 0; v < V; v++) total += std::exp((double)logits[v] - maxv);
-        const double coin = random_uniform(seed * 1000003ull + (uint64_t)step, (uint64_t)t) * total;
-        double cdf = 0;
-        int next = V - 1;
-        for (int v = 0; v < V; v++) {
-            cdf += std::exp((double)logits[v] - maxv);
-            if (coin < cdf) { next = v; break; }
-        }
+        const int next = sample_token(logits, V, seed, step, t);
         tokens.push_back(next);
         printf("%s", tokenizer.decode(next).c_str());
     }
     printf("\n");
+}
+
+// Mean micro-batch gradient of K noise batches at the current weights, accumulated into
+// acc; no update. Leaves model.grads dirty (the next training step zeroes them).
+static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& noise_loader, GradientNoiseAccumulator& acc,
+                                                int batches, int B, int T) {
+    acc.reset();
+    for (int k = 0; k < batches; k++) {
+        noise_loader.next_batch();
+        model.zero_grad();
+        model.forward(noise_loader.inputs(), noise_loader.targets(), B, T);
+        model.backward(1.0f / ((float)B * T));
+        acc.add(model.grads.data());
+    }
+    return gpt2_noise_density(acc, model.config);
+}
+
+static std::string join_argv(int argc, char** argv) {
+    std::string line;
+    for (int i = 0; i < argc; i++) line += (i ? " " : "") + std::string(argv[i]);
+    return line;
 }
 
 int main(int argc, char** argv) {
@@ -113,27 +132,60 @@ int main(int argc, char** argv) {
     if (oc.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(oc.muon_fallback), oc.fallback_lr);
     printf("\n");
 
-    // ---- output
-    FILE* log = nullptr;
-    if (!cfg.output_dir.empty()) {
-        mkdir(cfg.output_dir.c_str(), 0755);
-        log = open_or_fail((cfg.output_dir + "/main.log").c_str(), "w");
+    // ---- output, checkpoints, resume
+    const bool writing = !cfg.output_dir.empty();
+    if (writing) mkdir(cfg.output_dir.c_str(), 0755);
+    const bool measuring_noise = cfg.noise_every > 0;
+    DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, 0, 1, true, noise_loader_seed(cfg.seed)) : nullptr;
+    GradientNoiseAccumulator* noise_acc = measuring_noise ? new GradientNoiseAccumulator(num_params) : nullptr;
+    std::vector<StateTensorRef> optim_state;
+    for (OptimStateBuffer& b : optimizer.state()) optim_state.push_back({b.name, b.data.data(), b.data.size()});
+    int start_step = 0, skips = 0;
+    const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
+    if (resume_step >= 0) {
+        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), optim_state);
+        train_loader.restore(st.train_pos);
+        if (noise_loader) noise_loader->restore(st.noise_pos);
+        start_step = st.step;
+        skips = st.skips;
+        printf("resuming from the checkpoint of step %d in %s\n", start_step, cfg.output_dir.c_str());
+    } else if (cfg.resume) {
+        printf("no complete checkpoint in %s: starting from step 0\n", cfg.output_dir.c_str());
     }
-    auto save_checkpoint = [&](int step) {
-        if (cfg.output_dir.empty()) return;
-        char path[512];
-        snprintf(path, sizeof path, "%s/model_%08d.bin", cfg.output_dir.c_str(), step);
-        save_model_file(path, mc, model.params.data());
-        printf("wrote %s\n", path);
+    RunLog log;
+    if (writing) {
+        log.open(cfg.output_dir, resume_step);
+        TrainConfig resolved = cfg;
+        resolved.total_batch_tokens = total_batch;
+        resolved.max_steps = max_steps;
+        log.config(run_config_json(resolved, join_argv(argc, argv), "cpu", num_params, total_batch, resume_step));
+    }
+    auto checkpoint = [&](int step) {
+        if (!writing) return;
+        TrainingState st;
+        st.step = step;
+        st.skips = skips;
+        st.seed = cfg.seed;
+        st.train_pos = train_loader.position();
+        if (noise_loader) st.noise_pos = noise_loader->position();
+        save_checkpoint(cfg.output_dir, mc, model.params.data(), st, optim_state, cfg.keep_checkpoints);
+        printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
+    const char* nan_env = getenv("GPT2_TEST_NAN_GRAD_STEP");
+    const int nan_step = nan_env ? atoi(nan_env) : -1;
 
     // ---- the loop
-    for (int step = 0; step <= max_steps; step++) {
+    for (int step = start_step; step <= max_steps; step++) {
         const bool last = step == max_steps;
         if (validating && (step % cfg.val_every == 0 || last)) {
             const float val_loss = validation_loss(model, *val_loader, val_batches, B, T);
             printf("step %d: val loss %.6f\n", step, val_loss);
-            if (log) { fprintf(log, "s:%d tel:%.6f\n", step, val_loss); fflush(log); }
+            log.val(step, val_loss, (long)step * total_batch);
+        }
+        if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
+            const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, B, T);
+            printf("step %d: gradient-noise density phi %.5f (%d batches)\n", step, nd.phi, cfg.noise_batches);
+            log.noise(step, nd.phi, nd.per_tensor, cfg.noise_batches);
         }
         if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
@@ -147,21 +199,35 @@ int main(int argc, char** argv) {
             loss += model.forward(train_loader.inputs(), train_loader.targets(), B, T) / grad_accum;
             model.backward(1.0f / ((float)tokens_per_micro * grad_accum));
         }
+        if (step + 1 == nan_step) model.grads[0] = NAN;
         const double norm = global_grad_norm(model.grads.data(), num_params);
-        if (!std::isfinite(loss) || !std::isfinite(norm))
-            fail_runtime("step %d: loss %g, gradient norm %g is not finite; stopping (no checkpoint written for it)", step + 1, loss, norm);
-        scale_grads(model.grads.data(), num_params, clip_scale(norm, oc.grad_clip));
-        const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-        optimizer.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-
-        printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
-               oc.lr * lr_factor, norm, ms, total_batch / (ms / 1000.0));
-        if (log) { fprintf(log, "s:%d trl:%.6f\n", step + 1, loss); fflush(log); }
-        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < max_steps) save_checkpoint(step + 1);
+        if (!std::isfinite(loss) || !std::isfinite(norm)) {
+            char reason[160];
+            snprintf(reason, sizeof reason, "loss %g, gradient norm %g", loss, norm);
+            if (!cfg.skip_nonfinite) {
+                const int good = writing ? latest_checkpoint_step(cfg.output_dir) : -1;
+                fail_runtime("step %d: %s is not finite; stopping without an update or a checkpoint (latest checkpoint: %s)",
+                             step + 1, reason, good >= 0 ? ("step " + std::to_string(good)).c_str() : "none");
+            }
+            skips++;
+            printf("step %4d/%d | skipped: %s is not finite (%d skipped so far)\n", step + 1, max_steps, reason, skips);
+            log.skip(step + 1, std::string(reason) + " is not finite", skips);
+        } else {
+            scale_grads(model.grads.data(), num_params, clip_scale(norm, oc.grad_clip));
+            const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+            optimizer.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
+            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            const double tokens_per_s = total_batch / (ms / 1000.0);
+            printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
+                   oc.lr * lr_factor, norm, ms, tokens_per_s);
+            log.train(step + 1, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
+        }
+        // Right after the update, before the next step's val and noise batches, so a resumed run
+        // redoes exactly those; the last step always gets one.
+        if (step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0)) checkpoint(step + 1);
     }
-    save_checkpoint(max_steps);
-    if (log) fclose(log);
     delete val_loader;
+    delete noise_loader;
+    delete noise_acc;
     return 0;
 }

@@ -57,19 +57,6 @@ inline void load_model_file(const std::string& path, GPT2Config* cfg, std::vecto
     fclose(f);
 }
 
-// Writes `bytes` to path atomically (temporary file, fsync, rename).
-inline void write_file_atomically(const std::string& path, const void* header, size_t header_bytes,
-                                  const void* body, size_t body_bytes) {
-    const std::string tmp = path + ".tmp";
-    FILE* f = fopen(tmp.c_str(), "wb");
-    if (!f) fail_runtime("cannot create '%s' (%s)", tmp.c_str(), strerror(errno));
-    write_exact(f, header, header_bytes, tmp.c_str());
-    write_exact(f, body, body_bytes, tmp.c_str());
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) fail_runtime("cannot flush '%s' (%s)", tmp.c_str(), strerror(errno));
-    fclose(f);
-    if (rename(tmp.c_str(), path.c_str()) != 0) fail_runtime("cannot rename '%s' to '%s' (%s)", tmp.c_str(), path.c_str(), strerror(errno));
-}
-
 // Writes fp32 parameters as an llm.c model file, version 3.
 inline void save_model_file(const std::string& path, const GPT2Config& cfg, const float* params) {
     int32_t h[256] = {0};

@@ -84,22 +84,51 @@ public:
         records[name] = std::move(t);
     }
 
-    void save(const std::string& path) const {
-        FILE* f = open_or_fail(path.c_str(), "wb");
+    void put_i32(const std::string& name, std::vector<int> dims, const int32_t* data) {
+        NamedTensor t;
+        t.dtype = TensorDtype::Int32;
+        t.dims = std::move(dims);
+        t.i32.assign(data, data + t.numel());
+        records[name] = std::move(t);
+    }
+    void put_str(const std::string& name, const std::string& value) {
+        NamedTensor t;
+        t.dtype = TensorDtype::Bytes;
+        t.dims = {(int)value.size()};
+        t.bytes = value;
+        records[name] = std::move(t);
+    }
+
+    // The whole file as bytes, in the format above.
+    std::string serialize() const {
+        std::string out;
+        auto put = [&](const void* p, size_t n) { out.append((const char*)p, n); };
         int32_t header[256] = {NAMED_TENSORS_MAGIC, NAMED_TENSORS_VERSION, (int32_t)records.size()};
-        write_exact(f, header, sizeof header, path.c_str());
+        put(header, sizeof header);
         for (const auto& kv : records) {
             const NamedTensor& t = kv.second;
             int32_t len = (int32_t)kv.first.size(), dtype = (int32_t)t.dtype, ndim = (int32_t)t.dims.size();
-            write_exact(f, &len, 4, path.c_str());
-            write_exact(f, kv.first.data(), len, path.c_str());
-            write_exact(f, &dtype, 4, path.c_str());
-            write_exact(f, &ndim, 4, path.c_str());
-            write_exact(f, t.dims.data(), 4 * ndim, path.c_str());
-            if (t.dtype == TensorDtype::Float32) write_exact(f, t.f32.data(), 4 * t.f32.size(), path.c_str());
-            else if (t.dtype == TensorDtype::Int32) write_exact(f, t.i32.data(), 4 * t.i32.size(), path.c_str());
-            else write_exact(f, t.bytes.data(), t.bytes.size(), path.c_str());
+            put(&len, 4);
+            put(kv.first.data(), len);
+            put(&dtype, 4);
+            put(&ndim, 4);
+            put(t.dims.data(), 4 * ndim);
+            if (t.dtype == TensorDtype::Float32) put(t.f32.data(), 4 * t.f32.size());
+            else if (t.dtype == TensorDtype::Int32) put(t.i32.data(), 4 * t.i32.size());
+            else put(t.bytes.data(), t.bytes.size());
         }
+        return out;
+    }
+
+    void save(const std::string& path) const {
+        const std::string bytes = serialize();
+        FILE* f = open_or_fail(path.c_str(), "wb");
+        write_exact(f, bytes.data(), bytes.size(), path.c_str());
         fclose(f);
+    }
+    // Temporary file, fsync, rename (write_file_atomically): what checkpoints use.
+    void save_atomically(const std::string& path) const {
+        const std::string bytes = serialize();
+        write_file_atomically(path, nullptr, 0, bytes.data(), bytes.size());
     }
 };

@@ -30,6 +30,11 @@ struct TrainConfig {
     int recompute = 0;             // -r: recompute GELU in backward (CUDA trainer)
     int shuffle = 1;               // --no-shuffle sets 0
     unsigned long long seed = 42;  // --seed: init, data order, sampling
+    int resume = 0;                // -y 1: resume from the latest complete checkpoint in -o
+    int keep_checkpoints = 0;      // --keep K: keep the newest K checkpoints (0: keep all)
+    int skip_nonfinite = 0;        // --skip-nonfinite: skip a non-finite step instead of stopping
+    int noise_every = 0;           // --noise-every N: gradient-noise density every N steps (0: never)
+    int noise_batches = 8;         // --noise-batches K: micro-batch gradients per estimate
     OptimConfig optim;
     ScheduleConfig schedule;
 };
@@ -55,6 +60,11 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -n N         checkpoint every N steps, 0: only at the end (default %d)\n", d.checkpoint_every);
     printf("  -s N         sample every N steps, 0 never (default %d)\n", d.sample_every);
     printf("  -g N         tokens to generate per sample (default %d)\n", d.gen_tokens);
+    printf("  -y 0|1       resume from the latest complete checkpoint in -o, if any (default %d)\n", d.resume);
+    printf("  --keep K     keep only the newest K checkpoints, 0: keep all (default %d)\n", d.keep_checkpoints);
+    printf("  --skip-nonfinite  skip a step whose loss or gradient norm is not finite (default: stop)\n");
+    printf("  --noise-every N   gradient-noise density phi every N steps, 0 never (default %d)\n", d.noise_every);
+    printf("  --noise-batches K micro-batch gradients per phi estimate, at least 2 (default %d)\n", d.noise_batches);
     printf("optimizer (defaults marked * depend on --optim):\n");
     printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon (default %s)\n", algorithm_name(d.optim.algorithm));
     printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion 1e-4, adamw 6e-4, muon 2e-2)\n");
@@ -102,6 +112,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         const std::string flag = argv[i];
         if (flag == "-h" || flag == "--help") { print_train_usage(argv[0], defaults); exit(0); }
         if (flag == "--no-shuffle") { cfg->shuffle = 0; continue; }
+        if (flag == "--skip-nonfinite") { cfg->skip_nonfinite = 1; continue; }
         if (flag.size() < 2 || flag[0] != '-') fail_usage("unexpected argument '%s' (see -h)", flag.c_str());
         if (i + 1 >= argc) fail_usage("flag %s needs a value", flag.c_str());
         const char* v = argv[++i];
@@ -123,6 +134,10 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "-g") cfg->gen_tokens = (int)parse_long(flag, v);
         else if (flag == "-r") cfg->recompute = (int)parse_long(flag, v);
         else if (flag == "--seed") cfg->seed = (unsigned long long)parse_long(flag, v);
+        else if (flag == "-y") cfg->resume = (int)parse_long(flag, v);
+        else if (flag == "--keep") cfg->keep_checkpoints = (int)parse_long(flag, v);
+        else if (flag == "--noise-every") cfg->noise_every = (int)parse_long(flag, v);
+        else if (flag == "--noise-batches") cfg->noise_batches = (int)parse_long(flag, v);
         else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon)", v); }
         else if (flag == "-l") o.lr = parse_float(flag, v);
         else if (flag == "--momentum") o.momentum = parse_float(flag, v);
@@ -168,6 +183,11 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (cfg->max_steps < -1 || cfg->max_steps == 0) fail_usage("max steps -x must be positive or -1, got %d", cfg->max_steps);
     if (cfg->val_every < 0 || cfg->val_batches < 0 || cfg->checkpoint_every < 0 || cfg->sample_every < 0 || cfg->gen_tokens < 0)
         fail_usage("-v, -m, -n, -s and -g must not be negative");
+    if (cfg->resume != 0 && cfg->resume != 1) fail_usage("-y wants 0 or 1, got %d", cfg->resume);
+    if (cfg->resume == 1 && cfg->output_dir.empty()) fail_usage("-y 1 resumes from checkpoints in -o DIR; give -o");
+    if (cfg->keep_checkpoints < 0) fail_usage("--keep must not be negative, got %d", cfg->keep_checkpoints);
+    if (cfg->noise_every < 0) fail_usage("--noise-every must not be negative, got %d", cfg->noise_every);
+    if (cfg->noise_batches < 2) fail_usage("--noise-batches must be at least 2 (a standard deviation needs two samples), got %d", cfg->noise_batches);
     if (o.lr != -1.0f && !(o.lr >= 0)) fail_usage("learning rate -l must not be negative, got %g", o.lr);
     if (o.fallback_lr != -1.0f && !(o.fallback_lr >= 0)) fail_usage("--fallback-lr must not be negative, got %g", o.fallback_lr);
     if (o.momentum != -1.0f && !(o.momentum >= 0 && o.momentum < 1)) fail_usage("--momentum must be in [0, 1), got %g", o.momentum);

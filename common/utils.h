@@ -8,6 +8,8 @@
 #include <cstring>
 #include <string>
 
+#include <unistd.h>
+
 // Exit codes: 2 for bad user input (flags, files), 1 for runtime failures.
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -43,4 +45,19 @@ inline long file_size_or_fail(FILE* f, const char* path) {
     long size = ftell(f);
     if (size < 0 || fseek(f, 0, SEEK_SET) != 0) fail_usage("cannot seek '%s'", path);
     return size;
+}
+
+// Writes header then body to path atomically: a temporary file path + ".tmp" is written,
+// flushed to disk, then renamed over path, so a crash leaves either the old file or the
+// new one, never a half-written one (at worst a stray .tmp, which readers ignore).
+inline void write_file_atomically(const std::string& path, const void* header, size_t header_bytes,
+                                  const void* body, size_t body_bytes) {
+    const std::string tmp = path + ".tmp";
+    FILE* f = fopen(tmp.c_str(), "wb");
+    if (!f) fail_runtime("cannot create '%s' (%s)", tmp.c_str(), strerror(errno));
+    write_exact(f, header, header_bytes, tmp.c_str());
+    write_exact(f, body, body_bytes, tmp.c_str());
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) fail_runtime("cannot flush '%s' (%s)", tmp.c_str(), strerror(errno));
+    fclose(f);
+    if (rename(tmp.c_str(), path.c_str()) != 0) fail_runtime("cannot rename '%s' to '%s' (%s)", tmp.c_str(), path.c_str(), strerror(errno));
 }

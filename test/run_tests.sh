@@ -53,7 +53,7 @@ run() {
 
 start=$(date +%s)
 echo "== building (CPU)"
-build train_gpt2cpu build/test_gradcheck build/test_optim build/test_cpu_vs_oracle
+build train_gpt2cpu build/test_gradcheck build/test_optim build/test_cpu_vs_oracle build/test_noise_density
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 
@@ -65,6 +65,9 @@ run optimizers build/test_optim
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 run data bash test/test_data.sh build "$SHARED_DATA"
 run trainer_cli bash test/test_trainer_cli.sh "$SHARED_DATA"
+run scripts bash test/test_scripts.sh "$SHARED_DATA"
+# Logs, checkpoints, resume, non-finite steps and the noise density (runs build/test_noise_density).
+run checkpoint_resume bash test/test_checkpoint_resume.sh "$SHARED_DATA"
 
 echo "== GPU tests (SKIP without a CUDA device)"
 run cuda_vs_oracle build/test_gpt2_cuda build/gpt2_debug_state.bin

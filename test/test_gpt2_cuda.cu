@@ -12,12 +12,16 @@
 #include "check.h"
 
 #if defined(ENABLE_FP32)
-// fp32 on both sides, different summation orders (cuBLAS vs the oracle's torch CPU).
-static const double TOL = 1e-4, TOL_LOSS = 1e-4, TOL_PARAMS = 1e-4, TOL_UPDATE = 1e-2, MAX_FLIP_FRACTION = 1e-3;
+// fp32 on both sides, different summation orders (cuBLAS vs the oracle's torch CPU). The
+// update bound is test_cpu_vs_oracle's: 1e-2 would let e.g. AdamW without weight decay
+// (~2e-3 on the update) pass. A host emulation of this file measured <= 2e-6 on updates.
+static const double TOL = 1e-4, TOL_LOSS = 1e-4, TOL_PARAMS = 1e-4, TOL_UPDATE = 1e-3, MAX_FLIP_FRACTION = 1e-3;
 #else
-// bf16 parameters and activations: ~3 significant digits per value. The update tolerance and
-// the flip bound of the sign-based rules are first guesses, to be calibrated on a GPU.
-static const double TOL = 2e-2, TOL_LOSS = 2e-2, TOL_PARAMS = 2e-2, TOL_UPDATE = 0.3, MAX_FLIP_FRACTION = 5e-2;
+// bf16 parameters and activations: ~3 significant digits per value. A host emulation of this
+// file (exact-rounding bf16, fp32-accumulating GEMMs) measured gradients 3e-3..9e-3 and updates
+// 1e-3 (sgd), 1.4e-2 (adamw), 1e-2 (muon); the update bound keeps ~7x over that. Still to be
+// calibrated on a GPU, as is the flip bound of the sign-based rules.
+static const double TOL = 2e-2, TOL_LOSS = 2e-2, TOL_PARAMS = 2e-2, TOL_UPDATE = 0.1, MAX_FLIP_FRACTION = 5e-2;
 #endif
 
 static std::vector<float> to_host(const floatX* d, size_t n) {

@@ -1,0 +1,172 @@
+// Training checkpoints in the -o directory, shared by both trainers.
+//
+// A checkpoint at step S is two files:
+//   model_%08d.bin  the weights as an llm.c model file (fp32, version 3; common/model_file.h)
+//   state_%08d.bin  everything else needed to continue bit-identically, as a named-tensor
+//                   file (common/named_tensors.h), records:
+//       "step" int32[1], "skips" int32[1] (non-finite steps skipped so far),
+//       "seed" int32[2] (lo, hi), "model_shape" int32[6] (maxT, V, Vp, L, NH, C),
+//       "params" fp32: the master weights (on the GPU the model file may be rounded),
+//       "optim/<tensor>.<slot>" fp32: every optimizer state buffer,
+//       "loader/train", "loader/noise" int32[6]: data-loader positions (epoch, shard,
+//       sample as lo/hi pairs). Nothing run-specific (paths, times) goes in, so two runs
+//       that reach the same step the same way write byte-identical files.
+//   The step's sampling and data order come from counter-based RNG streams keyed by
+//   (seed, step / position), so the positions above are the whole RNG state.
+// Both files are written atomically (temporary file, fsync, rename), the model file first
+// and the state file last, and a stale state file of the same step is removed before, so
+// a checkpoint counts only when both files exist: a crash at any point leaves the
+// previous complete checkpoint as the latest one.
+#pragma once
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataloader.h"
+#include "gpt2_layout.h"
+#include "model_file.h"
+#include "named_tensors.h"
+#include "utils.h"
+
+inline std::string checkpoint_path(const std::string& dir, const char* kind, int step) {
+    char name[64];
+    snprintf(name, sizeof name, "/%s_%08d.bin", kind, step);
+    return dir + name;
+}
+
+// Steps (ascending) that have both a model file and a state file in dir.
+inline std::vector<int> complete_checkpoint_steps(const std::string& dir) {
+    std::vector<int> models, states, both;
+    DIR* d = opendir(dir.c_str());
+    if (!d) return both;
+    while (struct dirent* e = readdir(d)) {
+        int step = -1, used = 0;
+        const std::string name = e->d_name;
+        if (sscanf(name.c_str(), "model_%8d.bin%n", &step, &used) == 1 && used == (int)name.size() && name.size() == 18)
+            models.push_back(step);
+        else if (sscanf(name.c_str(), "state_%8d.bin%n", &step, &used) == 1 && used == (int)name.size() && name.size() == 18)
+            states.push_back(step);
+    }
+    closedir(d);
+    std::sort(models.begin(), models.end());
+    std::sort(states.begin(), states.end());
+    std::set_intersection(models.begin(), models.end(), states.begin(), states.end(), std::back_inserter(both));
+    return both;
+}
+
+inline int latest_checkpoint_step(const std::string& dir) {
+    const std::vector<int> steps = complete_checkpoint_steps(dir);
+    return steps.empty() ? -1 : steps.back();
+}
+
+// --keep K: deletes every complete checkpoint but the newest K (K = 0 keeps all).
+inline void delete_old_checkpoints(const std::string& dir, int keep) {
+    if (keep <= 0) return;
+    const std::vector<int> steps = complete_checkpoint_steps(dir);
+    for (size_t i = 0; i + keep < steps.size(); i++) {
+        unlink(checkpoint_path(dir, "state", steps[i]).c_str());  // state first: never a state without its model
+        unlink(checkpoint_path(dir, "model", steps[i]).c_str());
+    }
+}
+
+// A named fp32 buffer in host memory that a checkpoint saves or fills on restore.
+struct StateTensorRef {
+    std::string name;
+    float* data;
+    size_t numel;
+};
+
+struct TrainingState {
+    int step = 0;
+    int skips = 0;
+    uint64_t seed = 0;
+    DataLoaderPosition train_pos, noise_pos;
+};
+
+namespace checkpoint_detail {
+inline std::vector<int32_t> split64(const std::vector<uint64_t>& v) {
+    std::vector<int32_t> out;
+    for (uint64_t x : v) { out.push_back((int32_t)(uint32_t)x); out.push_back((int32_t)(uint32_t)(x >> 32)); }
+    return out;
+}
+inline uint64_t join64(const std::vector<int32_t>& v, size_t i) {
+    return (uint64_t)(uint32_t)v[2 * i] | ((uint64_t)(uint32_t)v[2 * i + 1] << 32);
+}
+inline std::vector<int32_t> position_ints(const DataLoaderPosition& p) { return split64({p.epoch, p.shard_index, p.sample_index}); }
+inline DataLoaderPosition position_from(const std::vector<int32_t>& v, const std::string& path) {
+    if (v.size() != 6) fail_usage("'%s': a loader position has %zu values, want 6", path.c_str(), v.size());
+    return DataLoaderPosition{join64(v, 0), join64(v, 1), join64(v, 2)};
+}
+inline std::vector<int32_t> shape_ints(const GPT2Config& c) {
+    return {c.max_seq_len, c.vocab_size, c.padded_vocab_size, c.num_layers, c.num_heads, c.channels};
+}
+} // namespace checkpoint_detail
+
+// Writes the checkpoint of `step` into dir (see the top for the order), then applies --keep.
+inline void save_checkpoint(const std::string& dir, const GPT2Config& model, const float* master_params,
+                            const TrainingState& st, const std::vector<StateTensorRef>& optim_state, int keep) {
+    using namespace checkpoint_detail;
+    const std::string model_path = checkpoint_path(dir, "model", st.step), state_path = checkpoint_path(dir, "state", st.step);
+    unlink(state_path.c_str());  // a state file left from an earlier run must not pair with a half-done save
+    save_model_file(model_path, model, master_params);
+    NamedTensorFile f;
+    const int32_t step = st.step, skips = st.skips;
+    f.put_i32("step", {1}, &step);
+    f.put_i32("skips", {1}, &skips);
+    const std::vector<int32_t> seed = split64({st.seed}), shape = shape_ints(model);
+    const std::vector<int32_t> train = position_ints(st.train_pos), noise = position_ints(st.noise_pos);
+    f.put_i32("seed", {2}, seed.data());
+    f.put_i32("model_shape", {6}, shape.data());
+    f.put_i32("loader/train", {6}, train.data());
+    f.put_i32("loader/noise", {6}, noise.data());
+    f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
+    for (const StateTensorRef& r : optim_state) f.put_f32("optim/" + r.name, {(int)r.numel}, r.data);
+    f.save_atomically(state_path);
+    delete_old_checkpoints(dir, keep);
+}
+
+// Reads the checkpoint of `step`: checks the model shape and the seed against this run,
+// fills master_params (gpt2_num_params(model) floats) and every optimizer buffer by name.
+inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT2Config& model, uint64_t seed,
+                                     float* master_params, const std::vector<StateTensorRef>& optim_state) {
+    using namespace checkpoint_detail;
+    const std::string state_path = checkpoint_path(dir, "state", step);
+    GPT2Config file_shape;
+    std::vector<float> file_params;
+    load_model_file(checkpoint_path(dir, "model", step), &file_shape, &file_params);
+    if (shape_ints(file_shape) != shape_ints(model))
+        fail_usage("checkpoint step %d in '%s' holds a different model shape than -e", step, dir.c_str());
+    NamedTensorFile f;
+    f.load(state_path);
+    TrainingState st;
+    st.step = f.i32("step").at(0);
+    st.skips = f.i32("skips").at(0);
+    st.seed = join64(f.i32("seed"), 0);
+    if (st.step != step) fail_usage("'%s' says step %d", state_path.c_str(), st.step);
+    if (st.seed != seed) fail_usage("checkpoint '%s' was trained with --seed %llu, this run has %llu", state_path.c_str(),
+                                    (unsigned long long)st.seed, (unsigned long long)seed);
+    if (f.i32("model_shape") != shape_ints(model)) fail_usage("'%s' holds a different model shape", state_path.c_str());
+    st.train_pos = position_from(f.i32("loader/train"), state_path);
+    st.noise_pos = position_from(f.i32("loader/noise"), state_path);
+    const std::vector<float>& params = f.f32("params");
+    if (params.size() != gpt2_num_params(model)) fail_usage("'%s': params has %zu values", state_path.c_str(), params.size());
+    std::copy(params.begin(), params.end(), master_params);
+    for (const StateTensorRef& r : optim_state) {
+        const std::string name = "optim/" + r.name;
+        if (!f.has(name))
+            fail_usage("checkpoint '%s' has no optimizer state '%s' (trained with another --optim?)", state_path.c_str(), r.name.c_str());
+        const std::vector<float>& v = f.f32(name);
+        if (v.size() != r.numel) fail_usage("'%s': %s has %zu values, want %zu", state_path.c_str(), name.c_str(), v.size(), r.numel);
+        std::copy(v.begin(), v.end(), r.data);
+    }
+    size_t optim_records = 0;
+    for (const auto& kv : f.records) optim_records += kv.first.rfind("optim/", 0) == 0;
+    if (optim_records != optim_state.size())
+        fail_usage("checkpoint '%s' has %zu optimizer buffers, this optimizer has %zu (another --optim?)", state_path.c_str(),
+                   optim_records, optim_state.size());
+    return st;
+}

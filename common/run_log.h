@@ -1,0 +1,210 @@
+// The two logs a trainer writes into -o DIR, shared by train_gpt2cpu and train_gpt2cu.
+//
+// main.log, llm.c's line format, one line per event:
+//   s:STEP trl:LOSS lr:LR norm:GRAD_NORM tps:TOKENS_PER_S   a train step (STEP: after the update, 1-based)
+//   s:STEP tel:VAL_LOSS                                     validation, before step STEP+1
+//   s:STEP phi:PHI                                          gradient-noise density (common/noise_density.h)
+//   s:STEP skip:1                                           a non-finite step skipped (--skip-nonfinite)
+// metrics.jsonl, one JSON object per line: first {"type":"config",...} (every flag after
+// defaults are resolved, git revision, device, parameter count), then "train", "val",
+// "noise" and "skip" records with the same step numbers as main.log.
+//
+// Resuming (-y 1) from the checkpoint at step S keeps both files, drops the records the
+// interrupted run wrote after that checkpoint (train/skip with step > S, val/noise with
+// step >= S: the resumed run writes them again), appends a fresh config record with
+// "resumed_from":S and continues, so the files read as one run.
+#pragma once
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "train_config.h"
+#include "utils.h"
+
+namespace run_log_detail {
+inline std::string json_string(const std::string& s) {
+    std::string out = "\"";
+    for (unsigned char c : s) {
+        if (c == '"' || c == '\\') { out += '\\'; out += (char)c; }
+        else if (c < 0x20) { char buf[8]; snprintf(buf, sizeof buf, "\\u%04x", c); out += buf; }
+        else out += (char)c;
+    }
+    return out + "\"";
+}
+// Shortest round-tripping form of a float/double; JSON has no NaN or infinity, so those
+// become null (train records never hold one: non-finite steps stop the run or are skipped).
+inline std::string json_number(double x) {
+    if (!std::isfinite(x)) return "null";
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", x);
+    return buf;
+}
+// "s:12 trl:..." -> 12 and "trl"; false for a line that is not a record.
+inline bool main_log_record(const std::string& line, long* step, std::string* kind) {
+    int used = 0;
+    if (sscanf(line.c_str(), "s:%ld %n", step, &used) != 1 || used == 0) return false;
+    const size_t colon = line.find(':', used);
+    if (colon == std::string::npos) return false;
+    *kind = line.substr(used, colon - used);
+    return true;
+}
+// {"type":"train","step":12,...} -> 12 and "train"; false when either is missing.
+inline bool metrics_record(const std::string& line, long* step, std::string* type) {
+    const size_t t = line.find("\"type\":\"");
+    if (t == std::string::npos) return false;
+    const size_t start = t + 8, end = line.find('"', start);
+    if (end == std::string::npos) return false;
+    *type = line.substr(start, end - start);
+    const size_t s = line.find("\"step\":");
+    if (s == std::string::npos) { *step = -1; return true; }
+    *step = strtol(line.c_str() + s + 7, nullptr, 10);
+    return true;
+}
+// Rewrites path (atomically) keeping the lines for which keep(line) is true.
+template <class Keep>
+inline void filter_lines(const std::string& path, Keep keep) {
+    FILE* f = fopen(path.c_str(), "rb");
+    if (!f) return;  // nothing logged yet
+    std::string kept, line;
+    int c;
+    while ((c = fgetc(f)) != EOF) {
+        if (c != '\n') { line += (char)c; continue; }
+        if (keep(line)) kept += line + "\n";
+        line.clear();
+    }
+    fclose(f);  // a trailing line without newline was cut off by a crash mid-write: dropped
+    write_file_atomically(path, nullptr, 0, kept.data(), kept.size());
+}
+} // namespace run_log_detail
+
+// `git rev-parse HEAD` of the working directory, or "unknown" outside a git checkout.
+inline std::string git_revision() {
+    FILE* p = popen("git rev-parse HEAD 2>/dev/null", "r");
+    if (!p) return "unknown";
+    char buf[128] = {0};
+    const bool got = fgets(buf, sizeof buf, p) != nullptr;
+    pclose(p);
+    std::string rev = got ? buf : "";
+    while (!rev.empty() && (rev.back() == '\n' || rev.back() == '\r')) rev.pop_back();
+    return rev.size() == 40 ? rev : "unknown";
+}
+
+// The "config" record: every TrainConfig field (cfg must have total_batch_tokens and
+// max_steps resolved by the caller), the command line, git revision and device.
+inline std::string run_config_json(const TrainConfig& cfg, const std::string& argv_line, const std::string& device,
+                                   size_t num_params, long tokens_per_step, int resumed_from) {
+    using run_log_detail::json_number;
+    using run_log_detail::json_string;
+    const OptimConfig& o = cfg.optim;
+    const ScheduleConfig& s = cfg.schedule;
+    std::vector<std::pair<std::string, std::string>> f = {
+        {"optim", json_string(algorithm_name(o.algorithm))}, {"lr", json_number(o.lr)},
+        {"momentum", json_number(o.momentum)}, {"nesterov", std::to_string(o.nesterov)},
+        {"beta1", json_number(o.beta1)}, {"beta2", json_number(o.beta2)}, {"eps", json_number(o.eps)},
+        {"weight_decay", json_number(o.weight_decay)}, {"wd_on", json_string(wd_on_name(o.wd_on))},
+        {"grad_clip", json_number(o.grad_clip)}, {"schedule", json_string(schedule_name(s.kind))},
+        {"warmup_steps", std::to_string(s.warmup_steps)}, {"warmup_init", json_number(s.warmup_init)},
+        {"final_lr_frac", json_number(s.final_lr_frac)}, {"wsd_decay_frac", json_number(s.wsd_decay_frac)},
+        {"muon_ns_steps", std::to_string(o.muon_ns_steps)}, {"muon_fallback", json_string(algorithm_name(o.muon_fallback))},
+        {"fallback_lr", json_number(o.fallback_lr)}, {"model", json_string(cfg.model)},
+        {"batch_size", std::to_string(cfg.batch_size)}, {"seq_len", std::to_string(cfg.seq_len)},
+        {"total_batch_tokens", std::to_string(cfg.total_batch_tokens)}, {"max_steps", std::to_string(cfg.max_steps)},
+        {"seed", std::to_string(cfg.seed)}, {"train_glob", json_string(cfg.train_glob)},
+        {"val_glob", json_string(cfg.val_glob)}, {"tokenizer", json_string(cfg.tokenizer_path)},
+        {"output_dir", json_string(cfg.output_dir)}, {"val_every", std::to_string(cfg.val_every)},
+        {"val_batches", std::to_string(cfg.val_batches)}, {"checkpoint_every", std::to_string(cfg.checkpoint_every)},
+        {"sample_every", std::to_string(cfg.sample_every)}, {"gen_tokens", std::to_string(cfg.gen_tokens)},
+        {"recompute", std::to_string(cfg.recompute)}, {"shuffle", std::to_string(cfg.shuffle)},
+        {"resume", std::to_string(cfg.resume)}, {"keep", std::to_string(cfg.keep_checkpoints)},
+        {"skip_nonfinite", std::to_string(cfg.skip_nonfinite)}, {"noise_every", std::to_string(cfg.noise_every)},
+        {"noise_batches", std::to_string(cfg.noise_batches)},
+    };
+    std::string flags = "{";
+    for (size_t i = 0; i < f.size(); i++) flags += (i ? "," : "") + json_string(f[i].first) + ":" + f[i].second;
+    flags += "}";
+    std::string out = "{\"type\":\"config\",\"argv\":" + json_string(argv_line) + ",\"flags\":" + flags +
+                      ",\"git_revision\":" + json_string(git_revision()) + ",\"device\":" + json_string(device) +
+                      ",\"num_params\":" + std::to_string(num_params) + ",\"tokens_per_step\":" + std::to_string(tokens_per_step);
+    if (resumed_from >= 0) out += ",\"resumed_from\":" + std::to_string(resumed_from);
+    return out + "}";
+}
+
+class RunLog {
+public:
+    // Opens DIR/main.log and DIR/metrics.jsonl. resume_step < 0: a fresh run (files
+    // truncated); otherwise the run continues from the checkpoint at that step (see top).
+    void open(const std::string& dir, int resume_step) {
+        using namespace run_log_detail;
+        const std::string main_path = dir + "/main.log", metrics_path = dir + "/metrics.jsonl";
+        if (resume_step >= 0) {
+            const long S = resume_step;
+            filter_lines(main_path, [&](const std::string& line) {
+                long step; std::string kind;
+                if (!main_log_record(line, &step, &kind)) return false;
+                return (kind == "trl" || kind == "skip") ? step <= S : step < S;
+            });
+            filter_lines(metrics_path, [&](const std::string& line) {
+                long step; std::string type;
+                if (!metrics_record(line, &step, &type)) return false;
+                if (type == "config") return true;
+                return (type == "train" || type == "skip") ? step <= S : step < S;
+            });
+        }
+        const char* mode = resume_step >= 0 ? "a" : "w";
+        main_ = open_or_fail(main_path.c_str(), mode);
+        metrics_ = open_or_fail(metrics_path.c_str(), mode);
+    }
+    ~RunLog() {
+        if (main_) fclose(main_);
+        if (metrics_) fclose(metrics_);
+    }
+    bool active() const { return main_ != nullptr; }
+
+    void config(const std::string& json) { metrics(json); }
+
+    void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens) {
+        using run_log_detail::json_number;
+        if (!main_) return;
+        fprintf(main_, "s:%d trl:%.6f lr:%.6e norm:%.4f tps:%.0f\n", step, loss, lr, norm, tokens_per_s);
+        fflush(main_);
+        metrics("{\"type\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":" + json_number(loss) +
+                ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"ms\":" + json_number(ms) +
+                ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) + "}");
+    }
+    void val(int step, double loss, long tokens) {
+        if (!main_) return;
+        fprintf(main_, "s:%d tel:%.6f\n", step, loss);
+        fflush(main_);
+        metrics("{\"type\":\"val\",\"step\":" + std::to_string(step) + ",\"loss\":" + run_log_detail::json_number(loss) +
+                ",\"tokens\":" + std::to_string(tokens) + "}");
+    }
+    void noise(int step, double phi, const std::vector<std::pair<std::string, double>>& per_tensor, int batches) {
+        using run_log_detail::json_number;
+        if (!main_) return;
+        fprintf(main_, "s:%d phi:%.5f\n", step, phi);
+        fflush(main_);
+        std::string t = "{";
+        for (size_t i = 0; i < per_tensor.size(); i++)
+            t += (i ? ",\"" : "\"") + per_tensor[i].first + "\":" + json_number(per_tensor[i].second);
+        metrics("{\"type\":\"noise\",\"step\":" + std::to_string(step) + ",\"phi\":" + json_number(phi) +
+                ",\"phi_per_tensor\":" + t + "},\"batches\":" + std::to_string(batches) + "}");
+    }
+    void skip(int step, const std::string& reason, int total_skips) {
+        if (!main_) return;
+        fprintf(main_, "s:%d skip:1\n", step);
+        fflush(main_);
+        metrics("{\"type\":\"skip\",\"step\":" + std::to_string(step) + ",\"reason\":" + run_log_detail::json_string(reason) +
+                ",\"skips\":" + std::to_string(total_skips) + "}");
+    }
+
+private:
+    void metrics(const std::string& json) {
+        if (!metrics_) return;
+        fprintf(metrics_, "%s\n", json.c_str());
+        fflush(metrics_);
+    }
+    FILE* main_ = nullptr;
+    FILE* metrics_ = nullptr;
+};

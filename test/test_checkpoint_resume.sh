@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# train_gpt2cpu's run outputs (d2, B=4, T=64 on Tiny Shakespeare): main.log and
+# metrics.jsonl parse; a run stopped after a checkpoint and resumed with -y 1 logs the
+# same losses and writes byte-identical checkpoints as one that was never stopped; an
+# interrupted checkpoint write (a leftover .tmp, a model file without its state file)
+# leaves the previous checkpoint as the one -y 1 uses; --keep deletes old checkpoints;
+# a non-finite loss or gradient norm stops the run naming the step (or is skipped with
+# --skip-nonfinite); --noise-every leaves the trajectory unchanged and its phi matches a
+# direct computation (build/test_noise_density).
+#   test/test_checkpoint_resume.sh [SHARED_DATA_DIR]
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+shared="${1:-../shared/data}"
+bin=./train_gpt2cpu
+# A directory per invocation, so two `make test`s at once cannot mix their checkpoints; it
+# holds ~0.6 GB of checkpoints and is removed when every check passed.
+mkdir -p build/checkpoint_tests
+work=$(mktemp -d build/checkpoint_tests/run.XXXXXX)
+failures=0
+PYTHON="${PYTHON:-/usr/bin/python3}"
+
+pass() { echo "PASS $1${2:+ $2}"; }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+# expect NAME DETAIL COMMAND...: PASS when COMMAND succeeds.
+expect() { local name=$1 detail=$2; shift 2; if "$@"; then pass "$name" "$detail"; else fail "$name" "$detail"; fi; }
+# emit COMMAND...: runs a checker that prints its own PASS/FAIL lines, counting its failures.
+emit() { local out; out=$("$@" 2>&1); local rc=$?; echo "$out"; if grep -q '^FAIL' <<<"$out" || [ $rc -ne 0 ]; then failures=$((failures + 1)); fi; }
+losses() { sed 's/ tps:.*//' "$1"; }  # main.log without the timing field
+
+# Flag errors for the new flags: one line, exit 2.
+for args in "-y 1" "-y 2 -o $work/x" "--keep -1" "--noise-batches 1" "--noise-every -3"; do
+    # shellcheck disable=SC2086
+    "$bin" $args >"$work/flag.out" 2>"$work/flag.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <"$work/flag.err")" -eq 1 ] && pass "ckpt/flag_error_${args// /_}" "($(cat "$work/flag.err"))" \
+        || fail "ckpt/flag_error_${args// /_}" "exit $rc: $(cat "$work/flag.err")"
+done
+
+train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
+val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+if [ ! -f "$train" ] || [ ! -f "$val" ]; then
+    echo "SKIP ckpt/runs: no Tiny Shakespeare shards in $shared"
+    exit 0
+fi
+run=(-i "$train" -j "$val" -e d2 -b 4 -t 64 -x 4 -v 2 -m 2 -n 2 --optim adamw -l 3e-3)
+noise=(--noise-every 2 --noise-batches 3)
+
+# ---- A: the uninterrupted reference run.
+"$bin" "${run[@]}" "${noise[@]}" -o "$work/A" >"$work/A.out" 2>&1
+expect ckpt/reference_run "(exit $?)" test -f "$work/A/state_00000004.bin"
+
+# Log formats, as scripts/plot_runs.py and compare_optimizers.sh read them.
+emit "$PYTHON" - "$work/A" <<'EOF'
+import json, re, sys
+d = sys.argv[1]
+line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{6} lr:\d\.\d{6}e[-+]\d+ norm:\d+\.\d{4} tps:\d+|tel:\d+\.\d{6}|phi:\d\.\d{5}|skip:1)$')
+lines = open(d + "/main.log").read().splitlines()
+bad = [l for l in lines if not line_re.match(l)]
+kinds = [l.split()[1].split(":")[0] for l in lines]
+ok = not bad and kinds.count("trl") == 4 and kinds.count("tel") == 3 and kinds.count("phi") == 3
+print(("PASS ckpt/main_log_format (%d lines: 4 trl, 3 tel, 3 phi)" % len(lines)) if ok else "FAIL ckpt/main_log_format: %s" % (bad[:2] or kinds))
+try:
+    recs = [json.loads(l) for l in open(d + "/metrics.jsonl")]
+except ValueError as e:
+    print("FAIL ckpt/metrics_jsonl_parses: %s" % e); sys.exit(1)
+cfg = recs[0]
+want = ["optim", "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "wd_on", "grad_clip", "schedule",
+        "warmup_steps", "warmup_init", "final_lr_frac", "wsd_decay_frac", "muon_ns_steps", "muon_fallback", "fallback_lr",
+        "model", "batch_size", "seq_len", "total_batch_tokens", "max_steps", "seed", "resume", "keep", "skip_nonfinite",
+        "noise_every", "noise_batches"]
+missing = [k for k in want if k not in cfg.get("flags", {})]
+ok = (cfg.get("type") == "config" and not missing and cfg["device"] == "cpu" and cfg["num_params"] == 3385088
+      and cfg["tokens_per_step"] == 256 and cfg["flags"]["total_batch_tokens"] == 256 and cfg["flags"]["lr"] > 0.0029
+      and re.match(r"^([0-9a-f]{40}|unknown)$", cfg["git_revision"]) and "--noise-every" in cfg["argv"])
+print("PASS ckpt/metrics_config_record (%d flags, git %s)" % (len(cfg["flags"]), cfg["git_revision"][:8]) if ok
+      else "FAIL ckpt/metrics_config_record: missing %s in %s" % (missing, json.dumps(cfg)[:300]))
+train = [r for r in recs if r["type"] == "train"]
+trl = {int(l.split()[0][2:]): float(l.split()[1][4:]) for l in lines if " trl:" in l}
+ok = ([r["step"] for r in train] == [1, 2, 3, 4] and all(r["tokens"] == 256 * r["step"] for r in train)
+      and all(abs(r["loss"] - trl[r["step"]]) < 1e-6 for r in train)
+      and all(k in r for r in train for k in ("lr", "grad_norm", "ms", "tokens_per_s")))
+print("PASS ckpt/metrics_train_records (steps 1-4, losses match main.log)" if ok else "FAIL ckpt/metrics_train_records: %s" % train)
+noise = [r for r in recs if r["type"] == "noise"]
+vals = [r for r in recs if r["type"] == "val"]
+ok = ([r["step"] for r in noise] == [0, 2, 4] and all(len(r["phi_per_tensor"]) == 16 and r["batches"] == 3 and 0 < r["phi"] <= 1 for r in noise)
+      and [r["step"] for r in vals] == [0, 2, 4])
+print("PASS ckpt/metrics_val_noise_records (phi %s)" % [round(r["phi"], 4) for r in noise] if ok
+      else "FAIL ckpt/metrics_val_noise_records: %s" % (noise or vals))
+EOF
+
+# phi at step 0 against a direct computation from the same batches.
+if [ -x build/test_noise_density ]; then
+    emit build/test_noise_density "$work/A/metrics.jsonl" "$train" 3 4 64 42
+else
+    fail ckpt/noise_density_program "build/test_noise_density is not built"
+fi
+
+# ---- --noise-every must not change the trajectory; --keep 2 with -n 1 keeps steps 3, 4.
+"$bin" "${run[@]}" -n 1 --keep 2 -o "$work/E" >"$work/E.out" 2>&1
+expect ckpt/noise_leaves_trajectory "(same trl/tel lines without --noise-every)" \
+    cmp -s <(losses "$work/A/main.log" | grep -v phi) <(losses "$work/E/main.log")
+kept=$(cd "$work/E" && ls model_*.bin state_*.bin | tr '\n' ' ')
+expect ckpt/keep_deletes_old "(left: $kept)" test "$kept" = "model_00000003.bin model_00000004.bin state_00000003.bin state_00000004.bin "
+
+# ---- B: stopped at step 3 by a non-finite gradient (after checkpoint 2), then resumed.
+GPT2_TEST_NAN_GRAD_STEP=3 "$bin" "${run[@]}" "${noise[@]}" -o "$work/B" >"$work/B1.out" 2>"$work/B1.err"
+rc=$?
+expect ckpt/nonfinite_stops "(exit $rc: $(cat "$work/B1.err"))" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'step 3: .*not finite.*latest checkpoint: step 2' '$work/B1.err' \
+             && [ ! -e '$work/B/model_00000003.bin' ] && [ ! -e '$work/B/model_00000004.bin' ] && [ -f '$work/B/state_00000002.bin' ]"
+"$bin" "${run[@]}" "${noise[@]}" -o "$work/B" -y 1 >"$work/B2.out" 2>&1
+expect ckpt/resume_uses_latest "($(grep -m1 resuming "$work/B2.out"))" grep -q "resuming from the checkpoint of step 2" "$work/B2.out"
+expect ckpt/resume_same_losses "(main.log of the resumed run = uninterrupted, incl. phi)" \
+    cmp -s <(losses "$work/A/main.log") <(losses "$work/B/main.log")
+expect ckpt/resume_bit_identical_checkpoint "(model_00000004.bin and state_00000004.bin byte-identical)" \
+    bash -c "cmp -s '$work/A/model_00000004.bin' '$work/B/model_00000004.bin' && cmp -s '$work/A/state_00000004.bin' '$work/B/state_00000004.bin'"
+emit "$PYTHON" - "$work/B/metrics.jsonl" <<'EOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+cfgs = [r for r in recs if r["type"] == "config"]
+steps = [r["step"] for r in recs if r["type"] == "train"]
+ok = len(cfgs) == 2 and "resumed_from" not in cfgs[0] and cfgs[1].get("resumed_from") == 2 and steps == [1, 2, 3, 4]
+print("PASS ckpt/resume_metrics_continue (config, resumed_from 2, train steps %s)" % steps if ok
+      else "FAIL ckpt/resume_metrics_continue: configs %d, train steps %s" % (len(cfgs), steps))
+EOF
+
+# ---- C: a write killed mid-way: step 4's model file landed, its state file did not (only a
+# partial .tmp), and a partial model .tmp of a later step. -y 1 must use step 2.
+mkdir -p "$work/C"
+cp "$work/A/model_00000002.bin" "$work/A/state_00000002.bin" "$work/A/model_00000004.bin" "$work/C/"
+head -c 100000 "$work/A/state_00000004.bin" >"$work/C/state_00000004.bin.tmp"
+head -c 5000 "$work/A/model_00000004.bin" >"$work/C/model_00000006.bin.tmp"
+"$bin" "${run[@]}" "${noise[@]}" -o "$work/C" -y 1 >"$work/C.out" 2>&1
+expect ckpt/interrupted_write_uses_previous "($(grep -m1 resuming "$work/C.out"))" \
+    bash -c "grep -q 'resuming from the checkpoint of step 2' '$work/C.out' && cmp -s '$work/A/state_00000004.bin' '$work/C/state_00000004.bin' \
+             && cmp -s '$work/A/model_00000004.bin' '$work/C/model_00000004.bin' && [ ! -e '$work/C/state_00000004.bin.tmp' ]"
+
+# ---- A huge SGD step makes the next loss non-finite: stop at step 2, keep checkpoint 1.
+"$bin" -i "$train" -j "$val" -e d2 -b 4 -t 64 -x 3 -v 0 -n 1 --optim sgd -l 1e30 --grad-clip 0 -o "$work/F" >"$work/F.out" 2>"$work/F.err"
+rc=$?
+expect ckpt/diverging_run_stops "(exit $rc: $(cat "$work/F.err"))" \
+    bash -c "[ $rc -eq 1 ] && [ \$(wc -l <'$work/F.err') -eq 1 ] && grep -q 'step 2: loss .* not finite' '$work/F.err' \
+             && [ -f '$work/F/state_00000001.bin' ] && [ ! -e '$work/F/model_00000002.bin' ]"
+
+# ---- --skip-nonfinite: step 2 is skipped (logged), the run goes on, the weights are untouched by it.
+GPT2_TEST_NAN_GRAD_STEP=2 "$bin" -i "$train" -j "$val" -e d2 -b 4 -t 64 -x 3 -v 0 -n 1 --optim sgd -l 0.1 --skip-nonfinite -o "$work/G" >"$work/G.out" 2>&1
+rc=$?
+expect ckpt/skip_nonfinite "(exit $rc: $(tr '\n' ' ' <"$work/G/main.log" | sed 's/ tps:[0-9]*//g'))" \
+    bash -c "[ $rc -eq 0 ] && [ \"\$(sed 's/^\\(s:[0-9]* [a-z]*\\):.*/\\1/' '$work/G/main.log' | tr '\n' ' ')\" = 's:1 trl s:2 skip s:3 trl ' ] \
+             && grep -q '\"type\":\"skip\",\"step\":2,.*\"skips\":1' '$work/G/metrics.jsonl' \
+             && cmp -s <(tail -c +1025 '$work/G/model_00000001.bin') <(tail -c +1025 '$work/G/model_00000002.bin')"
+
+# Keep the outputs only when something failed (they are large).
+if [ "$failures" -eq 0 ]; then rm -rf "$work"; else echo "outputs kept in $work"; fi

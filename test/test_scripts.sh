@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# scripts/compare_optimizers.sh and scripts/plot_runs.py: the sweep's --dry-run commands
+# (binary, flags per optimizer and per mode, one directory per run, nothing created), its
+# option errors, and the plot of real short CPU runs (main.log only) and of a hand-written
+# metrics.jsonl fixture (tokens, phi, targets, best lr), plus the plot's input errors.
+#   test/test_scripts.sh [SHARED_DATA_DIR]     (the real runs SKIP when it is absent)
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+shared="${1:-../shared/data}"
+PYTHON="${PYTHON:-/usr/bin/python3}"
+export PYTHON
+sweep=scripts/compare_optimizers.sh
+plot=scripts/plot_runs.py
+# A directory of its own, so two `make test` at once do not collide; kept only on failure.
+mkdir -p build/test_scripts
+work=$(mktemp -d build/test_scripts/run.XXXXXX)
+
+failures=0
+pass() { echo "PASS $1${2:+ $2}"; }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+# finish: removes the work directory when everything passed, and exits 1 on a failure.
+finish() {
+    if [ $failures -eq 0 ]; then rm -rf "$work"; else echo "(outputs kept in $work)"; fi
+    exit $((failures > 0))
+}
+# check NAME WHY COMMAND...: PASS when COMMAND succeeds, else FAIL with WHY.
+check() { local name=$1 why=$2; shift 2; if "$@"; then pass "$name"; else fail "$name" "$why"; fi; }
+
+# ---- the sweep's --dry-run
+dry="$work/dry_out"
+bash "$sweep" --dry-run --out "$dry" >"$work/dry.txt" 2>"$work/dry.err"
+rc=$?
+grep -v 'plot_runs.py' "$work/dry.txt" >"$work/dry_train.txt"
+check sweep/dry_run_exit "exit $rc: $(head -c 200 "$work/dry.err")" [ $rc -eq 0 ]
+check sweep/dry_run_creates_nothing "'$dry' exists after --dry-run" [ ! -e "$dry" ]
+n=$(wc -l <"$work/dry_train.txt")
+check sweep/dry_run_18_runs "$n trainer commands, want 6 optimizers x 3 lrs" [ "$n" -eq 18 ]
+check sweep/dry_run_gpu_binary "not every command starts with ./train_gpt2cu -e d6 -b 16 -t 512" \
+    [ "$(grep -c '^\./train_gpt2cu -e d6 -b 16 -t 512 -x 200 ' "$work/dry_train.txt")" -eq 18 ]
+for o in sgd signsgd signum muon adamw lion; do
+    k=$(grep -cE -- "--optim $o .* -o $dry/${o}_lr[0-9.e-]+$" "$work/dry_train.txt")
+    [ "$k" -eq 3 ] || fail sweep/dry_run_dirs "$o has $k commands with -o $dry/${o}_lr<lr>, want 3"
+done
+dirs=$(grep -oE -- "-o [^ ]+$" "$work/dry_train.txt" | sort -u | wc -l)
+check sweep/dry_run_one_dir_per_run "$dirs distinct -o dirs" [ "$dirs" -eq 18 ]
+same() { grep -- "--optim $1 " "$work/dry_train.txt" | grep -oE -- "-l [^ ]+" | tr '\n' ' '; }
+check sweep/dry_run_lr_grid "sgd grid is '$(same sgd)'" [ "$(same sgd)" = "-l 3e-3 -l 1e-2 -l 3e-2 " ]
+check sweep/dry_run_sgd_momentum "sgd runs lack --momentum 0.9, or others have it" \
+    [ "$(grep -c -- '--optim sgd --momentum 0.9 --nesterov 0 ' "$work/dry_train.txt")" -eq 3 -a "$(grep -c -- '--momentum' "$work/dry_train.txt")" -eq 3 ]
+check sweep/dry_run_same_seed "not every run has --seed 42" [ "$(grep -c -- '--seed 42 ' "$work/dry_train.txt")" -eq 18 ]
+plot_line=$(grep 'plot_runs.py' "$work/dry.txt")
+check sweep/dry_run_plot_command "plot line: $plot_line" \
+    [ "$(echo "$plot_line" | grep -o "$dry/[a-z]*_lr[0-9.e-]*" | wc -l)" -eq 18 -a -n "$(echo "$plot_line" | grep -- "-o $dry/compare.png --summary $dry/summary.md")" ]
+
+bash "$sweep" --cpu --dry-run --out "$dry" >"$work/cpu.txt" 2>&1
+check sweep/dry_run_cpu "--cpu commands: $(head -1 "$work/cpu.txt")" \
+    [ "$(grep -c '^\./train_gpt2cpu -e d2 -b 4 -t 64 -x 30 ' "$work/cpu.txt")" -eq 18 ]
+
+bash "$sweep" --paper --optims "sgd signsgd" --dry-run --out "$dry" >"$work/paper.txt" 2>&1
+paper_ok=1
+for flags in "-e d12" "-b 64 -t 512 -d 262144" "-x 10000" "-u 1000 --warmup-init 0.01 -q 0.01" "-c 0.1 --wd-on hidden" \
+             "--grad-clip 1.0" '-i data/fineweb10B/fineweb_train_\*.bin' '-j data/fineweb10B/fineweb_val_\*.bin'; do
+    k=$(grep -cF -- " $flags " "$work/paper.txt")
+    [ "$k" -eq 6 ] || { paper_ok=0; fail sweep/dry_run_paper "'$flags' in $k of 6 commands"; }
+done
+grep -qF -- "--optim sgd --momentum 0.9 --nesterov 0 -l 1e-2 " "$work/paper.txt" || { paper_ok=0; fail sweep/dry_run_paper "no SGD run at the paper's lr 1e-2 with momentum 0.9"; }
+grep -qF -- "--optim signsgd -l 1e-4 " "$work/paper.txt" || { paper_ok=0; fail sweep/dry_run_paper "no SignSGD run at the paper's lr 1e-4"; }
+[ $paper_ok -eq 1 ] && pass sweep/dry_run_paper "(262144-token batches, 10000 steps, warmup 1000 from lr/100, cosine to lr/100, wd 0.1 hidden, clip 1)"
+
+bash "$sweep" --optims "sgd signsgd" --steps 50 --lr signsgd=1e-3,2e-3 --extra "-v 5" --dry-run --out "$dry" -- -m 3 >"$work/opts.txt" 2>&1
+check sweep/dry_run_options "--optims/--steps/--lr/--extra/-- not applied: $(head -c 300 "$work/opts.txt")" \
+    [ "$(grep -c -- ' -x 50 .*-v 5 -m 3 -o ' "$work/opts.txt")" -eq 5 -a "$(grep -c -- ' -x ' "$work/opts.txt")" -eq 5 \
+      -a "$(grep -c -- "--optim signsgd -l [12]e-3 .* -o $dry/signsgd_lr[12]e-3$" "$work/opts.txt")" -eq 2 ]
+
+# ---- the sweep's option errors: exit 2, one line on stderr, nothing run
+expect_sweep_error() {
+    local name=$1 pattern=$2; shift 2
+    bash "$sweep" --out "$work/err_out" "$@" >"$work/$name.out" 2>"$work/$name.err"
+    local rc=$? lines
+    lines=$(wc -l <"$work/$name.err")
+    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qE -- "$pattern" "$work/$name.err" && [ ! -e "$work/err_out" ]; then
+        pass "sweep/$name" "($(cat "$work/$name.err"))"
+    else
+        fail "sweep/$name" "exit $rc, $lines stderr line(s): $(head -c 300 "$work/$name.err")"
+    fi
+}
+expect_sweep_error unknown_option "unknown option '--bogus'" --bogus
+expect_sweep_error unknown_optimizer "unknown optimizer 'adam'" --optims "sgd adam"
+expect_sweep_error steps_zero "--steps wants a positive integer" --steps 0
+expect_sweep_error steps_text "--steps wants a positive integer, got 'abc'" --steps abc
+expect_sweep_error missing_value "--steps needs a value" --steps
+expect_sweep_error bad_lr "'abc' is not a learning rate" --lr sgd=abc
+expect_sweep_error lr_unknown_optimizer "--lr: unknown optimizer 'foo'" --lr foo=1e-3
+expect_sweep_error missing_binary "not found or not executable" --bin "$work/no_such_trainer"
+
+# ---- plot_runs.py: input errors (exit 2, one stderr line)
+expect_plot_error() {
+    local name=$1 pattern=$2; shift 2
+    "$PYTHON" "$plot" -o "$work/$name.png" "$@" >"$work/$name.out" 2>"$work/$name.err"
+    local rc=$? lines
+    lines=$(wc -l <"$work/$name.err")
+    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qE -- "$pattern" "$work/$name.err" && [ ! -e "$work/$name.png" ]; then
+        pass "plot/$name" "($(cat "$work/$name.err"))"
+    else
+        fail "plot/$name" "exit $rc, $lines stderr line(s): $(head -c 300 "$work/$name.err")"
+    fi
+}
+mkdir -p "$work/bad/empty_dir" "$work/bad/empty_log" "$work/bad/garbage_log" "$work/bad/bad_json"
+: >"$work/bad/empty_log/main.log"
+printf 's:1 trl:10.5\nhello world\n' >"$work/bad/garbage_log/main.log"
+printf '{"type":"config","flags":{"optim":"sgd","lr":0.01},"tokens_per_step":256}\n{"type":"train","step":1}\n' >"$work/bad/bad_json/metrics.jsonl"
+expect_plot_error no_runs "no run directories"
+expect_plot_error missing_dir "is not a directory" "$work/bad/no_such_run"
+expect_plot_error empty_dir "neither main.log nor metrics.jsonl" "$work/bad/empty_dir"
+expect_plot_error empty_log "no train or val loss lines" "$work/bad/empty_log"
+expect_plot_error garbage_log "main.log:2: expected 's:STEP" "$work/bad/garbage_log"
+expect_plot_error bad_json "metrics.jsonl:2: bad record" "$work/bad/bad_json"
+expect_plot_error bad_option "unrecognized arguments: --bogus" --bogus "$work/bad/empty_log"
+
+# is_png FILE: the 8-byte PNG signature and more than 10 kB.
+is_png() { [ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$1")" -gt 10000 ]; }
+
+# ---- plot_runs.py on a hand-written metrics.jsonl fixture: 3 runs, tokens, phi, a stale main.log
+"$PYTHON" - "$work/fixture" <<'EOF'
+import json, os, sys
+root = sys.argv[1]
+# name: (optim, lr, val losses at steps 0, 10, 20, tokens field in records or derived from tokens_per_step)
+runs = {"a": ("sgd", 0.01, [10, 6, 4], False), "b": ("sgd", 0.1, [10, 7, 6], False), "c": ("signsgd", 1e-4, [10, 5, 3], True)}
+for name, (optim, lr, val, explicit_tokens) in runs.items():
+    os.makedirs(f"{root}/{name}")
+    with open(f"{root}/{name}/metrics.jsonl", "w") as f:
+        w = lambda r: f.write(json.dumps(r) + "\n")
+        w({"type": "config", "flags": {"optim": optim, "lr": lr, "b": 4, "t": 250}, "tokens_per_step": 1000, "device": "cpu"})
+        for step in range(1, 21):
+            r = {"type": "train", "step": step, "loss": val[0] - (val[0] - val[2]) * step / 20, "lr": lr, "grad_norm": 1.0, "ms": 200.0, "tokens_per_s": 5000.0}
+            if explicit_tokens: r["tokens"] = step * 1000
+            w(r)
+            if step % 5 == 0: w({"type": "noise", "step": step, "phi": 0.5 + 0.01 * step, "phi_per_tensor": [0.5] * 16})
+        for i, step in enumerate([0, 10, 20]):
+            r = {"type": "val", "step": step, "loss": val[i]}
+            if explicit_tokens: r["tokens"] = step * 1000
+            w(r)
+# A main.log with other numbers: the metrics.jsonl records must win.
+with open(f"{root}/a/main.log", "w") as f:
+    f.write("s:0 tel:99.0\ns:1 trl:99.0\ns:20 trl:99.0\ns:20 tel:99.0\n")
+EOF
+fx="$work/fixture"
+"$PYTHON" "$plot" "$fx/a" "$fx/b" "$fx/c" -o "$work/fixture.png" --summary "$work/fixture.md" >"$work/fixture.out" 2>&1
+rc=$?
+check plot/fixture_runs "exit $rc: $(tail -2 "$work/fixture.out")" [ $rc -eq 0 ]
+check plot/fixture_png "no PNG signature or under 10 kB" is_png "$work/fixture.png"
+check plot/fixture_panels "$(tail -1 "$work/fixture.out")" \
+    grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step" "$work/fixture.out"
+# Default target: the median of the final val losses (4, 6, 3) = 4. a reaches it at step 20
+# (20k tokens), b never, c at step 20. Best lr: sgd 0.01 (final val 4 < 6).
+check plot/fixture_default_target "$(grep -m1 optimizer "$work/fixture.md")" grep -qF "steps to val loss <= 4.0000 |" "$work/fixture.md"
+check plot/fixture_rows "rows: $(grep -E '^\| (sgd|signsgd) ' "$work/fixture.md" | tr '\n' ' ')" \
+    grep -qF "| sgd | 0.01 | yes | 4.0000 | " "$work/fixture.md"
+check plot/fixture_reached "row a: $(grep -F '| sgd | 0.01 |' "$work/fixture.md")" grep -qE '^\| sgd \| 0.01 \| yes \| 4.0000 \| [0-9.]+ \| 20 \| 20 \| 20k \| 5k \|$' "$work/fixture.md"
+check plot/fixture_not_reached "row b: $(grep -F '| sgd | 0.1 |' "$work/fixture.md")" grep -qE '^\| sgd \| 0.1 \|  \| 6.0000 \| [0-9.]+ \| 20 \| not reached \| not reached \| 5k \|$' "$work/fixture.md"
+check plot/fixture_metrics_win "main.log's 99.0 leaked into the table" bash -c "! grep -q '99\.0' '$work/fixture.md'"
+check plot/fixture_summary_printed "the table was not printed" grep -qF "| signsgd | 0.0001 | yes | 3.0000 |" "$work/fixture.out"
+"$PYTHON" "$plot" "$fx/a" "$fx/b" "$fx/c" --target 5.5 -o "$work/fixture_t.png" --summary "$work/fixture_t.md" >/dev/null 2>&1
+check plot/fixture_explicit_target "row c: $(grep -F '| signsgd' "$work/fixture_t.md")" \
+    grep -qE '^\| signsgd \| 0.0001 \| yes \| 3.0000 \| [0-9.]+ \| 20 \| 10 \| 10k \| 5k \|$' "$work/fixture_t.md"
+
+# ---- main.log with the newer keys (lr, norm, tps), a skipped step and phi lines
+mkdir -p "$work/newlog/signum_lr3e-4"
+printf 's:0 tel:10.5\ns:1 trl:10.4 lr:1e-4 norm:1.5 tps:400\ns:2 skip:1\ns:3 trl:10.2 lr:3e-4 norm:1.2 tps:600\ns:3 phi:0.3\ns:3 tel:10.1\n' \
+    >"$work/newlog/signum_lr3e-4/main.log"
+"$PYTHON" "$plot" "$work/newlog/signum_lr3e-4" -o "$work/newlog.png" >"$work/newlog.out" 2>&1
+check plot/main_log_keys "$(cat "$work/newlog.out")" \
+    grep -qE '^\| signum \| 0.0003 \| yes \| 10.1000 \| [0-9.]+ \| 3 \| 3 \| - \| 600 \|$' "$work/newlog.out"
+check plot/main_log_skip_note "$(tail -2 "$work/newlog.out")" grep -q "skipped 1 non-finite step" "$work/newlog.out"
+check plot/main_log_phi_panel "$(tail -1 "$work/newlog.out")" grep -q "panels train/step, val/step, phi/step$" "$work/newlog.out"
+
+# ---- the sweep for real on the CPU (3 short runs), then its picture and table
+train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
+val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+if [ ! -f "$train" ] || [ ! -f "$val" ]; then
+    echo "SKIP sweep/real_cpu_runs: no Tiny Shakespeare shards in $shared"
+    finish
+fi
+if ! ${MAKE:-make} --no-print-directory train_gpt2cpu >"$work/make.log" 2>&1; then
+    fail sweep/real_cpu_runs "make train_gpt2cpu failed: $(tail -2 "$work/make.log")"
+    finish
+fi
+real="$work/real"
+bash "$sweep" --cpu --optims "sgd signsgd" --lr sgd=1e-2,3e-2 --lr signsgd=1e-3 --steps 6 --out "$real" \
+    -- -v 3 -m 2 -i "$train" -j "$val" >"$work/real.out" 2>&1
+rc=$?
+check sweep/real_cpu_runs "exit $rc: $(tail -3 "$work/real.out")" [ $rc -eq 0 ]
+logs_ok=1
+for d in sgd_lr1e-2 sgd_lr3e-2 signsgd_lr1e-3; do
+    [ "$(grep -c ' trl:' "$real/$d/main.log" 2>/dev/null)" = 6 ] && [ "$(grep -c ' tel:' "$real/$d/main.log")" = 3 ] \
+        || { logs_ok=0; fail sweep/real_run_logs "$real/$d/main.log lacks 6 trl and 3 tel lines"; }
+done
+[ $logs_ok -eq 1 ] && pass sweep/real_run_logs "(3 runs in $real/<optim>_lr<lr>/)"
+check sweep/real_models_removed "model or state files left behind" bash -c "! ls $real/*/model_*.bin $real/*/state_*.bin >/dev/null 2>&1"
+check plot/real_png "no PNG signature or under 10 kB" is_png "$real/compare.png"
+# Trainers that write metrics.jsonl give tokens per step, and so the token panels.
+if [ -f "$real/sgd_lr1e-2/metrics.jsonl" ]; then panels="train/step, val/step, train/tokens, val/tokens"; else panels="train/step, val/step"; fi
+check plot/real_panels "$(grep "panels" "$work/real.out")" grep -q "3 runs; panels $panels$" "$work/real.out"
+rows=$(grep -cE '^\| (sgd \| 0.01|sgd \| 0.03|signsgd \| 0.001) \| (yes)? *\| 1[01]\.[0-9]{4} \|' "$real/summary.md")
+check plot/real_summary "$rows of 3 rows with val losses: $(cat "$real/summary.md")" [ "$rows" -eq 3 ]
+check plot/real_one_best_per_optimizer "best-lr marks: $(grep -c '| yes |' "$real/summary.md")" [ "$(grep -c '| yes |' "$real/summary.md")" -eq 2 ]
+# A second call skips the finished runs (a sweep resumes) and re-plots.
+bash "$sweep" --cpu --optims "sgd signsgd" --lr sgd=1e-2,3e-2 --lr signsgd=1e-3 --steps 6 --out "$real" \
+    -- -v 3 -m 2 -i "$train" -j "$val" >"$work/resume.out" 2>&1
+check sweep/resume_skips_finished "$(head -3 "$work/resume.out")" [ "$(grep -c '^== skip' "$work/resume.out")" -eq 3 ]
+
+# The same runs with main.log only (as llm.c writes them): step panels only, and a note.
+mkdir -p "$work/logonly"
+for d in sgd_lr1e-2 sgd_lr3e-2 signsgd_lr1e-3; do mkdir -p "$work/logonly/$d"; cp "$real/$d/main.log" "$work/logonly/$d/"; done
+"$PYTHON" "$plot" "$work/logonly"/* -o "$work/logonly.png" --summary "$work/logonly.md" >"$work/logonly.out" 2>&1
+rc=$?
+check plot/log_only_runs "exit $rc: $(tail -2 "$work/logonly.out")" [ $rc -eq 0 ]
+check plot/log_only_png "no PNG signature or under 10 kB" is_png "$work/logonly.png"
+check plot/log_only_step_panels "$(tail -1 "$work/logonly.out")" grep -q "3 runs; panels train/step, val/step$" "$work/logonly.out"
+check plot/log_only_note "no 'step only' note" grep -q "note: no tokens per step for any run: plotted against step only" "$work/logonly.md"
+# Optimizer and lr from the directory names, and the val losses agree with the full runs.
+names_ok=1
+for d in sgd_lr1e-2 signsgd_lr1e-3; do
+    want=$(grep ' tel:' "$real/$d/main.log" | tail -1 | sed 's/.*tel://' | awk '{printf "%.4f", $1}')
+    o=${d%%_lr*} lr=$(awk -v x="${d#*_lr}" 'BEGIN { printf "%g", x }')
+    grep -qE "^\| $o \| $lr \| (yes)? *\| $want \|" "$work/logonly.md" \
+        || { names_ok=0; fail plot/log_only_names "no row '$o | $lr | .. | $want' in: $(cat "$work/logonly.md")"; }
+done
+[ $names_ok -eq 1 ] && pass plot/log_only_names "(optimizer and lr from <optim>_lr<lr>)"
+finish
