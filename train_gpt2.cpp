@@ -109,16 +109,14 @@ int main(int argc, char** argv) {
            mc.channels, mc.num_heads, mc.vocab_size, mc.padded_vocab_size, num_params);
 
     // ---- batch and data
-    const long tokens_per_micro = (long)B * T;
-    const long total_batch = cfg.total_batch_tokens == -1 ? tokens_per_micro : cfg.total_batch_tokens;
-    if (total_batch % tokens_per_micro != 0)
-        fail_usage("total batch -d %ld is not a multiple of B*T = %ld", total_batch, tokens_per_micro);
-    const int grad_accum = (int)(total_batch / tokens_per_micro);
+    const BatchPlan batch = plan_batch(cfg);
+    const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
+    const int grad_accum = batch.grad_accum;
     DataLoader train_loader(cfg.train_glob, B, T, 0, 1, cfg.shuffle != 0, cfg.seed);
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
-    const int max_steps = cfg.max_steps > 0 ? cfg.max_steps : (int)std::max<long>(1, train_loader.batches_per_epoch() / grad_accum);
+    const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
     printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", B, T, grad_accum, total_batch, max_steps);
 
     Tokenizer tokenizer;

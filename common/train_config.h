@@ -2,6 +2,7 @@
 // llm.c has the flag; everything else is a long option. Bad flags and impossible values
 // are one-line errors with exit code 2.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -204,6 +205,27 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (!(s.wsd_decay_frac >= 0 && s.wsd_decay_frac <= 1)) fail_usage("--wsd-decay-frac must be in [0, 1], got %g", s.wsd_decay_frac);
     if (o.algorithm == Algorithm::SGD && o.nesterov == 1 && o.momentum == 0.0f) fail_usage("--nesterov 1 needs --momentum > 0 for sgd");
     resolve_optim_defaults(&cfg->optim);
+}
+
+// The batch of one optimizer step: -d tokens (B*T when -1), taken in grad_accum micro-steps
+// of B*T tokens each; -d must be a multiple of B*T.
+struct BatchPlan {
+    long tokens_per_micro, total_batch;
+    int grad_accum;
+};
+inline BatchPlan plan_batch(const TrainConfig& cfg) {
+    BatchPlan p;
+    p.tokens_per_micro = (long)cfg.batch_size * cfg.seq_len;
+    p.total_batch = cfg.total_batch_tokens == -1 ? p.tokens_per_micro : cfg.total_batch_tokens;
+    if (p.total_batch % p.tokens_per_micro != 0)
+        fail_usage("total batch -d %ld is not a multiple of B*T = %ld", p.total_batch, p.tokens_per_micro);
+    p.grad_accum = (int)(p.total_batch / p.tokens_per_micro);
+    return p;
+}
+
+// Optimizer steps of the run: -x, or one epoch of the training shards when -x is -1.
+inline int plan_max_steps(const TrainConfig& cfg, long batches_per_epoch, int grad_accum) {
+    return cfg.max_steps > 0 ? cfg.max_steps : (int)std::max<long>(1, batches_per_epoch / grad_accum);
 }
 
 // Splits a command-line string ("--optim sgd -l 0.1") into words and parses it; the tests

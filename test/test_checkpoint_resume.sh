@@ -17,11 +17,9 @@ bin=./train_gpt2cpu
 # holds ~0.6 GB of checkpoints and is removed when every check passed.
 mkdir -p build/checkpoint_tests
 work=$(mktemp -d build/checkpoint_tests/run.XXXXXX)
-failures=0
 PYTHON="${PYTHON:-/usr/bin/python3}"
 
-pass() { echo "PASS $1${2:+ $2}"; }
-fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+source test/lib.sh
 # expect NAME DETAIL COMMAND...: PASS when COMMAND succeeds.
 expect() { local name=$1 detail=$2; shift 2; if "$@"; then pass "$name" "$detail"; else fail "$name" "$detail"; fi; }
 # emit COMMAND...: runs a checker that prints its own PASS/FAIL lines, counting its failures.

@@ -16,9 +16,7 @@ plot=scripts/plot_runs.py
 mkdir -p build/test_scripts
 work=$(mktemp -d build/test_scripts/run.XXXXXX)
 
-failures=0
-pass() { echo "PASS $1${2:+ $2}"; }
-fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+source test/lib.sh
 # finish: removes the work directory when everything passed, and exits 1 on a failure.
 finish() {
     if [ $failures -eq 0 ]; then rm -rf "$work"; else echo "(outputs kept in $work)"; fi
@@ -74,17 +72,7 @@ check sweep/dry_run_options "--optims/--steps/--lr/--extra/-- not applied: $(hea
       -a "$(grep -c -- "--optim signsgd -l [12]e-3 .* -o $dry/signsgd_lr[12]e-3$" "$work/opts.txt")" -eq 2 ]
 
 # ---- the sweep's option errors: exit 2, one line on stderr, nothing run
-expect_sweep_error() {
-    local name=$1 pattern=$2; shift 2
-    bash "$sweep" --out "$work/err_out" "$@" >"$work/$name.out" 2>"$work/$name.err"
-    local rc=$? lines
-    lines=$(wc -l <"$work/$name.err")
-    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qE -- "$pattern" "$work/$name.err" && [ ! -e "$work/err_out" ]; then
-        pass "sweep/$name" "($(cat "$work/$name.err"))"
-    else
-        fail "sweep/$name" "exit $rc, $lines stderr line(s): $(head -c 300 "$work/$name.err")"
-    fi
-}
+expect_sweep_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "sweep/$name" "$pattern" "$work/err_out" bash "$sweep" --out "$work/err_out" "$@"; }
 expect_sweep_error unknown_option "unknown option '--bogus'" --bogus
 expect_sweep_error unknown_optimizer "unknown optimizer 'adam'" --optims "sgd adam"
 expect_sweep_error steps_zero "--steps wants a positive integer" --steps 0
@@ -95,17 +83,7 @@ expect_sweep_error lr_unknown_optimizer "--lr: unknown optimizer 'foo'" --lr foo
 expect_sweep_error missing_binary "not found or not executable" --bin "$work/no_such_trainer"
 
 # ---- plot_runs.py: input errors (exit 2, one stderr line)
-expect_plot_error() {
-    local name=$1 pattern=$2; shift 2
-    "$PYTHON" "$plot" -o "$work/$name.png" "$@" >"$work/$name.out" 2>"$work/$name.err"
-    local rc=$? lines
-    lines=$(wc -l <"$work/$name.err")
-    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qE -- "$pattern" "$work/$name.err" && [ ! -e "$work/$name.png" ]; then
-        pass "plot/$name" "($(cat "$work/$name.err"))"
-    else
-        fail "plot/$name" "exit $rc, $lines stderr line(s): $(head -c 300 "$work/$name.err")"
-    fi
-}
+expect_plot_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "plot/$name" "$pattern" "$work/$name.png" "$PYTHON" "$plot" -o "$work/$name.png" "$@"; }
 mkdir -p "$work/bad/empty_dir" "$work/bad/empty_log" "$work/bad/garbage_log" "$work/bad/bad_json"
 : >"$work/bad/empty_log/main.log"
 printf 's:1 trl:10.5\nhello world\n' >"$work/bad/garbage_log/main.log"

@@ -12,21 +12,10 @@ work=build/trainer_cli
 rm -rf "$work"; mkdir -p "$work"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 
-pass() { echo "PASS $1${2:+ $2}"; }
-fail() { echo "FAIL $1: $2"; }
+source test/lib.sh
 
 # expect_usage_error NAME PATTERN ARGS...: exit code 2 and one stderr line matching PATTERN.
-expect_usage_error() {
-    local name=$1 pattern=$2; shift 2
-    "$bin" "$@" >"$work/$name.out" 2>"$work/$name.err"
-    local rc=$? lines
-    lines=$(wc -l <"$work/$name.err")
-    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qiE -- "$pattern" "$work/$name.err"; then
-        pass "cli/$name" "($(cat "$work/$name.err"))"
-    else
-        fail "cli/$name" "exit $rc, $lines stderr line(s): $(head -c 300 "$work/$name.err")"
-    fi
-}
+expect_usage_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "cli/$name" "$pattern" "" "$bin" "$@"; }
 
 "$bin" -h >"$work/help.out" 2>&1 && grep -q -- "--optim" "$work/help.out" && grep -q -- "--muon-ns-steps" "$work/help.out" \
     && pass cli/help || fail cli/help "-h did not list the flags"

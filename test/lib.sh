@@ -1,0 +1,20 @@
+# Shared by the shell tests (source it): verdict lines in the format test/run_tests.sh counts.
+failures=0
+pass() { echo "PASS $1${2:+ $2}"; }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+
+# expect_one_line_error NAME PATTERN ABSENT COMMAND...: COMMAND must exit 2 with exactly one
+# stderr line matching the extended regex PATTERN, and, when ABSENT is not empty, must not
+# have created the path ABSENT. Uses $work for its output files.
+expect_one_line_error() {
+    local name=$1 pattern=$2 absent=$3; shift 3
+    local err="$work/$(echo "$name" | tr '/' '_').err"
+    "$@" >/dev/null 2>"$err"
+    local rc=$? lines
+    lines=$(wc -l <"$err")
+    if [ $rc -eq 2 ] && [ "$lines" -eq 1 ] && grep -qiE -- "$pattern" "$err" && { [ -z "$absent" ] || [ ! -e "$absent" ]; }; then
+        pass "$name" "($(cat "$err"))"
+    else
+        fail "$name" "exit $rc, $lines stderr line(s)${absent:+, created $absent: $([ -e "$absent" ] && echo yes || echo no)}: $(head -c 300 "$err")"
+    fi
+}
