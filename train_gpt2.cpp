@@ -117,7 +117,6 @@ int main(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
-    printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", B, T, grad_accum, total_batch, max_steps);
 
     Tokenizer tokenizer;
     if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
@@ -125,10 +124,7 @@ int main(int argc, char** argv) {
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
     CpuOptimizer optimizer(oc, mc);
-    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(oc.algorithm),
-           oc.lr, oc.weight_decay, wd_on_name(oc.wd_on), oc.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
-    if (oc.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(oc.muon_fallback), oc.fallback_lr);
-    printf("\n");
+    print_run_plan(cfg, batch, max_steps);
 
     // ---- output, checkpoints, resume
     const bool writing = !cfg.output_dir.empty();

@@ -369,6 +369,9 @@ int main(int argc, char** argv) {
     cfg.seq_len = 1024;
     cfg.total_batch_tokens = 524288;
     parse_train_args(argc, argv, &cfg);
+    // Flags train_gpt2cpu has and this trainer does not have yet: refuse them rather than ignore them.
+    if (cfg.resume || cfg.keep_checkpoints > 0 || cfg.skip_nonfinite || cfg.noise_every > 0)
+        fail_usage("-y, --keep, --skip-nonfinite and --noise-every are not yet implemented in train_gpt2cu (train_gpt2cpu has them)");
     const int B = cfg.batch_size, T = cfg.seq_len;
 
     // ---- model shape and batch
@@ -414,17 +417,13 @@ int main(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
-    printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", B, T, grad_accum, total_batch, max_steps);
     Tokenizer tokenizer;
     if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
 
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
     GpuOptimizer optimizer(oc, mc);
-    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(oc.algorithm),
-           oc.lr, oc.weight_decay, wd_on_name(oc.wd_on), oc.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
-    if (oc.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(oc.muon_fallback), oc.fallback_lr);
-    printf("\n");
+    print_run_plan(cfg, batch, max_steps);
 
     // ---- output
     FILE* log = nullptr;

@@ -228,6 +228,17 @@ inline int plan_max_steps(const TrainConfig& cfg, long batches_per_epoch, int gr
     return cfg.max_steps > 0 ? cfg.max_steps : (int)std::max<long>(1, batches_per_epoch / grad_accum);
 }
 
+// The two lines both trainers print before training: the batch and the optimizer settings.
+inline void print_run_plan(const TrainConfig& cfg, const BatchPlan& b, int max_steps) {
+    const OptimConfig& o = cfg.optim;
+    printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", cfg.batch_size,
+           cfg.seq_len, b.grad_accum, b.total_batch, max_steps);
+    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(o.algorithm), o.lr,
+           o.weight_decay, wd_on_name(o.wd_on), o.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
+    if (o.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(o.muon_fallback), o.fallback_lr);
+    printf("\n");
+}
+
 // Splits a command-line string ("--optim sgd -l 0.1") into words and parses it; the tests
 // use this to read the optimizer settings the oracle recorded.
 inline void parse_train_args_string(const std::string& line, TrainConfig* cfg) {
