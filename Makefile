@@ -2,6 +2,8 @@
 #   make              train_gpt2cu (CUDA, bf16) and train_gpt2cpu (fp32 CPU reference)
 #   make test         builds and runs every test; ends with "N passed, N failed, N skipped"
 #   make dev          builds every dev/cuda kernel check into build/dev/
+#   make emu          builds the CUDA programs for the CPU emulator into build/emu/ (test/cuda_emu)
+#   make profile_gpt2 one d12 training step for Nsight (scripts/profile.sh)
 #   make clean
 # Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32,
 #        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host).
@@ -46,6 +48,10 @@ train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS)
 train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS)
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
 
+# One training step of d12 for Nsight (scripts/profile.sh); -lineinfo maps kernels to source lines.
+profile_gpt2: profile_gpt2.cu train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS)
+	$(NVCC) $(NVCCFLAGS) -lineinfo $< $(NVCC_LIBS) -o $@
+
 # ---- tests (test/run_tests.sh runs them; each binary prints PASS/FAIL/SKIP lines)
 build/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
 	@mkdir -p build
@@ -55,11 +61,46 @@ build/test_gpt2_cuda: test/test_gpt2_cuda.cu test/check.h $(HOST_HEADERS) $(CUDA
 	@mkdir -p build
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
 
+build/test_flash_model: test/test_flash_model.cu train_gpt2.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
+	@mkdir -p build
+	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
+
 build/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
 	@mkdir -p build/dev
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
 
 dev: $(DEV_CUDA_BINS)
+
+# ---- CUDA under CPU emulation (test/cuda_emu): the unchanged CUDA sources compiled with g++
+# against stand-in CUDA headers, so CI without a GPU runs them. "Passed under emulation",
+# never "verified on a GPU". build/emu/{bf16,fp32}/<program>, e.g. build/emu/fp32/test_gpt2_cuda.
+EMU_DEPS = $(wildcard test/cuda_emu/include/*.h test/cuda_emu/include/*/*.h) test/cuda_emu/rewrite_launches.py \
+           test/cuda_emu/emu_cxx.sh
+EMU_CXX = PYTHON=$(PYTHON) bash test/cuda_emu/emu_cxx.sh
+emu_precision = $(if $(filter fp32,$(1)),-DENABLE_FP32,-DENABLE_BF16)
+EMU_DEV_BINS = $(patsubst dev/cuda/%.cu,build/emu/bf16/dev/%,$(DEV_CUDA_SOURCES))
+
+.PHONY: emu
+emu: build/emu/test_emulator build/emu/fp32/test_gpt2_cuda build/emu/bf16/test_gpt2_cuda build/emu/bf16/train_gpt2cu \
+     build/emu/bf16/test_flash_model $(EMU_DEV_BINS)
+
+build/emu/test_emulator: test/cuda_emu/test_emulator.cu test/check.h $(EMU_DEPS)
+	$(EMU_CXX) $< $@
+
+build/emu/%/test_gpt2_cuda: test/test_gpt2_cuda.cu train_gpt2.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
+	$(EMU_CXX) $< $@ $(call emu_precision,$*)
+
+build/emu/%/train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
+	$(EMU_CXX) $< $@ $(call emu_precision,$*)
+
+build/emu/%/test_flash_model: test/test_flash_model.cu train_gpt2.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
+	$(EMU_CXX) $< $@ $(call emu_precision,$*)
+
+build/emu/bf16/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
+	$(EMU_CXX) $< $@ -DENABLE_BF16
+
+build/emu/fp32/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
+	$(EMU_CXX) $< $@ -DENABLE_FP32
 
 build/gpt2_debug_state.bin: test/gpt2_oracle.py test/named_tensors.py
 	@mkdir -p build

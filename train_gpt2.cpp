@@ -6,8 +6,7 @@
 // (validate, noise density, sample, forward/backward with gradient accumulation, clip,
 // step, log, checkpoint).
 //
-// Test hook: GPT2_TEST_NAN_GRAD_STEP=S poisons one gradient coordinate with NaN at step S
-// (1-based), so the tests can exercise the non-finite handling on a step of their choice.
+// Test hook: GPT2_TEST_NAN_GRAD_STEP=S (common/nonfinite_step.h).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +18,7 @@
 #include "common/model_file.h"
 #include "common/sampling.h"
 #include "common/noise_density.h"
+#include "common/nonfinite_step.h"
 #include "common/run_log.h"
 #include "common/tokenizer.h"
 #include "common/train_config.h"
@@ -88,12 +88,6 @@ static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& nois
     return gpt2_noise_density(acc, model.config);
 }
 
-static std::string join_argv(int argc, char** argv) {
-    std::string line;
-    for (int i = 0; i < argc; i++) line += (i ? " " : "") + std::string(argv[i]);
-    return line;
-}
-
 int main(int argc, char** argv) {
     // ---- flags
     TrainConfig cfg; // CPU defaults: a micro-batch of 4, no accumulation unless -d asks
@@ -147,13 +141,7 @@ int main(int argc, char** argv) {
         printf("no complete checkpoint in %s: starting from step 0\n", cfg.output_dir.c_str());
     }
     RunLog log;
-    if (writing) {
-        log.open(cfg.output_dir, resume_step);
-        TrainConfig resolved = cfg;
-        resolved.total_batch_tokens = total_batch;
-        resolved.max_steps = max_steps;
-        log.config(run_config_json(resolved, join_argv(argc, argv), "cpu", num_params, total_batch, resume_step));
-    }
+    open_run_log(&log, cfg, argc, argv, "cpu", num_params, total_batch, max_steps, resume_step);
     auto checkpoint = [&](int step) {
         if (!writing) return;
         TrainingState st;
@@ -165,8 +153,7 @@ int main(int argc, char** argv) {
         save_checkpoint(cfg.output_dir, mc, model.params.data(), st, optim_state, cfg.keep_checkpoints);
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
-    const char* nan_env = getenv("GPT2_TEST_NAN_GRAD_STEP");
-    const int nan_step = nan_env ? atoi(nan_env) : -1;
+    const int nan_step = test_nan_grad_step();
 
     // ---- the loop
     for (int step = start_step; step <= max_steps; step++) {
@@ -195,18 +182,7 @@ int main(int argc, char** argv) {
         }
         if (step + 1 == nan_step) model.grads[0] = NAN;
         const double norm = global_grad_norm(model.grads.data(), num_params);
-        if (!std::isfinite(loss) || !std::isfinite(norm)) {
-            char reason[160];
-            snprintf(reason, sizeof reason, "loss %g, gradient norm %g", loss, norm);
-            if (!cfg.skip_nonfinite) {
-                const int good = writing ? latest_checkpoint_step(cfg.output_dir) : -1;
-                fail_runtime("step %d: %s is not finite; stopping without an update or a checkpoint (latest checkpoint: %s)",
-                             step + 1, reason, good >= 0 ? ("step " + std::to_string(good)).c_str() : "none");
-            }
-            skips++;
-            printf("step %4d/%d | skipped: %s is not finite (%d skipped so far)\n", step + 1, max_steps, reason, skips);
-            log.skip(step + 1, std::string(reason) + " is not finite", skips);
-        } else {
+        if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
             scale_grads(model.grads.data(), num_params, clip_scale(norm, oc.grad_clip));
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
             optimizer.step(model.params.data(), model.grads.data(), lr_factor, step + 1);

@@ -1,11 +1,14 @@
 // train_gpt2cu: the CUDA trainer. Same flags as train_gpt2cpu (-h lists them) with llm.c's
 // GPT-2 (124M) defaults: micro-batch 64 x 1024 tokens, 524288 tokens per optimizer step.
 // Parameters, gradients and activations are floatX (bf16, or fp32 with -DENABLE_FP32); the
-// optimizer keeps fp32 master weights and state (kernels/optimizer_step.cuh).
+// optimizer keeps fp32 master weights and state (optim/gpu_optimizer.cuh).
 //
-// Reads top to bottom: model buffers, forward, backward, then main (flags, device and memory
-// check, model, data, optimizer, and the loop: validate, forward/backward with gradient
-// accumulation, global norm and clip, step, log). test/test_gpt2_cuda.cu includes this file
+// Reads top to bottom: model buffers, forward, backward, the trainer's helpers (validation,
+// sampling, noise density, checkpoint state), then main (flags, device and memory check,
+// model, data, optimizer, output and resume, and the loop: validate, noise density, sample,
+// forward/backward with gradient accumulation, global norm and clip, step, log, checkpoint).
+// Run outputs, checkpoints, non-finite steps and the noise density behave exactly as in
+// train_gpt2cpu, through the same common/ code. test/test_gpt2_cuda.cu includes this file
 // with TESTING defined to reuse GPT2Cuda without main.
 #include <sys/stat.h>
 
@@ -16,10 +19,14 @@
 #include <string>
 #include <vector>
 
+#include "common/checkpoint.h"
 #include "common/dataloader.h"
 #include "common/gpt2_layout.h"
 #include "common/model_file.h"
+#include "common/noise_density.h"
+#include "common/nonfinite_step.h"
 #include "common/rng.h"
+#include "common/run_log.h"
 #include "common/sampling.h"
 #include "common/tokenizer.h"
 #include "common/train_config.h"
@@ -28,11 +35,14 @@
 #include "kernels/classifier.cuh"
 #include "kernels/common.cuh"
 #include "kernels/encoder.cuh"
+#include "kernels/flash_attention.cuh"
 #include "kernels/gelu.cuh"
 #include "kernels/global_norm.cuh"
 #include "kernels/layernorm.cuh"
 #include "kernels/matmul.cuh"
-#include "kernels/optimizer_step.cuh"
+#include "kernels/noise_density.cuh"
+#include "kernels/phase_timer.cuh"
+#include "optim/gpu_optimizer.cuh"
 #include "optim/grad_clip.h"
 #include "optim/schedule.h"
 
@@ -43,11 +53,13 @@
 struct ActivationBuffers {
     floatX *encoded, *ln1, *qkv, *atty, *att, *residual2, *ln2, *fch, *fch_gelu, *residual3, *lnf, *logits;
     float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lnf_mean, *lnf_rstd, *losses;
+    float* att_lse; // flash attention: per-row logsumexp (L,B,NH,T) instead of att (L,B,NH,T,T)
     int *inputs, *targets;
     // scratch shared by all layers
     floatX *proj, *qkvr, *preatt, *attn_y;
     // backward scratch
     floatX *d_stream, *d_ln, *d_atty, *d_qkv, *d_qkvr, *d_y, *d_att, *d_fch, *d_fch_gelu;
+    float* d_att_rowdot; // flash attention: rowsum(dout * out), (B,NH,T)
     float *norm, *norm_scratch, *grad_scale;
 };
 
@@ -65,15 +77,19 @@ private:
     size_t bytes_ = 0;
 };
 
-inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Config& c, int B, int T, bool recompute) {
+// Flash attention (flash = true) keeps a logsumexp per row instead of the T x T matrices and
+// their scratch; those buffers stay null.
+inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Config& c, int B, int T, bool recompute,
+                               bool flash) {
     BufferPlanner p(base);
     const size_t L = c.num_layers, C = c.channels, NH = c.num_heads, Vp = c.padded_vocab_size;
-    const size_t N = (size_t)B * T, NC = N * C, att = (size_t)B * NH * T * T;
+    const size_t N = (size_t)B * T, NC = N * C, att = (size_t)B * NH * T * T, rows = (size_t)B * NH * T;
     p.take(&a->encoded, NC);
     p.take(&a->ln1, L * NC), p.take(&a->ln1_mean, L * N), p.take(&a->ln1_rstd, L * N);
     p.take(&a->qkv, L * 3 * NC);
     p.take(&a->atty, L * NC);
-    p.take(&a->att, L * att);
+    if (flash) p.take(&a->att_lse, L * rows);
+    else p.take(&a->att, L * att);
     p.take(&a->residual2, L * NC);
     p.take(&a->ln2, L * NC), p.take(&a->ln2_mean, L * N), p.take(&a->ln2_rstd, L * N);
     p.take(&a->fch, L * 4 * NC);
@@ -83,9 +99,11 @@ inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Confi
     p.take(&a->logits, N * Vp);
     p.take(&a->losses, N);
     p.take(&a->inputs, N), p.take(&a->targets, N);
-    p.take(&a->proj, NC), p.take(&a->qkvr, 3 * NC), p.take(&a->preatt, att), p.take(&a->attn_y, NC);
-    p.take(&a->d_stream, NC), p.take(&a->d_ln, NC), p.take(&a->d_atty, NC);
-    p.take(&a->d_qkv, 3 * NC), p.take(&a->d_qkvr, 3 * NC), p.take(&a->d_y, NC), p.take(&a->d_att, att);
+    p.take(&a->proj, NC);
+    if (!flash) p.take(&a->qkvr, 3 * NC), p.take(&a->preatt, att), p.take(&a->attn_y, NC);
+    p.take(&a->d_stream, NC), p.take(&a->d_ln, NC), p.take(&a->d_atty, NC), p.take(&a->d_qkv, 3 * NC);
+    if (flash) p.take(&a->d_att_rowdot, rows);
+    else p.take(&a->d_qkvr, 3 * NC), p.take(&a->d_y, NC), p.take(&a->d_att, att);
     p.take(&a->d_fch, 4 * NC), p.take(&a->d_fch_gelu, 4 * NC);
     p.take(&a->norm, 1), p.take(&a->norm_scratch, GLOBAL_NORM_BLOCKS), p.take(&a->grad_scale, 1);
     return p.bytes();
@@ -93,12 +111,24 @@ inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Confi
 
 // Device bytes the model needs besides the optimizer: parameters and gradients (floatX),
 // fp32 master weights, activations, the encoder's bucket lists and the reduction scratch.
-inline size_t model_device_bytes(const GPT2Config& c, int B, int T, bool recompute) {
+inline size_t model_device_bytes(const GPT2Config& c, int B, int T, bool recompute, bool flash) {
     ActivationBuffers unused;
     const size_t P = gpt2_num_params(c), N = (size_t)B * T;
     const size_t reduce = 2 * (size_t)COLSUM_CHUNKS * 4 * c.channels * sizeof(float);
-    return 2 * P * sizeof(floatX) + P * sizeof(float) + plan_activations(&unused, nullptr, c, B, T, recompute) +
+    return 2 * P * sizeof(floatX) + P * sizeof(float) + plan_activations(&unused, nullptr, c, B, T, recompute, flash) +
            (3 * N + 1) * sizeof(int) + reduce;
+}
+
+// --attention: "auto" uses flash attention where it applies (bf16 build, head size 64, compute
+// capability 8.0+) and the cuBLAS + softmax path elsewhere; "flash" insists on it; "cublas"
+// keeps the unfused path.
+inline bool use_flash_attention(const std::string& choice, const GPT2Config& c) {
+    const int head_size = c.channels / c.num_heads;
+    const bool supported = flash_attention_supported(head_size);
+    if (choice == "flash" && !supported)
+        fail_usage("--attention flash needs the bf16 build, head size %d and compute capability 8.0+; this model has "
+                   "head size %d in the %s build", FLASH_HEAD_SIZE, head_size, PRECISION_NAME);
+    return choice != "cublas" && supported;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -111,6 +141,7 @@ struct GPT2Cuda {
     float* master = nullptr;  // fp32 copy the optimizer updates
     int B = 0, T = 0;
     bool recompute = false;
+    bool flash = false; // flash attention (kernels/flash_attention.cuh) instead of kernels/attention.cuh
     ActivationBuffers acts{};
     char* acts_base = nullptr;
     EncoderBuckets buckets;
@@ -119,9 +150,11 @@ struct GPT2Cuda {
 
     enum { WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, LNFW, LNFB };
 
-    GPT2Cuda(const GPT2Config& c, int B_, int T_, bool recompute_) : config(c), B(B_), T(T_), recompute(recompute_) {
+    GPT2Cuda(const GPT2Config& c, int B_, int T_, bool recompute_, const std::string& attention = "auto")
+        : config(c), B(B_), T(T_), recompute(recompute_) {
         const std::string problem = gpt2_config_problem(c);
         if (!problem.empty()) fail_runtime("bad model config: %s", problem.c_str());
+        flash = use_flash_attention(attention, c);
         if (T > c.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, c.max_seq_len);
         tensors = gpt2_param_tensors(c);
         num_params = gpt2_num_params(c);
@@ -129,9 +162,9 @@ struct GPT2Cuda {
         cudaCheck(cudaMalloc(&grads, num_params * sizeof(floatX)));
         cudaCheck(cudaMalloc(&master, num_params * sizeof(float)));
         cudaCheck(cudaMemset(grads, 0, num_params * sizeof(floatX)));
-        const size_t bytes = plan_activations(&acts, nullptr, c, B, T, recompute);
+        const size_t bytes = plan_activations(&acts, nullptr, c, B, T, recompute, flash);
         cudaCheck(cudaMalloc(&acts_base, bytes));
-        plan_activations(&acts, acts_base, c, B, T, recompute);
+        plan_activations(&acts, acts_base, c, B, T, recompute, flash);
         buckets.allocate(B * T);
     }
     ~GPT2Cuda() {
@@ -165,7 +198,7 @@ struct GPT2Cuda {
     float forward(const int* inputs, const int* targets, float dloss) {
         const int N = B * T, C = config.channels, L = config.num_layers, NH = config.num_heads;
         const int V = config.vocab_size, Vp = config.padded_vocab_size;
-        const size_t NC = (size_t)N * C, att_size = (size_t)B * NH * T * T;
+        const size_t NC = (size_t)N * C, att_size = (size_t)B * NH * T * T, att_rows = (size_t)B * NH * T;
         for (int n = 0; n < N; n++)
             if (inputs[n] < 0 || inputs[n] >= V) fail_runtime("input token %d at position %d is outside the vocabulary [0, %d)", inputs[n], n, V);
         for (int n = 0; targets && n < N; n++)
@@ -176,7 +209,7 @@ struct GPT2Cuda {
         if (targets) cudaCheck(cudaMemcpy(a.targets, targets, N * sizeof(int), cudaMemcpyHostToDevice));
 
         {
-            NvtxRange r("forward/encoder");
+            PhaseScope r("forward/encoder");
             encoder_forward(a.encoded, a.inputs, p(WTE), p(WPE), B, T, C);
             layernorm_forward(a.ln1, a.ln1_mean, a.ln1_rstd, a.encoded, p(LN1W), p(LN1B), N, C);
         }
@@ -185,22 +218,22 @@ struct GPT2Cuda {
             floatX* ln1 = a.ln1 + l * NC;
             floatX* qkv = a.qkv + l * 3 * NC;
             floatX* atty = a.atty + l * NC;
-            floatX* att = a.att + l * att_size;
             floatX* residual2 = a.residual2 + l * NC;
             floatX* ln2 = a.ln2 + l * NC;
             floatX* fch = a.fch + l * 4 * NC;
             floatX* fch_gelu = a.fch_gelu + (recompute ? 0 : l * 4 * NC);
             floatX* residual3 = a.residual3 + l * NC;
             {
-                NvtxRange r("forward/block %d/attention", l);
+                PhaseScope r("forward/block %d/attention", l);
                 matmul_forward(qkv, ln1, p(QKVW, l), p(QKVB, l), N, C, 3 * C);
-                attention_forward(atty, att, a.qkvr, a.preatt, a.attn_y, qkv, B, T, C, NH);
+                if (flash) flash_attention_forward(atty, a.att_lse + l * att_rows, qkv, B, T, C, NH);
+                else attention_forward(atty, a.att + l * att_size, a.qkvr, a.preatt, a.attn_y, qkv, B, T, C, NH);
                 matmul_forward(a.proj, atty, p(ATTPROJW, l), p(ATTPROJB, l), N, C, C);
                 fused_residual_layernorm_forward(residual2, ln2, a.ln2_mean + l * N, a.ln2_rstd + l * N, x, a.proj,
                                                  p(LN2W, l), p(LN2B, l), N, C);
             }
             {
-                NvtxRange r("forward/block %d/mlp", l);
+                PhaseScope r("forward/block %d/mlp", l);
                 matmul_forward_gelu(fch_gelu, fch, ln2, p(FCW, l), p(FCB, l), N, C, 4 * C);
                 matmul_forward(a.proj, fch_gelu, p(FCPROJW, l), p(FCPROJB, l), N, 4 * C, C);
                 // the next layer's ln1 (or the final layernorm) rides along with the residual add
@@ -214,7 +247,7 @@ struct GPT2Cuda {
             }
         }
         {
-            NvtxRange r("forward/classifier");
+            PhaseScope r("forward/classifier");
             matmul_forward(a.logits, a.lnf, p(WTE), nullptr, N, C, Vp);
             has_dlogits = false;
             if (!targets) return -1.0f;
@@ -233,10 +266,10 @@ struct GPT2Cuda {
         if (!has_dlogits) fail_runtime("backward needs a preceding forward with targets and a non-zero dloss");
         const int N = B * T, C = config.channels, L = config.num_layers, NH = config.num_heads;
         const int Vp = config.padded_vocab_size;
-        const size_t NC = (size_t)N * C, att_size = (size_t)B * NH * T * T;
+        const size_t NC = (size_t)N * C, att_size = (size_t)B * NH * T * T, att_rows = (size_t)B * NH * T;
         ActivationBuffers& a = acts;
         {
-            NvtxRange r("backward/classifier");
+            PhaseScope r("backward/classifier");
             cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
             matmul_backward(a.d_ln, g(WTE), nullptr, a.logits, a.lnf, p(WTE), N, C, Vp);
             cudaCheck(cudaMemsetAsync(a.d_stream, 0, NC * sizeof(floatX)));
@@ -248,13 +281,12 @@ struct GPT2Cuda {
             const floatX* ln1 = a.ln1 + l * NC;
             const floatX* qkv = a.qkv + l * 3 * NC;
             const floatX* atty = a.atty + l * NC;
-            const floatX* att = a.att + l * att_size;
             const floatX* residual2 = a.residual2 + l * NC;
             const floatX* ln2 = a.ln2 + l * NC;
             const floatX* fch = a.fch + l * 4 * NC;
             floatX* fch_gelu = a.fch_gelu + (recompute ? 0 : l * 4 * NC);
             {
-                NvtxRange r("backward/block %d/mlp", l);
+                PhaseScope r("backward/block %d/mlp", l);
                 if (recompute) gelu_forward(fch_gelu, fch, 4 * NC);
                 cudaCheck(cudaMemsetAsync(a.d_fch_gelu, 0, 4 * NC * sizeof(floatX)));
                 matmul_backward(a.d_fch_gelu, g(FCPROJW, l), g(FCPROJB, l), a.d_stream, fch_gelu, p(FCPROJW, l), N,
@@ -266,10 +298,14 @@ struct GPT2Cuda {
                                    a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
             }
             {
-                NvtxRange r("backward/block %d/attention", l);
+                PhaseScope r("backward/block %d/attention", l);
                 cudaCheck(cudaMemsetAsync(a.d_atty, 0, NC * sizeof(floatX)));
                 matmul_backward(a.d_atty, g(ATTPROJW, l), g(ATTPROJB, l), a.d_stream, atty, p(ATTPROJW, l), N, C, C);
-                attention_backward(a.d_qkv, a.qkvr, a.d_qkvr, a.d_y, a.d_att, a.d_atty, qkv, att, B, T, C, NH);
+                if (flash)
+                    flash_attention_backward(a.d_qkv, a.d_att_rowdot, a.d_atty, qkv, atty, a.att_lse + l * att_rows, B, T, C, NH);
+                else
+                    attention_backward(a.d_qkv, a.qkvr, a.d_qkvr, a.d_y, a.d_att, a.d_atty, qkv, a.att + l * att_size, B, T,
+                                       C, NH);
                 cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
                 matmul_backward(a.d_ln, g(QKVW, l), g(QKVB, l), a.d_qkv, ln1, p(QKVW, l), N, C, 3 * C);
                 layernorm_backward(a.d_stream, g(LN1W, l), g(LN1B, l), a.d_ln, x, p(LN1W, l), a.ln1_mean + l * N,
@@ -277,7 +313,7 @@ struct GPT2Cuda {
             }
         }
         {
-            NvtxRange r("backward/encoder");
+            PhaseScope r("backward/encoder");
             buckets.build(host_inputs.data(), N, config.vocab_size);
             encoder_backward(g(WTE), g(WPE), a.d_stream, buckets, B, T, C);
         }
@@ -287,7 +323,7 @@ struct GPT2Cuda {
     // Global gradient norm (device value copied to the host) and the clip scale, left on the
     // device in acts.grad_scale for the optimizer.
     double grad_norm_and_clip(float clip) {
-        NvtxRange r("optimizer/grad_norm");
+        PhaseScope r("optimizer/grad_norm");
         global_norm(acts.norm, acts.norm_scratch, grads, num_params);
         float norm = 0.0f;
         cudaCheck(cudaMemcpy(&norm, acts.norm, sizeof(float), cudaMemcpyDeviceToHost));
@@ -362,6 +398,57 @@ static void print_sample(GPT2Cuda& model, Tokenizer& tokenizer, int n, uint64_t 
     printf("\n");
 }
 
+// Mean micro-batch gradient statistics of K noise batches at the current weights, on the
+// device (kernels/noise_density.cuh); no update. Leaves model.grads dirty (the next
+// training step zeroes them).
+static NoiseDensityResult measure_noise_density(GPT2Cuda& model, DataLoader& noise_loader, GpuNoiseAccumulator& acc,
+                                                int batches) {
+    NvtxRange r("noise_density");
+    acc.reset();
+    for (int k = 0; k < batches; k++) {
+        noise_loader.next_batch();
+        model.zero_grad();
+        model.forward(noise_loader.inputs(), noise_loader.targets(), 1.0f / ((float)model.B * model.T));
+        model.backward();
+        acc.add(model.grads);
+    }
+    return gpt2_noise_density(model.config, [&](size_t begin, size_t end) { return acc.sigma_sums(begin, end); });
+}
+
+// Host copies of the device state a checkpoint holds (common/checkpoint.h): the fp32 master
+// weights, the floatX parameters as fp32 ("params_floatx", exact: with stochastic rounding
+// they are not the rounded master weights) and every optimizer state buffer by name.
+struct HostTrainingState {
+    std::vector<float> master, params;
+    std::vector<std::vector<float>> optim;
+    std::vector<StateTensorRef> optim_refs, extra_refs;
+
+    HostTrainingState(const GPT2Cuda& model, const GpuOptimizer& optimizer)
+        : master(model.num_params), params(model.num_params), optim(optimizer.state().size()) {
+        for (size_t k = 0; k < optim.size(); k++) {
+            optim[k].resize(optimizer.state_numel()[k]);
+            optim_refs.push_back({optimizer.state_names()[k], optim[k].data(), optim[k].size()});
+        }
+        extra_refs.push_back({"params_floatx", params.data(), params.size()});
+    }
+    void from_device(const GPT2Cuda& model, const GpuOptimizer& optimizer) {
+        cudaCheck(cudaMemcpy(master.data(), model.master, master.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        std::vector<floatX> px(params.size());
+        cudaCheck(cudaMemcpy(px.data(), model.params, px.size() * sizeof(floatX), cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < px.size(); i++) params[i] = to_float(px[i]);
+        for (size_t k = 0; k < optim.size(); k++)
+            cudaCheck(cudaMemcpy(optim[k].data(), optimizer.state()[k], optim[k].size() * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+    void to_device(GPT2Cuda& model, GpuOptimizer& optimizer) const {
+        cudaCheck(cudaMemcpy(model.master, master.data(), master.size() * sizeof(float), cudaMemcpyHostToDevice));
+        std::vector<floatX> px(params.size());
+        for (size_t i = 0; i < px.size(); i++) px[i] = from_float<floatX>(params[i]);
+        cudaCheck(cudaMemcpy(model.params, px.data(), px.size() * sizeof(floatX), cudaMemcpyHostToDevice));
+        for (size_t k = 0; k < optim.size(); k++)
+            cudaCheck(cudaMemcpy(optimizer.state()[k], optim[k].data(), optim[k].size() * sizeof(float), cudaMemcpyHostToDevice));
+    }
+};
+
 int main(int argc, char** argv) {
     // ---- flags: llm.c's GPT-2 (124M) run by default
     TrainConfig cfg;
@@ -369,9 +456,6 @@ int main(int argc, char** argv) {
     cfg.seq_len = 1024;
     cfg.total_batch_tokens = 524288;
     parse_train_args(argc, argv, &cfg);
-    // Flags train_gpt2cpu has and this trainer does not have yet: refuse them rather than ignore them.
-    if (cfg.resume || cfg.keep_checkpoints > 0 || cfg.skip_nonfinite || cfg.noise_every > 0)
-        fail_usage("-y, --keep, --skip-nonfinite and --noise-every are not yet implemented in train_gpt2cu (train_gpt2cpu has them)");
     const int B = cfg.batch_size, T = cfg.seq_len;
 
     // ---- model shape and batch
@@ -382,6 +466,7 @@ int main(int argc, char** argv) {
     const BatchPlan batch = plan_batch(cfg);
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
     const int grad_accum = batch.grad_accum;
+    const bool measuring_noise = cfg.noise_every > 0;
 
     // ---- device and memory, checked before anything is allocated
     int device_count = 0;
@@ -393,7 +478,9 @@ int main(int argc, char** argv) {
     size_t free_bytes = 0, total_bytes = 0;
     cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
     const size_t workspace_bytes = cuda_ctx().lt_workspace_size + (256ull << 20); // cuBLAS(Lt) and slack
-    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0) + GpuOptimizer::device_bytes(cfg.optim, mc) + workspace_bytes;
+    const size_t noise_bytes = measuring_noise ? GpuNoiseAccumulator::device_bytes(gpt2_num_params(mc)) : 0;
+    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc) +
+                        noise_bytes + workspace_bytes;
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
@@ -401,15 +488,17 @@ int main(int argc, char** argv) {
     printf("device %s, %.1f GiB; precision %s; this run needs %.2f GiB\n", prop.name, total_bytes / 1073741824.0,
            PRECISION_NAME, need / 1073741824.0);
 
-    GPT2Cuda model(mc, B, T, cfg.recompute != 0);
+    GPT2Cuda model(mc, B, T, cfg.recompute != 0, cfg.attention);
     if (host_params.empty()) {
         host_params.assign(gpt2_num_params(mc), 0.0f);
         gpt2_init_params(mc, cfg.seed, host_params.data());
     }
     model.set_params(host_params.data());
     std::vector<float>().swap(host_params);
-    printf("model %s: L=%d C=%d heads=%d V=%d (padded %d), %zu parameters\n", cfg.model.c_str(), mc.num_layers,
-           mc.channels, mc.num_heads, mc.vocab_size, mc.padded_vocab_size, model.num_params);
+    printf("model %s: L=%d C=%d heads=%d V=%d (padded %d), %zu parameters; %s attention\n", cfg.model.c_str(),
+           mc.num_layers, mc.channels, mc.num_heads, mc.vocab_size, mc.padded_vocab_size, model.num_params,
+           model.flash ? "flash" : "cuBLAS");
+    if (cfg.profile_kernels) phase_timer().enable();
 
     // ---- data
     DataLoader train_loader(cfg.train_glob, B, T, 0, 1, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
@@ -422,33 +511,62 @@ int main(int argc, char** argv) {
 
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
-    GpuOptimizer optimizer(oc, mc);
+    GpuOptimizer optimizer(oc, mc, cfg.seed);
     print_run_plan(cfg, batch, max_steps);
 
-    // ---- output
-    FILE* log = nullptr;
-    if (!cfg.output_dir.empty()) {
-        mkdir(cfg.output_dir.c_str(), 0755);
-        log = open_or_fail((cfg.output_dir + "/main.log").c_str(), "w");
+    // ---- output, checkpoints, resume (as train_gpt2cpu; the device state goes through HostTrainingState)
+    const bool writing = !cfg.output_dir.empty();
+    if (writing) mkdir(cfg.output_dir.c_str(), 0755);
+    DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, 0, 1, true, noise_loader_seed(cfg.seed),
+                                                                pinned_alloc, pinned_free) : nullptr;
+    GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params) : nullptr;
+    int start_step = 0, skips = 0;
+    const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
+    if (resume_step >= 0) {
+        HostTrainingState host(model, optimizer);
+        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, host.master.data(),
+                                                 host.optim_refs, host.extra_refs);
+        host.to_device(model, optimizer);
+        train_loader.restore(st.train_pos);
+        if (noise_loader) noise_loader->restore(st.noise_pos);
+        start_step = st.step;
+        skips = st.skips;
+        printf("resuming from the checkpoint of step %d in %s\n", start_step, cfg.output_dir.c_str());
+    } else if (cfg.resume) {
+        printf("no complete checkpoint in %s: starting from step 0\n", cfg.output_dir.c_str());
     }
-    auto save_checkpoint = [&](int step) {
-        if (cfg.output_dir.empty()) return;
-        char path[512];
-        snprintf(path, sizeof path, "%s/model_%08d.bin", cfg.output_dir.c_str(), step);
-        const std::vector<float> weights = model.get_master();
-        save_model_file(path, mc, weights.data());
-        printf("wrote %s\n", path);
+    RunLog log;
+    open_run_log(&log, cfg, argc, argv, prop.name, model.num_params, total_batch, max_steps, resume_step);
+    auto checkpoint = [&](int step) {
+        if (!writing) return;
+        NvtxRange r("checkpoint");
+        HostTrainingState host(model, optimizer);
+        host.from_device(model, optimizer);
+        TrainingState st;
+        st.step = step;
+        st.skips = skips;
+        st.seed = cfg.seed;
+        st.train_pos = train_loader.position();
+        if (noise_loader) st.noise_pos = noise_loader->position();
+        save_checkpoint(cfg.output_dir, mc, host.master.data(), st, host.optim_refs, cfg.keep_checkpoints, host.extra_refs);
+        printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
+    const int nan_step = test_nan_grad_step();
     const double flops_per_step = gpt2_flops_per_token(mc, T) * (double)total_batch;
     const double peak_flops = peak_bf16_flops(prop.name);
 
     // ---- the loop
-    for (int step = 0; step <= max_steps; step++) {
+    for (int step = start_step; step <= max_steps; step++) {
         const bool last = step == max_steps;
         if (validating && (step % cfg.val_every == 0 || last)) {
             const float val_loss = validation_loss(model, *val_loader, val_batches);
             printf("step %d: val loss %.6f\n", step, val_loss);
-            if (log) { fprintf(log, "s:%d tel:%.6f\n", step, val_loss); fflush(log); }
+            log.val(step, val_loss, (long)step * total_batch);
+        }
+        if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
+            const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches);
+            printf("step %d: gradient-noise density phi %.5f (%d batches)\n", step, nd.phi, cfg.noise_batches);
+            log.noise(step, nd.phi, nd.per_tensor, cfg.noise_batches);
         }
         if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
@@ -456,6 +574,7 @@ int main(int argc, char** argv) {
 
         cudaCheck(cudaDeviceSynchronize());
         const auto t0 = std::chrono::steady_clock::now();
+        phase_timer().begin_step();
         model.zero_grad();
         double loss = 0;
         for (int micro = 0; micro < grad_accum; micro++) {
@@ -464,28 +583,36 @@ int main(int argc, char** argv) {
             loss += model.forward(train_loader.inputs(), train_loader.targets(), dloss) / grad_accum;
             model.backward();
         }
-        if (!std::isfinite(loss)) fail_runtime("loss is NaN or infinite at step %d (%g); stopping", step + 1, loss);
-        const double norm = model.grad_norm_and_clip(oc.grad_clip);
-        if (!std::isfinite(norm)) fail_runtime("gradient norm is not finite at step %d (%g); stopping", step + 1, norm);
-        const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-        {
-            NvtxRange r("optimizer/%s", algorithm_name(oc.algorithm));
-            optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+        if (step + 1 == nan_step) {
+            const floatX nan = from_float<floatX>(NAN);
+            cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
         }
-        cudaCheck(cudaDeviceSynchronize());
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-
-        char mfu[32];
-        if (peak_flops > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * flops_per_step / (ms / 1000.0) / peak_flops);
-        else snprintf(mfu, sizeof mfu, "n/a");
-        printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
-               loss, oc.lr * lr_factor, norm, ms, total_batch / (ms / 1000.0), mfu);
-        if (log) { fprintf(log, "s:%d trl:%.6f\n", step + 1, loss); fflush(log); }
-        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 && step + 1 < max_steps) save_checkpoint(step + 1);
+        const double norm = model.grad_norm_and_clip(oc.grad_clip);
+        if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
+            const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+            {
+                PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
+                optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+            }
+            cudaCheck(cudaDeviceSynchronize());
+            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            const double tokens_per_s = total_batch / (ms / 1000.0);
+            char mfu[32];
+            if (peak_flops > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * flops_per_step / (ms / 1000.0) / peak_flops);
+            else snprintf(mfu, sizeof mfu, "n/a");
+            printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
+                   loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
+            log.train(step + 1, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
+        }
+        phase_timer().end_step();
+        // Right after the update, before the next step's val and noise batches, so a resumed run
+        // redoes exactly those; the last step always gets one.
+        if (step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0)) checkpoint(step + 1);
     }
-    save_checkpoint(max_steps);
-    if (log) fclose(log);
+    phase_timer().print(stdout);
     delete val_loader;
+    delete noise_loader;
+    delete noise_acc;
     cuda_context_destroy();
     return 0;
 }

@@ -6,8 +6,11 @@
 //                   file (common/named_tensors.h), records:
 //       "step" int32[1], "skips" int32[1] (non-finite steps skipped so far),
 //       "seed" int32[2] (lo, hi), "model_shape" int32[6] (maxT, V, Vp, L, NH, C),
-//       "params" fp32: the master weights (on the GPU the model file may be rounded),
+//       "params" fp32: the master weights (the model file holds the same values),
 //       "optim/<tensor>.<slot>" fp32: every optimizer state buffer,
+//       "params_floatx" fp32 (train_gpt2cu only): the floatX parameters the model computes
+//       with, exactly (bf16 converts to fp32 exactly); with stochastic rounding they are
+//       not a function of the master weights,
 //       "loader/train", "loader/noise" int32[6]: data-loader positions (epoch, shard,
 //       sample as lo/hi pairs). Nothing run-specific (paths, times) goes in, so two runs
 //       that reach the same step the same way write byte-identical files.
@@ -107,8 +110,10 @@ inline std::vector<int32_t> shape_ints(const GPT2Config& c) {
 } // namespace checkpoint_detail
 
 // Writes the checkpoint of `step` into dir (see the top for the order), then applies --keep.
+// extra: more fp32 records under their own names (params_floatx).
 inline void save_checkpoint(const std::string& dir, const GPT2Config& model, const float* master_params,
-                            const TrainingState& st, const std::vector<StateTensorRef>& optim_state, int keep) {
+                            const TrainingState& st, const std::vector<StateTensorRef>& optim_state, int keep,
+                            const std::vector<StateTensorRef>& extra = {}) {
     using namespace checkpoint_detail;
     const std::string model_path = checkpoint_path(dir, "model", st.step), state_path = checkpoint_path(dir, "state", st.step);
     unlink(state_path.c_str());  // a state file left from an earlier run must not pair with a half-done save
@@ -125,14 +130,17 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     f.put_i32("loader/noise", {6}, noise.data());
     f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
     for (const StateTensorRef& r : optim_state) f.put_f32("optim/" + r.name, {(int)r.numel}, r.data);
+    for (const StateTensorRef& r : extra) f.put_f32(r.name, {(int)r.numel}, r.data);
     f.save_atomically(state_path);
     delete_old_checkpoints(dir, keep);
 }
 
 // Reads the checkpoint of `step`: checks the model shape and the seed against this run,
-// fills master_params (gpt2_num_params(model) floats) and every optimizer buffer by name.
+// fills master_params (gpt2_num_params(model) floats), every optimizer buffer and every
+// extra record by name.
 inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT2Config& model, uint64_t seed,
-                                     float* master_params, const std::vector<StateTensorRef>& optim_state) {
+                                     float* master_params, const std::vector<StateTensorRef>& optim_state,
+                                     const std::vector<StateTensorRef>& extra = {}) {
     using namespace checkpoint_detail;
     const std::string state_path = checkpoint_path(dir, "state", step);
     GPT2Config file_shape;
@@ -161,6 +169,12 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
             fail_usage("checkpoint '%s' has no optimizer state '%s' (trained with another --optim?)", state_path.c_str(), r.name.c_str());
         const std::vector<float>& v = f.f32(name);
         if (v.size() != r.numel) fail_usage("'%s': %s has %zu values, want %zu", state_path.c_str(), name.c_str(), v.size(), r.numel);
+        std::copy(v.begin(), v.end(), r.data);
+    }
+    for (const StateTensorRef& r : extra) {
+        if (!f.has(r.name)) fail_usage("checkpoint '%s' has no record '%s' (written by another trainer?)", state_path.c_str(), r.name.c_str());
+        const std::vector<float>& v = f.f32(r.name);
+        if (v.size() != r.numel) fail_usage("'%s': %s has %zu values, want %zu", state_path.c_str(), r.name.c_str(), v.size(), r.numel);
         std::copy(v.begin(), v.end(), r.data);
     }
     size_t optim_records = 0;

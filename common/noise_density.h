@@ -23,16 +23,43 @@
 #include "gpt2_layout.h"
 #include "rng.h"
 
+// The per-coordinate estimator below is shared with the GPU (kernels/noise_density.cuh).
+#ifdef __CUDACC__
+#define NOISE_HD __host__ __device__
+#else
+#define NOISE_HD
+#endif
+
 // The noise loader's seed: its own shuffled data order, so measuring never moves the
 // training loader (the training trajectory is the same with or without --noise-every).
 inline uint64_t noise_loader_seed(uint64_t seed) { return splitmix64(seed ^ 0x6e6f697365ull); }
 
-// phi of a vector of standard deviations; 0 when all of them are 0.
-inline double noise_density(const double* sigma, size_t d) {
+// ||sigma||_1, ||sigma||_2^2 and the length d of (part of) a sigma vector: phi of a
+// concatenation is phi of the summed sums, so per-tensor sums give the overall phi too.
+struct SigmaSums {
     double l1 = 0, l2 = 0;
-    for (size_t i = 0; i < d; i++) { l1 += std::fabs(sigma[i]); l2 += sigma[i] * sigma[i]; }
-    return l2 > 0 ? l1 * l1 / ((double)d * l2) : 0.0;
+    size_t d = 0;
+    void add(const SigmaSums& o) { l1 += o.l1; l2 += o.l2; d += o.d; }
+};
+// phi from the sums; 0 when every sigma is 0.
+inline double noise_density(const SigmaSums& s) { return s.l2 > 0 ? s.l1 * s.l1 / ((double)s.d * s.l2) : 0.0; }
+
+// phi of a vector of standard deviations.
+inline double noise_density(const double* sigma, size_t d) {
+    SigmaSums s;
+    for (size_t i = 0; i < d; i++) { s.l1 += std::fabs(sigma[i]); s.l2 += sigma[i] * sigma[i]; }
+    s.d = d;
+    return noise_density(s);
 }
+
+// One coordinate's Welford step with its count-th sample g (inv_count = 1/count).
+NOISE_HD inline void welford_add(double g, double inv_count, double& mean, double& m2) {
+    const double delta = g - mean;
+    mean += delta * inv_count;
+    m2 += delta * (g - mean);
+}
+// Sample standard deviation from Welford's m2 after count samples.
+NOISE_HD inline double welford_sigma(double m2, int count) { return sqrt(m2 / (count > 1 ? (double)(count - 1) : 1.0)); }
 
 // Per-coordinate running mean and variance of gradient samples (Welford, in double, so
 // K samples need 2 doubles per coordinate instead of K floats).
@@ -49,19 +76,24 @@ public:
         const double inv = 1.0 / (double)count_;
         const long long d = (long long)mean_.size();
 #pragma omp parallel for
-        for (long long i = 0; i < d; i++) {
-            const double delta = (double)g[i] - mean_[i];
-            mean_[i] += delta * inv;
-            m2_[i] += delta * ((double)g[i] - mean_[i]);
-        }
+        for (long long i = 0; i < d; i++) welford_add((double)g[i], inv, mean_[i], m2_[i]);
     }
     int count() const { return count_; }
     // Sample standard deviation of coordinates [begin, end).
     std::vector<double> sigma(size_t begin, size_t end) const {
         std::vector<double> s(end - begin);
-        const double denom = count_ > 1 ? (double)(count_ - 1) : 1.0;
-        for (size_t i = begin; i < end; i++) s[i - begin] = std::sqrt(m2_[i] / denom);
+        for (size_t i = begin; i < end; i++) s[i - begin] = welford_sigma(m2_[i], count_);
         return s;
+    }
+    SigmaSums sigma_sums(size_t begin, size_t end) const {
+        SigmaSums r;
+        for (size_t i = begin; i < end; i++) {
+            const double s = welford_sigma(m2_[i], count_);
+            r.l1 += s;
+            r.l2 += s * s;
+        }
+        r.d = end - begin;
+        return r;
     }
 
 private:
@@ -74,17 +106,22 @@ struct NoiseDensityResult {
     std::vector<std::pair<std::string, double>> per_tensor;  // the 16 tensors, llm.c order
 };
 
-// phi overall and per parameter tensor from the accumulated gradients of a GPT-2.
-inline NoiseDensityResult gpt2_noise_density(const GradientNoiseAccumulator& acc, const GPT2Config& cfg) {
+// phi overall and per parameter tensor of a GPT-2, from sums(begin, end): the SigmaSums of
+// coordinates [begin, end) of the flat parameter layout (the CPU or the GPU accumulator).
+template <class Sums>
+inline NoiseDensityResult gpt2_noise_density(const GPT2Config& cfg, Sums sums) {
     NoiseDensityResult r;
-    std::vector<double> all;
+    SigmaSums all;
     for (const ParamTensor& t : gpt2_param_tensors(cfg)) {
         const bool is_wte = std::string(t.name) == "wte";
         const size_t n = is_wte ? (size_t)cfg.vocab_size * t.cols : t.numel();  // real rows only
-        const std::vector<double> s = acc.sigma(t.offset, t.offset + n);
-        r.per_tensor.push_back({t.name, noise_density(s.data(), s.size())});
-        all.insert(all.end(), s.begin(), s.end());
+        const SigmaSums s = sums(t.offset, t.offset + n);
+        r.per_tensor.push_back({t.name, noise_density(s)});
+        all.add(s);
     }
-    r.phi = noise_density(all.data(), all.size());
+    r.phi = noise_density(all);
     return r;
+}
+inline NoiseDensityResult gpt2_noise_density(const GradientNoiseAccumulator& acc, const GPT2Config& cfg) {
+    return gpt2_noise_density(cfg, [&](size_t begin, size_t end) { return acc.sigma_sums(begin, end); });
 }

@@ -119,7 +119,8 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"recompute", std::to_string(cfg.recompute)}, {"shuffle", std::to_string(cfg.shuffle)},
         {"resume", std::to_string(cfg.resume)}, {"keep", std::to_string(cfg.keep_checkpoints)},
         {"skip_nonfinite", std::to_string(cfg.skip_nonfinite)}, {"noise_every", std::to_string(cfg.noise_every)},
-        {"noise_batches", std::to_string(cfg.noise_batches)},
+        {"noise_batches", std::to_string(cfg.noise_batches)}, {"attention", json_string(cfg.attention)},
+        {"profile_kernels", std::to_string(cfg.profile_kernels)},
     };
     std::string flags = "{";
     for (size_t i = 0; i < f.size(); i++) flags += (i ? "," : "") + json_string(f[i].first) + ":" + f[i].second;
@@ -208,3 +209,22 @@ private:
     FILE* main_ = nullptr;
     FILE* metrics_ = nullptr;
 };
+
+// The command line as one string (the config record's "argv").
+inline std::string argv_line(int argc, char** argv) {
+    std::string line;
+    for (int i = 0; i < argc; i++) line += (i ? " " : "") + std::string(argv[i]);
+    return line;
+}
+
+// With -o: opens the logs (continuing them when resume_step >= 0) and writes the config
+// record, with the total batch and the step count resolved. Without -o the log stays inactive.
+inline void open_run_log(RunLog* log, const TrainConfig& cfg, int argc, char** argv, const std::string& device,
+                         size_t num_params, long total_batch, int max_steps, int resume_step) {
+    if (cfg.output_dir.empty()) return;
+    log->open(cfg.output_dir, resume_step);
+    TrainConfig resolved = cfg;
+    resolved.total_batch_tokens = total_batch;
+    resolved.max_steps = max_steps;
+    log->config(run_config_json(resolved, argv_line(argc, argv), device, num_params, total_batch, resume_step));
+}

@@ -29,6 +29,8 @@ struct TrainConfig {
     int sample_every = 0;          // -s (0: never)
     int gen_tokens = 64;           // -g
     int recompute = 0;             // -r: recompute GELU in backward (CUDA trainer)
+    std::string attention = "auto"; // --attention auto|flash|cublas (CUDA trainer; train_gpt2cpu has one attention)
+    int profile_kernels = 0;       // --profile-kernels: per-phase GPU time table after the run (CUDA trainer)
     int shuffle = 1;               // --no-shuffle sets 0
     unsigned long long seed = 42;  // --seed: init, data order, sampling
     int resume = 0;                // -y 1: resume from the latest complete checkpoint in -o
@@ -52,6 +54,9 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -t T         sequence length, at most 1024 (default %d)\n", d.seq_len);
     printf("  -d TOKENS    total batch in tokens, a multiple of B*T (default %ld: B*T when -1)\n", d.total_batch_tokens);
     printf("  -r 0|1       recompute GELU in the backward pass to save memory (default %d)\n", d.recompute);
+    printf("  --attention A  auto|flash|cublas: flash attention (bf16, head size 64, compute capability 8.0+;\n"
+           "               auto: where it applies) or cuBLAS + softmax; train_gpt2cu only (default %s)\n", d.attention.c_str());
+    printf("  --profile-kernels  print per-phase GPU times (CUDA events) after the run; train_gpt2cu only\n");
     printf("  --seed N     seed for init, data order and sampling (default %llu)\n", d.seed);
     printf("  --no-shuffle read shards and samples in order\n");
     printf("loop:\n");
@@ -114,6 +119,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         if (flag == "-h" || flag == "--help") { print_train_usage(argv[0], defaults); exit(0); }
         if (flag == "--no-shuffle") { cfg->shuffle = 0; continue; }
         if (flag == "--skip-nonfinite") { cfg->skip_nonfinite = 1; continue; }
+        if (flag == "--profile-kernels") { cfg->profile_kernels = 1; continue; }
         if (flag.size() < 2 || flag[0] != '-') fail_usage("unexpected argument '%s' (see -h)", flag.c_str());
         if (i + 1 >= argc) fail_usage("flag %s needs a value", flag.c_str());
         const char* v = argv[++i];
@@ -134,6 +140,11 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "-s") cfg->sample_every = (int)parse_long(flag, v);
         else if (flag == "-g") cfg->gen_tokens = (int)parse_long(flag, v);
         else if (flag == "-r") cfg->recompute = (int)parse_long(flag, v);
+        else if (flag == "--attention") {
+            cfg->attention = v;
+            if (cfg->attention != "auto" && cfg->attention != "flash" && cfg->attention != "cublas")
+                fail_usage("--attention wants auto|flash|cublas, got '%s'", v);
+        }
         else if (flag == "--seed") cfg->seed = (unsigned long long)parse_long(flag, v);
         else if (flag == "-y") cfg->resume = (int)parse_long(flag, v);
         else if (flag == "--keep") cfg->keep_checkpoints = (int)parse_long(flag, v);

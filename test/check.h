@@ -8,6 +8,14 @@
 #include <cstdio>
 #include <string>
 
+// Under the CPU emulator of CUDA (test/cuda_emu) every verdict name starts with "emu/", so an
+// emulated result is never mistaken for a GPU result.
+#if defined(CUDA_EMULATION)
+#define TEST_NAME_PREFIX "emu/"
+#else
+#define TEST_NAME_PREFIX ""
+#endif
+
 struct TestTally { int passed = 0, failed = 0, skipped = 0; };
 inline TestTally& test_tally() { static TestTally t; return t; }
 
@@ -17,7 +25,7 @@ inline void test_report(const char* verdict, const std::string& name, const char
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    printf("%s %s%s%s\n", verdict, name.c_str(), msg[0] ? (verdict[0] == 'P' ? " " : ": ") : "", msg);
+    printf("%s " TEST_NAME_PREFIX "%s%s%s\n", verdict, name.c_str(), msg[0] ? (verdict[0] == 'P' ? " " : ": ") : "", msg);
     fflush(stdout);
 }
 inline bool test_pass(const std::string& name, const std::string& detail = "") { test_tally().passed++; test_report("PASS", name, "%s", detail.c_str()); return true; }

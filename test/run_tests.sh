@@ -30,13 +30,14 @@ record() {
 }
 
 # build TARGET...: one verdict per target, so a compile error is a counted failure.
+# BUILD_PREFIX=emu/ build ... names the verdicts emu/compile/TARGET.
 build() {
     for target in "$@"; do
         local log="$logs/build_$(echo "$target" | tr '/' '_').log"
         if $MAKE --no-print-directory "$target" >"$log" 2>&1; then
-            echo "PASS compile/$target" | tee -a "$verdicts"
+            echo "PASS ${BUILD_PREFIX:-}compile/$target" | tee -a "$verdicts"
         else
-            echo "FAIL compile/$target: compile or link error" | tee -a "$verdicts"
+            echo "FAIL ${BUILD_PREFIX:-}compile/$target: compile or link error" | tee -a "$verdicts"
             grep -m 10 -E 'error|Error' "$log" | sed 's/^/    /'
         fi
     done
@@ -45,7 +46,7 @@ build() {
 # run NAME COMMAND...: runs a test and records its verdicts.
 run() {
     local name=$1; shift
-    local log="$logs/$name.log"
+    local log="$logs/${name//\//_}.log"
     echo "== $name"
     "$@" >"$log" 2>&1
     record "$name" "$log" $?
@@ -55,7 +56,13 @@ start=$(date +%s)
 echo "== building (CPU)"
 build train_gpt2cpu build/test_gradcheck build/test_optim build/test_cpu_vs_oracle build/test_noise_density
 echo "== building (CUDA: these must compile and link even without a GPU)"
-build train_gpt2cu build/test_gpt2_cuda $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
+build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
+echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
+emu_start=$(date +%s)
+BUILD_PREFIX=emu/ build build/emu/test_emulator build/emu/fp32/test_gpt2_cuda build/emu/bf16/test_gpt2_cuda \
+    build/emu/bf16/train_gpt2cu build/emu/bf16/test_flash_model \
+    $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/emu/bf16/dev/\1 build/emu/fp32/dev/\1#')
+emu_seconds=$(( $(date +%s) - emu_start ))
 
 # The PyTorch oracle writes the debug state and checks itself (autograd vs finite
 # differences, file round trip, RNG); everything below compares against that state.
@@ -66,14 +73,39 @@ run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 run data bash test/test_data.sh build "$SHARED_DATA"
 run trainer_cli bash test/test_trainer_cli.sh "$SHARED_DATA"
 run scripts bash test/test_scripts.sh "$SHARED_DATA"
+# ncu table from a CSV fixture, profile/benchmark commands, the PyTorch peer on the CPU,
+# train_gpt2cu --profile-kernels and --attention under the CUDA emulator.
+run speed_tools bash test/test_speed_tools.sh "$SHARED_DATA"
 # Logs, checkpoints, resume, non-finite steps and the noise density (runs build/test_noise_density).
 run checkpoint_resume bash test/test_checkpoint_resume.sh "$SHARED_DATA"
 
 echo "== GPU tests (SKIP without a CUDA device)"
 run cuda_vs_oracle build/test_gpt2_cuda build/gpt2_debug_state.bin
+# flash attention in the model vs the cuBLAS attention and the CPU model (head size 64)
+run flash_model build/test_flash_model
+# checkpoint_resume's checks on train_gpt2cu: on a GPU, else emulated (emu/...), else SKIP.
+run checkpoint_resume_cuda bash test/test_checkpoint_resume_cuda.sh "$SHARED_DATA"
 for bin in build/dev/*; do
     [ -x "$bin" ] && run "dev_cuda_$(basename "$bin")" "$bin"
 done
+
+# CUDA under CPU emulation: every verdict is named emu/...: passed under emulation, never a
+# GPU result. Passive OpenMP waiting: spinning threads starve the single-threaded kernels.
+echo "== CUDA under CPU emulation"
+emu_start=$(date +%s)
+run emu/self_test build/emu/test_emulator
+run emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin
+run emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin
+run emu/flash_model env OMP_WAIT_POLICY=passive build/emu/bf16/test_flash_model
+# Both precisions: the fp32 build's 1e-5 tolerance catches what bf16's 2e-2 lets through
+# (a GELU constant 0.79 instead of 0.7979 passes in bf16 and fails in fp32).
+for src in dev/cuda/*.cu; do
+    name=$(basename "$src" .cu)
+    for precision in bf16 fp32; do
+        run "emu/dev_cuda_${name}_$precision" env OMP_WAIT_POLICY=passive "build/emu/$precision/dev/$name"
+    done
+done
+echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 
 passed=$(grep -c '^PASS ' "$verdicts")
 failed=$(grep -c '^FAIL ' "$verdicts")

@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# train_gpt2cpu's run outputs (d2, B=4, T=64 on Tiny Shakespeare): main.log and
+# A trainer's run outputs (d2, B=4, T=64 on Tiny Shakespeare): main.log and
 # metrics.jsonl parse; a run stopped after a checkpoint and resumed with -y 1 logs the
 # same losses and writes byte-identical checkpoints as one that was never stopped; an
 # interrupted checkpoint write (a leftover .tmp, a model file without its state file)
-# leaves the previous checkpoint as the one -y 1 uses; --keep deletes old checkpoints;
+# leaves the previous checkpoint as the one -y 1 uses, and so does a write that fails;
+# --keep deletes old checkpoints;
 # a non-finite loss or gradient norm stops the run naming the step (or is skipped with
 # --skip-nonfinite); --noise-every leaves the trajectory unchanged and its phi matches a
 # direct computation (build/test_noise_density).
-#   test/test_checkpoint_resume.sh [SHARED_DATA_DIR]
+#   test/test_checkpoint_resume.sh [SHARED_DATA_DIR [TRAINER [NAME_PREFIX]]]
+# TRAINER: ./train_gpt2cpu (default), ./train_gpt2cu or its emulated build (test/
+# test_checkpoint_resume_cuda.sh picks one); NAME_PREFIX goes before every verdict name
+# ("cuda/", "emu/cuda/"). The CUDA trainer computes in bf16, so its phi is compared with the
+# fp32 direct computation at a looser tolerance; everything else is checked the same way.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 shared="${1:-../shared/data}"
-bin=./train_gpt2cpu
+bin="${2:-./train_gpt2cpu}"
+prefix="${3:-}"
+if [ "$(basename "$bin")" = train_gpt2cpu ]; then device_kind=cpu; phi_tolerance=(); else device_kind=gpu; phi_tolerance=(1e-2); fi
+small=(-e d2 -b 4 -t 64 -d 256)  # -d: train_gpt2cu's default total batch is 524288 tokens
 # A directory per invocation, so two `make test`s at once cannot mix their checkpoints; it
 # holds ~0.6 GB of checkpoints and is removed when every check passed.
 mkdir -p build/checkpoint_tests
@@ -26,13 +34,16 @@ expect() { local name=$1 detail=$2; shift 2; if "$@"; then pass "$name" "$detail
 emit() { local out; out=$("$@" 2>&1); local rc=$?; echo "$out"; if grep -q '^FAIL' <<<"$out" || [ $rc -ne 0 ]; then failures=$((failures + 1)); fi; }
 losses() { sed 's/ tps:.*//' "$1"; }  # main.log without the timing field
 
+{  # every verdict below goes through the NAME_PREFIX filter at the end
+
 # Flag errors for the new flags: one line, exit 2.
 for args in "-y 1" "-y 2 -o $work/x" "--keep -1" "--noise-batches 1" "--noise-every -3"; do
     # shellcheck disable=SC2086
     "$bin" $args >"$work/flag.out" 2>"$work/flag.err"
     rc=$?
-    [ $rc -eq 2 ] && [ "$(wc -l <"$work/flag.err")" -eq 1 ] && pass "ckpt/flag_error_${args// /_}" "($(cat "$work/flag.err"))" \
-        || fail "ckpt/flag_error_${args// /_}" "exit $rc: $(cat "$work/flag.err")"
+    label=${args//$work/DIR}  # the same verdict name in every run
+    [ $rc -eq 2 ] && [ "$(wc -l <"$work/flag.err")" -eq 1 ] && pass "ckpt/flag_error_${label// /_}" "($(cat "$work/flag.err"))" \
+        || fail "ckpt/flag_error_${label// /_}" "exit $rc: $(cat "$work/flag.err")"
 done
 
 train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
@@ -41,7 +52,7 @@ if [ ! -f "$train" ] || [ ! -f "$val" ]; then
     echo "SKIP ckpt/runs: no Tiny Shakespeare shards in $shared"
     exit 0
 fi
-run=(-i "$train" -j "$val" -e d2 -b 4 -t 64 -x 4 -v 2 -m 2 -n 2 --optim adamw -l 3e-3)
+run=(-i "$train" -j "$val" "${small[@]}" -x 4 -v 2 -m 2 -n 2 --optim adamw -l 3e-3)
 noise=(--noise-every 2 --noise-batches 3)
 
 # ---- A: the uninterrupted reference run.
@@ -49,9 +60,9 @@ noise=(--noise-every 2 --noise-batches 3)
 expect ckpt/reference_run "(exit $?)" test -f "$work/A/state_00000004.bin"
 
 # Log formats, as scripts/plot_runs.py and compare_optimizers.sh read them.
-emit "$PYTHON" - "$work/A" <<'EOF'
+emit "$PYTHON" - "$work/A" "$device_kind" <<'EOF'
 import json, re, sys
-d = sys.argv[1]
+d, device_kind = sys.argv[1], sys.argv[2]
 line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{6} lr:\d\.\d{6}e[-+]\d+ norm:\d+\.\d{4} tps:\d+|tel:\d+\.\d{6}|phi:\d\.\d{5}|skip:1)$')
 lines = open(d + "/main.log").read().splitlines()
 bad = [l for l in lines if not line_re.match(l)]
@@ -68,10 +79,11 @@ want = ["optim", "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_
         "model", "batch_size", "seq_len", "total_batch_tokens", "max_steps", "seed", "resume", "keep", "skip_nonfinite",
         "noise_every", "noise_batches"]
 missing = [k for k in want if k not in cfg.get("flags", {})]
-ok = (cfg.get("type") == "config" and not missing and cfg["device"] == "cpu" and cfg["num_params"] == 3385088
+ok = (cfg.get("type") == "config" and not missing and cfg["device"] and (cfg["device"] == "cpu") == (device_kind == "cpu")
+      and cfg["num_params"] == 3385088
       and cfg["tokens_per_step"] == 256 and cfg["flags"]["total_batch_tokens"] == 256 and cfg["flags"]["lr"] > 0.0029
       and re.match(r"^([0-9a-f]{40}|unknown)$", cfg["git_revision"]) and "--noise-every" in cfg["argv"])
-print("PASS ckpt/metrics_config_record (%d flags, git %s)" % (len(cfg["flags"]), cfg["git_revision"][:8]) if ok
+print("PASS ckpt/metrics_config_record (%d flags, git %s, device %s)" % (len(cfg["flags"]), cfg["git_revision"][:8], cfg["device"]) if ok
       else "FAIL ckpt/metrics_config_record: missing %s in %s" % (missing, json.dumps(cfg)[:300]))
 train = [r for r in recs if r["type"] == "train"]
 trl = {int(l.split()[0][2:]): float(l.split()[1][4:]) for l in lines if " trl:" in l}
@@ -89,7 +101,7 @@ EOF
 
 # phi at step 0 against a direct computation from the same batches.
 if [ -x build/test_noise_density ]; then
-    emit build/test_noise_density "$work/A/metrics.jsonl" "$train" 3 4 64 42
+    emit build/test_noise_density "$work/A/metrics.jsonl" "$train" 3 4 64 42 "${phi_tolerance[@]}"
 else
     fail ckpt/noise_density_program "build/test_noise_density is not built"
 fi
@@ -134,15 +146,27 @@ expect ckpt/interrupted_write_uses_previous "($(grep -m1 resuming "$work/C.out")
     bash -c "grep -q 'resuming from the checkpoint of step 2' '$work/C.out' && cmp -s '$work/A/state_00000004.bin' '$work/C/state_00000004.bin' \
              && cmp -s '$work/A/model_00000004.bin' '$work/C/model_00000004.bin' && [ ! -e '$work/C/state_00000004.bin.tmp' ]"
 
+# ---- D: a checkpoint write that fails (step 4's state file cannot be created: a directory
+# is in the way of its .tmp) stops the run with one line; with --keep 1 the previous
+# checkpoint must still be there, unchanged, and stay the latest complete one.
+mkdir -p "$work/D/state_00000004.bin.tmp"
+cp "$work/A/model_00000002.bin" "$work/A/state_00000002.bin" "$work/D/"
+"$bin" "${run[@]}" "${noise[@]}" --keep 1 -o "$work/D" -y 1 >"$work/D.out" 2>"$work/D.err"
+rc=$?
+expect ckpt/failed_write_keeps_previous "(exit $rc: $(cat "$work/D.err"))" \
+    bash -c "[ $rc -eq 1 ] && [ \$(wc -l <'$work/D.err') -eq 1 ] && grep -q 'state_00000004.bin.tmp' '$work/D.err' \
+             && cmp -s '$work/A/model_00000002.bin' '$work/D/model_00000002.bin' && cmp -s '$work/A/state_00000002.bin' '$work/D/state_00000002.bin' \
+             && [ ! -e '$work/D/state_00000004.bin' ]"
+
 # ---- A huge SGD step makes the next loss non-finite: stop at step 2, keep checkpoint 1.
-"$bin" -i "$train" -j "$val" -e d2 -b 4 -t 64 -x 3 -v 0 -n 1 --optim sgd -l 1e30 --grad-clip 0 -o "$work/F" >"$work/F.out" 2>"$work/F.err"
+"$bin" -i "$train" -j "$val" "${small[@]}" -x 3 -v 0 -n 1 --optim sgd -l 1e30 --grad-clip 0 -o "$work/F" >"$work/F.out" 2>"$work/F.err"
 rc=$?
 expect ckpt/diverging_run_stops "(exit $rc: $(cat "$work/F.err"))" \
     bash -c "[ $rc -eq 1 ] && [ \$(wc -l <'$work/F.err') -eq 1 ] && grep -q 'step 2: loss .* not finite' '$work/F.err' \
              && [ -f '$work/F/state_00000001.bin' ] && [ ! -e '$work/F/model_00000002.bin' ]"
 
 # ---- --skip-nonfinite: step 2 is skipped (logged), the run goes on, the weights are untouched by it.
-GPT2_TEST_NAN_GRAD_STEP=2 "$bin" -i "$train" -j "$val" -e d2 -b 4 -t 64 -x 3 -v 0 -n 1 --optim sgd -l 0.1 --skip-nonfinite -o "$work/G" >"$work/G.out" 2>&1
+GPT2_TEST_NAN_GRAD_STEP=2 "$bin" -i "$train" -j "$val" "${small[@]}" -x 3 -v 0 -n 1 --optim sgd -l 0.1 --skip-nonfinite -o "$work/G" >"$work/G.out" 2>&1
 rc=$?
 expect ckpt/skip_nonfinite "(exit $rc: $(tr '\n' ' ' <"$work/G/main.log" | sed 's/ tps:[0-9]*//g'))" \
     bash -c "[ $rc -eq 0 ] && [ \"\$(sed 's/^\\(s:[0-9]* [a-z]*\\):.*/\\1/' '$work/G/main.log' | tr '\n' ' ')\" = 's:1 trl s:2 skip s:3 trl ' ] \
@@ -151,3 +175,4 @@ expect ckpt/skip_nonfinite "(exit $rc: $(tr '\n' ' ' <"$work/G/main.log" | sed '
 
 # Keep the outputs only when something failed (they are large).
 if [ "$failures" -eq 0 ]; then rm -rf "$work"; else echo "outputs kept in $work"; fi
+} 2>&1 | sed -E "s#^(PASS|FAIL|SKIP) #\1 ${prefix}#"

@@ -1,7 +1,12 @@
-// The CUDA model and GPU optimizers against the PyTorch oracle's debug state
-// (test/gpt2_oracle.py): logits, loss and every gradient by name after one forward/backward,
-// then for each optimizer run 3 steps in the trainer's order (forward, backward, global
-// norm, clip, schedule, update) checking the losses and the final fp32 master weights.
+// The CUDA model and GPU optimizers against two references:
+//  1. the PyTorch oracle's debug state (test/gpt2_oracle.py): logits, loss and every gradient
+//     by name after one forward/backward, then for each optimizer run 3 steps in the trainer's
+//     order (forward, backward, global norm, clip, schedule, update) checking the losses and
+//     the final fp32 master weights;
+//  2. the CPU reference trainer's pieces (cpu/gpt2.h GPT2Cpu, optim/cpu_optimizer.h) on the
+//     same batch: every optimizer (and Muon with each kind of fallback) for 10 steps, the
+//     losses of every step and the final fp32 master weights. The bf16 parameters are
+//     stochastically rounded, so only the master weights are compared.
 // Usage: test_gpt2_cuda DEBUG_STATE_FILE. Without a CUDA device: one SKIP line, exit 0.
 #define TESTING
 #include "../train_gpt2.cu"
@@ -9,6 +14,8 @@
 #include <cstring>
 
 #include "../common/named_tensors.h"
+#include "../cpu/gpt2.h"
+#include "../optim/cpu_optimizer.h"
 #include "check.h"
 
 #if defined(ENABLE_FP32)
@@ -16,12 +23,22 @@
 // update bound is test_cpu_vs_oracle's: 1e-2 would let e.g. AdamW without weight decay
 // (~2e-3 on the update) pass. A host emulation of this file measured <= 2e-6 on updates.
 static const double TOL = 1e-4, TOL_LOSS = 1e-4, TOL_PARAMS = 1e-4, TOL_UPDATE = 1e-3, MAX_FLIP_FRACTION = 1e-3;
+// Against the CPU reference, 10 steps (summation orders differ): the emulator (test/cuda_emu)
+// measured losses <= 4e-8, params <= 9e-6, updates <= 3e-4 (signsgd) and 114..124 sign flips
+// per run (1.2e-3 of the 100096 coordinates of muon's sign fallbacks); the bounds leave room
+// for a GPU's different orders. sign(0) = 1 alone flips tens of percent.
+static const double TOL_CPU_LOSS = 5e-5, TOL_CPU_PARAMS = 5e-5, TOL_CPU_UPDATE = 1e-3, MAX_FLIP_FRACTION_CPU = 5e-3;
 #else
 // bf16 parameters and activations: ~3 significant digits per value. A host emulation of this
 // file (exact-rounding bf16, fp32-accumulating GEMMs) measured gradients 3e-3..9e-3 and updates
 // 1e-3 (sgd), 1.4e-2 (adamw), 1e-2 (muon); the update bound keeps ~7x over that. Still to be
 // calibrated on a GPU, as is the flip bound of the sign-based rules.
 static const double TOL = 2e-2, TOL_LOSS = 2e-2, TOL_PARAMS = 2e-2, TOL_UPDATE = 0.1, MAX_FLIP_FRACTION = 5e-2;
+// Against the fp32 CPU reference, 10 steps with stochastically rounded bf16 parameters: the
+// emulator (test/cuda_emu, exact-rounding bf16) measured losses <= 7e-5, params <= 1.6e-3,
+// updates <= 1.8e-2 (adamw, muon) and sign flips <= 3.1% (lion); about 6x over that. To be
+// recalibrated on a GPU.
+static const double TOL_CPU_LOSS = 5e-4, TOL_CPU_PARAMS = 1e-2, TOL_CPU_UPDATE = 0.1, MAX_FLIP_FRACTION_CPU = 0.1;
 #endif
 
 static std::vector<float> to_host(const floatX* d, size_t n) {
@@ -31,6 +48,105 @@ static std::vector<float> to_host(const floatX* d, size_t n) {
     for (size_t i = 0; i < n; i++) out[i] = to_float(tmp[i]);
     return out;
 }
+
+struct MasterTolerances {
+    double params, update, max_flip_fraction;
+};
+
+// ours (GPU fp32 master weights) against want, both started from init. Sign-based rules move
+// every coordinate by +-lr; a near-zero gradient coordinate can flip sign between two correct
+// implementations. Count those in the tensors a sign rule updates (moved >= lr/4 apart), bound
+// them, and compare the rest (as test/test_cpu_vs_oracle.cpp does): the parameters and the
+// update p - p_init.
+static void compare_master(const std::string& prefix, const std::vector<float>& ours, const std::vector<float>& want,
+                           const std::vector<float>& init, const OptimConfig& oc, const GPT2Config& cfg,
+                           const MasterTolerances& tol) {
+    std::vector<bool> flipped(want.size(), false);
+    size_t flips = 0, sign_coordinates = 0;
+    for (const ParamGroup& g : optim_param_groups(oc, cfg)) {
+        if (g.rule != Algorithm::SignSGD && g.rule != Algorithm::Signum && g.rule != Algorithm::Lion) continue;
+        const size_t end = std::min(want.size(), g.tensor.offset + g.tensor.numel());
+        for (size_t i = g.tensor.offset; i < end; i++, sign_coordinates++)
+            if (std::fabs((double)ours[i] - want[i]) >= 0.25 * g.peak_lr) { flipped[i] = true; flips++; }
+    }
+    if (sign_coordinates > 0) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "%zu of %zu coordinates differ by a sign flip (bound %.0e of them)", flips, sign_coordinates, tol.max_flip_fraction);
+        if (flips <= tol.max_flip_fraction * sign_coordinates) test_pass(prefix + "sign_flips", buf);
+        else test_fail(prefix + "sign_flips", buf);
+    }
+    std::vector<float> ours_p, want_p, ours_u, want_u;
+    for (size_t i = 0; i < want.size(); i++) {
+        if (flipped[i]) continue;
+        ours_p.push_back(ours[i]);
+        want_p.push_back(want[i]);
+        ours_u.push_back(ours[i] - init[i]);
+        want_u.push_back(want[i] - init[i]);
+    }
+    check_close(prefix + "params", ours_p.data(), want_p.data(), want_p.size(), tol.params);
+    check_close(prefix + "update", ours_u.data(), want_u.data(), want_u.size(), tol.update);
+}
+
+// `steps` steps in the trainer's order on one batch, from init; returns the losses.
+static std::vector<float> train_gpu(GPT2Cuda& model, const std::vector<float>& init, const TrainConfig& tc,
+                                    const int* inputs, const int* targets, int steps) {
+    const float dloss = 1.0f / ((float)model.B * model.T);
+    model.set_params(init.data());
+    GpuOptimizer optimizer(tc.optim, model.config, tc.seed);
+    std::vector<float> losses;
+    for (int step = 0; step < steps; step++) {
+        model.zero_grad();
+        losses.push_back(model.forward(inputs, targets, dloss));
+        model.backward();
+        model.grad_norm_and_clip(tc.optim.grad_clip);
+        optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale,
+                       lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
+    }
+    cudaCheck(cudaDeviceSynchronize());
+    return losses;
+}
+
+// The same on the CPU reference (train_gpt2cpu's loop); the final parameters go to *params.
+static std::vector<float> train_cpu(const GPT2Config& cfg, const std::vector<float>& init, const TrainConfig& tc,
+                                    const int* inputs, const int* targets, int B, int T, int steps,
+                                    std::vector<float>* params) {
+    GPT2Cpu model(cfg);
+    model.params = init;
+    CpuOptimizer optimizer(tc.optim, cfg);
+    std::vector<float> losses;
+    for (int step = 0; step < steps; step++) {
+        model.zero_grad();
+        losses.push_back(model.forward(inputs, targets, B, T));
+        model.backward(1.0f / ((float)B * T));
+        const double norm = global_grad_norm(model.grads.data(), model.grads.size());
+        scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, tc.optim.grad_clip));
+        optimizer.step(model.params.data(), model.grads.data(), lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
+    }
+    *params = model.params;
+    return losses;
+}
+
+static std::string run_name(const OptimConfig& oc) {
+    std::string name = algorithm_name(oc.algorithm);
+    if (oc.algorithm == Algorithm::Muon) name += std::string("_") + algorithm_name(oc.muon_fallback);
+    if (oc.algorithm == Algorithm::SGD) name += oc.momentum > 0 ? (oc.nesterov == 1 ? "_nesterov" : "_momentum") : "_plain";
+    return name;
+}
+
+// Every rule, weight decay on (on different tensor sets), clipping active in some, warmup and
+// schedules in some; Muon with each kind of fallback (with state, without, with one buffer).
+static const int CPU_STEPS = 10;
+static const char* CPU_RUNS[] = {
+    "--optim sgd -l 0.1 --momentum 0 -c 0.1 --schedule constant --grad-clip 0 -x 10",
+    "--optim sgd -l 0.05 --momentum 0.9 --nesterov 1 -c 0.1 --wd-on all -u 3 --schedule linear --grad-clip 0.5 -x 10",
+    "--optim signsgd -l 3e-4 -c 0.1 --schedule cosine -q 0.1 --grad-clip 0 -x 10",
+    "--optim signum -l 3e-4 --momentum 0.9 -c 0.1 --wd-on hidden --schedule constant --grad-clip 1 -x 10",
+    "--optim adamw -l 1e-3 --beta1 0.9 --beta2 0.95 --eps 1e-8 -c 0.1 -u 2 --schedule cosine -q 0.1 --grad-clip 0.5 -x 10",
+    "--optim lion -l 3e-4 --beta1 0.9 --beta2 0.99 -c 0.1 --schedule wsd --grad-clip 0 -x 10",
+    "--optim muon -l 0.01 --momentum 0.95 --nesterov 1 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4 -u 2 --schedule cosine --grad-clip 1 -x 10",
+    "--optim muon -l 0.01 --momentum 0.9 --nesterov 0 -c 0.1 --muon-fallback signsgd --fallback-lr 3e-4 --muon-ns-steps 3 --grad-clip 0 -x 10",
+    "--optim muon -l 0.01 -c 0.1 --wd-on all --muon-fallback lion --fallback-lr 3e-4 --grad-clip 0 -x 10",
+};
 
 int main(int argc, char** argv) {
     if (argc != 2) fail_usage("usage: %s DEBUG_STATE_FILE", argv[0]);
@@ -88,52 +204,40 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < grads.size(); i++) differ += memcmp(&grads[i], &grads_again[i], sizeof(float)) != 0;
     test_expect(differ == 0, "cuda/grad/deterministic", std::to_string(differ) + " gradients differ between two identical runs");
 
-    // ---- 3 steps of each optimizer
+    // ---- 3 steps of each optimizer against the oracle
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon"}) {
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail("cuda/" + prefix + "flags", "missing from the debug state"); continue; }
         TrainConfig tc;
         parse_train_args_string(state.str(prefix + "flags"), &tc);
-        model.set_params(init_params.data());
-        GpuOptimizer optimizer(tc.optim, cfg);
-        std::vector<float> losses;
-        for (int step = 0; step < 3; step++) {
-            model.zero_grad();
-            losses.push_back(model.forward(inputs, targets, 1.0f / N));
-            model.backward();
-            model.grad_norm_and_clip(tc.optim.grad_clip);
-            optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale,
-                           lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
-        }
-        cudaCheck(cudaDeviceSynchronize());
+        const std::vector<float> losses = train_gpu(model, init_params, tc, inputs, targets, 3);
         check_close("cuda/" + prefix + "losses", losses.data(), state.f32(prefix + "losses").data(), 3, TOL_LOSS);
-        const std::vector<float> ours = model.get_master();
-        const std::vector<float>& want = state.f32(prefix + "params");
-        const Algorithm a = tc.optim.algorithm;
-        const bool sign_based = a == Algorithm::SignSGD || a == Algorithm::Signum || a == Algorithm::Lion;
-        // Sign-based rules move every coordinate by +-lr; a near-zero gradient coordinate can
-        // flip sign between two correct implementations. Count those, bound them, and compare
-        // the rest (as test/test_cpu_vs_oracle.cpp does).
-        std::vector<bool> flipped(want.size(), false);
-        if (sign_based) {
-            size_t flips = 0;
-            for (size_t i = 0; i < want.size(); i++)
-                if (std::fabs((double)ours[i] - want[i]) >= 0.25 * tc.optim.lr) { flipped[i] = true; flips++; }
-            char buf[128];
-            snprintf(buf, sizeof buf, "%zu of %zu coordinates differ by a sign flip (bound %.0e of them)", flips, want.size(), MAX_FLIP_FRACTION);
-            if (flips <= MAX_FLIP_FRACTION * want.size()) test_pass("cuda/" + prefix + "sign_flips", buf);
-            else test_fail("cuda/" + prefix + "sign_flips", buf);
-        }
-        std::vector<float> ours_p, want_p, ours_u, want_u;
-        for (size_t i = 0; i < want.size(); i++) {
-            if (flipped[i]) continue;
-            ours_p.push_back(ours[i]);
-            want_p.push_back(want[i]);
-            ours_u.push_back(ours[i] - init_params[i]);
-            want_u.push_back(want[i] - init_params[i]);
-        }
-        check_close("cuda/" + prefix + "params", ours_p.data(), want_p.data(), want_p.size(), TOL_PARAMS);
-        check_close("cuda/" + prefix + "update", ours_u.data(), want_u.data(), want_u.size(), TOL_UPDATE);
+        compare_master("cuda/" + prefix, model.get_master(), state.f32(prefix + "params"), init_params, tc.optim, cfg,
+                       {TOL_PARAMS, TOL_UPDATE, MAX_FLIP_FRACTION});
+    }
+
+    // ---- 10 steps of every optimizer against the CPU reference on the same batch. The oracle's
+    // shape with a 500-token vocabulary (padded to 512) and the oracle's batch taken modulo
+    // 500: the same checks at a tenth of the cost (the classifier dominates at 50257).
+    GPT2Config small = cfg;
+    small.vocab_size = 500;
+    small.padded_vocab_size = 512;
+    std::vector<int> small_inputs(inputs, inputs + N), small_targets(targets, targets + N);
+    for (int i = 0; i < N; i++) small_inputs[i] %= small.vocab_size, small_targets[i] %= small.vocab_size;
+    std::vector<float> small_init(gpt2_num_params(small));
+    gpt2_init_params(small, 7, small_init.data());
+    GPT2Cuda small_model(small, B, T, false);
+    for (const char* flags : CPU_RUNS) {
+        TrainConfig tc;
+        parse_train_args_string(flags, &tc);
+        const std::string name = std::string("cuda_vs_cpu/") + run_name(tc.optim) + "/";
+        const std::vector<float> gpu_losses = train_gpu(small_model, small_init, tc, small_inputs.data(), small_targets.data(), CPU_STEPS);
+        std::vector<float> cpu_master;
+        const std::vector<float> cpu_losses = train_cpu(small, small_init, tc, small_inputs.data(), small_targets.data(), B, T,
+                                                        CPU_STEPS, &cpu_master);
+        check_close(name + "losses", gpu_losses.data(), cpu_losses.data(), CPU_STEPS, TOL_CPU_LOSS);
+        compare_master(name, small_model.get_master(), cpu_master, small_init, tc.optim, small,
+                       {TOL_CPU_PARAMS, TOL_CPU_UPDATE, MAX_FLIP_FRACTION_CPU});
     }
     return test_exit_code();
 }

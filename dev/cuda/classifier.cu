@@ -6,7 +6,7 @@
 
 int main(int argc, char** argv) {
     DEV_SKIP_WITHOUT_DEVICE("classifier.cu");
-    const int N = 2048, V = 50257, Vp = 50304;
+    const int N = DEV_SIZE(2048, 64), V = 50257, Vp = 50304;
     const size_t NV = (size_t)N * Vp;
     std::vector<float> logits = random_vector(NV, 1, -6.0f, 6.0f);
     for (int n = 0; n < N; n++)

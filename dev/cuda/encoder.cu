@@ -9,7 +9,7 @@
 
 int main(int argc, char** argv) {
     DEV_SKIP_WITHOUT_DEVICE("encoder.cu");
-    const int B = 8, T = 1024, C = 768, V = 50257, Vp = 50304;
+    const int B = DEV_SIZE(8, 2), T = DEV_SIZE(1024, 64), C = DEV_SIZE(768, 64), V = 50257, Vp = 50304;
     const size_t N = (size_t)B * T, NC = N * C;
     std::vector<int> inp = random_tokens(N, 1, 2000); // a small vocabulary range: tokens repeat
     inp[0] = V - 1;

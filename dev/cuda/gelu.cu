@@ -5,7 +5,7 @@
 
 int main(int argc, char** argv) {
     DEV_SKIP_WITHOUT_DEVICE("gelu.cu");
-    const size_t n = (size_t)8 * 1024 * 3072; // B*T*4C of a d12 micro-batch of 8
+    const size_t n = DEV_SIZE((size_t)8 * 1024 * 3072, 100000); // B*T*4C of a d12 micro-batch of 8
     const std::vector<float> x = random_vector(n, 1, -4.0f, 4.0f), dout = random_vector(n, 2);
     std::vector<float> ref_out(n), ref_dinp(n, 0.0f);
     gelu_forward_cpu(ref_out.data(), x.data(), n);

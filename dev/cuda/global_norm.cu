@@ -6,7 +6,7 @@
 
 int main(int argc, char** argv) {
     DEV_SKIP_WITHOUT_DEVICE("global_norm.cu");
-    const size_t n = 124439808; // GPT-2 124M with the padded vocab
+    const size_t n = DEV_SIZE(124439808, 3385088); // GPT-2 124M (emulated: d2) with the padded vocab
     const std::vector<float> g = random_vector(n, 1, -1e-3f, 1e-3f);
     const float ref = (float)global_grad_norm(g.data(), n);
     floatX* d_g = upload(g);

@@ -8,7 +8,7 @@
 
 int main(int argc, char** argv) {
     DEV_SKIP_WITHOUT_DEVICE("layernorm.cu");
-    const int N = 8 * 1024, C = 768;
+    const int N = DEV_SIZE(8 * 1024, 256), C = DEV_SIZE(768, 64);
     const size_t NC = (size_t)N * C;
     const std::vector<float> x = random_vector(NC, 1, -2.0f, 3.0f), skip = random_vector(NC, 2);
     const std::vector<float> w = random_vector(C, 3, 0.5f, 1.5f), b = random_vector(C, 4), dout = random_vector(NC, 5);

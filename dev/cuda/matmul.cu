@@ -9,7 +9,7 @@
 int main(int argc, char** argv) {
     DEV_SKIP_WITHOUT_DEVICE("matmul.cu");
     cuda_context_init();
-    const int N = 4096, C = 768, OC = 3072;
+    const int N = DEV_SIZE(4096, 256), C = DEV_SIZE(768, 64), OC = DEV_SIZE(3072, 256);
     const size_t NC = (size_t)N * C, NO = (size_t)N * OC, WC = (size_t)OC * C;
     const std::vector<float> inp = random_vector(NC, 1), weight = random_vector(WC, 2, -0.05f, 0.05f), bias = random_vector(OC, 3);
     const std::vector<float> dout = random_vector(NO, 4);

@@ -1,0 +1,41 @@
+// A training step whose loss or gradient norm is not finite, the same in both trainers:
+// nothing is updated or written for it. Without --skip-nonfinite the run stops with one
+// line naming the step and the latest complete checkpoint; with it the step is counted,
+// printed and logged (main.log "s:STEP skip:1", a metrics.jsonl "skip" record).
+//
+// Test hook: GPT2_TEST_NAN_GRAD_STEP=S makes the trainer poison one gradient coordinate with
+// NaN at step S (1-based), so the tests can exercise this on a step of their choice.
+#pragma once
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "checkpoint.h"
+#include "run_log.h"
+#include "train_config.h"
+#include "utils.h"
+
+// The step GPT2_TEST_NAN_GRAD_STEP names, or -1.
+inline int test_nan_grad_step() {
+    const char* env = getenv("GPT2_TEST_NAN_GRAD_STEP");
+    return env ? atoi(env) : -1;
+}
+
+// step: 1-based (after the update it would make). True when the step must be skipped;
+// does not return when the run must stop.
+inline bool skip_nonfinite_step(int step, int max_steps, double loss, double norm, const TrainConfig& cfg, int* skips,
+                                RunLog& log) {
+    if (std::isfinite(loss) && std::isfinite(norm)) return false;
+    char reason[160];
+    snprintf(reason, sizeof reason, "loss %g, gradient norm %g", loss, norm);
+    if (!cfg.skip_nonfinite) {
+        const int good = cfg.output_dir.empty() ? -1 : latest_checkpoint_step(cfg.output_dir);
+        fail_runtime("step %d: %s is not finite; stopping without an update or a checkpoint (latest checkpoint: %s)", step,
+                     reason, good >= 0 ? ("step " + std::to_string(good)).c_str() : "none");
+    }
+    (*skips)++;
+    printf("step %4d/%d | skipped: %s is not finite (%d skipped so far)\n", step, max_steps, reason, *skips);
+    log.skip(step, std::string(reason) + " is not finite", *skips);
+    return true;
+}

@@ -1,0 +1,150 @@
+// The GPU optimizer: the CPU reference's rules (optim/*.h, the same OPTIM_HD functions) on
+// fp32 master weights and fp32 state, writing the floatX parameters the model reads with
+// stochastic rounding seeded by (seed, step): a run is reproducible and a resumed run (master,
+// params and state restored) continues identically. Per step:
+//   - every tensor of the element-wise rule: one fused launch (sgd.cuh ... lion.cuh) with a
+//     table of per-tensor offsets, lr, weight decay and state buffers;
+//   - under muon: the 4 hidden matrices through GpuMuon (muon.cuh: momentum, Newton-Schulz
+//     on cuBLAS batched over the layers, apply), the rest in one launch of the fallback rule.
+// Gradients are floatX and are multiplied by the clip scale (a device scalar, see
+// kernels/global_norm.cuh) as they are read. State buffers are named and ordered as
+// CpuOptimizer's (optim/cpu_optimizer.h), so checkpoints are interchangeable.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../common/gpt2_layout.h"
+#include "adamw.cuh"
+#include "cpu_optimizer.h" // optim_state_slots
+#include "lion.cuh"
+#include "muon.cuh"
+#include "param_groups.h"
+#include "sgd.cuh"
+#include "signsgd.cuh"
+#include "signum.cuh"
+#include "stochastic_rounding.cuh"
+
+class GpuOptimizer {
+public:
+    // cfg must have its defaults resolved. rounding_seed: the run's --seed.
+    GpuOptimizer(const OptimConfig& cfg, const GPT2Config& model, uint64_t rounding_seed = 0)
+        : cfg_(cfg), groups_(optim_param_groups(cfg, model)), rounding_seed_(rounding_seed) {
+        const Layout layout = plan(cfg_, groups_);
+        if (layout.state_floats > 0) {
+            cudaCheck(cudaMalloc(&state_base_, layout.state_floats * sizeof(float)));
+            cudaCheck(cudaMemset(state_base_, 0, layout.state_floats * sizeof(float)));
+        }
+        for (size_t k = 0; k < groups_.size(); k++) {
+            std::vector<float*> slots;
+            const std::vector<std::string> names = optim_state_slots(groups_[k].rule, cfg_);
+            for (size_t j = 0; j < names.size(); j++) {
+                float* buf = state_base_ + layout.slot_offsets[k][j];
+                slots.push_back(buf);
+                state_names_.push_back(std::string(groups_[k].tensor.name) + "." + names[j]);
+                state_.push_back(buf);
+                state_numel_.push_back(groups_[k].tensor.numel());
+            }
+            slots_.push_back(slots);
+            if (groups_[k].rule == Algorithm::Muon) muon_tensors_.push_back(k);
+            else add_rule(groups_[k].rule);
+        }
+        if (!layout.matrices.empty()) muon_.reset(new GpuMuon(layout.matrices));
+    }
+    ~GpuOptimizer() { cudaFree(state_base_); }
+    GpuOptimizer(const GpuOptimizer&) = delete;
+    GpuOptimizer& operator=(const GpuOptimizer&) = delete;
+
+    // Bytes of device memory an optimizer for this config allocates (for the memory check).
+    static size_t device_bytes(const OptimConfig& cfg, const GPT2Config& model) {
+        const Layout layout = plan(cfg, optim_param_groups(cfg, model));
+        return layout.state_floats * sizeof(float) + (layout.matrices.empty() ? 0 : GpuMuon::device_bytes(layout.matrices));
+    }
+
+    // One update: master (fp32) and params (floatX) are the flat buffers; grad_scale is a
+    // device scalar or nullptr. t is the 1-based step count (AdamW's bias correction and the
+    // rounding stream).
+    void step(float* master, floatX* params, const floatX* grads, const float* grad_scale, float lr_factor, int t) {
+        const FusedStepArgs args = {master, params, grads, grad_scale, rounding_key(rounding_seed_, t)};
+        for (Algorithm rule : elementwise_rules_) {
+            NvtxRange r("optimizer/%s", algorithm_name(rule));
+            switch (rule) {
+                case Algorithm::SGD:
+                    if (cfg_.momentum > 0.0f) launch<SgdMomentumRule>(rule, args, lr_factor, t);
+                    else launch<SgdPlainRule>(rule, args, lr_factor, t);
+                    break;
+                case Algorithm::SignSGD: launch<SignSgdRule>(rule, args, lr_factor, t); break;
+                case Algorithm::Signum: launch<SignumRule>(rule, args, lr_factor, t); break;
+                case Algorithm::AdamW: launch<AdamWRule>(rule, args, lr_factor, t); break;
+                case Algorithm::Lion: launch<LionRule>(rule, args, lr_factor, t); break;
+                case Algorithm::Muon: break; // never element-wise
+            }
+        }
+        if (!muon_) return;
+        std::vector<float*> momentum;
+        std::vector<MuonHyper> hyper;
+        for (size_t k : muon_tensors_) {
+            momentum.push_back(slots_[k][0]);
+            hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps});
+        }
+        muon_->step(master, params, grads, grad_scale, momentum, hyper, args.rounding_key);
+    }
+
+    const std::vector<ParamGroup>& groups() const { return groups_; }
+    const std::vector<std::string>& state_names() const { return state_names_; }
+    const std::vector<float*>& state() const { return state_; }
+    const std::vector<size_t>& state_numel() const { return state_numel_; }
+
+private:
+    // Where each (tensor, slot) state buffer lives in one allocation (each 256-byte aligned),
+    // and which tensors Muon orthogonalizes.
+    struct Layout {
+        std::vector<std::vector<size_t>> slot_offsets;
+        size_t state_floats = 0;
+        std::vector<ParamTensor> matrices;
+    };
+    static Layout plan(const OptimConfig& cfg, const std::vector<ParamGroup>& groups) {
+        Layout layout;
+        for (const ParamGroup& g : groups) {
+            std::vector<size_t> offsets;
+            for (size_t j = 0; j < optim_state_slots(g.rule, cfg).size(); j++) {
+                offsets.push_back(layout.state_floats);
+                layout.state_floats += (g.tensor.numel() + 63) / 64 * 64;
+            }
+            layout.slot_offsets.push_back(offsets);
+            if (g.rule == Algorithm::Muon) layout.matrices.push_back(g.tensor);
+        }
+        return layout;
+    }
+
+    void add_rule(Algorithm rule) {
+        for (Algorithm r : elementwise_rules_)
+            if (r == rule) return;
+        elementwise_rules_.push_back(rule);
+    }
+
+    float weight_decay(size_t k) const { return groups_[k].weight_decay ? cfg_.weight_decay : 0.0f; }
+
+    // One fused launch over every tensor whose rule is `rule`.
+    template <typename Rule> void launch(Algorithm rule, const FusedStepArgs& args, float lr_factor, int t) {
+        FusedTable<Rule> table;
+        for (size_t k = 0; k < groups_.size(); k++) {
+            if (groups_[k].rule != rule) continue;
+            if (slots_[k].size() != (size_t)Rule::SLOTS) fail_runtime("%s: %zu state buffers, the kernel expects %d", groups_[k].tensor.name, slots_[k].size(), Rule::SLOTS);
+            table.add(groups_[k].tensor, slots_[k].data(), Rule::make(cfg_, groups_[k].peak_lr * lr_factor, weight_decay(k), t));
+        }
+        launch_fused_step(args, table);
+    }
+
+    OptimConfig cfg_;
+    std::vector<ParamGroup> groups_;
+    uint64_t rounding_seed_;
+    float* state_base_ = nullptr;
+    std::vector<std::vector<float*>> slots_; // per tensor: its state buffers
+    std::vector<float*> state_;
+    std::vector<std::string> state_names_;
+    std::vector<size_t> state_numel_;
+    std::vector<Algorithm> elementwise_rules_; // the rules with a fused launch (at most one)
+    std::vector<size_t> muon_tensors_;        // group indices of Muon's matrices
+    std::unique_ptr<GpuMuon> muon_;
+};
