@@ -433,9 +433,8 @@ struct HostTrainingState {
     }
     void from_device(const GPT2Cuda& model, const GpuOptimizer& optimizer) {
         cudaCheck(cudaMemcpy(master.data(), model.master, master.size() * sizeof(float), cudaMemcpyDeviceToHost));
-        std::vector<floatX> px(params.size());
-        cudaCheck(cudaMemcpy(px.data(), model.params, px.size() * sizeof(floatX), cudaMemcpyDeviceToHost));
-        for (size_t i = 0; i < px.size(); i++) params[i] = to_float(px[i]);
+        const std::vector<float> px = download(model.params, params.size());
+        std::copy(px.begin(), px.end(), params.begin()); // in place: extra_refs points at params
         for (size_t k = 0; k < optim.size(); k++)
             cudaCheck(cudaMemcpy(optim[k].data(), optimizer.state()[k], optim[k].size() * sizeof(float), cudaMemcpyDeviceToHost));
     }

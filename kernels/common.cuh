@@ -11,6 +11,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "../common/utils.h"
 
@@ -46,6 +47,15 @@ template <> __host__ __device__ inline float from_float<float>(float x) { return
 template <> __host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16(x); }
 
 inline int ceil_div(long long a, long long b) { return (int)((a + b - 1) / b); }
+
+// n floatX values from the device, as fp32 (exact: every floatX is an fp32 value).
+inline std::vector<float> download(const floatX* d, size_t n) {
+    std::vector<floatX> tmp(n);
+    cudaCheck(cudaMemcpy(tmp.data(), d, n * sizeof(floatX), cudaMemcpyDeviceToHost));
+    std::vector<float> out(n);
+    for (size_t i = 0; i < n; i++) out[i] = to_float(tmp[i]);
+    return out;
+}
 
 // ---------------------------------------------------------------------------------------
 // Warp and block reductions (sum / max in fp32). Block size must be a multiple of 32.

@@ -18,14 +18,6 @@
 // gradients at most 7e-3. Against the fp32 CPU model test/test_gpt2_cuda.cu's bf16 bound.
 static const double TOL = 1.5e-2, TOL_CPU = 2e-2;
 
-static std::vector<float> to_host(const floatX* d, size_t n) {
-    std::vector<floatX> tmp(n);
-    cudaCheck(cudaMemcpy(tmp.data(), d, n * sizeof(floatX), cudaMemcpyDeviceToHost));
-    std::vector<float> out(n);
-    for (size_t i = 0; i < n; i++) out[i] = to_float(tmp[i]);
-    return out;
-}
-
 int main() {
     if (!cuda_device_available()) { test_skip("flash_model", "no CUDA device"); return 0; }
     if (!flash_attention_supported(FLASH_HEAD_SIZE)) { test_skip("flash_model", "flash attention needs the bf16 build and compute capability 8.0+"); return 0; }
@@ -55,19 +47,19 @@ int main() {
     const float loss_flash = flash.forward(inputs, targets, 0.0f), loss_ref = ref.forward(inputs, targets, 0.0f);
     check_close("flash_model/loss", &loss_flash, &loss_ref, 1, TOL);
     const size_t nl = (size_t)N * c.padded_vocab_size;
-    check_close("flash_model/logits", to_host(flash.acts.logits, nl).data(), to_host(ref.acts.logits, nl).data(), nl, TOL);
+    check_close("flash_model/logits", download(flash.acts.logits, nl).data(), download(ref.acts.logits, nl).data(), nl, TOL);
 
     std::vector<float> grads[2];
     for (std::vector<float>& g : grads) {
         flash.zero_grad();
         flash.forward(inputs, targets, 1.0f / N);
         flash.backward();
-        g = to_host(flash.grads, flash.num_params);
+        g = download(flash.grads, flash.num_params);
     }
     ref.zero_grad();
     ref.forward(inputs, targets, 1.0f / N);
     ref.backward();
-    const std::vector<float> want = to_host(ref.grads, ref.num_params);
+    const std::vector<float> want = download(ref.grads, ref.num_params);
     GPT2Cpu cpu(c);
     cpu.params = params;
     const float loss_cpu = cpu.forward(inputs, targets, B, T);

@@ -41,14 +41,6 @@ static const double TOL = 2e-2, TOL_LOSS = 2e-2, TOL_PARAMS = 2e-2, TOL_UPDATE =
 static const double TOL_CPU_LOSS = 5e-4, TOL_CPU_PARAMS = 1e-2, TOL_CPU_UPDATE = 0.1, MAX_FLIP_FRACTION_CPU = 0.1;
 #endif
 
-static std::vector<float> to_host(const floatX* d, size_t n) {
-    std::vector<floatX> tmp(n);
-    cudaCheck(cudaMemcpy(tmp.data(), d, n * sizeof(floatX), cudaMemcpyDeviceToHost));
-    std::vector<float> out(n);
-    for (size_t i = 0; i < n; i++) out[i] = to_float(tmp[i]);
-    return out;
-}
-
 struct MasterTolerances {
     double params, update, max_flip_fraction;
 };
@@ -177,7 +169,7 @@ int main(int argc, char** argv) {
 
     // ---- forward (logits kept), then forward again writing dlogits, and backward
     const float loss = model.forward(inputs, targets, 0.0f);
-    const std::vector<float> logits_p = to_host(model.acts.logits, (size_t)N * Vp);
+    const std::vector<float> logits_p = download(model.acts.logits, (size_t)N * Vp);
     std::vector<float> logits((size_t)N * V);
     for (size_t row = 0; row < (size_t)N; row++)
         std::copy(logits_p.begin() + row * Vp, logits_p.begin() + row * Vp + V, logits.begin() + row * V);
@@ -186,7 +178,7 @@ int main(int argc, char** argv) {
     model.zero_grad();
     model.forward(inputs, targets, 1.0f / N);
     model.backward();
-    const std::vector<float> grads = to_host(model.grads, model.num_params);
+    const std::vector<float> grads = download(model.grads, model.num_params);
     for (const ParamTensor& t : tensors) {
         const std::vector<float>& want = state.f32(std::string("grad/") + t.name);
         check_close(std::string("cuda/grad/") + t.name, grads.data() + t.offset, want.data(), std::min(want.size(), t.numel()), TOL);
@@ -199,7 +191,7 @@ int main(int argc, char** argv) {
     model.zero_grad();
     model.forward(inputs, targets, 1.0f / N);
     model.backward();
-    const std::vector<float> grads_again = to_host(model.grads, model.num_params);
+    const std::vector<float> grads_again = download(model.grads, model.num_params);
     size_t differ = 0;
     for (size_t i = 0; i < grads.size(); i++) differ += memcmp(&grads[i], &grads_again[i], sizeof(float)) != 0;
     test_expect(differ == 0, "cuda/grad/deterministic", std::to_string(differ) + " gradients differ between two identical runs");

@@ -69,13 +69,6 @@ inline int* upload_int(const std::vector<int>& h) {
     cudaCheck(cudaMemcpy(d, h.data(), h.size() * sizeof(int), cudaMemcpyHostToDevice));
     return d;
 }
-inline std::vector<float> download(const floatX* d, size_t n) {
-    std::vector<floatX> tmp(n);
-    cudaCheck(cudaMemcpy(tmp.data(), d, n * sizeof(floatX), cudaMemcpyDeviceToHost));
-    std::vector<float> out(n);
-    for (size_t i = 0; i < n; i++) out[i] = to_float(tmp[i]);
-    return out;
-}
 inline std::vector<float> download_f32(const float* d, size_t n) {
     std::vector<float> out(n);
     cudaCheck(cudaMemcpy(out.data(), d, n * sizeof(float), cudaMemcpyDeviceToHost));
