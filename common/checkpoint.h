@@ -163,20 +163,15 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     const std::vector<float>& params = f.f32("params");
     if (params.size() != gpt2_num_params(model)) fail_usage("'%s': params has %zu values", state_path.c_str(), params.size());
     std::copy(params.begin(), params.end(), master_params);
-    for (const StateTensorRef& r : optim_state) {
-        const std::string name = "optim/" + r.name;
-        if (!f.has(name))
-            fail_usage("checkpoint '%s' has no optimizer state '%s' (trained with another --optim?)", state_path.c_str(), r.name.c_str());
+    // Copies record `name` into r, or fails naming the likely cause when it is missing.
+    auto read_into = [&](const std::string& name, const StateTensorRef& r, const char* missing_why) {
+        if (!f.has(name)) fail_usage("checkpoint '%s' has no record '%s' (%s)", state_path.c_str(), name.c_str(), missing_why);
         const std::vector<float>& v = f.f32(name);
         if (v.size() != r.numel) fail_usage("'%s': %s has %zu values, want %zu", state_path.c_str(), name.c_str(), v.size(), r.numel);
         std::copy(v.begin(), v.end(), r.data);
-    }
-    for (const StateTensorRef& r : extra) {
-        if (!f.has(r.name)) fail_usage("checkpoint '%s' has no record '%s' (written by another trainer?)", state_path.c_str(), r.name.c_str());
-        const std::vector<float>& v = f.f32(r.name);
-        if (v.size() != r.numel) fail_usage("'%s': %s has %zu values, want %zu", state_path.c_str(), r.name.c_str(), v.size(), r.numel);
-        std::copy(v.begin(), v.end(), r.data);
-    }
+    };
+    for (const StateTensorRef& r : optim_state) read_into("optim/" + r.name, r, "trained with another --optim?");
+    for (const StateTensorRef& r : extra) read_into(r.name, r, "written by another trainer?");
     size_t optim_records = 0;
     for (const auto& kv : f.records) optim_records += kv.first.rfind("optim/", 0) == 0;
     if (optim_records != optim_state.size())
