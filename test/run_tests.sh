@@ -30,8 +30,11 @@ record() {
 }
 
 # build TARGET...: one verdict per target, so a compile error is a counted failure.
-# BUILD_PREFIX=emu/ build ... names the verdicts emu/compile/TARGET.
+# BUILD_PREFIX=emu/ build ... names the verdicts emu/compile/TARGET. All targets are first
+# built together on BUILD_JOBS cores (-k: past failures); the per-target make then only
+# records the verdict, and rebuilds a failed target alone to log its errors.
 build() {
+    $MAKE -j"${BUILD_JOBS:-2}" -k --no-print-directory "$@" >/dev/null 2>&1 || true
     for target in "$@"; do
         local log="$logs/build_$(echo "$target" | tr '/' '_').log"
         if $MAKE --no-print-directory "$target" >"$log" 2>&1; then
