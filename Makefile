@@ -39,17 +39,27 @@ CUDA_HEADERS = $(wildcard kernels/*.cuh optim/*.cuh)
 DEV_CUDA_SOURCES = $(wildcard dev/cuda/*.cu)
 DEV_CUDA_BINS = $(patsubst dev/cuda/%.cu,build/dev/%,$(DEV_CUDA_SOURCES))
 
-.PHONY: all test dev clean shared-data
+.PHONY: all test dev clean shared-data FORCE
 all: train_gpt2cu train_gpt2cpu
 
-train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS)
+# The source revision the trainers record in metrics.jsonl (common/run_log.h), taken at
+# build time; the header is rewritten only when it changes, so a new commit (or a tree
+# that turns dirty) rebuilds the trainers and nothing else does.
+GIT_REVISION := $(shell git rev-parse HEAD 2>/dev/null)
+GIT_DIRTY := $(if $(GIT_REVISION),$(shell git diff --quiet HEAD -- 2>/dev/null && echo 0 || echo 1),-1)
+build/git_revision.h: FORCE
+	@mkdir -p build
+	@printf '#define GPT2_GIT_REVISION "%s"\n#define GPT2_GIT_DIRTY %s\n' "$(or $(GIT_REVISION),unknown)" "$(GIT_DIRTY)" >$@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+
+train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS) build/git_revision.h
 	$(CXX) $(CXXFLAGS) $< -o $@
 
-train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS)
+train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
 
 # One training step of d12 for Nsight (scripts/profile.sh); -lineinfo maps kernels to source lines.
-profile_gpt2: profile_gpt2.cu train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS)
+profile_gpt2: profile_gpt2.cu train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
 	$(NVCC) $(NVCCFLAGS) -lineinfo $< $(NVCC_LIBS) -o $@
 
 # ---- tests (test/run_tests.sh runs them; each binary prints PASS/FAIL/SKIP lines)
@@ -90,7 +100,7 @@ build/emu/test_emulator: test/cuda_emu/test_emulator.cu test/check.h $(EMU_DEPS)
 build/emu/%/test_gpt2_cuda: test/test_gpt2_cuda.cu train_gpt2.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
 	$(EMU_CXX) $< $@ $(call emu_precision,$*)
 
-build/emu/%/train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
+build/emu/%/train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS) build/git_revision.h
 	$(EMU_CXX) $< $@ $(call emu_precision,$*)
 
 build/emu/%/test_flash_model: test/test_flash_model.cu train_gpt2.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)

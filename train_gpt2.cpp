@@ -18,6 +18,7 @@
 #include "common/model_file.h"
 #include "common/sampling.h"
 #include "common/noise_density.h"
+#include "common/output_dir.h"
 #include "common/nonfinite_step.h"
 #include "common/run_log.h"
 #include "common/tokenizer.h"
@@ -89,8 +90,9 @@ static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& nois
 }
 
 int main(int argc, char** argv) {
+    line_buffer_stdout();
     // ---- flags
-    TrainConfig cfg; // CPU defaults: a micro-batch of 4, no accumulation unless -d asks
+    TrainConfig cfg = cpu_trainer_defaults();  // a tiny model, minutes on 2 cores (-h lists what differs from train_gpt2cu)
     parse_train_args(argc, argv, &cfg);
     const int B = cfg.batch_size, T = cfg.seq_len;
 
@@ -122,18 +124,20 @@ int main(int argc, char** argv) {
 
     // ---- output, checkpoints, resume
     const bool writing = !cfg.output_dir.empty();
-    if (writing) mkdir(cfg.output_dir.c_str(), 0755);
+    if (writing) claim_output_dir(cfg.output_dir, cfg.resume != 0, cfg.overwrite != 0);
     const bool measuring_noise = cfg.noise_every > 0;
     DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, 0, 1, true, noise_loader_seed(cfg.seed)) : nullptr;
     GradientNoiseAccumulator* noise_acc = measuring_noise ? new GradientNoiseAccumulator(num_params) : nullptr;
     std::vector<StateTensorRef> optim_state;
     for (OptimStateBuffer& b : optimizer.state()) optim_state.push_back({b.name, b.data.data(), b.data.size()});
     int start_step = 0, skips = 0;
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step >= 0) {
         const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), optim_state);
         train_loader.restore(st.train_pos);
         if (noise_loader) noise_loader->restore(st.noise_pos);
+        check_resume_matches(st, run_shape, max_steps, cfg.output_dir);
         start_step = st.step;
         skips = st.skips;
         printf("resuming from the checkpoint of step %d in %s\n", start_step, cfg.output_dir.c_str());
@@ -148,6 +152,7 @@ int main(int argc, char** argv) {
         st.step = step;
         st.skips = skips;
         st.seed = cfg.seed;
+        st.run = run_shape;
         st.train_pos = train_loader.position();
         if (noise_loader) st.noise_pos = noise_loader->position();
         save_checkpoint(cfg.output_dir, mc, model.params.data(), st, optim_state, cfg.keep_checkpoints);

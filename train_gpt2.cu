@@ -24,6 +24,7 @@
 #include "common/gpt2_layout.h"
 #include "common/model_file.h"
 #include "common/noise_density.h"
+#include "common/output_dir.h"
 #include "common/nonfinite_step.h"
 #include "common/rng.h"
 #include "common/run_log.h"
@@ -449,11 +450,9 @@ struct HostTrainingState {
 };
 
 int main(int argc, char** argv) {
+    line_buffer_stdout();
     // ---- flags: llm.c's GPT-2 (124M) run by default
-    TrainConfig cfg;
-    cfg.batch_size = 64;
-    cfg.seq_len = 1024;
-    cfg.total_batch_tokens = 524288;
+    TrainConfig cfg = gpu_trainer_defaults();
     parse_train_args(argc, argv, &cfg);
     const int B = cfg.batch_size, T = cfg.seq_len;
 
@@ -515,11 +514,12 @@ int main(int argc, char** argv) {
 
     // ---- output, checkpoints, resume (as train_gpt2cpu; the device state goes through HostTrainingState)
     const bool writing = !cfg.output_dir.empty();
-    if (writing) mkdir(cfg.output_dir.c_str(), 0755);
+    if (writing) claim_output_dir(cfg.output_dir, cfg.resume != 0, cfg.overwrite != 0);
     DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, 0, 1, true, noise_loader_seed(cfg.seed),
                                                                 pinned_alloc, pinned_free) : nullptr;
     GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params) : nullptr;
     int start_step = 0, skips = 0;
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step >= 0) {
         HostTrainingState host(model, optimizer);
@@ -528,6 +528,7 @@ int main(int argc, char** argv) {
         host.to_device(model, optimizer);
         train_loader.restore(st.train_pos);
         if (noise_loader) noise_loader->restore(st.noise_pos);
+        check_resume_matches(st, run_shape, max_steps, cfg.output_dir);
         start_step = st.step;
         skips = st.skips;
         printf("resuming from the checkpoint of step %d in %s\n", start_step, cfg.output_dir.c_str());
@@ -545,6 +546,7 @@ int main(int argc, char** argv) {
         st.step = step;
         st.skips = skips;
         st.seed = cfg.seed;
+        st.run = run_shape;
         st.train_pos = train_loader.position();
         if (noise_loader) st.noise_pos = noise_loader->position();
         save_checkpoint(cfg.output_dir, mc, host.master.data(), st, host.optim_refs, cfg.keep_checkpoints, host.extra_refs);

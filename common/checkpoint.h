@@ -12,14 +12,18 @@
 //       with, exactly (bf16 converts to fp32 exactly); with stochastic rounding they are
 //       not a function of the master weights,
 //       "loader/train", "loader/noise" int32[6]: data-loader positions (epoch, shard,
-//       sample as lo/hi pairs). Nothing run-specific (paths, times) goes in, so two runs
+//       sample as lo/hi pairs),
+//       "run/batch" int32[4] (B, T, total batch lo, hi), "run/train_glob", "run/val_glob"
+//       bytes: what the data positions mean; a resume that changes them is refused
+//       (check_resume_matches). Nothing else run-specific (times, hosts) goes in, so two runs
 //       that reach the same step the same way write byte-identical files.
 //   The step's sampling and data order come from counter-based RNG streams keyed by
 //   (seed, step / position), so the positions above are the whole RNG state.
 // Both files are written atomically (temporary file, fsync, rename), the model file first
 // and the state file last, and a stale state file of the same step is removed before, so
 // a checkpoint counts only when both files exist: a crash at any point leaves the
-// previous complete checkpoint as the latest one.
+// previous complete checkpoint as the latest one. A write that fails removes what it wrote
+// of that step (its .tmp files and the model file), so nothing half-done stays behind.
 #pragma once
 #include <dirent.h>
 #include <unistd.h>
@@ -83,11 +87,19 @@ struct StateTensorRef {
     size_t numel;
 };
 
+// The settings a data position is only meaningful with (-b, -t, -d, -i, -j).
+struct RunShape {
+    int batch_size = 0, seq_len = 0;
+    long total_batch = 0;
+    std::string train_glob, val_glob;
+};
+
 struct TrainingState {
     int step = 0;
     int skips = 0;
     uint64_t seed = 0;
     DataLoaderPosition train_pos, noise_pos;
+    RunShape run;
 };
 
 namespace checkpoint_detail {
@@ -117,7 +129,9 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     using namespace checkpoint_detail;
     const std::string model_path = checkpoint_path(dir, "model", st.step), state_path = checkpoint_path(dir, "state", st.step);
     unlink(state_path.c_str());  // a state file left from an earlier run must not pair with a half-done save
-    save_model_file(model_path, model, master_params);
+    std::string error;
+    if (!try_save_model_file(model_path, model, master_params, &error))
+        fail_runtime("checkpoint of step %d not written: %s", st.step, error.c_str());
     NamedTensorFile f;
     const int32_t step = st.step, skips = st.skips;
     f.put_i32("step", {1}, &step);
@@ -128,10 +142,20 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     f.put_i32("model_shape", {6}, shape.data());
     f.put_i32("loader/train", {6}, train.data());
     f.put_i32("loader/noise", {6}, noise.data());
+    const std::vector<int32_t> batch = {st.run.batch_size, st.run.seq_len, (int32_t)(uint32_t)(uint64_t)st.run.total_batch,
+                                        (int32_t)(uint32_t)((uint64_t)st.run.total_batch >> 32)};
+    f.put_i32("run/batch", {4}, batch.data());
+    f.put_str("run/train_glob", st.run.train_glob);
+    f.put_str("run/val_glob", st.run.val_glob);
     f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
     for (const StateTensorRef& r : optim_state) f.put_f32("optim/" + r.name, {(int)r.numel}, r.data);
     for (const StateTensorRef& r : extra) f.put_f32(r.name, {(int)r.numel}, r.data);
-    f.save_atomically(state_path);
+    if (!f.try_save_atomically(state_path, &error)) {
+        unlink(model_path.c_str());  // a model file without its state file is no checkpoint: don't leave one
+        const int previous = latest_checkpoint_step(dir);
+        fail_runtime("checkpoint of step %d not written: %s (latest complete checkpoint: %s)", st.step, error.c_str(),
+                     previous >= 0 ? ("step " + std::to_string(previous)).c_str() : "none");
+    }
     delete_old_checkpoints(dir, keep);
 }
 
@@ -158,6 +182,15 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     if (st.seed != seed) fail_usage("checkpoint '%s' was trained with --seed %llu, this run has %llu", state_path.c_str(),
                                     (unsigned long long)st.seed, (unsigned long long)seed);
     if (f.i32("model_shape") != shape_ints(model)) fail_usage("'%s' holds a different model shape", state_path.c_str());
+    if (!f.has("run/batch") || f.i32("run/batch").size() != 4 || !f.has("run/train_glob") || !f.has("run/val_glob"))
+        fail_usage("checkpoint '%s' has no run/batch record (written by an older version): it cannot be resumed safely",
+                   state_path.c_str());
+    const std::vector<int32_t>& batch = f.i32("run/batch");
+    st.run.batch_size = batch[0];
+    st.run.seq_len = batch[1];
+    st.run.total_batch = (long)join64(batch, 1);
+    st.run.train_glob = f.str("run/train_glob");
+    st.run.val_glob = f.str("run/val_glob");
     st.train_pos = position_from(f.i32("loader/train"), state_path);
     st.noise_pos = position_from(f.i32("loader/noise"), state_path);
     const std::vector<float>& params = f.f32("params");
@@ -178,4 +211,23 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
         fail_usage("checkpoint '%s' has %zu optimizer buffers, this optimizer has %zu (another --optim?)", state_path.c_str(),
                    optim_records, optim_state.size());
     return st;
+}
+
+// A resume continues the checkpoint's run bit-identically only with the same batch and data:
+// a different -b, -t, -d, -i or -j is refused (naming the flag and both values), and so is
+// a -x that leaves nothing to train.
+inline void check_resume_matches(const TrainingState& st, const RunShape& now, int max_steps, const std::string& dir) {
+    auto refuse = [&](const char* flag, const std::string& was, const std::string& is) {
+        fail_usage("cannot resume the checkpoint of step %d in '%s' with %s %s: it was trained with %s %s (the data "
+                   "position and a bit-identical resume depend on it)", st.step, dir.c_str(), flag, is.c_str(), flag, was.c_str());
+    };
+    const RunShape& was = st.run;
+    if (was.batch_size != now.batch_size) refuse("-b", std::to_string(was.batch_size), std::to_string(now.batch_size));
+    if (was.seq_len != now.seq_len) refuse("-t", std::to_string(was.seq_len), std::to_string(now.seq_len));
+    if (was.total_batch != now.total_batch) refuse("-d", std::to_string(was.total_batch), std::to_string(now.total_batch));
+    if (was.train_glob != now.train_glob) refuse("-i", "'" + was.train_glob + "'", "'" + now.train_glob + "'");
+    if (was.val_glob != now.val_glob) refuse("-j", "'" + was.val_glob + "'", "'" + now.val_glob + "'");
+    if (max_steps <= st.step)
+        fail_usage("nothing to do: the checkpoint in '%s' is at step %d and this run ends at step %d (-x); raise -x to "
+                   "train further", dir.c_str(), st.step, max_steps);
 }

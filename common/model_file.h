@@ -57,8 +57,9 @@ inline void load_model_file(const std::string& path, GPT2Config* cfg, std::vecto
     fclose(f);
 }
 
-// Writes fp32 parameters as an llm.c model file, version 3.
-inline void save_model_file(const std::string& path, const GPT2Config& cfg, const float* params) {
+// Writes fp32 parameters as an llm.c model file, version 3 (atomically); false and *error
+// on a failure, leaving nothing behind.
+inline bool try_save_model_file(const std::string& path, const GPT2Config& cfg, const float* params, std::string* error) {
     int32_t h[256] = {0};
     h[0] = MODEL_FILE_MAGIC;
     h[1] = MODEL_VERSION_FP32;
@@ -68,5 +69,9 @@ inline void save_model_file(const std::string& path, const GPT2Config& cfg, cons
     h[5] = cfg.num_heads;
     h[6] = cfg.channels;
     h[7] = cfg.padded_vocab_size;
-    write_file_atomically(path, h, sizeof h, params, gpt2_num_params(cfg) * sizeof(float));
+    return try_write_file_atomically(path, h, sizeof h, params, gpt2_num_params(cfg) * sizeof(float), error);
+}
+inline void save_model_file(const std::string& path, const GPT2Config& cfg, const float* params) {
+    std::string error;
+    if (!try_save_model_file(path, cfg, params, &error)) fail_runtime("%s", error.c_str());
 }

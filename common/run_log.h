@@ -79,17 +79,20 @@ inline void filter_lines(const std::string& path, Keep keep) {
 }
 } // namespace run_log_detail
 
-// `git rev-parse HEAD` of the working directory, or "unknown" outside a git checkout.
-inline std::string git_revision() {
-    FILE* p = popen("git rev-parse HEAD 2>/dev/null", "r");
-    if (!p) return "unknown";
-    char buf[128] = {0};
-    const bool got = fgets(buf, sizeof buf, p) != nullptr;
-    pclose(p);
-    std::string rev = got ? buf : "";
-    while (!rev.empty() && (rev.back() == '\n' || rev.back() == '\r')) rev.pop_back();
-    return rev.size() == 40 ? rev : "unknown";
-}
+// The source revision the binary was built from, recorded at build time (the Makefile
+// writes build/git_revision.h: GPT2_GIT_REVISION, GPT2_GIT_DIRTY = uncommitted changes to
+// tracked files); "unknown" for a build outside a git checkout or without the Makefile.
+// Not the working directory's HEAD at run time, which may be another repository.
+#if __has_include("../build/git_revision.h")
+#include "../build/git_revision.h"
+#endif
+#ifndef GPT2_GIT_REVISION
+#define GPT2_GIT_REVISION "unknown"
+#define GPT2_GIT_DIRTY -1
+#endif
+inline std::string git_revision() { return GPT2_GIT_REVISION; }
+// "true"/"false", or "null" when unknown.
+inline std::string git_dirty_json() { return GPT2_GIT_DIRTY < 0 ? "null" : GPT2_GIT_DIRTY ? "true" : "false"; }
 
 // The "config" record: every TrainConfig field (cfg must have total_batch_tokens and
 // max_steps resolved by the caller), the command line, git revision and device.
@@ -118,6 +121,7 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"sample_every", std::to_string(cfg.sample_every)}, {"gen_tokens", std::to_string(cfg.gen_tokens)},
         {"recompute", std::to_string(cfg.recompute)}, {"shuffle", std::to_string(cfg.shuffle)},
         {"resume", std::to_string(cfg.resume)}, {"keep", std::to_string(cfg.keep_checkpoints)},
+        {"overwrite", std::to_string(cfg.overwrite)},
         {"skip_nonfinite", std::to_string(cfg.skip_nonfinite)}, {"noise_every", std::to_string(cfg.noise_every)},
         {"noise_batches", std::to_string(cfg.noise_batches)}, {"attention", json_string(cfg.attention)},
         {"profile_kernels", std::to_string(cfg.profile_kernels)},
@@ -126,7 +130,7 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
     for (size_t i = 0; i < f.size(); i++) flags += (i ? "," : "") + json_string(f[i].first) + ":" + f[i].second;
     flags += "}";
     std::string out = "{\"type\":\"config\",\"argv\":" + json_string(argv_line) + ",\"flags\":" + flags +
-                      ",\"git_revision\":" + json_string(git_revision()) + ",\"device\":" + json_string(device) +
+                      ",\"git_revision\":" + json_string(git_revision()) + ",\"git_dirty\":" + git_dirty_json() + ",\"device\":" + json_string(device) +
                       ",\"num_params\":" + std::to_string(num_params) + ",\"tokens_per_step\":" + std::to_string(tokens_per_step);
     if (resumed_from >= 0) out += ",\"resumed_from\":" + std::to_string(resumed_from);
     return out + "}";

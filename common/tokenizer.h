@@ -20,6 +20,8 @@ class Tokenizer {
     // Returns false (after one warning on stderr) when the file cannot be opened; a file that
     // opens but is not a valid tokenizer file is a fail_usage error.
     bool load(const std::string& path) {
+        struct stat st;
+        if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) fail_usage("--tokenizer '%s' is a directory, not a file", path.c_str());
         FILE* f = fopen(path.c_str(), "rb");
         if (!f) {
             fprintf(stderr, "warning: tokenizer file '%s' not found (%s); samples will print token ids\n",

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../optim/optim_config.h"
@@ -35,12 +36,52 @@ struct TrainConfig {
     unsigned long long seed = 42;  // --seed: init, data order, sampling
     int resume = 0;                // -y 1: resume from the latest complete checkpoint in -o
     int keep_checkpoints = 0;      // --keep K: keep the newest K checkpoints (0: keep all)
+    int overwrite = 0;             // --overwrite: a fresh run may delete the checkpoints already in -o
     int skip_nonfinite = 0;        // --skip-nonfinite: skip a non-finite step instead of stopping
     int noise_every = 0;           // --noise-every N: gradient-noise density every N steps (0: never)
     int noise_batches = 8;         // --noise-batches K: micro-batch gradients per estimate
     OptimConfig optim;
     ScheduleConfig schedule;
 };
+
+// Each trainer's defaults. train_gpt2cpu: a tiny model that visibly learns Tiny Shakespeare
+// and prints a sample in minutes on 2 cores; train_gpt2cu: llm.c's GPT-2 (124M) run.
+inline TrainConfig cpu_trainer_defaults() {
+    TrainConfig c;
+    c.model = "d2";
+    c.batch_size = 8;
+    c.seq_len = 128;
+    c.max_steps = 200;
+    c.val_every = 50;
+    c.val_batches = 8;
+    c.sample_every = 200;
+    return c;
+}
+inline TrainConfig gpu_trainer_defaults() {
+    TrainConfig c;
+    c.batch_size = 64;
+    c.seq_len = 1024;
+    c.total_batch_tokens = 524288;
+    return c;
+}
+// "-e d2 / d12, -b 8 / 64, ...": the defaults in which the two trainers differ.
+inline std::string trainer_default_differences() {
+    const TrainConfig a = cpu_trainer_defaults(), b = gpu_trainer_defaults();
+    const std::vector<std::pair<std::string, std::pair<std::string, std::string>>> flags = {
+        {"-e", {a.model, b.model}},
+        {"-b", {std::to_string(a.batch_size), std::to_string(b.batch_size)}},
+        {"-t", {std::to_string(a.seq_len), std::to_string(b.seq_len)}},
+        {"-d", {std::to_string(a.total_batch_tokens), std::to_string(b.total_batch_tokens)}},
+        {"-x", {std::to_string(a.max_steps), std::to_string(b.max_steps)}},
+        {"-v", {std::to_string(a.val_every), std::to_string(b.val_every)}},
+        {"-m", {std::to_string(a.val_batches), std::to_string(b.val_batches)}},
+        {"-s", {std::to_string(a.sample_every), std::to_string(b.sample_every)}},
+    };
+    std::string out;
+    for (const auto& f : flags)
+        if (f.second.first != f.second.second) out += (out.empty() ? "" : ", ") + f.first + " " + f.second.first + " / " + f.second.second;
+    return out;
+}
 
 inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("usage: %s [flags]\n", prog);
@@ -68,6 +109,7 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -g N         tokens to generate per sample (default %d)\n", d.gen_tokens);
     printf("  -y 0|1       resume from the latest complete checkpoint in -o, if any (default %d)\n", d.resume);
     printf("  --keep K     keep only the newest K checkpoints, 0: keep all (default %d)\n", d.keep_checkpoints);
+    printf("  --overwrite  a fresh run (-y 0) deletes the checkpoints already in -o (default: refuse to start)\n");
     printf("  --skip-nonfinite  skip a step whose loss or gradient norm is not finite (default: stop)\n");
     printf("  --noise-every N   gradient-noise density phi every N steps, 0 never (default %d)\n", d.noise_every);
     printf("  --noise-batches K micro-batch gradients per phi estimate, at least 2 (default %d)\n", d.noise_batches);
@@ -92,6 +134,7 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -q F         final lr as a fraction of the peak (default %g)\n", d.schedule.final_lr_frac);
     printf("  --wsd-decay-frac F  wsd: share of steps spent decaying (default %g)\n", d.schedule.wsd_decay_frac);
     printf("  -h           this help\n");
+    printf("defaults shown are this trainer's; train_gpt2cpu / train_gpt2cu differ in: %s\n", trainer_default_differences().c_str());
 }
 
 namespace train_config_detail {
@@ -120,6 +163,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         if (flag == "--no-shuffle") { cfg->shuffle = 0; continue; }
         if (flag == "--skip-nonfinite") { cfg->skip_nonfinite = 1; continue; }
         if (flag == "--profile-kernels") { cfg->profile_kernels = 1; continue; }
+        if (flag == "--overwrite") { cfg->overwrite = 1; continue; }
         if (flag.size() < 2 || flag[0] != '-') fail_usage("unexpected argument '%s' (see -h)", flag.c_str());
         if (i + 1 >= argc) fail_usage("flag %s needs a value", flag.c_str());
         const char* v = argv[++i];
@@ -197,6 +241,8 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         fail_usage("-v, -m, -n, -s and -g must not be negative");
     if (cfg->resume != 0 && cfg->resume != 1) fail_usage("-y wants 0 or 1, got %d", cfg->resume);
     if (cfg->resume == 1 && cfg->output_dir.empty()) fail_usage("-y 1 resumes from checkpoints in -o DIR; give -o");
+    if (cfg->overwrite && cfg->output_dir.empty()) fail_usage("--overwrite applies to the checkpoints in -o DIR; give -o");
+    if (cfg->overwrite && cfg->resume == 1) fail_usage("--overwrite starts fresh and -y 1 resumes: give one of them");
     if (cfg->keep_checkpoints < 0) fail_usage("--keep must not be negative, got %d", cfg->keep_checkpoints);
     if (cfg->noise_every < 0) fail_usage("--noise-every must not be negative, got %d", cfg->noise_every);
     if (cfg->noise_batches < 2) fail_usage("--noise-batches must be at least 2 (a standard deviation needs two samples), got %d", cfg->noise_batches);

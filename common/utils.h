@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 // Exit codes: 2 for bad user input (flags, files), 1 for runtime failures.
@@ -26,11 +27,34 @@ enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 #define fail_usage(...) fail_with(EXIT_USAGE, __VA_ARGS__)
 #define fail_runtime(...) fail_with(EXIT_RUNTIME, __VA_ARGS__)
 
+// Every input file goes through here: fopen succeeds on a directory on Linux (the reads
+// fail later, which would read as "truncated"), so a directory is named as one.
 inline FILE* open_or_fail(const char* path, const char* mode) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) fail_usage("'%s' is a directory, not a file", path);
     FILE* f = fopen(path, mode);
     if (!f) fail_usage("cannot open '%s' (%s)", path, strerror(errno));
     return f;
 }
+
+// Creates dir and its missing parents (mkdir -p), or fails naming the reason.
+inline void make_directories_or_fail(const std::string& dir) {
+    for (size_t i = 1; i <= dir.size(); i++) {
+        if (i < dir.size() && dir[i] != '/') continue;
+        const std::string prefix = dir.substr(0, i);
+        struct stat st;
+        if (stat(prefix.c_str(), &st) == 0) {
+            if (!S_ISDIR(st.st_mode)) fail_usage("cannot create output directory '%s' ('%s' is not a directory)", dir.c_str(), prefix.c_str());
+            continue;
+        }
+        if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
+            fail_usage("cannot create output directory '%s' (%s)", dir.c_str(), strerror(errno));
+    }
+}
+
+// stdout line-buffered even when redirected: progress and plan lines reach a log file in
+// order with the error lines on stderr, and a killed run loses nothing already printed.
+inline void line_buffer_stdout() { setvbuf(stdout, nullptr, _IOLBF, 0); }
 
 inline void read_exact(FILE* f, void* dst, size_t bytes, const char* path) {
     if (fread(dst, 1, bytes, f) != bytes) fail_usage("'%s' is truncated (wanted %zu more bytes)", path, bytes);
@@ -49,15 +73,33 @@ inline long file_size_or_fail(FILE* f, const char* path) {
 
 // Writes header then body to path atomically: a temporary file path + ".tmp" is written,
 // flushed to disk, then renamed over path, so a crash leaves either the old file or the
-// new one, never a half-written one (at worst a stray .tmp, which readers ignore).
+// new one, never a half-written one (at worst a stray .tmp, which readers ignore). On a
+// failure (disk full, no permission) the .tmp is removed and *error says why; the old file
+// at path, if any, is untouched.
+inline bool try_write_file_atomically(const std::string& path, const void* header, size_t header_bytes,
+                                      const void* body, size_t body_bytes, std::string* error) {
+    const std::string tmp = path + ".tmp";
+    auto failed = [&](const char* what, FILE* f) {
+        *error = std::string(what) + " '" + tmp + "' (" + strerror(errno) + ")";
+        if (f) fclose(f);
+        unlink(tmp.c_str());
+        return false;
+    };
+    FILE* f = fopen(tmp.c_str(), "wb");
+    if (!f) return failed("cannot create", nullptr);
+    if (header_bytes && fwrite(header, 1, header_bytes, f) != header_bytes) return failed("write failed to", f);
+    if (body_bytes && fwrite(body, 1, body_bytes, f) != body_bytes) return failed("write failed to", f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0) return failed("cannot flush", f);
+    if (fclose(f) != 0) return failed("cannot close", nullptr);
+    if (rename(tmp.c_str(), path.c_str()) != 0) {
+        *error = "cannot rename '" + tmp + "' to '" + path + "' (" + strerror(errno) + ")";
+        unlink(tmp.c_str());
+        return false;
+    }
+    return true;
+}
 inline void write_file_atomically(const std::string& path, const void* header, size_t header_bytes,
                                   const void* body, size_t body_bytes) {
-    const std::string tmp = path + ".tmp";
-    FILE* f = fopen(tmp.c_str(), "wb");
-    if (!f) fail_runtime("cannot create '%s' (%s)", tmp.c_str(), strerror(errno));
-    write_exact(f, header, header_bytes, tmp.c_str());
-    write_exact(f, body, body_bytes, tmp.c_str());
-    if (fflush(f) != 0 || fsync(fileno(f)) != 0) fail_runtime("cannot flush '%s' (%s)", tmp.c_str(), strerror(errno));
-    fclose(f);
-    if (rename(tmp.c_str(), path.c_str()) != 0) fail_runtime("cannot rename '%s' to '%s' (%s)", tmp.c_str(), path.c_str(), strerror(errno));
+    std::string error;
+    if (!try_write_file_atomically(path, header, header_bytes, body, body_bytes, &error)) fail_runtime("%s", error.c_str());
 }

@@ -158,6 +158,88 @@ expect ckpt/failed_write_keeps_previous "(exit $rc: $(cat "$work/D.err"))" \
              && cmp -s '$work/A/model_00000002.bin' '$work/D/model_00000002.bin' && cmp -s '$work/A/state_00000002.bin' '$work/D/state_00000002.bin' \
              && [ ! -e '$work/D/state_00000004.bin' ]"
 
+# ---- D2: a checkpoint write that fails midway (the state file's .tmp is /dev/full: the
+# disk is "full") leaves nothing of that step behind: no model file, no .tmp.
+mkdir -p "$work/D2"
+cp "$work/A/model_00000002.bin" "$work/A/state_00000002.bin" "$work/D2/"
+ln -s /dev/full "$work/D2/state_00000004.bin.tmp"
+"$bin" "${run[@]}" "${noise[@]}" -o "$work/D2" -y 1 >"$work/D2.out" 2>"$work/D2.err"
+rc=$?
+expect ckpt/failed_write_leaves_nothing "(exit $rc: $(cat "$work/D2.err"))" \
+    bash -c "[ $rc -eq 1 ] && [ \$(wc -l <'$work/D2.err') -eq 1 ] && grep -q 'step 4 not written.*latest complete checkpoint: step 2' '$work/D2.err' \
+             && [ ! -e '$work/D2/model_00000004.bin' ] && [ ! -e '$work/D2/state_00000004.bin' ] \
+             && ! ls '$work/D2' | grep -q tmp && cmp -s '$work/A/state_00000002.bin' '$work/D2/state_00000002.bin'"
+
+# ---- R: what a resume must refuse (one line, exit 2, nothing trained or written): a fresh
+# run into a directory holding another run's checkpoints, a resume with another -b, -t,
+# -d, -i or -j, a -x with nothing left to do, a flipped bit in the state file.
+fresh_ckpt() { rm -rf "$work/R"; mkdir -p "$work/R"; cp "$work/A/model_00000002.bin" "$work/A/state_00000002.bin" "$work/R/"; }
+refuse() {
+    local name=$1 pattern=$2; shift 2
+    fresh_ckpt
+    expect_one_line_error "ckpt/$name" "$pattern" "$work/R/model_00000003.bin" "$bin" "$@"
+}
+train_copy="$work/train_copy.bin"; val_copy="$work/val_copy.bin"
+cp "$train" "$train_copy"; cp "$val" "$val_copy"
+others=(-v 2 -m 2 -n 1 --optim adamw -l 3e-3 "${noise[@]}" -o "$work/R")
+refuse fresh_run_into_checkpoints "already holds checkpoints .*latest step 2.*-y 1.*--overwrite" \
+    -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}"
+refuse resume_other_b "with -b 2: it was trained with -b 4" -i "$train" -j "$val" -e d2 -b 2 -t 64 -d 256 -x 4 "${others[@]}" -y 1
+refuse resume_other_t "with -t 32: it was trained with -t 64" -i "$train" -j "$val" -e d2 -b 4 -t 32 -d 256 -x 4 "${others[@]}" -y 1
+refuse resume_other_d "with -d 512: it was trained with -d 256" -i "$train" -j "$val" -e d2 -b 4 -t 64 -d 512 -x 4 "${others[@]}" -y 1
+refuse resume_other_i "with -i '.*train_copy.bin'.*trained with -i" -i "$train_copy" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1
+refuse resume_other_j "with -j '.*val_copy.bin'.*trained with -j" -i "$train" -j "$val_copy" "${small[@]}" -x 4 "${others[@]}" -y 1
+refuse resume_nothing_to_do "nothing to do: .* at step 2 and this run ends at step 2" -i "$train" -j "$val" "${small[@]}" -x 2 "${others[@]}" -y 1
+fresh_ckpt
+"$PYTHON" - "$work/R/state_00000002.bin" <<'PYEOF'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+data[len(data) - 4097] ^= 0x10   # one bit deep inside the last record's elements
+open(path, "wb").write(bytes(data))
+PYEOF
+expect_one_line_error ckpt/state_bit_flip_caught "state_00000002.bin' is corrupt: checksum" "$work/R/model_00000003.bin" \
+    "$bin" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1
+# Corrupt lengths are caught before anything is allocated for them; trailing bytes too.
+for corruption in negative_name_length huge_dim trailing_bytes; do
+    fresh_ckpt
+    "$PYTHON" - "$work/R/state_00000002.bin" "$corruption" <<'PYEOF'
+import struct, sys
+path, kind = sys.argv[1], sys.argv[2]
+data = bytearray(open(path, "rb").read())
+name_len = struct.unpack_from("<i", data, 1024)[0]
+if kind == "negative_name_length":
+    struct.pack_into("<i", data, 1024, -5)
+elif kind == "huge_dim":   # the first record's first dim: 2^31 - 1 elements
+    struct.pack_into("<i", data, 1024 + 4 + name_len + 8, 2**31 - 1)
+else:
+    data += b"\0\0\0"
+open(path, "wb").write(bytes(data))
+PYEOF
+    case $corruption in
+        negative_name_length) pattern="is corrupt: record 0 has name length -5" ;;
+        huge_dim) pattern="is corrupt: the elements of record .* needs [0-9]+ bytes, [0-9]+ are left" ;;
+        trailing_bytes) pattern="is corrupt: 3 bytes after the last record" ;;
+    esac
+    expect_one_line_error "ckpt/state_$corruption" "$pattern" "$work/R/model_00000003.bin" \
+        "$bin" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1
+done
+# --overwrite: the fresh run deletes the old checkpoints, then trains and writes its own.
+fresh_ckpt
+"$bin" -i "$train" -j "$val" "${small[@]}" -x 1 "${others[@]}" --overwrite >"$work/R.out" 2>&1
+rc=$?
+expect ckpt/overwrite_starts_fresh "(exit $rc: $(grep -m1 overwrite "$work/R.out"))" \
+    bash -c "[ $rc -eq 0 ] && grep -q 'deleted 2 checkpoint file' '$work/R.out' && [ ! -e '$work/R/model_00000002.bin' ] && [ -f '$work/R/state_00000001.bin' ]"
+
+# ---- L: two trainers on one -o: the second stops with one line while the first holds the lock.
+rm -rf "$work/L"
+"$bin" -i "$train" -j "$val" "${small[@]}" -x 100000 -v 0 -o "$work/L" >"$work/L1.out" 2>&1 &
+holder=$!
+for _ in $(seq 1 600); do [ -s "$work/L/.lock" ] && break; sleep 0.1; done
+expect_one_line_error ckpt/output_dir_locked "output directory '.*/L' is in use by another run \(pid $holder\)" "" \
+    "$bin" -i "$train" -j "$val" "${small[@]}" -x 2 -v 0 -o "$work/L"
+kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
+
 # ---- A huge SGD step makes the next loss non-finite: stop at step 2, keep checkpoint 1.
 "$bin" -i "$train" -j "$val" "${small[@]}" -x 3 -v 0 -n 1 --optim sgd -l 1e30 --grad-clip 0 -o "$work/F" >"$work/F.out" 2>"$work/F.err"
 rc=$?
