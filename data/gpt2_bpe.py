@@ -34,7 +34,11 @@ class GPT2BPE:
         for piece in self._pretokens(text):
             piece_ids = cache.get(piece)
             if piece_ids is None:
-                piece_ids = self.encode_piece(piece.encode("utf-8"))
+                try:
+                    piece_bytes = piece.encode("utf-8")
+                except UnicodeEncodeError:  # a lone surrogate (JSON "\ud83d"): U+FFFD, as tiktoken does
+                    piece_bytes = piece.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
+                piece_ids = self.encode_piece(piece_bytes)
                 if len(cache) >= CACHE_LIMIT:
                     cache.clear()
                 cache[piece] = piece_ids
