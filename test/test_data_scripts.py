@@ -324,7 +324,8 @@ def test_encoder_choice(tmp):
         report("SKIP", "encoder_tiktoken_missing", "tiktoken is installed here")
     else:
         check_one_line_error("encoder_tiktoken_missing", run("--encoder", "tiktoken"), ["--encoder tiktoken", "'tiktoken'"])
-    table = os.path.join(SHARED, "gpt2_tokenizer.bin")
+    candidates = ([os.path.join(SHARED, "gpt2_tokenizer.bin")] if SHARED else []) + [os.path.join(DATA, "gpt2_tokenizer.bin")]
+    table = next((t for t in candidates if os.path.isfile(t)), "")
     if not has_tiktoken and not (os.path.isfile(table) and importlib.util.find_spec("regex")):
         report("SKIP", "encoder_auto_reported", "neither tiktoken nor the built-in encoder's table and regex module")
         return
