@@ -5,15 +5,17 @@
     /usr/bin/python3 data/fineweb.py --input a.txt b.jsonl -o data/mytext --name mytext   # offline
 
 Every document gets the end-of-text token in front; shards hold --shard-size tokens
-(100M), the first one is the validation shard. Needs tiktoken (and datasets to download;
-tqdm for a nicer progress bar). See data/README.md.
+(100M), the first one is the validation shard. Tokenizes with tiktoken when it is installed,
+else with the built-in GPT-2 encoder (data/gpt2_bpe.py; --encoder picks). Needs datasets to
+download; tqdm for a nicer progress bar. See data/README.md.
 """
 import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tokenize_docs import gpt2_encoder, read_local_documents, require, write_document_shards  # noqa: E402
+from tokenize_docs import (add_encoder_args, gpt2_encoder, prepare_out_dir, read_local_documents,  # noqa: E402
+                           require, write_document_shards)
 
 DATASETS = {  # (edu, version) -> (Hugging Face repo, config, local name)
     (False, "10B"): ("HuggingFaceFW/fineweb", "sample-10BT", "fineweb"),
@@ -37,6 +39,7 @@ def parse_args(argv):
                    help="tokenizer processes (default half the cores)")
     p.add_argument("--streaming", action="store_true", help="stream the dataset instead of downloading it whole")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_encoder_args(p)
     args = p.parse_args(argv)
     if args.shard_size < 1 or (args.val_tokens is not None and args.val_tokens < 1) or args.procs < 1:
         p.error("--shard-size, --val-tokens and --procs must be positive")
@@ -51,18 +54,21 @@ def download_documents(edu, version, streaming):
 
 
 def main(argv=None, encode=None, eot=None):
-    """encode/eot default to GPT-2 (tiktoken); tests pass a fake encoder to run this offline."""
+    """encode/eot default to GPT-2 (see --encoder); tests pass a fake encoder to run this offline."""
     args = parse_args(argv)
-    if encode is None:
-        encode, eot = gpt2_encoder()
     repo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if args.input:
         name = args.name or "text"
         out_dir = args.out_dir or os.path.join(repo_dir, "data", name)
-        texts = read_local_documents(args.input)
+        texts = read_local_documents(args.input)  # checks the paths now, reads later
+        prepare_out_dir(out_dir)
     else:
         name = args.name or DATASETS[(args.edu, args.version)][2]
         out_dir = args.out_dir or os.path.join(repo_dir, "data", name + args.version)
+        prepare_out_dir(out_dir)  # before a long download
+    if encode is None:
+        encode, eot = gpt2_encoder(args.encoder, args.tokenizer, args.quiet)
+    if not args.input:
         texts = download_documents(args.edu, args.version, args.streaming)
     return write_document_shards(texts, encode, eot, out_dir, name, args.shard_size, args.val_tokens,
                                  num_procs=args.procs, quiet=args.quiet)

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the tests need on Debian, only what is missing: Debian's PyTorch (CPU, the
-# oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower) and matplotlib (plots).
+# oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower), matplotlib (plots) and
+# regex (the built-in GPT-2 encoder of the data scripts, data/gpt2_bpe.py).
 # The tests use Debian's /usr/bin/python3: another python3 first on PATH may lack torch.
 set -euo pipefail
 missing=()
 /usr/bin/python3 -c 'import torch' 2>/dev/null || missing+=(python3-torch)
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
 /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+/usr/bin/python3 -c 'import regex' 2>/dev/null || missing+=(python3-regex)
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
 command -v g++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs every data test: synthetic shards (test/make_test_shards.py), the C++
-# loader/tokenizer test and the Python script tests. Prints PASS/FAIL/SKIP lines (and the
-# compiler's or a crashed test's output when something breaks); exits 1 on any failure.
+# loader/tokenizer test, the Python script tests and the built-in GPT-2 encoder test
+# (test/test_gpt2_bpe.py). Prints PASS/FAIL/SKIP lines (and the compiler's or a crashed
+# test's output when something breaks); exits 1 on any failure.
 #
 #   test/test_data.sh BUILD_DIR [SHARED_DATA_DIR]      (SHARED_DATA_DIR may be absent: SKIPs)
 set -uo pipefail
@@ -38,4 +39,5 @@ else
 fi
 
 run_test test_data_scripts $python "$repo/test/test_data_scripts.py" "$shared"
+run_test test_gpt2_bpe $python "$repo/test/test_gpt2_bpe.py" "$shared"
 exit $status

@@ -25,6 +25,7 @@ from shard_format import HEADER_BYTES, SHARD_MAGIC, ShardError, read_shard, read
 from tokenizer_file import TokenizerFileError, decode, read_tokenizer_file, write_tokenizer_file  # noqa: E402
 
 FAKE_EOT = 256
+SHARED = ""  # the shared data folder given on the command line ("" when none)
 GPT2_TOKENIZER_SHA256 = "6f3abc21e444e4e8300e225f4e03da48ea121cf17e30f67009b8dad7a66c2f13"
 results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 
@@ -160,20 +161,91 @@ def test_fineweb_input_path(tmp):
     check("fineweb_input_val_tokens", sizes == [30, expected.size - 30], f"sizes {sizes}")
 
 
+def run_script(script, args):
+    """Runs data/SCRIPT.py's main with the fake encoder in a fresh process; returns the CompletedProcess."""
+    code = ("import sys; sys.path.insert(0, %r); import %s; from test_data_scripts import fake_encode; "
+            "%s.main(sys.argv[1:], encode=fake_encode, eot=256)" % (DATA, script, script))
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
+                          cwd=os.path.dirname(os.path.abspath(__file__)))
+
+
+def check_one_line_error(name, r, words, absent=()):
+    """Exit 2, exactly one stderr line 'error: ...' naming every word, and no path in absent made."""
+    err = r.stderr.strip()
+    made = [p for p in absent if os.path.exists(p)]
+    ok = r.returncode == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and all(w in err for w in words) and not made
+    check(name, ok, f"rc {r.returncode}: {err[:300]}" + (f"; left {made}" if made else ""))
+
+
+def write_file(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
 def test_fineweb_input_errors(tmp):
-    def run(args):
-        return subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); import fineweb; from test_data_scripts "
-                               "import fake_encode; fineweb.main(sys.argv[1:], encode=fake_encode, eot=256)" % DATA, *args],
-                              capture_output=True, text=True, cwd=os.path.dirname(os.path.abspath(__file__)))
-    bad = os.path.join(tmp, "bad.jsonl")
-    with open(bad, "w") as f:
-        f.write('{"text": "ok"}\n{"no_text": 1}\n')
-    for name, args, words in [("fineweb_error_missing_input", ["--input", os.path.join(tmp, "nope.txt")], ["nope.txt", "not found"]),
-                              ("fineweb_error_bad_jsonl", ["--input", bad, "-j", "2", "-q", "-o", os.path.join(tmp, "x")], ["bad.jsonl", "line 2"]),
-                              ("fineweb_error_wrong_suffix", ["--input", os.path.join(tmp, "a.csv")], ["a.csv", ".txt or .jsonl"])]:
-        r = run(args)
-        err = r.stderr.strip()
-        check(name, r.returncode != 0 and len(err.splitlines()) == 1 and all(w in err for w in words), f"rc {r.returncode}: {err}")
+    good = write_file(os.path.join(tmp, "good.txt"), b"some text " * 20)
+    bad_json = write_file(os.path.join(tmp, "bad.jsonl"), b'{"text": "ok"}\n{"no_text": 1}\n')
+    not_json = write_file(os.path.join(tmp, "notjson.jsonl"), b'{"text": "ok"}\n\n{"text": "fine"}\nnot json at all\n')
+    null = write_file(os.path.join(tmp, "null.jsonl"), b'{"text": "ok"}\n{"text": null}\n')
+    number = write_file(os.path.join(tmp, "number.jsonl"), b'{"text": 42}\n')
+    latin1 = write_file(os.path.join(tmp, "latin1.txt"), "café".encode("latin-1"))
+    latin1_line = write_file(os.path.join(tmp, "latin1.jsonl"), b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    empty = write_file(os.path.join(tmp, "empty.txt"), b"")
+    empty_jsonl = write_file(os.path.join(tmp, "empty.jsonl"), b"\n")
+    a_file = write_file(os.path.join(tmp, "a_file"), b"")
+    out = lambda name: os.path.join(tmp, name)  # noqa: E731
+    # the shard path taken by a folder: writing the first shard fails (also as root)
+    os.makedirs(os.path.join(tmp, "blocked", "t_val_000000.bin"))
+    fake_shards = lambda name: [os.path.join(out(name), f"t_{s}") for s in ("val_000000.bin", "train_000001.bin")]  # noqa: E731
+    cases = [
+        ("fineweb_error_missing_input", ["--input", out("nope.txt")], ["nope.txt", "not found"], []),
+        ("fineweb_error_wrong_suffix", ["--input", out("a.csv")], ["a.csv", ".txt or .jsonl"], []),
+        ("fineweb_error_bad_jsonl", ["--input", bad_json, "-j", "2", "-o", out("x")], ["bad.jsonl", "line 2", '"text"'], []),
+        ("fineweb_error_jsonl_not_json", ["--input", not_json, "-o", out("x")], ["notjson.jsonl", "line 4", "not JSON"], []),
+        ("fineweb_error_jsonl_text_null", ["--input", null, "-o", out("x")], ["null.jsonl", "line 2", "null"], []),
+        ("fineweb_error_jsonl_text_number_j2", ["--input", number, "-j", "2", "-o", out("x")], ["number.jsonl", "line 1", "42"], []),
+        ("fineweb_error_txt_not_utf8", ["--input", latin1, "-o", out("x")], ["latin1.txt", "UTF-8", "0xe9"], []),
+        ("fineweb_error_jsonl_not_utf8", ["--input", latin1_line, "-o", out("x")], ["latin1.jsonl", "line 2", "UTF-8"], []),
+        ("fineweb_error_out_dir_is_file", ["--input", good, "-o", a_file], ["a_file", "is a file"], []),
+        ("fineweb_error_out_dir_cannot_create", ["--input", good, "-o", os.path.join(a_file, "sub")], ["a_file/sub", "cannot create"], []),
+        ("fineweb_error_shard_not_writable", ["--input", good, "-o", out("blocked"), "--name", "t", "--val-tokens", "5"],
+         ["cannot write", "t_val_000000.bin"], []),
+        ("fineweb_error_empty_txt", ["--input", empty, "-o", out("e1"), "--name", "t"], ["no text"], fake_shards("e1")),
+        ("fineweb_error_empty_jsonl", ["--input", empty_jsonl, "-o", out("e2"), "--name", "t"], ["no text"], fake_shards("e2")),
+        ("fineweb_error_val_tokens_above_data", ["--input", good, "-o", out("v1"), "--name", "t", "--val-tokens", "1000"],
+         ["201 tokens", "1,000 val tokens", "no train shard"], fake_shards("v1")),
+        ("fineweb_error_val_tokens_equal_data", ["--input", good, "-o", out("v2"), "--name", "t", "--val-tokens", "201"],
+         ["201 tokens", "201 val tokens", "no train shard"], fake_shards("v2")),
+    ]
+    for name, args, words, absent in cases:
+        check_one_line_error(name, run_script("fineweb", args + ["-q"]), words, absent)
+    if os.geteuid() == 0:
+        report("SKIP", "fineweb_error_out_dir_not_writable", "running as root, which may write anywhere")
+    else:
+        locked = out("locked")
+        os.makedirs(locked, mode=0o555)
+        check_one_line_error("fineweb_error_out_dir_not_writable", run_script("fineweb", ["--input", good, "-o", locked, "-q"]),
+                             ["locked", "not writable"])
+        os.chmod(locked, 0o755)
+
+
+def test_tinyshakespeare_input_errors(tmp):
+    small = write_file(os.path.join(tmp, "small.txt"), b"ROMEO:\nspeak.\n\nJULIET:\nno.\n")
+    latin1 = write_file(os.path.join(tmp, "latin1.txt"), "ROMÉO".encode("latin-1"))
+    empty = write_file(os.path.join(tmp, "empty.txt"), b"")
+    a_file = write_file(os.path.join(tmp, "a_file"), b"")
+    shards = lambda d: [os.path.join(d, f"tiny_shakespeare_{s}.bin") for s in ("val", "train")]  # noqa: E731
+    cases = [
+        ("tinyshakespeare_error_missing_input", ["--input", os.path.join(tmp, "nope.txt")], ["nope.txt", "not found"], []),
+        ("tinyshakespeare_error_not_utf8", ["--input", latin1, "-o", os.path.join(tmp, "o1")], ["latin1.txt", "UTF-8"], []),
+        ("tinyshakespeare_error_empty_input", ["--input", empty, "-o", os.path.join(tmp, "o2")], ["no text"], shards(os.path.join(tmp, "o2"))),
+        ("tinyshakespeare_error_fewer_tokens_than_val", ["--input", small, "-o", os.path.join(tmp, "o3")],
+         ["32,768 val tokens", "no train shard"], shards(os.path.join(tmp, "o3"))),
+        ("tinyshakespeare_error_out_dir_is_file", ["--input", small, "-o", a_file], ["a_file", "is a file"], []),
+    ]
+    for name, args, words, absent in cases:
+        check_one_line_error(name, run_script("tinyshakespeare", args + ["-q"]), words, absent)
 
 
 def test_tinyshakespeare_input_path(tmp):
@@ -227,17 +299,41 @@ def test_tokenizer_file(tmp):
 def test_scripts_without_packages(tmp):
     for script in ("fineweb.py", "tinyshakespeare.py", "gpt2_tokenizer.py"):
         r = subprocess.run([sys.executable, os.path.join(DATA, script), "--help"], capture_output=True, text=True)
-        check(f"help_{script}", r.returncode == 0 and r.stdout.startswith("usage:"), f"rc {r.returncode}, {len(r.stdout.splitlines())} lines")
-    if importlib.util.find_spec("tiktoken") is not None:
-        report("SKIP", "missing_tiktoken_message", "tiktoken is installed here")
+        says_encoder = script == "gpt2_tokenizer.py" or all(w in " ".join(r.stdout.split()) for w in ("--encoder", "tiktoken", "built-in"))
+        check(f"help_{script}", r.returncode == 0 and r.stdout.startswith("usage:") and says_encoder,
+              f"rc {r.returncode}, {len(r.stdout.splitlines())} lines, names the encoder choice: {says_encoder}")
+
+
+def test_encoder_choice(tmp):
+    """Which GPT-2 encoder runs, and the one-line errors when the chosen one cannot."""
+    src = write_file(os.path.join(tmp, "t.txt"), b"Hello world, hello world.")
+
+    def run(*args):
+        return subprocess.run([sys.executable, os.path.join(DATA, "fineweb.py"), "--input", src, "--val-tokens", "2",
+                               "-o", os.path.join(tmp, "o"), *args], capture_output=True, text=True, timeout=120)
+    check_one_line_error("encoder_builtin_missing_table", run("--encoder", "builtin", "--tokenizer", os.path.join(tmp, "nope.bin")),
+                         ["nope.bin", "tiktoken"])
+    check_one_line_error("encoder_builtin_table_is_directory", run("--encoder", "builtin", "--tokenizer", tmp),
+                         ["is a directory"])
+    small = os.path.join(tmp, "small_tok.bin")
+    write_tokenizer_file(small, [bytes([b]) for b in range(256)] + [b"<|endoftext|>"], 256)
+    check_one_line_error("encoder_builtin_not_gpt2_table", run("--encoder", "builtin", "--tokenizer", small),
+                         ["small_tok.bin", "not the GPT-2 table", "vocab 257"])
+    has_tiktoken = importlib.util.find_spec("tiktoken") is not None
+    if has_tiktoken:
+        report("SKIP", "encoder_tiktoken_missing", "tiktoken is installed here")
+    else:
+        check_one_line_error("encoder_tiktoken_missing", run("--encoder", "tiktoken"), ["--encoder tiktoken", "'tiktoken'"])
+    candidates = ([os.path.join(SHARED, "gpt2_tokenizer.bin")] if SHARED else []) + [os.path.join(DATA, "gpt2_tokenizer.bin")]
+    table = next((t for t in candidates if os.path.isfile(t)), "")
+    if not has_tiktoken and not (os.path.isfile(table) and importlib.util.find_spec("regex")):
+        report("SKIP", "encoder_auto_reported", "neither tiktoken nor the built-in encoder's table and regex module")
         return
-    src = os.path.join(tmp, "t.txt")
-    with open(src, "w") as f:
-        f.write("hello")
-    r = subprocess.run([sys.executable, os.path.join(DATA, "tinyshakespeare.py"), "--input", src, "-o", os.path.join(tmp, "o")],
-                       capture_output=True, text=True)
-    err = r.stderr.strip()
-    check("missing_tiktoken_message", r.returncode != 0 and len(err.splitlines()) == 1 and "tiktoken" in err, f"rc {r.returncode}: {err}")
+    r = run("--tokenizer", table)
+    want = "GPT-2 encoder: tiktoken" if has_tiktoken else "GPT-2 encoder: built-in (data/gpt2_bpe.py on"
+    shards = [read_shard(os.path.join(tmp, "o", f"text_{x}.bin")).tolist() for x in ("val_000000", "train_000001")] if r.returncode == 0 else []
+    check("encoder_auto_reported", r.returncode == 0 and r.stderr.startswith(want) and shards == [[50256, 15496], [995, 11, 23748, 995, 13]],
+          f"rc {r.returncode}, {r.stderr.splitlines()[0] if r.stderr else 'no output'}; shards {shards}")
 
 
 # ---------------------------------------------------------------- the shared offline data
@@ -286,9 +382,11 @@ def test_shared(shared, tmp):
 
 
 def main():
-    shared = sys.argv[1] if len(sys.argv) > 1 else ""
+    global SHARED
+    shared = SHARED = sys.argv[1] if len(sys.argv) > 1 else ""
     tests = [test_shard_roundtrip, test_shard_errors, test_fineweb_input_path, test_fineweb_input_errors,
-             test_tinyshakespeare_input_path, test_tokenizer_file, test_scripts_without_packages]
+             test_tinyshakespeare_input_path, test_tinyshakespeare_input_errors, test_tokenizer_file,
+             test_scripts_without_packages, test_encoder_choice]
     with tempfile.TemporaryDirectory() as tmp:
         for t in tests:
             sub = os.path.join(tmp, t.__name__)
