@@ -1,4 +1,5 @@
 # GPT-2 optimizer-comparison trainer.
+#   make run          set-up, then the main job: train_gpt2cu with a GPU, else train_gpt2cpu
 #   make              train_gpt2cu (CUDA, bf16) and train_gpt2cpu (fp32 CPU reference)
 #   make test         builds and runs every test; ends with "N passed, N failed, N skipped"
 #   make dev          builds every dev/cuda kernel check into build/dev/
@@ -39,8 +40,23 @@ CUDA_HEADERS = $(wildcard kernels/*.cuh optim/*.cuh)
 DEV_CUDA_SOURCES = $(wildcard dev/cuda/*.cu)
 DEV_CUDA_BINS = $(patsubst dev/cuda/%.cu,build/dev/%,$(DEV_CUDA_SOURCES))
 
-.PHONY: all test dev clean shared-data FORCE
+.PHONY: all test dev clean shared-data run FORCE
 all: train_gpt2cu train_gpt2cpu
+
+# The main job on a fresh clone: installs what the build needs, then trains on the committed
+# Tiny Shakespeare shards into RUN_DIR (replacing an earlier `make run`). With a GPU: GPT-2
+# 124M (d12), 100 steps of 16x1024 tokens; without: the CPU trainer's defaults (a tiny d2
+# model, 200 steps, a sample at the end; see README for its time).
+RUN_DIR ?= runs/make_run
+run:
+	@bash scripts/setup.sh --build
+	@if nvidia-smi -L >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory train_gpt2cu && \
+		./train_gpt2cu -e d12 -b 16 -t 1024 -d 16384 -x 100 -v 25 -s 100 -o $(RUN_DIR) --overwrite; \
+	else \
+		echo "no CUDA GPU (nvidia-smi): training on the CPU with train_gpt2cpu's defaults"; \
+		$(MAKE) --no-print-directory train_gpt2cpu && ./train_gpt2cpu -o $(RUN_DIR) --overwrite; \
+	fi
 
 # The source revision the trainers record in metrics.jsonl (common/run_log.h), taken at
 # build time; the header is rewritten only when it changes, so a new commit (or a tree

@@ -4,7 +4,7 @@
 # directory per run (OUT/<optim>_lr<lr>/), then draws every run into one picture and a
 # Markdown table with scripts/plot_runs.py.
 #
-#   scripts/compare_optimizers.sh                 # GPU, d6 on Tiny Shakespeare, minutes
+#   scripts/compare_optimizers.sh                 # GPU, d6 on Tiny Shakespeare, 1.6M tokens a run
 #   scripts/compare_optimizers.sh --cpu           # CPU, d2, a smoke test that runs anywhere
 #   scripts/compare_optimizers.sh --paper         # GPU, d12 on FineWeb, the paper's 124M setting
 #   scripts/compare_optimizers.sh --dry-run ...   # print the commands, run nothing
@@ -18,7 +18,8 @@ prog=scripts/compare_optimizers.sh
 usage() {
     cat <<EOF
 usage: $prog [options] [-- extra trainer flags]
-modes (default: GPU, ./train_gpt2cu -e d6 -b 16 -t 512, 200 steps on Tiny Shakespeare):
+modes (default: GPU, ./train_gpt2cu -e d6 -b 16 -t 512 -d 8192 (no accumulation), 200 steps on
+                    Tiny Shakespeare: 1.6M tokens, about 5 epochs, per run):
   --cpu             ./train_gpt2cpu -e d2 -b 4 -t 64, 30 steps (a smoke test; runs without a GPU)
   --paper           ./train_gpt2cu d12 on FineWeb as in arXiv 2605.06615's GPT-2 124M runs:
                     512 x 512 tokens per step (-b 64, accumulation 8), 10000 steps, warmup 1000
@@ -91,7 +92,8 @@ done
 case $mode in
     gpu)
         bin=${bin:-./train_gpt2cu}
-        common=(-e d6 -b 16 -t 512 -x 200 -u 20 -q 0.1 -v 20 -m 8)
+        # -d B*T: train_gpt2cu's default total batch is llm.c's 524288 tokens (32 accumulation steps here)
+        common=(-e d6 -b 16 -t 512 -d 8192 -x 200 -u 20 -q 0.1 -v 20 -m 8)
         declare -A grid=([sgd]="3e-3 1e-2 3e-2" [signsgd]="3e-5 1e-4 3e-4" [signum]="3e-5 1e-4 3e-4"
                          [muon]="1e-2 2e-2 4e-2" [adamw]="2e-4 6e-4 1.8e-3" [lion]="3e-5 1e-4 3e-4") ;;
     cpu)
@@ -140,6 +142,10 @@ if [ $dry_run -eq 1 ]; then
     exit 0
 fi
 
+# The GPU modes need a GPU: checked once, here, instead of failing every run the same way.
+if [ "$mode" != cpu ] && ! nvidia-smi -L >/dev/null 2>&1; then
+    die "mode '$mode' trains with train_gpt2cu and nvidia-smi finds no CUDA GPU here (--cpu sweeps with train_gpt2cpu)"
+fi
 [ -x "$bin" ] || die "trainer '$bin' not found or not executable (run make first)"
 mkdir -p "$out" || die "cannot create '$out'"
 failed=() done_dirs=()
@@ -157,7 +163,10 @@ for i in "${!commands[@]}"; do
         [ $keep_models -eq 1 ] || rm -f "$dir"/model_*.bin "$dir"/state_*.bin
         tail -n 1 "$dir/stdout.txt" | sed 's/^/   /'
     else
-        echo "   FAILED (exit $?): $(tail -n 1 "$dir/stdout.txt")"
+        rc=$?
+        # The trainer's one-line reason, else its last line.
+        reason=$(grep -m1 '^error:' "$dir/stdout.txt" || tail -n 1 "$dir/stdout.txt")
+        echo "   FAILED (exit $rc): $reason"
         failed+=("$dir")
     fi
 done

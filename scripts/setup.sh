@@ -3,12 +3,18 @@
 # oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower), matplotlib (plots) and
 # regex (the built-in GPT-2 encoder of the data scripts, data/gpt2_bpe.py).
 # The tests use Debian's /usr/bin/python3: another python3 first on PATH may lack torch.
+#   scripts/setup.sh           everything (what CI runs before make test)
+#   scripts/setup.sh --build   only what building and running the trainers needs (make run)
 set -euo pipefail
+build_only=0
+case "${1:-}" in --build) build_only=1 ;; "") ;; *) echo "error: unknown option '$1' (--build or nothing)" >&2; exit 2 ;; esac
 missing=()
-/usr/bin/python3 -c 'import torch' 2>/dev/null || missing+=(python3-torch)
-/usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
-/usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
-/usr/bin/python3 -c 'import regex' 2>/dev/null || missing+=(python3-regex)
+if [ $build_only -eq 0 ]; then
+    /usr/bin/python3 -c 'import torch' 2>/dev/null || missing+=(python3-torch)
+    /usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
+    /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
+    /usr/bin/python3 -c 'import regex' 2>/dev/null || missing+=(python3-regex)
+fi
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
 command -v g++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -34,8 +34,8 @@ check sweep/dry_run_exit "exit $rc: $(head -c 200 "$work/dry.err")" [ $rc -eq 0 
 check sweep/dry_run_creates_nothing "'$dry' exists after --dry-run" [ ! -e "$dry" ]
 n=$(wc -l <"$work/dry_train.txt")
 check sweep/dry_run_18_runs "$n trainer commands, want 6 optimizers x 3 lrs" [ "$n" -eq 18 ]
-check sweep/dry_run_gpu_binary "not every command starts with ./train_gpt2cu -e d6 -b 16 -t 512" \
-    [ "$(grep -c '^\./train_gpt2cu -e d6 -b 16 -t 512 -x 200 ' "$work/dry_train.txt")" -eq 18 ]
+check sweep/dry_run_gpu_binary "not every command starts with ./train_gpt2cu -e d6 -b 16 -t 512 -d 8192 -x 200" \
+    [ "$(grep -c '^\./train_gpt2cu -e d6 -b 16 -t 512 -d 8192 -x 200 ' "$work/dry_train.txt")" -eq 18 ]
 for o in sgd signsgd signum muon adamw lion; do
     k=$(grep -cE -- "--optim $o .* -o $dry/${o}_lr[0-9.e-]+$" "$work/dry_train.txt")
     [ "$k" -eq 3 ] || fail sweep/dry_run_dirs "$o has $k commands with -o $dry/${o}_lr<lr>, want 3"
@@ -78,9 +78,12 @@ expect_sweep_error unknown_optimizer "unknown optimizer 'adam'" --optims "sgd ad
 expect_sweep_error steps_zero "--steps wants a positive integer" --steps 0
 expect_sweep_error steps_text "--steps wants a positive integer, got 'abc'" --steps abc
 expect_sweep_error missing_value "--steps needs a value" --steps
+if ! nvidia-smi -L >/dev/null 2>&1; then   # the GPU modes check for a GPU once, up front
+    expect_sweep_error gpu_mode_needs_gpu "mode 'gpu' trains with train_gpt2cu and nvidia-smi finds no CUDA GPU" --optims sgd
+fi
 expect_sweep_error bad_lr "'abc' is not a learning rate" --lr sgd=abc
 expect_sweep_error lr_unknown_optimizer "--lr: unknown optimizer 'foo'" --lr foo=1e-3
-expect_sweep_error missing_binary "not found or not executable" --bin "$work/no_such_trainer"
+expect_sweep_error missing_binary "not found or not executable" --cpu --bin "$work/no_such_trainer"
 
 # ---- plot_runs.py: input errors (exit 2, one stderr line)
 expect_plot_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "plot/$name" "$pattern" "$work/$name.png" "$PYTHON" "$plot" -o "$work/$name.png" "$@"; }
@@ -187,6 +190,11 @@ check plot/real_one_best_per_optimizer "best-lr marks: $(grep -c '| yes |' "$rea
 bash "$sweep" --cpu --optims "sgd signsgd" --lr sgd=1e-2,3e-2 --lr signsgd=1e-3 --steps 6 --out "$real" \
     -- -v 3 -m 2 -i "$train" -j "$val" >"$work/resume.out" 2>&1
 check sweep/resume_skips_finished "$(head -3 "$work/resume.out")" [ "$(grep -c '^== skip' "$work/resume.out")" -eq 3 ]
+
+# A run that fails is reported with the trainer's error line, not its last output line.
+bash "$sweep" --cpu --optims sgd --lr sgd=1e-2 --steps 2 --out "$work/failing" -- -i "$work/no_such_shard.bin" >"$work/failing.out" 2>&1
+check sweep/failed_run_reason "$(grep FAILED "$work/failing.out")" \
+    grep -q "FAILED (exit 2): error: no token shard matches '.*no_such_shard.bin'" "$work/failing.out"
 
 # The same runs with main.log only (as llm.c writes them): step panels only, and a note.
 mkdir -p "$work/logonly"
