@@ -109,7 +109,7 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("llm.c flags accepted for its command lines (a one-line note says when one has no effect here):\n");
     printf("  -z 0|1       ZeRO stage: one process here, so stage 1 shards nothing and equals stage 0\n");
     printf("  -w 0|1       fp32 master weights: always kept here; -w 0 is ignored\n");
-    printf("  -ge N        GELU fusion: train_gpt2cu always fuses GELU into the forward matmul; ignored\n");
+    printf("  -ge N        GELU fusion: train_gpt2cu fuses it into the forward matmul (bf16 build); ignored\n");
     printf("  -sl Z, -sg Z skip an update by loss / gradient-norm z-score: not implemented, non-zero is ignored\n");
     printf("  -f 0|1       here: --attention cublas|auto (llm.c: the TF32 switch of fp32 builds)\n");
     printf("  -nk K        the same as --keep K\n");
@@ -198,7 +198,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         }
         else if (flag == "-ge") {
             parse_int(flag, v, 0, 2);
-            cfg->notes.push_back("-ge is ignored: train_gpt2cu always fuses GELU into the forward matmul, train_gpt2cpu never does");
+            cfg->notes.push_back("-ge is ignored: train_gpt2cu fuses GELU into the forward matmul where cuBLASLt can (bf16 build), never into backward; train_gpt2cpu never fuses");
         }
         else if (flag == "-sl" || flag == "-sg") {
             if (parse_float(flag, v) != 0.0f)
