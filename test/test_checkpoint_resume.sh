@@ -52,7 +52,18 @@ if [ ! -f "$train" ] || [ ! -f "$val" ]; then
     echo "SKIP ckpt/runs: no Tiny Shakespeare shards in $shared"
     exit 0
 fi
-run=(-i "$train" -j "$val" "${small[@]}" -x 4 -v 2 -m 2 -n 2 --optim adamw -l 3e-3)
+# -h 1: HellaSwag (llm.c's eval file, 16 made-up examples written by data/hellaswag.py) at
+# steps 2 and 4, so its records go through resume too.
+"$PYTHON" - "$repo/data" "$work/hellaswag.bin" <<'EOF'
+import random, sys
+sys.path.insert(0, sys.argv[1])
+from hellaswag import write_eval_file
+rng = random.Random(3)
+write_eval_file(sys.argv[2], [(rng.randrange(4), [rng.randrange(200, 3000) for _ in range(rng.randrange(3, 20))],
+                               [[rng.randrange(200, 3000) for _ in range(rng.randrange(1, 12))] for _ in range(4)])
+                              for _ in range(16)])
+EOF
+run=(-i "$train" -j "$val" "${small[@]}" -x 4 -v 2 -m 2 -n 2 --optim adamw -l 3e-3 -h 1 --hellaswag "$work/hellaswag.bin")
 noise=(--noise-every 2 --noise-batches 3)
 
 # ---- A: the uninterrupted reference run.
@@ -63,12 +74,12 @@ expect ckpt/reference_run "(exit $?)" test -f "$work/A/state_00000004.bin"
 emit "$PYTHON" - "$work/A" "$device_kind" <<'EOF'
 import json, re, sys
 d, device_kind = sys.argv[1], sys.argv[2]
-line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{4} lr:\d+\.\d{6} norm:\d+\.\d{2} tps:\d+|tel:\d+\.\d{4}|phi:\d\.\d{5}|skip:1)$')
+line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{4} lr:\d+\.\d{6} norm:\d+\.\d{2} tps:\d+|tel:\d+\.\d{4}|eval:[01]\.\d{4}|phi:\d\.\d{5}|skip:1)$')
 lines = open(d + "/main.log").read().splitlines()
 bad = [l for l in lines if not line_re.match(l)]
 kinds = [l.split()[1].split(":")[0] for l in lines]
-ok = not bad and kinds.count("trl") == 4 and kinds.count("tel") == 3 and kinds.count("phi") == 3
-print(("PASS ckpt/main_log_format (%d lines: 4 trl, 3 tel, 3 phi)" % len(lines)) if ok else "FAIL ckpt/main_log_format: %s" % (bad[:2] or kinds))
+ok = not bad and kinds.count("trl") == 4 and kinds.count("tel") == 3 and kinds.count("phi") == 3 and kinds.count("eval") == 2
+print(("PASS ckpt/main_log_format (%d lines: 4 trl, 3 tel, 2 eval, 3 phi)" % len(lines)) if ok else "FAIL ckpt/main_log_format: %s" % (bad[:2] or kinds))
 try:
     recs = [json.loads(l) for l in open(d + "/metrics.jsonl")]
 except ValueError as e:
@@ -98,7 +109,22 @@ ok = ([r["step"] for r in noise] == [0, 2, 4] and all(len(r["phi_per_tensor"]) =
       and [r["step"] for r in vals] == [0, 2, 4])
 print("PASS ckpt/metrics_val_noise_records (phi %s)" % [round(r["phi"], 4) for r in noise] if ok
       else "FAIL ckpt/metrics_val_noise_records: %s" % (noise or vals))
+evals = [r for r in recs if r["type"] == "eval"]
+ok = ([r["step"] for r in evals] == [2, 4] and all(r["examples"] == 16 and r["accuracy"] == r["correct"] / 16 for r in evals))
+print("PASS ckpt/metrics_eval_records (HellaSwag %s/16 at steps 2, 4)" % [r["correct"] for r in evals] if ok
+      else "FAIL ckpt/metrics_eval_records: %s" % evals)
 EOF
+
+# The trainer's HellaSwag count at step 4 against train_gpt2cpu's on the saved step-4 model
+# (its fp32 master weights: the CUDA trainer evaluated bf16 weights, so one of 16 may flip).
+if [ -x ./train_gpt2cpu ]; then
+    ./train_gpt2cpu -i "$train" -j "$val" -e "$work/A/model_00000004.bin" -b 4 -t 64 -x 0 -v 0 -h 1 --hellaswag "$work/hellaswag.bin" >"$work/A_eval.out" 2>&1
+    cpu=$(sed -n 's/^step 0: HellaSwag \([0-9]*\)\/16.*/\1/p' "$work/A_eval.out")
+    dev=$(sed -n 's/^step 4: HellaSwag \([0-9]*\)\/16.*/\1/p' "$work/A.out")
+    slack=$([ "$device_kind" = cpu ] && echo 0 || echo 1)
+    expect ckpt/hellaswag_matches_cpu_reference "($dev/16 vs train_gpt2cpu $cpu/16)" \
+        bash -c "[ -n '$cpu' ] && [ -n '$dev' ] && [ \$(( $dev > $cpu ? $dev - $cpu : $cpu - $dev )) -le $slack ]"
+fi
 
 # phi at step 0 against a direct computation from the same batches.
 if [ -x build/test_noise_density ]; then

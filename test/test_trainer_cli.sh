@@ -176,7 +176,7 @@ missing=""; for f in "-z 1" "-w 0" "-ge" "-sl" "-sg" "-nm" "-lg"; do grep -q "^n
 [ $rc -eq 0 ] && [ "$notes" -eq 7 ] && [ -z "$missing" ] \
     && pass cli/llmc_flags_notes "($notes notes)" || fail cli/llmc_flags_notes "exit $rc, $notes notes: $(grep -m3 -e note -e error "$work/x0.out" | tr '\n' ' ')"
 [ $rc -eq 0 ] && [ -f "$work/x0/model_00000000.bin" ] && [ "$(cut -c1-7 "$work/x0/main.log")" = "s:0 tel" ] \
-    && ! grep -q ' trl:' "$work/x0/main.log" && ! grep -q '^step ' "$work/x0.out" \
+    && ! grep -q ' trl:' "$work/x0/main.log" && ! grep -qE '^step +[0-9]+/' "$work/x0.out" \
     && pass cli/x0_evaluates_and_writes_model "($(cat "$work/x0/main.log"))" || fail cli/x0_evaluates_and_writes_model "exit $rc: $(tail -2 "$work/x0.out")"
 # the untrained model reloads to the same val loss
 "$bin" -i "$train" -j "$val" -e "$work/x0/model_00000000.bin" -b 4 -t 64 -x 0 -v 1 -m 1 >"$work/x0_reload.out" 2>&1
@@ -187,11 +187,23 @@ a=$(grep -m1 'val loss' "$work/x0.out" | sed 's/.*val loss //'); b=$(grep -m1 'v
 # of llm.c's generator (Python's random.Random is MT19937; its state is set from
 # init_genrand(seed) as llm.c's manual_seed does), Box-Muller in float32 as llmc/rand.h, and
 # llm.c's fill order (wte's real rows, wpe, then per layer qkvw, attprojw, fcw, fcprojw).
+# numpy's log/sqrt/cos/sin, rounded to float, stand in for the C library's logf/sqrtf/cosf/
+# sinf; where they differ in the last bits (~1% of values) the value is recomputed with this
+# machine's libm through ctypes, and then every value must be bit-identical.
 "$bin" "${data[@]}" -x 0 -v 0 --init llmc --seed 42 -o "$work/llmc42" >"$work/llmc42.out" 2>&1
 "$bin" "${data[@]}" -x 0 -v 0 --init llmc --seed 7 -o "$work/llmc7" >"$work/llmc7.out" 2>&1
 "$PYTHON" - "$work/llmc42/model_00000000.bin" 42 "$work/llmc7/model_00000000.bin" 7 <<'EOF'
-import math, random, sys
+import ctypes, math, random, sys
 import numpy as np
+libm = ctypes.CDLL("libm.so.6")
+for fn in ("logf", "sqrtf", "cosf", "sinf"):
+    getattr(libm, fn).restype, getattr(libm, fn).argtypes = ctypes.c_float, [ctypes.c_float]
+def libm_normal(u_lo, u_hi, use_sin, std):  # one value of normal_fill_16, with the C library's float functions
+    f32 = np.float32
+    radius = f32(libm.sqrtf(float(f32(-2) * f32(libm.logf(float((f32(1) - u_lo) + f32(1e-12)))))))
+    theta = f32(2.0 * math.pi * float(u_hi))
+    c = f32(libm.sinf(float(theta)) if use_sin else libm.cosf(float(theta)))
+    return radius * c * f32(std)
 def mt_stream(seed):
     s = [seed & 0xffffffff]
     for j in range(1, 624):
@@ -199,7 +211,7 @@ def mt_stream(seed):
     r = random.Random()
     r.setstate((3, tuple(s + [624]), None))  # index 624: regenerate before the first draw
     return r
-def normal(r, n, std):  # llmc/rand.h normal_ for n >= 16, float32 throughout
+def normal(r, n, std, got):  # llmc/rand.h normal_ for n >= 16, float32 throughout; got: the trainer's values
     f32 = np.float32
     u = np.array([r.getrandbits(32) & 0xFFFFFF for _ in range(n)], dtype=np.float64) / 2**24
     x = u.astype(np.float32)
@@ -214,9 +226,17 @@ def normal(r, n, std):  # llmc/rand.h normal_ for n >= 16, float32 throughout
         return np.concatenate([radius * c * f32(std), radius * s * f32(std)], axis=1).reshape(-1)
     full = n // 16 * 16
     out = np.concatenate([bm(x[:full].reshape(-1, 16)), x[full:]])
+    src = x.copy()
     if n % 16:
         tail = np.array([r.getrandbits(32) & 0xFFFFFF for _ in range(16)], dtype=np.float64) / 2**24
-        out[n - 16:] = bm(tail.astype(np.float32).reshape(1, 16))
+        src[n - 16:] = tail.astype(np.float32)
+        out[n - 16:] = bm(src[n - 16:].reshape(1, 16))
+    global via_libm
+    for i in np.nonzero(out != got)[0]:
+        base = n - 16 if i >= n - 16 and n % 16 else i // 16 * 16
+        t = (i - base) % 8
+        out[i] = libm_normal(src[base + t], src[base + 8 + t], i - base >= 8, std)
+        via_libm += 1
     return out
 ok = True
 for path, seed in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
@@ -228,11 +248,13 @@ for path, seed in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
     offs = np.cumsum([0] + sizes)
     t = lambda k: w[offs[k]:offs[k + 1]]
     r = mt_stream(seed)
-    want = {0: [normal(r, V * C, 0.02)], 1: [normal(r, maxT * C, 0.02)], 4: [], 6: [], 10: [], 12: []}
+    via_libm = 0
+    want = {0: [normal(r, V * C, 0.02, t(0)[:V * C])], 1: [normal(r, maxT * C, 0.02, t(1))], 4: [], 6: [], 10: [], 12: []}
     res = np.float32(0.02) * (np.float32(1) / np.sqrt(np.float32(2 * L)))  # float, as llm.c
     for l in range(L):
         for k, n in ((4, 3 * C * C), (6, C * C), (10, 4 * C * C), (12, 4 * C * C)):
-            want[k].append(normal(r, n, res if k in (6, 12) else 0.02))
+            lc = t(k)[l * n:(l + 1) * n]
+            want[k].append(normal(r, n, res if k in (6, 12) else 0.02, lc))
     worst, exact, total = 0.0, 0, 0
     for k, parts in want.items():
         got = t(k)[:V * C] if k == 0 else t(k)
@@ -241,10 +263,10 @@ for path, seed in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
         worst, exact, total = max(worst, ulp.max()), exact + (ulp == 0).sum(), total + ulp.size
     rest = (np.all(t(0)[V * C:] == 0) and all(np.all(t(k) == 1) for k in (2, 8, 14))
             and all(np.all(t(k) == 0) for k in (3, 5, 7, 9, 11, 13, 15)))
-    good = worst <= 2 and rest and exact >= 0.99 * total
+    good = worst == 0 and rest and via_libm < 0.05 * total
     ok &= good
-    print("%s cli/init_llmc_seed%d (%d values, %.4f%% bit-identical, worst %d ulp; gains 1, biases and wte padding 0)"
-          % ("PASS" if good else "FAIL", seed, total, 100.0 * exact / total, worst))
+    print("%s cli/init_llmc_seed%d (%d values bit-identical: %d (%d through libm), worst %d ulp; gains 1, biases and wte padding 0)"
+          % ("PASS" if good else "FAIL", seed, total, exact, via_libm, worst))
 sys.exit(0 if ok else 1)
 EOF
 [ $? -eq 0 ] || failures=$((failures + 1))
