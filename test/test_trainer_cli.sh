@@ -40,25 +40,27 @@ h.tofile(sys.argv[1])
 EOF
 expect_usage_error heads_not_dividing_width "heads \(5\) must divide the width \(64\)" -e "$work/bad_heads.bin"
 # Integer flags are range-checked before narrowing to int: none of these may wrap into a run.
-expect_usage_error x_wraps_to_epoch "flag -x: 4294967295 is too large" -x 4294967295
-expect_usage_error x_too_large "flag -x: 3000000000 is too large \(at most 2147483647\)" -x 3000000000
-expect_usage_error b_wraps_to_1 "flag -b: 4294967297 is too large" -b 4294967297
-expect_usage_error t_wraps_to_64 "flag -t: 4294967360 is too large" -t 4294967360
-expect_usage_error d_accum_wraps_negative "total batch -d 549755813888 is too large: 2147483648 accumulation steps" -b 4 -t 64 -d 549755813888
-expect_usage_error d_accum_wraps_to_1 "total batch -d 1099511628032 is too large: 4294967297 accumulation steps" -b 4 -t 64 -d 1099511628032
-expect_usage_error bt_product_too_large "micro-batch -b 2147483647 x -t 2 .* too large" -b 2147483647 -t 2
-expect_usage_error d_beyond_long "flag -d: 99999999999999999999 is too large" -d 99999999999999999999
-expect_usage_error negative_seed "--seed wants a non-negative integer" --seed -1
-expect_usage_error v_too_large "flag -v: 2147483648 is too large" -v 2147483648
-expect_usage_error x_below_minus_1 "max steps -x must be -1 .*, 0 .* or positive" -x -2
+# (a missing shard after each: code that lets the value through fails fast with another error)
+nowhere=(-e d2 -i "$work/no_such_shard.bin")
+expect_usage_error x_wraps_to_epoch "flag -x: 4294967295 is too large" -x 4294967295 "${nowhere[@]}"
+expect_usage_error x_too_large "flag -x: 3000000000 is too large \(at most 2147483647\)" -x 3000000000 "${nowhere[@]}"
+expect_usage_error b_wraps_to_1 "flag -b: 4294967297 is too large" -b 4294967297 "${nowhere[@]}"
+expect_usage_error t_wraps_to_64 "flag -t: 4294967360 is too large" -t 4294967360 "${nowhere[@]}"
+expect_usage_error d_accum_wraps_negative "total batch -d 549755813888 is too large: 2147483648 accumulation steps" -b 4 -t 64 -d 549755813888 "${nowhere[@]}"
+expect_usage_error d_accum_wraps_to_1 "total batch -d 1099511628032 is too large: 4294967297 accumulation steps" -b 4 -t 64 -d 1099511628032 "${nowhere[@]}"
+expect_usage_error bt_product_too_large "micro-batch -b 2147483647 x -t 2 .* too large" -b 2147483647 -t 2 "${nowhere[@]}"
+expect_usage_error d_beyond_long "flag -d: 99999999999999999999 is too large" -d 99999999999999999999 "${nowhere[@]}"
+expect_usage_error negative_seed "--seed wants a non-negative integer" --seed -1 "${nowhere[@]}"
+expect_usage_error v_too_large "flag -v: 2147483648 is too large" -v 2147483648 "${nowhere[@]}"
+expect_usage_error x_below_minus_1 "max steps -x must be -1 .*, 0 .* or positive" -x -2 "${nowhere[@]}"
 # llm.c flags: values outside llm.c's meaning are errors; -h N needs B >= 4.
-expect_usage_error h_value "flag -h: 2 is too large \(at most 1\)" -h 2
-expect_usage_error zero_stage_2 "-z 2: ZeRO stages 2 and 3 are not implemented" -z 2
-expect_usage_error recompute_3 "-r wants 0, 1 or 2" -r 3
-expect_usage_error wsd_shape "--wsd-shape wants sqrt\|linear" --wsd-shape cubic
-expect_usage_error init_name "--init wants counter\|llmc" --init xavier
-expect_usage_error init_llmc_seed "--seed must be below 2\^32" --init llmc --seed 4294967296
-expect_usage_error hellaswag_small_batch "-h 1 packs the 4 completions .* -b 4 or more, got 2" -h 1 -b 2
+expect_usage_error h_value "flag -h: 2 is too large \(at most 1\)" -h 2 "${nowhere[@]}"
+expect_usage_error zero_stage_2 "-z 2: ZeRO stages 2 and 3 are not implemented" -z 2 "${nowhere[@]}"
+expect_usage_error recompute_3 "-r wants 0, 1 or 2" -r 3 "${nowhere[@]}"
+expect_usage_error wsd_shape "--wsd-shape wants sqrt\|linear" --wsd-shape cubic "${nowhere[@]}"
+expect_usage_error init_name "--init wants counter\|llmc" --init xavier "${nowhere[@]}"
+expect_usage_error init_llmc_seed_range "--seed must be below 2\^32" --init llmc --seed 4294967296 "${nowhere[@]}"
+expect_usage_error hellaswag_small_batch "-h 1 packs the 4 completions .* -b 4 or more, got 2" -h 1 -b 2 "${nowhere[@]}"
 expect_usage_error batch_not_multiple "not a multiple of B\*T" -e d2 -b 4 -t 64 -d 1000 \
     -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 
