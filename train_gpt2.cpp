@@ -1,4 +1,4 @@
-// train_gpt2cpu: the fp32 CPU reference trainer. Same flags as train_gpt2cu (-h lists
+// train_gpt2cpu: the fp32 CPU reference trainer. Same flags as train_gpt2cu (--help lists
 // them); slow, exact and readable: the CUDA trainer and its kernels are checked against
 // the code it is built from (cpu/ for the model, optim/ for the optimizers).
 //
@@ -15,6 +15,8 @@
 
 #include "common/checkpoint.h"
 #include "common/dataloader.h"
+#include "common/hellaswag.h"
+#include "common/llmc_init.h"
 #include "common/model_file.h"
 #include "common/sampling.h"
 #include "common/noise_density.h"
@@ -28,14 +30,17 @@
 #include "optim/grad_clip.h"
 #include "optim/schedule.h"
 
-// -e: a model name (d12, ...) initialized from --seed, or an llm.c model file.
+// -e: a model name (d12, ...) initialized from --seed (--init: this project's generator or
+// llm.c's), or an llm.c model file.
 static GPT2Cpu build_model(const TrainConfig& cfg) {
     GPT2Config shape;
     if (gpt2_config_from_name(cfg.model, &shape)) {
         GPT2Cpu model(shape);
-        model.init(cfg.seed);
+        if (cfg.init == "llmc") gpt2_init_params_llmc(shape, (uint32_t)cfg.seed, model.params.data());
+        else model.init(cfg.seed);
         return model;
     }
+    if (cfg.init == "llmc") fail_usage("--init llmc initializes a model named by -e (d12, ...); -e '%s' is a file", cfg.model.c_str());
     struct stat st;
     if (stat(cfg.model.c_str(), &st) != 0)
         fail_usage("-e '%s' is neither a model name (d2, d4, d6, d12, d24, d36, d48) nor a model file", cfg.model.c_str());
@@ -55,6 +60,18 @@ static float validation_loss(GPT2Cpu& model, DataLoader& val, int batches, int B
         sum += model.forward(val.inputs(), val.targets(), B, T);
     }
     return (float)(sum / batches);
+}
+
+// HellaSwag (common/hellaswag.h): the number of examples the model answers right.
+static int hellaswag_correct(GPT2Cpu& model, const HellaSwagEval& eval, int B, int T) {
+    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+    int correct = 0;
+    for (int b = 0; b < eval.num_batches(); b++) {
+        eval.fill_batch(b, inputs.data(), targets.data());
+        model.forward(inputs.data(), targets.data(), B, T);
+        correct += eval.count_correct(b, model.losses());
+    }
+    return correct;
 }
 
 // Generates `n` tokens after an end-of-text token (common/sampling.h: seeded by seed and
@@ -94,6 +111,7 @@ int main(int argc, char** argv) {
     // ---- flags
     TrainConfig cfg = cpu_trainer_defaults();  // a tiny model, minutes on 2 cores (-h lists what differs from train_gpt2cu)
     parse_train_args(argc, argv, &cfg);
+    print_config_notes(cfg);
     const int B = cfg.batch_size, T = cfg.seq_len;
 
     // ---- model
@@ -113,6 +131,7 @@ int main(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
+    HellaSwagEval* hellaswag = cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
 
     Tokenizer tokenizer;
     if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
@@ -168,6 +187,13 @@ int main(int argc, char** argv) {
             printf("step %d: val loss %.6f\n", step, val_loss);
             log.val(step, val_loss, (long)step * total_batch);
         }
+        // llm.c's schedule: at every validation step after step 0, and at the end
+        if (hellaswag && ((cfg.val_every > 0 && step > 0 && step % cfg.val_every == 0) || last)) {
+            const int correct = hellaswag_correct(model, *hellaswag, B, T);
+            printf("step %d: HellaSwag %d/%d = %.4f\n", step, correct, hellaswag->num_examples(),
+                   (double)correct / hellaswag->num_examples());
+            log.eval(step, correct, hellaswag->num_examples(), (long)step * total_batch);
+        }
         if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
             const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, B, T);
             printf("step %d: gradient-noise density phi %.5f (%d batches)\n", step, nd.phi, cfg.noise_batches);
@@ -175,9 +201,13 @@ int main(int argc, char** argv) {
         }
         if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
-        if (last) break;
+        if (last) {
+            if (max_steps == 0 && resume_step < 0) checkpoint(0); // -x 0: the untrained model, for llm.c or PyTorch
+            break;
+        }
 
         const auto t0 = std::chrono::steady_clock::now();
+        if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
         model.zero_grad();
         double loss = 0;
         for (int micro = 0; micro < grad_accum; micro++) {
@@ -195,12 +225,13 @@ int main(int argc, char** argv) {
             const double tokens_per_s = total_batch / (ms / 1000.0);
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
                    oc.lr * lr_factor, norm, ms, tokens_per_s);
-            log.train(step + 1, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
+            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
         }
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.
         if (step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0)) checkpoint(step + 1);
     }
+    delete hellaswag;
     delete val_loader;
     delete noise_loader;
     delete noise_acc;

@@ -1,4 +1,4 @@
-// train_gpt2cu: the CUDA trainer. Same flags as train_gpt2cpu (-h lists them) with llm.c's
+// train_gpt2cu: the CUDA trainer. Same flags as train_gpt2cpu (--help lists them) with llm.c's
 // GPT-2 (124M) defaults: micro-batch 64 x 1024 tokens, 524288 tokens per optimizer step.
 // Parameters, gradients and activations are floatX (bf16, or fp32 with -DENABLE_FP32); the
 // optimizer keeps fp32 master weights and state (optim/gpu_optimizer.cuh).
@@ -21,6 +21,8 @@
 
 #include "common/checkpoint.h"
 #include "common/dataloader.h"
+#include "common/hellaswag.h"
+#include "common/llmc_init.h"
 #include "common/gpt2_layout.h"
 #include "common/model_file.h"
 #include "common/noise_density.h"
@@ -147,6 +149,7 @@ struct GPT2Cuda {
     char* acts_base = nullptr;
     EncoderBuckets buckets;
     std::vector<int> host_inputs; // of the last forward, for the encoder backward
+    std::vector<float> host_losses; // per-position losses of the last forward with targets (HellaSwag)
     bool has_dlogits = false;
 
     enum { WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, LNFW, LNFB };
@@ -255,10 +258,10 @@ struct GPT2Cuda {
             fused_classifier(a.logits, a.losses, a.targets, dloss, N, V, Vp, dloss != 0.0f);
             has_dlogits = dloss != 0.0f;
         }
-        std::vector<float> losses(N);
-        cudaCheck(cudaMemcpy(losses.data(), a.losses, N * sizeof(float), cudaMemcpyDeviceToHost));
+        host_losses.resize(N);
+        cudaCheck(cudaMemcpy(host_losses.data(), a.losses, N * sizeof(float), cudaMemcpyDeviceToHost));
         double sum = 0;
-        for (float x : losses) sum += x;
+        for (float x : host_losses) sum += x;
         return (float)(sum / N);
     }
 
@@ -376,6 +379,19 @@ static float validation_loss(GPT2Cuda& model, DataLoader& val, int batches) {
     return (float)(sum / batches);
 }
 
+// HellaSwag (common/hellaswag.h), as train_gpt2cpu: the number of examples answered right.
+static int hellaswag_correct(GPT2Cuda& model, const HellaSwagEval& eval) {
+    NvtxRange r("hellaswag");
+    std::vector<int> inputs((size_t)model.B * model.T), targets((size_t)model.B * model.T);
+    int correct = 0;
+    for (int b = 0; b < eval.num_batches(); b++) {
+        eval.fill_batch(b, inputs.data(), targets.data());
+        model.forward(inputs.data(), targets.data(), 0.0f);
+        correct += eval.count_correct(b, model.host_losses.data());
+    }
+    return correct;
+}
+
 // Generates `n` tokens after an end-of-text token, as train_gpt2cpu does (same sampling
 // RNG), and prints them decoded. The model runs at its fixed B x T: row 0 holds the sequence,
 // the rest is end-of-text padding; causality makes the positions after t irrelevant.
@@ -454,12 +470,15 @@ int main(int argc, char** argv) {
     // ---- flags: llm.c's GPT-2 (124M) run by default
     TrainConfig cfg = gpu_trainer_defaults();
     parse_train_args(argc, argv, &cfg);
+    print_config_notes(cfg);
     const int B = cfg.batch_size, T = cfg.seq_len;
 
     // ---- model shape and batch
     GPT2Config mc;
     std::vector<float> host_params;
     load_model_params(cfg, &mc, &host_params);
+    if (cfg.init == "llmc" && !host_params.empty())
+        fail_usage("--init llmc initializes a model named by -e (d12, ...); -e '%s' is a file", cfg.model.c_str());
     if (T > mc.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, mc.max_seq_len);
     const BatchPlan batch = plan_batch(cfg);
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
@@ -489,7 +508,13 @@ int main(int argc, char** argv) {
     GPT2Cuda model(mc, B, T, cfg.recompute != 0, cfg.attention);
     if (host_params.empty()) {
         host_params.assign(gpt2_num_params(mc), 0.0f);
-        gpt2_init_params(mc, cfg.seed, host_params.data());
+        if (cfg.init == "llmc") {
+            // llm.c rounds its fp32 draws to floatX and starts its master weights from those
+            gpt2_init_params_llmc(mc, (uint32_t)cfg.seed, host_params.data());
+            for (float& x : host_params) x = to_float(from_float<floatX>(x));
+        } else {
+            gpt2_init_params(mc, cfg.seed, host_params.data());
+        }
     }
     model.set_params(host_params.data());
     std::vector<float>().swap(host_params);
@@ -504,6 +529,7 @@ int main(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
+    HellaSwagEval* hellaswag = cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
     Tokenizer tokenizer;
     if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
 
@@ -564,6 +590,13 @@ int main(int argc, char** argv) {
             printf("step %d: val loss %.6f\n", step, val_loss);
             log.val(step, val_loss, (long)step * total_batch);
         }
+        // llm.c's schedule: at every validation step after step 0, and at the end
+        if (hellaswag && ((cfg.val_every > 0 && step > 0 && step % cfg.val_every == 0) || last)) {
+            const int correct = hellaswag_correct(model, *hellaswag);
+            printf("step %d: HellaSwag %d/%d = %.4f\n", step, correct, hellaswag->num_examples(),
+                   (double)correct / hellaswag->num_examples());
+            log.eval(step, correct, hellaswag->num_examples(), (long)step * total_batch);
+        }
         if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
             const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches);
             printf("step %d: gradient-noise density phi %.5f (%d batches)\n", step, nd.phi, cfg.noise_batches);
@@ -571,11 +604,15 @@ int main(int argc, char** argv) {
         }
         if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
-        if (last) break;
+        if (last) {
+            if (max_steps == 0 && resume_step < 0) checkpoint(0); // -x 0: the untrained model, for llm.c or PyTorch
+            break;
+        }
 
         cudaCheck(cudaDeviceSynchronize());
         const auto t0 = std::chrono::steady_clock::now();
         phase_timer().begin_step();
+        if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
         model.zero_grad();
         double loss = 0;
         for (int micro = 0; micro < grad_accum; micro++) {
@@ -603,7 +640,7 @@ int main(int argc, char** argv) {
             else snprintf(mfu, sizeof mfu, "n/a");
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
                    loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
-            log.train(step + 1, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
+            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
         }
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run
@@ -611,6 +648,7 @@ int main(int argc, char** argv) {
         if (step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0)) checkpoint(step + 1);
     }
     phase_timer().print(stdout);
+    delete hellaswag;
     delete val_loader;
     delete noise_loader;
     delete noise_acc;

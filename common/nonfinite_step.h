@@ -1,7 +1,8 @@
 // A training step whose loss or gradient norm is not finite, the same in both trainers:
 // nothing is updated or written for it. Without --skip-nonfinite the run stops with one
 // line naming the step and the latest complete checkpoint; with it the step is counted,
-// printed and logged (main.log "s:STEP skip:1", a metrics.jsonl "skip" record).
+// printed and logged (main.log "s:STEP skip:1", a metrics.jsonl "skip" record; STEP there is
+// the 0-based update index, llm.c's numbering, common/run_log.h).
 //
 // Test hook: GPT2_TEST_NAN_GRAD_STEP=S makes the trainer poison one gradient coordinate with
 // NaN at step S (1-based), so the tests can exercise this on a step of their choice.
@@ -36,6 +37,6 @@ inline bool skip_nonfinite_step(int step, int max_steps, double loss, double nor
     }
     (*skips)++;
     printf("step %4d/%d | skipped: %s is not finite (%d skipped so far)\n", step, max_steps, reason, *skips);
-    log.skip(step, std::string(reason) + " is not finite", *skips);
+    log.skip(step - 1, std::string(reason) + " is not finite", *skips);
     return true;
 }

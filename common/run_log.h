@@ -1,18 +1,22 @@
 // The two logs a trainer writes into -o DIR, shared by train_gpt2cpu and train_gpt2cu.
 //
-// main.log, llm.c's line format, one line per event:
-//   s:STEP trl:LOSS lr:LR norm:GRAD_NORM tps:TOKENS_PER_S   a train step (STEP: after the update, 1-based)
-//   s:STEP tel:VAL_LOSS                                     validation, before step STEP+1
+// main.log, llm.c's line format and step numbering (llm.c's dev/vislog.ipynb reads it), one
+// line per event; STEP is the number of updates made before the event:
+//   s:STEP trl:LOSS lr:LR norm:GRAD_NORM tps:TOKENS_PER_S   the update made at STEP (the first is s:0)
+//   s:STEP tel:VAL_LOSS                                     validation after STEP updates (s:0: at init)
+//   s:STEP eval:ACC                                         HellaSwag accuracy after STEP updates (-h 1)
 //   s:STEP phi:PHI                                          gradient-noise density (common/noise_density.h)
-//   s:STEP skip:1                                           a non-finite step skipped (--skip-nonfinite)
+//   s:STEP skip:1                                           the update at STEP skipped (--skip-nonfinite)
+// trl/tel/eval have llm.c's precision (%.4f, lr %.6f, norm %.2f); tps (and phi, skip) come after
+// or beside llm.c's fields. Full precision is in metrics.jsonl.
 // metrics.jsonl, one JSON object per line: first {"type":"config",...} (every flag after
 // defaults are resolved, git revision, device, parameter count), then "train", "val",
-// "noise" and "skip" records with the same step numbers as main.log.
+// "eval", "noise" and "skip" records with the same step numbers as main.log ("tokens": the
+// training tokens seen once the record's event is done).
 //
-// Resuming (-y 1) from the checkpoint at step S keeps both files, drops the records the
-// interrupted run wrote after that checkpoint (train/skip with step > S, val/noise with
-// step >= S: the resumed run writes them again), appends a fresh config record with
-// "resumed_from":S and continues, so the files read as one run.
+// Resuming (-y 1) from the checkpoint after S updates keeps both files, drops the records the
+// interrupted run wrote from step S on (the resumed run writes them again), appends a fresh
+// config record with "resumed_from":S and continues, so the files read as one run.
 #pragma once
 #include <cmath>
 #include <cstdio>
@@ -124,7 +128,9 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"overwrite", std::to_string(cfg.overwrite)},
         {"skip_nonfinite", std::to_string(cfg.skip_nonfinite)}, {"noise_every", std::to_string(cfg.noise_every)},
         {"noise_batches", std::to_string(cfg.noise_batches)}, {"attention", json_string(cfg.attention)},
-        {"profile_kernels", std::to_string(cfg.profile_kernels)},
+        {"profile_kernels", std::to_string(cfg.profile_kernels)}, {"hellaswag", std::to_string(cfg.hellaswag)},
+        {"hellaswag_path", json_string(cfg.hellaswag_path)}, {"init", json_string(cfg.init)},
+        {"wsd_shape", json_string(wsd_shape_name(s.wsd_shape))}, {"overfit_single_batch", std::to_string(cfg.overfit_single_batch)},
     };
     std::string flags = "{";
     for (size_t i = 0; i < f.size(); i++) flags += (i ? "," : "") + json_string(f[i].first) + ":" + f[i].second;
@@ -140,6 +146,7 @@ class RunLog {
 public:
     // Opens DIR/main.log and DIR/metrics.jsonl. resume_step < 0: a fresh run (files
     // truncated); otherwise the run continues from the checkpoint at that step (see top).
+    // Every record's step follows the numbering at the top (train/skip: 0-based update index).
     void open(const std::string& dir, int resume_step) {
         using namespace run_log_detail;
         const std::string main_path = dir + "/main.log", metrics_path = dir + "/metrics.jsonl";
@@ -147,14 +154,12 @@ public:
             const long S = resume_step;
             filter_lines(main_path, [&](const std::string& line) {
                 long step; std::string kind;
-                if (!main_log_record(line, &step, &kind)) return false;
-                return (kind == "trl" || kind == "skip") ? step <= S : step < S;
+                return main_log_record(line, &step, &kind) && step < S;
             });
             filter_lines(metrics_path, [&](const std::string& line) {
                 long step; std::string type;
                 if (!metrics_record(line, &step, &type)) return false;
-                if (type == "config") return true;
-                return (type == "train" || type == "skip") ? step <= S : step < S;
+                return type == "config" || step < S;
             });
         }
         const char* mode = resume_step >= 0 ? "a" : "w";
@@ -172,7 +177,7 @@ public:
     void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens) {
         using run_log_detail::json_number;
         if (!main_) return;
-        fprintf(main_, "s:%d trl:%.6f lr:%.6e norm:%.4f tps:%.0f\n", step, loss, lr, norm, tokens_per_s);
+        fprintf(main_, "s:%d trl:%.4f lr:%.6f norm:%.2f tps:%.0f\n", step, loss, lr, norm, tokens_per_s);
         fflush(main_);
         metrics("{\"type\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":" + json_number(loss) +
                 ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"ms\":" + json_number(ms) +
@@ -180,10 +185,19 @@ public:
     }
     void val(int step, double loss, long tokens) {
         if (!main_) return;
-        fprintf(main_, "s:%d tel:%.6f\n", step, loss);
+        fprintf(main_, "s:%d tel:%.4f\n", step, loss);
         fflush(main_);
         metrics("{\"type\":\"val\",\"step\":" + std::to_string(step) + ",\"loss\":" + run_log_detail::json_number(loss) +
                 ",\"tokens\":" + std::to_string(tokens) + "}");
+    }
+    void eval(int step, int correct, int examples, long tokens) {
+        if (!main_) return;
+        const double acc = examples > 0 ? (double)correct / examples : 0.0;
+        fprintf(main_, "s:%d eval:%.4f\n", step, acc);
+        fflush(main_);
+        metrics("{\"type\":\"eval\",\"step\":" + std::to_string(step) + ",\"task\":\"hellaswag\",\"accuracy\":" +
+                run_log_detail::json_number(acc) + ",\"correct\":" + std::to_string(correct) + ",\"examples\":" +
+                std::to_string(examples) + ",\"tokens\":" + std::to_string(tokens) + "}");
     }
     void noise(int step, double phi, const std::vector<std::pair<std::string, double>>& per_tensor, int batches) {
         using run_log_detail::json_number;

@@ -3,6 +3,8 @@
 // are one-line errors with exit code 2.
 #pragma once
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -40,6 +42,11 @@ struct TrainConfig {
     int skip_nonfinite = 0;        // --skip-nonfinite: skip a non-finite step instead of stopping
     int noise_every = 0;           // --noise-every N: gradient-noise density every N steps (0: never)
     int noise_batches = 8;         // --noise-batches K: micro-batch gradients per estimate
+    int hellaswag = 0;             // -h 1: HellaSwag accuracy at every validation (common/hellaswag.h)
+    std::string hellaswag_path = "data/hellaswag/hellaswag_val.bin"; // --hellaswag FILE
+    std::string init = "counter";  // --init counter|llmc: this project's generator or llm.c's mt19937 init
+    int overfit_single_batch = 0;  // -a 1: train on the first val batch, every step (llm.c's debug mode)
+    std::vector<std::string> notes; // one line each for llm.c flags accepted but without effect here
     OptimConfig optim;
     ScheduleConfig schedule;
 };
@@ -99,14 +106,19 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               auto: where it applies) or cuBLAS + softmax; train_gpt2cu only (default %s)\n", d.attention.c_str());
     printf("  --profile-kernels  print per-phase GPU times (CUDA events) after the run; train_gpt2cu only\n");
     printf("  --seed N     seed for init, data order and sampling (default %llu)\n", d.seed);
+    printf("  --init I     counter|llmc: this project's counter-based init, or llm.c's train_gpt2.cu init\n"
+           "               (its mt19937 and fill order, seeded with --seed; llm.c always uses 42) (default %s)\n", d.init.c_str());
     printf("  --no-shuffle read shards and samples in order\n");
     printf("loop:\n");
-    printf("  -x STEPS     optimizer steps (default %d: one epoch)\n", d.max_steps);
+    printf("  -x STEPS     optimizer steps, 0: evaluate only (with -o, writes model_00000000.bin) (default %d: one epoch)\n", d.max_steps);
     printf("  -v N         validate every N steps, 0 never (default %d)\n", d.val_every);
     printf("  -m N         val batches (default %d)\n", d.val_batches);
     printf("  -n N         checkpoint every N steps, 0: only at the end (default %d)\n", d.checkpoint_every);
     printf("  -s N         sample every N steps, 0 never (default %d)\n", d.sample_every);
     printf("  -g N         tokens to generate per sample (default %d)\n", d.gen_tokens);
+    printf("  -h 0|1       HellaSwag accuracy at every validation after step 0 and at the end (default %d)\n", d.hellaswag);
+    printf("  --hellaswag F  llm.c eval file for -h 1, made by data/hellaswag.py (default %s)\n", d.hellaswag_path.c_str());
+    printf("  -a 0|1       overfit a single batch: the first val batch, every step (default %d)\n", d.overfit_single_batch);
     printf("  -y 0|1       resume from the latest complete checkpoint in -o, if any (default %d)\n", d.resume);
     printf("  --keep K     keep only the newest K checkpoints, 0: keep all (default %d)\n", d.keep_checkpoints);
     printf("  --overwrite  a fresh run (-y 0) deletes the checkpoints already in -o (default: refuse to start)\n");
@@ -132,8 +144,20 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -u N         warmup steps (default %d)\n", d.schedule.warmup_steps);
     printf("  --warmup-init F  lr fraction the warmup starts from (default %g)\n", d.schedule.warmup_init);
     printf("  -q F         final lr as a fraction of the peak (default %g)\n", d.schedule.final_lr_frac);
+    printf("  -k S         the same as --schedule (llm.c's flag)\n");
     printf("  --wsd-decay-frac F  wsd: share of steps spent decaying (default %g)\n", d.schedule.wsd_decay_frac);
-    printf("  -h           this help\n");
+    printf("  --wsd-shape S  sqrt|linear: wsd decays as 1 - sqrt(progress) (llm.c) or linearly (default %s)\n",
+           wsd_shape_name(d.schedule.wsd_shape));
+    printf("llm.c flags accepted for its command lines (a one-line note says when one has no effect here):\n");
+    printf("  -z 0|1       ZeRO stage: one process here, so stage 1 shards nothing and equals stage 0\n");
+    printf("  -w 0|1       fp32 master weights: always kept here; -w 0 is ignored\n");
+    printf("  -ge N        GELU fusion: train_gpt2cu fuses it into the forward matmul (bf16 build); ignored\n");
+    printf("  -sl Z, -sg Z skip an update by loss / gradient-norm z-score: not implemented, non-zero is ignored\n");
+    printf("  -f 0|1       here: --attention cublas|auto (llm.c: the TF32 switch of fp32 builds)\n");
+    printf("  -nk K        the same as --keep K\n");
+    printf("  -nm M        major checkpoints: not implemented (--keep deletes any old one), non-zero is ignored\n");
+    printf("  -lg N        GPU info every N steps: not implemented, ignored\n");
+    printf("  --help       this help (also a bare -h as the last word; -h with a value is HellaSwag)\n");
     printf("defaults shown are this trainer's; train_gpt2cpu / train_gpt2cu differ in: %s\n", trainer_default_differences().c_str());
 }
 
@@ -142,7 +166,23 @@ inline long parse_long(const std::string& flag, const char* v) {
     char* end;
     errno = 0;
     long x = strtol(v, &end, 10);
+    if (errno == ERANGE) fail_usage("flag %s: %s is too %s", flag.c_str(), v, *v == '-' ? "small" : "large");
     if (*v == '\0' || *end != '\0' || errno) fail_usage("flag %s wants an integer, got '%s'", flag.c_str(), v);
+    return x;
+}
+// An int flag in [lo, hi]; the range is checked on the 64-bit value, before narrowing, so
+// 4294967297 is "too large", never 1.
+inline int parse_int(const std::string& flag, const char* v, long lo = INT_MIN, long hi = INT_MAX) {
+    const long x = parse_long(flag, v);
+    if (x > hi) fail_usage("flag %s: %s is too large (at most %ld)", flag.c_str(), v, hi);
+    if (x < lo) fail_usage("flag %s: %s is too small (at least %ld)", flag.c_str(), v, lo);
+    return (int)x;
+}
+inline unsigned long long parse_seed(const std::string& flag, const char* v) {
+    char* end;
+    errno = 0;
+    const unsigned long long x = strtoull(v, &end, 10);
+    if (*v == '\0' || *v == '-' || *end != '\0' || errno) fail_usage("flag %s wants a non-negative integer below 2^64, got '%s'", flag.c_str(), v);
     return x;
 }
 inline float parse_float(const std::string& flag, const char* v) {
@@ -159,12 +199,13 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     const TrainConfig defaults = *cfg;
     for (int i = 1; i < argc; i++) {
         const std::string flag = argv[i];
-        if (flag == "-h" || flag == "--help") { print_train_usage(argv[0], defaults); exit(0); }
+        // llm.c's -h N is HellaSwag; help is --help, or -h with no value after it.
+        if (flag == "--help" || (flag == "-h" && i + 1 == argc)) { print_train_usage(argv[0], defaults); exit(0); }
         if (flag == "--no-shuffle") { cfg->shuffle = 0; continue; }
         if (flag == "--skip-nonfinite") { cfg->skip_nonfinite = 1; continue; }
         if (flag == "--profile-kernels") { cfg->profile_kernels = 1; continue; }
         if (flag == "--overwrite") { cfg->overwrite = 1; continue; }
-        if (flag.size() < 2 || flag[0] != '-') fail_usage("unexpected argument '%s' (see -h)", flag.c_str());
+        if (flag.size() < 2 || flag[0] != '-') fail_usage("unexpected argument '%s' (see --help)", flag.c_str());
         if (i + 1 >= argc) fail_usage("flag %s needs a value", flag.c_str());
         const char* v = argv[++i];
         OptimConfig& o = cfg->optim;
@@ -174,30 +215,63 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "--tokenizer") cfg->tokenizer_path = v;
         else if (flag == "-o") cfg->output_dir = v;
         else if (flag == "-e") cfg->model = v;
-        else if (flag == "-b") cfg->batch_size = (int)parse_long(flag, v);
-        else if (flag == "-t") cfg->seq_len = (int)parse_long(flag, v);
+        else if (flag == "-b") cfg->batch_size = parse_int(flag, v);
+        else if (flag == "-t") cfg->seq_len = parse_int(flag, v);
         else if (flag == "-d") cfg->total_batch_tokens = parse_long(flag, v);
-        else if (flag == "-x") cfg->max_steps = (int)parse_long(flag, v);
-        else if (flag == "-v") cfg->val_every = (int)parse_long(flag, v);
-        else if (flag == "-m") cfg->val_batches = (int)parse_long(flag, v);
-        else if (flag == "-n") cfg->checkpoint_every = (int)parse_long(flag, v);
-        else if (flag == "-s") cfg->sample_every = (int)parse_long(flag, v);
-        else if (flag == "-g") cfg->gen_tokens = (int)parse_long(flag, v);
-        else if (flag == "-r") cfg->recompute = (int)parse_long(flag, v);
+        else if (flag == "-x") cfg->max_steps = parse_int(flag, v);
+        else if (flag == "-v") cfg->val_every = parse_int(flag, v);
+        else if (flag == "-m") cfg->val_batches = parse_int(flag, v);
+        else if (flag == "-n") cfg->checkpoint_every = parse_int(flag, v);
+        else if (flag == "-s") cfg->sample_every = parse_int(flag, v);
+        else if (flag == "-g") cfg->gen_tokens = parse_int(flag, v);
+        else if (flag == "-r") cfg->recompute = parse_int(flag, v);
+        else if (flag == "-h") cfg->hellaswag = parse_int(flag, v, 0, 1);
+        else if (flag == "--hellaswag") cfg->hellaswag_path = v;
+        else if (flag == "--init") {
+            cfg->init = v;
+            if (cfg->init != "counter" && cfg->init != "llmc") fail_usage("--init wants counter|llmc, got '%s'", v);
+        }
+        else if (flag == "-a") cfg->overfit_single_batch = parse_int(flag, v, 0, 1);
+        else if (flag == "-z") {
+            const int z = parse_int(flag, v, 0, 3);
+            if (z > 1) fail_usage("-z %d: ZeRO stages 2 and 3 are not implemented (neither are they in llm.c); use -z 0 or 1", z);
+            if (z == 1) cfg->notes.push_back("-z 1: ZeRO-1 shards the optimizer state across processes; with one process it equals -z 0");
+        }
+        else if (flag == "-w") {
+            if (parse_int(flag, v, 0, 1) == 0) cfg->notes.push_back("-w 0 is ignored: the optimizer always keeps fp32 master weights here");
+        }
+        else if (flag == "-ge") {
+            parse_int(flag, v, 0, 2);
+            cfg->notes.push_back("-ge is ignored: train_gpt2cu fuses GELU into the forward matmul where cuBLASLt can (bf16 build), never into backward; train_gpt2cpu never fuses");
+        }
+        else if (flag == "-sl" || flag == "-sg") {
+            if (parse_float(flag, v) != 0.0f)
+                cfg->notes.push_back(flag + " is ignored: skipping updates by " + (flag == "-sl" ? "loss" : "gradient-norm") +
+                                     " z-score is not implemented (--skip-nonfinite skips non-finite steps)");
+        }
+        else if (flag == "-f") cfg->attention = parse_int(flag, v, 0, 1) ? "auto" : "cublas";
+        else if (flag == "-nk") cfg->keep_checkpoints = parse_int(flag, v);
+        else if (flag == "-nm") {
+            if (parse_int(flag, v, 0) != 0) cfg->notes.push_back("-nm is ignored: major checkpoints are not implemented (--keep / -nk deletes any old checkpoint)");
+        }
+        else if (flag == "-lg") {
+            parse_int(flag, v);
+            cfg->notes.push_back("-lg is ignored: GPU utilization logging is not implemented");
+        }
         else if (flag == "--attention") {
             cfg->attention = v;
             if (cfg->attention != "auto" && cfg->attention != "flash" && cfg->attention != "cublas")
                 fail_usage("--attention wants auto|flash|cublas, got '%s'", v);
         }
-        else if (flag == "--seed") cfg->seed = (unsigned long long)parse_long(flag, v);
-        else if (flag == "-y") cfg->resume = (int)parse_long(flag, v);
-        else if (flag == "--keep") cfg->keep_checkpoints = (int)parse_long(flag, v);
-        else if (flag == "--noise-every") cfg->noise_every = (int)parse_long(flag, v);
-        else if (flag == "--noise-batches") cfg->noise_batches = (int)parse_long(flag, v);
+        else if (flag == "--seed") cfg->seed = parse_seed(flag, v);
+        else if (flag == "-y") cfg->resume = parse_int(flag, v);
+        else if (flag == "--keep") cfg->keep_checkpoints = parse_int(flag, v);
+        else if (flag == "--noise-every") cfg->noise_every = parse_int(flag, v);
+        else if (flag == "--noise-batches") cfg->noise_batches = parse_int(flag, v);
         else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon)", v); }
         else if (flag == "-l") o.lr = parse_float(flag, v);
         else if (flag == "--momentum") o.momentum = parse_float(flag, v);
-        else if (flag == "--nesterov") o.nesterov = (int)parse_long(flag, v);
+        else if (flag == "--nesterov") o.nesterov = parse_int(flag, v);
         else if (flag == "--beta1") o.beta1 = parse_float(flag, v);
         else if (flag == "--beta2") o.beta2 = parse_float(flag, v);
         else if (flag == "--eps") o.eps = parse_float(flag, v);
@@ -210,25 +284,31 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
             else fail_usage("--wd-on wants matrices|hidden|all, got '%s'", v);
         }
         else if (flag == "--grad-clip") o.grad_clip = parse_float(flag, v);
-        else if (flag == "--muon-ns-steps") o.muon_ns_steps = (int)parse_long(flag, v);
+        else if (flag == "--muon-ns-steps") o.muon_ns_steps = parse_int(flag, v);
         else if (flag == "--muon-fallback") {
             if (!algorithm_from_name(v, &o.muon_fallback) || o.muon_fallback == Algorithm::Muon)
                 fail_usage("--muon-fallback wants sgd|signsgd|signum|adamw|lion, got '%s'", v);
         }
         else if (flag == "--fallback-lr") o.fallback_lr = parse_float(flag, v);
-        else if (flag == "--schedule") {
+        else if (flag == "--schedule" || flag == "-k") {
             const std::string w = v;
             if (w == "cosine") s.kind = Schedule::Cosine;
             else if (w == "linear") s.kind = Schedule::Linear;
             else if (w == "constant") s.kind = Schedule::Constant;
             else if (w == "wsd") s.kind = Schedule::WSD;
-            else fail_usage("--schedule wants cosine|linear|constant|wsd, got '%s'", v);
+            else fail_usage("%s wants cosine|linear|constant|wsd, got '%s'", flag.c_str(), v);
         }
-        else if (flag == "-u") s.warmup_steps = (int)parse_long(flag, v);
+        else if (flag == "--wsd-shape") {
+            const std::string w = v;
+            if (w == "sqrt") s.wsd_shape = WsdShape::Sqrt;
+            else if (w == "linear") s.wsd_shape = WsdShape::Linear;
+            else fail_usage("--wsd-shape wants sqrt|linear, got '%s'", v);
+        }
+        else if (flag == "-u") s.warmup_steps = parse_int(flag, v);
         else if (flag == "--warmup-init") s.warmup_init = parse_float(flag, v);
         else if (flag == "-q") s.final_lr_frac = parse_float(flag, v);
         else if (flag == "--wsd-decay-frac") s.wsd_decay_frac = parse_float(flag, v);
-        else fail_usage("unknown flag '%s' (see -h)", flag.c_str());
+        else fail_usage("unknown flag '%s' (see --help)", flag.c_str());
     }
     // Values that can be checked without the model or the data.
     const OptimConfig& o = cfg->optim;
@@ -236,7 +316,26 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (cfg->batch_size < 1) fail_usage("micro-batch -b must be at least 1, got %d", cfg->batch_size);
     if (cfg->seq_len < 1 || cfg->seq_len > 1024) fail_usage("sequence length -t must be in 1..1024, got %d", cfg->seq_len);
     if (cfg->total_batch_tokens != -1 && cfg->total_batch_tokens < 1) fail_usage("total batch -d must be positive or -1, got %ld", cfg->total_batch_tokens);
-    if (cfg->max_steps < -1 || cfg->max_steps == 0) fail_usage("max steps -x must be positive or -1, got %d", cfg->max_steps);
+    if (cfg->max_steps < -1) fail_usage("max steps -x must be -1 (one epoch), 0 (evaluate only) or positive, got %d", cfg->max_steps);
+    // B*T and the accumulation count are ints downstream: check them before they can wrap.
+    const long tokens_per_micro = (long)cfg->batch_size * cfg->seq_len;
+    if (tokens_per_micro > INT_MAX) fail_usage("micro-batch -b %d x -t %d = %ld tokens is too large (at most %d)", cfg->batch_size, cfg->seq_len, tokens_per_micro, INT_MAX);
+    if (cfg->total_batch_tokens != -1 && cfg->total_batch_tokens / tokens_per_micro > INT_MAX)
+        fail_usage("total batch -d %ld is too large: %ld accumulation steps of B*T = %ld (at most %d)", cfg->total_batch_tokens,
+                   cfg->total_batch_tokens / tokens_per_micro, tokens_per_micro, INT_MAX);
+    if (cfg->recompute < 0 || cfg->recompute > 2) fail_usage("-r wants 0, 1 or 2, got %d", cfg->recompute);
+    if (cfg->recompute == 2) {
+        cfg->recompute = 1;
+        cfg->notes.push_back("-r 2 recomputes GELU only: layernorm recomputation is not implemented (the same as -r 1)");
+    }
+    if (cfg->overfit_single_batch) { // llm.c: the first batch of the (smaller) val split, re-read every step
+        cfg->train_glob = cfg->val_glob;
+        cfg->shuffle = 0;
+    }
+    if (cfg->hellaswag && cfg->batch_size < 4)
+        fail_usage("-h 1 packs the 4 completions of an example into the micro-batch: it needs -b 4 or more, got %d", cfg->batch_size);
+    if (cfg->init == "llmc" && cfg->seed > 0xffffffffull)
+        fail_usage("--init llmc seeds llm.c's 32-bit mt19937: --seed must be below 2^32, got %llu", cfg->seed);
     if (cfg->val_every < 0 || cfg->val_batches < 0 || cfg->checkpoint_every < 0 || cfg->sample_every < 0 || cfg->gen_tokens < 0)
         fail_usage("-v, -m, -n, -s and -g must not be negative");
     if (cfg->resume != 0 && cfg->resume != 1) fail_usage("-y wants 0 or 1, got %d", cfg->resume);
@@ -264,6 +363,11 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     resolve_optim_defaults(&cfg->optim);
 }
 
+// The notes parse_train_args collected, one line each, before anything else runs.
+inline void print_config_notes(const TrainConfig& cfg) {
+    for (const std::string& n : cfg.notes) printf("note: %s\n", n.c_str());
+}
+
 // The batch of one optimizer step: -d tokens (B*T when -1), taken in grad_accum micro-steps
 // of B*T tokens each; -d must be a multiple of B*T.
 struct BatchPlan {
@@ -280,9 +384,10 @@ inline BatchPlan plan_batch(const TrainConfig& cfg) {
     return p;
 }
 
-// Optimizer steps of the run: -x, or one epoch of the training shards when -x is -1.
+// Optimizer steps of the run: -x (0: evaluate only), or one epoch of the training shards when -x is -1.
 inline int plan_max_steps(const TrainConfig& cfg, long batches_per_epoch, int grad_accum) {
-    return cfg.max_steps > 0 ? cfg.max_steps : (int)std::max<long>(1, batches_per_epoch / grad_accum);
+    if (cfg.max_steps >= 0) return cfg.max_steps;
+    return (int)std::min<long>(INT_MAX, std::max<long>(1, batches_per_epoch / grad_accum));
 }
 
 // The two lines both trainers print before training: the batch and the optimizer settings.

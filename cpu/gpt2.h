@@ -39,6 +39,7 @@ struct GPT2Cpu {
 
     const float* logits() const { return acts_.logits.data(); }
     const float* probs() const { return acts_.probs.data(); }
+    const float* losses() const { return acts_.losses.data(); } // (B,T) of the last forward with targets
 
     // Returns the mean loss, or -1 when targets is nullptr (then only logits are computed).
     float forward(const int* inputs, const int* targets, int B, int T) {

@@ -7,6 +7,7 @@
 enum class Algorithm { SGD, SignSGD, Signum, AdamW, Lion, Muon };
 enum class WeightDecayOn { Matrices, Hidden, All }; // which tensors get weight decay
 enum class Schedule { Cosine, Linear, Constant, WSD };
+enum class WsdShape { Sqrt, Linear }; // wsd's cool-down: 1 - sqrt(progress) (llm.c) or 1 - progress
 
 struct OptimConfig {
     Algorithm algorithm = Algorithm::AdamW;
@@ -29,8 +30,11 @@ struct ScheduleConfig {
     int warmup_steps = 0;
     float warmup_init = 0.0f;      // lr fraction the warmup starts from (0: llm.c's (step+1)/warmup)
     float final_lr_frac = 0.0f;    // the schedule ends at peak * final_lr_frac
-    float wsd_decay_frac = 0.2f;   // wsd: the last fraction of steps decays linearly
+    float wsd_decay_frac = 0.2f;   // wsd: the last fraction of steps decays (llm.c: 0.2)
+    WsdShape wsd_shape = WsdShape::Sqrt;
 };
+
+inline const char* wsd_shape_name(WsdShape s) { return s == WsdShape::Sqrt ? "sqrt" : "linear"; }
 
 inline const char* algorithm_name(Algorithm a) {
     switch (a) {

@@ -6,7 +6,8 @@
 //     linear:   1 - (1 - min) * progress
 //     constant: 1
 //     wsd:      decay_steps = (int)(wsd_decay_frac * max_steps), decay_start = max_steps - decay_steps;
-//               1 before decay_start, then 1 - (1 - min) * (step - decay_start) / max(1, decay_steps)
+//               1 before decay_start, then with d = (step - decay_start) / max(1, decay_steps):
+//               --wsd-shape sqrt (default, llm.c's): 1 - (1 - min) * sqrt(d); linear: 1 - (1 - min) * d
 // Progress is capped at 1 so a step past max_steps stays at the final value.
 #pragma once
 #include <algorithm>
@@ -47,7 +48,8 @@ inline float lr_factor_at(const ScheduleConfig& s, int step, int max_steps) {
             const int decay_start = max_steps - decay_steps;
             if (step < decay_start) return 1.0f;
             const double decayed = std::min(1.0, (double)(step - decay_start) / std::max(1, decay_steps));
-            return (float)(1.0 - (1.0 - min_frac) * decayed);
+            const double shaped = s.wsd_shape == WsdShape::Sqrt ? std::sqrt(decayed) : decayed;
+            return (float)(1.0 - (1.0 - min_frac) * shaped);
         }
     }
     return 1.0f;

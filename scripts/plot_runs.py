@@ -3,10 +3,12 @@
 
     scripts/plot_runs.py RUN_DIR... -o compare.png [--summary summary.md] [--target LOSS]
 
-Each run directory holds main.log (llm.c lines: `s:STEP trl:LOSS [lr:.. norm:.. tps:..]`,
-`s:STEP tel:VAL`, `s:STEP phi:..`, `s:STEP skip:1`) and, when the trainer wrote it,
-metrics.jsonl (a "config" record first, then "train", "val" and "noise" records), which is
-preferred where it has the data. The optimizer and learning rate come from the config record,
+Each run directory holds main.log (llm.c lines and step numbers: `s:STEP trl:LOSS [lr:..
+norm:.. tps:..]` for the update at STEP (the first is s:0), `s:STEP tel:VAL` and
+`s:STEP eval:ACC` (HellaSwag) after STEP updates, `s:STEP phi:..`, `s:STEP skip:1`) and,
+when the trainer wrote it, metrics.jsonl (a "config" record first, then "train", "val",
+"eval" and "noise" records, same step numbers), which is preferred where it has the data.
+llm.c's own main.log reads the same way. The optimizer and learning rate come from the config record,
 else from the directory name <optim>_lr<lr>.
 
 The picture: train loss (smoothed) and val loss against step and, when tokens per step are
@@ -50,6 +52,7 @@ class Run:
         self.train = []  # (step, loss, tokens or None)
         self.val = []    # (step, loss, tokens or None)
         self.phi = []    # (step, phi)
+        self.eval = []   # (step, HellaSwag accuracy)
         self.tokens_per_s = []
         self.skipped_steps = 0
 
@@ -58,6 +61,7 @@ class Run:
         return f"{self.optim} lr={self.lr:g}" if self.lr is not None else self.optim
 
     def tokens_at(self, step, recorded):
+        """Tokens seen after `step` updates (a train record at step s: pass s + 1)."""
         if recorded is not None:
             return recorded
         return step * self.tokens_per_step if self.tokens_per_step else None
@@ -68,7 +72,7 @@ class Run:
 
 
 def parse_main_log(path, run):
-    """Fills run from llm.c-style main.log lines; returns (train, val, phi) lists."""
+    """Fills run from llm.c-style main.log lines (run.eval too); returns (train, val, phi) lists."""
     train, val, phi = [], [], []
     with open(path) as f:
         for number, line in enumerate(f, 1):
@@ -97,14 +101,16 @@ def parse_main_log(path, run):
                 val.append((step, values["tel"], None))
             if "phi" in values:
                 phi.append((step, values["phi"]))
+            if "eval" in values:
+                run.eval.append((step, values["eval"]))
             if values.get("skip", 0) != 0:
                 run.skipped_steps += 1
     return train, val, phi
 
 
 def parse_metrics(path, run):
-    """Fills run from metrics.jsonl; returns (train, val, phi, tokens_per_s) lists."""
-    train, val, phi, tps = [], [], [], []
+    """Fills run from metrics.jsonl (run.eval too, when recorded); returns (train, val, phi, tokens_per_s) lists."""
+    train, val, phi, tps, evals = [], [], [], [], []
     with open(path) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -129,8 +135,12 @@ def parse_metrics(path, run):
                     val.append((int(record["step"]), float(record["loss"]), record.get("tokens")))
                 elif kind == "noise":
                     phi.append((int(record["step"]), float(record["phi"])))
+                elif kind == "eval":
+                    evals.append((int(record["step"]), float(record["accuracy"])))
             except (ValueError, KeyError, TypeError) as e:
                 raise InputError(f"{path}:{number}: bad record ({type(e).__name__}: {e})")
+    if evals:
+        run.eval = evals
     return train, val, phi, tps
 
 
@@ -158,9 +168,10 @@ def load_run(path):
         run.optim = m.group(1) if m else name
     if run.lr is None and m:
         run.lr = float(m.group(2))
-    run.train = sorted((s, l, run.tokens_at(s, t)) for s, l, t in train)
+    run.train = sorted((s, l, run.tokens_at(s + 1, t)) for s, l, t in train)
     run.val = sorted((s, l, run.tokens_at(s, t)) for s, l, t in val)
     run.phi = sorted(phi)
+    run.eval = sorted(dict(run.eval).items())  # a resumed llm.c log repeats steps: the last wins
     run.tokens_per_s = tps
     return run
 
@@ -235,15 +246,18 @@ def draw(runs, best, colors, weight, png_path, notes):
         panels += [("train", "tokens"), ("val", "tokens")]
     if any(r.phi for r in runs):
         panels.append(("phi", "step"))
+    if any(r.eval for r in runs):
+        panels.append(("eval", "step"))
     cols = 2
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(12.5, 4.2 * rows + 0.8), squeeze=False)
     titles = {"train": "train loss (EMA-smoothed)", "val": "val loss",
-              "phi": "gradient-noise measure phi"}
+              "phi": "gradient-noise measure phi", "eval": "HellaSwag accuracy"}
     for ax, (what, x_axis) in zip(axes.flat, panels):
         for run in (with_tokens if x_axis == "tokens" else runs):
-            if what == "phi":
-                xs, ys = [s for s, _ in run.phi], [p for _, p in run.phi]
+            if what in ("phi", "eval"):
+                series = run.phi if what == "phi" else run.eval
+                xs, ys = [s for s, _ in series], [p for _, p in series]
             else:
                 points = run.train if what == "train" else run.val
                 xs = [s if x_axis == "step" else t for s, _, t in points]
@@ -260,7 +274,7 @@ def draw(runs, best, colors, weight, png_path, notes):
         ax.set_xlabel("optimizer step" if x_axis == "step" else "training tokens")
         if x_axis == "tokens":
             ax.xaxis.set_major_formatter(EngFormatter())  # 2.6 G instead of 2600000000
-        ax.set_ylabel("phi" if what == "phi" else "loss (nats/token)")
+        ax.set_ylabel({"phi": "phi", "eval": "accuracy"}.get(what, "loss (nats/token)"))
         ax.grid(True, alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")

@@ -198,13 +198,14 @@ DEFAULT_LR = {"sgd": 1e-2, "signsgd": 1e-4, "signum": 1e-4, "adamw": 6e-4, "lion
 def parse_optim_flags(line):
     s = dict(optim="adamw", lr=-1.0, momentum=-1.0, nesterov=-1, beta1=-1.0, beta2=-1.0, eps=f32("1e-8"),
              wd=0.0, wd_on="matrices", grad_clip=1.0, ns_steps=5, fallback="adamw", fallback_lr=-1.0,
-             schedule="cosine", warmup=0, warmup_init=0.0, final_frac=0.0, wsd_decay_frac=f32("0.2"),
+             schedule="cosine", warmup=0, warmup_init=0.0, final_frac=0.0, wsd_decay_frac=f32("0.2"), wsd_shape="sqrt",
              max_steps=-1)
     floats = {"-l": "lr", "--momentum": "momentum", "--beta1": "beta1", "--beta2": "beta2", "--eps": "eps",
               "-c": "wd", "--grad-clip": "grad_clip", "--fallback-lr": "fallback_lr", "--warmup-init": "warmup_init",
               "-q": "final_frac", "--wsd-decay-frac": "wsd_decay_frac"}
     ints = {"--nesterov": "nesterov", "--muon-ns-steps": "ns_steps", "-u": "warmup", "-x": "max_steps"}
-    words = {"--optim": "optim", "--wd-on": "wd_on", "--muon-fallback": "fallback", "--schedule": "schedule"}
+    words = {"--optim": "optim", "--wd-on": "wd_on", "--muon-fallback": "fallback", "--schedule": "schedule",
+             "--wsd-shape": "wsd_shape"}
     tokens = line.split()
     if len(tokens) % 2:
         raise SystemExit("error: flags '%s' are not flag/value pairs" % line)
@@ -251,7 +252,8 @@ def schedule_factor(s, step):
         decay_start = max_steps - decay_steps
         if step < decay_start:
             return 1.0
-        return 1.0 - (1.0 - low) * (step - decay_start) / max(1, decay_steps)
+        decayed = (step - decay_start) / max(1, decay_steps)
+        return 1.0 - (1.0 - low) * (math.sqrt(decayed) if s["wsd_shape"] == "sqrt" else decayed)
     raise SystemExit("error: unknown schedule '%s'" % s["schedule"])
 
 
@@ -554,11 +556,12 @@ def check_gradients(checks, cfg, rec):
 def check_optim(checks, cfg, rec, summaries):
     # Schedule known answers.
     cos = parse_optim_flags("--schedule cosine -u 1 -q 0.1 -x 3")
-    wsd = parse_optim_flags("--schedule wsd -u 2 --warmup-init 0.5 --wsd-decay-frac 0.4 -q 0 -x 10")
+    wsd = parse_optim_flags("--schedule wsd -u 2 --warmup-init 0.5 --wsd-decay-frac 0.4 -q 0 -x 10 --wsd-shape linear")
+    wsd_sqrt = parse_optim_flags("--schedule wsd --wsd-decay-frac 0.4 -q 0 -x 10")
     lin = parse_optim_flags("--schedule linear -x 5 -q 0.2")
     got = [schedule_factor(cos, i) for i in range(3)] + [schedule_factor(wsd, i) for i in (0, 1, 5, 6, 7, 9)] + \
-          [schedule_factor(lin, i) for i in (0, 4)]
-    want = [1.0, 1.0, 0.55] + [0.75, 1.0, 1.0, 1.0, 0.75, 0.25] + [1.0, 0.36]
+          [schedule_factor(lin, i) for i in (0, 4)] + [schedule_factor(wsd_sqrt, i) for i in (6, 7)]
+    want = [1.0, 1.0, 0.55] + [0.75, 1.0, 1.0, 1.0, 0.75, 0.25] + [1.0, 0.36] + [1.0, 0.5]
     checks.close("oracle/schedule_known_answers", got, want, 1e-6)
     # Newton-Schulz: singular values of the output land near 1 (the quintic keeps them in ~[0.7, 1.2]).
     gen = torch.Generator().manual_seed(0)

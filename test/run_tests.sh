@@ -60,7 +60,7 @@ run() {
 
 start=$(date +%s)
 echo "== building (CPU)"
-build train_gpt2cpu build/test_gradcheck build/test_optim build/test_cpu_vs_oracle build/test_noise_density
+build train_gpt2cpu build/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -75,6 +75,7 @@ emu_seconds=$(( $(date +%s) - emu_start ))
 run oracle "$PYTHON" test/gpt2_oracle.py --selftest --out build/gpt2_debug_state.bin
 run gradcheck build/test_gradcheck
 run optimizers build/test_optim
+run train_config build/test_train_config
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 run data bash test/test_data.sh build "$SHARED_DATA"
 run trainer_cli bash test/test_trainer_cli.sh "$SHARED_DATA"

@@ -283,9 +283,11 @@ static void test_grad_clip() {
 }
 
 static void test_schedules() {
-    auto sched = [](Schedule kind, int warmup, float init, float final_frac, float wsd_frac = 0.2f) {
+    auto sched = [](Schedule kind, int warmup, float init, float final_frac, float wsd_frac = 0.2f,
+                    WsdShape shape = WsdShape::Linear) {
         ScheduleConfig s;
         s.kind = kind; s.warmup_steps = warmup; s.warmup_init = init; s.final_lr_frac = final_frac; s.wsd_decay_frac = wsd_frac;
+        s.wsd_shape = shape;
         return s;
     };
     struct Case { const char* name; ScheduleConfig s; int step, max_steps; double want; };
@@ -318,7 +320,15 @@ static void test_schedules() {
         {"wsd_frac_0.7_stable", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.7f), 2, 10, 1.0},
         {"wsd_frac_0.7_decay", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.7f), 4, 10, 1.0 - 1.0 / 7},
         {"wsd_warmup", sched(Schedule::WSD, 4, 0.0f, 0.0f), 1, 100, 0.5},
+        // --wsd-shape sqrt (the default, llm.c's): min + (1 - min) * (1 - sqrt(d)), here of 10 steps
+        // decaying from step 80 of 100: d = (step - 80) / 20
+        {"wsd_sqrt_stable", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.2f, WsdShape::Sqrt), 79, 100, 1.0},
+        {"wsd_sqrt_decay_start", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.2f, WsdShape::Sqrt), 80, 100, 1.0},
+        {"wsd_sqrt_quarter", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.2f, WsdShape::Sqrt), 85, 100, 0.5},
+        {"wsd_sqrt_final_frac", sched(Schedule::WSD, 0, 0.0f, 0.1f, 0.2f, WsdShape::Sqrt), 96, 100, 0.1 + 0.9 * (1 - std::sqrt(0.8))},
+        {"wsd_sqrt_end", sched(Schedule::WSD, 0, 0.0f, 0.1f, 0.2f, WsdShape::Sqrt), 100, 100, 0.1},
     };
+    check_value("schedule_wsd_default_shape_is_sqrt", ScheduleConfig().wsd_shape == WsdShape::Sqrt ? 1.0 : 0.0, 1.0, 0);
     for (const Case& c : cases) check_value(std::string("schedule_") + c.name, lr_factor_at(c.s, c.step, c.max_steps), c.want, 1e-6);
 }
 

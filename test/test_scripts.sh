@@ -113,9 +113,9 @@ for name, (optim, lr, val, explicit_tokens) in runs.items():
     with open(f"{root}/{name}/metrics.jsonl", "w") as f:
         w = lambda r: f.write(json.dumps(r) + "\n")
         w({"type": "config", "flags": {"optim": optim, "lr": lr, "b": 4, "t": 250}, "tokens_per_step": 1000, "device": "cpu"})
-        for step in range(1, 21):
-            r = {"type": "train", "step": step, "loss": val[0] - (val[0] - val[2]) * step / 20, "lr": lr, "grad_norm": 1.0, "ms": 200.0, "tokens_per_s": 5000.0}
-            if explicit_tokens: r["tokens"] = step * 1000
+        for step in range(0, 20):  # llm.c's numbering: the update at step s has seen (s + 1) * 1000 tokens
+            r = {"type": "train", "step": step, "loss": val[0] - (val[0] - val[2]) * (step + 1) / 20, "lr": lr, "grad_norm": 1.0, "ms": 200.0, "tokens_per_s": 5000.0}
+            if explicit_tokens: r["tokens"] = (step + 1) * 1000
             w(r)
             if step % 5 == 0: w({"type": "noise", "step": step, "phi": 0.5 + 0.01 * step, "phi_per_tensor": [0.5] * 16})
         for i, step in enumerate([0, 10, 20]):
@@ -148,13 +148,13 @@ check plot/fixture_explicit_target "row c: $(grep -F '| signsgd' "$work/fixture_
 
 # ---- main.log with the newer keys (lr, norm, tps), a skipped step and phi lines
 mkdir -p "$work/newlog/signum_lr3e-4"
-printf 's:0 tel:10.5\ns:1 trl:10.4 lr:1e-4 norm:1.5 tps:400\ns:2 skip:1\ns:3 trl:10.2 lr:3e-4 norm:1.2 tps:600\ns:3 phi:0.3\ns:3 tel:10.1\n' \
+printf 's:0 tel:10.5\ns:0 trl:10.4 lr:1e-4 norm:1.5 tps:400\ns:1 skip:1\ns:2 trl:10.2 lr:3e-4 norm:1.2 tps:600\ns:3 phi:0.3\ns:3 tel:10.1\ns:3 eval:0.2500\n' \
     >"$work/newlog/signum_lr3e-4/main.log"
 "$PYTHON" "$plot" "$work/newlog/signum_lr3e-4" -o "$work/newlog.png" >"$work/newlog.out" 2>&1
 check plot/main_log_keys "$(cat "$work/newlog.out")" \
     grep -qE '^\| signum \| 0.0003 \| yes \| 10.1000 \| [0-9.]+ \| 3 \| 3 \| - \| 600 \|$' "$work/newlog.out"
 check plot/main_log_skip_note "$(tail -2 "$work/newlog.out")" grep -q "skipped 1 non-finite step" "$work/newlog.out"
-check plot/main_log_phi_panel "$(tail -1 "$work/newlog.out")" grep -q "panels train/step, val/step, phi/step$" "$work/newlog.out"
+check plot/main_log_phi_panel "$(tail -1 "$work/newlog.out")" grep -q "panels train/step, val/step, phi/step, eval/step$" "$work/newlog.out"
 
 # ---- the sweep for real on the CPU (3 short runs), then its picture and table
 train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"

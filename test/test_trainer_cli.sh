@@ -17,8 +17,12 @@ source test/lib.sh
 # expect_usage_error NAME PATTERN ARGS...: exit code 2 and one stderr line matching PATTERN.
 expect_usage_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "cli/$name" "$pattern" "" "$bin" "$@"; }
 
-"$bin" -h >"$work/help.out" 2>&1 && grep -q -- "--optim" "$work/help.out" && grep -q -- "--muon-ns-steps" "$work/help.out" \
-    && pass cli/help || fail cli/help "-h did not list the flags"
+# Help is --help, or a bare -h as the last word (llm.c's -h N is HellaSwag, below).
+for h in --help -h "-e d2 -h"; do
+    # shellcheck disable=SC2086
+    "$bin" $h >"$work/help.out" 2>&1 && grep -q -- "--optim" "$work/help.out" && grep -q -- "--muon-ns-steps" "$work/help.out" \
+        && grep -q -- "-h 0|1 .*HellaSwag" "$work/help.out" && pass "cli/help(${h// /_})" || fail "cli/help(${h// /_})" "'$h' did not list the flags"
+done
 expect_usage_error unknown_flag "unknown flag '--bogus'" --bogus 1
 expect_usage_error missing_value "needs a value" -l
 expect_usage_error seq_len_too_long "sequence length.*1024" -t 2048
@@ -35,6 +39,28 @@ h = np.zeros(256, dtype=np.int32); h[:8] = [20240326, 3, 64, 100, 1, 5, 64, 128]
 h.tofile(sys.argv[1])
 EOF
 expect_usage_error heads_not_dividing_width "heads \(5\) must divide the width \(64\)" -e "$work/bad_heads.bin"
+# Integer flags are range-checked before narrowing to int: none of these may wrap into a run.
+# (a missing shard after each: code that lets the value through fails fast with another error)
+nowhere=(-e d2 -i "$work/no_such_shard.bin")
+expect_usage_error x_wraps_to_epoch "flag -x: 4294967295 is too large" -x 4294967295 "${nowhere[@]}"
+expect_usage_error x_too_large "flag -x: 3000000000 is too large \(at most 2147483647\)" -x 3000000000 "${nowhere[@]}"
+expect_usage_error b_wraps_to_1 "flag -b: 4294967297 is too large" -b 4294967297 "${nowhere[@]}"
+expect_usage_error t_wraps_to_64 "flag -t: 4294967360 is too large" -t 4294967360 "${nowhere[@]}"
+expect_usage_error d_accum_wraps_negative "total batch -d 549755813888 is too large: 2147483648 accumulation steps" -b 4 -t 64 -d 549755813888 "${nowhere[@]}"
+expect_usage_error d_accum_wraps_to_1 "total batch -d 1099511628032 is too large: 4294967297 accumulation steps" -b 4 -t 64 -d 1099511628032 "${nowhere[@]}"
+expect_usage_error bt_product_too_large "micro-batch -b 2147483647 x -t 2 .* too large" -b 2147483647 -t 2 "${nowhere[@]}"
+expect_usage_error d_beyond_long "flag -d: 99999999999999999999 is too large" -d 99999999999999999999 "${nowhere[@]}"
+expect_usage_error negative_seed "--seed wants a non-negative integer" --seed -1 "${nowhere[@]}"
+expect_usage_error v_too_large "flag -v: 2147483648 is too large" -v 2147483648 "${nowhere[@]}"
+expect_usage_error x_below_minus_1 "max steps -x must be -1 .*, 0 .* or positive" -x -2 "${nowhere[@]}"
+# llm.c flags: values outside llm.c's meaning are errors; -h N needs B >= 4.
+expect_usage_error h_value "flag -h: 2 is too large \(at most 1\)" -h 2 "${nowhere[@]}"
+expect_usage_error zero_stage_2 "-z 2: ZeRO stages 2 and 3 are not implemented" -z 2 "${nowhere[@]}"
+expect_usage_error recompute_3 "-r wants 0, 1 or 2" -r 3 "${nowhere[@]}"
+expect_usage_error wsd_shape "--wsd-shape wants sqrt\|linear" --wsd-shape cubic "${nowhere[@]}"
+expect_usage_error init_name "--init wants counter\|llmc" --init xavier "${nowhere[@]}"
+expect_usage_error init_llmc_seed_range "--seed must be below 2\^32" --init llmc --seed 4294967296 "${nowhere[@]}"
+expect_usage_error hellaswag_small_batch "-h 1 packs the 4 completions .* -b 4 or more, got 2" -h 1 -b 2 "${nowhere[@]}"
 expect_usage_error batch_not_multiple "not a multiple of B\*T" -e d2 -b 4 -t 64 -d 1000 \
     -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 
@@ -51,14 +77,29 @@ data=(-i "$train" -j "$val" -e d2 -b 4 -t 64)
 rc=$?
 [ $rc -eq 0 ] && pass cli/train_runs || fail cli/train_runs "exit $rc: $(tail -3 "$work/run.out")"
 log="$work/run/main.log"
-# main.log lines (scripts parse them): train 's:STEP trl:LOSS lr:LR norm:NORM tps:TOKENS_PER_S', val 's:STEP tel:LOSS'.
-if [ -f "$log" ] && ! grep -vqE '^s:[0-9]+ (trl:[0-9]+\.[0-9]{6} lr:[0-9]\.[0-9]{6}e[-+][0-9]+ norm:[0-9]+\.[0-9]{4} tps:[0-9]+|tel:[0-9]+\.[0-9]{6})$' "$log" \
-    && [ "$(grep -c ' trl:' "$log")" -eq 30 ] && [ "$(grep -c ' tel:' "$log")" -eq 3 ]; then
-    pass cli/main_log_format "(30 trl lines, 3 tel lines)"
+# main.log lines in llm.c's format, precision and numbering (llm.c's dev/vislog.ipynb reads
+# them): train 's:STEP trl:%.4f lr:%.6f norm:%.2f' then our 'tps:N', val 's:STEP tel:%.4f';
+# the first update is s:0, after 's:0 tel:'; val at 15 follows the update s:14.
+if [ -f "$log" ] && ! grep -vqE '^s:[0-9]+ (trl:[0-9]+\.[0-9]{4} lr:[0-9]+\.[0-9]{6} norm:[0-9]+\.[0-9]{2} tps:[0-9]+|tel:[0-9]+\.[0-9]{4})$' "$log" \
+    && [ "$(grep -c ' trl:' "$log")" -eq 30 ] && [ "$(grep -c ' tel:' "$log")" -eq 3 ] \
+    && [ "$(head -2 "$log" | cut -c1-7 | tr '\n' ' ')" = "s:0 tel s:0 trl " ] \
+    && [ "$(grep -B1 '^s:15 tel' "$log" | head -1 | cut -d' ' -f1)" = "s:14" ] && [ "$(grep ' trl:' "$log" | tail -1 | cut -d' ' -f1)" = "s:29" ]; then
+    pass cli/main_log_format "(30 trl lines s:0..s:29, 3 tel lines, llm.c precision)"
 else
-    fail cli/main_log_format "$(head -5 "$log" 2>/dev/null)"
+    fail cli/main_log_format "$(head -3 "$log" 2>/dev/null | tr '\n' ' ')"
 fi
-first=$(grep -m1 ' tel:' "$log" | sed 's/.*tel://'); final=$(grep ' tel:' "$log" | tail -1 | sed 's/.*tel://')
+# llm.c's vislog parser: 's:STEP' then 'stream:value' as float, later lines overwrite a step.
+"$PYTHON" - "$log" <<'EOF' && pass cli/main_log_vislog_parses || fail cli/main_log_vislog_parses "llm.c's parser failed on $log"
+import sys
+streams = {}
+for line in open(sys.argv[1]):
+    parts = line.split()
+    step = int(parts[0].split(":")[1])
+    stream, val = parts[1].split(":")[0], float(parts[1].split(":")[1])
+    streams.setdefault(stream, {})[step] = val
+sys.exit(0 if sorted(streams["trl"]) == list(range(30)) and sorted(streams["tel"]) == [0, 15, 30] else 1)
+EOF
+first=$(grep -m1 'val loss' "$work/run.out" | sed 's/.*val loss //'); final=$(grep 'val loss' "$work/run.out" | tail -1 | sed 's/.*val loss //')
 awk -v a="$first" -v b="$final" 'BEGIN { exit !(b < a - 1.0) }' \
     && pass cli/val_loss_falls "($first -> $final)" || fail cli/val_loss_falls "val loss $first -> $final, want a drop of more than 1.0"
 
@@ -100,12 +141,14 @@ done
 # clipping: a wrong gradient scale changes its steps, unlike AdamW's).
 "$bin" "${data[@]}" -b 4 -d 256 -x 3 -v 0 --no-shuffle --optim sgd -l 0.5 --grad-clip 0 -o "$work/accum1" >/dev/null 2>&1
 "$bin" "${data[@]}" -b 2 -d 256 -x 3 -v 0 --no-shuffle --optim sgd -l 0.5 --grad-clip 0 -o "$work/accum2" >/dev/null 2>&1
-if paste -d' ' <(cut -d' ' -f1,2 "$work/accum1/main.log") <(cut -d' ' -f1,2 "$work/accum2/main.log") | awk '
-    { split($2, a, ":"); split($4, b, ":"); d = a[2] - b[2]; if (d < 0) d = -d; if (NF != 4 || d > 1e-5 * a[2]) bad = 1; n++ }
+# (the full-precision losses of metrics.jsonl: main.log has llm.c's 4 decimals)
+train_losses() { grep '"type":"train"' "$1" | sed 's/.*"loss":\([^,]*\),.*/\1/' | tr '\n' ' '; }
+if paste -d' ' <(train_losses "$work/accum1/metrics.jsonl" | tr ' ' '\n') <(train_losses "$work/accum2/metrics.jsonl" | tr ' ' '\n') | awk '
+    NF == 0 { next } { d = $1 - $2; if (d < 0) d = -d; if (NF != 2 || d > 1e-5 * $1) bad = 1; n++ }
     END { exit (bad || n != 3) }'; then
-    pass cli/grad_accumulation "(B=4 vs 2x B=2: $(cut -d' ' -f1,2 "$work/accum2/main.log" | tr '\n' ' '))"
+    pass cli/grad_accumulation "(B=4 vs 2x B=2: $(train_losses "$work/accum2/metrics.jsonl"))"
 else
-    fail cli/grad_accumulation "losses differ: $(cut -d' ' -f1,2 "$work/accum1/main.log" | tr '\n' ' ') vs $(cut -d' ' -f1,2 "$work/accum2/main.log" | tr '\n' ' ')"
+    fail cli/grad_accumulation "losses differ: $(train_losses "$work/accum1/metrics.jsonl") vs $(train_losses "$work/accum2/metrics.jsonl")"
 fi
 
 # A bf16 (version 5) model file, as llm.c writes, loads: its val loss is that of the fp32
@@ -125,3 +168,181 @@ bf16_loss=$(grep -m1 'val loss' "$work/reload_bf16.out" | sed 's/.*val loss //')
 awk -v a="$bf16_loss" -v b="$final" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d < 0.02 * b && a != b) }' \
     && pass cli/model_file_bf16_reload "(val loss $bf16_loss vs fp32 $final)" \
     || fail cli/model_file_bf16_reload "bf16 model val loss '$bf16_loss', fp32 model $final"
+
+# ---- llm.c's flags on a real run: each accepted-but-ignored flag prints one note line; -x 0
+# evaluates only and, with -o, writes the untrained model as model_00000000.bin.
+"$bin" "${data[@]}" -x 0 -v 1 -m 1 -z 1 -w 0 -ge 2 -sl 3 -sg 3 -nm 10 -lg 5 -o "$work/x0" >"$work/x0.out" 2>&1
+rc=$?
+notes=$(grep -c '^note: ' "$work/x0.out")
+missing=""; for f in "-z 1" "-w 0" "-ge" "-sl" "-sg" "-nm" "-lg"; do grep -q "^note: $f" "$work/x0.out" || missing="$missing $f"; done
+[ $rc -eq 0 ] && [ "$notes" -eq 7 ] && [ -z "$missing" ] \
+    && pass cli/llmc_flags_notes "($notes notes)" || fail cli/llmc_flags_notes "exit $rc, $notes notes: $(grep -m3 -e note -e error "$work/x0.out" | tr '\n' ' ')"
+[ $rc -eq 0 ] && [ -f "$work/x0/model_00000000.bin" ] && [ "$(cut -c1-7 "$work/x0/main.log")" = "s:0 tel" ] \
+    && ! grep -q ' trl:' "$work/x0/main.log" && ! grep -qE '^step +[0-9]+/' "$work/x0.out" \
+    && pass cli/x0_evaluates_and_writes_model "($(cat "$work/x0/main.log"))" || fail cli/x0_evaluates_and_writes_model "exit $rc: $(tail -2 "$work/x0.out")"
+# the untrained model reloads to the same val loss
+"$bin" -i "$train" -j "$val" -e "$work/x0/model_00000000.bin" -b 4 -t 64 -x 0 -v 1 -m 1 >"$work/x0_reload.out" 2>&1
+a=$(grep -m1 'val loss' "$work/x0.out" | sed 's/.*val loss //'); b=$(grep -m1 'val loss' "$work/x0_reload.out" | sed 's/.*val loss //')
+[ -n "$a" ] && [ "$a" = "$b" ] && pass cli/x0_model_reloads "(val loss $a)" || fail cli/x0_model_reloads "'$a' vs '$b'"
+
+# ---- --init llmc: llm.c train_gpt2.cu's init, checked against an independent computation
+# of llm.c's generator (Python's random.Random is MT19937; its state is set from
+# init_genrand(seed) as llm.c's manual_seed does), Box-Muller in float32 as llmc/rand.h, and
+# llm.c's fill order (wte's real rows, wpe, then per layer qkvw, attprojw, fcw, fcprojw).
+# numpy's log/sqrt/cos/sin, rounded to float, stand in for the C library's logf/sqrtf/cosf/
+# sinf; where they differ in the last bits (~1% of values) the value is recomputed with this
+# machine's libm through ctypes, and then every value must be bit-identical.
+"$bin" "${data[@]}" -x 0 -v 0 --init llmc --seed 42 -o "$work/llmc42" >"$work/llmc42.out" 2>&1
+"$bin" "${data[@]}" -x 0 -v 0 --init llmc --seed 7 -o "$work/llmc7" >"$work/llmc7.out" 2>&1
+"$PYTHON" - "$work/llmc42/model_00000000.bin" 42 "$work/llmc7/model_00000000.bin" 7 <<'EOF'
+import ctypes, math, random, sys
+import numpy as np
+libm = ctypes.CDLL("libm.so.6")
+for fn in ("logf", "sqrtf", "cosf", "sinf"):
+    getattr(libm, fn).restype, getattr(libm, fn).argtypes = ctypes.c_float, [ctypes.c_float]
+def libm_normal(u_lo, u_hi, use_sin, std):  # one value of normal_fill_16, with the C library's float functions
+    f32 = np.float32
+    radius = f32(libm.sqrtf(float(f32(-2) * f32(libm.logf(float((f32(1) - u_lo) + f32(1e-12)))))))
+    theta = f32(2.0 * math.pi * float(u_hi))
+    c = f32(libm.sinf(float(theta)) if use_sin else libm.cosf(float(theta)))
+    return radius * c * f32(std)
+def mt_stream(seed):
+    s = [seed & 0xffffffff]
+    for j in range(1, 624):
+        s.append((1812433253 * (s[-1] ^ (s[-1] >> 30)) + j) & 0xffffffff)
+    r = random.Random()
+    r.setstate((3, tuple(s + [624]), None))  # index 624: regenerate before the first draw
+    return r
+def normal(r, n, std, got):  # llmc/rand.h normal_ for n >= 16, float32 throughout; got: the trainer's values
+    f32 = np.float32
+    u = np.array([r.getrandbits(32) & 0xFFFFFF for _ in range(n)], dtype=np.float64) / 2**24
+    x = u.astype(np.float32)
+    def bm(blocks):  # rows of 16 draws -> 16 normals each
+        u1, u2 = f32(1) - blocks[:, :8], blocks[:, 8:].astype(np.float64)
+        # logf/sqrtf/cosf/sinf in double, rounded once (a correctly rounded float libm); glibc
+        # may differ in the last bit, hence the ulp tolerance below
+        lg = np.log((u1 + f32(1e-12)).astype(np.float64)).astype(np.float32)
+        radius = np.sqrt((f32(-2) * lg).astype(np.float64)).astype(np.float32)
+        theta = (2.0 * math.pi * u2).astype(np.float32).astype(np.float64)
+        c, s = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+        return np.concatenate([radius * c * f32(std), radius * s * f32(std)], axis=1).reshape(-1)
+    full = n // 16 * 16
+    out = np.concatenate([bm(x[:full].reshape(-1, 16)), x[full:]])
+    src = x.copy()
+    if n % 16:
+        tail = np.array([r.getrandbits(32) & 0xFFFFFF for _ in range(16)], dtype=np.float64) / 2**24
+        src[n - 16:] = tail.astype(np.float32)
+        out[n - 16:] = bm(src[n - 16:].reshape(1, 16))
+    global via_libm
+    for i in np.nonzero(out != got)[0]:
+        base = n - 16 if i >= n - 16 and n % 16 else i // 16 * 16
+        t = (i - base) % 8
+        out[i] = libm_normal(src[base + t], src[base + 8 + t], i - base >= 8, std)
+        via_libm += 1
+    return out
+ok = True
+for path, seed in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
+    h = np.fromfile(path, dtype=np.int32, count=256)
+    maxT, V, L, NH, C, Vp = h[2:8]
+    w = np.fromfile(path, dtype=np.float32, offset=1024)
+    sizes = [Vp * C, maxT * C, L * C, L * C, L * 3 * C * C, L * 3 * C, L * C * C, L * C, L * C, L * C,
+             L * 4 * C * C, L * 4 * C, L * 4 * C * C, L * C, C, C]
+    offs = np.cumsum([0] + sizes)
+    t = lambda k: w[offs[k]:offs[k + 1]]
+    r = mt_stream(seed)
+    via_libm = 0
+    want = {0: [normal(r, V * C, 0.02, t(0)[:V * C])], 1: [normal(r, maxT * C, 0.02, t(1))], 4: [], 6: [], 10: [], 12: []}
+    res = np.float32(0.02) * (np.float32(1) / np.sqrt(np.float32(2 * L)))  # float, as llm.c
+    for l in range(L):
+        for k, n in ((4, 3 * C * C), (6, C * C), (10, 4 * C * C), (12, 4 * C * C)):
+            lc = t(k)[l * n:(l + 1) * n]
+            want[k].append(normal(r, n, res if k in (6, 12) else 0.02, lc))
+    worst, exact, total = 0.0, 0, 0
+    for k, parts in want.items():
+        got = t(k)[:V * C] if k == 0 else t(k)
+        ref = np.concatenate(parts)
+        ulp = np.abs(got.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
+        worst, exact, total = max(worst, ulp.max()), exact + (ulp == 0).sum(), total + ulp.size
+    rest = (np.all(t(0)[V * C:] == 0) and all(np.all(t(k) == 1) for k in (2, 8, 14))
+            and all(np.all(t(k) == 0) for k in (3, 5, 7, 9, 11, 13, 15)))
+    good = worst == 0 and rest and via_libm < 0.05 * total
+    ok &= good
+    print("%s cli/init_llmc_seed%d (%d values bit-identical: %d (%d through libm), worst %d ulp; gains 1, biases and wte padding 0)"
+          % ("PASS" if good else "FAIL", seed, total, exact, via_libm, worst))
+sys.exit(0 if ok else 1)
+EOF
+[ $? -eq 0 ] || failures=$((failures + 1))
+
+# ---- -h 1: HellaSwag in llm.c's eval file format. The test writes 7 made-up examples with
+# data/hellaswag.py's writer (token ids 1000..1399, a 6-token context, 4 completions of 3-5
+# tokens), checks the file with a reader written from llm.c's EvalLoader (dev/data/
+# data_common.py write_evalfile and llmc/dataloader.h: header, START, EXAMPLE_BYTES covering
+# the whole example, index, label, 4 completions, the fits-in-T checks), then trains d2 on
+# "<eot> context right-completion" sequences: after training it must answer all 7 right, and
+# a copy of the file whose labels all point at another completion must then score 0.
+hs="$work/hellaswag"; mkdir -p "$hs"
+"$PYTHON" - "$repo/data" "$hs" <<'EOF'
+import random, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from hellaswag import write_eval_file
+out = sys.argv[2]
+rng = random.Random(5)
+examples = []
+for i in range(7):
+    ctx = [rng.randrange(1000, 1400) for _ in range(6)]
+    comps = [[rng.randrange(1000, 1400) for _ in range(rng.randrange(3, 6))] for _ in range(4)]
+    examples.append((rng.randrange(4), ctx, comps))
+write_eval_file(out + "/good.bin", examples)
+write_eval_file(out + "/wrong.bin", [((l + 1) % 4, c, k) for l, c, k in examples])
+toks = []
+for _ in range(3000):
+    l, c, k = examples[rng.randrange(7)]
+    toks += [50256] + c + k[l]
+h = np.zeros(256, dtype="<i4"); h[:3] = [20240520, 1, len(toks)]
+with open(out + "/train.bin", "wb") as f:
+    f.write(h.tobytes()); f.write(np.array(toks, dtype="<u2").tobytes())
+# the same file with a broken EXAMPLE_BYTES in example 3, and a truncated copy
+w = np.fromfile(out + "/good.bin", dtype="<u2", offset=1024)
+starts = [i for i in range(len(w)) if w[i] == 65535]
+bad = w.copy(); bad[starts[3] + 1] += 2
+open(out + "/bad_bytes.bin", "wb").write(open(out + "/good.bin", "rb").read(1024) + bad.tobytes())
+open(out + "/truncated.bin", "wb").write(open(out + "/good.bin", "rb").read()[:-6])
+EOF
+"$PYTHON" - "$hs/good.bin" 16 <<'EOF' && pass cli/hellaswag_layout_llmc_reader || fail cli/hellaswag_layout_llmc_reader "llm.c's layout checks failed on $hs/good.bin"
+import sys
+import numpy as np
+path, T = sys.argv[1], int(sys.argv[2])
+h = np.fromfile(path, dtype="<i4", count=256)
+assert h[0] == 20240522 and h[1] == 1, "magic/version"
+n, longest = int(h[2]), int(h[3])
+assert 0 < longest < (1 + 4) * T * 2, "longest example bytes"
+w = np.fromfile(path, dtype="<u2", offset=1024)
+pos, seen = 0, 0
+for i in range(n):
+    assert w[pos] == 65535 and w[pos + 2] == i, "START / EXAMPLE_INDEX"
+    nbytes = int(w[pos + 1]); ex = w[pos + 3:pos + nbytes // 2]
+    label, ncomp, nctx = int(ex[0]), int(ex[1]), int(ex[2])
+    assert 0 <= label < 4 and ncomp == 4 and 0 < nctx < T, "label / completions / context"
+    j = 3 + nctx
+    for c in range(4):
+        m = int(ex[j]); assert m > 0 and nctx + m < T, "completion fits"; j += 1 + m
+    assert j == len(ex), "EXAMPLE_BYTES covers exactly the example"
+    seen = max(seen, nbytes); pos += nbytes // 2
+assert pos == len(w) and seen == longest
+EOF
+hsrun=(-i "$hs/train.bin" -j "$hs/train.bin" -e d2 -b 8 -t 16 -m 1)
+"$bin" "${hsrun[@]}" -x 20 -v 10 -h 1 --hellaswag "$hs/good.bin" -l 1e-2 -o "$hs/run" >"$hs/run.out" 2>&1
+rc=$?
+evals=$(grep ' eval:' "$hs/run/main.log" 2>/dev/null | tr '\n' ' ')
+[ $rc -eq 0 ] && [ "$evals" = "s:10 eval:$(grep 'step 10: HellaSwag' "$hs/run.out" | sed 's/.*= //') s:20 eval:1.0000 " ] \
+    && grep -q '"type":"eval","step":20,"task":"hellaswag","accuracy":1,"correct":7,"examples":7' "$hs/run/metrics.jsonl" \
+    && pass cli/hellaswag_learned "($evals)" || fail cli/hellaswag_learned "exit $rc, main.log eval lines '$evals': $(grep -e HellaSwag -e error "$hs/run.out" | tr '\n' ' ')"
+"$bin" "${hsrun[@]}" -e "$hs/run/model_00000020.bin" -x 0 -v 1 -h 1 --hellaswag "$hs/wrong.bin" >"$hs/wrong.out" 2>&1
+grep -q "step 0: HellaSwag 0/7 = 0.0000" "$hs/wrong.out" && pass cli/hellaswag_wrong_labels_score_0 \
+    || fail cli/hellaswag_wrong_labels_score_0 "$(grep -e HellaSwag -e error "$hs/wrong.out")"
+expect_usage_error hellaswag_missing_file "-h 1 needs the HellaSwag eval file '$hs/none.bin' .*data/hellaswag.py" "${hsrun[@]}" -h 1 --hellaswag "$hs/none.bin"
+expect_usage_error hellaswag_bad_magic "HellaSwag file .* has magic 20240520, not 20240522" "${hsrun[@]}" -h 1 --hellaswag "$hs/train.bin"
+expect_usage_error hellaswag_bad_example_bytes "example 3: its byte count does not match" "${hsrun[@]}" -h 1 --hellaswag "$hs/bad_bytes.bin"
+expect_usage_error hellaswag_truncated "example 6: the file ends inside the example" "${hsrun[@]}" -h 1 --hellaswag "$hs/truncated.bin"
+expect_usage_error hellaswag_too_long_for_T "context \+ completion must be shorter than -t" "${hsrun[@]}" -t 9 -h 1 --hellaswag "$hs/good.bin"

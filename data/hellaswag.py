@@ -1,0 +1,105 @@
+"""HellaSwag (validation split) as llm.c's eval file, for the trainers' `-h 1`.
+
+    /usr/bin/python3 data/hellaswag.py                          # download (needs a network), tokenize
+    /usr/bin/python3 data/hellaswag.py --input hellaswag_val.jsonl   # a local copy of the jsonl
+
+Writes data/hellaswag/hellaswag_val.bin (10,042 examples, about 3.6 MB), the trainers'
+default --hellaswag file. The jsonl comes from github.com/rowanz/hellaswag (data/
+hellaswag_val.jsonl, MIT licence). Each example is its "ctx" and its 4 "endings", each ending
+tokenized with a leading space (GPT-2 tokenizer, tiktoken); "label" is the right ending.
+Needs tiktoken (and the network for the download).
+
+File layout (llm.c's dev/data/data_common.py write_evalfile, read by llm.c's EvalLoader and
+by common/hellaswag.h here): a header of 256 little-endian int32 ([0] magic 20240522,
+[1] version 1, [2] number of examples, [3] the longest example in bytes), then per example
+little-endian uint16s: 65535, the example's size in bytes (these header words included),
+its index, its label, the number of completions (4), the context length and tokens, then
+for each completion its length and tokens.
+"""
+import argparse
+import json
+import os
+import sys
+import urllib.request
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
+MAGIC, VERSION, START = 20240522, 1, 65535
+
+
+def render(example, encode):
+    """A jsonl example -> (label, context tokens, [4 completion token lists])."""
+    endings = example["endings"]
+    if len(endings) != 4:
+        raise ValueError("example %s has %d endings, want 4" % (example.get("ind"), len(endings)))
+    return int(example["label"]), list(encode(example["ctx"])), [list(encode(" " + e)) for e in endings]
+
+
+def write_eval_file(path, examples):
+    """examples: (label, context, completions) tuples. Writes the layout above."""
+    if not 0 < len(examples) < 2**16:
+        raise ValueError("an eval file holds 1..65535 examples, got %d" % len(examples))
+    words, longest = [], 0
+    for index, (label, context, completions) in enumerate(examples):
+        body = [index, label, len(completions), len(context)] + list(context)
+        for c in completions:
+            body += [len(c)] + list(c)
+        example = [START, 2 * (len(body) + 2)] + body
+        if example[1] >= 2**16 or any(not 0 <= t < START for t in body):
+            raise ValueError("example %d does not fit the format (too long, or a token id >= 65535)" % index)
+        longest = max(longest, example[1])
+        words += example
+    header = np.zeros(256, dtype="<i4")
+    header[:4] = [MAGIC, VERSION, len(examples), longest]
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(header.tobytes())
+        f.write(np.array(words, dtype="<u2").tobytes())
+    os.replace(tmp, path)
+
+
+def main(argv=None, encode=None):
+    """encode defaults to GPT-2 (tiktoken); tests pass their own."""
+    repo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = argparse.ArgumentParser(description="Write HellaSwag val as llm.c's eval file (for -h 1).")
+    p.add_argument("--input", metavar="FILE", help="a local hellaswag_val.jsonl instead of downloading")
+    p.add_argument("-o", "--out", default=os.path.join(repo_dir, "data", "hellaswag", "hellaswag_val.bin"),
+                   help="output file (default data/hellaswag/hellaswag_val.bin)")
+    args = p.parse_args(argv)
+    if encode is None:
+        from tokenize_docs import gpt2_encoder
+        encode, _ = gpt2_encoder()
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        sys.exit("error: cannot create '%s' (%s)" % (out_dir, e.strerror))
+    src = args.input
+    if src is None:
+        src = os.path.join(out_dir, "hellaswag_val.jsonl")
+        if not os.path.isfile(src):
+            try:  # to a temporary name first, so a failed download leaves nothing behind
+                urllib.request.urlretrieve(URL, src + ".part")
+                os.replace(src + ".part", src)
+            except OSError as e:
+                sys.exit("error: cannot download %s (%s); pass --input with a local copy" % (URL, e))
+    examples = []
+    try:
+        with open(src, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    examples.append(render(json.loads(line), encode))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+        sys.exit("error: cannot read HellaSwag examples from '%s' (%s)" % (src, e))
+    try:
+        write_eval_file(args.out, examples)
+    except (OSError, ValueError) as e:
+        sys.exit("error: cannot write '%s' (%s)" % (args.out, e))
+    print("wrote %d examples to %s" % (len(examples), args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+// common/train_config.h without running a trainer: llm.c's GPT-2 (124M) command line parses
+// with llm.c's meaning (issue 16's "done when"), and its llm.c-only flags map or leave a note.
+// Errors (one line, exit 2) are checked end to end in test/test_trainer_cli.sh.
+#include <cmath>
+#include <string>
+
+#include "../common/train_config.h"
+#include "check.h"
+
+static bool has_note(const TrainConfig& c, const std::string& start) {
+    for (const std::string& n : c.notes)
+        if (n.compare(0, start.size(), start) == 0) return true;
+    return false;
+}
+
+static void test_llmc_d12_line() {
+    // llm.c's README GPT-2 (124M) run, train_gpt2cu's defaults underneath.
+    TrainConfig c;
+    c.batch_size = 64;
+    c.total_batch_tokens = 524288;
+    parse_train_args_string("-i dev/data/fineweb10B/fineweb_train_*.bin -j dev/data/fineweb10B/fineweb_val_*.bin "
+                            "-o log124M -e d12 -b 64 -t 1024 -d 524288 -r 0 -z 1 -c 0.1 -l 0.0006 -q 0.0 -u 700 "
+                            "-n 5000 -v 250 -s 20000 -h 1", &c);
+    const bool ok = c.train_glob == "dev/data/fineweb10B/fineweb_train_*.bin" && c.output_dir == "log124M" &&
+                    c.model == "d12" && c.batch_size == 64 && c.seq_len == 1024 && c.total_batch_tokens == 524288 &&
+                    c.recompute == 0 && std::fabs(c.optim.weight_decay - 0.1f) < 1e-9 &&
+                    std::fabs(c.optim.lr - 6e-4f) < 1e-12 && c.schedule.final_lr_frac == 0.0f &&
+                    c.schedule.warmup_steps == 700 && c.checkpoint_every == 5000 && c.val_every == 250 &&
+                    c.sample_every == 20000 && c.hellaswag == 1 && c.optim.algorithm == Algorithm::AdamW &&
+                    c.schedule.kind == Schedule::Cosine && c.notes.size() == 1 && has_note(c, "-z 1:");
+    test_expect(ok, "flags/llmc_d12_command_line", "parsed values or notes differ (" + std::to_string(c.notes.size()) + " notes)");
+}
+
+static void test_llmc_flags() {
+    TrainConfig c;
+    parse_train_args_string("-k wsd -nk 3 -f 0 -a 1 -j val.bin -w 1 -sl 0 -sg 0 -nm 0 -r 2", &c);
+    test_expect(c.schedule.kind == Schedule::WSD && c.keep_checkpoints == 3 && c.attention == "cublas" &&
+                    c.overfit_single_batch == 1 && c.train_glob == "val.bin" && c.shuffle == 0 && c.recompute == 1,
+                "flags/llmc_flags_mapped", "-k, -nk, -f, -a or -r did not map");
+    // -w 1, -sl 0, -sg 0, -nm 0 mean what they mean here (nothing to say); -r 2 gets a note.
+    test_expect(c.notes.size() == 1 && has_note(c, "-r 2"), "flags/llmc_flags_same_meaning_no_note",
+                std::to_string(c.notes.size()) + " notes");
+    TrainConfig d;
+    parse_train_args_string("-w 0 -ge 2 -sl 3 -sg 2.5 -nm 10 -lg 5 -z 0", &d);
+    const bool all = d.notes.size() == 6 && has_note(d, "-w 0") && has_note(d, "-ge") && has_note(d, "-sl") &&
+                     has_note(d, "-sg") && has_note(d, "-nm") && has_note(d, "-lg");
+    test_expect(all, "flags/llmc_ignored_flags_each_note", std::to_string(d.notes.size()) + " notes, want 6");
+    TrainConfig e;
+    parse_train_args_string("-h 0 -x 0 --wsd-shape linear --init llmc --seed 4294967295", &e);
+    test_expect(e.hellaswag == 0 && e.max_steps == 0 && e.schedule.wsd_shape == WsdShape::Linear && e.init == "llmc",
+                "flags/h0_x0_wsd_shape_init", "values differ");
+    TrainConfig f;
+    test_expect(f.schedule.wsd_shape == WsdShape::Sqrt && f.init == "counter" && f.hellaswag == 0,
+                "flags/defaults", "wsd shape sqrt, init counter, no HellaSwag by default");
+}
+
+int main() {
+    test_llmc_d12_line();
+    test_llmc_flags();
+    return test_exit_code();
+}
