@@ -53,7 +53,7 @@ if [ ! -f "$train" ] || [ ! -f "$val" ]; then
     exit 0
 fi
 run=(-i "$train" -j "$val" "${small[@]}" -x 4 -v 2 -m 2 -n 2 --optim adamw -l 3e-3)
-noise=(--noise-every 2 --noise-batches 3)
+noise=(--noise-every 2 --noise-batches 4)  # K = 4: m = 2, the smallest K with a tail index
 
 # ---- A: the uninterrupted reference run.
 "$bin" "${run[@]}" "${noise[@]}" -o "$work/A" >"$work/A.out" 2>&1
@@ -63,7 +63,7 @@ expect ckpt/reference_run "(exit $?)" test -f "$work/A/state_00000004.bin"
 emit "$PYTHON" - "$work/A" "$device_kind" <<'EOF'
 import json, re, sys
 d, device_kind = sys.argv[1], sys.argv[2]
-line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{6} lr:\d\.\d{6}e[-+]\d+ norm:\d+\.\d{4} tps:\d+|tel:\d+\.\d{6}|phi:\d\.\d{5}|skip:1)$')
+line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{6} lr:\d\.\d{6}e[-+]\d+ norm:\d+\.\d{4} tps:\d+|tel:\d+\.\d{6}|phi:\d\.\d{5} md:\d\.\d{5} alpha:\d+\.\d{4}|skip:1)$')
 lines = open(d + "/main.log").read().splitlines()
 bad = [l for l in lines if not line_re.match(l)]
 kinds = [l.split()[1].split(":")[0] for l in lines]
@@ -91,17 +91,28 @@ ok = ([r["step"] for r in train] == [1, 2, 3, 4] and all(r["tokens"] == 256 * r[
       and all(abs(r["loss"] - trl[r["step"]]) < 1e-6 for r in train)
       and all(k in r for r in train for k in ("lr", "grad_norm", "ms", "tokens_per_s")))
 print("PASS ckpt/metrics_train_records (steps 1-4, losses match main.log)" if ok else "FAIL ckpt/metrics_train_records: %s" % train)
+# ||g||_1 >= ||g||_2 >= ||g||_inf > 0, and ||g||_1 <= sqrt(d) ||g||_2 (Cauchy-Schwarz), grad_l2 = grad_norm.
+d = cfg["num_params"]
+ok = all(r.get("grad_l2") == r["grad_norm"] and r.get("grad_l1") is not None and r.get("grad_linf") is not None
+         and r["grad_l1"] >= r["grad_l2"] * (1 - 1e-6) and r["grad_l2"] >= r["grad_linf"] * (1 - 1e-6) > 0
+         and r["grad_l1"] <= d ** 0.5 * r["grad_l2"] * (1 + 1e-6) for r in train)
+print(("PASS ckpt/metrics_train_grad_norms (l1 %s, linf %s)" % ([round(r["grad_l1"], 2) for r in train], [round(r["grad_linf"], 4) for r in train])) if ok
+      else "FAIL ckpt/metrics_train_grad_norms: %s" % [{k: r.get(k) for k in ("grad_l1", "grad_l2", "grad_linf")} for r in train])
 noise = [r for r in recs if r["type"] == "noise"]
 vals = [r for r in recs if r["type"] == "val"]
-ok = ([r["step"] for r in noise] == [0, 2, 4] and all(len(r["phi_per_tensor"]) == 16 and r["batches"] == 3 and 0 < r["phi"] <= 1 for r in noise)
+ok = ([r["step"] for r in noise] == [0, 2, 4] and all(len(r["phi_per_tensor"]) == 16 and r["batches"] == 4 and 0 < r["phi"] <= 1 for r in noise)
+      and all(len(r.get(k + "_per_tensor", {})) == 16 for r in noise for k in ("mean_density", "tail_index"))
+      and all(0 < r["mean_density"] <= 1 and r["tail_index"] is not None and r["tail_index"] > 0 for r in noise)
       and [r["step"] for r in vals] == [0, 2, 4])
-print("PASS ckpt/metrics_val_noise_records (phi %s)" % [round(r["phi"], 4) for r in noise] if ok
+alpha = {int(l.split()[0][2:]): float(l.split("alpha:")[1]) for l in lines if " phi:" in l}
+ok = ok and all(abs(alpha[r["step"]] - r["tail_index"]) < 1e-4 for r in noise)
+print("PASS ckpt/metrics_val_noise_records (phi %s, md %s, alpha %s)" % tuple([round(r[k], 4) for r in noise] for k in ("phi", "mean_density", "tail_index")) if ok
       else "FAIL ckpt/metrics_val_noise_records: %s" % (noise or vals))
 EOF
 
 # phi at step 0 against a direct computation from the same batches.
 if [ -x build/test_noise_density ]; then
-    emit build/test_noise_density "$work/A/metrics.jsonl" "$train" 3 4 64 42 "${phi_tolerance[@]}"
+    emit build/test_noise_density "$work/A/metrics.jsonl" "$train" 4 4 64 42 "${phi_tolerance[@]}"
 else
     fail ckpt/noise_density_program "build/test_noise_density is not built"
 fi
