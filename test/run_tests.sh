@@ -72,6 +72,8 @@ emu_seconds=$(( $(date +%s) - emu_start ))
 run oracle "$PYTHON" test/gpt2_oracle.py --selftest --out build/gpt2_debug_state.bin
 run gradcheck build/test_gradcheck
 run optimizers build/test_optim
+# phi, mean density, tail index of the C++ accumulator vs numpy on synthetic samples, known answers
+run noise_stats "$PYTHON" test/test_noise_stats.py build
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 run data bash test/test_data.sh build "$SHARED_DATA"
 run trainer_cli bash test/test_trainer_cli.sh "$SHARED_DATA"
