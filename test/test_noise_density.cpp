@@ -223,10 +223,13 @@ static int samples_mode(const char* path) {
         NoiseSums whole;
         whole.add(halves[0]);
         whole.add(halves[1]);
-        auto json = [](const NoiseStats& s) {
-            char buf[160];
-            snprintf(buf, sizeof buf, "{\"phi\":%.17g,\"mean_density\":%.17g,\"tail_index\":%.17g}", s.phi, s.mean_density, s.tail_index);
-            return std::string(buf);
+        auto num = [](double x) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "%.17g", x);
+            return std::isfinite(x) ? std::string(buf) : std::string("null");
+        };
+        auto json = [&](const NoiseStats& s) {
+            return "{\"phi\":" + num(s.phi) + ",\"mean_density\":" + num(s.mean_density) + ",\"tail_index\":" + num(s.tail_index) + "}";
         };
         printf("{\"case\":\"%s\",\"whole\":%s,\"halves\":[%s,%s]}\n", rec.first.substr(8).c_str(), json(noise_stats(whole)).c_str(),
                json(noise_stats(halves[0])).c_str(), json(noise_stats(halves[1])).c_str());

@@ -267,6 +267,9 @@ static void test_grad_clip() {
     Vec g = {3.0f, 4.0f, 0.0f, -12.0f};
     const double norm = global_grad_norm(g.data(), g.size());
     check_value("grad_norm_3_4_12", norm, 13.0, 1e-12);
+    const GradNorms norms = grad_norms(g.data(), g.size());
+    check_value("grad_l1_3_4_12", norms.l1, 19.0, 1e-12);
+    check_value("grad_linf_3_4_12", norms.linf, 12.0, 0.0);
     const Vec big = random_vec(100000, 30, 0.01f);
     double sum = 0.0;
     for (float x : big) sum += (double)x * x;
