@@ -146,6 +146,18 @@ print("PASS ckpt/resume_metrics_continue (config, resumed_from 2, train steps %s
       else "FAIL ckpt/resume_metrics_continue: configs %d, train steps %s" % (len(cfgs), steps))
 EOF
 
+# ---- ssvr keeps v and the previous parameters as optimizer state and replays each step's
+# micro-batches (-d: 2 per step) for its second gradient: stopped at step 3 and resumed, it
+# logs the same losses and writes byte-identical step-4 files as an uninterrupted run.
+ssvr_run=(-i "$train" -j "$val" -e d2 -b 4 -t 64 -d 512 -x 4 -v 0 -n 2 --optim ssvr -l 1e-3)
+"$bin" "${ssvr_run[@]}" -o "$work/S" >"$work/S.out" 2>&1
+GPT2_TEST_NAN_GRAD_STEP=3 "$bin" "${ssvr_run[@]}" -o "$work/T" >/dev/null 2>&1
+"$bin" "${ssvr_run[@]}" -o "$work/T" -y 1 >"$work/T2.out" 2>&1
+expect ckpt/ssvr_resume_identical "(main.log and step-4 files of a resumed ssvr run = uninterrupted; state has v and prev_params)" \
+    bash -c "[ -f '$work/S/state_00000004.bin' ] && cmp -s <(sed 's/ tps:.*//' '$work/S/main.log') <(sed 's/ tps:.*//' '$work/T/main.log') \
+             && cmp -s '$work/S/state_00000004.bin' '$work/T/state_00000004.bin' && cmp -s '$work/S/model_00000004.bin' '$work/T/model_00000004.bin' \
+             && grep -q 'qkvw.prev_params' '$work/S/state_00000004.bin' && grep -q 'qkvw.v' '$work/S/state_00000004.bin'"
+
 # ---- C: a write killed mid-way: step 4's model file landed, its state file did not (only a
 # partial .tmp), and a partial model .tmp of a later step. -y 1 must use step 2.
 mkdir -p "$work/C"

@@ -87,7 +87,8 @@ cmp -s <(losses "$work/det1/main.log") <(losses "$work/det3/main.log") \
     && fail cli/seed_changes_run "--seed 7 gave the same losses as seed 42" || pass cli/seed_changes_run
 
 # Every optimizer (and a muon fallback that is not adamw) takes finite steps.
-for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd"; do
+for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd" \
+           "nsgd" "ssvr -d 512" "muon --muon-scale rms --muon-ns polar-express"; do
     name="optim_$(echo "$opt" | tr ' ' '_' | tr -d '-')"
     # shellcheck disable=SC2086
     "$bin" "${data[@]}" -x 2 -v 0 --optim $opt >"$work/$name.out" 2>&1
