@@ -3,8 +3,8 @@
 //     scale, each block's sum of m^2 into a partial;
 //  2. one block adds the partials in a fixed order (in double): inv_norm = 1 / ||m||_2;
 //  3. the fused element-wise step (fused_elementwise.cuh) with NsgdRule reading inv_norm.
-// Bytes per bf16 parameter: 10 (momentum: grad 2, m 8) + 20 (apply: grad 2, master 8, m 4 read,
-// param 2, and the fused step's m write-back 4).
+// Bytes per bf16 parameter: 10 (momentum: grad 2, m read and write 8) + 20 (the fused step:
+// grad 2, master 8, m 8, param 2).
 #pragma once
 #include "fused_elementwise.cuh"
 #include "nsgd.h"

@@ -26,6 +26,9 @@ expect_usage_error negative_lr "learning rate.*negative" -l -0.1
 expect_usage_error unknown_optimizer "unknown optimizer 'adam'" --optim adam
 expect_usage_error bad_number "wants a number.*abc" --momentum abc
 expect_usage_error bad_schedule "--schedule" --schedule step
+expect_usage_error bad_muon_scale "--muon-scale wants shape|rms" --muon-scale big
+expect_usage_error bad_muon_ns "--muon-ns wants quintic|polar-express" --muon-ns cubic
+expect_usage_error muon_fallback_not_nsgd "--muon-fallback wants" --muon-fallback nsgd
 expect_usage_error unknown_model "neither a model name .* nor a model file" -e d7
 expect_usage_error missing_shard "no_such_shard.*not found" -e d2 -t 64 -i "$work/no_such_shard.bin"
 # A model file whose header has 5 heads for width 64.
