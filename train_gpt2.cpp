@@ -106,6 +106,33 @@ static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& nois
     return gpt2_noise_density(acc, model.config);
 }
 
+// ---- ssvr's second gradient (optim/ssvr.h), a separate block of the step: v = g_t +
+// (1 - beta) v with the step's (already clipped) gradient, then for t > 1 the gradient at the
+// previous step's parameters on the same micro-batches (the loader replays them from
+// batch_start), clipped by its own norm, and v -= (1 - beta) g_prev. A second forward and
+// backward per step: about twice SignSGD's compute. Leaves the loader where it was.
+static void ssvr_gradients(GPT2Cpu& model, CpuOptimizer& optimizer, DataLoader& loader, const DataLoaderPosition& batch_start,
+                           int grad_accum, int B, int T, float clip, int t) {
+    optimizer.ssvr_add_current(model.grads.data());
+    if (t == 1) return;
+    const DataLoaderPosition after = loader.position();
+    std::vector<float> current = model.params;
+    optimizer.ssvr_previous_params(model.params.data());
+    loader.restore(batch_start);
+    model.zero_grad();
+    for (int micro = 0; micro < grad_accum; micro++) {
+        loader.next_batch();
+        model.forward(loader.inputs(), loader.targets(), B, T);
+        model.backward(1.0f / ((float)B * T * grad_accum));
+    }
+    model.params.swap(current);
+    loader.restore(after);
+    const double norm = global_grad_norm(model.grads.data(), model.grads.size());
+    if (!std::isfinite(norm)) fail_runtime("step %d: ssvr's gradient at the previous parameters is not finite", t);
+    scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, clip));
+    optimizer.ssvr_sub_previous(model.grads.data());
+}
+
 int main(int argc, char** argv) {
     line_buffer_stdout();
     // ---- flags
@@ -196,8 +223,9 @@ int main(int argc, char** argv) {
         }
         if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
             const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, B, T);
-            printf("step %d: gradient-noise density phi %.5f (%d batches)\n", step, nd.phi, cfg.noise_batches);
-            log.noise(step, nd.phi, nd.per_tensor, cfg.noise_batches);
+            printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
+                   nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
+            log.noise(step, nd, cfg.noise_batches);
         }
         if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
@@ -210,22 +238,25 @@ int main(int argc, char** argv) {
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
         model.zero_grad();
         double loss = 0;
+        const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
         for (int micro = 0; micro < grad_accum; micro++) {
             train_loader.next_batch();
             loss += model.forward(train_loader.inputs(), train_loader.targets(), B, T) / grad_accum;
             model.backward(1.0f / ((float)tokens_per_micro * grad_accum));
         }
         if (step + 1 == nan_step) model.grads[0] = NAN;
-        const double norm = global_grad_norm(model.grads.data(), num_params);
+        const GradNorms norms = grad_norms(model.grads.data(), num_params);
+        const double norm = norms.l2;
         if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
             scale_grads(model.grads.data(), num_params, clip_scale(norm, oc.grad_clip));
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+            if (oc.algorithm == Algorithm::SSVR) ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum, B, T, oc.grad_clip, step + 1);
             optimizer.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             const double tokens_per_s = total_batch / (ms / 1000.0);
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
                    oc.lr * lr_factor, norm, ms, tokens_per_s);
-            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
+            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf);
         }
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.

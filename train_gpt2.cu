@@ -108,7 +108,7 @@ inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Confi
     if (flash) p.take(&a->d_att_rowdot, rows);
     else p.take(&a->d_qkvr, 3 * NC), p.take(&a->d_y, NC), p.take(&a->d_att, att);
     p.take(&a->d_fch, 4 * NC), p.take(&a->d_fch_gelu, 4 * NC);
-    p.take(&a->norm, 1), p.take(&a->norm_scratch, GLOBAL_NORM_BLOCKS), p.take(&a->grad_scale, 1);
+    p.take(&a->norm, GLOBAL_NORM_OUTPUTS), p.take(&a->norm_scratch, GLOBAL_NORM_SCRATCH), p.take(&a->grad_scale, 1);
     return p.bytes();
 }
 
@@ -324,16 +324,20 @@ struct GPT2Cuda {
         has_dlogits = false;
     }
 
-    // Global gradient norm (device value copied to the host) and the clip scale, left on the
-    // device in acts.grad_scale for the optimizer.
-    double grad_norm_and_clip(float clip) {
+    // Global gradient norms (one pass; device values copied to the host) and the clip scale
+    // from ||g||_2, left on the device in acts.grad_scale for the optimizer.
+    GradNorms grad_norm_and_clip(float clip) {
         PhaseScope r("optimizer/grad_norm");
         global_norm(acts.norm, acts.norm_scratch, grads, num_params);
-        float norm = 0.0f;
-        cudaCheck(cudaMemcpy(&norm, acts.norm, sizeof(float), cudaMemcpyDeviceToHost));
-        const float scale = clip_scale(norm, clip);
+        float norm[GLOBAL_NORM_OUTPUTS] = {};
+        cudaCheck(cudaMemcpy(norm, acts.norm, sizeof norm, cudaMemcpyDeviceToHost));
+        const float scale = clip_scale(norm[0], clip);
         cudaCheck(cudaMemcpy(acts.grad_scale, &scale, sizeof(float), cudaMemcpyHostToDevice));
-        return norm;
+        GradNorms n;
+        n.l2 = norm[0];
+        n.l1 = norm[1];
+        n.linf = norm[2];
+        return n;
     }
 };
 
@@ -429,7 +433,7 @@ static NoiseDensityResult measure_noise_density(GPT2Cuda& model, DataLoader& noi
         model.backward();
         acc.add(model.grads);
     }
-    return gpt2_noise_density(model.config, [&](size_t begin, size_t end) { return acc.sigma_sums(begin, end); });
+    return gpt2_noise_density(model.config, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
 }
 
 // Host copies of the device state a checkpoint holds (common/checkpoint.h): the fp32 master
@@ -453,7 +457,7 @@ struct HostTrainingState {
         const std::vector<float> px = download(model.params, params.size());
         std::copy(px.begin(), px.end(), params.begin()); // in place: extra_refs points at params
         for (size_t k = 0; k < optim.size(); k++)
-            cudaCheck(cudaMemcpy(optim[k].data(), optimizer.state()[k], optim[k].size() * sizeof(float), cudaMemcpyDeviceToHost));
+            optimizer.download_state(k, optim[k].data());
     }
     void to_device(GPT2Cuda& model, GpuOptimizer& optimizer) const {
         cudaCheck(cudaMemcpy(model.master, master.data(), master.size() * sizeof(float), cudaMemcpyHostToDevice));
@@ -461,9 +465,35 @@ struct HostTrainingState {
         for (size_t i = 0; i < px.size(); i++) px[i] = from_float<floatX>(params[i]);
         cudaCheck(cudaMemcpy(model.params, px.data(), px.size() * sizeof(floatX), cudaMemcpyHostToDevice));
         for (size_t k = 0; k < optim.size(); k++)
-            cudaCheck(cudaMemcpy(optimizer.state()[k], optim[k].data(), optim[k].size() * sizeof(float), cudaMemcpyHostToDevice));
+            optimizer.upload_state(k, optim[k].data());
     }
 };
+
+// ---- ssvr's second gradient (optim/ssvr.h), a separate block of the step: v = g_t +
+// (1 - beta) v with the step's (already computed) gradient, then for t > 1 the gradient at
+// the previous step's floatX parameters on the same micro-batches (the loader replays them
+// from batch_start), clipped by its own norm, and v -= (1 - beta) g_prev. A second forward
+// and backward per step: about twice SignSGD's compute. Leaves the loader where it was.
+static void ssvr_gradients(GPT2Cuda& model, GpuOptimizer& optimizer, DataLoader& loader, const DataLoaderPosition& batch_start,
+                           int grad_accum, float dloss, float clip, int t) {
+    PhaseScope r("optimizer/ssvr_previous_gradient");
+    optimizer.ssvr_add_current(model.grads, model.acts.grad_scale);
+    if (t == 1) return;
+    const DataLoaderPosition after = loader.position();
+    std::swap(model.params, optimizer.ssvr_previous_params_ref());
+    loader.restore(batch_start);
+    model.zero_grad();
+    for (int micro = 0; micro < grad_accum; micro++) {
+        loader.next_batch();
+        model.forward(loader.inputs(), loader.targets(), dloss);
+        model.backward();
+    }
+    std::swap(model.params, optimizer.ssvr_previous_params_ref());
+    loader.restore(after);
+    const GradNorms norms = model.grad_norm_and_clip(clip);
+    if (!std::isfinite(norms.l2)) fail_runtime("step %d: ssvr's gradient at the previous parameters is not finite", t);
+    optimizer.ssvr_sub_previous(model.grads, model.acts.grad_scale);
+}
 
 int main(int argc, char** argv) {
     line_buffer_stdout();
@@ -495,7 +525,7 @@ int main(int argc, char** argv) {
     size_t free_bytes = 0, total_bytes = 0;
     cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
     const size_t workspace_bytes = cuda_ctx().lt_workspace_size + (256ull << 20); // cuBLAS(Lt) and slack
-    const size_t noise_bytes = measuring_noise ? GpuNoiseAccumulator::device_bytes(gpt2_num_params(mc)) : 0;
+    const size_t noise_bytes = measuring_noise ? GpuNoiseAccumulator::device_bytes(gpt2_num_params(mc), cfg.noise_batches) : 0;
     const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc) +
                         noise_bytes + workspace_bytes;
     if (need > free_bytes)
@@ -543,7 +573,7 @@ int main(int argc, char** argv) {
     if (writing) claim_output_dir(cfg.output_dir, cfg.resume != 0, cfg.overwrite != 0);
     DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, 0, 1, true, noise_loader_seed(cfg.seed),
                                                                 pinned_alloc, pinned_free) : nullptr;
-    GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params) : nullptr;
+    GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params, cfg.noise_batches) : nullptr;
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
@@ -599,8 +629,9 @@ int main(int argc, char** argv) {
         }
         if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
             const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches);
-            printf("step %d: gradient-noise density phi %.5f (%d batches)\n", step, nd.phi, cfg.noise_batches);
-            log.noise(step, nd.phi, nd.per_tensor, cfg.noise_batches);
+            printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
+                   nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
+            log.noise(step, nd, cfg.noise_batches);
         }
         if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
@@ -615,6 +646,7 @@ int main(int argc, char** argv) {
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
         model.zero_grad();
         double loss = 0;
+        const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
         for (int micro = 0; micro < grad_accum; micro++) {
             train_loader.next_batch();
             const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum);
@@ -625,9 +657,13 @@ int main(int argc, char** argv) {
             const floatX nan = from_float<floatX>(NAN);
             cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
         }
-        const double norm = model.grad_norm_and_clip(oc.grad_clip);
+        const GradNorms norms = model.grad_norm_and_clip(oc.grad_clip);
+        const double norm = norms.l2;
         if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+            if (oc.algorithm == Algorithm::SSVR)
+                ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum,
+                               1.0f / ((float)tokens_per_micro * grad_accum), oc.grad_clip, step + 1);
             {
                 PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
                 optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
@@ -640,7 +676,7 @@ int main(int argc, char** argv) {
             else snprintf(mfu, sizeof mfu, "n/a");
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
                    loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
-            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch);
+            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf);
         }
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run

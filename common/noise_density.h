@@ -7,6 +7,25 @@
 // when the noise is sparse. phi does not depend on the scale of sigma, so the sample
 // standard deviation's 1/(K-1) and the gradient's 1/(B*T) do not matter.
 //
+// Beside phi, from the same K gradients g_1..g_K (per tensor and over the whole model):
+//   mean_density = ||E g||_1^2 / (d ||E g||_2^2)   the same density of the mean gradient
+//                  (E g the sample mean), as the paper's code logs for its ResNet runs;
+//   tail_index   = log m / (mean_i log||Y_i||_2 - mean_k log||X_k||_2)
+//                  the block-sum estimator of the heavy-tail index (Mohammadi et al. 2014, as
+//                  umutsimsekli/sgd_tail_index uses it): X_k = g_k - E g the noise vectors, m
+//                  the largest divisor of K not above sqrt(K), Y_i the sums of m consecutive
+//                  X_k (K/m blocks). 2 for finite-variance noise, below 2 heavy-tailed.
+//                  Undefined (NaN, null in JSON) when m = 1 (K prime or below 4) or a norm is 0.
+//                  Finite-K bias: centering at the sample mean makes X_k and Y_i correlated;
+//                  for finite-variance noise E||Y||^2 / E||X||^2 = m (K - m) / (K - 1), so it
+//                  reads 2 log m / log(m (K-m)/(K-1)) instead of 2: 2.57 at K = 8 (m = 2),
+//                  2.38 at K = 16 (m = 4), 2.06 at K = 128 (m = 8). The paper's formula is
+//                  kept as is so the numbers compare; tail_index_gaussian(K) gives the
+//                  finite-variance reference value for K.
+// These need every noise vector's norm, which Welford's moments do not keep: the
+// accumulator also keeps the K gradients themselves (K floats per coordinate on the CPU,
+// K floatX on the GPU) and computes the norms once all K are in.
+//
 // The trainers draw K micro-batches from a loader of their own (noise_loader_seed), take
 // each one's gradient at the current weights without updating, and feed them here. The
 // padding rows of wte (vocab_size..padded_vocab_size) always have zero gradient and are
@@ -61,8 +80,62 @@ NOISE_HD inline void welford_add(double g, double inv_count, double& mean, doubl
 // Sample standard deviation from Welford's m2 after count samples.
 NOISE_HD inline double welford_sigma(double m2, int count) { return sqrt(m2 / (count > 1 ? (double)(count - 1) : 1.0)); }
 
-// Per-coordinate running mean and variance of gradient samples (Welford, in double, so
-// K samples need 2 doubles per coordinate instead of K floats).
+// The block size m of the tail-index estimator: the largest divisor of K not above sqrt(K).
+inline int tail_block_size(int K) {
+    int m = 1;
+    for (int b = 1; (long long)b * b <= K; b++)
+        if (K % b == 0) m = b;
+    return m;
+}
+
+// The estimator's value for finite-variance noise at K samples (see the top): what a
+// Gaussian-like measurement reads, 2 only as K grows.
+inline double tail_index_gaussian(int K) {
+    const int m = tail_block_size(K);
+    return m < 2 ? NAN : 2.0 * std::log((double)m) / std::log((double)m * (K - m) / (K - 1));
+}
+
+// Everything the three statistics need from (part of) the coordinates: squared norms add
+// over a concatenation, so per-tensor sums give the overall values too.
+struct NoiseSums {
+    SigmaSums sigma;                 // phi
+    double mean_l1 = 0, mean_l2 = 0; // ||E g||_1 and ||E g||_2^2
+    std::vector<double> x_sq;        // ||X_k||_2^2, k < K
+    std::vector<double> y_sq;        // ||Y_i||_2^2, i < K/m
+    void add(const NoiseSums& o) {
+        sigma.add(o.sigma);
+        mean_l1 += o.mean_l1;
+        mean_l2 += o.mean_l2;
+        if (x_sq.empty()) x_sq.assign(o.x_sq.size(), 0.0), y_sq.assign(o.y_sq.size(), 0.0);
+        for (size_t k = 0; k < o.x_sq.size(); k++) x_sq[k] += o.x_sq[k];
+        for (size_t i = 0; i < o.y_sq.size(); i++) y_sq[i] += o.y_sq[i];
+    }
+};
+
+inline double mean_density(const NoiseSums& s) {
+    return s.mean_l2 > 0 ? s.mean_l1 * s.mean_l1 / ((double)s.sigma.d * s.mean_l2) : 0.0;
+}
+
+// alpha from the squared norms of the K noise vectors and of the K/m block sums.
+inline double tail_index(const std::vector<double>& x_sq, const std::vector<double>& y_sq) {
+    const int K = (int)x_sq.size(), m = tail_block_size(K);
+    if (m < 2 || y_sq.size() != (size_t)(K / m)) return NAN;
+    double log_x = 0, log_y = 0;
+    for (double v : x_sq) {
+        if (!(v > 0)) return NAN;
+        log_x += 0.5 * std::log(v);
+    }
+    for (double v : y_sq) {
+        if (!(v > 0)) return NAN;
+        log_y += 0.5 * std::log(v);
+    }
+    const double diff = log_y / (double)y_sq.size() - log_x / K;
+    return diff > 0 ? std::log((double)m) / diff : NAN;
+}
+inline double tail_index(const NoiseSums& s) { return tail_index(s.x_sq, s.y_sq); }
+
+// Per-coordinate running mean and variance of gradient samples (Welford, in double), and
+// the samples themselves for the noise vectors' norms (tail_index).
 class GradientNoiseAccumulator {
 public:
     explicit GradientNoiseAccumulator(size_t d) : mean_(d, 0.0), m2_(d, 0.0) {}
@@ -77,6 +150,8 @@ public:
         const long long d = (long long)mean_.size();
 #pragma omp parallel for
         for (long long i = 0; i < d; i++) welford_add((double)g[i], inv, mean_[i], m2_[i]);
+        if (samples_.size() < (size_t)count_) samples_.emplace_back();
+        samples_[count_ - 1].assign(g, g + d);
     }
     int count() const { return count_; }
     // Sample standard deviation of coordinates [begin, end).
@@ -95,33 +170,64 @@ public:
         r.d = end - begin;
         return r;
     }
+    // Every sum of coordinates [begin, end), after the last add.
+    NoiseSums noise_sums(size_t begin, size_t end) const {
+        NoiseSums r;
+        r.sigma = sigma_sums(begin, end);
+        for (size_t j = begin; j < end; j++) {
+            r.mean_l1 += std::fabs(mean_[j]);
+            r.mean_l2 += mean_[j] * mean_[j];
+        }
+        const int K = count_, m = tail_block_size(K);
+        r.x_sq.assign(K, 0.0);
+        r.y_sq.assign(K / m, 0.0);
+        for (int i = 0; i < K / m; i++)
+            for (size_t j = begin; j < end; j++) {
+                double y = 0;
+                for (int k = i * m; k < (i + 1) * m; k++) {
+                    const double x = (double)samples_[k][j] - mean_[j];
+                    r.x_sq[k] += x * x;
+                    y += x;
+                }
+                r.y_sq[i] += y * y;
+            }
+        return r;
+    }
 
 private:
     int count_ = 0;
     std::vector<double> mean_, m2_;
+    std::vector<std::vector<float>> samples_; // the count_ gradients (kept allocated across resets)
 };
+
+// The three statistics of one set of coordinates.
+struct NoiseStats {
+    double phi = 0, mean_density = 0, tail_index = NAN;
+};
+inline NoiseStats noise_stats(const NoiseSums& s) { return {noise_density(s.sigma), mean_density(s), tail_index(s)}; }
 
 struct NoiseDensityResult {
-    double phi = 0;                                          // over every real parameter
-    std::vector<std::pair<std::string, double>> per_tensor;  // the 16 tensors, llm.c order
+    NoiseStats all;                                            // over every real parameter
+    std::vector<std::pair<std::string, NoiseStats>> per_tensor; // the 16 tensors, llm.c order
 };
 
-// phi overall and per parameter tensor of a GPT-2, from sums(begin, end): the SigmaSums of
-// coordinates [begin, end) of the flat parameter layout (the CPU or the GPU accumulator).
+// The statistics overall and per parameter tensor of a GPT-2, from sums(begin, end): the
+// NoiseSums of coordinates [begin, end) of the flat parameter layout (the CPU or the GPU
+// accumulator).
 template <class Sums>
 inline NoiseDensityResult gpt2_noise_density(const GPT2Config& cfg, Sums sums) {
     NoiseDensityResult r;
-    SigmaSums all;
+    NoiseSums all;
     for (const ParamTensor& t : gpt2_param_tensors(cfg)) {
         const bool is_wte = std::string(t.name) == "wte";
         const size_t n = is_wte ? (size_t)cfg.vocab_size * t.cols : t.numel();  // real rows only
-        const SigmaSums s = sums(t.offset, t.offset + n);
-        r.per_tensor.push_back({t.name, noise_density(s)});
+        const NoiseSums s = sums(t.offset, t.offset + n);
+        r.per_tensor.push_back({t.name, noise_stats(s)});
         all.add(s);
     }
-    r.phi = noise_density(all);
+    r.all = noise_stats(all);
     return r;
 }
 inline NoiseDensityResult gpt2_noise_density(const GradientNoiseAccumulator& acc, const GPT2Config& cfg) {
-    return gpt2_noise_density(cfg, [&](size_t begin, size_t end) { return acc.sigma_sums(begin, end); });
+    return gpt2_noise_density(cfg, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
 }

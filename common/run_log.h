@@ -5,7 +5,8 @@
 //   s:STEP trl:LOSS lr:LR norm:GRAD_NORM tps:TOKENS_PER_S   the update made at STEP (the first is s:0)
 //   s:STEP tel:VAL_LOSS                                     validation after STEP updates (s:0: at init)
 //   s:STEP eval:ACC                                         HellaSwag accuracy after STEP updates (-h 1)
-//   s:STEP phi:PHI                                          gradient-noise density (common/noise_density.h)
+//   s:STEP phi:PHI md:MEAN_DENSITY alpha:TAIL_INDEX         gradient-noise statistics (common/noise_density.h;
+//                                                           alpha:nan when undefined, e.g. K < 4)
 //   s:STEP skip:1                                           the update at STEP skipped (--skip-nonfinite)
 // trl/tel/eval have llm.c's precision (%.4f, lr %.6f, norm %.2f); tps (and phi, skip) come after
 // or beside llm.c's fields. Full precision is in metrics.jsonl.
@@ -24,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "noise_density.h"
 #include "train_config.h"
 #include "utils.h"
 
@@ -115,7 +117,8 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"warmup_steps", std::to_string(s.warmup_steps)}, {"warmup_init", json_number(s.warmup_init)},
         {"final_lr_frac", json_number(s.final_lr_frac)}, {"wsd_decay_frac", json_number(s.wsd_decay_frac)},
         {"muon_ns_steps", std::to_string(o.muon_ns_steps)}, {"muon_fallback", json_string(algorithm_name(o.muon_fallback))},
-        {"fallback_lr", json_number(o.fallback_lr)}, {"model", json_string(cfg.model)},
+        {"fallback_lr", json_number(o.fallback_lr)}, {"muon_scale", json_string(muon_scale_name(o.muon_scale))},
+        {"muon_ns", json_string(muon_ns_name(o.muon_ns))}, {"model", json_string(cfg.model)},
         {"batch_size", std::to_string(cfg.batch_size)}, {"seq_len", std::to_string(cfg.seq_len)},
         {"total_batch_tokens", std::to_string(cfg.total_batch_tokens)}, {"max_steps", std::to_string(cfg.max_steps)},
         {"seed", std::to_string(cfg.seed)}, {"train_glob", json_string(cfg.train_glob)},
@@ -174,13 +177,17 @@ public:
 
     void config(const std::string& json) { metrics(json); }
 
-    void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens) {
+    // grad_l1, grad_linf: ||g||_1 and ||g||_inf of the step's gradient (before clipping), from
+    // the same pass as norm (= ||g||_2).
+    void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens,
+               double grad_l1 = NAN, double grad_linf = NAN) {
         using run_log_detail::json_number;
         if (!main_) return;
         fprintf(main_, "s:%d trl:%.4f lr:%.6f norm:%.2f tps:%.0f\n", step, loss, lr, norm, tokens_per_s);
         fflush(main_);
         metrics("{\"type\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":" + json_number(loss) +
-                ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"ms\":" + json_number(ms) +
+                ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"grad_l1\":" + json_number(grad_l1) +
+                ",\"grad_l2\":" + json_number(norm) + ",\"grad_linf\":" + json_number(grad_linf) + ",\"ms\":" + json_number(ms) +
                 ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) + "}");
     }
     void val(int step, double loss, long tokens) {
@@ -199,16 +206,24 @@ public:
                 run_log_detail::json_number(acc) + ",\"correct\":" + std::to_string(correct) + ",\"examples\":" +
                 std::to_string(examples) + ",\"tokens\":" + std::to_string(tokens) + "}");
     }
-    void noise(int step, double phi, const std::vector<std::pair<std::string, double>>& per_tensor, int batches) {
+    // metrics.jsonl: "phi", "mean_density", "tail_index" (null when undefined), each also
+    // "<stat>_per_tensor" by tensor name.
+    void noise(int step, const NoiseDensityResult& r, int batches) {
         using run_log_detail::json_number;
         if (!main_) return;
-        fprintf(main_, "s:%d phi:%.5f\n", step, phi);
+        fprintf(main_, "s:%d phi:%.5f md:%.5f alpha:%.4f\n", step, r.all.phi, r.all.mean_density, r.all.tail_index);
         fflush(main_);
-        std::string t = "{";
-        for (size_t i = 0; i < per_tensor.size(); i++)
-            t += (i ? ",\"" : "\"") + per_tensor[i].first + "\":" + json_number(per_tensor[i].second);
-        metrics("{\"type\":\"noise\",\"step\":" + std::to_string(step) + ",\"phi\":" + json_number(phi) +
-                ",\"phi_per_tensor\":" + t + "},\"batches\":" + std::to_string(batches) + "}");
+        auto per_tensor = [&](double NoiseStats::*stat) {
+            std::string t = "{";
+            for (size_t i = 0; i < r.per_tensor.size(); i++)
+                t += (i ? ",\"" : "\"") + r.per_tensor[i].first + "\":" + json_number(r.per_tensor[i].second.*stat);
+            return t + "}";
+        };
+        metrics("{\"type\":\"noise\",\"step\":" + std::to_string(step) + ",\"phi\":" + json_number(r.all.phi) +
+                ",\"mean_density\":" + json_number(r.all.mean_density) + ",\"tail_index\":" + json_number(r.all.tail_index) +
+                ",\"phi_per_tensor\":" + per_tensor(&NoiseStats::phi) +
+                ",\"mean_density_per_tensor\":" + per_tensor(&NoiseStats::mean_density) +
+                ",\"tail_index_per_tensor\":" + per_tensor(&NoiseStats::tail_index) + ",\"batches\":" + std::to_string(batches) + "}");
     }
     void skip(int step, const std::string& reason, int total_skips) {
         if (!main_) return;

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -126,9 +127,10 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --noise-every N   gradient-noise density phi every N steps, 0 never (default %d)\n", d.noise_every);
     printf("  --noise-batches K micro-batch gradients per phi estimate, at least 2 (default %d)\n", d.noise_batches);
     printf("optimizer (defaults marked * depend on --optim):\n");
-    printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon (default %s)\n", algorithm_name(d.optim.algorithm));
-    printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion 1e-4, adamw 6e-4, muon 2e-2)\n");
-    printf("  --momentum M momentum of sgd, signum, muon (* 0.9, muon 0.95)\n");
+    printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr (default %s)\n", algorithm_name(d.optim.algorithm));
+    printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion/ssvr 1e-4, adamw 6e-4, muon 2e-2\n"
+           "               (6e-4 with --muon-scale rms), nsgd 0.1)\n");
+    printf("  --momentum M momentum of sgd, signum, muon, nsgd; ssvr's 1 - beta (* 0.9, muon 0.95)\n");
     printf("  --nesterov 0|1  Nesterov momentum for sgd, muon (* sgd 0, muon 1)\n");
     printf("  --beta1 B    adamw/lion beta1 (* 0.9)\n");
     printf("  --beta2 B    adamw/lion beta2 (* adamw 0.95, lion 0.99)\n");
@@ -138,6 +140,9 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --grad-clip N  global gradient-norm clip, 0 off (default %g)\n", d.optim.grad_clip);
     printf("  --muon-ns-steps N  Newton-Schulz iterations (default %d)\n", d.optim.muon_ns_steps);
     printf("  --muon-fallback NAME  optimizer for muon's non-matrix params (default %s)\n", algorithm_name(d.optim.muon_fallback));
+    printf("  --muon-scale S  shape: lr * sqrt(max(1, rows/cols)); rms: lr * 0.2 * sqrt(max(rows, cols)), and the\n"
+           "               fallback at muon's lr, default lr 6e-4 (default %s)\n", muon_scale_name(d.optim.muon_scale));
+    printf("  --muon-ns N  quintic|polar-express Newton-Schulz coefficients (default %s)\n", muon_ns_name(d.optim.muon_ns));
     printf("  --fallback-lr LR  its learning rate (* the fallback's default lr)\n");
     printf("schedule:\n");
     printf("  --schedule S cosine|linear|constant|wsd (default %s)\n", schedule_name(d.schedule.kind));
@@ -268,7 +273,9 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "--keep") cfg->keep_checkpoints = parse_int(flag, v);
         else if (flag == "--noise-every") cfg->noise_every = parse_int(flag, v);
         else if (flag == "--noise-batches") cfg->noise_batches = parse_int(flag, v);
-        else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon)", v); }
+        else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr)", v); }
+        else if (flag == "--muon-scale") { if (!strcmp(v, "shape")) o.muon_scale = MuonScale::Shape; else if (!strcmp(v, "rms")) o.muon_scale = MuonScale::RMS; else fail_usage("--muon-scale wants shape|rms, got '%s'", v); }
+        else if (flag == "--muon-ns") { if (!strcmp(v, "quintic")) o.muon_ns = MuonNs::Quintic; else if (!strcmp(v, "polar-express")) o.muon_ns = MuonNs::PolarExpress; else fail_usage("--muon-ns wants quintic|polar-express, got '%s'", v); }
         else if (flag == "-l") o.lr = parse_float(flag, v);
         else if (flag == "--momentum") o.momentum = parse_float(flag, v);
         else if (flag == "--nesterov") o.nesterov = parse_int(flag, v);
@@ -286,7 +293,8 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "--grad-clip") o.grad_clip = parse_float(flag, v);
         else if (flag == "--muon-ns-steps") o.muon_ns_steps = parse_int(flag, v);
         else if (flag == "--muon-fallback") {
-            if (!algorithm_from_name(v, &o.muon_fallback) || o.muon_fallback == Algorithm::Muon)
+            if (!algorithm_from_name(v, &o.muon_fallback) || o.muon_fallback == Algorithm::Muon || o.muon_fallback == Algorithm::NSGD ||
+                o.muon_fallback == Algorithm::SSVR)
                 fail_usage("--muon-fallback wants sgd|signsgd|signum|adamw|lion, got '%s'", v);
         }
         else if (flag == "--fallback-lr") o.fallback_lr = parse_float(flag, v);

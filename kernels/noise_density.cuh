@@ -1,65 +1,112 @@
-// Gradient-noise density on the GPU (--noise-every): the per-coordinate Welford estimator
-// of common/noise_density.h (the same welford_add / welford_sigma, in double) run over the
-// floatX gradients where they are, so the K micro-batch gradients never leave the device.
-// Only the per-tensor sums of sigma and sigma^2 come back, as a fixed number of per-block
-// partials added on the host in order (deterministic).
+// Gradient-noise statistics on the GPU (--noise-every): phi, mean_density and tail_index of
+// common/noise_density.h over the floatX gradients where they are, so the K micro-batch
+// gradients never leave the device.
+//  - add(): the per-coordinate Welford step (the same welford_add, in double) and a copy of
+//    the gradient into sample slot k (K floatX per coordinate: the tail index needs every
+//    noise vector's norm, which the moments do not keep);
+//  - noise_sums(begin, end): one kernel for the sums of sigma, sigma^2, |mean| and mean^2,
+//    then one per block of m samples for ||X_k||^2 (X_k = g_k - mean) and ||Y_i||^2.
+// Only per-block partials come back, a fixed number added on the host in order
+// (deterministic).
 #pragma once
 #include <vector>
 
 #include "../common/noise_density.h"
+#include "../common/utils.h"
 #include "common.cuh"
 
 constexpr int NOISE_SUM_BLOCKS = 64;
 constexpr int NOISE_SUM_THREADS = 256;
+constexpr int NOISE_MAX_BLOCK = 16; // the largest block size m (K up to 288)
 
-__global__ void noise_accumulate_kernel(double* mean, double* m2, const floatX* grads, size_t n, double inv_count) {
+__global__ void noise_accumulate_kernel(double* mean, double* m2, floatX* sample, const floatX* grads, size_t n,
+                                        double inv_count) {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) welford_add((double)to_float(grads[i]), inv_count, mean[i], m2[i]);
+    if (i >= n) return;
+    const floatX g = grads[i];
+    sample[i] = g;
+    welford_add((double)to_float(g), inv_count, mean[i], m2[i]);
 }
 
-// partial[2b], partial[2b+1]: block b's sum of sigma and of sigma^2 over its grid-stride
-// share of [begin, end).
-__global__ void noise_sigma_sums_kernel(double* partial, const double* m2, size_t begin, size_t end, int count) {
-    __shared__ double l1[NOISE_SUM_THREADS], l2[NOISE_SUM_THREADS];
-    double a = 0, b = 0;
-    for (size_t i = begin + (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < end; i += (size_t)gridDim.x * blockDim.x) {
-        const double s = welford_sigma(m2[i], count);
-        a += s;
-        b += s * s;
-    }
-    l1[threadIdx.x] = a;
-    l2[threadIdx.x] = b;
+// Adds v over the block into shared[0] (NOISE_SUM_THREADS threads); every thread gets it.
+__device__ inline double noise_block_sum(double v, double* shared) {
+    shared[threadIdx.x] = v;
     __syncthreads();
     for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if ((int)threadIdx.x < half) {
-            l1[threadIdx.x] += l1[threadIdx.x + half];
-            l2[threadIdx.x] += l2[threadIdx.x + half];
-        }
+        if ((int)threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
         __syncthreads();
     }
-    if (threadIdx.x == 0) {
-        partial[2 * blockIdx.x] = l1[0];
-        partial[2 * blockIdx.x + 1] = l2[0];
+    const double total = shared[0];
+    __syncthreads();
+    return total;
+}
+
+// partial[4b..4b+3]: block b's sums of sigma, sigma^2, |mean| and mean^2 over its
+// grid-stride share of [begin, end).
+__global__ void noise_moment_sums_kernel(double* partial, const double* mean, const double* m2, size_t begin, size_t end,
+                                         int count) {
+    __shared__ double shared[NOISE_SUM_THREADS];
+    double v[4] = {0, 0, 0, 0};
+    for (size_t i = begin + (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < end; i += (size_t)gridDim.x * blockDim.x) {
+        const double s = welford_sigma(m2[i], count), mu = mean[i];
+        v[0] += s;
+        v[1] += s * s;
+        v[2] += fabs(mu);
+        v[3] += mu * mu;
+    }
+    for (int j = 0; j < 4; j++) {
+        const double total = noise_block_sum(v[j], shared);
+        if (threadIdx.x == 0) partial[4 * blockIdx.x + j] = total;
+    }
+}
+
+// Block i of the tail-index estimator: samples first..first+m-1 (slot stride d).
+// partial[(m+1)b + j]: block b's sum of X_{first+j}^2 (j < m), and of Y^2 (j = m).
+__global__ void noise_block_norms_kernel(double* partial, const floatX* samples, const double* mean, size_t d, size_t begin,
+                                         size_t end, int first, int m) {
+    __shared__ double shared[NOISE_SUM_THREADS];
+    double x_sq[NOISE_MAX_BLOCK] = {}, y_sq = 0;
+    for (size_t i = begin + (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < end; i += (size_t)gridDim.x * blockDim.x) {
+        const double mu = mean[i];
+        double y = 0;
+        for (int j = 0; j < m; j++) {
+            const double x = (double)to_float(samples[(size_t)(first + j) * d + i]) - mu;
+            x_sq[j] += x * x;
+            y += x;
+        }
+        y_sq += y * y;
+    }
+    for (int j = 0; j <= m; j++) {
+        const double total = noise_block_sum(j < m ? x_sq[j] : y_sq, shared);
+        if (threadIdx.x == 0) partial[(size_t)(m + 1) * blockIdx.x + j] = total;
     }
 }
 
 class GpuNoiseAccumulator {
 public:
-    explicit GpuNoiseAccumulator(size_t d) : d_(d) {
+    // d coordinates, at most max_samples gradients per estimate (--noise-batches).
+    GpuNoiseAccumulator(size_t d, int max_samples) : d_(d), max_samples_(max_samples) {
+        if (tail_block_size(max_samples) > NOISE_MAX_BLOCK)
+            fail_usage("--noise-batches %d: the GPU noise statistics take at most 288 batches", max_samples);
         cudaCheck(cudaMalloc(&mean_, d * sizeof(double)));
         cudaCheck(cudaMalloc(&m2_, d * sizeof(double)));
-        cudaCheck(cudaMalloc(&partial_, 2 * NOISE_SUM_BLOCKS * sizeof(double)));
+        cudaCheck(cudaMalloc(&samples_, (size_t)max_samples * d * sizeof(floatX)));
+        cudaCheck(cudaMalloc(&partial_, partial_doubles() * sizeof(double)));
     }
     ~GpuNoiseAccumulator() {
         cudaFree(partial_);
+        cudaFree(samples_);
         cudaFree(m2_);
         cudaFree(mean_);
     }
     GpuNoiseAccumulator(const GpuNoiseAccumulator&) = delete;
     GpuNoiseAccumulator& operator=(const GpuNoiseAccumulator&) = delete;
 
-    // Device bytes an accumulator over d coordinates allocates (for the memory check).
-    static size_t device_bytes(size_t d) { return 2 * d * sizeof(double) + 2 * NOISE_SUM_BLOCKS * sizeof(double); }
+    // Device bytes an accumulator allocates (for the memory check): 16 + K sizeof(floatX)
+    // per coordinate (d12, K = 8, bf16: 4.0 GB).
+    static size_t device_bytes(size_t d, int max_samples) {
+        return 2 * d * sizeof(double) + (size_t)max_samples * d * sizeof(floatX) + partial_doubles() * sizeof(double);
+    }
 
     void reset() {
         count_ = 0;
@@ -67,23 +114,46 @@ public:
         cudaCheck(cudaMemset(m2_, 0, d_ * sizeof(double)));
     }
     void add(const floatX* grads) {
+        if (count_ == max_samples_) fail_runtime("GpuNoiseAccumulator holds %d samples", max_samples_);
         count_++;
-        noise_accumulate_kernel<<<ceil_div((long long)d_, 256), 256>>>(mean_, m2_, grads, d_, 1.0 / (double)count_);
+        noise_accumulate_kernel<<<ceil_div((long long)d_, 256), 256>>>(mean_, m2_, samples_ + (size_t)(count_ - 1) * d_, grads,
+                                                                        d_, 1.0 / (double)count_);
         cudaCheckLaunch();
     }
-    SigmaSums sigma_sums(size_t begin, size_t end) const {
-        noise_sigma_sums_kernel<<<NOISE_SUM_BLOCKS, NOISE_SUM_THREADS>>>(partial_, m2_, begin, end, count_);
+    NoiseSums noise_sums(size_t begin, size_t end) const {
+        NoiseSums r;
+        noise_moment_sums_kernel<<<NOISE_SUM_BLOCKS, NOISE_SUM_THREADS>>>(partial_, mean_, m2_, begin, end, count_);
         cudaCheckLaunch();
-        std::vector<double> host(2 * NOISE_SUM_BLOCKS);
-        cudaCheck(cudaMemcpy(host.data(), partial_, host.size() * sizeof(double), cudaMemcpyDeviceToHost));
-        SigmaSums r;
-        for (int b = 0; b < NOISE_SUM_BLOCKS; b++) { r.l1 += host[2 * b]; r.l2 += host[2 * b + 1]; }
-        r.d = end - begin;
+        std::vector<double> host(partial_doubles());
+        cudaCheck(cudaMemcpy(host.data(), partial_, 4 * NOISE_SUM_BLOCKS * sizeof(double), cudaMemcpyDeviceToHost));
+        for (int b = 0; b < NOISE_SUM_BLOCKS; b++) {
+            r.sigma.l1 += host[4 * b];
+            r.sigma.l2 += host[4 * b + 1];
+            r.mean_l1 += host[4 * b + 2];
+            r.mean_l2 += host[4 * b + 3];
+        }
+        r.sigma.d = end - begin;
+        const int K = count_, m = tail_block_size(K);
+        r.x_sq.assign(K, 0.0);
+        r.y_sq.assign(K / m, 0.0);
+        for (int i = 0; i < K / m; i++) {
+            noise_block_norms_kernel<<<NOISE_SUM_BLOCKS, NOISE_SUM_THREADS>>>(partial_, samples_, mean_, d_, begin, end, i * m, m);
+            cudaCheckLaunch();
+            cudaCheck(cudaMemcpy(host.data(), partial_, (size_t)(m + 1) * NOISE_SUM_BLOCKS * sizeof(double), cudaMemcpyDeviceToHost));
+            for (int b = 0; b < NOISE_SUM_BLOCKS; b++) {
+                for (int j = 0; j < m; j++) r.x_sq[i * m + j] += host[(size_t)(m + 1) * b + j];
+                r.y_sq[i] += host[(size_t)(m + 1) * b + m];
+            }
+        }
         return r;
     }
 
 private:
+    static size_t partial_doubles() { return (size_t)(NOISE_MAX_BLOCK + 1) * NOISE_SUM_BLOCKS; }
+
     size_t d_;
+    int max_samples_;
     int count_ = 0;
     double *mean_ = nullptr, *m2_ = nullptr, *partial_ = nullptr;
+    floatX* samples_ = nullptr;
 };

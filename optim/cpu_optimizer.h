@@ -3,8 +3,12 @@
 // state each rule needs, one buffer per (tensor, slot), named "<tensor>.<slot>":
 //   sgd: "momentum" (only when momentum > 0)   signsgd: none   signum: "momentum"
 //   adamw: "exp_avg", "exp_avg_sq"             lion: "exp_avg" muon: "momentum"
+//   nsgd: "momentum"                           ssvr: "v", "prev_params"
 // Under muon the fallback rule's slots are used for the non-matrix tensors. All rules share
 // the config's momentum, nesterov, betas and eps. Gradients arrive already clipped.
+// ssvr needs two gradients per step (optim/ssvr.h): the trainer calls ssvr_add_current with
+// the step's gradient, then (steps after the first) computes the gradient at
+// ssvr_previous_params on the same batch and passes it to ssvr_sub_previous, then step().
 #pragma once
 #include <string>
 #include <vector>
@@ -13,11 +17,13 @@
 #include "adamw.h"
 #include "lion.h"
 #include "muon.h"
+#include "nsgd.h"
 #include "optim_config.h"
 #include "param_groups.h"
 #include "sgd.h"
 #include "signsgd.h"
 #include "signum.h"
+#include "ssvr.h"
 
 struct OptimStateBuffer {
     std::string name;        // "<tensor>.<slot>", e.g. "qkvw.momentum"
@@ -32,6 +38,8 @@ inline std::vector<std::string> optim_state_slots(Algorithm rule, const OptimCon
         case Algorithm::AdamW: return {"exp_avg", "exp_avg_sq"};
         case Algorithm::Lion: return {"exp_avg"};
         case Algorithm::Muon: return {"momentum"};
+        case Algorithm::NSGD: return {"momentum"};
+        case Algorithm::SSVR: return {"v", "prev_params"};
     }
     return {};
 }
@@ -53,6 +61,12 @@ public:
     // One update of the flat parameter buffer. t is the 1-based step count (AdamW's bias
     // correction); lr_factor comes from the schedule.
     void step(float* params, const float* grads, float lr_factor, int t) {
+        // nsgd: every tensor's momentum first, for the norm over the whole model
+        double nsgd_sum_sq = 0.0;
+        for (size_t k = 0; k < groups_.size(); k++)
+            if (groups_[k].rule == Algorithm::NSGD)
+                nsgd_sum_sq += nsgd_momentum(grads + groups_[k].tensor.offset, slot(k, 0), groups_[k].tensor.numel(), cfg_.momentum);
+        const float nsgd_inv = nsgd_inv_norm(nsgd_sum_sq);
         for (size_t k = 0; k < groups_.size(); k++) {
             const ParamGroup& group = groups_[k];
             const ParamTensor& tensor = group.tensor;
@@ -69,13 +83,33 @@ public:
                 case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
                 case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, cfg_.beta1, cfg_.beta2}); break;
                 case Algorithm::Muon: {
-                    const MuonHyper h = {lr, wd, cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps};
+                    const MuonHyper h = {lr, wd, cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps, cfg_.muon_scale, cfg_.muon_ns};
                     const size_t slice = tensor.layer_numel();
                     for (int l = 0; l < tensor.layers; l++)
                         muon_update_matrix(p + l * slice, g + l * slice, s0 + l * slice, tensor.rows, tensor.cols, h, &scratch_);
                     break;
                 }
+                case Algorithm::NSGD: nsgd_apply(p, s0, n, nsgd_inv, {lr, wd, cfg_.momentum}); break;
+                case Algorithm::SSVR: ssvr_apply(p, slot(k, 1), s0, n, {lr, wd}); break;
             }
+        }
+    }
+
+    // ssvr (see the top): v = g_t + (1 - beta) v over every tensor.
+    void ssvr_add_current(const float* grads) {
+        for (size_t k = 0; k < groups_.size(); k++)
+            ::ssvr_add_current(grads + groups_[k].tensor.offset, slot(k, 0), groups_[k].tensor.numel(), cfg_.momentum);
+    }
+    // v -= (1 - beta) g_prev, g_prev the gradient at ssvr_previous_params on the same batch.
+    void ssvr_sub_previous(const float* grads) {
+        for (size_t k = 0; k < groups_.size(); k++)
+            ::ssvr_sub_previous(grads + groups_[k].tensor.offset, slot(k, 0), groups_[k].tensor.numel(), cfg_.momentum);
+    }
+    // The parameters before the last step() into the flat buffer out.
+    void ssvr_previous_params(float* out) const {
+        for (size_t k = 0; k < groups_.size(); k++) {
+            const std::vector<float>& prev = state_[slots_[k][1]].data;
+            std::copy(prev.begin(), prev.end(), out + groups_[k].tensor.offset);
         }
     }
 

@@ -9,6 +9,11 @@
 // Gradients are floatX and are multiplied by the clip scale (a device scalar, see
 // kernels/global_norm.cuh) as they are read. State buffers are named and ordered as
 // CpuOptimizer's (optim/cpu_optimizer.h), so checkpoints are interchangeable.
+//   - nsgd: three launches (nsgd.cuh: momentum with norm partials, the norm, the update);
+//   - ssvr: ssvr_add_current / ssvr_sub_previous fold the two gradients into v (ssvr.cuh),
+//     step() copies the floatX parameters into the previous-parameter buffer (flat, the
+//     params layout; its checkpoint slots "<tensor>.prev_params" are converted to and from
+//     fp32 by download_state / upload_state), then one fused sign step.
 #pragma once
 #include <memory>
 #include <string>
@@ -19,10 +24,12 @@
 #include "cpu_optimizer.h" // optim_state_slots
 #include "lion.cuh"
 #include "muon.cuh"
+#include "nsgd.cuh"
 #include "param_groups.h"
 #include "sgd.cuh"
 #include "signsgd.cuh"
 #include "signum.cuh"
+#include "ssvr.cuh"
 #include "stochastic_rounding.cuh"
 
 class GpuOptimizer {
@@ -35,15 +42,27 @@ public:
             cudaCheck(cudaMalloc(&state_base_, layout.state_floats * sizeof(float)));
             cudaCheck(cudaMemset(state_base_, 0, layout.state_floats * sizeof(float)));
         }
+        if (layout.prev_params > 0) {
+            num_params_ = layout.prev_params;
+            cudaCheck(cudaMalloc(&prev_params_, num_params_ * sizeof(floatX)));
+            cudaCheck(cudaMemset(prev_params_, 0, num_params_ * sizeof(floatX)));
+        }
+        if (layout.nsgd_scratch > 0) cudaCheck(cudaMalloc(&nsgd_scratch_, layout.nsgd_scratch * sizeof(float)));
         for (size_t k = 0; k < groups_.size(); k++) {
             std::vector<float*> slots;
             const std::vector<std::string> names = optim_state_slots(groups_[k].rule, cfg_);
             for (size_t j = 0; j < names.size(); j++) {
+                state_names_.push_back(std::string(groups_[k].tensor.name) + "." + names[j]);
+                state_numel_.push_back(groups_[k].tensor.numel());
+                if (is_prev_params(names[j])) { // floatX, in prev_params_
+                    state_.push_back(nullptr);
+                    state_floatx_.push_back(prev_params_ + groups_[k].tensor.offset);
+                    continue;
+                }
                 float* buf = state_base_ + layout.slot_offsets[k][j];
                 slots.push_back(buf);
-                state_names_.push_back(std::string(groups_[k].tensor.name) + "." + names[j]);
                 state_.push_back(buf);
-                state_numel_.push_back(groups_[k].tensor.numel());
+                state_floatx_.push_back(nullptr);
             }
             slots_.push_back(slots);
             if (groups_[k].rule == Algorithm::Muon) muon_tensors_.push_back(k);
@@ -51,14 +70,19 @@ public:
         }
         if (!layout.matrices.empty()) muon_.reset(new GpuMuon(layout.matrices));
     }
-    ~GpuOptimizer() { cudaFree(state_base_); }
+    ~GpuOptimizer() {
+        cudaFree(nsgd_scratch_);
+        cudaFree(prev_params_);
+        cudaFree(state_base_);
+    }
     GpuOptimizer(const GpuOptimizer&) = delete;
     GpuOptimizer& operator=(const GpuOptimizer&) = delete;
 
     // Bytes of device memory an optimizer for this config allocates (for the memory check).
     static size_t device_bytes(const OptimConfig& cfg, const GPT2Config& model) {
         const Layout layout = plan(cfg, optim_param_groups(cfg, model));
-        return layout.state_floats * sizeof(float) + (layout.matrices.empty() ? 0 : GpuMuon::device_bytes(layout.matrices));
+        return layout.state_floats * sizeof(float) + layout.prev_params * sizeof(floatX) + layout.nsgd_scratch * sizeof(float) +
+               (layout.matrices.empty() ? 0 : GpuMuon::device_bytes(layout.matrices));
     }
 
     // One update: master (fp32) and params (floatX) are the flat buffers; grad_scale is a
@@ -77,6 +101,12 @@ public:
                 case Algorithm::Signum: launch<SignumRule>(rule, args, lr_factor, t); break;
                 case Algorithm::AdamW: launch<AdamWRule>(rule, args, lr_factor, t); break;
                 case Algorithm::Lion: launch<LionRule>(rule, args, lr_factor, t); break;
+                case Algorithm::NSGD: launch_nsgd_step(args, table<NsgdRule>(rule, lr_factor, t), cfg_.momentum, nsgd_scratch_); break;
+                case Algorithm::SSVR:
+                    // the parameters the model read at this step: the next step's previous parameters
+                    cudaCheck(cudaMemcpyAsync(prev_params_, params, num_params_ * sizeof(floatX), cudaMemcpyDeviceToDevice));
+                    launch<SsvrRule>(rule, args, lr_factor, t);
+                    break;
                 case Algorithm::Muon: break; // never element-wise
             }
         }
@@ -85,9 +115,43 @@ public:
         std::vector<MuonHyper> hyper;
         for (size_t k : muon_tensors_) {
             momentum.push_back(slots_[k][0]);
-            hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps});
+            hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps,
+                             cfg_.muon_scale, cfg_.muon_ns});
         }
         muon_->step(master, params, grads, grad_scale, momentum, hyper, args.rounding_key);
+    }
+
+    // ssvr (optim/ssvr.h; the caller runs the passes): v = g_t + (1 - beta) v, with the step's
+    // gradient, then v -= (1 - beta) g_prev with the gradient at ssvr_previous_params().
+    void ssvr_add_current(const floatX* grads, const float* grad_scale) {
+        launch_ssvr_fold(table<SsvrRule>(Algorithm::SSVR, 1.0f, 1), grads, grad_scale, cfg_.momentum, true);
+    }
+    void ssvr_sub_previous(const floatX* grads, const float* grad_scale) {
+        launch_ssvr_fold(table<SsvrRule>(Algorithm::SSVR, 1.0f, 1), grads, grad_scale, cfg_.momentum, false);
+    }
+    // The floatX parameters before the last step (the params layout); the trainer swaps this
+    // pointer with the model's for the previous-gradient pass and back.
+    floatX* ssvr_previous_params() const { return prev_params_; }
+    floatX*& ssvr_previous_params_ref() { return prev_params_; }
+
+    // State buffer k to and from fp32 host memory (state_numel()[k] floats): what a
+    // checkpoint saves and restores. Converts the floatX previous parameters of ssvr.
+    void download_state(size_t k, float* host) const {
+        if (state_[k]) {
+            cudaCheck(cudaMemcpy(host, state_[k], state_numel_[k] * sizeof(float), cudaMemcpyDeviceToHost));
+            return;
+        }
+        const std::vector<float> v = download(state_floatx_[k], state_numel_[k]);
+        std::copy(v.begin(), v.end(), host);
+    }
+    void upload_state(size_t k, const float* host) {
+        if (state_[k]) {
+            cudaCheck(cudaMemcpy(state_[k], host, state_numel_[k] * sizeof(float), cudaMemcpyHostToDevice));
+            return;
+        }
+        std::vector<floatX> x(state_numel_[k]);
+        for (size_t i = 0; i < x.size(); i++) x[i] = from_float<floatX>(host[i]);
+        cudaCheck(cudaMemcpy(state_floatx_[k], x.data(), x.size() * sizeof(floatX), cudaMemcpyHostToDevice));
     }
 
     const std::vector<ParamGroup>& groups() const { return groups_; }
@@ -96,24 +160,33 @@ public:
     const std::vector<size_t>& state_numel() const { return state_numel_; }
 
 private:
-    // Where each (tensor, slot) state buffer lives in one allocation (each 256-byte aligned),
-    // and which tensors Muon orthogonalizes.
+    static bool is_prev_params(const std::string& slot) { return slot == "prev_params"; }
+
+    // Where each (tensor, slot) fp32 state buffer lives in one allocation (each 256-byte
+    // aligned), which tensors Muon orthogonalizes, the floatX previous parameters of ssvr
+    // (elements of the flat buffer) and nsgd's norm scratch (one partial per block, the norm).
     struct Layout {
         std::vector<std::vector<size_t>> slot_offsets;
-        size_t state_floats = 0;
+        size_t state_floats = 0, prev_params = 0, nsgd_scratch = 0;
         std::vector<ParamTensor> matrices;
     };
     static Layout plan(const OptimConfig& cfg, const std::vector<ParamGroup>& groups) {
         Layout layout;
         for (const ParamGroup& g : groups) {
             std::vector<size_t> offsets;
-            for (size_t j = 0; j < optim_state_slots(g.rule, cfg).size(); j++) {
+            for (const std::string& slot : optim_state_slots(g.rule, cfg)) {
+                if (is_prev_params(slot)) {
+                    layout.prev_params = std::max(layout.prev_params, g.tensor.offset + g.tensor.numel());
+                    continue;
+                }
                 offsets.push_back(layout.state_floats);
                 layout.state_floats += (g.tensor.numel() + 63) / 64 * 64;
             }
             layout.slot_offsets.push_back(offsets);
             if (g.rule == Algorithm::Muon) layout.matrices.push_back(g.tensor);
+            if (g.rule == Algorithm::NSGD) layout.nsgd_scratch += ceil_div((long long)g.tensor.numel(), FUSED_CHUNK);
         }
+        if (layout.nsgd_scratch > 0) layout.nsgd_scratch += 1;
         return layout;
     }
 
@@ -125,15 +198,19 @@ private:
 
     float weight_decay(size_t k) const { return groups_[k].weight_decay ? cfg_.weight_decay : 0.0f; }
 
-    // One fused launch over every tensor whose rule is `rule`.
-    template <typename Rule> void launch(Algorithm rule, const FusedStepArgs& args, float lr_factor, int t) {
+    // The table of every tensor whose rule is `rule`.
+    template <typename Rule> FusedTable<Rule> table(Algorithm rule, float lr_factor, int t) const {
         FusedTable<Rule> table;
         for (size_t k = 0; k < groups_.size(); k++) {
             if (groups_[k].rule != rule) continue;
             if (slots_[k].size() != (size_t)Rule::SLOTS) fail_runtime("%s: %zu state buffers, the kernel expects %d", groups_[k].tensor.name, slots_[k].size(), Rule::SLOTS);
             table.add(groups_[k].tensor, slots_[k].data(), Rule::make(cfg_, groups_[k].peak_lr * lr_factor, weight_decay(k), t));
         }
-        launch_fused_step(args, table);
+        return table;
+    }
+    // One fused launch over every tensor whose rule is `rule`.
+    template <typename Rule> void launch(Algorithm rule, const FusedStepArgs& args, float lr_factor, int t) {
+        launch_fused_step(args, table<Rule>(rule, lr_factor, t));
     }
 
     OptimConfig cfg_;
@@ -141,7 +218,11 @@ private:
     uint64_t rounding_seed_;
     float* state_base_ = nullptr;
     std::vector<std::vector<float*>> slots_; // per tensor: its state buffers
-    std::vector<float*> state_;
+    std::vector<float*> state_;          // fp32 buffers; nullptr for the floatX ones
+    std::vector<floatX*> state_floatx_;  // ssvr's previous parameters; nullptr for the fp32 ones
+    floatX* prev_params_ = nullptr;
+    size_t num_params_ = 0;
+    float* nsgd_scratch_ = nullptr;
     std::vector<std::string> state_names_;
     std::vector<size_t> state_numel_;
     std::vector<Algorithm> elementwise_rules_; // the rules with a fused launch (at most one)

@@ -11,8 +11,10 @@
 //     never copied. The first iteration runs on the unnormalized u: A is scaled by inv^2, B by
 //     inv and the left factor of A A by inv, which is the iteration on X0 = u inv without a
 //     pass over u. bf16 build: bf16 operands, fp32 accumulation; FP32 build: fp32 (no TF32).
-//  4. apply kernel, one launch: muon_apply_element with lr sqrt(max(1, rows/cols)); floatX
-//     parameters rounded stochastically.
+//     (a, b, c) are the iteration's coefficients (--muon-ns: fixed quintic or Polar Express,
+//     optim/muon.h), and the normalization 1 / (||u||_F + 1e-7) or 1 / (1.02 ||u||_F + 1e-6).
+//  4. apply kernel, one launch: muon_apply_element with lr * scale (--muon-scale shape or
+//     rms, optim/muon.h); floatX parameters rounded stochastically.
 // Element-wise bytes per bf16 parameter: momentum 12 (grad 2, m 8, u 2), apply 12 (O 2,
 // master 8, param 2).
 #pragma once
@@ -34,7 +36,7 @@ struct MuonTensor {
     bool vectorized;    // offsets and slice are multiples of 8 elements
     float* momentum;
     MuonHyper h;
-    float scaled_lr;    // lr * sqrt(max(1, rows / cols))
+    float scaled_lr;    // lr * scale (muon_scaled_lr)
 };
 
 struct MuonTable {
@@ -98,8 +100,9 @@ __global__ void __launch_bounds__(FUSED_THREADS) muon_momentum_kernel(MuonTable 
     if (threadIdx.x == 0) partials[blockIdx.x] = sum_sq;
 }
 
-// One block per layer slice.
-__global__ void muon_inverse_norm_kernel(MuonTable table, const float* partials, float* inv_norm) {
+// One block per layer slice: inv_norm = 1 / (norm_scale ||u||_F + norm_eps).
+__global__ void muon_inverse_norm_kernel(MuonTable table, const float* partials, float* inv_norm, float norm_scale,
+                                         double norm_eps) {
     int k = 0;
     while (k + 1 < table.count && (int)blockIdx.x >= table.tensors[k + 1].first_slice) k++;
     const MuonTensor& t = table.tensors[k];
@@ -107,12 +110,12 @@ __global__ void muon_inverse_norm_kernel(MuonTable table, const float* partials,
     float sum = 0.0f;
     for (unsigned j = threadIdx.x; j < t.blocks_per_slice; j += blockDim.x) sum += p[j];
     sum = block_sum(sum);
-    if (threadIdx.x == 0) inv_norm[blockIdx.x] = (float)(1.0 / (sqrt((double)sum) + 1e-7));
+    if (threadIdx.x == 0) inv_norm[blockIdx.x] = (float)(1.0 / ((double)norm_scale * sqrt((double)sum) + norm_eps));
 }
 
 // B = a I + b A for L r x r matrices (grid.y = L). With inv (the first iteration): A *= inv^2
 // in place, A_left = A inv and B = (a I + b A) inv.
-__global__ void newton_schulz_combine_kernel(floatX* B, floatX* A, floatX* A_left, const float* inv, int r) {
+__global__ void newton_schulz_combine_kernel(floatX* B, floatX* A, floatX* A_left, const float* inv, int r, float a, float b) {
     const size_t rr = (size_t)r * r, e = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (e >= rr) return;
     const size_t idx = (size_t)blockIdx.y * rr + e;
@@ -123,8 +126,8 @@ __global__ void newton_schulz_combine_kernel(floatX* B, floatX* A, floatX* A_lef
         A[idx] = from_float<floatX>(x);
         A_left[idx] = from_float<floatX>(x * s);
     }
-    const float diagonal = e / r == e % r ? NS_A : 0.0f;
-    B[idx] = from_float<floatX>((diagonal + NS_B * x) * s);
+    const float diagonal = e / r == e % r ? a : 0.0f;
+    B[idx] = from_float<floatX>((diagonal + b * x) * s);
 }
 
 // o_scale: per-slice factor on O (the inverse norms when there were no iterations), or nullptr.
@@ -222,16 +225,17 @@ public:
             t.vectorized = t.offset % FUSED_VEC == 0 && t.work_offset % FUSED_VEC == 0 && t.slice % FUSED_VEC == 0;
             t.momentum = momentum[k];
             t.h = hyper[k];
-            t.scaled_lr = muon_scaled_lr(hyper[k].lr, p.rows, p.cols);
+            t.scaled_lr = muon_scaled_lr(hyper[k].lr, p.rows, p.cols, hyper[k].scale);
             table.blocks += t.blocks_per_slice * p.layers;
             slices += p.layers;
         }
         steps_ = hyper[0].ns_steps;
+        ns_ = hyper[0].ns;
         {
             NvtxRange r("optimizer/muon/momentum");
             muon_momentum_kernel<<<table.blocks, FUSED_THREADS>>>(table, grads, grad_scale, u_, partials_);
             cudaCheckLaunch();
-            muon_inverse_norm_kernel<<<slices, 256>>>(table, partials_, inv_norm_);
+            muon_inverse_norm_kernel<<<slices, 256>>>(table, partials_, inv_norm_, ns_norm_scale(ns_), ns_norm_eps(ns_));
             cudaCheckLaunch();
         }
         {
@@ -281,11 +285,13 @@ private:
         floatX *x = u_ + work_offset_[k], *y = w_ + work_offset_[k];
         const int combine_blocks = ceil_div(rr, 256);
         for (int s = 0; s < steps_; s++) {
+            const NsCoefficients k = ns_coefficients(ns_, s);
             if (tall) gemm_batched_floatx(a_, x, x, r, r, c, false, true, r, r, r, sx, sx, rr, L, 1.0f, 0.0f);
             else gemm_batched_floatx(a_, x, x, r, r, c, true, false, c, c, r, sx, sx, rr, L, 1.0f, 0.0f);
-            newton_schulz_combine_kernel<<<dim3(combine_blocks, L), 256>>>(b_, a_, a_left_, s == 0 ? inv_norm_ + first_slice : nullptr, r);
+            newton_schulz_combine_kernel<<<dim3(combine_blocks, L), 256>>>(b_, a_, a_left_, s == 0 ? inv_norm_ + first_slice : nullptr,
+                                                                           r, k.a, k.b);
             cudaCheckLaunch();
-            gemm_batched_floatx(b_, s == 0 ? a_left_ : a_, a_, r, r, r, false, false, r, r, r, rr, rr, rr, L, NS_C, 1.0f);
+            gemm_batched_floatx(b_, s == 0 ? a_left_ : a_, a_, r, r, r, false, false, r, r, r, rr, rr, rr, L, k.c, 1.0f);
             // X' = B X: wide, X'^T = X^T B^T; tall, W' = B W.
             if (tall) gemm_batched_floatx(y, b_, x, r, c, r, false, false, r, r, r, rr, sx, sx, L, 1.0f, 0.0f);
             else gemm_batched_floatx(y, x, b_, c, r, r, false, true, c, r, c, sx, rr, sx, L, 1.0f, 0.0f);
@@ -298,4 +304,5 @@ private:
     floatX *u_ = nullptr, *w_ = nullptr, *a_ = nullptr, *a_left_ = nullptr, *b_ = nullptr;
     float *partials_ = nullptr, *inv_norm_ = nullptr;
     int steps_ = 0;
+    MuonNs ns_ = MuonNs::Quintic;
 };

@@ -1,10 +1,19 @@
 // Muon (Jordan et al. 2024) for one (rows x cols) matrix: momentum, then the update is
 // orthogonalized by a Newton-Schulz iteration (every singular value pushed towards 1) and
-// scaled by sqrt(max(1, rows/cols)).
+// scaled.
 //   m = beta * m + (1 - beta) * g
 //   u = nesterov ? (1 - beta) * g + beta * m : m
 //   O = newton_schulz(u)
-//   p -= lr * wd * p;  p -= lr * sqrt(max(1, rows / cols)) * O
+//   p -= lr * wd * p;  p -= lr * scale * O
+// --muon-scale shape (KellerJordan/Muon): scale = sqrt(max(1, rows / cols));
+// --muon-scale rms (Moonshot, "Muon is scalable for LLM training"): scale =
+//   0.2 * sqrt(max(rows, cols)), which gives the update AdamW's typical RMS (0.2-0.4), so the
+//   fallback runs at Muon's lr (optim_config.h: --fallback-lr defaults to -l, -l to 6e-4).
+//   Weight decay is decoupled (lr * wd * p) under both.
+// --muon-ns quintic: the fixed (a, b, c) of the Muon reference every iteration, X normalized
+//   by ||X||_F + 1e-7; polar-express: Polar Express (Amsel et al., arXiv 2505.16932) per-
+//   iteration coefficients, X normalized by 1.02 ||X||_F + 1e-6, as modded-nanogpt uses them
+//   (the last pair repeats past 5 iterations).
 // Stacked per-layer tensors (L, rows, cols) are updated one layer slice at a time.
 #pragma once
 #include <cmath>
@@ -13,14 +22,43 @@
 
 #include "elementwise.h"
 
+#include "optim_config.h"
+
 struct MuonHyper {
     float lr, weight_decay, beta;
     bool nesterov;
     int ns_steps;
+    MuonScale scale = MuonScale::Shape;
+    MuonNs ns = MuonNs::Quintic;
 };
 
 // Quintic Newton-Schulz coefficients from the Muon reference implementation.
 constexpr float NS_A = 3.4445f, NS_B = -4.7750f, NS_C = 2.0315f;
+
+// Polar Express coefficients (a, b, c) of iterations 1..5: arXiv 2505.16932, computed for
+// 5 iterations with safety factor 2e-2 and cushion 2, the table of KellerJordan/modded-nanogpt
+// (train_gpt.py, polar_express_coeffs) rounded to fp32.
+constexpr int POLAR_EXPRESS_STEPS = 5;
+constexpr float POLAR_EXPRESS[POLAR_EXPRESS_STEPS][3] = {
+    {8.156554524902461f, -22.48329292557795f, 15.878769915207462f},
+    {4.042929935166739f, -2.808917465908714f, 0.5000178451051316f},
+    {3.8916678022926607f, -2.772484153217685f, 0.5060648178503393f},
+    {3.285753657755655f, -2.3681294933425376f, 0.46449024233003106f},
+    {2.3465413258596377f, -1.7097828382687081f, 0.42323551169305323f},
+};
+
+struct NsCoefficients {
+    float a, b, c;
+};
+// The coefficients of iteration `step` (0-based).
+inline NsCoefficients ns_coefficients(MuonNs ns, int step) {
+    if (ns == MuonNs::Quintic) return {NS_A, NS_B, NS_C};
+    const float* k = POLAR_EXPRESS[step < POLAR_EXPRESS_STEPS ? step : POLAR_EXPRESS_STEPS - 1];
+    return {k[0], k[1], k[2]};
+}
+// The normalization X / (ns_norm_scale ||X||_F + ns_norm_eps).
+inline float ns_norm_scale(MuonNs ns) { return ns == MuonNs::PolarExpress ? 1.02f : 1.0f; }
+inline double ns_norm_eps(MuonNs ns) { return ns == MuonNs::PolarExpress ? 1e-6 : 1e-7; }
 
 // out (M x N) = A (M x K) * B (K x N), all row-major, fp32.
 inline void matmul_nn(float* out, const float* A, const float* B, int M, int K, int N) {
@@ -50,10 +88,10 @@ inline void matmul_x_xt(float* out, const float* X, int M, int N) {
 // Approximately orthogonalizes in (rows x cols) into out (rows x cols): U V^T of its SVD,
 // with singular values landing roughly in [0.7, 1.2] rather than exactly 1. Works on the
 // wide orientation (r = min(rows, cols) rows), so the Gram matrix A is only r x r:
-//   X = in (transposed if rows > cols);  X /= ||X||_F + 1e-7
-//   steps times: A = X X^T;  B = b A + c A A;  X = a X + B X
+//   X = in (transposed if rows > cols);  X /= ||X||_F + 1e-7  (polar-express: 1.02 ||X||_F + 1e-6)
+//   steps times: A = X X^T;  B = b A + c A A;  X = a X + B X    ((a, b, c) of that iteration)
 // and writes X back in the original orientation.
-inline void newton_schulz_cpu(float* out, const float* in, int rows, int cols, int steps) {
+inline void newton_schulz_cpu(float* out, const float* in, int rows, int cols, int steps, MuonNs ns = MuonNs::Quintic) {
     const bool tall = rows > cols;
     const int r = tall ? cols : rows, c = tall ? rows : cols;
     const size_t n = (size_t)r * c;
@@ -65,15 +103,16 @@ inline void newton_schulz_cpu(float* out, const float* in, int rows, int cols, i
         }
     double sum_sq = 0.0;
     for (size_t i = 0; i < n; i++) sum_sq += (double)X[i] * X[i];
-    const float norm = (float)(std::sqrt(sum_sq) + 1e-7);
+    const float norm = (float)(ns_norm_scale(ns) * std::sqrt(sum_sq) + ns_norm_eps(ns));
     for (size_t i = 0; i < n; i++) X[i] /= norm;
 
     for (int s = 0; s < steps; s++) {
+        const NsCoefficients k = ns_coefficients(ns, s);
         matmul_x_xt(A.data(), X.data(), r, c);
         matmul_nn(AA.data(), A.data(), A.data(), r, r, r);
-        for (size_t i = 0; i < A.size(); i++) A[i] = NS_B * A[i] + NS_C * AA[i];  // A now holds B
+        for (size_t i = 0; i < A.size(); i++) A[i] = k.b * A[i] + k.c * AA[i];  // A now holds B
         matmul_nn(BX.data(), A.data(), X.data(), r, r, c);
-        for (size_t i = 0; i < n; i++) X[i] = NS_A * X[i] + BX[i];
+        for (size_t i = 0; i < n; i++) X[i] = k.a * X[i] + BX[i];
     }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
@@ -86,13 +125,14 @@ OPTIM_HD inline void muon_momentum_element(float g, float& m, float& u, const Mu
     u = h.nesterov ? (1.0f - h.beta) * g + h.beta * m : m;
 }
 
-// scaled_lr = lr * sqrt(max(1, rows / cols)).
+// scaled_lr = lr * scale (see the top).
 OPTIM_HD inline void muon_apply_element(float& p, float o, float scaled_lr, const MuonHyper& h) {
     p -= h.lr * h.weight_decay * p;
     p -= scaled_lr * o;
 }
 
-inline float muon_scaled_lr(float lr, int rows, int cols) {
+inline float muon_scaled_lr(float lr, int rows, int cols, MuonScale scale = MuonScale::Shape) {
+    if (scale == MuonScale::RMS) return (float)(lr * 0.2 * std::sqrt((double)(rows > cols ? rows : cols)));
     const double ratio = (double)rows / cols;
     return (float)(lr * std::sqrt(ratio > 1.0 ? ratio : 1.0));
 }
@@ -105,7 +145,7 @@ inline void muon_update_matrix(float* p, const float* g, float* m, int rows, int
     float* u = scratch->data();
     float* o = u + n;
     for (size_t i = 0; i < n; i++) muon_momentum_element(g[i], m[i], u[i], h);
-    newton_schulz_cpu(o, u, rows, cols, h.ns_steps);
-    const float scaled_lr = muon_scaled_lr(h.lr, rows, cols);
+    newton_schulz_cpu(o, u, rows, cols, h.ns_steps, h.ns);
+    const float scaled_lr = muon_scaled_lr(h.lr, rows, cols, h.scale);
     for (size_t i = 0; i < n; i++) muon_apply_element(p[i], o[i], scaled_lr, h);
 }

@@ -4,7 +4,9 @@
 #pragma once
 #include <string>
 
-enum class Algorithm { SGD, SignSGD, Signum, AdamW, Lion, Muon };
+enum class Algorithm { SGD, SignSGD, Signum, AdamW, Lion, Muon, NSGD, SSVR };
+enum class MuonScale { Shape, RMS };             // --muon-scale (optim/muon.h)
+enum class MuonNs { Quintic, PolarExpress };      // --muon-ns (optim/muon.h)
 enum class WeightDecayOn { Matrices, Hidden, All }; // which tensors get weight decay
 enum class Schedule { Cosine, Linear, Constant, WSD };
 enum class WsdShape { Sqrt, Linear }; // wsd's cool-down: 1 - sqrt(progress) (llm.c) or 1 - progress
@@ -20,6 +22,8 @@ struct OptimConfig {
     float weight_decay = 0.0f;
     WeightDecayOn wd_on = WeightDecayOn::Matrices;
     int muon_ns_steps = 5;
+    MuonScale muon_scale = MuonScale::Shape;
+    MuonNs muon_ns = MuonNs::Quintic;
     Algorithm muon_fallback = Algorithm::AdamW; // for embeddings, norms and biases under muon
     float fallback_lr = -1.0f;                  // < 0: the fallback algorithm's default lr
     float grad_clip = 1.0f;                     // global-norm clipping; 0 turns it off
@@ -44,15 +48,21 @@ inline const char* algorithm_name(Algorithm a) {
         case Algorithm::AdamW: return "adamw";
         case Algorithm::Lion: return "lion";
         case Algorithm::Muon: return "muon";
+        case Algorithm::NSGD: return "nsgd";
+        case Algorithm::SSVR: return "ssvr";
     }
     return "?";
 }
 
 inline bool algorithm_from_name(const std::string& s, Algorithm* a) {
-    for (Algorithm x : {Algorithm::SGD, Algorithm::SignSGD, Algorithm::Signum, Algorithm::AdamW, Algorithm::Lion, Algorithm::Muon})
+    for (Algorithm x : {Algorithm::SGD, Algorithm::SignSGD, Algorithm::Signum, Algorithm::AdamW, Algorithm::Lion, Algorithm::Muon,
+                        Algorithm::NSGD, Algorithm::SSVR})
         if (s == algorithm_name(x)) { *a = x; return true; }
     return false;
 }
+
+inline const char* muon_scale_name(MuonScale s) { return s == MuonScale::RMS ? "rms" : "shape"; }
+inline const char* muon_ns_name(MuonNs n) { return n == MuonNs::PolarExpress ? "polar-express" : "quintic"; }
 
 inline const char* schedule_name(Schedule s) {
     switch (s) {
@@ -74,7 +84,10 @@ inline const char* wd_on_name(WeightDecayOn w) {
 }
 
 // Default peak learning rate of each algorithm: sign methods move every coordinate by lr,
-// so theirs is far smaller than SGD's (the SignSGD paper: SGD 1e-2, SignSGD 1e-4).
+// so theirs is far smaller than SGD's (the SignSGD paper: SGD 1e-2, SignSGD 1e-4). ssvr is
+// a sign method (1e-4 as SignSGD); nsgd's step has length lr over the whole model, and 0.1
+// is SignSGD's step length at 1e-4 on a 1M-parameter model (a starting point, not tuned).
+// muon under --muon-scale rms: AdamW's 6e-4 (the update then has AdamW's RMS).
 inline float default_lr(Algorithm a) {
     switch (a) {
         case Algorithm::SGD: return 1e-2f;
@@ -83,14 +96,18 @@ inline float default_lr(Algorithm a) {
         case Algorithm::AdamW: return 6e-4f;
         case Algorithm::Lion: return 1e-4f;
         case Algorithm::Muon: return 2e-2f;
+        case Algorithm::NSGD: return 1e-1f;
+        case Algorithm::SSVR: return 1e-4f;
     }
     return 1e-3f;
 }
 
 // Fills every unset (negative) field with the algorithm's default.
 inline void resolve_optim_defaults(OptimConfig* o) {
-    if (o->lr < 0) o->lr = default_lr(o->algorithm);
-    if (o->fallback_lr < 0) o->fallback_lr = default_lr(o->muon_fallback);
+    const bool muon_rms = o->algorithm == Algorithm::Muon && o->muon_scale == MuonScale::RMS;
+    if (o->lr < 0) o->lr = muon_rms ? default_lr(Algorithm::AdamW) : default_lr(o->algorithm);
+    // rms: Moonshot's recipe, the fallback (AdamW by default) at Muon's own lr
+    if (o->fallback_lr < 0) o->fallback_lr = muon_rms ? o->lr : default_lr(o->muon_fallback);
     if (o->momentum < 0) o->momentum = o->algorithm == Algorithm::Muon ? 0.95f : 0.9f;
     if (o->nesterov < 0) o->nesterov = o->algorithm == Algorithm::Muon ? 1 : 0;
     const bool lion_betas = o->algorithm == Algorithm::Lion ||

@@ -22,19 +22,24 @@ each with its layout shape, per-layer ones stacked along dim 0):
   grad/<name>           gradient of forward/loss for each of the 16 tensors
   optim/<R>/flags       bytes: trainer flags selecting run R, for parse_train_args_string
   optim/<R>/losses      (3,): the loss at each of 3 steps, before that step's update
-                        (the same batch every step)
+                        (the same batch every step, unless optim/<R>/inputs exists)
   optim/<R>/grad_norms  (3,): the global gradient norm of each step, before clipping
   optim/<R>/lrs         (3,): the learning rate of each step (peak times the schedule factor;
                         muon's fallback uses --fallback-lr times the same factor)
   optim/<R>/params      (num_params,): the flat parameter vector (the 16 tensors in layout
                         order) after the 3 updates
-  Runs R: sgd, sgd_momentum, sgd_nesterov, signsgd, signum, adamw, lion, muon.
+  optim/<R>/inputs, optim/<R>/targets  int32 (3,B,T): only for runs that take a new batch
+                        every step (ssvr); the others use batch/ every step
+  Runs R: sgd, sgd_momentum, sgd_nesterov, signsgd, signum, adamw, lion, muon, nsgd, ssvr,
+          muon_rms (--muon-scale rms), muon_polar (--muon-ns polar-express).
 
 Step semantics (sign(0) = 0): forward and backward of the mean loss; global norm
 sqrt(sum g^2) over all parameters; when --grad-clip > 0 and the norm exceeds it, every
 gradient is scaled by clip / (norm + 1e-6); lr = peak * factor(step); then the update.
 sgd and adamw are torch.optim.SGD / torch.optim.AdamW themselves (two parameter groups:
-with and without weight decay); signsgd, signum, lion and muon are written out below.
+with and without weight decay); signsgd, signum, lion, muon, nsgd and ssvr are written out
+below. ssvr also takes, from the second step on, the gradient at the previous step's
+parameters on the same batch (clipped by its own norm).
 """
 import argparse
 import math
@@ -192,20 +197,21 @@ def f32(text):
     return float(np.float32(text))
 
 
-DEFAULT_LR = {"sgd": 1e-2, "signsgd": 1e-4, "signum": 1e-4, "adamw": 6e-4, "lion": 1e-4, "muon": 2e-2}
+DEFAULT_LR = {"sgd": 1e-2, "signsgd": 1e-4, "signum": 1e-4, "adamw": 6e-4, "lion": 1e-4, "muon": 2e-2, "nsgd": 1e-1,
+              "ssvr": 1e-4}
 
 
 def parse_optim_flags(line):
     s = dict(optim="adamw", lr=-1.0, momentum=-1.0, nesterov=-1, beta1=-1.0, beta2=-1.0, eps=f32("1e-8"),
              wd=0.0, wd_on="matrices", grad_clip=1.0, ns_steps=5, fallback="adamw", fallback_lr=-1.0,
              schedule="cosine", warmup=0, warmup_init=0.0, final_frac=0.0, wsd_decay_frac=f32("0.2"), wsd_shape="sqrt",
-             max_steps=-1)
+             max_steps=-1, muon_scale="shape", muon_ns="quintic")
     floats = {"-l": "lr", "--momentum": "momentum", "--beta1": "beta1", "--beta2": "beta2", "--eps": "eps",
               "-c": "wd", "--grad-clip": "grad_clip", "--fallback-lr": "fallback_lr", "--warmup-init": "warmup_init",
               "-q": "final_frac", "--wsd-decay-frac": "wsd_decay_frac"}
     ints = {"--nesterov": "nesterov", "--muon-ns-steps": "ns_steps", "-u": "warmup", "-x": "max_steps"}
     words = {"--optim": "optim", "--wd-on": "wd_on", "--muon-fallback": "fallback", "--schedule": "schedule",
-             "--wsd-shape": "wsd_shape"}
+             "--wsd-shape": "wsd_shape", "--muon-scale": "muon_scale", "--muon-ns": "muon_ns"}
     tokens = line.split()
     if len(tokens) % 2:
         raise SystemExit("error: flags '%s' are not flag/value pairs" % line)
@@ -219,10 +225,11 @@ def parse_optim_flags(line):
         else:
             raise SystemExit("error: the oracle does not know flag '%s'" % flag)
     # resolve_optim_defaults() of optim/optim_config.h
+    muon_rms = s["optim"] == "muon" and s["muon_scale"] == "rms"
     if s["lr"] < 0:
-        s["lr"] = f32(DEFAULT_LR[s["optim"]])
+        s["lr"] = f32(DEFAULT_LR["adamw" if muon_rms else s["optim"]])
     if s["fallback_lr"] < 0:
-        s["fallback_lr"] = f32(DEFAULT_LR[s["fallback"]])
+        s["fallback_lr"] = s["lr"] if muon_rms else f32(DEFAULT_LR[s["fallback"]])
     if s["momentum"] < 0:
         s["momentum"] = f32("0.95") if s["optim"] == "muon" else f32("0.9")
     if s["nesterov"] < 0:
@@ -312,18 +319,71 @@ class SignOptimizer:
 
 
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
+# Polar Express (arXiv 2505.16932), per iteration, as modded-nanogpt's polar_express_coeffs.
+POLAR_EXPRESS = [(8.156554524902461, -22.48329292557795, 15.878769915207462),
+                 (4.042929935166739, -2.808917465908714, 0.5000178451051316),
+                 (3.8916678022926607, -2.772484153217685, 0.5060648178503393),
+                 (3.285753657755655, -2.3681294933425376, 0.46449024233003106),
+                 (2.3465413258596377, -1.7097828382687081, 0.42323551169305323)]
 
 
-def newton_schulz(u, steps):
-    """Approximately orthogonalizes u (fp32) by the quintic Newton-Schulz iteration."""
-    a, b, c = NS_COEFFS
+def newton_schulz(u, steps, ns="quintic"):
+    """Approximately orthogonalizes u (fp32): the quintic Newton-Schulz iteration, or Polar Express."""
     tall = u.shape[0] > u.shape[1]
     x = u.t() if tall else u  # work on the wide orientation: X X^T is the small Gram matrix
-    x = x / (torch.linalg.norm(x) + 1e-7)
-    for _ in range(steps):
+    if ns == "polar-express":
+        x = x / (torch.linalg.norm(x) * 1.02 + 1e-6)
+    else:
+        x = x / (torch.linalg.norm(x) + 1e-7)
+    for i in range(steps):
+        a, b, c = NS_COEFFS if ns == "quintic" else POLAR_EXPRESS[min(i, len(POLAR_EXPRESS) - 1)]
         gram = x @ x.t()
         x = a * x + (b * gram + c * (gram @ gram)) @ x
     return x.t() if tall else x
+
+
+class NSGD:
+    """Normalized SGD with momentum: p -= lr * m / ||m||, the norm over the whole model."""
+
+    def __init__(self, entries, s):
+        self.s = s
+        self.entries = [(p, gets_weight_decay(kind, s["wd_on"])) for p, kind in entries]
+        self.momentum = [torch.zeros_like(p) for p, _ in entries]
+
+    @torch.no_grad()
+    def step(self, lr):
+        beta = self.s["momentum"]
+        for (p, _), m in zip(self.entries, self.momentum):
+            m.mul_(beta).add_(p.grad, alpha=1.0 - beta)
+        norm = math.sqrt(sum(float((m.double() ** 2).sum()) for m in self.momentum))
+        for (p, decays), m in zip(self.entries, self.momentum):
+            if decays and self.s["wd"] > 0:
+                p.sub_(p * (lr * self.s["wd"]))
+            if norm > 0:
+                p.sub_(m * (lr / norm))
+
+
+class SSVR:
+    """v_t = g(x_t) + M (v_{t-1} - g(x_{t-1})) on the same batch (M = --momentum), p -= lr sign(v)."""
+
+    def __init__(self, entries, s):
+        self.s = s
+        self.entries = [(p, gets_weight_decay(kind, s["wd_on"])) for p, kind in entries]
+        self.v = [torch.zeros_like(p) for p, _ in entries]
+        self.prev = None  # the parameters before the last step
+
+    @torch.no_grad()
+    def step(self, lr, prev_grads):
+        """prev_grads: the gradients at self.prev on this step's batch (None at the first step)."""
+        past = self.s["momentum"]
+        for i, (p, decays) in enumerate(self.entries):
+            correction = self.v[i] - prev_grads[i] if prev_grads is not None else torch.zeros_like(p)
+            self.v[i] = p.grad + past * correction
+        self.prev = [p.detach().clone() for p, _ in self.entries]
+        for (p, decays), v in zip(self.entries, self.v):
+            if decays and self.s["wd"] > 0:
+                p.sub_(p * (lr * self.s["wd"]))
+            p.sub_(torch.sign(v) * lr)
 
 
 class Muon:
@@ -347,12 +407,12 @@ class Muon:
         s, beta = self.s, self.s["momentum"]
         for (p, decays), m in zip(self.matrices, self.momentum):
             rows, cols = p.shape[1], p.shape[2]
-            scale = max(1.0, rows / cols) ** 0.5
+            scale = 0.2 * max(rows, cols) ** 0.5 if s["muon_scale"] == "rms" else max(1.0, rows / cols) ** 0.5
             for l in range(p.shape[0]):
                 g = p.grad[l]
                 m[l].mul_(beta).add_(g, alpha=1.0 - beta)
                 u = g * (1.0 - beta) + m[l] * beta if s["nesterov"] else m[l]
-                update = newton_schulz(u, s["ns_steps"])
+                update = newton_schulz(u, s["ns_steps"], s["muon_ns"])
                 if decays and s["wd"] > 0:
                     p[l].sub_(p[l] * (lr * s["wd"]))
                 p[l].sub_(update * (lr * scale))
@@ -366,6 +426,10 @@ def make_optimizer(entries, s):
         return SignOptimizer(entries, s, s["optim"])
     if s["optim"] == "muon":
         return Muon(entries, s)
+    if s["optim"] == "nsgd":
+        return NSGD(entries, s)
+    if s["optim"] == "ssvr":
+        return SSVR(entries, s)
     raise SystemExit("error: unknown optimizer '%s'" % s["optim"])
 
 
@@ -395,23 +459,43 @@ RUNS = [  # name, trainer flags
     ("lion", "--optim lion -l 3e-4 --beta1 0.9 --beta2 0.99 -c 0.1 --schedule constant --grad-clip 0"),
     ("muon", "--optim muon -l 0.005 --momentum 0.95 --nesterov 1 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4"
              " -u 2 --warmup-init 0.25 --schedule cosine -q 0.1 --grad-clip 1.1"),
+    ("nsgd", "--optim nsgd -l 0.05 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 0"),
+    ("ssvr", "--optim ssvr -l 3e-4 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 0.5"),
+    ("muon_rms", "--optim muon --muon-scale rms -l 5e-4 -c 0.1 --schedule constant --grad-clip 0"),
+    ("muon_polar", "--optim muon --muon-ns polar-express -l 0.005 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4"
+                   " --schedule constant --grad-clip 0"),
 ]
 
 
-def run_optimizer(flags, init, inputs, targets, cfg):
-    """Three steps on the same batch; returns (losses, grad norms, lrs, final flat params, settings)."""
+# Runs that take a new batch every step: on one batch ssvr's correction g(x_{t-1}) cancels
+# v_{t-1} exactly and ssvr would be signsgd.
+STEP_BATCH_RUNS = ("ssvr",)
+
+
+def run_optimizer(flags, init, batches, cfg):
+    """Three steps on batches[step] (inputs, targets); returns (losses, grad norms, lrs, final flat params, settings)."""
     s = parse_optim_flags(flags)
     p = torch_params(init)
     entries = [(p[name], kind) for name, kind, _ in param_layout(cfg)]
     opt = make_optimizer(entries, s)
     losses, norms, lrs = [], [], []
     for step in range(STEPS):
+        inputs, targets = batches[step]
         _, loss = loss_and_grads(p, inputs, targets, cfg)
         losses.append(loss.item())
         norms.append(clip_gradients(list(p.values()), s["grad_clip"]))
         factor = schedule_factor(s, step)
         lrs.append(s["lr"] * factor)
-        if s["optim"] == "muon":
+        if s["optim"] == "ssvr":
+            prev_grads = None
+            if opt.prev is not None:  # the gradient at the previous parameters on the same batch
+                q = {name: t.detach().clone().requires_grad_(True) for name, t in
+                     zip([n for n, _, _ in param_layout(cfg)], opt.prev)}
+                loss_and_grads(q, inputs, targets, cfg)
+                clip_gradients(list(q.values()), s["grad_clip"])
+                prev_grads = [q[name].grad for name, _, _ in param_layout(cfg)]
+            opt.step(s["lr"] * factor, prev_grads)
+        elif s["optim"] == "muon":
             opt.step(s["lr"] * factor, s["fallback_lr"] * factor)
         else:
             opt.step(s["lr"] * factor)
@@ -449,7 +533,13 @@ def build_debug_state(cfg, B, T, seed, log):
     for run, flags in RUNS:
         flags = flags + " -x %d" % STEPS
         t0 = time.time()
-        losses, norms, lrs, final, s = run_optimizer(flags, init, inputs, targets, cfg)
+        batches = [(inputs, targets)] * STEPS
+        if run in STEP_BATCH_RUNS:  # a batch per step, recorded: optim/R/inputs, optim/R/targets (STEPS,B,T)
+            step_batches = [make_batch(cfg, B, T, seed + 1 + step) for step in range(STEPS)]
+            rec["optim/%s/inputs" % run] = np.stack([b[0] for b in step_batches])
+            rec["optim/%s/targets" % run] = np.stack([b[1] for b in step_batches])
+            batches = [(torch.from_numpy(i).long(), torch.from_numpy(t).long()) for i, t in step_batches]
+        losses, norms, lrs, final, s = run_optimizer(flags, init, batches, cfg)
         rec["optim/%s/flags" % run] = flags.encode("utf-8")
         rec["optim/%s/losses" % run] = np.array(losses, dtype=np.float32)
         rec["optim/%s/grad_norms" % run] = np.array(norms, dtype=np.float32)
@@ -567,6 +657,9 @@ def check_optim(checks, cfg, rec, summaries):
     gen = torch.Generator().manual_seed(0)
     sv = torch.linalg.svdvals(newton_schulz(torch.randn(192, 64, generator=gen), 5))
     checks.expect(0.5 < sv.min().item() and sv.max().item() < 1.5, "oracle/newton_schulz_orthogonalizes",
+                  "singular values in [%.3f, %.3f]" % (sv.min().item(), sv.max().item()))
+    sv = torch.linalg.svdvals(newton_schulz(torch.randn(192, 64, generator=gen), 5, "polar-express"))
+    checks.expect(0.7 < sv.min().item() and sv.max().item() < 1.2, "oracle/polar_express_orthogonalizes",
                   "singular values in [%.3f, %.3f]" % (sv.min().item(), sv.max().item()))
     wte_numel = cfg.Vp * cfg.C
     for run, _ in RUNS:

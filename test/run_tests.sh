@@ -76,6 +76,8 @@ run oracle "$PYTHON" test/gpt2_oracle.py --selftest --out build/gpt2_debug_state
 run gradcheck build/test_gradcheck
 run optimizers build/test_optim
 run train_config build/test_train_config
+# phi, mean density, tail index of the C++ accumulator vs numpy on synthetic samples, known answers
+run noise_stats "$PYTHON" test/test_noise_stats.py build
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 run data bash test/test_data.sh build "$SHARED_DATA"
 run trainer_cli bash test/test_trainer_cli.sh "$SHARED_DATA"

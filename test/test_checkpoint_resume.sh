@@ -64,7 +64,7 @@ write_eval_file(sys.argv[2], [(rng.randrange(4), [rng.randrange(200, 3000) for _
                               for _ in range(16)])
 EOF
 run=(-i "$train" -j "$val" "${small[@]}" -x 4 -v 2 -m 2 -n 2 --optim adamw -l 3e-3 -h 1 --hellaswag "$work/hellaswag.bin")
-noise=(--noise-every 2 --noise-batches 3)
+noise=(--noise-every 2 --noise-batches 4)  # K = 4: m = 2, the smallest K with a tail index
 
 # ---- A: the uninterrupted reference run.
 "$bin" "${run[@]}" "${noise[@]}" -o "$work/A" >"$work/A.out" 2>&1
@@ -74,7 +74,7 @@ expect ckpt/reference_run "(exit $?)" test -f "$work/A/state_00000004.bin"
 emit "$PYTHON" - "$work/A" "$device_kind" <<'EOF'
 import json, re, sys
 d, device_kind = sys.argv[1], sys.argv[2]
-line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{4} lr:\d+\.\d{6} norm:\d+\.\d{2} tps:\d+|tel:\d+\.\d{4}|eval:[01]\.\d{4}|phi:\d\.\d{5}|skip:1)$')
+line_re = re.compile(r'^s:(\d+) (trl:\d+\.\d{4} lr:\d+\.\d{6} norm:\d+\.\d{2} tps:\d+|tel:\d+\.\d{4}|eval:[01]\.\d{4}|phi:\d\.\d{5} md:\d\.\d{5} alpha:\d+\.\d{4}|skip:1)$')
 lines = open(d + "/main.log").read().splitlines()
 bad = [l for l in lines if not line_re.match(l)]
 kinds = [l.split()[1].split(":")[0] for l in lines]
@@ -103,11 +103,22 @@ ok = ([r["step"] for r in train] == [0, 1, 2, 3] and all(r["tokens"] == 256 * (r
       and all(abs(r["loss"] - trl[r["step"]]) <= 5e-5 for r in train)
       and all(k in r for r in train for k in ("lr", "grad_norm", "ms", "tokens_per_s")))
 print("PASS ckpt/metrics_train_records (steps 0-3, losses match main.log)" if ok else "FAIL ckpt/metrics_train_records: %s" % train)
+# ||g||_1 >= ||g||_2 >= ||g||_inf > 0, and ||g||_1 <= sqrt(d) ||g||_2 (Cauchy-Schwarz), grad_l2 = grad_norm.
+d = cfg["num_params"]
+ok = all(r.get("grad_l2") == r["grad_norm"] and r.get("grad_l1") is not None and r.get("grad_linf") is not None
+         and r["grad_l1"] >= r["grad_l2"] * (1 - 1e-6) and r["grad_l2"] >= r["grad_linf"] * (1 - 1e-6) > 0
+         and r["grad_l1"] <= d ** 0.5 * r["grad_l2"] * (1 + 1e-6) for r in train)
+print(("PASS ckpt/metrics_train_grad_norms (l1 %s, linf %s)" % ([round(r["grad_l1"], 2) for r in train], [round(r["grad_linf"], 4) for r in train])) if ok
+      else "FAIL ckpt/metrics_train_grad_norms: %s" % [{k: r.get(k) for k in ("grad_l1", "grad_l2", "grad_linf")} for r in train])
 noise = [r for r in recs if r["type"] == "noise"]
 vals = [r for r in recs if r["type"] == "val"]
-ok = ([r["step"] for r in noise] == [0, 2, 4] and all(len(r["phi_per_tensor"]) == 16 and r["batches"] == 3 and 0 < r["phi"] <= 1 for r in noise)
+ok = ([r["step"] for r in noise] == [0, 2, 4] and all(len(r["phi_per_tensor"]) == 16 and r["batches"] == 4 and 0 < r["phi"] <= 1 for r in noise)
+      and all(len(r.get(k + "_per_tensor", {})) == 16 for r in noise for k in ("mean_density", "tail_index"))
+      and all(0 < r["mean_density"] <= 1 and r["tail_index"] is not None and r["tail_index"] > 0 for r in noise)
       and [r["step"] for r in vals] == [0, 2, 4])
-print("PASS ckpt/metrics_val_noise_records (phi %s)" % [round(r["phi"], 4) for r in noise] if ok
+alpha = {int(l.split()[0][2:]): float(l.split("alpha:")[1]) for l in lines if " phi:" in l}
+ok = ok and all(abs(alpha[r["step"]] - r["tail_index"]) < 1e-4 for r in noise)
+print("PASS ckpt/metrics_val_noise_records (phi %s, md %s, alpha %s)" % tuple([round(r[k], 4) for r in noise] for k in ("phi", "mean_density", "tail_index")) if ok
       else "FAIL ckpt/metrics_val_noise_records: %s" % (noise or vals))
 evals = [r for r in recs if r["type"] == "eval"]
 ok = ([r["step"] for r in evals] == [2, 4] and all(r["examples"] == 16 and r["accuracy"] == r["correct"] / 16 for r in evals))
@@ -128,7 +139,7 @@ fi
 
 # phi at step 0 against a direct computation from the same batches.
 if [ -x build/test_noise_density ]; then
-    emit build/test_noise_density "$work/A/metrics.jsonl" "$train" 3 4 64 42 "${phi_tolerance[@]}"
+    emit build/test_noise_density "$work/A/metrics.jsonl" "$train" 4 4 64 42 "${phi_tolerance[@]}"
 else
     fail ckpt/noise_density_program "build/test_noise_density is not built"
 fi
@@ -161,6 +172,18 @@ ok = len(cfgs) == 2 and "resumed_from" not in cfgs[0] and cfgs[1].get("resumed_f
 print("PASS ckpt/resume_metrics_continue (config, resumed_from 2, train steps %s)" % steps if ok
       else "FAIL ckpt/resume_metrics_continue: configs %d, train steps %s" % (len(cfgs), steps))
 EOF
+
+# ---- ssvr keeps v and the previous parameters as optimizer state and replays each step's
+# micro-batches (-d: 2 per step) for its second gradient: stopped at step 3 and resumed, it
+# logs the same losses and writes byte-identical step-4 files as an uninterrupted run.
+ssvr_run=(-i "$train" -j "$val" -e d2 -b 4 -t 64 -d 512 -x 4 -v 0 -n 2 --optim ssvr -l 1e-3)
+"$bin" "${ssvr_run[@]}" -o "$work/S" >"$work/S.out" 2>&1
+GPT2_TEST_NAN_GRAD_STEP=3 "$bin" "${ssvr_run[@]}" -o "$work/T" >/dev/null 2>&1
+"$bin" "${ssvr_run[@]}" -o "$work/T" -y 1 >"$work/T2.out" 2>&1
+expect ckpt/ssvr_resume_identical "(main.log and step-4 files of a resumed ssvr run = uninterrupted; state has v and prev_params)" \
+    bash -c "[ -f '$work/S/state_00000004.bin' ] && cmp -s <(sed 's/ tps:.*//' '$work/S/main.log') <(sed 's/ tps:.*//' '$work/T/main.log') \
+             && cmp -s '$work/S/state_00000004.bin' '$work/T/state_00000004.bin' && cmp -s '$work/S/model_00000004.bin' '$work/T/model_00000004.bin' \
+             && grep -q 'qkvw.prev_params' '$work/S/state_00000004.bin' && grep -q 'qkvw.v' '$work/S/state_00000004.bin'"
 
 # ---- C: a write killed mid-way: step 4's model file landed, its state file did not (only a
 # partial .tmp), and a partial model .tmp of a later step. -y 1 must use step 2.

@@ -90,26 +90,46 @@ int main(int argc, char** argv) {
 
     // ---- 3 training steps of each optimizer, in the trainer's order:
     //      forward, backward, global norm, clip, schedule, update
-    for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon"}) {
+    //      (ssvr: then the gradient at the previous parameters on the same batch, train_gpt2cpu's
+    //      ssvr_gradients; its run takes a new batch every step, optim/ssvr/inputs)
+    for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "ssvr",
+                            "muon_rms", "muon_polar"}) {
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail(prefix + "flags", "missing from the debug state"); continue; }
         TrainConfig tc;
         parse_train_args_string(state.str(prefix + "flags"), &tc);
         model.params = init_params;
         CpuOptimizer optimizer(tc.optim, cfg);
-        std::vector<float> losses;
-        for (int step = 0; step < 3; step++) {
+        const bool step_batches = state.has(prefix + "inputs");
+        auto clipped_grads = [&](const int* in, const int* tg) {
             model.zero_grad();
-            losses.push_back(model.forward(inputs, targets, B, T));
+            const float l = model.forward(in, tg, B, T);
             model.backward(1.0f / (B * T));
             const double norm = global_grad_norm(model.grads.data(), model.grads.size());
             scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, tc.optim.grad_clip));
+            return l;
+        };
+        std::vector<float> losses;
+        for (int step = 0; step < 3; step++) {
+            const int* in = step_batches ? state.i32(prefix + "inputs").data() + (size_t)step * B * T : inputs;
+            const int* tg = step_batches ? state.i32(prefix + "targets").data() + (size_t)step * B * T : targets;
+            losses.push_back(clipped_grads(in, tg));
+            if (tc.optim.algorithm == Algorithm::SSVR) {
+                optimizer.ssvr_add_current(model.grads.data());
+                if (step > 0) {
+                    const std::vector<float> current = model.params;
+                    optimizer.ssvr_previous_params(model.params.data());
+                    clipped_grads(in, tg);
+                    model.params = current;
+                    optimizer.ssvr_sub_previous(model.grads.data());
+                }
+            }
             optimizer.step(model.params.data(), model.grads.data(), lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
         }
         check_close(prefix + "losses", losses.data(), state.f32(prefix + "losses").data(), 3, TOL_FP32);
         const std::vector<float>& want = state.f32(prefix + "params");
         const Algorithm a = tc.optim.algorithm;
-        const bool sign_based = a == Algorithm::SignSGD || a == Algorithm::Signum || a == Algorithm::Lion;
+        const bool sign_based = a == Algorithm::SignSGD || a == Algorithm::Signum || a == Algorithm::Lion || a == Algorithm::SSVR;
         size_t flips = 0;
         std::vector<bool> flipped(want.size(), false);
         if (sign_based) {

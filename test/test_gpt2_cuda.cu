@@ -56,7 +56,7 @@ static void compare_master(const std::string& prefix, const std::vector<float>& 
     std::vector<bool> flipped(want.size(), false);
     size_t flips = 0, sign_coordinates = 0;
     for (const ParamGroup& g : optim_param_groups(oc, cfg)) {
-        if (g.rule != Algorithm::SignSGD && g.rule != Algorithm::Signum && g.rule != Algorithm::Lion) continue;
+        if (g.rule != Algorithm::SignSGD && g.rule != Algorithm::Signum && g.rule != Algorithm::Lion && g.rule != Algorithm::SSVR) continue;
         const size_t end = std::min(want.size(), g.tensor.offset + g.tensor.numel());
         for (size_t i = g.tensor.offset; i < end; i++, sign_coordinates++)
             if (std::fabs((double)ours[i] - want[i]) >= 0.25 * g.peak_lr) { flipped[i] = true; flips++; }
@@ -79,18 +79,35 @@ static void compare_master(const std::string& prefix, const std::vector<float>& 
     check_close(prefix + "update", ours_u.data(), want_u.data(), want_u.size(), tol.update);
 }
 
-// `steps` steps in the trainer's order on one batch, from init; returns the losses.
+// `steps` steps in the trainer's order from init, step s on batch s % num_batches of the
+// (num_batches, B, T) inputs and targets; returns the losses. ssvr: the trainer's
+// ssvr_gradients (the gradient at the previous floatX parameters on the same batch).
 static std::vector<float> train_gpu(GPT2Cuda& model, const std::vector<float>& init, const TrainConfig& tc,
-                                    const int* inputs, const int* targets, int steps) {
+                                    const int* inputs, const int* targets, int steps, int num_batches = 1) {
     const float dloss = 1.0f / ((float)model.B * model.T);
     model.set_params(init.data());
     GpuOptimizer optimizer(tc.optim, model.config, tc.seed);
     std::vector<float> losses;
+    const size_t bt = (size_t)model.B * model.T;
     for (int step = 0; step < steps; step++) {
+        const int* in = inputs + (size_t)(step % num_batches) * bt;
+        const int* tg = targets + (size_t)(step % num_batches) * bt;
         model.zero_grad();
-        losses.push_back(model.forward(inputs, targets, dloss));
+        losses.push_back(model.forward(in, tg, dloss));
         model.backward();
         model.grad_norm_and_clip(tc.optim.grad_clip);
+        if (tc.optim.algorithm == Algorithm::SSVR) {
+            optimizer.ssvr_add_current(model.grads, model.acts.grad_scale);
+            if (step > 0) {
+                std::swap(model.params, optimizer.ssvr_previous_params_ref());
+                model.zero_grad();
+                model.forward(in, tg, dloss);
+                model.backward();
+                std::swap(model.params, optimizer.ssvr_previous_params_ref());
+                model.grad_norm_and_clip(tc.optim.grad_clip);
+                optimizer.ssvr_sub_previous(model.grads, model.acts.grad_scale);
+            }
+        }
         optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale,
                        lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
     }
@@ -101,17 +118,33 @@ static std::vector<float> train_gpu(GPT2Cuda& model, const std::vector<float>& i
 // The same on the CPU reference (train_gpt2cpu's loop); the final parameters go to *params.
 static std::vector<float> train_cpu(const GPT2Config& cfg, const std::vector<float>& init, const TrainConfig& tc,
                                     const int* inputs, const int* targets, int B, int T, int steps,
-                                    std::vector<float>* params) {
+                                    std::vector<float>* params, int num_batches = 1) {
     GPT2Cpu model(cfg);
     model.params = init;
     CpuOptimizer optimizer(tc.optim, cfg);
     std::vector<float> losses;
-    for (int step = 0; step < steps; step++) {
+    auto clipped_grads = [&](const int* in, const int* tg) {
         model.zero_grad();
-        losses.push_back(model.forward(inputs, targets, B, T));
+        const float loss = model.forward(in, tg, B, T);
         model.backward(1.0f / ((float)B * T));
         const double norm = global_grad_norm(model.grads.data(), model.grads.size());
         scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, tc.optim.grad_clip));
+        return loss;
+    };
+    for (int step = 0; step < steps; step++) {
+        const int* in = inputs + (size_t)(step % num_batches) * B * T;
+        const int* tg = targets + (size_t)(step % num_batches) * B * T;
+        losses.push_back(clipped_grads(in, tg));
+        if (tc.optim.algorithm == Algorithm::SSVR) {
+            optimizer.ssvr_add_current(model.grads.data());
+            if (step > 0) {
+                const std::vector<float> current = model.params;
+                optimizer.ssvr_previous_params(model.params.data());
+                clipped_grads(in, tg);
+                model.params = current;
+                optimizer.ssvr_sub_previous(model.grads.data());
+            }
+        }
         optimizer.step(model.params.data(), model.grads.data(), lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
     }
     *params = model.params;
@@ -122,6 +155,8 @@ static std::string run_name(const OptimConfig& oc) {
     std::string name = algorithm_name(oc.algorithm);
     if (oc.algorithm == Algorithm::Muon) name += std::string("_") + algorithm_name(oc.muon_fallback);
     if (oc.algorithm == Algorithm::SGD) name += oc.momentum > 0 ? (oc.nesterov == 1 ? "_nesterov" : "_momentum") : "_plain";
+    if (oc.algorithm == Algorithm::Muon && oc.muon_scale == MuonScale::RMS) name += "_rms";
+    if (oc.algorithm == Algorithm::Muon && oc.muon_ns == MuonNs::PolarExpress) name += "_polar";
     return name;
 }
 
@@ -138,6 +173,9 @@ static const char* CPU_RUNS[] = {
     "--optim muon -l 0.01 --momentum 0.95 --nesterov 1 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4 -u 2 --schedule cosine --grad-clip 1 -x 10",
     "--optim muon -l 0.01 --momentum 0.9 --nesterov 0 -c 0.1 --muon-fallback signsgd --fallback-lr 3e-4 --muon-ns-steps 3 --grad-clip 0 -x 10",
     "--optim muon -l 0.01 -c 0.1 --wd-on all --muon-fallback lion --fallback-lr 3e-4 --grad-clip 0 -x 10",
+    "--optim muon --muon-scale rms -l 5e-4 -c 0.1 --muon-ns polar-express --grad-clip 1 -x 10",
+    "--optim nsgd -l 0.05 --momentum 0.9 -c 0.1 --schedule cosine --grad-clip 0.5 -x 10",
+    "--optim ssvr -l 3e-4 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 1 -x 10",
 };
 
 int main(int argc, char** argv) {
@@ -197,12 +235,16 @@ int main(int argc, char** argv) {
     test_expect(differ == 0, "cuda/grad/deterministic", std::to_string(differ) + " gradients differ between two identical runs");
 
     // ---- 3 steps of each optimizer against the oracle
-    for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon"}) {
+    for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "ssvr",
+                            "muon_rms", "muon_polar"}) {
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail("cuda/" + prefix + "flags", "missing from the debug state"); continue; }
         TrainConfig tc;
         parse_train_args_string(state.str(prefix + "flags"), &tc);
-        const std::vector<float> losses = train_gpu(model, init_params, tc, inputs, targets, 3);
+        const bool step_batches = state.has(prefix + "inputs"); // a batch per step (ssvr)
+        const std::vector<float> losses =
+            step_batches ? train_gpu(model, init_params, tc, state.i32(prefix + "inputs").data(), state.i32(prefix + "targets").data(), 3, 3)
+                         : train_gpu(model, init_params, tc, inputs, targets, 3);
         check_close("cuda/" + prefix + "losses", losses.data(), state.f32(prefix + "losses").data(), 3, TOL_LOSS);
         compare_master("cuda/" + prefix, model.get_master(), state.f32(prefix + "params"), init_params, tc.optim, cfg,
                        {TOL_PARAMS, TOL_UPDATE, MAX_FLIP_FRACTION});
@@ -214,8 +256,14 @@ int main(int argc, char** argv) {
     GPT2Config small = cfg;
     small.vocab_size = 500;
     small.padded_vocab_size = 512;
-    std::vector<int> small_inputs(inputs, inputs + N), small_targets(targets, targets + N);
-    for (int i = 0; i < N; i++) small_inputs[i] %= small.vocab_size, small_targets[i] %= small.vocab_size;
+    // two batches: the oracle's modulo 500, and a permutation of it (ssvr alternates them; on one
+    // batch its correction cancels exactly and it would be signsgd)
+    std::vector<int> small_inputs(2 * N), small_targets(2 * N);
+    for (int i = 0; i < N; i++) {
+        small_inputs[i] = inputs[i] % small.vocab_size, small_targets[i] = targets[i] % small.vocab_size;
+        small_inputs[N + i] = (7 * small_inputs[i] + 3) % small.vocab_size;
+        small_targets[N + i] = (7 * small_targets[i] + 3) % small.vocab_size;
+    }
     std::vector<float> small_init(gpt2_num_params(small));
     gpt2_init_params(small, 7, small_init.data());
     GPT2Cuda small_model(small, B, T, false);
@@ -223,10 +271,12 @@ int main(int argc, char** argv) {
         TrainConfig tc;
         parse_train_args_string(flags, &tc);
         const std::string name = std::string("cuda_vs_cpu/") + run_name(tc.optim) + "/";
-        const std::vector<float> gpu_losses = train_gpu(small_model, small_init, tc, small_inputs.data(), small_targets.data(), CPU_STEPS);
+        const int batches = tc.optim.algorithm == Algorithm::SSVR ? 2 : 1;
+        const std::vector<float> gpu_losses =
+            train_gpu(small_model, small_init, tc, small_inputs.data(), small_targets.data(), CPU_STEPS, batches);
         std::vector<float> cpu_master;
         const std::vector<float> cpu_losses = train_cpu(small, small_init, tc, small_inputs.data(), small_targets.data(), B, T,
-                                                        CPU_STEPS, &cpu_master);
+                                                        CPU_STEPS, &cpu_master, batches);
         check_close(name + "losses", gpu_losses.data(), cpu_losses.data(), CPU_STEPS, TOL_CPU_LOSS);
         compare_master(name, small_model.get_master(), cpu_master, small_init, tc.optim, small,
                        {TOL_CPU_PARAMS, TOL_CPU_UPDATE, MAX_FLIP_FRACTION_CPU});

@@ -267,6 +267,9 @@ static void test_grad_clip() {
     Vec g = {3.0f, 4.0f, 0.0f, -12.0f};
     const double norm = global_grad_norm(g.data(), g.size());
     check_value("grad_norm_3_4_12", norm, 13.0, 1e-12);
+    const GradNorms norms = grad_norms(g.data(), g.size());
+    check_value("grad_l1_3_4_12", norms.l1, 19.0, 1e-12);
+    check_value("grad_linf_3_4_12", norms.linf, 12.0, 0.0);
     const Vec big = random_vec(100000, 30, 0.01f);
     double sum = 0.0;
     for (float x : big) sum += (double)x * x;
@@ -443,6 +446,7 @@ static void test_cpu_optimizer_routing() {
                     case Algorithm::Signum: signum_update(pk, gk, m[k].data(), nk, {lr, wd, cfg.momentum}); break;
                     case Algorithm::AdamW: adamw_update(pk, gk, m[k].data(), v[k].data(), nk, {lr, wd, cfg.beta1, cfg.beta2, cfg.eps}, t); break;
                     case Algorithm::Lion: lion_update(pk, gk, m[k].data(), nk, {lr, wd, cfg.beta1, cfg.beta2}); break;
+                    case Algorithm::NSGD: case Algorithm::SSVR: break; // whole-model rules: test_nsgd, test_ssvr
                     case Algorithm::Muon:
                         for (int l = 0; l < tt.layers; l++) {
                             const size_t off = (size_t)l * tt.layer_numel();
@@ -471,6 +475,8 @@ static void test_state_buffers() {
         {"lion", optim_config(Algorithm::Lion, WeightDecayOn::Matrices, 0.0f), 16},
         {"muon_adamw", optim_config(Algorithm::Muon, WeightDecayOn::Matrices, 0.0f, Algorithm::AdamW), 4 + 2 * 12},
         {"muon_signsgd", optim_config(Algorithm::Muon, WeightDecayOn::Matrices, 0.0f, Algorithm::SignSGD), 4},
+        {"nsgd", optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.0f), 16},
+        {"ssvr", optim_config(Algorithm::SSVR, WeightDecayOn::Matrices, 0.0f), 32},
     };
     for (const Case& c : cases) {
         CpuOptimizer opt(c.cfg, model);
@@ -491,6 +497,118 @@ static void test_state_buffers() {
                 "state_buffer_names", "unexpected names, first is " + opt.state()[0].name);
 }
 
+// ---------------------------------------------------------------------------------------
+// The rules of issue 13: nsgd, ssvr, Muon's rms scale and Polar Express.
+
+// nsgd over the tiny model, two steps, computed here in double over the flat vector: the
+// norm is the whole model's (a per-tensor norm would move every tensor by lr).
+static void test_nsgd() {
+    const GPT2Config model = tiny_model();
+    const size_t n = gpt2_num_params(model);
+    OptimConfig cfg = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.1f);
+    CpuOptimizer opt(cfg, model);
+    Vec p = random_vec(n, 70);
+    std::vector<double> pd(p.begin(), p.end()), md(n, 0.0);
+    const float lr_factor = 0.5f;
+    for (int t = 1; t <= 2; t++) {
+        const Vec g = random_vec(n, 80 + t);
+        opt.step(p.data(), g.data(), lr_factor, t);
+        double norm = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            md[i] = cfg.momentum * md[i] + (1.0 - cfg.momentum) * g[i];
+            norm += md[i] * md[i];
+        }
+        norm = std::sqrt(norm);
+        const double lr = (double)cfg.lr * lr_factor;
+        for (const ParamGroup& gr : opt.groups())
+            for (size_t i = gr.tensor.offset; i < gr.tensor.offset + gr.tensor.numel(); i++)
+                pd[i] = pd[i] - lr * (gr.weight_decay ? cfg.weight_decay : 0.0) * pd[i] - lr * md[i] / norm;
+        check_close("nsgd_whole_model_norm_step" + std::to_string(t), p.data(), pd.data(), n, 1e-6);
+    }
+    // Without weight decay the step has length lr exactly.
+    OptimConfig plain = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.0f);
+    CpuOptimizer opt2(plain, model);
+    Vec q = random_vec(n, 71), q0 = q;
+    const Vec g = random_vec(n, 72);
+    opt2.step(q.data(), g.data(), 1.0f, 1);
+    double len = 0.0;
+    for (size_t i = 0; i < n; i++) len += ((double)q[i] - q0[i]) * ((double)q[i] - q0[i]);
+    check_value("nsgd_step_length_is_lr", std::sqrt(len), plain.lr, 1e-5 * plain.lr);
+}
+
+// ssvr: three steps with the trainer's call order (add_current, sub_previous from step 2,
+// step), against the recursion in double; prev_params must hold the parameters before each step.
+static void test_ssvr() {
+    const GPT2Config model = tiny_model();
+    const size_t n = gpt2_num_params(model);
+    OptimConfig cfg = optim_config(Algorithm::SSVR, WeightDecayOn::Matrices, 0.1f);
+    CpuOptimizer opt(cfg, model);
+    Vec p = random_vec(n, 90), prev(n);
+    std::vector<double> pd(p.begin(), p.end()), vd(n, 0.0);
+    const float past = cfg.momentum; // (1 - beta)
+    size_t wrong_prev = 0;
+    for (int t = 1; t <= 3; t++) {
+        const Vec g = random_vec(n, 100 + t), g_prev = random_vec(n, 200 + t);
+        opt.ssvr_add_current(g.data());
+        if (t > 1) opt.ssvr_sub_previous(g_prev.data());
+        const Vec before = p;
+        opt.step(p.data(), g.data(), 1.0f, t);
+        opt.ssvr_previous_params(prev.data());
+        for (size_t i = 0; i < n; i++) wrong_prev += prev[i] != before[i];
+        for (size_t i = 0; i < n; i++) vd[i] = t == 1 ? (double)g[i] : g[i] + (double)past * (vd[i] - g_prev[i]);
+        for (const ParamGroup& gr : opt.groups())
+            for (size_t i = gr.tensor.offset; i < gr.tensor.offset + gr.tensor.numel(); i++)
+                pd[i] = pd[i] - cfg.lr * (gr.weight_decay ? cfg.weight_decay : 0.0) * pd[i] - cfg.lr * ((vd[i] > 0) - (vd[i] < 0));
+        check_close("ssvr_recursion_step" + std::to_string(t), p.data(), pd.data(), n, 1e-6);
+    }
+    test_expect(wrong_prev == 0, "ssvr_prev_params_before_step", std::to_string(wrong_prev) + " previous parameters differ");
+}
+
+static void test_muon_variants() {
+    check_value("muon_scale_shape_tall", muon_scaled_lr(0.01f, 256, 64, MuonScale::Shape), 0.02, 1e-8);
+    check_value("muon_scale_shape_wide", muon_scaled_lr(0.01f, 64, 256, MuonScale::Shape), 0.01, 1e-8);
+    check_value("muon_scale_rms", muon_scaled_lr(0.01f, 64, 256, MuonScale::RMS), 0.01 * 0.2 * 16, 1e-8);
+    // rms resolves the fallback lr to Muon's lr and the default lr to AdamW's
+    OptimConfig o;
+    o.algorithm = Algorithm::Muon;
+    o.muon_scale = MuonScale::RMS;
+    resolve_optim_defaults(&o);
+    test_expect(o.lr == default_lr(Algorithm::AdamW) && o.fallback_lr == o.lr, "muon_rms_defaults",
+                "lr " + std::to_string(o.lr) + ", fallback lr " + std::to_string(o.fallback_lr));
+    // Polar Express on a diagonal matrix: each singular value through that iteration's
+    // polynomial, after the 1.02 ||X||_F + 1e-6 normalization. The first coefficients are the
+    // paper's (8.1566, -22.4833, 15.8788).
+    const NsCoefficients k0 = ns_coefficients(MuonNs::PolarExpress, 0), k9 = ns_coefficients(MuonNs::PolarExpress, 9);
+    test_expect(std::fabs(k0.a - 8.156554524902461) < 1e-5 && std::fabs(k0.c - 15.878769915207462) < 1e-5 &&
+                k9.a == POLAR_EXPRESS[4][0], "polar_express_coefficients", "first or repeated last pair wrong");
+    const int rows = 3, cols = 2;
+    Vec u(6, 0.0f), out(6);
+    u[0] = 3.0f, u[3] = 1.0f; // (0,0) and (1,1)
+    newton_schulz_cpu(out.data(), u.data(), rows, cols, 5, MuonNs::PolarExpress);
+    double s[2] = {3.0, 1.0};
+    const double norm = 1.02 * std::sqrt(10.0) + 1e-6;
+    static const double table[5][3] = {{8.156554524902461, -22.48329292557795, 15.878769915207462},
+                                       {4.042929935166739, -2.808917465908714, 0.5000178451051316},
+                                       {3.8916678022926607, -2.772484153217685, 0.5060648178503393},
+                                       {3.285753657755655, -2.3681294933425376, 0.46449024233003106},
+                                       {2.3465413258596377, -1.7097828382687081, 0.42323551169305323}};
+    for (double& x : s) {
+        x /= norm;
+        for (const auto& c : table) x = c[0] * x + c[1] * x * x * x + c[2] * x * x * x * x * x;
+    }
+    const double want[6] = {s[0], 0, 0, s[1], 0, 0};
+    // fp32 through polynomials with coefficients up to 22: measured 1.1e-5
+    check_close("polar_express_diagonal", out.data(), want, 6, 1e-4);
+    // and it orthogonalizes a random matrix
+    const Vec in = random_vec(64 * 256, 11);
+    Vec o2(in.size());
+    newton_schulz_cpu(o2.data(), in.data(), 64, 256, 5, MuonNs::PolarExpress);
+    const std::vector<double> sv = singular_values(o2.data(), 64, 256);
+    double lo = 1e9, hi = 0.0;
+    for (double x : sv) { lo = std::min(lo, x); hi = std::max(hi, x); }
+    test_expect(lo >= 0.7 && hi <= 1.2, "polar_express_singular_values", "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+}
+
 int main() {
     g_seed = (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count() % 1000003;
     printf("test_optim: random seed %llu\n", (unsigned long long)g_seed);
@@ -506,5 +624,8 @@ int main() {
     test_weight_decay_groups();
     test_cpu_optimizer_routing();
     test_state_buffers();
+    test_nsgd();
+    test_ssvr();
+    test_muon_variants();
     return test_exit_code();
 }

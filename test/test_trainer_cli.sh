@@ -30,6 +30,9 @@ expect_usage_error negative_lr "learning rate.*negative" -l -0.1
 expect_usage_error unknown_optimizer "unknown optimizer 'adam'" --optim adam
 expect_usage_error bad_number "wants a number.*abc" --momentum abc
 expect_usage_error bad_schedule "--schedule" --schedule step
+expect_usage_error bad_muon_scale "--muon-scale wants shape|rms" --muon-scale big
+expect_usage_error bad_muon_ns "--muon-ns wants quintic|polar-express" --muon-ns cubic
+expect_usage_error muon_fallback_not_nsgd "--muon-fallback wants" --muon-fallback nsgd
 expect_usage_error unknown_model "neither a model name .* nor a model file" -e d7
 expect_usage_error missing_shard "no_such_shard.*not found" -e d2 -t 64 -i "$work/no_such_shard.bin"
 # A model file whose header has 5 heads for width 64.
@@ -128,7 +131,8 @@ cmp -s <(losses "$work/det1/main.log") <(losses "$work/det3/main.log") \
     && fail cli/seed_changes_run "--seed 7 gave the same losses as seed 42" || pass cli/seed_changes_run
 
 # Every optimizer (and a muon fallback that is not adamw) takes finite steps.
-for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd"; do
+for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd" \
+           "nsgd" "ssvr -d 512" "muon --muon-scale rms --muon-ns polar-express"; do
     name="optim_$(echo "$opt" | tr ' ' '_' | tr -d '-')"
     # shellcheck disable=SC2086
     "$bin" "${data[@]}" -x 2 -v 0 --optim $opt >"$work/$name.out" 2>&1

@@ -147,6 +147,68 @@ static void check_rule(const std::string& name, const std::string& flags, bool o
     cudaFree(d_master), cudaFree(d_params), cudaFree(d_grads), cudaFree(d_scale);
 }
 
+// ssvr: each step folds a random current and previous gradient into v (the trainer's order:
+// ssvr_add_current, ssvr_sub_previous from step 2, step) on both sides; the master, v and the
+// previous parameters (the GPU keeps them in floatX: within a bf16 ulp of the CPU's fp32 ones,
+// which are the master before the step) against the CPU reference.
+static void check_ssvr(bool odd, int steps) {
+    const GPT2Config mc = shape_config(odd);
+    const OptimConfig oc = optim_from_flags("--optim ssvr -l 1e-3 -c 0.1");
+    const size_t n = gpt2_num_params(mc);
+    const std::string tag = std::string("ssvr") + (odd ? "/odd" : "") + "/";
+    std::vector<float> master(n);
+    for (size_t i = 0; i < n; i++) master[i] = -1.0f + 2.0f * (float)random_uniform(300, i);
+    float* d_master = upload_f32(master);
+    floatX* d_params = device_alloc<floatX>(n);
+    copy_to_floatx(d_params, d_master, n);
+    floatX* d_grads = device_alloc<floatX>(n);
+    const float scale = 0.8f;
+    float* d_scale = upload_f32({scale});
+    GpuOptimizer gpu(oc, mc, SEED);
+    CpuOptimizer cpu(oc, mc);
+    for (int t = 1; t <= steps; t++) {
+        for (int pass = 0; pass < (t > 1 ? 2 : 1); pass++) {
+            std::vector<float> g = random_vector(n, 400 + 2 * t + pass, -1e-2f, 1e-2f);
+            upload_into(d_grads, g);
+            scale_grads(g.data(), n, scale);
+            if (pass == 0) gpu.ssvr_add_current(d_grads, d_scale), cpu.ssvr_add_current(g.data());
+            else gpu.ssvr_sub_previous(d_grads, d_scale), cpu.ssvr_sub_previous(g.data());
+        }
+        gpu.step(d_master, d_params, d_grads, d_scale, 1.0f, t);
+        cpu.step(master.data(), std::vector<float>(n, 0.0f).data(), 1.0f, t); // ssvr's step reads only v
+    }
+    cudaCheck(cudaDeviceSynchronize());
+    const std::vector<float> got = download_f32(d_master, n);
+    check_close(tag + "master", got.data(), master.data(), n, MASTER_TOL);
+    std::vector<float> cpu_prev(n);
+    cpu.ssvr_previous_params(cpu_prev.data());
+    size_t far = 0;
+    for (size_t k = 0; k < gpu.state_names().size(); k++) {
+        std::vector<float> s(gpu.state_numel()[k]);
+        gpu.download_state(k, s.data());
+        const OptimStateBuffer& ref = cpu.state()[k];
+        if (gpu.state_names()[k] != ref.name) { test_fail(tag + "state/" + ref.name, "GPU names it " + gpu.state_names()[k]); continue; }
+        if (ref.name.find(".prev_params") == std::string::npos) { check_close(tag + "state/" + ref.name, s.data(), ref.data.data(), s.size(), STATE_TOL); continue; }
+        for (size_t i = 0; i < s.size(); i++) far += std::fabs((double)s[i] - ref.data[i]) >= bf16_ulp(ref.data[i]);
+    }
+    test_expect(far == 0, tag + "prev_params_within_ulp", std::to_string(far) + " previous parameters a bf16 ulp or more from the CPU's");
+    cudaFree(d_master), cudaFree(d_params), cudaFree(d_grads), cudaFree(d_scale);
+}
+
+// The rules of issue 13 that check_rule covers as they are (nsgd; Muon's rms scale and Polar
+// Express), and ssvr by check_ssvr.
+static void check_issue13_rules(int steps) {
+    const char* runs[][2] = {
+        {"nsgd", "--optim nsgd -c 0.1"},
+        {"muon_rms", "--optim muon --muon-scale rms -c 0.1"},
+        {"muon_polar", "--optim muon --muon-ns polar-express -c 0.1 --fallback-lr 1e-3"},
+    };
+    for (bool odd : {false, true}) {
+        for (const auto& run : runs) check_rule(run[0], run[1], odd, steps);
+        check_ssvr(odd, steps);
+    }
+}
+
 // SignSGD at lr 0 leaves the master unchanged; each step rounds it again with a new key.
 // mean_i |mean_t(param) - master| / ulp: round-to-nearest gives about 1/4 (the mean distance
 // to the nearest bf16 value), unbiased rounding 0.31/sqrt(trials).
@@ -352,6 +414,7 @@ int main(int argc, char** argv) {
     };
     for (bool odd : {false, true})
         for (const auto& run : runs) check_rule(run[0], run[1], odd, steps);
+    check_issue13_rules(steps);
     check_rounding_unbiased();
     for (bool odd : {false, true}) check_newton_schulz(odd);
     return test_exit_code();

@@ -1,0 +1,46 @@
+// SSVR (optim/ssvr.h) on the GPU: the sign step is one fused launch (SsvrRule, the fp32 state
+// v); the two gradient folds are element-wise launches over the same table layout, reading
+// the floatX gradient times its clip scale:
+//   ssvr_fold_kernel(add = true):  v = g * scale + past * v
+//   ssvr_fold_kernel(add = false): v -= past * g * scale
+// The previous parameters are the floatX parameters the model read at the previous step,
+// kept in a flat floatX buffer by GpuOptimizer (a device-to-device copy before the update).
+#pragma once
+#include "fused_elementwise.cuh"
+#include "optim_config.h"
+#include "ssvr.h"
+
+struct SsvrRule {
+    static constexpr int SLOTS = 1;
+    SsvrHyper h;
+    static SsvrRule make(const OptimConfig&, float lr, float wd, int) { return {{lr, wd}}; }
+    __device__ void update(float& p, float, float* s) const { ssvr_apply_element(p, s[0], h); }
+};
+
+__global__ void __launch_bounds__(FUSED_THREADS) ssvr_fold_kernel(FusedTable<SsvrRule> table, const floatX* grads,
+                                                                  const float* grad_scale, float past, bool add) {
+    int k = 0;
+    while (k + 1 < table.count && blockIdx.x >= table.tensors[k + 1].first_block) k++;
+    const FusedTensor<SsvrRule>& t = table.tensors[k];
+    const size_t local = (size_t)(blockIdx.x - t.first_block) * FUSED_CHUNK + (size_t)threadIdx.x * FUSED_VEC;
+    const float scale = grad_scale ? *grad_scale : 1.0f;
+    for (int e = 0; e < FUSED_VEC && local + e < t.numel; e++) {
+        float& v = t.state[0][local + e];
+        const float g = to_float(grads[t.offset + local + e]) * scale;
+        if (add) ssvr_add_current_element(g, v, past);
+        else ssvr_sub_previous_element(g, v, past);
+    }
+}
+
+__global__ void __launch_bounds__(FUSED_THREADS) ssvr_step_kernel(FusedStepArgs a, FusedTable<SsvrRule> t) {
+    fused_elementwise_step(a, t);
+}
+
+inline void launch_fused_step(const FusedStepArgs& a, const FusedTable<SsvrRule>& t) {
+    ssvr_step_kernel<<<t.blocks, FUSED_THREADS>>>(a, t);
+    cudaCheckLaunch();
+}
+inline void launch_ssvr_fold(const FusedTable<SsvrRule>& t, const floatX* grads, const float* grad_scale, float past, bool add) {
+    ssvr_fold_kernel<<<t.blocks, FUSED_THREADS>>>(t, grads, grad_scale, past, add);
+    cudaCheckLaunch();
+}
