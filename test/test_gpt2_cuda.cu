@@ -2,7 +2,7 @@
 //  1. the PyTorch oracle's debug state (test/gpt2_oracle.py): logits, loss and every gradient
 //     by name after one forward/backward, then for each optimizer run 3 steps in the trainer's
 //     order (forward, backward, global norm, clip, schedule, update) checking the losses and
-//     the final fp32 master weights;
+//     the final fp32 master weights; the recompute model (-r 1) uses one GELU in both passes;
 //  2. the CPU reference trainer's pieces (cpu/gpt2.h GPT2Cpu, optim/cpu_optimizer.h) on the
 //     same batch: every optimizer (and Muon with each kind of fallback) for 10 steps, the
 //     losses of every step and the final fp32 master weights. The bf16 parameters are
@@ -195,6 +195,29 @@ int main(int argc, char** argv) {
     size_t differ = 0;
     for (size_t i = 0; i < grads.size(); i++) differ += memcmp(&grads[i], &grads_again[i], sizeof(float)) != 0;
     test_expect(differ == 0, "cuda/grad/deterministic", std::to_string(differ) + " gradients differ between two identical runs");
+
+    // ---- -r 1 (recompute): the GELU the backward recomputes (gelu_forward of the last layer's
+    // pre-activation, the one fch_gelu slot) is bit for bit what the forward fed the next
+    // matmul, and the gradients agree with the stored-activation model's.
+    {
+        GPT2Cuda recompute(cfg, B, T, true);
+        recompute.set_params(init_params.data());
+        recompute.zero_grad();
+        recompute.forward(inputs, targets, 1.0f / N);
+        const size_t n4 = (size_t)4 * N * cfg.channels;
+        const std::vector<float> forward_gelu = download(recompute.acts.fch_gelu, n4);
+        floatX* again = nullptr;
+        cudaCheck(cudaMalloc(&again, n4 * sizeof(floatX)));
+        gelu_forward(again, recompute.acts.fch + (cfg.num_layers - 1) * n4, n4);
+        const std::vector<float> recomputed = download(again, n4);
+        cudaCheck(cudaFree(again));
+        size_t gelu_differ = 0;
+        for (size_t i = 0; i < n4; i++) gelu_differ += memcmp(&forward_gelu[i], &recomputed[i], sizeof(float)) != 0;
+        test_expect(gelu_differ == 0, "cuda/recompute/same_gelu",
+                    std::to_string(gelu_differ) + " of " + std::to_string(n4) + " GELU outputs differ between the forward and the recompute");
+        recompute.backward();
+        check_close("cuda/recompute/grads", download(recompute.grads, recompute.num_params).data(), grads.data(), grads.size(), TOL);
+    }
 
     // ---- 3 steps of each optimizer against the oracle
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon"}) {

@@ -1,6 +1,7 @@
 // cuBLASLt linear layers against cpu/matmul.h: forward with the bias epilogue, forward with
-// the GELU_AUX_BIAS epilogue (or its unfused fallback), and backward (dinp, dweight, dbias
-// accumulate: they start from random values on both sides).
+// the GELU_AUX_BIAS epilogue (or its unfused fallback), the unfused GELU path (-r 1), and
+// backward: dinp is overwritten (it starts as NaN), dweight and dbias accumulate (they start
+// from random values on both sides).
 #include "../../cpu/gelu.h"
 #include "../../cpu/matmul.h"
 #include "../../kernels/matmul.cuh"
@@ -13,12 +14,12 @@ int main(int argc, char** argv) {
     const size_t NC = (size_t)N * C, NO = (size_t)N * OC, WC = (size_t)OC * C;
     const std::vector<float> inp = random_vector(NC, 1), weight = random_vector(WC, 2, -0.05f, 0.05f), bias = random_vector(OC, 3);
     const std::vector<float> dout = random_vector(NO, 4);
-    const std::vector<float> dinp0 = random_vector(NC, 5), dw0 = random_vector(WC, 6), db0 = random_vector(OC, 7);
+    const std::vector<float> dw0 = random_vector(WC, 6), db0 = random_vector(OC, 7);
 
     std::vector<float> ref_out(NO), ref_gelu(NO);
     matmul_forward_cpu(ref_out.data(), inp.data(), weight.data(), bias.data(), N, C, OC);
     gelu_forward_cpu(ref_gelu.data(), ref_out.data(), NO);
-    std::vector<float> ref_dinp = dinp0, ref_dw = dw0, ref_db = db0;
+    std::vector<float> ref_dinp(NC, 0.0f), ref_dw = dw0, ref_db = db0;
     matmul_backward_cpu(ref_dinp.data(), ref_dw.data(), ref_db.data(), dout.data(), inp.data(), weight.data(), N, C, OC);
 
     floatX *d_inp = upload(inp), *d_w = upload(weight), *d_b = upload(bias), *d_dout = upload(dout);
@@ -42,9 +43,17 @@ int main(int argc, char** argv) {
              check_close("matmul_forward_gelu/out", download(d_out, NO).data(), ref_gelu.data(), NO, DEV_TOL);
          },
          [&] { matmul_forward_gelu(d_out, d_pre, d_inp, d_w, d_b, N, C, OC); }, 0, flops},
+        {4, "matmul_forward_gelu (unfused)",
+         [&] {
+             poison(d_out, NO); poison(d_pre, NO);
+             matmul_forward_gelu(d_out, d_pre, d_inp, d_w, d_b, N, C, OC, false);
+             check_close("matmul_forward_gelu_unfused/pre", download(d_pre, NO).data(), ref_out.data(), NO, DEV_TOL);
+             check_close("matmul_forward_gelu_unfused/out", download(d_out, NO).data(), ref_gelu.data(), NO, DEV_TOL);
+         },
+         [&] { matmul_forward_gelu(d_out, d_pre, d_inp, d_w, d_b, N, C, OC, false); }, 0, flops},
         {3, "matmul_backward",
          [&] {
-             upload_into(d_dinp, dinp0); upload_into(d_dw, dw0); upload_into(d_db, db0);
+             poison(d_dinp, NC); upload_into(d_dw, dw0); upload_into(d_db, db0);
              matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC);
              check_close("matmul_backward/dinp", download(d_dinp, NC).data(), ref_dinp.data(), NC, DEV_TOL);
              check_close("matmul_backward/dweight", download(d_dw, WC).data(), ref_dw.data(), WC, DEV_TOL);
