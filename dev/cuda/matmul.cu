@@ -1,7 +1,10 @@
 // cuBLASLt linear layers against cpu/matmul.h: forward with the bias epilogue, forward with
 // the GELU_AUX_BIAS epilogue (or its unfused fallback), the unfused GELU path (-r 1), and
 // backward: dinp is overwritten (it starts as NaN), dweight and dbias accumulate (they start
-// from random values on both sides).
+// from random values on both sides). Under the emulator also: no cuBLASLt heuristic call
+// admits split-K partial sums reduced in bf16 (the reduction-scheme preference).
+#include <string>
+
 #include "../../cpu/gelu.h"
 #include "../../cpu/matmul.h"
 #include "../../kernels/matmul.cuh"
@@ -61,5 +64,15 @@ int main(int argc, char** argv) {
          },
          [&] { matmul_backward(d_dinp, d_dw, d_db, d_dout, d_inp, d_w, N, C, OC); }, 0, 2 * flops},
     };
-    return dev_main("matmul.cu", argc, argv, versions);
+    const int rc = dev_main("matmul.cu", argc, argv, versions);
+#if defined(CUDA_EMULATION)
+    // kernels/matmul.cuh must never let cuBLASLt reduce split-K partial sums in bf16
+    const cuda_emu::LtHeuristicStats& lt = cuda_emu::lt_heuristic_stats();
+    test_expect(lt.calls > 0 && lt.output_type_reductions_allowed == 0, "matmul/reduction_scheme_compute_type",
+                std::to_string(lt.output_type_reductions_allowed) + " of " + std::to_string(lt.calls) +
+                    " heuristic calls allow split-K reductions in the output type");
+    return test_exit_code();
+#else
+    return rc;
+#endif
 }

@@ -309,12 +309,28 @@ inline cublasStatus_t lt_prepare(const char* call, cublasLtMatmulDesc_t desc, cu
 }
 } // namespace cuda_emu
 
+namespace cuda_emu {
+// What the heuristic was asked, for tests of the caller's preferences (emulation only): the
+// number of calls, and of calls whose reduction-scheme mask admits split-K partial sums
+// reduced in the output type (INPLACE, OUTPUT_TYPE), e.g. bf16.
+struct LtHeuristicStats {
+    long calls = 0, output_type_reductions_allowed = 0;
+};
+inline LtHeuristicStats& lt_heuristic_stats() {
+    static LtHeuristicStats s;
+    return s;
+}
+} // namespace cuda_emu
+
 // One algorithm for every supported request; none (NOT_SUPPORTED) otherwise.
 inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
                                                      cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
-                                                     cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t, int requested,
+                                                     cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t pref, int requested,
                                                      cublasLtMatmulHeuristicResult_t* results, int* returned) {
     *returned = 0;
+    cuda_emu::lt_heuristic_stats().calls++;
+    if (pref && (pref->reduction_mask & (CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE)))
+        cuda_emu::lt_heuristic_stats().output_type_reductions_allowed++;
     cuda_emu::GemmCall g;
     const cublasStatus_t s = cuda_emu::lt_prepare("cublasLtMatmulAlgoGetHeuristic", desc, a, b, c, d, &g);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
