@@ -40,8 +40,9 @@
 #   --only "A B"     run only these steps (env always runs)
 #   --dev "A B"      only these dev/cuda checks (default: every binary in dev/)
 #   --emulated       the CPU emulator's binaries (make emu; test/cuda_emu) with a tiny model: d2,
-#                    B=2, T=64, 3 + 2 steps, oracle d2 B=2 T=16, peer on the CPU without compile,
-#                    no optimizer_bench or ncu. `make test` runs it so (test/test_gpu_check.sh).
+#                    B=1, T=32, 2 steps per optimizer; oracle d2 B=2 T=16 V=500 and the model test
+#                    against it only (--oracle-only); peer on the CPU without compile; no
+#                    optimizer_bench or ncu. `make test` runs it so (test/test_gpu_check.sh).
 #   --dry-run        print the plan (steps, timeouts, commands) and run nothing
 # Environment: PYTHON (default python3: the device's, with PyTorch 2.x), MAKE (default make).
 set -uo pipefail
@@ -78,12 +79,13 @@ done
 optims_other="sgd signsgd signum lion muon"
 if [ $emulated -eq 1 ]; then
     [ -n "$prebuilt" ] || prebuilt="$root/build/emu/bf16"
-    model=d2 B=2 T=64 speed_steps=3 optim_steps=2 oracle_args="--model d2 --B 2 --T 16 --threads 2"
-    peer_args="-b 2 -t 64 --steps 2 --warmup 1 --n-layer 2 --n-head 4 --n-embd 64 --device cpu --no-compile"
+    model=d2 B=1 T=32 speed_steps=2 optim_steps=2 oracle_args="--model d2 --B 2 --T 16 --vocab 500 --threads 2"
+    test_args=" --oracle-only" # the 10-step CPU comparisons run in make test's own emulated test
+    peer_args="-b 1 -t 32 --steps 1 --warmup 1 --n-layer 2 --n-head 4 --n-embd 64 --device cpu --no-compile"
     emu_env="OMP_WAIT_POLICY=passive " warm=1
 else
     [ -n "$prebuilt" ] || { [ -d "$root/bin" ] && prebuilt="$root/bin"; }
-    model=d12 B=64 T=1024 speed_steps=20 optim_steps=8 oracle_args="--model d2 --B 4 --T 64 --threads 8"
+    model=d12 B=64 T=1024 speed_steps=20 optim_steps=8 oracle_args="--model d2 --B 4 --T 64 --threads 8" test_args=""
     peer_args="-b 64 -t 1024 --steps 10 --warmup 3"
     emu_env="" warm=3
 fi
@@ -108,14 +110,14 @@ log="$out/gpu_check.log"
 # The commands, in priority order: NAME TIMEOUT COMMAND.
 plan=()
 add() { plan+=("$1|$2|$3"); }
-add env 20 "nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>&1 || echo 'no GPU visible (nvidia-smi)'; cat $root/VERSION 2>/dev/null; nvcc --version 2>/dev/null | tail -n 1; $PYTHON -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"gpu\", torch.cuda.is_available())' || echo 'no torch for $PYTHON'"
+add env 20 "nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader 2>/dev/null || echo 'no GPU visible (nvidia-smi)'; cat $root/VERSION 2>/dev/null; nvcc --version 2>/dev/null | tail -n 1; $PYTHON -c 'import torch; print(\"torch\", torch.__version__, \"cuda\", torch.version.cuda, \"gpu\", torch.cuda.is_available())' || echo 'no torch for $PYTHON'"
 if [ -n "$prebuilt" ]; then
     add build 10 "ls -l $trainer $test_cuda $test_flash $devdir; ls $profiler 2>/dev/null || echo 'no profile_gpt2 (the ncu step skips)'"
 else
     add build 240 "$MAKE -j16 train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev"
 fi
 add oracle 120 "$PYTHON test/gpt2_oracle.py $oracle_args --out $state"
-add cuda_vs_oracle 150 "${emu_env}$test_cuda $state"
+add cuda_vs_oracle 150 "${emu_env}$test_cuda $state$test_args"
 add flash_model 90 "${emu_env}$test_flash"
 add dev_cuda 150 "for c in \$(dev_checks); do echo \"== \$c\"; ${emu_env}timeout --foreground 60 $devdir/\$c || echo \"FAIL dev_cuda/\$c: exit \$?\"; done"
 speed() { echo "${emu_env}$trainer -e $model -b $B -t $T -d $((B * T)) -x $2 -v 0 -s 0 -i $shard --optim $1"; }
@@ -219,13 +221,13 @@ for p in "${plan[@]}"; do
 done
 
 total=$(( $(date +%s) - start ))
+bad=$(printf '%s\n' "${verdicts[@]}" | grep -c -E '^(FAIL|TIMEOUT)$')
 {
     echo "gpu_check $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '(no git)')$([ $emulated -eq 1 ] && echo ' EMULATED (CPU, test/cuda_emu): no GPU result'): $total s of a $budget s budget; log $log"
     printf '%-16s %-8s %5s  %s\n' step verdict s result
     for i in "${!names[@]}"; do
         printf '%-16s %-8s %5s  %s\n' "${names[$i]}" "${verdicts[$i]}" "${seconds[$i]}" "${results[$i]}"
     done
-    bad=$(printf '%s\n' "${verdicts[@]}" | grep -c -E '^(FAIL|TIMEOUT)$')
     echo "$bad step(s) failed or timed out$([ "$bad" -gt 0 ] && echo '; first FAIL lines:')"
     [ "$bad" -gt 0 ] && grep -m 8 -E '^FAIL |^error: ' "$log" | cut -c1-120 | sed 's/^/  /'
 } | tee "$out/summary.txt"

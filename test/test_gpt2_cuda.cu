@@ -7,7 +7,8 @@
 //     same batch: every optimizer (and Muon with each kind of fallback) for 10 steps, the
 //     losses of every step and the final fp32 master weights. The bf16 parameters are
 //     stochastically rounded, so only the master weights are compared.
-// Usage: test_gpt2_cuda DEBUG_STATE_FILE. Without a CUDA device: one SKIP line, exit 0.
+// Usage: test_gpt2_cuda DEBUG_STATE_FILE [--oracle-only]. --oracle-only skips part 2 (the
+// quick emulated run of scripts/gpu_check.sh uses it). Without a CUDA device: one SKIP line, exit 0.
 #define TESTING
 #include "../train_gpt2.cu"
 
@@ -141,7 +142,8 @@ static const char* CPU_RUNS[] = {
 };
 
 int main(int argc, char** argv) {
-    if (argc != 2) fail_usage("usage: %s DEBUG_STATE_FILE", argv[0]);
+    const bool oracle_only = argc == 3 && std::string(argv[2]) == "--oracle-only";
+    if (argc != 2 && !oracle_only) fail_usage("usage: %s DEBUG_STATE_FILE [--oracle-only]", argv[0]);
     if (!cuda_device_available()) {
         test_skip("cuda_tests", "no CUDA device");
         return 0;
@@ -230,6 +232,8 @@ int main(int argc, char** argv) {
         compare_master("cuda/" + prefix, model.get_master(), state.f32(prefix + "params"), init_params, tc.optim, cfg,
                        {TOL_PARAMS, TOL_UPDATE, MAX_FLIP_FRACTION});
     }
+
+    if (oracle_only) return test_exit_code();
 
     // ---- 10 steps of every optimizer against the CPU reference on the same batch. The oracle's
     // shape with a 500-token vocabulary (padded to 512) and the oracle's batch taken modulo
