@@ -12,6 +12,7 @@
 #define TESTING
 #include "../train_gpt2.cu"
 
+#include <algorithm>
 #include <cstring>
 
 #include "../common/named_tensors.h"
@@ -197,6 +198,20 @@ int main(int argc, char** argv) {
     size_t differ = 0;
     for (size_t i = 0; i < grads.size(); i++) differ += memcmp(&grads[i], &grads_again[i], sizeof(float)) != 0;
     test_expect(differ == 0, "cuda/grad/deterministic", std::to_string(differ) + " gradients differ between two identical runs");
+
+    // ---- the trainer's step loss: micro-batch losses summed on the device, one copy per step
+    // (clear_losses, forward_async per micro-batch, mean_loss) = the mean of their forward() losses
+    {
+        std::vector<int> inputs2(inputs, inputs + N), targets2(targets, targets + N);
+        std::reverse(inputs2.begin(), inputs2.end());
+        std::reverse(targets2.begin(), targets2.end());
+        const double want = 0.5 * ((double)model.forward(inputs, targets, 0.0f) + model.forward(inputs2.data(), targets2.data(), 0.0f));
+        model.clear_losses();
+        model.forward_async(inputs, targets, 0.0f);
+        model.forward_async(inputs2.data(), targets2.data(), 0.0f);
+        const float got = (float)model.mean_loss(), want_f = (float)want;
+        check_close("cuda/loss/accumulated_mean", &got, &want_f, 1, 1e-6);
+    }
 
     // ---- -r 1 (recompute): the GELU the backward recomputes (gelu_forward of the last layer's
     // pre-activation, the one fch_gelu slot) is bit for bit what the forward fed the next
