@@ -53,8 +53,8 @@ inline std::map<MatmulPlanKey, MatmulPlan>& matmul_plans() {
     static std::map<MatmulPlanKey, MatmulPlan> plans;
     return plans;
 }
-// Prints each new shape's algorithm (stdout, once per shape, so on the first step);
-// tests turn it off to keep their logs short.
+// Prints each new shape's algorithm (stdout, once per shape, so on the first step); a
+// program sets matmul_log_plans() = false to silence it.
 inline bool& matmul_log_plans() {
     static bool on = true;
     return on;
