@@ -5,6 +5,7 @@
 #   make dev          builds every dev/cuda kernel check into build/dev/
 #   make emu          builds the CUDA programs for the CPU emulator into build/emu/ (test/cuda_emu)
 #   make profile_gpt2 one d12 training step for Nsight (scripts/profile.sh)
+#   make gpu-kit      binaries, oracle, scripts and data for one GPU call (scripts/gpu_check.sh)
 #   make clean
 # Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32,
 #        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host).
@@ -134,6 +135,13 @@ build/gpt2_debug_state.bin: test/gpt2_oracle.py test/named_tensors.py
 
 test:
 	@PYTHON=$(PYTHON) MAKE="$(MAKE)" bash test/run_tests.sh
+
+# What a GPU session carries (scripts/gpu_check.sh's header): the sm_90 binaries, the oracle,
+# the scripts and the small data in one ignored folder under 64 MiB (scripts/make_gpu_kit.sh).
+GPU_KIT ?= build/gpu_kit
+.PHONY: gpu-kit
+gpu-kit: train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev
+	NVCC=$(NVCC) GPU_ARCH=$(GPU_ARCH) PRECISION=$(PRECISION) bash scripts/make_gpu_kit.sh $(GPU_KIT)
 
 # Links the offline shards and tokenizer from ../shared/data so the default paths work.
 shared-data:

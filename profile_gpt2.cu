@@ -41,9 +41,11 @@ int main(int argc, char** argv) {
 
     auto train_step = [&](int step) {
         model.zero_grad();
-        const float loss = model.forward(tokens.data(), tokens.data() + 1, 1.0f / ((float)B * T));
+        model.clear_losses();
+        model.forward_async(tokens.data(), tokens.data() + 1, 1.0f / ((float)B * T));
         model.backward();
         model.grad_norm_and_clip(cfg.optim.grad_clip);
+        const float loss = (float)model.mean_loss(); // as train_gpt2cu: one loss copy per step
         {
             PhaseScope r("optimizer/%s", algorithm_name(cfg.optim.algorithm));
             optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, 1.0f, step + 1);

@@ -55,7 +55,8 @@
 // the count and the allocation can never disagree.
 struct ActivationBuffers {
     floatX *encoded, *ln1, *qkv, *atty, *att, *residual2, *ln2, *fch, *fch_gelu, *residual3, *lnf, *logits;
-    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lnf_mean, *lnf_rstd, *losses;
+    float *ln1_mean, *ln1_rstd, *ln2_mean, *ln2_rstd, *lnf_mean, *lnf_rstd;
+    float* losses; // per position, summed over the forwards since GPT2Cuda::clear_losses()
     float* att_lse; // flash attention: per-row logsumexp (L,B,NH,T) instead of att (L,B,NH,T,T)
     int *inputs, *targets;
     // scratch shared by all layers
@@ -116,10 +117,10 @@ inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Confi
 // fp32 master weights, activations, the encoder's bucket lists and the reduction scratch.
 inline size_t model_device_bytes(const GPT2Config& c, int B, int T, bool recompute, bool flash) {
     ActivationBuffers unused;
-    const size_t P = gpt2_num_params(c), N = (size_t)B * T;
+    const size_t P = gpt2_num_params(c);
     const size_t reduce = 2 * (size_t)COLSUM_CHUNKS * 4 * c.channels * sizeof(float);
     return 2 * P * sizeof(floatX) + P * sizeof(float) + plan_activations(&unused, nullptr, c, B, T, recompute, flash) +
-           (3 * N + 1) * sizeof(int) + reduce;
+           EncoderBuckets::device_bytes(B * T, c.channels) + reduce;
 }
 
 // --attention: "auto" uses flash attention where it applies (bf16 build, head size 64, compute
@@ -147,9 +148,9 @@ struct GPT2Cuda {
     bool flash = false; // flash attention (kernels/flash_attention.cuh) instead of kernels/attention.cuh
     ActivationBuffers acts{};
     char* acts_base = nullptr;
-    EncoderBuckets buckets;
-    std::vector<int> host_inputs; // of the last forward, for the encoder backward
-    std::vector<float> host_losses; // per-position losses of the last forward with targets (HellaSwag)
+    EncoderBuckets buckets;  // of the last forward with dlogits, for the encoder backward
+    int loss_forwards = 0;   // forwards summed in acts.losses
+    std::vector<float> host_losses; // per-position losses read by the last mean_loss() (HellaSwag: one forward)
     bool has_dlogits = false;
 
     enum { WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, LNFW, LNFB };
@@ -169,7 +170,7 @@ struct GPT2Cuda {
         const size_t bytes = plan_activations(&acts, nullptr, c, B, T, recompute, flash);
         cudaCheck(cudaMalloc(&acts_base, bytes));
         plan_activations(&acts, acts_base, c, B, T, recompute, flash);
-        buckets.allocate(B * T);
+        buckets.allocate(B * T, c.channels);
     }
     ~GPT2Cuda() {
         buckets.release();
@@ -196,10 +197,12 @@ struct GPT2Cuda {
     floatX* p(int k, int l = 0) const { return params + tensors[k].offset + (size_t)l * tensors[k].layer_numel(); }
     floatX* g(int k, int l = 0) const { return grads + tensors[k].offset + (size_t)l * tensors[k].layer_numel(); }
 
-    // Forward on B*T host tokens. With targets: returns the mean loss, and when dloss != 0
-    // the logits buffer is overwritten with d(loss*dloss per position)/d(logits) for backward.
-    // Without targets: only logits, returns -1.
-    float forward(const int* inputs, const int* targets, float dloss) {
+    // Forward on B*T host tokens: the host work (checks, copies of the tokens, the encoder's
+    // buckets when a backward follows) then the kernels, without waiting for them. With
+    // targets the per-position losses are added to acts.losses (mean_loss() reads them once
+    // per step), and when dloss != 0 the logits buffer is overwritten with
+    // d(loss*dloss per position)/d(logits) for backward. Without targets: only logits.
+    void forward_async(const int* inputs, const int* targets, float dloss) {
         const int N = B * T, C = config.channels, L = config.num_layers, NH = config.num_heads;
         const int V = config.vocab_size, Vp = config.padded_vocab_size;
         const size_t NC = (size_t)N * C, att_size = (size_t)B * NH * T * T, att_rows = (size_t)B * NH * T;
@@ -207,10 +210,11 @@ struct GPT2Cuda {
             if (inputs[n] < 0 || inputs[n] >= V) fail_runtime("input token %d at position %d is outside the vocabulary [0, %d)", inputs[n], n, V);
         for (int n = 0; targets && n < N; n++)
             if (targets[n] < 0 || targets[n] >= V) fail_runtime("target %d at position %d is outside the vocabulary [0, %d)", targets[n], n, V);
-        host_inputs.assign(inputs, inputs + N);
         ActivationBuffers& a = acts;
         cudaCheck(cudaMemcpy(a.inputs, inputs, N * sizeof(int), cudaMemcpyHostToDevice));
         if (targets) cudaCheck(cudaMemcpy(a.targets, targets, N * sizeof(int), cudaMemcpyHostToDevice));
+        // here, not in backward: its copies would wait for the whole backward pass
+        if (targets && dloss != 0.0f) buckets.build(inputs, N, V);
 
         {
             PhaseScope r("forward/encoder");
@@ -238,7 +242,9 @@ struct GPT2Cuda {
             }
             {
                 PhaseScope r("forward/block %d/mlp", l);
-                matmul_forward_gelu(fch_gelu, fch, ln2, p(FCW, l), p(FCB, l), N, C, 4 * C);
+                // -r 1 recomputes the GELU in backward with gelu_forward: the forward uses the
+                // same kernel (not the epilogue's GELU), so both passes see the same values
+                matmul_forward_gelu(fch_gelu, fch, ln2, p(FCW, l), p(FCB, l), N, C, 4 * C, !recompute);
                 matmul_forward(a.proj, fch_gelu, p(FCPROJW, l), p(FCPROJB, l), N, 4 * C, C);
                 // the next layer's ln1 (or the final layernorm) rides along with the residual add
                 if (l + 1 < L)
@@ -254,15 +260,30 @@ struct GPT2Cuda {
             PhaseScope r("forward/classifier");
             matmul_forward(a.logits, a.lnf, p(WTE), nullptr, N, C, Vp);
             has_dlogits = false;
-            if (!targets) return -1.0f;
-            fused_classifier(a.logits, a.losses, a.targets, dloss, N, V, Vp, dloss != 0.0f);
+            if (!targets) return;
+            fused_classifier(a.logits, a.losses, a.targets, dloss, N, V, Vp, dloss != 0.0f, loss_forwards > 0);
+            loss_forwards++;
             has_dlogits = dloss != 0.0f;
         }
+    }
+    // Starts a new loss sum (the next forward with targets overwrites acts.losses).
+    void clear_losses() { loss_forwards = 0; }
+    // Mean loss over the positions of every forward with targets since clear_losses(): one
+    // device-to-host copy (it waits for those forwards) into host_losses; -1 when there was none.
+    double mean_loss() {
+        if (loss_forwards == 0) return -1.0;
+        const int N = B * T;
         host_losses.resize(N);
-        cudaCheck(cudaMemcpy(host_losses.data(), a.losses, N * sizeof(float), cudaMemcpyDeviceToHost));
+        cudaCheck(cudaMemcpy(host_losses.data(), acts.losses, N * sizeof(float), cudaMemcpyDeviceToHost));
         double sum = 0;
         for (float x : host_losses) sum += x;
-        return (float)(sum / N);
+        return sum / ((double)N * loss_forwards);
+    }
+    // forward_async on its own loss sum, then its mean loss (-1 without targets): waits.
+    float forward(const int* inputs, const int* targets, float dloss) {
+        clear_losses();
+        forward_async(inputs, targets, dloss);
+        return targets ? (float)mean_loss() : -1.0f;
     }
 
     // Accumulates parameter gradients into grads; needs a forward with targets and dloss != 0.
@@ -274,7 +295,6 @@ struct GPT2Cuda {
         ActivationBuffers& a = acts;
         {
             PhaseScope r("backward/classifier");
-            cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
             matmul_backward(a.d_ln, g(WTE), nullptr, a.logits, a.lnf, p(WTE), N, C, Vp);
             cudaCheck(cudaMemsetAsync(a.d_stream, 0, NC * sizeof(floatX)));
             layernorm_backward(a.d_stream, g(LNFW), g(LNFB), a.d_ln, a.residual3 + (L - 1) * NC, p(LNFW), a.lnf_mean,
@@ -292,25 +312,21 @@ struct GPT2Cuda {
             {
                 PhaseScope r("backward/block %d/mlp", l);
                 if (recompute) gelu_forward(fch_gelu, fch, 4 * NC);
-                cudaCheck(cudaMemsetAsync(a.d_fch_gelu, 0, 4 * NC * sizeof(floatX)));
                 matmul_backward(a.d_fch_gelu, g(FCPROJW, l), g(FCPROJB, l), a.d_stream, fch_gelu, p(FCPROJW, l), N,
                                 4 * C, C);
                 gelu_backward(a.d_fch, fch, a.d_fch_gelu, 4 * NC);
-                cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
                 matmul_backward(a.d_ln, g(FCW, l), g(FCB, l), a.d_fch, ln2, p(FCW, l), N, C, 4 * C);
                 layernorm_backward(a.d_stream, g(LN2W, l), g(LN2B, l), a.d_ln, residual2, p(LN2W, l),
                                    a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
             }
             {
                 PhaseScope r("backward/block %d/attention", l);
-                cudaCheck(cudaMemsetAsync(a.d_atty, 0, NC * sizeof(floatX)));
                 matmul_backward(a.d_atty, g(ATTPROJW, l), g(ATTPROJB, l), a.d_stream, atty, p(ATTPROJW, l), N, C, C);
                 if (flash)
                     flash_attention_backward(a.d_qkv, a.d_att_rowdot, a.d_atty, qkv, atty, a.att_lse + l * att_rows, B, T, C, NH);
                 else
                     attention_backward(a.d_qkv, a.qkvr, a.d_qkvr, a.d_y, a.d_att, a.d_atty, qkv, a.att + l * att_size, B, T,
                                        C, NH);
-                cudaCheck(cudaMemsetAsync(a.d_ln, 0, NC * sizeof(floatX)));
                 matmul_backward(a.d_ln, g(QKVW, l), g(QKVB, l), a.d_qkv, ln1, p(QKVW, l), N, C, 3 * C);
                 layernorm_backward(a.d_stream, g(LN1W, l), g(LN1B, l), a.d_ln, x, p(LN1W, l), a.ln1_mean + l * N,
                                    a.ln1_rstd + l * N, N, C);
@@ -318,7 +334,6 @@ struct GPT2Cuda {
         }
         {
             PhaseScope r("backward/encoder");
-            buckets.build(host_inputs.data(), N, config.vocab_size);
             encoder_backward(g(WTE), g(WPE), a.d_stream, buckets, B, T, C);
         }
         has_dlogits = false;
@@ -429,7 +444,7 @@ static NoiseDensityResult measure_noise_density(GPT2Cuda& model, DataLoader& noi
     for (int k = 0; k < batches; k++) {
         noise_loader.next_batch();
         model.zero_grad();
-        model.forward(noise_loader.inputs(), noise_loader.targets(), 1.0f / ((float)model.B * model.T));
+        model.forward_async(noise_loader.inputs(), noise_loader.targets(), 1.0f / ((float)model.B * model.T));
         model.backward();
         acc.add(model.grads);
     }
@@ -645,14 +660,15 @@ int main(int argc, char** argv) {
         phase_timer().begin_step();
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
         model.zero_grad();
-        double loss = 0;
         const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
+        model.clear_losses();
         for (int micro = 0; micro < grad_accum; micro++) {
             train_loader.next_batch();
             const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum);
-            loss += model.forward(train_loader.inputs(), train_loader.targets(), dloss) / grad_accum;
+            model.forward_async(train_loader.inputs(), train_loader.targets(), dloss);
             model.backward();
         }
+        const double loss = model.mean_loss(); // the step's one loss copy
         if (step + 1 == nan_step) {
             const floatX nan = from_float<floatX>(NAN);
             cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
@@ -685,6 +701,7 @@ int main(int argc, char** argv) {
     }
     phase_timer().print(stdout);
     delete hellaswag;
+    matmul_plans_clear();
     delete val_loader;
     delete noise_loader;
     delete noise_acc;

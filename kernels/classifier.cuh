@@ -15,7 +15,7 @@ __device__ inline void softmax_combine(float& m, float& s, float m2, float s2) {
 }
 
 __global__ void fused_classifier_kernel(floatX* logits, float* losses, const int* targets, float dloss, int V, int Vp,
-                                        bool write_dlogits) {
+                                        bool write_dlogits, bool accumulate_loss) {
     __shared__ float shared_m[32], shared_s[32];
     const int n = blockIdx.x;
     floatX* row = logits + (size_t)n * Vp;
@@ -36,7 +36,7 @@ __global__ void fused_classifier_kernel(floatX* logits, float* losses, const int
     s = 0.0f;
     for (int w = 0; w < warps; w++) softmax_combine(m, s, shared_m[w], shared_s[w]); // same order in every thread
     const int target = targets[n];
-    if (threadIdx.x == 0) losses[n] = logf(s) + m - to_float(row[target]);
+    if (threadIdx.x == 0) losses[n] = (accumulate_loss ? losses[n] : 0.0f) + (logf(s) + m - to_float(row[target]));
     if (!write_dlogits) return;
     __syncthreads(); // row[target] is read above before anyone overwrites it
     const float inv = 1.0f / s;
@@ -47,9 +47,10 @@ __global__ void fused_classifier_kernel(floatX* logits, float* losses, const int
     }
 }
 
-// logits (N,Vp) -> losses (N); with write_dlogits the logits become dlogits (scaled by dloss).
+// logits (N,Vp) -> losses (N) (accumulate_loss: added to them, so a step's micro-batches
+// need one copy); with write_dlogits the logits become dlogits (scaled by dloss).
 inline void fused_classifier(floatX* logits, float* losses, const int* targets, float dloss, int N, int V, int Vp,
-                             bool write_dlogits) {
-    fused_classifier_kernel<<<N, 1024>>>(logits, losses, targets, dloss, V, Vp, write_dlogits);
+                             bool write_dlogits, bool accumulate_loss = false) {
+    fused_classifier_kernel<<<N, 1024>>>(logits, losses, targets, dloss, V, Vp, write_dlogits, accumulate_loss);
     cudaCheckLaunch();
 }

@@ -63,11 +63,12 @@ MODELS = {"d2": (2, 64, 4), "d4": (4, 128, 4), "d6": (6, 384, 6), "d12": (12, 76
 
 
 class Config:
-    def __init__(self, model):
+    def __init__(self, model, vocab=50257):
         if model not in MODELS:
             raise SystemExit("error: unknown model '%s' (%s)" % (model, "|".join(MODELS)))
         self.L, self.C, self.NH = MODELS[model]
-        self.maxT, self.V, self.Vp = 1024, 50257, 50304
+        # GPT-2's 50257 padded to 50304 (a multiple of 128), as any other --vocab
+        self.maxT, self.V, self.Vp = 1024, vocab, (vocab + 127) // 128 * 128
 
 
 HIDDEN, EMBEDDING, VECTOR = "hidden", "embedding", "vector"
@@ -704,12 +705,16 @@ def main():
     ap.add_argument("--B", type=int, default=4)
     ap.add_argument("--T", type=int, default=64)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--vocab", type=int, default=50257,
+                    help="vocabulary size (default GPT-2's 50257); a small one (e.g. 500) makes a quick state")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--selftest", action="store_true", help="also run the self-checks (PASS/FAIL lines)")
     args = ap.parse_args()
     if not args.out and not args.selftest:
         ap.error("--out FILE is required (or --selftest)")
-    cfg = Config(args.model)
+    if args.vocab < 2:
+        ap.error("--vocab needs at least 2 tokens, got %d" % args.vocab)
+    cfg = Config(args.model, args.vocab)
     if not (1 <= args.T <= cfg.maxT) or args.B < 1 or args.seed < 0:
         ap.error("need 1 <= T <= %d, B >= 1 and seed >= 0" % cfg.maxT)
     torch.set_num_threads(args.threads)

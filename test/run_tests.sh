@@ -116,6 +116,9 @@ for src in dev/cuda/*.cu; do
         run "emu/dev_cuda_${name}_$precision" env OMP_WAIT_POLICY=passive "build/emu/$precision/dev/$name"
     done
 done
+# scripts/gpu_check.sh, the one device call of a GPU session: its plan, make gpu-kit, its
+# machinery on stand-ins, and end to end from the kit on the emulated binaries (tiny model).
+run emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 
 passed=$(grep -c '^PASS ' "$verdicts")

@@ -2,15 +2,17 @@
 //  1. the PyTorch oracle's debug state (test/gpt2_oracle.py): logits, loss and every gradient
 //     by name after one forward/backward, then for each optimizer run 3 steps in the trainer's
 //     order (forward, backward, global norm, clip, schedule, update) checking the losses and
-//     the final fp32 master weights;
+//     the final fp32 master weights; the recompute model (-r 1) uses one GELU in both passes;
 //  2. the CPU reference trainer's pieces (cpu/gpt2.h GPT2Cpu, optim/cpu_optimizer.h) on the
 //     same batch: every optimizer (and Muon with each kind of fallback) for 10 steps, the
 //     losses of every step and the final fp32 master weights. The bf16 parameters are
 //     stochastically rounded, so only the master weights are compared.
-// Usage: test_gpt2_cuda DEBUG_STATE_FILE. Without a CUDA device: one SKIP line, exit 0.
+// Usage: test_gpt2_cuda DEBUG_STATE_FILE [--oracle-only]. --oracle-only skips part 2 (the
+// quick emulated run of scripts/gpu_check.sh uses it). Without a CUDA device: one SKIP line, exit 0.
 #define TESTING
 #include "../train_gpt2.cu"
 
+#include <algorithm>
 #include <cstring>
 
 #include "../common/named_tensors.h"
@@ -179,7 +181,8 @@ static const char* CPU_RUNS[] = {
 };
 
 int main(int argc, char** argv) {
-    if (argc != 2) fail_usage("usage: %s DEBUG_STATE_FILE", argv[0]);
+    const bool oracle_only = argc == 3 && std::string(argv[2]) == "--oracle-only";
+    if (argc != 2 && !oracle_only) fail_usage("usage: %s DEBUG_STATE_FILE [--oracle-only]", argv[0]);
     if (!cuda_device_available()) {
         test_skip("cuda_tests", "no CUDA device");
         return 0;
@@ -234,6 +237,43 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < grads.size(); i++) differ += memcmp(&grads[i], &grads_again[i], sizeof(float)) != 0;
     test_expect(differ == 0, "cuda/grad/deterministic", std::to_string(differ) + " gradients differ between two identical runs");
 
+    // ---- the trainer's step loss: micro-batch losses summed on the device, one copy per step
+    // (clear_losses, forward_async per micro-batch, mean_loss) = the mean of their forward() losses
+    {
+        std::vector<int> inputs2(inputs, inputs + N), targets2(targets, targets + N);
+        std::reverse(inputs2.begin(), inputs2.end());
+        std::reverse(targets2.begin(), targets2.end());
+        const double want = 0.5 * ((double)model.forward(inputs, targets, 0.0f) + model.forward(inputs2.data(), targets2.data(), 0.0f));
+        model.clear_losses();
+        model.forward_async(inputs, targets, 0.0f);
+        model.forward_async(inputs2.data(), targets2.data(), 0.0f);
+        const float got = (float)model.mean_loss(), want_f = (float)want;
+        check_close("cuda/loss/accumulated_mean", &got, &want_f, 1, 1e-6);
+    }
+
+    // ---- -r 1 (recompute): the GELU the backward recomputes (gelu_forward of the last layer's
+    // pre-activation, the one fch_gelu slot) is bit for bit what the forward fed the next
+    // matmul, and the gradients agree with the stored-activation model's.
+    {
+        GPT2Cuda recompute(cfg, B, T, true);
+        recompute.set_params(init_params.data());
+        recompute.zero_grad();
+        recompute.forward(inputs, targets, 1.0f / N);
+        const size_t n4 = (size_t)4 * N * cfg.channels;
+        const std::vector<float> forward_gelu = download(recompute.acts.fch_gelu, n4);
+        floatX* again = nullptr;
+        cudaCheck(cudaMalloc(&again, n4 * sizeof(floatX)));
+        gelu_forward(again, recompute.acts.fch + (cfg.num_layers - 1) * n4, n4);
+        const std::vector<float> recomputed = download(again, n4);
+        cudaCheck(cudaFree(again));
+        size_t gelu_differ = 0;
+        for (size_t i = 0; i < n4; i++) gelu_differ += memcmp(&forward_gelu[i], &recomputed[i], sizeof(float)) != 0;
+        test_expect(gelu_differ == 0, "cuda/recompute/same_gelu",
+                    std::to_string(gelu_differ) + " of " + std::to_string(n4) + " GELU outputs differ between the forward and the recompute");
+        recompute.backward();
+        check_close("cuda/recompute/grads", download(recompute.grads, recompute.num_params).data(), grads.data(), grads.size(), TOL);
+    }
+
     // ---- 3 steps of each optimizer against the oracle
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "ssvr",
                             "muon_rms", "muon_polar"}) {
@@ -249,6 +289,8 @@ int main(int argc, char** argv) {
         compare_master("cuda/" + prefix, model.get_master(), state.f32(prefix + "params"), init_params, tc.optim, cfg,
                        {TOL_PARAMS, TOL_UPDATE, MAX_FLIP_FRACTION});
     }
+
+    if (oracle_only) return test_exit_code();
 
     // ---- 10 steps of every optimizer against the CPU reference on the same batch. The oracle's
     // shape with a 500-token vocabulary (padded to 512) and the oracle's batch taken modulo

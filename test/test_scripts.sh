@@ -215,13 +215,4 @@ for d in sgd_lr1e-2 signsgd_lr1e-3; do
 done
 [ $names_ok -eq 1 ] && pass plot/log_only_names "(optimizer and lr from <optim>_lr<lr>)"
 
-# ---- scripts/gpu_session.sh: the runbook of a session with a GPU (its commands, its errors)
-OUT="$work/gs" bash scripts/gpu_session.sh --dry-run train >"$work/gs_train.txt" 2>&1
-check gpu_session/train_dry_run "$(cat "$work/gs_train.txt")" \
-    grep -qx "./train_gpt2cu -e d12 -b 64 -t 1024 -x 50 -v 0 --optim adamw -o $work/gs/train/d12_adamw" "$work/gs_train.txt"
-check gpu_session/dry_run_creates_nothing "'$work/gs' exists after --dry-run" [ ! -e "$work/gs" ]
-expect_one_line_error gpu_session/unknown_phase "unknown phase 'bogus'" "" bash scripts/gpu_session.sh bogus
-if ! nvidia-smi -L >/dev/null 2>&1; then
-    expect_one_line_error gpu_session/needs_gpu "needs a CUDA GPU" "$work/gs2" env OUT="$work/gs2" bash scripts/gpu_session.sh check
-fi
 finish

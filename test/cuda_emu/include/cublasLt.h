@@ -2,7 +2,8 @@
 // and cublasLtMatmul on cuda_emu::gemm, with the epilogues DEFAULT, BIAS, GELU, GELU_BIAS,
 // GELU_AUX, GELU_AUX_BIAS (aux = the pre-activation), DGELU (output times gelu'(aux)),
 // BGRADA and BGRADB (bias gradient: sums of op(A) rows / op(B) columns over k). GELU is the
-// tanh approximation. Column-major layouts only. Anything else: CUBLAS_STATUS_NOT_SUPPORTED
+// tanh approximation. One algorithm, without split-K (cublasLtMatmulAlgoConfigGetAttribute
+// describes it). Column-major layouts only. Anything else: CUBLAS_STATUS_NOT_SUPPORTED
 // from the heuristic (0 results) and from cublasLtMatmul, with a message.
 #pragma once
 #include <cstdint>
@@ -57,11 +58,33 @@ typedef enum { CUBLASLT_ORDER_COL = 0, CUBLASLT_ORDER_ROW = 1 } cublasLtOrder_t;
 typedef enum {
     CUBLASLT_MATMUL_PREF_SEARCH_MODE = 0,
     CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES = 1,
+    CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = 3,
     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES = 5,
     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES = 6,
     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES = 7,
     CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES = 8,
 } cublasLtMatmulPreferenceAttributes_t;
+
+// Split-K reduction schemes (a preference mask; the emulated algorithm never splits K).
+typedef enum {
+    CUBLASLT_REDUCTION_SCHEME_NONE = 0,
+    CUBLASLT_REDUCTION_SCHEME_INPLACE = 1,
+    CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE = 2,
+    CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE = 4,
+    CUBLASLT_REDUCTION_SCHEME_MASK = 0x7,
+} cublasLtReductionScheme_t;
+
+typedef enum {
+    CUBLASLT_ALGO_CONFIG_ID = 0,
+    CUBLASLT_ALGO_CONFIG_TILE_ID = 1,
+    CUBLASLT_ALGO_CONFIG_SPLITK_NUM = 2,
+    CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME = 3,
+    CUBLASLT_ALGO_CONFIG_CTA_SWIZZLING = 4,
+    CUBLASLT_ALGO_CONFIG_CUSTOM_OPTION = 5,
+    CUBLASLT_ALGO_CONFIG_STAGES_ID = 6,
+    CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID = 7,
+    CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID = 8,
+} cublasLtMatmulAlgoConfigAttributes_t;
 
 struct cublasLtContext {};
 typedef cublasLtContext* cublasLtHandle_t;
@@ -92,6 +115,7 @@ typedef cublasLtMatrixLayoutOpaque_t* cublasLtMatrixLayout_t;
 
 struct cublasLtMatmulPreferenceOpaque_t {
     uint64_t workspace = 0;
+    uint32_t reduction_mask = CUBLASLT_REDUCTION_SCHEME_MASK;
 };
 typedef cublasLtMatmulPreferenceOpaque_t* cublasLtMatmulPreference_t;
 
@@ -204,6 +228,14 @@ inline cublasStatus_t cublasLtMatmulPreferenceSetAttribute(cublasLtMatmulPrefere
     switch (attr) {
         case CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES:
             return cuda_emu::set_attribute(&pref->workspace, buf, size, "CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES");
+        case CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK: {
+            const cublasStatus_t s = cuda_emu::set_attribute(&u32, buf, size, "CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK");
+            if (s != CUBLAS_STATUS_SUCCESS) return s;
+            if (u32 & ~(uint32_t)CUBLASLT_REDUCTION_SCHEME_MASK)
+                return cuda_emu::blas_fail(CUBLAS_STATUS_INVALID_VALUE, "CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK: %u has unknown bits", u32);
+            pref->reduction_mask = u32;
+            return CUBLAS_STATUS_SUCCESS;
+        }
         case CUBLASLT_MATMUL_PREF_SEARCH_MODE:
         case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES:
         case CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES:
@@ -277,12 +309,28 @@ inline cublasStatus_t lt_prepare(const char* call, cublasLtMatmulDesc_t desc, cu
 }
 } // namespace cuda_emu
 
+namespace cuda_emu {
+// What the heuristic was asked, for tests of the caller's preferences (emulation only): the
+// number of calls, and of calls whose reduction-scheme mask admits split-K partial sums
+// reduced in the output type (INPLACE, OUTPUT_TYPE), e.g. bf16.
+struct LtHeuristicStats {
+    long calls = 0, output_type_reductions_allowed = 0;
+};
+inline LtHeuristicStats& lt_heuristic_stats() {
+    static LtHeuristicStats s;
+    return s;
+}
+} // namespace cuda_emu
+
 // One algorithm for every supported request; none (NOT_SUPPORTED) otherwise.
 inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtMatmulDesc_t desc, cublasLtMatrixLayout_t a,
                                                      cublasLtMatrixLayout_t b, cublasLtMatrixLayout_t c,
-                                                     cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t, int requested,
+                                                     cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t pref, int requested,
                                                      cublasLtMatmulHeuristicResult_t* results, int* returned) {
     *returned = 0;
+    cuda_emu::lt_heuristic_stats().calls++;
+    if (pref && (pref->reduction_mask & (CUBLASLT_REDUCTION_SCHEME_INPLACE | CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE)))
+        cuda_emu::lt_heuristic_stats().output_type_reductions_allowed++;
     cuda_emu::GemmCall g;
     const cublasStatus_t s = cuda_emu::lt_prepare("cublasLtMatmulAlgoGetHeuristic", desc, a, b, c, d, &g);
     if (s != CUBLAS_STATUS_SUCCESS) return s;
@@ -291,6 +339,30 @@ inline cublasStatus_t cublasLtMatmulAlgoGetHeuristic(cublasLtHandle_t, cublasLtM
     results[0].state = CUBLAS_STATUS_SUCCESS;
     results[0].wavesCount = 1.0f;
     *returned = 1;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+// The emulated algorithm: id 0, tile undefined, no split-K (reduction scheme NONE, which every
+// mask admits), default swizzling, options, stages and shapes. Sizes as cuBLASLt's.
+inline cublasStatus_t cublasLtMatmulAlgoConfigGetAttribute(const cublasLtMatmulAlgo_t* algo,
+                                                           cublasLtMatmulAlgoConfigAttributes_t attr, void* buf,
+                                                           size_t size, size_t* written) {
+    size_t need = 4;
+    if (attr == CUBLASLT_ALGO_CONFIG_INNER_SHAPE_ID || attr == CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID) need = 2;
+    if ((int)attr < 0 || (int)attr > (int)CUBLASLT_ALGO_CONFIG_CLUSTER_SHAPE_ID)
+        return cuda_emu::blas_fail(CUBLAS_STATUS_NOT_SUPPORTED, "cublasLtMatmulAlgoConfigGetAttribute: attribute %d is not emulated", (int)attr);
+    if (size == 0) {
+        if (!written) return cuda_emu::blas_fail(CUBLAS_STATUS_INVALID_VALUE, "cublasLtMatmulAlgoConfigGetAttribute: size 0 and no sizeWritten");
+        *written = need;
+        return CUBLAS_STATUS_SUCCESS;
+    }
+    if (!algo || !buf || size != need)
+        return cuda_emu::blas_fail(CUBLAS_STATUS_INVALID_VALUE, "cublasLtMatmulAlgoConfigGetAttribute: attribute %d has %zu bytes, got %zu",
+                                   (int)attr, need, size);
+    const uint32_t value = attr == CUBLASLT_ALGO_CONFIG_SPLITK_NUM ? 1u : 0u;
+    if (need == 2) { const uint16_t v16 = (uint16_t)value; memcpy(buf, &v16, 2); }
+    else memcpy(buf, &value, 4);
+    if (written) *written = need;
     return CUBLAS_STATUS_SUCCESS;
 }
 
