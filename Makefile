@@ -6,11 +6,14 @@
 #   make profile_gpt2 one d12 training step for Nsight (scripts/profile.sh)
 #   make clean
 # Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32,
-#        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host).
+#        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host),
+#        BLAS=1 (default) runs the CPU trainer's matrix products through OpenBLAS's cblas_sgemm
+#        (-DUSE_BLAS -lopenblas); BLAS=0 builds it on the reference loops of cpu/ alone.
 
 GPU_ARCH ?= 90
 PRECISION ?= BF16
 NATIVE ?= 0
+BLAS ?= 1
 PYTHON ?= /usr/bin/python3
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
@@ -20,6 +23,13 @@ CXX ?= g++
 CXXFLAGS = -std=c++17 -O2 -fopenmp -pthread -Wall
 ifeq ($(NATIVE),1)
   CXXFLAGS += -O3 -march=native
+endif
+# CPU trainer and CPU tests only: the CUDA programs keep the reference loops.
+ifeq ($(BLAS),1)
+  CPU_BLAS_FLAGS = -DUSE_BLAS
+  CPU_BLAS_LIBS = -lopenblas
+else ifneq ($(BLAS),0)
+  $(error BLAS must be 0 or 1, got $(BLAS))
 endif
 
 ifeq ($(PRECISION),FP32)
@@ -43,7 +53,7 @@ DEV_CUDA_BINS = $(patsubst dev/cuda/%.cu,build/dev/%,$(DEV_CUDA_SOURCES))
 all: train_gpt2cu train_gpt2cpu
 
 train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS)
-	$(CXX) $(CXXFLAGS) $< -o $@
+	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
 
 train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS)
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
@@ -55,7 +65,7 @@ profile_gpt2: profile_gpt2.cu train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS)
 # ---- tests (test/run_tests.sh runs them; each binary prints PASS/FAIL/SKIP lines)
 build/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
 	@mkdir -p build
-	$(CXX) $(CXXFLAGS) $< -o $@
+	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
 
 build/test_gpt2_cuda: test/test_gpt2_cuda.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
 	@mkdir -p build
