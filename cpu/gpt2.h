@@ -80,12 +80,12 @@ struct GPT2Cpu {
 
     // Floats of activations and activation gradients that a forward + backward at (B, T)
     // allocates: the same lists allocate_activations / allocate_activation_grads resize.
-    size_t activation_floats(int B, int T) const {
+    static size_t activation_floats(const GPT2Config& c, int B, int T) {
         size_t n = 0;
         Activations a;
-        for_each_activation(a, B, T, [&](std::vector<float>&, size_t size) { n += size; });
+        for_each_activation(c, a, B, T, [&](std::vector<float>&, size_t size) { n += size; });
         Gradients d;
-        for_each_activation_grad(d, B, T, [&](std::vector<float>&, size_t size) { n += size; });
+        for_each_activation_grad(c, d, B, T, [&](std::vector<float>&, size_t size) { n += size; });
         return n;
     }
 
@@ -257,9 +257,9 @@ private:
 
     // Every activation buffer with its size in floats at (B, T): the one list that both the
     // allocation and activation_floats (the trainer's memory plan) read.
-    template <class F> void for_each_activation(Activations& a, size_t B, size_t T, F f) const {
-        const size_t L = config.num_layers, C = config.channels, Vp = config.padded_vocab_size;
-        const size_t N = B * T, NC = N * C, att = B * config.num_heads * T * T;
+    template <class F> static void for_each_activation(const GPT2Config& c, Activations& a, size_t B, size_t T, F f) {
+        const size_t L = c.num_layers, C = c.channels, Vp = c.padded_vocab_size;
+        const size_t N = B * T, NC = N * C, att = B * c.num_heads * T * T;
         f(a.encoded, NC);
         f(a.ln1, L * NC), f(a.ln1_mean, L * N), f(a.ln1_rstd, L * N);
         f(a.qkv, L * 3 * NC);
@@ -275,8 +275,8 @@ private:
         f(a.preatt, att);
         f(a.proj, NC);
     }
-    template <class F> void for_each_activation_grad(Gradients& d, size_t B, size_t T, F f) const {
-        const size_t C = config.channels, N = B * T, NC = N * C, att = B * config.num_heads * T * T;
+    template <class F> static void for_each_activation_grad(const GPT2Config& c, Gradients& d, size_t B, size_t T, F f) {
+        const size_t C = c.channels, N = B * T, NC = N * C, att = B * c.num_heads * T * T;
         f(d.stream, NC);
         f(d.ln, NC), f(d.atty, NC);
         f(d.qkv, 3 * NC);
@@ -289,10 +289,10 @@ private:
         T_ = T;
         acts_ = Activations(); // free the old sizes first
         dacts_ = Gradients();  // reallocated by the next backward
-        for_each_activation(acts_, B, T, [](std::vector<float>& v, size_t n) { v.resize(n); });
+        for_each_activation(config, acts_, B, T, [](std::vector<float>& v, size_t n) { v.resize(n); });
     }
 
     void allocate_activation_grads(int B, int T) {
-        for_each_activation_grad(dacts_, B, T, [](std::vector<float>& v, size_t n) { v.resize(n); });
+        for_each_activation_grad(config, dacts_, B, T, [](std::vector<float>& v, size_t n) { v.resize(n); });
     }
 };

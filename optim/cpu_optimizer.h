@@ -6,6 +6,7 @@
 // Under muon the fallback rule's slots are used for the non-matrix tensors. All rules share
 // the config's momentum, nesterov, betas and eps. Gradients arrive already clipped.
 #pragma once
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,17 @@ public:
                 }
             }
         }
+    }
+
+    // Floats the optimizer allocates for cfg and model: its state buffers plus Muon's largest
+    // scratch (momentum-update and orthogonalized matrix, and newton_schulz_cpu's temporaries).
+    static size_t allocated_floats(const OptimConfig& cfg, const GPT2Config& model) {
+        size_t n = 0, scratch = 0;
+        for (const ParamGroup& g : optim_param_groups(cfg, model)) {
+            n += optim_state_slots(g.rule, cfg).size() * g.tensor.numel();
+            if (g.rule == Algorithm::Muon) scratch = std::max(scratch, muon_scratch_floats(g.tensor.rows, g.tensor.cols));
+        }
+        return n + scratch;
     }
 
     const std::vector<ParamGroup>& groups() const { return groups_; }

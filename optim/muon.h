@@ -97,6 +97,13 @@ inline float muon_scaled_lr(float lr, int rows, int cols) {
     return (float)(lr * std::sqrt(ratio > 1.0 ? ratio : 1.0));
 }
 
+// Peak floats muon_update_matrix allocates for one matrix: its scratch (u, o) and
+// newton_schulz_cpu's X, BX (rows*cols each) and A, AA (r*r each, r = min(rows, cols)).
+inline size_t muon_scratch_floats(int rows, int cols) {
+    const size_t n = (size_t)rows * cols, r = (size_t)(rows < cols ? rows : cols);
+    return 2 * n + 2 * n + 2 * r * r;
+}
+
 // One (rows x cols) matrix: p, g, m point at its slice. scratch is resized as needed.
 inline void muon_update_matrix(float* p, const float* g, float* m, int rows, int cols, const MuonHyper& h,
                                std::vector<float>* scratch) {

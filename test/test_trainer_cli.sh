@@ -38,6 +38,25 @@ expect_usage_error heads_not_dividing_width "heads \(5\) must divide the width \
 expect_usage_error batch_not_multiple "not a multiple of B\*T" -e d2 -b 4 -t 64 -d 1000 \
     -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 
+# The memory plan (cpu/memory_plan.h): a run that cannot fit in MemAvailable is one line naming
+# the GiB it needs and the GiB available (exit 2), not a std::bad_alloc abort (exit 134). A case
+# SKIPs where MemAvailable reaches the least it needs (then it would start training for real).
+avail_gib=$(awk '/^MemAvailable:/ {printf "%d", $2 / 1048576}' /proc/meminfo)
+expect_memory_error() {
+    local name=$1 least_gib=$2; shift 2
+    if [ "${avail_gib:-0}" -ge "$least_gib" ]; then
+        echo "SKIP cli/$name: MemAvailable ${avail_gib} GiB holds the run's ${least_gib}+ GiB"
+    else
+        expect_usage_error "$name" "^error: not enough memory: this run needs [0-9.]+ GiB \(params\+grads [0-9.]+, .*\), [0-9.]+ GiB available" "$@"
+    fi
+}
+expect_memory_error memory_d48 23 -e d48 -x 1 -v 0               # params, grads, AdamW state: 23.2 GiB
+expect_memory_error memory_d12_b16_t1024 24 -e d12 -b 16 -t 1024 -x 1 -v 0  # activations: 24.1 GiB
+expect_memory_error memory_d2_b4000 50 -e d2 -b 4000 -x 1 -v 0  # logits alone: 4000 x T x 50304 floats
+# What the plan does not foresee (here a 1.4 GB address-space limit): still one line, exit 2.
+expect_one_line_error cli/memory_bad_alloc "^error: out of memory: an allocation failed \(std::bad_alloc\)" "" \
+    bash -c "ulimit -v 1400000 && exec $bin -e d12 -t 64 -x 1 -v 0"
+
 train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
 val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 if [ ! -f "$train" ] || [ ! -f "$val" ]; then
