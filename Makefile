@@ -67,6 +67,11 @@ build/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
 	@mkdir -p build
 	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
 
+# The CPU tests built on the reference loops alone (as BLAS=0), e.g. build/noblas/test_gradcheck.
+build/noblas/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
+	@mkdir -p build/noblas
+	$(CXX) $(CXXFLAGS) $< -o $@
+
 build/test_gpt2_cuda: test/test_gpt2_cuda.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
 	@mkdir -p build
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@

@@ -31,7 +31,7 @@ inline void gpt2_matmul_forward(float* out, const float* inp, const float* weigh
 #ifdef USE_BLAS
     matmul_forward_blas(out, inp, weight, bias, N, C, OC);
 #else
-    gpt2_matmul_forward(out, inp, weight, bias, N, C, OC);
+    matmul_forward_cpu(out, inp, weight, bias, N, C, OC);
 #endif
 }
 inline void gpt2_matmul_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -39,7 +39,7 @@ inline void gpt2_matmul_backward(float* dinp, float* dweight, float* dbias, cons
 #ifdef USE_BLAS
     matmul_backward_blas(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 #else
-    gpt2_matmul_backward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
+    matmul_backward_cpu(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
 #endif
 }
 inline void gpt2_attention_forward(float* out, float* preatt, float* att, const float* qkv, int B, int T, int C, int NH) {
