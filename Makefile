@@ -72,6 +72,11 @@ build/noblas/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
 	@mkdir -p build/noblas
 	$(CXX) $(CXXFLAGS) $< -o $@
 
+# The machine's SGEMM ceiling (OpenBLAS, all threads) for scripts/bench_cpu.sh.
+build/sgemm_peak: dev/sgemm_peak.cpp
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS) $< -lopenblas -o $@
+
 build/test_gpt2_cuda: test/test_gpt2_cuda.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
 	@mkdir -p build
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
