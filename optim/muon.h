@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "../cpu/blas.h"
 #include "elementwise.h"
 
 struct MuonHyper {
@@ -22,8 +23,14 @@ struct MuonHyper {
 // Quintic Newton-Schulz coefficients from the Muon reference implementation.
 constexpr float NS_A = 3.4445f, NS_B = -4.7750f, NS_C = 2.0315f;
 
-// out (M x N) = A (M x K) * B (K x N), all row-major, fp32.
+// out (M x N) = A (M x K) * B (K x N), all row-major, fp32. Built with -DUSE_BLAS (the CPU
+// trainer) both products go through cblas_sgemm (cpu/blas.h); the loops stay the reference
+// of the CUDA checks, which are built without it.
 inline void matmul_nn(float* out, const float* A, const float* B, int M, int K, int N) {
+#ifdef USE_BLAS
+    sgemm_parallel(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, out, N);
+    return;
+#endif
 #pragma omp parallel for
     for (int i = 0; i < M; i++) {
         float* o = out + (size_t)i * N;
@@ -38,6 +45,10 @@ inline void matmul_nn(float* out, const float* A, const float* B, int M, int K, 
 
 // out (M x M) = X X^T for X (M x N) row-major, fp32.
 inline void matmul_x_xt(float* out, const float* X, int M, int N) {
+#ifdef USE_BLAS
+    sgemm_parallel(false, true, M, M, N, 1.0f, X, N, X, N, 0.0f, out, M);
+    return;
+#endif
 #pragma omp parallel for
     for (int i = 0; i < M; i++)
         for (int j = 0; j < M; j++) {
@@ -111,8 +122,10 @@ inline void muon_update_matrix(float* p, const float* g, float* m, int rows, int
     scratch->resize(2 * n);
     float* u = scratch->data();
     float* o = u + n;
-    for (size_t i = 0; i < n; i++) muon_momentum_element(g[i], m[i], u[i], h);
+#pragma omp parallel for simd
+    for (long long i = 0; i < (long long)n; i++) muon_momentum_element(g[i], m[i], u[i], h);
     newton_schulz_cpu(o, u, rows, cols, h.ns_steps);
     const float scaled_lr = muon_scaled_lr(h.lr, rows, cols);
-    for (size_t i = 0; i < n; i++) muon_apply_element(p[i], o[i], scaled_lr, h);
+#pragma omp parallel for simd
+    for (long long i = 0; i < (long long)n; i++) muon_apply_element(p[i], o[i], scaled_lr, h);
 }
