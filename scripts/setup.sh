@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need on Debian, only what is missing: Debian's PyTorch (CPU, the
-# oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower) and matplotlib (plots).
+# oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower; its headers for the CPU
+# trainer's cblas_sgemm) and matplotlib (plots).
 # The tests use Debian's /usr/bin/python3: another python3 first on PATH may lack torch.
 set -euo pipefail
 missing=()
@@ -8,6 +9,7 @@ missing=()
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || missing+=(python3-numpy)
 /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || missing+=(python3-matplotlib)
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
+dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev) # cblas.h and -lopenblas for train_gpt2cpu (make BLAS=1)
 command -v g++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
