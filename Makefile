@@ -8,11 +8,14 @@
 #   make gpu-kit      binaries, oracle, scripts and data for one GPU call (scripts/gpu_check.sh)
 #   make clean
 # Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32,
-#        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host).
+#        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host),
+#        BLAS=1 (default) runs the CPU trainer's matrix products through OpenBLAS's cblas_sgemm
+#        (-DUSE_BLAS -lopenblas); BLAS=0 builds it on the reference loops of cpu/ alone.
 
 GPU_ARCH ?= 90
 PRECISION ?= BF16
 NATIVE ?= 0
+BLAS ?= 1
 PYTHON ?= /usr/bin/python3
 
 NVCC ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
@@ -22,6 +25,13 @@ CXX ?= g++
 CXXFLAGS = -std=c++17 -O2 -fopenmp -pthread -Wall
 ifeq ($(NATIVE),1)
   CXXFLAGS += -O3 -march=native
+endif
+# CPU trainer and CPU tests only: the CUDA programs keep the reference loops.
+ifeq ($(BLAS),1)
+  CPU_BLAS_FLAGS = -DUSE_BLAS
+  CPU_BLAS_LIBS = -lopenblas
+else ifneq ($(BLAS),0)
+  $(error BLAS must be 0 or 1, got $(BLAS))
 endif
 
 ifeq ($(PRECISION),FP32)
@@ -70,7 +80,7 @@ build/git_revision.h: FORCE
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
 train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS) build/git_revision.h
-	$(CXX) $(CXXFLAGS) $< -o $@
+	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
 
 train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
@@ -82,7 +92,17 @@ profile_gpt2: profile_gpt2.cu train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) buil
 # ---- tests (test/run_tests.sh runs them; each binary prints PASS/FAIL/SKIP lines)
 build/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
 	@mkdir -p build
+	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
+
+# The CPU tests built on the reference loops alone (as BLAS=0), e.g. build/noblas/test_gradcheck.
+build/noblas/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
+	@mkdir -p build/noblas
 	$(CXX) $(CXXFLAGS) $< -o $@
+
+# The machine's SGEMM ceiling (OpenBLAS, all threads) for scripts/bench_cpu.sh.
+build/sgemm_peak: dev/sgemm_peak.cpp
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS) $< -lopenblas -o $@
 
 build/test_gpt2_cuda: test/test_gpt2_cuda.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
 	@mkdir -p build

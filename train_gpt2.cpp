@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <sys/stat.h>
 
@@ -26,12 +27,23 @@
 #include "common/tokenizer.h"
 #include "common/train_config.h"
 #include "cpu/gpt2.h"
+#include "cpu/memory_plan.h"
 #include "optim/cpu_optimizer.h"
 #include "optim/grad_clip.h"
 #include "optim/schedule.h"
 
-// -e: a model name (d12, ...) initialized from --seed (--init: this project's generator or
-// llm.c's), or an llm.c model file.
+// -e: a model name (d12, ...) or an llm.c model file; the shape alone, nothing allocated.
+static GPT2Config model_shape(const TrainConfig& cfg) {
+    GPT2Config shape;
+    if (gpt2_config_from_name(cfg.model, &shape)) return shape;
+    struct stat st;
+    if (stat(cfg.model.c_str(), &st) != 0)
+        fail_usage("-e '%s' is neither a model name (d2, d4, d6, d12, d24, d36, d48) nor a model file", cfg.model.c_str());
+    return read_model_file_shape(cfg.model);
+}
+
+// The model of -e: a model name initialized from --seed (--init: this project's generator or
+// llm.c's), or the weights of a model file.
 static GPT2Cpu build_model(const TrainConfig& cfg) {
     GPT2Config shape;
     if (gpt2_config_from_name(cfg.model, &shape)) {
@@ -41,14 +53,24 @@ static GPT2Cpu build_model(const TrainConfig& cfg) {
         return model;
     }
     if (cfg.init == "llmc") fail_usage("--init llmc initializes a model named by -e (d12, ...); -e '%s' is a file", cfg.model.c_str());
-    struct stat st;
-    if (stat(cfg.model.c_str(), &st) != 0)
-        fail_usage("-e '%s' is neither a model name (d2, d4, d6, d12, d24, d36, d48) nor a model file", cfg.model.c_str());
     std::vector<float> params;
     load_model_file(cfg.model, &shape, &params);
     GPT2Cpu model(shape);
-    model.params = params;
+    model.params = std::move(params);
     return model;
+}
+
+// Fails (exit 2) when the run's memory plan (cpu/memory_plan.h) exceeds MemAvailable.
+static void check_memory(const TrainConfig& cfg, const GPT2Config& mc) {
+    const bool validating = cfg.val_every > 0 && cfg.val_batches > 0, measuring_noise = cfg.noise_every > 0;
+    const CpuMemoryPlan plan = plan_cpu_memory(mc, cfg.optim, cfg.batch_size, cfg.seq_len,
+                                               1 + validating + measuring_noise, measuring_noise ? cfg.noise_batches : 0);
+    const size_t available = mem_available_bytes();
+    if (available > 0 && plan.total() > available)
+        fail_usage("not enough memory: this run needs %.2f GiB (%s), %.2f GiB available (try a smaller -b or -t)",
+                   plan.total() / 1073741824.0, plan.breakdown().c_str(), available / 1073741824.0);
+    printf("memory: this run needs %.2f GiB of %.2f GiB available\n", plan.total() / 1073741824.0,
+           available / 1073741824.0);
 }
 
 // Mean loss over `batches` batches of the val loader, always the same tokens.
@@ -133,18 +155,19 @@ static void ssvr_gradients(GPT2Cpu& model, CpuOptimizer& optimizer, DataLoader& 
     optimizer.ssvr_sub_previous(model.grads.data());
 }
 
-int main(int argc, char** argv) {
-    line_buffer_stdout();
+static int train(int argc, char** argv) {
     // ---- flags
     TrainConfig cfg = cpu_trainer_defaults();  // a tiny model, minutes on 2 cores (-h lists what differs from train_gpt2cu)
     parse_train_args(argc, argv, &cfg);
     print_config_notes(cfg);
     const int B = cfg.batch_size, T = cfg.seq_len;
 
-    // ---- model
+    // ---- model, after its memory plan
+    const GPT2Config shape = model_shape(cfg);
+    if (T > shape.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, shape.max_seq_len);
+    check_memory(cfg, shape);
     GPT2Cpu model = build_model(cfg);
     const GPT2Config& mc = model.config;
-    if (T > mc.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, mc.max_seq_len);
     const size_t num_params = model.params.size();
     printf("model %s: L=%d C=%d heads=%d V=%d (padded %d), %zu parameters\n", cfg.model.c_str(), mc.num_layers,
            mc.channels, mc.num_heads, mc.vocab_size, mc.padded_vocab_size, num_params);
@@ -267,4 +290,15 @@ int main(int argc, char** argv) {
     delete noise_loader;
     delete noise_acc;
     return 0;
+}
+
+int main(int argc, char** argv) {
+    line_buffer_stdout();
+    try {
+        return train(argc, argv);
+    } catch (const std::bad_alloc&) { // what the memory plan did not foresee
+        fflush(stdout);
+        fail_usage("out of memory: an allocation failed (std::bad_alloc) with %.2f GiB available; try a smaller -b or -t",
+                   mem_available_bytes() / 1073741824.0);
+    }
 }

@@ -25,11 +25,8 @@ inline float bf16_bits_to_float(uint16_t b) {
     return f;
 }
 
-// Reads an llm.c model file into cfg and params (fp32, converted from bf16 if needed).
-inline void load_model_file(const std::string& path, GPT2Config* cfg, std::vector<float>* params) {
-    FILE* f = open_or_fail(path.c_str(), "rb");
-    const long size = file_size_or_fail(f, path.c_str());
-    int32_t h[256];
+// Reads and checks the 256-int header of an open model file into h and cfg.
+inline void read_model_header(FILE* f, const std::string& path, int32_t (&h)[256], GPT2Config* cfg) {
     read_exact(f, h, sizeof h, path.c_str());
     if (h[0] != MODEL_FILE_MAGIC) fail_usage("'%s' is not an llm.c model file (magic %d, want %d)", path.c_str(), h[0], MODEL_FILE_MAGIC);
     if (h[1] != MODEL_VERSION_FP32 && h[1] != MODEL_VERSION_BF16)
@@ -42,6 +39,24 @@ inline void load_model_file(const std::string& path, GPT2Config* cfg, std::vecto
     cfg->padded_vocab_size = h[7];
     const std::string problem = gpt2_config_problem(*cfg);
     if (!problem.empty()) fail_usage("'%s': bad model shape in header: %s", path.c_str(), problem.c_str());
+}
+
+// The model shape of an llm.c model file, from its header alone (for planning memory).
+inline GPT2Config read_model_file_shape(const std::string& path) {
+    FILE* f = open_or_fail(path.c_str(), "rb");
+    int32_t h[256];
+    GPT2Config cfg;
+    read_model_header(f, path, h, &cfg);
+    fclose(f);
+    return cfg;
+}
+
+// Reads an llm.c model file into cfg and params (fp32, converted from bf16 if needed).
+inline void load_model_file(const std::string& path, GPT2Config* cfg, std::vector<float>* params) {
+    FILE* f = open_or_fail(path.c_str(), "rb");
+    const long size = file_size_or_fail(f, path.c_str());
+    int32_t h[256];
+    read_model_header(f, path, h, cfg);
     const size_t n = gpt2_num_params(*cfg);
     const size_t elem = h[1] == MODEL_VERSION_FP32 ? 4 : 2;
     if ((size_t)size != sizeof h + n * elem)

@@ -139,6 +139,8 @@ inline double tail_index(const NoiseSums& s) { return tail_index(s.x_sq, s.y_sq)
 class GradientNoiseAccumulator {
 public:
     explicit GradientNoiseAccumulator(size_t d) : mean_(d, 0.0), m2_(d, 0.0) {}
+    // What it allocates for d coordinates and K samples (the CPU trainer's memory plan).
+    static size_t bytes(size_t d, int K) { return 2 * d * sizeof(double) + (size_t)K * d * sizeof(float); }
     void reset() {
         count_ = 0;
         std::fill(mean_.begin(), mean_.end(), 0.0);

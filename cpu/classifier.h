@@ -43,3 +43,43 @@ inline void crossentropy_backward_cpu(float* dlogits, const float* probs, const 
         for (int v = 0; v < V; v++) d[v] += (p[v] - (v == targets[n] ? 1.0f : 0.0f)) * dloss;
     }
 }
+
+// Fused classifier (what the trainer uses): no (N,Vp) probability tensor. The forward keeps
+// each row's max logit and 1/sum(exp(logit - max)); the backward recomputes the
+// probabilities from them, bit for bit those crossentropy_forward_cpu stores, and writes
+// dlogits over the logits in place.
+// losses(N), row_max(N), row_inv_sum(N); returns the mean loss (summed in double, in row order).
+inline float crossentropy_forward_fused_cpu(float* losses, float* row_max, float* row_inv_sum, const float* logits,
+                                            const int* targets, int N, int V, int Vp) {
+    for (int n = 0; n < N; n++)
+        if (targets[n] < 0 || targets[n] >= V) fail_runtime("target %d at position %d is outside the vocabulary [0, %d)", targets[n], n, V);
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const float* l = logits + (size_t)n * Vp;
+        float maxv = -INFINITY;
+        for (int v = 0; v < V; v++) maxv = std::fmax(maxv, l[v]);
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += (float)std::exp(l[v] - maxv);
+        row_max[n] = maxv;
+        row_inv_sum[n] = (float)(1.0 / sum);
+        losses[n] = (float)(std::log(sum) + (double)maxv - (double)l[targets[n]]);
+    }
+    double total = 0;
+    for (int n = 0; n < N; n++) total += losses[n];
+    return (float)(total / N);
+}
+
+// logits(N,Vp) becomes dlogits = (softmax - onehot(target)) * dloss; padded columns 0.
+inline void crossentropy_backward_fused_cpu(float* logits, const float* row_max, const float* row_inv_sum,
+                                            const int* targets, float dloss, int N, int V, int Vp) {
+#pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        float* l = logits + (size_t)n * Vp;
+        const float maxv = row_max[n], inv = row_inv_sum[n];
+        for (int v = 0; v < V; v++) {
+            const float p = (float)std::exp(l[v] - maxv) * inv;
+            l[v] = (p - (v == targets[n] ? 1.0f : 0.0f)) * dloss;
+        }
+        for (int v = V; v < Vp; v++) l[v] = 0.0f;
+    }
+}

@@ -39,6 +39,6 @@ OPTIM_HD inline void adamw_update_element(float& p, float g, float& m, float& v,
 
 inline void adamw_update(float* p, const float* g, float* m, float* v, size_t n, const AdamWHyper& h, int t) {
     const AdamWStepScalars s = adamw_step_scalars(h, t);
-#pragma omp parallel for
+#pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) adamw_update_element(p[i], g[i], m[i], v[i], h, s);
 }

@@ -10,6 +10,7 @@
 // the step's gradient, then (steps after the first) computes the gradient at
 // ssvr_previous_params on the same batch and passes it to ssvr_sub_previous, then step().
 #pragma once
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,16 @@ public:
             const std::vector<float>& prev = state_[slots_[k][1]].data;
             std::copy(prev.begin(), prev.end(), out + groups_[k].tensor.offset);
         }
+    }
+    // Floats the optimizer allocates for cfg and model: its state buffers plus Muon's largest
+    // scratch (momentum-update and orthogonalized matrix, and newton_schulz_cpu's temporaries).
+    static size_t allocated_floats(const OptimConfig& cfg, const GPT2Config& model) {
+        size_t n = 0, scratch = 0;
+        for (const ParamGroup& g : optim_param_groups(cfg, model)) {
+            n += optim_state_slots(g.rule, cfg).size() * g.tensor.numel();
+            if (g.rule == Algorithm::Muon) scratch = std::max(scratch, muon_scratch_floats(g.tensor.rows, g.tensor.cols));
+        }
+        return n + scratch;
     }
 
     const std::vector<ParamGroup>& groups() const { return groups_; }

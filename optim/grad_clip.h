@@ -3,27 +3,42 @@
 // min(1, clip / (norm + 1e-6)). clip == 0 turns clipping off. The same pass also gives
 // ||g||_1 and ||g||_inf, logged with every train record (kernels/global_norm.cuh on the GPU).
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 struct GradNorms {
     double l1 = 0, l2 = 0, linf = 0;
 };
 
-// One pass over g. A NaN makes l2 and l1 NaN (linf ignores it, as fmax does).
+// One pass over g, in fixed blocks summed in order, so the norms do not depend on the thread
+// count. A NaN makes l2 and l1 NaN (linf ignores it, as fmax does).
 inline GradNorms grad_norms(const float* g, size_t n) {
-    double sum_sq = 0.0, sum_abs = 0.0, max_abs = 0.0;
-#pragma omp parallel for reduction(+ : sum_sq, sum_abs) reduction(max : max_abs)
-    for (long long i = 0; i < (long long)n; i++) {
-        const double x = (double)g[i], a = std::fabs(x);
-        sum_sq += x * x;
-        sum_abs += a;
-        if (a > max_abs) max_abs = a;
+    const size_t block = 1 << 16, blocks = (n + block - 1) / block;
+    std::vector<double> sum_sq(blocks), sum_abs(blocks), max_abs(blocks);
+#pragma omp parallel for
+    for (long long b = 0; b < (long long)blocks; b++) {
+        const size_t end = std::min(n, (size_t)(b + 1) * block);
+        double sq = 0.0, ab = 0.0, mx = 0.0;
+        for (size_t i = (size_t)b * block; i < end; i++) {
+            const double x = (double)g[i], a = std::fabs(x);
+            sq += x * x;
+            ab += a;
+            if (a > mx) mx = a;
+        }
+        sum_sq[b] = sq;
+        sum_abs[b] = ab;
+        max_abs[b] = mx;
     }
     GradNorms r;
-    r.l1 = sum_abs;
-    r.l2 = std::sqrt(sum_sq);
-    r.linf = max_abs;
+    double sq = 0.0;
+    for (size_t b = 0; b < blocks; b++) {
+        sq += sum_sq[b];
+        r.l1 += sum_abs[b];
+        if (max_abs[b] > r.linf) r.linf = max_abs[b];
+    }
+    r.l2 = std::sqrt(sq);
     return r;
 }
 
@@ -39,6 +54,6 @@ inline float clip_scale(double norm, float clip) {
 
 inline void scale_grads(float* g, size_t n, float scale) {
     if (scale == 1.0f) return;
-#pragma omp parallel for
+#pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) g[i] *= scale;
 }

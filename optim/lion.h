@@ -18,6 +18,6 @@ OPTIM_HD inline void lion_update_element(float& p, float g, float& m, const Lion
 }
 
 inline void lion_update(float* p, const float* g, float* m, size_t n, const LionHyper& h) {
-#pragma omp parallel for
+#pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) lion_update_element(p[i], g[i], m[i], h);
 }

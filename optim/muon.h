@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "../cpu/blas.h"
 #include "elementwise.h"
 
 #include "optim_config.h"
@@ -60,8 +61,14 @@ inline NsCoefficients ns_coefficients(MuonNs ns, int step) {
 inline float ns_norm_scale(MuonNs ns) { return ns == MuonNs::PolarExpress ? 1.02f : 1.0f; }
 inline double ns_norm_eps(MuonNs ns) { return ns == MuonNs::PolarExpress ? 1e-6 : 1e-7; }
 
-// out (M x N) = A (M x K) * B (K x N), all row-major, fp32.
+// out (M x N) = A (M x K) * B (K x N), all row-major, fp32. Built with -DUSE_BLAS (the CPU
+// trainer) both products go through cblas_sgemm (cpu/blas.h); the loops stay the reference
+// of the CUDA checks, which are built without it.
 inline void matmul_nn(float* out, const float* A, const float* B, int M, int K, int N) {
+#ifdef USE_BLAS
+    sgemm_parallel(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, out, N);
+    return;
+#endif
 #pragma omp parallel for
     for (int i = 0; i < M; i++) {
         float* o = out + (size_t)i * N;
@@ -76,6 +83,10 @@ inline void matmul_nn(float* out, const float* A, const float* B, int M, int K, 
 
 // out (M x M) = X X^T for X (M x N) row-major, fp32.
 inline void matmul_x_xt(float* out, const float* X, int M, int N) {
+#ifdef USE_BLAS
+    sgemm_parallel(false, true, M, M, N, 1.0f, X, N, X, N, 0.0f, out, M);
+    return;
+#endif
 #pragma omp parallel for
     for (int i = 0; i < M; i++)
         for (int j = 0; j < M; j++) {
@@ -137,6 +148,13 @@ inline float muon_scaled_lr(float lr, int rows, int cols, MuonScale scale = Muon
     return (float)(lr * std::sqrt(ratio > 1.0 ? ratio : 1.0));
 }
 
+// Peak floats muon_update_matrix allocates for one matrix: its scratch (u, o) and
+// newton_schulz_cpu's X, BX (rows*cols each) and A, AA (r*r each, r = min(rows, cols)).
+inline size_t muon_scratch_floats(int rows, int cols) {
+    const size_t n = (size_t)rows * cols, r = (size_t)(rows < cols ? rows : cols);
+    return 2 * n + 2 * n + 2 * r * r;
+}
+
 // One (rows x cols) matrix: p, g, m point at its slice. scratch is resized as needed.
 inline void muon_update_matrix(float* p, const float* g, float* m, int rows, int cols, const MuonHyper& h,
                                std::vector<float>* scratch) {
@@ -144,8 +162,10 @@ inline void muon_update_matrix(float* p, const float* g, float* m, int rows, int
     scratch->resize(2 * n);
     float* u = scratch->data();
     float* o = u + n;
-    for (size_t i = 0; i < n; i++) muon_momentum_element(g[i], m[i], u[i], h);
+#pragma omp parallel for simd
+    for (long long i = 0; i < (long long)n; i++) muon_momentum_element(g[i], m[i], u[i], h);
     newton_schulz_cpu(o, u, rows, cols, h.ns_steps, h.ns);
     const float scaled_lr = muon_scaled_lr(h.lr, rows, cols, h.scale);
-    for (size_t i = 0; i < n; i++) muon_apply_element(p[i], o[i], scaled_lr, h);
+#pragma omp parallel for simd
+    for (long long i = 0; i < (long long)n; i++) muon_apply_element(p[i], o[i], scaled_lr, h);
 }

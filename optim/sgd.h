@@ -26,7 +26,7 @@ OPTIM_HD inline void sgd_update_element(float& p, float g, float& buf, const Sgd
 
 // buf: n floats, or nullptr when momentum == 0.
 inline void sgd_update(float* p, const float* g, float* buf, size_t n, const SgdHyper& h) {
-#pragma omp parallel for
+#pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) {
         float unused = 0.0f;
         sgd_update_element(p[i], g[i], buf ? buf[i] : unused, h);

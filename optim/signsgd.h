@@ -16,6 +16,6 @@ OPTIM_HD inline void signsgd_update_element(float& p, float g, const SignSgdHype
 }
 
 inline void signsgd_update(float* p, const float* g, size_t n, const SignSgdHyper& h) {
-#pragma omp parallel for
+#pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) signsgd_update_element(p[i], g[i], h);
 }

@@ -16,6 +16,6 @@ OPTIM_HD inline void signum_update_element(float& p, float g, float& m, const Si
 }
 
 inline void signum_update(float* p, const float* g, float* m, size_t n, const SignumHyper& h) {
-#pragma omp parallel for
+#pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) signum_update_element(p[i], g[i], m[i], h);
 }

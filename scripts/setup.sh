@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need on Debian, only what is missing: Debian's PyTorch (CPU, the
-# oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower), matplotlib (plots) and
-# regex (the built-in GPT-2 encoder of the data scripts, data/gpt2_bpe.py).
+# oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower; its headers for the CPU
+# trainer's cblas_sgemm), matplotlib (plots) and regex (the built-in GPT-2 encoder of the data
+# scripts, data/gpt2_bpe.py).
 # The tests use Debian's /usr/bin/python3: another python3 first on PATH may lack torch.
 #   scripts/setup.sh           everything (what CI runs before make test)
 #   scripts/setup.sh --build   only what building and running the trainers needs (make run)
@@ -16,6 +17,7 @@ if [ $build_only -eq 0 ]; then
     /usr/bin/python3 -c 'import regex' 2>/dev/null || missing+=(python3-regex)
 fi
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
+dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev) # cblas.h and -lopenblas for train_gpt2cpu (make BLAS=1)
 command -v g++ >/dev/null || missing+=(g++)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"

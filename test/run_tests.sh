@@ -60,7 +60,7 @@ run() {
 
 start=$(date +%s)
 echo "== building (CPU)"
-build train_gpt2cpu build/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density
+build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -74,6 +74,8 @@ emu_seconds=$(( $(date +%s) - emu_start ))
 # differences, file round trip, RNG); everything below compares against that state.
 run oracle "$PYTHON" test/gpt2_oracle.py --selftest --out build/gpt2_debug_state.bin
 run gradcheck build/test_gradcheck
+# the same checks on a BLAS=0 build: the model on the reference loops
+run gradcheck_noblas build/noblas/test_gradcheck
 run optimizers build/test_optim
 run train_config build/test_train_config
 # phi, mean density, tail index of the C++ accumulator vs numpy on synthetic samples, known answers

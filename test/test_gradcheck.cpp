@@ -1,6 +1,9 @@
 // Finite-difference checks of the fp32 CPU reference (cpu/*.h): every layer family's
 // backward against central differences of its forward, a few forwards against naive
-// double-precision formulas, and the full GPT-2 backward on a tiny config.
+// double-precision formulas, and the full GPT-2 backward on a tiny config. Built with
+// -DUSE_BLAS (make's default) it also compares the cblas_sgemm matmul and attention
+// (matmul_blas.h, attention_blas.h) with the reference loops, and the fused classifier with
+// the unfused one; test/run_tests.sh runs a BLAS=0 build too (the model on the loops).
 //
 // Build/run: g++ -std=c++17 -O2 -fopenmp test/test_gradcheck.cpp -o /tmp/test_gradcheck && /tmp/test_gradcheck
 #include <omp.h>
@@ -359,10 +362,11 @@ static void test_model() {
     test_expect(pad_zero, "model padded dwte rows zero", "a padded row of wte received a gradient");
     test_expect(wpe_zero, "model dwpe rows past T zero", "a row of wpe past T received a gradient");
 
-    // backward accumulates: a second backward without zero_grad doubles the gradients
-    model.forward(inputs.data(), targets.data(), B, T);
+    // backward accumulates: a second forward + backward without zero_grad doubles the gradients
     model.zero_grad();
+    model.forward(inputs.data(), targets.data(), B, T);
     model.backward(1.0f / N);
+    model.forward(inputs.data(), targets.data(), B, T);
     model.backward(1.0f / N);
     std::vector<float> twice(grads.size());
     for (size_t i = 0; i < grads.size(); i++) twice[i] = 2.0f * grads[i];
@@ -379,6 +383,7 @@ static void test_model() {
                 "loss or gradients changed with the number of threads");
 
     // logits-only forward returns -1 and matches the logits of the forward with targets
+    model.forward(inputs.data(), targets.data(), B, T);
     std::vector<float> logits(model.logits(), model.logits() + (size_t)N * cfg.padded_vocab_size);
     const float no_loss = model.forward(inputs.data(), nullptr, B, T);
     test_expect(no_loss == -1.0f && std::equal(logits.begin(), logits.end(), model.logits()),
@@ -424,13 +429,128 @@ static void test_model_bad_input() {
         GPT2Cpu model(cfg);
         model.backward(0.25f);
     });
+    // runs OpenMP regions first, so in a fresh process: this program with --backward-twice
+    expect_runtime_failure("model backward consumes its forward", [&] {
+        execl("/proc/self/exe", "test_gradcheck", "--backward-twice", (char*)nullptr);
+        _exit(98);
+    });
     expect_runtime_failure("model rejects unknown tensor name", [&] {
         GPT2Cpu model(cfg);
         model.param("wtf");
     });
 }
 
-int main() {
+// ---------------------------------------------------------------------------------
+// fused classifier and BLAS against the reference loops
+
+static void test_fused_classifier() {
+    const int N = 5, V = 10, Vp = 16;
+    const std::vector<float> logits = random_vector((size_t)N * Vp, 801, 3.0f);
+    const std::vector<int> targets = {3, 0, 9, 3, 7};
+    const float dloss = 0.3f;
+    std::vector<float> losses(N), probs((size_t)N * Vp), want((size_t)N * Vp, 0.0f);
+    const float mean = crossentropy_forward_cpu(losses.data(), probs.data(), logits.data(), targets.data(), N, V, Vp);
+    crossentropy_backward_cpu(want.data(), probs.data(), targets.data(), dloss, N, V, Vp);
+    std::vector<float> fused_losses(N), row_max(N), row_inv_sum(N), dlogits = logits;
+    const float fused_mean = crossentropy_forward_fused_cpu(fused_losses.data(), row_max.data(), row_inv_sum.data(),
+                                                            logits.data(), targets.data(), N, V, Vp);
+    crossentropy_backward_fused_cpu(dlogits.data(), row_max.data(), row_inv_sum.data(), targets.data(), dloss, N, V, Vp);
+    test_expect(fused_mean == mean && fused_losses == losses && dlogits == want, "fused classifier equals unfused",
+                "losses or dlogits differ from crossentropy_forward_cpu + crossentropy_backward_cpu");
+}
+
+#ifdef USE_BLAS
+// BLAS tolerance: both are fp32 sums of the same products in different orders.
+static const double BLAS_TOL = 1e-6;
+
+// Shapes that are not multiples of the BLAS tiles (128 x 256) nor of the loops' tiles.
+static void test_matmul_blas() {
+    struct Shape { int N, C, OC; };
+    for (const Shape s : {Shape{21, 13, 70}, Shape{300, 70, 530}, Shape{130, 257, 129}}) {
+        const std::string tag = "blas matmul " + std::to_string(s.N) + "x" + std::to_string(s.C) + "x" + std::to_string(s.OC);
+        const size_t key = 3000 + s.N;
+        const std::vector<float> inp = random_vector((size_t)s.N * s.C, key, 1.0f), w = random_vector((size_t)s.OC * s.C, key + 1, 0.5f);
+        const std::vector<float> bias = random_vector(s.OC, key + 2, 0.5f), dout = random_vector((size_t)s.N * s.OC, key + 3, 1.0f);
+        std::vector<float> out_ref((size_t)s.N * s.OC), out((size_t)s.N * s.OC, 7.0f);
+        matmul_forward_cpu(out_ref.data(), inp.data(), w.data(), bias.data(), s.N, s.C, s.OC);
+        matmul_forward_blas(out.data(), inp.data(), w.data(), bias.data(), s.N, s.C, s.OC);
+        check_close(tag + " forward", out.data(), out_ref.data(), out.size(), BLAS_TOL);
+        matmul_forward_cpu(out_ref.data(), inp.data(), w.data(), nullptr, s.N, s.C, s.OC);
+        matmul_forward_blas(out.data(), inp.data(), w.data(), nullptr, s.N, s.C, s.OC);
+        check_close(tag + " forward (no bias)", out.data(), out_ref.data(), out.size(), BLAS_TOL);
+        // backward accumulates into random starting values
+        AccumulatedGrad dinp_ref(inp.size(), key + 4), dw_ref(w.size(), key + 5), db_ref(s.OC, key + 6);
+        AccumulatedGrad dinp(inp.size(), key + 4), dw(w.size(), key + 5), db(s.OC, key + 6);
+        matmul_backward_cpu(dinp_ref.data(), dw_ref.data(), db_ref.data(), dout.data(), inp.data(), w.data(), s.N, s.C, s.OC);
+        matmul_backward_blas(dinp.data(), dw.data(), db.data(), dout.data(), inp.data(), w.data(), s.N, s.C, s.OC);
+        check_close(tag + " dinp", dinp.buf.data(), dinp_ref.buf.data(), dinp.buf.size(), BLAS_TOL);
+        check_close(tag + " dweight", dw.buf.data(), dw_ref.buf.data(), dw.buf.size(), BLAS_TOL);
+        check_close(tag + " dbias", db.buf.data(), db_ref.buf.data(), db.buf.size(), BLAS_TOL);
+    }
+}
+
+static void test_attention_blas() {
+    struct Shape { int B, T, C, NH; };
+    for (const Shape s : {Shape{2, 5, 8, 2}, Shape{3, 37, 48, 4}}) {
+        const std::string tag = "blas attention T=" + std::to_string(s.T);
+        const size_t natt = (size_t)s.B * s.NH * s.T * s.T, key = 4000 + s.T;
+        const std::vector<float> qkv = random_vector((size_t)s.B * s.T * 3 * s.C, key, 1.0f);
+        const std::vector<float> dout = random_vector((size_t)s.B * s.T * s.C, key + 1, 1.0f);
+        std::vector<float> out_ref(dout.size()), pre_ref(natt), att_ref(natt);
+        std::vector<float> out(dout.size()), pre(natt, 5.0f), att(natt, 5.0f);
+        attention_forward_cpu(out_ref.data(), pre_ref.data(), att_ref.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+        attention_forward_blas(out.data(), pre.data(), att.data(), qkv.data(), s.B, s.T, s.C, s.NH);
+        check_close(tag + " out", out.data(), out_ref.data(), out.size(), BLAS_TOL);
+        check_close(tag + " preatt", pre.data(), pre_ref.data(), natt, BLAS_TOL);
+        check_close(tag + " att", att.data(), att_ref.data(), natt, BLAS_TOL);
+        AccumulatedGrad dqkv_ref(qkv.size(), key + 2), dqkv(qkv.size(), key + 2);
+        std::vector<float> dpre_ref(natt), datt_ref(natt), dpre(natt, 1e3f), datt(natt, -1e3f);
+        attention_backward_cpu(dqkv_ref.data(), dpre_ref.data(), datt_ref.data(), dout.data(), qkv.data(), att_ref.data(),
+                               s.B, s.T, s.C, s.NH);
+        attention_backward_blas(dqkv.data(), dpre.data(), datt.data(), dout.data(), qkv.data(), att_ref.data(), s.B, s.T,
+                                s.C, s.NH);
+        check_close(tag + " dqkv", dqkv.buf.data(), dqkv_ref.buf.data(), qkv.size(), BLAS_TOL);
+        check_close(tag + " dpreatt", dpre.data(), dpre_ref.data(), natt, BLAS_TOL);
+        check_close(tag + " datt", datt.data(), datt_ref.data(), natt, BLAS_TOL);
+    }
+}
+
+// The tiled products give the same bits at any thread count (a shape of several tiles).
+static void test_blas_thread_count() {
+    const int N = 300, C = 200, OC = 600;
+    const std::vector<float> inp = random_vector((size_t)N * C, 5001, 1.0f), w = random_vector((size_t)OC * C, 5002, 0.5f);
+    const std::vector<float> dout = random_vector((size_t)N * OC, 5003, 1.0f);
+    auto run = [&](int threads) {
+        omp_set_num_threads(threads);
+        std::vector<float> out((size_t)N * OC), dinp(inp.size(), 0.0f), dw(w.size(), 0.0f);
+        matmul_forward_blas(out.data(), inp.data(), w.data(), nullptr, N, C, OC);
+        matmul_backward_blas(dinp.data(), dw.data(), nullptr, dout.data(), inp.data(), w.data(), N, C, OC);
+        out.insert(out.end(), dinp.begin(), dinp.end());
+        out.insert(out.end(), dw.begin(), dw.end());
+        return out;
+    };
+    const int threads = omp_get_max_threads();
+    const std::vector<float> one = run(1), two = run(2), three = run(3);
+    omp_set_num_threads(threads);
+    test_expect(one == two && one == three, "blas matmul deterministic across thread counts",
+                "results with 1, 2 and 3 threads differ");
+}
+#endif
+
+// A second backward after one forward would read the logits' gradient as logits.
+static void backward_twice() {
+    GPT2Cpu model(tiny_config());
+    std::vector<int> tok(4, 1);
+    model.forward(tok.data(), tok.data(), 1, 4);
+    model.backward(0.25f);
+    model.backward(0.25f);
+}
+
+int main(int argc, char** argv) {
+    if (argc > 1 && std::string(argv[1]) == "--backward-twice") {
+        backward_twice();
+        return 0;
+    }
     test_encoder();
     test_layernorm();
     test_matmul();
@@ -438,6 +558,14 @@ int main() {
     test_gelu();
     test_residual();
     test_crossentropy();
+    test_fused_classifier();
+#ifdef USE_BLAS
+    test_matmul_blas();
+    test_attention_blas();
+    test_blas_thread_count();
+#else
+    test_skip("blas vs reference loops", "built with BLAS=0");
+#endif
     test_model();
     test_model_bad_input();
     return test_exit_code();

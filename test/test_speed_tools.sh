@@ -98,6 +98,26 @@ expect_one_line_error benchmark/error_seq_len "-t wants an integer in 1..1024" "
 expect_one_line_error benchmark/error_optimizer "unknown optimizer 'adam'" "" bash scripts/benchmark.sh --optims adam
 expect_one_line_error benchmark/error_option "unknown option '--fast'" "" bash scripts/benchmark.sh --fast
 
+# ---- bench_cpu.sh (no timed runs here): --dry-run commands, the llm.c peer skipped or
+#      patched, option errors
+bash scripts/bench_cpu.sh --dry-run --models d2 --seqs 64 --rounds 1 --llmc "$work/no_llmc" >"$work/bcpu.txt" 2>&1
+has bench_cpu/dry_run_skips_llmc "$work/bcpu.txt" "== llm.c peer skipped: no llm.c checkout at '$work/no_llmc' (give one with --llmc DIR)"
+has bench_cpu/dry_run_ours "$work/bcpu.txt" "./train_gpt2cpu -e d2 -b 4 -t 64 -x 7 -v 0 -i data/tinyshakespeare/tiny_shakespeare_train.bin --optim adamw"
+has bench_cpu/dry_run_torch "$work/bcpu.txt" "$PYTHON dev/torch_gpt2_peer.py --device cpu --no-compile -b 4 -t 64 --steps 5 --warmup 2 --n-layer 2 --n-head 4 --n-embd 64 --shard data/tinyshakespeare/tiny_shakespeare_train.bin"
+has bench_cpu/dry_run_ceiling "$work/bcpu.txt" "build/sgemm_peak 2048 2"
+mkdir -p "$work/fake_llmc/llmc" && : >"$work/fake_llmc/train_gpt2.c"
+bash scripts/bench_cpu.sh --dry-run --models d6 --seqs 256 -b 2 --steps 4 --warmup 1 --no-torch --llmc "$work/fake_llmc" >"$work/bcpu2.txt" 2>&1
+subst="substitute in build/bench_cpu/llmc_d6_256/train_gpt2.c:"
+has bench_cpu/dry_run_llmc_seq "$work/bcpu2.txt" "$subst 'int T = 64;' -> 'int T = 256;'"
+has bench_cpu/dry_run_llmc_steps "$work/bcpu2.txt" "$subst 'step <= 40;' -> 'step <= 4;'"
+has bench_cpu/dry_run_llmc_model "$work/bcpu2.txt" "$subst '\"gpt2_124M.bin\"' -> '\"$repo/build/bench_cpu/model_d6/model_00000001.bin\"'"
+has bench_cpu/dry_run_model_file "$work/bcpu2.txt" "./train_gpt2cpu -e d6 -b 2 -t 64 -x 1 -v 0 -i data/tinyshakespeare/tiny_shakespeare_train.bin -o build/bench_cpu/model_d6"
+has bench_cpu/dry_run_no_torch "$work/bcpu2.txt" "== PyTorch peer skipped: --no-torch"
+expect_one_line_error bench_cpu/error_model "unknown model 'd7'" "" bash scripts/bench_cpu.sh --dry-run --models d7
+expect_one_line_error bench_cpu/error_batch "-b wants a positive integer, got 'x'" "" bash scripts/bench_cpu.sh -b x
+expect_one_line_error bench_cpu/error_seq "--seqs wants integers in 1..1024, got '2048'" "" bash scripts/bench_cpu.sh --seqs 2048
+expect_one_line_error bench_cpu/error_option "unknown option '--fast'" "" bash scripts/bench_cpu.sh --fast
+
 # ---- the PyTorch peer on the CPU: tiny model, 1 warm-up + 2 timed steps
 if "$PYTHON" -c 'import torch' 2>/dev/null; then
     "$PYTHON" dev/torch_gpt2_peer.py --device cpu -b 2 -t 32 --steps 2 --warmup 1 --n-layer 2 --n-head 2 --n-embd 32 \

@@ -67,6 +67,25 @@ expect_usage_error hellaswag_small_batch "-h 1 packs the 4 completions .* -b 4 o
 expect_usage_error batch_not_multiple "not a multiple of B\*T" -e d2 -b 4 -t 64 -d 1000 \
     -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 
+# The memory plan (cpu/memory_plan.h): a run that cannot fit in MemAvailable is one line naming
+# the GiB it needs and the GiB available (exit 2), not a std::bad_alloc abort (exit 134). A case
+# SKIPs where MemAvailable reaches the least it needs (then it would start training for real).
+avail_gib=$(awk '/^MemAvailable:/ {printf "%d", $2 / 1048576}' /proc/meminfo)
+expect_memory_error() {
+    local name=$1 least_gib=$2; shift 2
+    if [ "${avail_gib:-0}" -ge "$least_gib" ]; then
+        echo "SKIP cli/$name: MemAvailable ${avail_gib} GiB holds the run's ${least_gib}+ GiB"
+    else
+        expect_usage_error "$name" "^error: not enough memory: this run needs [0-9.]+ GiB \(params\+grads [0-9.]+, .*\), [0-9.]+ GiB available" "$@"
+    fi
+}
+expect_memory_error memory_d48 23 -e d48 -x 1 -v 0               # params, grads, AdamW state: 23.2 GiB
+expect_memory_error memory_d12_b16_t1024 24 -e d12 -b 16 -t 1024 -x 1 -v 0  # activations: 24.1 GiB
+expect_memory_error memory_d2_b4000 50 -e d2 -b 4000 -x 1 -v 0  # logits alone: 4000 x T x 50304 floats
+# What the plan does not foresee (here a 1.4 GB address-space limit): still one line, exit 2.
+expect_one_line_error cli/memory_bad_alloc "^error: out of memory: an allocation failed \(std::bad_alloc\)" "" \
+    bash -c "ulimit -v 1400000 && exec $bin -e d12 -t 64 -x 1 -v 0"
+
 train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
 val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 if [ ! -f "$train" ] || [ ! -f "$val" ]; then
@@ -122,6 +141,12 @@ reloaded=$(grep -m1 'val loss' "$work/reload.out" | sed 's/.*val loss //')
 
 # Same flags and seed: the same losses, to the printed digit.
 for i in 1 2; do "$bin" "${data[@]}" -x 3 -v 0 --optim muon -o "$work/det$i" >/dev/null 2>&1; done
+# ... and the same weights, bit for bit, at 1 and 3 threads (README: thread count and results).
+for n in 1 3; do OMP_NUM_THREADS=$n "$bin" "${data[@]}" -x 3 -v 0 --optim muon -o "$work/det_threads$n" >/dev/null 2>&1; done
+cmp -s "$work/det1/model_00000003.bin" "$work/det_threads1/model_00000003.bin" \
+    && cmp -s "$work/det1/model_00000003.bin" "$work/det_threads3/model_00000003.bin" \
+    && pass cli/deterministic_thread_count "(muon, 3 steps: identical model files at 1, 3 and $(nproc) threads)" \
+    || fail cli/deterministic_thread_count "the model after 3 steps depends on OMP_NUM_THREADS"
 # (tokens/s, the last field of train lines, is a timing and differs run to run)
 losses() { sed 's/ tps:.*//' "$1"; }
 cmp -s <(losses "$work/det1/main.log") <(losses "$work/det2/main.log") && [ -s "$work/det1/main.log" ] \
