@@ -67,7 +67,8 @@ if git -C "$repo" rev-parse HEAD >/dev/null 2>&1 && command -v git >/dev/null; t
     other="$work/other_repo"; mkdir -p "$other"
     git -C "$other" init -q && git -C "$other" -c user.email=t@t -c user.name=t commit -q --allow-empty -m other
     abs_bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-    (cd "$other" && "$abs_bin" -i "$repo/$train" -j "$repo/$val" -e d2 -b 2 -t 32 -d 64 -x 1 -v 0 -o run >/dev/null 2>&1)
+    absolute() { case $1 in /*) echo "$1" ;; *) echo "$repo/$1" ;; esac; }
+    (cd "$other" && "$abs_bin" -i "$(absolute "$train")" -j "$(absolute "$val")" -e d2 -b 2 -t 32 -d 64 -x 1 -v 0 -o run >/dev/null 2>&1)
     recorded=$(grep -m1 '"type":"config"' "$other/run/metrics.jsonl" 2>/dev/null | sed 's/.*"git_revision":"\([^"]*\)".*/\1/')
     [ -n "$built" ] && [ "$recorded" = "$built" ] && [ "$recorded" != "$(git -C "$other" rev-parse HEAD)" ] \
         && pass reliability/git_revision_at_build_time "(${recorded:0:12})" \
