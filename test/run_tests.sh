@@ -108,7 +108,9 @@ echo "== CUDA under CPU emulation"
 emu_start=$(date +%s)
 run emu/self_test build/emu/test_emulator
 run emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin
-run emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin
+# bf16: the forward/backward against the oracle and every optimizer against the CPU reference;
+# the 3-step optimizer runs against the oracle only in fp32 (tight tolerances), for time.
+run emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 run emu/flash_model env OMP_WAIT_POLICY=passive build/emu/bf16/test_flash_model
 # Both precisions: the fp32 build's 1e-5 tolerance catches what bf16's 2e-2 lets through
 # (a GELU constant 0.79 instead of 0.7979 passes in bf16 and fails in fp32).

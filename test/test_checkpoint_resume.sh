@@ -19,6 +19,10 @@ cd "$repo"
 shared="${1:-../shared/data}"
 bin="${2:-./train_gpt2cpu}"
 prefix="${3:-}"
+# CKPT_QUICK=1 (the emulated CUDA trainer in make test, for time): the reference run, phi, HellaSwag,
+# the bit-identical resume, the fresh-run, -b and nothing-to-do refusals, --overwrite and the lock;
+# the rest (the same common/ code) runs for train_gpt2cpu and on a GPU.
+quick=${CKPT_QUICK:-0}
 if [ "$(basename "$bin")" = train_gpt2cpu ]; then device_kind=cpu; phi_tolerance=(); else device_kind=gpu; phi_tolerance=(1e-2); fi
 small=(-e d2 -b 4 -t 64 -d 256)  # -d: train_gpt2cu's default total batch is 524288 tokens
 # A directory per invocation, so two `make test`s at once cannot mix their checkpoints; it
@@ -144,6 +148,7 @@ else
     fail ckpt/noise_density_program "build/test_noise_density is not built"
 fi
 
+if [ "$quick" -eq 0 ]; then  # CKPT_QUICK=1 leaves this out: keep/noise-trajectory
 # ---- --noise-every must not change the trajectory; --keep 2 with -n 1 keeps steps 3, 4.
 "$bin" "${run[@]}" -n 1 --keep 2 -o "$work/E" >"$work/E.out" 2>&1
 expect ckpt/noise_leaves_trajectory "(same trl/tel lines without --noise-every)" \
@@ -151,6 +156,7 @@ expect ckpt/noise_leaves_trajectory "(same trl/tel lines without --noise-every)"
 kept=$(cd "$work/E" && ls model_*.bin state_*.bin | tr '\n' ' ')
 expect ckpt/keep_deletes_old "(left: $kept)" test "$kept" = "model_00000003.bin model_00000004.bin state_00000003.bin state_00000004.bin "
 
+fi
 # ---- B: stopped at step 3 by a non-finite gradient (after checkpoint 2), then resumed.
 GPT2_TEST_NAN_GRAD_STEP=3 "$bin" "${run[@]}" "${noise[@]}" -o "$work/B" >"$work/B1.out" 2>"$work/B1.err"
 rc=$?
@@ -173,6 +179,7 @@ print("PASS ckpt/resume_metrics_continue (config, resumed_from 2, train steps %s
       else "FAIL ckpt/resume_metrics_continue: configs %d, train steps %s" % (len(cfgs), steps))
 EOF
 
+if [ "$quick" -eq 0 ]; then  # CKPT_QUICK=1 leaves this out: ssvr resume, interrupted and failed writes
 # ---- ssvr keeps v and the previous parameters as optimizer state and replays each step's
 # micro-batches (-d: 2 per step) for its second gradient: stopped at step 3 and resumed, it
 # logs the same losses and writes byte-identical step-4 files as an uninterrupted run.
@@ -220,6 +227,7 @@ expect ckpt/failed_write_leaves_nothing "(exit $rc: $(cat "$work/D2.err"))" \
              && [ ! -e '$work/D2/model_00000004.bin' ] && [ ! -e '$work/D2/state_00000004.bin' ] \
              && ! ls '$work/D2' | grep -q tmp && cmp -s '$work/A/state_00000002.bin' '$work/D2/state_00000002.bin'"
 
+fi
 # ---- R: what a resume must refuse (one line, exit 2, nothing trained or written): a fresh
 # run into a directory holding another run's checkpoints, a resume with another -b, -t,
 # -d, -i or -j, a -x with nothing left to do, a flipped bit in the state file.
@@ -235,11 +243,14 @@ others=(-v 2 -m 2 -n 1 --optim adamw -l 3e-3 "${noise[@]}" -o "$work/R")
 refuse fresh_run_into_checkpoints "already holds checkpoints .*latest step 2.*-y 1.*--overwrite" \
     -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}"
 refuse resume_other_b "with -b 2: it was trained with -b 4" -i "$train" -j "$val" -e d2 -b 2 -t 64 -d 256 -x 4 "${others[@]}" -y 1
+if [ "$quick" -eq 0 ]; then  # CKPT_QUICK=1 leaves this out: -t/-d/-i/-j refusals
 refuse resume_other_t "with -t 32: it was trained with -t 64" -i "$train" -j "$val" -e d2 -b 4 -t 32 -d 256 -x 4 "${others[@]}" -y 1
 refuse resume_other_d "with -d 512: it was trained with -d 256" -i "$train" -j "$val" -e d2 -b 4 -t 64 -d 512 -x 4 "${others[@]}" -y 1
 refuse resume_other_i "with -i '.*train_copy.bin'.*trained with -i" -i "$train_copy" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1
 refuse resume_other_j "with -j '.*val_copy.bin'.*trained with -j" -i "$train" -j "$val_copy" "${small[@]}" -x 4 "${others[@]}" -y 1
+fi
 refuse resume_nothing_to_do "nothing to do: .* at step 2 and this run ends at step 2" -i "$train" -j "$val" "${small[@]}" -x 2 "${others[@]}" -y 1
+if [ "$quick" -eq 0 ]; then  # CKPT_QUICK=1 leaves this out: state-file corruption
 fresh_ckpt
 "$PYTHON" - "$work/R/state_00000002.bin" <<'PYEOF'
 import sys
@@ -274,6 +285,7 @@ PYEOF
     expect_one_line_error "ckpt/state_$corruption" "$pattern" "$work/R/model_00000003.bin" \
         "$bin" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1
 done
+fi
 # --overwrite: the fresh run deletes the old checkpoints, then trains and writes its own.
 fresh_ckpt
 "$bin" -i "$train" -j "$val" "${small[@]}" -x 1 "${others[@]}" --overwrite >"$work/R.out" 2>&1
@@ -290,6 +302,7 @@ expect_one_line_error ckpt/output_dir_locked "output directory '.*/L' is in use 
     "$bin" -i "$train" -j "$val" "${small[@]}" -x 2 -v 0 -o "$work/L"
 kill "$holder" 2>/dev/null; wait "$holder" 2>/dev/null
 
+if [ "$quick" -eq 0 ]; then  # CKPT_QUICK=1 leaves this out: diverging and skipped non-finite steps
 # ---- A huge SGD step makes the next loss non-finite: stop at step 2, keep checkpoint 1.
 "$bin" -i "$train" -j "$val" "${small[@]}" -x 3 -v 0 -n 1 --optim sgd -l 1e30 --grad-clip 0 -o "$work/F" >"$work/F.out" 2>"$work/F.err"
 rc=$?
@@ -305,6 +318,7 @@ expect ckpt/skip_nonfinite "(exit $rc: $(tr '\n' ' ' <"$work/G/main.log" | sed '
              && grep -q '\"type\":\"skip\",\"step\":1,.*\"skips\":1' '$work/G/metrics.jsonl' \
              && cmp -s <(tail -c +1025 '$work/G/model_00000001.bin') <(tail -c +1025 '$work/G/model_00000002.bin')"
 
+fi
 # Keep the outputs only when something failed (they are large).
 if [ "$failures" -eq 0 ]; then rm -rf "$work"; else echo "outputs kept in $work"; fi
 } 2>&1 | sed -E "s#^(PASS|FAIL|SKIP) #\1 ${prefix}#"

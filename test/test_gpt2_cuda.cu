@@ -25,6 +25,7 @@
 // update bound is test_cpu_vs_oracle's: 1e-2 would let e.g. AdamW without weight decay
 // (~2e-3 on the update) pass. A host emulation of this file measured <= 2e-6 on updates.
 static const double TOL = 1e-4, TOL_LOSS = 1e-4, TOL_PARAMS = 1e-4, TOL_UPDATE = 1e-3, MAX_FLIP_FRACTION = 1e-3;
+static const double TOL_UPDATE_POLAR = TOL_UPDATE;
 // Against the CPU reference, 10 steps (summation orders differ): the emulator (test/cuda_emu)
 // measured losses <= 4e-8, params <= 9e-6, updates <= 3e-4 (signsgd) and 114..124 sign flips
 // per run (1.2e-3 of the 100096 coordinates of muon's sign fallbacks); the bounds leave room
@@ -36,6 +37,10 @@ static const double TOL_CPU_LOSS = 5e-5, TOL_CPU_PARAMS = 5e-5, TOL_CPU_UPDATE =
 // 1e-3 (sgd), 1.4e-2 (adamw), 1e-2 (muon); the update bound keeps ~7x over that. Still to be
 // calibrated on a GPU, as is the flip bound of the sign-based rules.
 static const double TOL = 2e-2, TOL_LOSS = 2e-2, TOL_PARAMS = 2e-2, TOL_UPDATE = 0.1, MAX_FLIP_FRACTION = 5e-2;
+// Polar Express's first coefficients (8.16, -22.5, 15.9) amplify bf16 rounding several times more
+// than the quintic's (3.4, -4.8, 2.0): its update measured 0.13 from the fp32 oracle on
+// gpu_check's small emulated state (B=1, T=32, vocab 500).
+static const double TOL_UPDATE_POLAR = 0.25;
 // Against the fp32 CPU reference, 10 steps with stochastically rounded bf16 parameters: the
 // emulator (test/cuda_emu, exact-rounding bf16) measured losses <= 7e-5, params <= 1.6e-3,
 // updates <= 1.8e-2 (adamw, muon) and sign flips <= 3.1% (lion); about 6x over that. To be
@@ -181,8 +186,14 @@ static const char* CPU_RUNS[] = {
 };
 
 int main(int argc, char** argv) {
-    const bool oracle_only = argc == 3 && std::string(argv[2]) == "--oracle-only";
-    if (argc != 2 && !oracle_only) fail_usage("usage: %s DEBUG_STATE_FILE [--oracle-only]", argv[0]);
+    // --oracle-only: stop after the oracle comparisons (gpu_check's quick emulated run).
+    // --skip-oracle-optim: leave out the 3-step optimizer runs against the oracle (make test's
+    // emulated bf16 build: the fp32 build runs them at tight tolerances; bf16 still runs the
+    // forward/backward against the oracle and every optimizer against the CPU reference).
+    const std::string option = argc == 3 ? argv[2] : "";
+    const bool oracle_only = option == "--oracle-only", skip_oracle_optim = option == "--skip-oracle-optim";
+    if (argc != 2 && !oracle_only && !skip_oracle_optim)
+        fail_usage("usage: %s DEBUG_STATE_FILE [--oracle-only | --skip-oracle-optim]", argv[0]);
     if (!cuda_device_available()) {
         test_skip("cuda_tests", "no CUDA device");
         return 0;
@@ -277,6 +288,7 @@ int main(int argc, char** argv) {
     // ---- 3 steps of each optimizer against the oracle
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "ssvr",
                             "muon_rms", "muon_polar"}) {
+        if (skip_oracle_optim) break;
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail("cuda/" + prefix + "flags", "missing from the debug state"); continue; }
         TrainConfig tc;
@@ -287,7 +299,7 @@ int main(int argc, char** argv) {
                          : train_gpu(model, init_params, tc, inputs, targets, 3);
         check_close("cuda/" + prefix + "losses", losses.data(), state.f32(prefix + "losses").data(), 3, TOL_LOSS);
         compare_master("cuda/" + prefix, model.get_master(), state.f32(prefix + "params"), init_params, tc.optim, cfg,
-                       {TOL_PARAMS, TOL_UPDATE, MAX_FLIP_FRACTION});
+                       {TOL_PARAMS, std::string(run) == "muon_polar" ? TOL_UPDATE_POLAR : TOL_UPDATE, MAX_FLIP_FRACTION});
     }
 
     if (oracle_only) return test_exit_code();

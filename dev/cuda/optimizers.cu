@@ -31,7 +31,9 @@
 
 #if defined(ENABLE_FP32)
 // fp32 Newton-Schulz: only the GEMMs' summation order differs from the CPU.
-static const double NS_TOL = 1e-5, MUON_UPDATE_TOL = 1e-5;
+// MUON_UPDATE_TOL: fp32 summation orders through 5 Newton-Schulz iterations; --muon-scale rms
+// measured 1.4e-5 under emulation (shape: below 1e-5).
+static const double NS_TOL = 1e-5, MUON_UPDATE_TOL = 3e-5;
 #else
 // bf16 Newton-Schulz against the fp32 CPU iteration: measured 1.5e-2..2.2e-2 on the output
 // (emulator), as a numpy model of the usual bf16 formulation (X, A, B rounded each
