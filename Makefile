@@ -57,7 +57,7 @@ all: train_gpt2cu train_gpt2cpu
 # The main job on a fresh clone: installs what the build needs, then trains on the committed
 # Tiny Shakespeare shards into RUN_DIR (replacing an earlier `make run`). With a GPU: GPT-2
 # 124M (d12), 100 steps of 16x1024 tokens; without: the CPU trainer's defaults (a tiny d2
-# model, 200 steps, a sample at the end; see README for its time).
+# model, 150 steps, a sample at the end; about 2 minutes on 2 cores, see README).
 RUN_DIR ?= runs/make_run
 run:
 	@bash scripts/setup.sh --build

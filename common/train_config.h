@@ -59,10 +59,10 @@ inline TrainConfig cpu_trainer_defaults() {
     c.model = "d2";
     c.batch_size = 8;
     c.seq_len = 128;
-    c.max_steps = 200;
+    c.max_steps = 150;
     c.val_every = 50;
     c.val_batches = 8;
-    c.sample_every = 200;
+    c.sample_every = 150;
     return c;
 }
 inline TrainConfig gpu_trainer_defaults() {
