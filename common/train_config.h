@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../optim/optim_config.h"
+#include "comm.h"
 #include "gpt2_layout.h"
 #include "utils.h"
 
@@ -48,6 +49,7 @@ struct TrainConfig {
     std::string init = "counter";  // --init counter|llmc: this project's generator or llm.c's mt19937 init
     int overfit_single_batch = 0;  // -a 1: train on the first val batch, every step (llm.c's debug mode)
     std::vector<std::string> notes; // one line each for llm.c flags accepted but without effect here
+    DistConfig dist;               // -pn -pr -pg -pi -pf -ps -z --sign-vote --byzantine (common/comm.h)
     OptimConfig optim;
     ScheduleConfig schedule;
 };
@@ -153,8 +155,17 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --wsd-decay-frac F  wsd: share of steps spent decaying (default %g)\n", d.schedule.wsd_decay_frac);
     printf("  --wsd-shape S  sqrt|linear: wsd decays as 1 - sqrt(progress) (llm.c) or linearly (default %s)\n",
            wsd_shape_name(d.schedule.wsd_shape));
+    printf("data parallel (mpirun -np N ./trainer ..., or one launch per process with -pn/-pr):\n");
+    printf("  -z 0|1       0: all-reduce the gradients; 1: ZeRO-1, each rank updates its shard of the optimizer state (default %d)\n", d.dist.zero_stage);
+    printf("  -pn N        processes in the job, without mpirun (default %d)\n", d.dist.num_processes);
+    printf("  -pr R        this process's rank, without mpirun (default %d)\n", d.dist.process_rank);
+    printf("  -pg G        GPUs per node: the local rank is R %% G (default %d)\n", d.dist.gpus_per_node);
+    printf("  -pi M        mpi|fs|tcp: how the ranks meet (default %s)\n", d.dist.init_method.c_str());
+    printf("  -pf DIR      -pi fs: a directory every rank sees (default %s)\n", d.dist.fs_path.c_str());
+    printf("  -ps ADDR     -pi tcp: rank 0's address\n");
+    printf("  --sign-vote 0|1  signsgd/signum: majority vote of the ranks' 1-bit signs (default %d)\n", d.dist.sign_vote);
+    printf("  --byzantine K  research: K ranks send negated signs (with --sign-vote; default %d)\n", d.dist.byzantine);
     printf("llm.c flags accepted for its command lines (a one-line note says when one has no effect here):\n");
-    printf("  -z 0|1       ZeRO stage: one process here, so stage 1 shards nothing and equals stage 0\n");
     printf("  -w 0|1       fp32 master weights: always kept here; -w 0 is ignored\n");
     printf("  -ge N        GELU fusion: train_gpt2cu fuses it into the forward matmul (bf16 build); ignored\n");
     printf("  -sl Z, -sg Z skip an update by loss / gradient-norm z-score: not implemented, non-zero is ignored\n");
@@ -238,10 +249,21 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         }
         else if (flag == "-a") cfg->overfit_single_batch = parse_int(flag, v, 0, 1);
         else if (flag == "-z") {
-            const int z = parse_int(flag, v, 0, 3);
-            if (z > 1) fail_usage("-z %d: ZeRO stages 2 and 3 are not implemented (neither are they in llm.c); use -z 0 or 1", z);
-            if (z == 1) cfg->notes.push_back("-z 1: ZeRO-1 shards the optimizer state across processes; with one process it equals -z 0");
+            cfg->dist.zero_stage = parse_int(flag, v, 0, 3);
+            if (cfg->dist.zero_stage > 1) fail_usage("-z %d: ZeRO stages 2 and 3 are not implemented (neither are they in llm.c); use -z 0 or 1", cfg->dist.zero_stage);
         }
+        else if (flag == "-pn") cfg->dist.num_processes = parse_int(flag, v, 1);
+        else if (flag == "-pr") cfg->dist.process_rank = parse_int(flag, v, 0);
+        else if (flag == "-pg") cfg->dist.gpus_per_node = parse_int(flag, v, 1);
+        else if (flag == "-pi") {
+            cfg->dist.init_method = v;
+            if (cfg->dist.init_method != "mpi" && cfg->dist.init_method != "fs" && cfg->dist.init_method != "tcp")
+                fail_usage("-pi wants mpi|fs|tcp, got '%s'", v);
+        }
+        else if (flag == "-pf") cfg->dist.fs_path = v;
+        else if (flag == "-ps") cfg->dist.server_ip = v;
+        else if (flag == "--sign-vote") cfg->dist.sign_vote = parse_int(flag, v, 0, 1);
+        else if (flag == "--byzantine") cfg->dist.byzantine = parse_int(flag, v, 0);
         else if (flag == "-w") {
             if (parse_int(flag, v, 0, 1) == 0) cfg->notes.push_back("-w 0 is ignored: the optimizer always keeps fp32 master weights here");
         }

@@ -14,14 +14,28 @@
 // Exit codes: 2 for bad user input (flags, files), 1 for runtime failures.
 enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
+// Set by a multi-process run (common/comm.h): every error line names the failing rank, and
+// end_job ends all processes of the job (MPI_Abort), so no other rank waits forever.
+struct FailHook {
+    int rank = -1;                      // -1: a single-process run, no rank in the line
+    void (*end_job)(int code) = nullptr; // nullptr: exit(code)
+};
+inline FailHook& fail_hook() {
+    static FailHook hook;
+    return hook;
+}
+
 [[noreturn]] inline void fail_with(int code, const char* fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "error: ");
+    if (fail_hook().rank >= 0) fprintf(stderr, "error: rank %d: ", fail_hook().rank);
+    else fprintf(stderr, "error: ");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
     fflush(stderr);
+    fflush(stdout);
+    if (fail_hook().end_job) fail_hook().end_job(code);
     exit(code);
 }
 #define fail_usage(...) fail_with(EXIT_USAGE, __VA_ARGS__)

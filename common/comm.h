@@ -1,0 +1,81 @@
+// Data-parallel communication, one interface for both trainers. Implementations:
+//   SingleProcessComm (here): one process, every collective is a copy or nothing.
+//   common/comm_mpi.h: Open MPI, host memory (train_gpt2cpu; also NCCL's bootstrap).
+//   common/comm_nccl.cuh: NCCL, device memory, on the trainer's stream (train_gpt2cu).
+// Collectives are blocking from the caller's point of view on the host; the NCCL one is
+// ordered on its stream. Buffers are host memory for MPI and device memory for NCCL.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "utils.h"
+
+enum class CommDtype { F32, F64, BF16, I8, I32, U32 };
+
+inline size_t comm_dtype_bytes(CommDtype t) {
+    switch (t) {
+        case CommDtype::F64: return 8;
+        case CommDtype::BF16: return 2;
+        case CommDtype::I8: return 1;
+        default: return 4;
+    }
+}
+
+// The launch flags, as llm.c spells them (-pn -pr -pg -pi -pf -ps), and the data-parallel
+// algorithm (-z, --sign-vote, --byzantine).
+struct DistConfig {
+    int num_processes = 1;        // -pn: processes in the job (mpirun sets it from the environment)
+    int process_rank = 0;         // -pr: this process's rank (mpirun: from the environment)
+    int gpus_per_node = 8;        // -pg: local rank = rank % gpus_per_node (without MPI)
+    std::string init_method = "mpi"; // -pi mpi|fs|tcp: how NCCL's unique id reaches every rank
+    std::string fs_path = "/tmp";    // -pf: shared-filesystem rendezvous directory (-pi fs)
+    std::string server_ip;           // -ps: rank 0's address (-pi tcp)
+    int zero_stage = 0;           // -z 0: all-reduce the gradients; 1: ZeRO-1 (sharded optimizer state)
+    int sign_vote = 0;            // --sign-vote: signsgd/signum by majority vote of 1-bit signs
+    int byzantine = 0;            // --byzantine K: ranks 0..K-1 send negated signs (research flag)
+};
+
+class Comm {
+public:
+    virtual ~Comm() {}
+    int rank() const { return rank_; }
+    int size() const { return size_; }
+    int local_rank() const { return local_rank_; }
+    virtual const char* backend() const = 0;
+    // buf[0..count) = the sum over ranks of every rank's buf, in place.
+    virtual void all_reduce_sum(void* buf, size_t count, CommDtype t) = 0;
+    // buf = the max over ranks (used for ||g||_inf and for agreeing on a failure flag).
+    virtual void all_reduce_max(void* buf, size_t count, CommDtype t) = 0;
+    // recv[0..count) = sum over ranks r of rank r's send[rank()*count .. (rank()+1)*count).
+    virtual void reduce_scatter_sum(const void* send, void* recv, size_t count, CommDtype t) = 0;
+    // recv[r*count .. (r+1)*count) = rank r's send[0..count).
+    virtual void all_gather(const void* send, void* recv, size_t count, CommDtype t) = 0;
+    virtual void broadcast(void* buf, size_t count, CommDtype t, int root) = 0;
+    virtual void barrier() = 0;
+    // Ends every process of the job with exit code `code` (the error line is already printed).
+    [[noreturn]] virtual void abort_job(int code) = 0;
+
+protected:
+    int rank_ = 0, size_ = 1, local_rank_ = 0;
+};
+
+class SingleProcessComm : public Comm {
+public:
+    const char* backend() const override { return "single"; }
+    void all_reduce_sum(void*, size_t, CommDtype) override {}
+    void all_reduce_max(void*, size_t, CommDtype) override {}
+    void reduce_scatter_sum(const void* send, void* recv, size_t count, CommDtype t) override { copy(send, recv, count, t); }
+    void all_gather(const void* send, void* recv, size_t count, CommDtype t) override { copy(send, recv, count, t); }
+    void broadcast(void*, size_t, CommDtype, int) override {}
+    void barrier() override {}
+    [[noreturn]] void abort_job(int code) override { exit(code); }
+
+private:
+    // Host memory only: the CUDA trainer's single-process path never calls these on device buffers.
+    static void copy(const void* send, void* recv, size_t count, CommDtype t) {
+        if (send != recv) memmove(recv, send, count * comm_dtype_bytes(t));
+    }
+};
