@@ -22,7 +22,9 @@ NVCC ?= $(shell command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CXX ?= g++
 
-CXXFLAGS = -std=c++17 -O2 -fopenmp -pthread -Wall
+# -fno-trapping-math -fno-math-errno: no FP-exception or errno semantics, values unchanged; lets loops
+# with comparisons (cpu/vector_exp.h) and sqrtf (optim/adamw.h) vectorize
+CXXFLAGS = -std=c++17 -O2 -fno-trapping-math -fno-math-errno -fopenmp -pthread -Wall
 ifeq ($(NATIVE),1)
   CXXFLAGS += -O3 -march=native
 endif

@@ -128,6 +128,44 @@ static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& nois
     return gpt2_noise_density(acc, model.config);
 }
 
+// --profile-kernels: how much of each training step (after the first) the matmuls take and
+// the rate they run at (cpu/blas.h's counters), for scripts/bench_cpu.sh's ceiling share.
+struct MatmulProfile {
+    bool enabled, timing_step = false;
+    double step_ms = 0;
+    int steps = 0;
+    explicit MatmulProfile(bool on) : enabled(on) {
+#ifndef USE_BLAS
+        if (on) printf("note: --profile-kernels times the BLAS matmuls, and this train_gpt2cpu is a BLAS=0 build: nothing to time\n");
+#endif
+    }
+    void begin_step(bool counted) {
+        timing_step = enabled && counted;
+#ifdef USE_BLAS
+        blas_profile().on = timing_step;
+#endif
+    }
+    void end_matmuls() {
+#ifdef USE_BLAS
+        blas_profile().on = false;
+#endif
+    }
+    void end_step(double ms) {
+        if (timing_step) step_ms += ms, steps++;
+        timing_step = false;
+    }
+    void print() const {
+#ifdef USE_BLAS
+        if (!enabled) return;
+        if (steps == 0) { printf("profile: no step after the first to time (give -x 2 or more)\n"); return; }
+        const BlasProfile& p = blas_profile();
+        printf("profile: matmuls %.1f ms of %.1f ms per step (%.1f%%), %.1f GFLOP/s in the matmuls (%ld products, %d steps)\n",
+               p.seconds * 1e3 / steps, step_ms / steps, 100.0 * p.seconds * 1e3 / step_ms, p.flops / p.seconds / 1e9,
+               p.calls / steps, steps);
+#endif
+    }
+};
+
 // ---- ssvr's second gradient (optim/ssvr.h), a separate block of the step: v = g_t +
 // (1 - beta) v with the step's (already clipped) gradient, then for t > 1 the gradient at the
 // previous step's parameters on the same micro-batches (the loader replays them from
@@ -228,6 +266,7 @@ static int train(int argc, char** argv) {
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
     const int nan_step = test_nan_grad_step();
+    MatmulProfile profile(cfg.profile_kernels != 0);
 
     // ---- the loop
     for (int step = start_step; step <= max_steps; step++) {
@@ -262,11 +301,13 @@ static int train(int argc, char** argv) {
         model.zero_grad();
         double loss = 0;
         const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
+        profile.begin_step(step > start_step); // the first step warms up
         for (int micro = 0; micro < grad_accum; micro++) {
             train_loader.next_batch();
             loss += model.forward(train_loader.inputs(), train_loader.targets(), B, T) / grad_accum;
             model.backward(1.0f / ((float)tokens_per_micro * grad_accum));
         }
+        profile.end_matmuls();
         if (step + 1 == nan_step) model.grads[0] = NAN;
         const GradNorms norms = grad_norms(model.grads.data(), num_params);
         const double norm = norms.l2;
@@ -276,6 +317,7 @@ static int train(int argc, char** argv) {
             if (oc.algorithm == Algorithm::SSVR) ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum, B, T, oc.grad_clip, step + 1);
             optimizer.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            profile.end_step(ms);
             const double tokens_per_s = total_batch / (ms / 1000.0);
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
                    oc.lr * lr_factor, norm, ms, tokens_per_s);
@@ -285,6 +327,7 @@ static int train(int argc, char** argv) {
         // redoes exactly those; the last step always gets one.
         if (step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0)) checkpoint(step + 1);
     }
+    profile.print();
     delete hellaswag;
     delete val_loader;
     delete noise_loader;

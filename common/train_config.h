@@ -107,7 +107,8 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -r 0|1       recompute GELU in the backward pass to save memory (default %d)\n", d.recompute);
     printf("  --attention A  auto|flash|cublas: flash attention (bf16, head size 64, compute capability 8.0+;\n"
            "               auto: where it applies) or cuBLAS + softmax; train_gpt2cu only (default %s)\n", d.attention.c_str());
-    printf("  --profile-kernels  print per-phase GPU times (CUDA events) after the run; train_gpt2cu only\n");
+    printf("  --profile-kernels  after the run: per-phase GPU times (CUDA events, train_gpt2cu); the matmuls' share of\n"
+           "               the step and their GFLOP/s (train_gpt2cpu)\n");
     printf("  --seed N     seed for init, data order and sampling (default %llu)\n", d.seed);
     printf("  --init I     counter|llmc: this project's counter-based init, or llm.c's train_gpt2.cu init\n"
            "               (its mt19937 and fill order, seeded with --seed; llm.c always uses 42) (default %s)\n", d.init.c_str());

@@ -46,8 +46,22 @@ inline void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+// --profile-kernels on train_gpt2cpu: the wall time and flops of every sgemm_parallel product
+// (the layers' matmuls and the classifier; attention's per-head products run inside OpenMP
+// regions and are not counted), while `on`. Their rate against dev/sgemm_peak's is the
+// matmul share of the machine's ceiling that scripts/bench_cpu.sh reports.
+struct BlasProfile {
+    bool on = false;
+    double seconds = 0, flops = 0;
+    long calls = 0;
+};
+inline BlasProfile& blas_profile() {
+    static BlasProfile p;
+    return p;
+}
+
 // sgemm with the cores: fixed output tiles over OpenMP threads (see the top of the file).
-inline void sgemm_parallel(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+inline void sgemm_parallel_untimed(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                            const float* B, int ldb, float beta, float* C, int ldc) {
     if (blas_threads_inside_openblas()) {
         blas_set_threads(omp_get_max_threads());
@@ -66,5 +80,16 @@ inline void sgemm_parallel(bool trans_a, bool trans_b, int M, int N, int K, floa
         const float* b = trans_b ? B + (size_t)n0 * ldb : B + n0;
         sgemm(trans_a, trans_b, m, n, K, alpha, a, lda, b, ldb, beta, C + (size_t)m0 * ldc + n0, ldc);
     }
+}
+
+inline void sgemm_parallel(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+                           const float* B, int ldb, float beta, float* C, int ldc) {
+    BlasProfile& prof = blas_profile();
+    if (!prof.on) return sgemm_parallel_untimed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    const double t0 = omp_get_wtime();
+    sgemm_parallel_untimed(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    prof.seconds += omp_get_wtime() - t0;
+    prof.flops += 2.0 * M * N * K;
+    prof.calls++;
 }
 #endif

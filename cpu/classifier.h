@@ -5,6 +5,7 @@
 #include <cstddef>
 
 #include "../common/utils.h"
+#include "vector_exp.h"
 
 // losses(N), probs(N,Vp); returns the mean loss (summed in double, in row order).
 inline float crossentropy_forward_cpu(float* losses, float* probs, const float* logits, const int* targets, int N,
@@ -46,8 +47,9 @@ inline void crossentropy_backward_cpu(float* dlogits, const float* probs, const 
 
 // Fused classifier (what the trainer uses): no (N,Vp) probability tensor. The forward keeps
 // each row's max logit and 1/sum(exp(logit - max)); the backward recomputes the
-// probabilities from them, bit for bit those crossentropy_forward_cpu stores, and writes
-// dlogits over the logits in place.
+// probabilities from them (the same vector_exp values the forward summed) and writes dlogits
+// over the logits in place. vector_exp instead of std::exp and SIMD sums make it agree with
+// crossentropy_forward_cpu to float rounding, not bit for bit (test/test_gradcheck.cpp).
 // losses(N), row_max(N), row_inv_sum(N); returns the mean loss (summed in double, in row order).
 inline float crossentropy_forward_fused_cpu(float* losses, float* row_max, float* row_inv_sum, const float* logits,
                                             const int* targets, int N, int V, int Vp) {
@@ -57,9 +59,11 @@ inline float crossentropy_forward_fused_cpu(float* losses, float* row_max, float
     for (int n = 0; n < N; n++) {
         const float* l = logits + (size_t)n * Vp;
         float maxv = -INFINITY;
-        for (int v = 0; v < V; v++) maxv = std::fmax(maxv, l[v]);
+#pragma omp simd reduction(max : maxv)
+        for (int v = 0; v < V; v++) maxv = l[v] > maxv ? l[v] : maxv;
         double sum = 0;
-        for (int v = 0; v < V; v++) sum += (float)std::exp(l[v] - maxv);
+#pragma omp simd reduction(+ : sum)
+        for (int v = 0; v < V; v++) sum += vector_exp(l[v] - maxv);
         row_max[n] = maxv;
         row_inv_sum[n] = (float)(1.0 / sum);
         losses[n] = (float)(std::log(sum) + (double)maxv - (double)l[targets[n]]);
@@ -75,11 +79,10 @@ inline void crossentropy_backward_fused_cpu(float* logits, const float* row_max,
 #pragma omp parallel for
     for (int n = 0; n < N; n++) {
         float* l = logits + (size_t)n * Vp;
-        const float maxv = row_max[n], inv = row_inv_sum[n];
-        for (int v = 0; v < V; v++) {
-            const float p = (float)std::exp(l[v] - maxv) * inv;
-            l[v] = (p - (v == targets[n] ? 1.0f : 0.0f)) * dloss;
-        }
+        const float maxv = row_max[n], scale = row_inv_sum[n] * dloss;
+#pragma omp simd
+        for (int v = 0; v < V; v++) l[v] = vector_exp(l[v] - maxv) * scale;
+        l[targets[n]] -= dloss;
         for (int v = V; v < Vp; v++) l[v] = 0.0f;
     }
 }

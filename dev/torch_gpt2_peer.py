@@ -4,7 +4,8 @@ throughput at the same B and T as train_gpt2cu.
 
 The model is the usual GPT-2 (pre-LayerNorm blocks, causal self-attention through
 scaled_dot_product_attention when torch has it, tanh GELU, tied embeddings, vocabulary padded
-to 50304), AdamW (fused=True when this torch and device support it), bf16 autocast, and
+to 50304), AdamW (fused=True when this torch and device support it), bf16 autocast on a GPU (fp32
+on the CPU, --dtype), and
 torch.compile when torch has it (torch < 2.0 has not: it prints a note and runs eagerly).
 Tokens are random, or read from an llm.c token shard with --shard.
 
@@ -14,6 +15,7 @@ that scripts/benchmark.sh parses.
 """
 import argparse
 import math
+import os
 import sys
 import time
 
@@ -104,6 +106,11 @@ def main():
     p.add_argument("--shard", help="llm.c token shard to read (default: random tokens)")
     p.add_argument("--lr", type=float, default=6e-4)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--dtype", choices=("bf16", "fp32"),
+                   help="autocast bf16, or plain fp32 (default: bf16 on a GPU, fp32 on the CPU, where bf16 without "
+                        "AMX is emulated and many times slower: the fp32 trainers' fair peer)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU: torch's intra-op threads (default 0: every core; Debian's torch starts with 1)")
     a = p.parse_args()
     for name in ("b", "t", "steps", "n_layer", "n_head", "n_embd", "vocab"):
         if getattr(a, name) < 1:
@@ -117,6 +124,9 @@ def main():
 
     torch.manual_seed(a.seed)
     device = torch.device(a.device)
+    dtype = a.dtype or ("bf16" if device.type == "cuda" else "fp32")
+    if device.type == "cpu":
+        torch.set_num_threads(a.threads if a.threads > 0 else (os.cpu_count() or 1))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
@@ -160,7 +170,7 @@ def main():
         x, y = batch(step)
         sync()
         t0 = time.perf_counter()
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=dtype == "bf16"):
             loss = model(x, y)
         loss.backward()
         optimizer.step()
@@ -173,7 +183,8 @@ def main():
     mean_ms = sum(times) / len(times)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"peer tokens_per_s={a.b * a.t / (mean_ms / 1e3):.1f} ms_per_step={mean_ms:.2f} B={a.b} T={a.t} "
-          f"compile={compiled} fused_adamw={fused} device={name.replace(' ', '_')}")
+          f"compile={compiled} fused_adamw={fused} dtype={dtype} threads={torch.get_num_threads()} "
+          f"device={name.replace(' ', '_')}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 # (model, T): ms/step (median over rounds of each run's mean timed step), tokens/s, GFLOP/s
 # (flops per token 6N + 6*L*C*T, N = every parameter, as train_gpt2cu's MFU), the share of the
 # machine's SGEMM ceiling (build/sgemm_peak, measured in the same run) and each peer's time
-# over ours. Also writes the table to OUT/bench_cpu.md.
+# over ours; then, from train_gpt2cpu --profile-kernels, the matmuls' share of our step and
+# their own GFLOP/s against the ceiling. Also writes the tables to OUT/bench_cpu.md.
 #
 #   scripts/bench_cpu.sh [--llmc DIR] [--models "d2 d6 d12"] [--seqs "64 256"] [-b 4]
 #                        [--steps 5] [--warmup 2] [--rounds 3] [--out DIR] [--no-llmc] [--no-torch]
@@ -101,7 +102,7 @@ build_llmc() { # MODEL T -> $out/llmc_MODEL_T/train_gpt2
 peak=""
 if [ "$dry" -eq 0 ]; then peak=$(build/sgemm_peak 2048 2 | sed -nE 's/.*gflops=([0-9.]+).*/\1/p'); fi
 run build/sgemm_peak 2048 2 >/dev/null
-declare -A ms params llmc_ok
+declare -A ms params llmc_ok mm_share mm_gflops
 for m in $models; do
     read -r L NH C <<<"${shape[$m]}"
     # the model file llm.c loads (llm.c's format, version 3): one step of ours writes it
@@ -122,8 +123,13 @@ for r in $(seq 1 "$rounds"); do
         read -r L NH C <<<"${shape[$m]}"
         for t in $seqs; do
             key="$m/$t" log="$out/r${r}_${m}_$t"
-            run ./train_gpt2cpu -e "$m" -b "$B" -t "$t" -x "$total" -v 0 -i "$SHARD" --optim adamw >"$log.ours" 2>&1
-            [ "$dry" -eq 1 ] || ms[ours/$key]+=" $(mean_ms_ours "$log.ours")"
+            run ./train_gpt2cpu -e "$m" -b "$B" -t "$t" -x "$total" -v 0 -i "$SHARD" --optim adamw --profile-kernels >"$log.ours" 2>&1
+            if [ "$dry" -eq 0 ]; then
+                ms[ours/$key]+=" $(mean_ms_ours "$log.ours")"
+                # "profile: matmuls X ms of Y ms per step (P%), G GFLOP/s in the matmuls ..."
+                mm_share[$key]+=" $(sed -nE 's/^profile: matmuls .*\(([0-9.]+)%\).*/\1/p' "$log.ours")"
+                mm_gflops[$key]+=" $(sed -nE 's/^profile: .*, ([0-9.]+) GFLOP\/s in the matmuls.*/\1/p' "$log.ours")"
+            fi
             if [ "${llmc_ok[$key]}" -eq 1 ]; then
                 run bash -c "cd '$out/llmc_${m}_$t' && ./train_gpt2" >"$log.llmc" 2>&1
                 [ "$dry" -eq 1 ] || ms[llmc/$key]+=" $(mean_ms_llmc "$log.llmc")"
@@ -161,6 +167,20 @@ done
                     ratio = ours > 0 ? sprintf("%.2fx", ms / ours) : "?"
                     printf "| %s | %d | %s | %.1f | %.0f | %.1f | %s | %s |\n", m, t, name, ms, tps, gf, share, ratio }'
             done
+        done
+    done
+    echo
+    echo "train_gpt2cpu's matmuls (--profile-kernels: every layer and classifier product; attention's per-head products not counted):"
+    echo
+    echo "| model | T | matmul share of the step | matmul GFLOP/s | of SGEMM |"
+    echo "|---|---|---|---|---|"
+    for m in $models; do
+        for t in $seqs; do
+            sh=$(echo "${mm_share[$m/$t]:-}" | median) gf=$(echo "${mm_gflops[$m/$t]:-}" | median)
+            [ -n "$gf" ] || { echo "| $m | $t | no profile line | | |"; continue; }
+            awk -v m="$m" -v t="$t" -v sh="$sh" -v gf="$gf" -v peak="${peak:-0}" 'BEGIN {
+                share = peak > 0 ? sprintf("%.0f%%", 100 * gf / peak) : "?"
+                printf "| %s | %d | %.0f%% | %.1f | %s |\n", m, t, sh, gf, share }'
         done
     done
 } | tee "$out/bench_cpu.md"

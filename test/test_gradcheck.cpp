@@ -455,8 +455,37 @@ static void test_fused_classifier() {
     const float fused_mean = crossentropy_forward_fused_cpu(fused_losses.data(), row_max.data(), row_inv_sum.data(),
                                                             logits.data(), targets.data(), N, V, Vp);
     crossentropy_backward_fused_cpu(dlogits.data(), row_max.data(), row_inv_sum.data(), targets.data(), dloss, N, V, Vp);
-    test_expect(fused_mean == mean && fused_losses == losses && dlogits == want, "fused classifier equals unfused",
-                "losses or dlogits differ from crossentropy_forward_cpu + crossentropy_backward_cpu");
+    check_close("fused classifier losses", fused_losses.data(), losses.data(), N, 1e-6);
+    check_close("fused classifier dlogits", dlogits.data(), want.data(), want.size(), 1e-6);
+    test_expect(std::fabs(fused_mean - mean) <= 1e-6f * std::fabs(mean), "fused classifier mean loss",
+                "fused " + std::to_string(fused_mean) + " vs " + std::to_string(mean));
+    bool padded_zero = true;
+    for (int n = 0; n < N; n++)
+        for (int v = V; v < Vp; v++) padded_zero = padded_zero && dlogits[(size_t)n * Vp + v] == 0.0f;
+    test_expect(padded_zero, "fused classifier padded columns", "a padded column's gradient is not 0");
+}
+
+// vector_exp against exp in double on a dense grid over the range softmax uses, and its
+// ends: at most 2 ulp (2.4e-7 relative); exp(-87.3) below -87.3.
+static void test_vector_exp() {
+    double worst = 0, worst_x = 0;
+    for (int i = 0; i <= 2000000; i++) {
+        const float x = -87.0f + 175.0f * (float)i / 2000000.0f;
+        const double want = std::exp((double)x), got = vector_exp(x);
+        const double rel = std::fabs(got - want) / want;
+        if (!(rel <= worst)) worst = rel, worst_x = x;
+    }
+    test_expect(worst <= 2.4e-7, "vector_exp within 2 ulp of exp on [-87, 88]",
+                "relative error " + std::to_string(worst) + " at x = " + std::to_string(worst_x));
+    double worst_tanh = 0;
+    for (int i = 0; i <= 200000; i++) {
+        const float x = -20.0f + 40.0f * (float)i / 200000.0f;
+        worst_tanh = std::max(worst_tanh, std::fabs((double)vector_tanh(x) - std::tanh((double)x)));
+    }
+    test_expect(worst_tanh <= 2e-7, "vector_tanh within 2e-7 of tanh on [-20, 20]", "absolute error " + std::to_string(worst_tanh));
+    test_expect(vector_tanh(1e4f) == 1.0f && vector_tanh(-1e4f) == -1.0f, "vector_tanh ends", "tanh(+-1e4) should be +-1");
+    test_expect(vector_exp(-100.0f) < 1.3e-38f && vector_exp(-1e30f) < 1.3e-38f && vector_exp(0.0f) == 1.0f, "vector_exp ends",
+                "exp(-100) and exp(-1e30) should be at most exp(-87.3), exp(0) 1");
 }
 
 #ifdef USE_BLAS
@@ -559,6 +588,7 @@ int main(int argc, char** argv) {
     test_residual();
     test_crossentropy();
     test_fused_classifier();
+    test_vector_exp();
 #ifdef USE_BLAS
     test_matmul_blas();
     test_attention_blas();

@@ -124,7 +124,7 @@ if "$PYTHON" -c 'import torch' 2>/dev/null; then
         --vocab 256 >"$work/peer.txt" 2>&1
     rc=$?
     line=$(grep '^peer ' "$work/peer.txt")
-    if [ $rc -eq 0 ] && [[ "$line" =~ ^peer\ tokens_per_s=[0-9.]+\ ms_per_step=[0-9.]+\ B=2\ T=32\ compile=[01]\ fused_adamw=[01]\ device=cpu$ ]]; then
+    if [ $rc -eq 0 ] && [[ "$line" =~ ^peer\ tokens_per_s=[0-9.]+\ ms_per_step=[0-9.]+\ B=2\ T=32\ compile=[01]\ fused_adamw=[01]\ dtype=fp32\ threads=[0-9]+\ device=cpu$ ]]; then
         pass peer/cpu_tiny "($line)"
     else
         fail peer/cpu_tiny "exit $rc: $(tail -n 3 "$work/peer.txt")"
