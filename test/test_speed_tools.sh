@@ -102,7 +102,7 @@ expect_one_line_error benchmark/error_option "unknown option '--fast'" "" bash s
 #      patched, option errors
 bash scripts/bench_cpu.sh --dry-run --models d2 --seqs 64 --rounds 1 --llmc "$work/no_llmc" >"$work/bcpu.txt" 2>&1
 has bench_cpu/dry_run_skips_llmc "$work/bcpu.txt" "== llm.c peer skipped: no llm.c checkout at '$work/no_llmc' (give one with --llmc DIR)"
-has bench_cpu/dry_run_ours "$work/bcpu.txt" "./train_gpt2cpu -e d2 -b 4 -t 64 -x 7 -v 0 -i data/tinyshakespeare/tiny_shakespeare_train.bin --optim adamw"
+has bench_cpu/dry_run_ours "$work/bcpu.txt" "./train_gpt2cpu -e d2 -b 4 -t 64 -x 7 -v 0 -i data/tinyshakespeare/tiny_shakespeare_train.bin --optim adamw --profile-kernels"
 has bench_cpu/dry_run_torch "$work/bcpu.txt" "$PYTHON dev/torch_gpt2_peer.py --device cpu --no-compile -b 4 -t 64 --steps 5 --warmup 2 --n-layer 2 --n-head 4 --n-embd 64 --shard data/tinyshakespeare/tiny_shakespeare_train.bin"
 has bench_cpu/dry_run_ceiling "$work/bcpu.txt" "build/sgemm_peak 2048 2"
 mkdir -p "$work/fake_llmc/llmc" && : >"$work/fake_llmc/train_gpt2.c"
