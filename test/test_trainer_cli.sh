@@ -375,3 +375,18 @@ expect_usage_error hellaswag_bad_magic "HellaSwag file .* has magic 20240520, no
 expect_usage_error hellaswag_bad_example_bytes "example 3: its byte count does not match" "${hsrun[@]}" -h 1 --hellaswag "$hs/bad_bytes.bin"
 expect_usage_error hellaswag_truncated "example 6: the file ends inside the example" "${hsrun[@]}" -h 1 --hellaswag "$hs/truncated.bin"
 expect_usage_error hellaswag_too_long_for_T "context \+ completion must be shorter than -t" "${hsrun[@]}" -t 9 -h 1 --hellaswag "$hs/good.bin"
+
+# --profile-kernels on train_gpt2cpu: the matmuls' time and rate over the steps after the
+# first (a BLAS build; a BLAS=0 build says there is nothing to time).
+"$bin" "${data[@]}" -x 3 -v 0 --profile-kernels >"$work/profile.out" 2>&1
+line=$(grep '^profile: ' "$work/profile.out")
+if grep -q 'BLAS=0 build' "$work/profile.out"; then
+    pass cli/profile_kernels "(BLAS=0 build: $(grep -m1 '^note: --profile' "$work/profile.out"))"
+elif [[ "$line" =~ ^profile:\ matmuls\ [0-9.]+\ ms\ of\ [0-9.]+\ ms\ per\ step\ \(([0-9.]+)%\),\ [0-9.]+\ GFLOP/s\ in\ the\ matmuls\ \(27\ products,\ 2\ steps\)$ ]] \
+    && awk -v p="${BASH_REMATCH[1]}" 'BEGIN { exit !(p > 0 && p < 100) }'; then
+    pass cli/profile_kernels "($line)"
+else
+    fail cli/profile_kernels "profile line '$line'"
+fi
+"$bin" "${data[@]}" -x 1 -v 0 --profile-kernels 2>&1 | grep -q '^profile: no step after the first to time' \
+    && pass cli/profile_kernels_one_step || fail cli/profile_kernels_one_step "no 'nothing to time' line with -x 1"
