@@ -6,8 +6,9 @@
 Writes data/hellaswag/hellaswag_val.bin (10,042 examples, about 3.6 MB), the trainers'
 default --hellaswag file. The jsonl comes from github.com/rowanz/hellaswag (data/
 hellaswag_val.jsonl, MIT licence). Each example is its "ctx" and its 4 "endings", each ending
-tokenized with a leading space (GPT-2 tokenizer, tiktoken); "label" is the right ending.
-Needs tiktoken (and the network for the download).
+tokenized with a leading space (GPT-2 tokenizer: tiktoken when it is installed, else the
+built-in encoder data/gpt2_bpe.py, which gives the same tokens); "label" is the right ending.
+Needs the network for the download, unless --input is given.
 
 File layout (llm.c's dev/data/data_common.py write_evalfile, read by llm.c's EvalLoader and
 by common/hellaswag.h here): a header of 256 little-endian int32 ([0] magic 20240522,
@@ -62,7 +63,7 @@ def write_eval_file(path, examples):
 
 
 def main(argv=None, encode=None):
-    """encode defaults to GPT-2 (tiktoken); tests pass their own."""
+    """encode defaults to GPT-2 (tokenize_docs.gpt2_encoder: tiktoken or the built-in one); tests pass their own."""
     repo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     p = argparse.ArgumentParser(description="Write HellaSwag val as llm.c's eval file (for -h 1).")
     p.add_argument("--input", metavar="FILE", help="a local hellaswag_val.jsonl instead of downloading")
