@@ -15,6 +15,7 @@
 // trainer uses the current one.
 #pragma once
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <glob.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -162,8 +164,33 @@ class DataLoader {
 
     // Every id must be a GPT-2 token; checked when the shard is opened (a linear scan, about
     // 0.1 s per 100M tokens) so a bad id is found before any step trains, not when a batch
-    // reaches it.
+    // reaches it. Once per file (by path, size and mtime) in a process: the train, val and
+    // noise loaders often read the same shards.
     static void check_token_ids(FILE* f, const char* path, size_t count) {
+        struct stat st;
+        std::string key;
+        if (fstat(fileno(f), &st) == 0)
+            key = std::string(path) + "\n" + std::to_string((long long)st.st_size) + "\n" +
+                  std::to_string((long long)st.st_mtim.tv_sec) + "." + std::to_string((long long)st.st_mtim.tv_nsec);
+        static std::mutex mutex;
+        static std::set<std::string> checked;
+        {
+            std::lock_guard<std::mutex> lock(mutex);
+            if (!key.empty() && checked.count(key)) return;
+        }
+        scan_token_ids(f, path, count);
+        std::lock_guard<std::mutex> lock(mutex);
+        if (!key.empty()) checked.insert(key);
+        token_scans()++;
+    }
+public:
+    // Shards scanned for token ids so far in this process (tests: a second loader skips them).
+    static long& token_scans() {
+        static long n = 0;
+        return n;
+    }
+private:
+    static void scan_token_ids(FILE* f, const char* path, size_t count) {
         std::vector<uint16_t> chunk(1 << 20);
         for (size_t done = 0; done < count;) {
             const size_t n = std::min(chunk.size(), count - done);

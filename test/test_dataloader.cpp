@@ -263,6 +263,25 @@ static void test_errors() {
         DataLoader dl(good_glob(), B, T, 0, 1, false, 1);
         dl.restore(DataLoaderPosition{0, 4, 0});
     }, 2, {"position"});
+    // The token-id scan runs once per file in a process, and again when the file changes.
+    expect_error("token_scan_once_per_file", [] {
+        const std::string path = g_dir + "/rescan.bin";
+        auto write_shard = [&](uint16_t last) {
+            int header[256] = {20240520, 1, 257};
+            std::vector<uint16_t> tokens(257, 7);
+            tokens.back() = last;
+            FILE* f = fopen(path.c_str(), "wb");
+            fwrite(header, sizeof header, 1, f);
+            fwrite(tokens.data(), 2, tokens.size(), f);
+            fclose(f);
+        };
+        write_shard(8);
+        const long before = DataLoader::token_scans();
+        { DataLoader a(path, 2, 8, 0, 1, false, 1); DataLoader b(path, 2, 8, 0, 1, true, 2); }
+        if (DataLoader::token_scans() != before + 1) { fprintf(stderr, "scanned %ld times\n", DataLoader::token_scans() - before); exit(3); }
+        write_shard(60000); // a new mtime: scanned again, and the bad id found
+        DataLoader c(path, 2, 8, 0, 1, false, 1);
+    }, 2, {"rescan.bin", "token id 60000 at token position 256", "outside GPT-2's vocabulary"});
     const std::string tok = g_dir + "/tok/";
     expect_error("tokenizer_error_wrong_magic", [=] { Tokenizer t; t.load(tok + "bad_magic.bin"); }, 2, {"bad_magic.bin", "magic"});
     expect_error("tokenizer_error_truncated", [=] { Tokenizer t; t.load(tok + "truncated.bin"); }, 2, {"truncated.bin", "truncated"});
