@@ -543,7 +543,7 @@ int main(int argc, char** argv) {
     const int world = comm->size(), rank = comm->rank();
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
     if (world == 1 && cfg.dist.zero_stage == 1) printf("note: -z 1 with one process equals -z 0\n");
-    const bool data_parallel = world > 1 || cfg.dist.sign_vote || cfg.dist.byzantine;
+    const bool data_parallel = world > 1 || cfg.dist.sign_vote || cfg.dist.byzantine || GpuDataParallel::uses_collectives(*comm);
     // -d is the batch of all ranks together (-1: B x T on every rank)
     BatchPlan batch = plan_batch(cfg);
     if (world > 1) {
@@ -555,7 +555,7 @@ int main(int argc, char** argv) {
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
     const int grad_accum = batch.grad_accum;
     const bool measuring_noise = cfg.noise_every > 0;
-    const size_t padded_params = world > 1 ? GpuDataParallel::padded_params(gpt2_num_params(mc), world) : 0;
+    const size_t padded_params = GpuDataParallel::uses_collectives(*comm) ? GpuDataParallel::padded_params(gpt2_num_params(mc), world) : 0;
 
     // ---- device and memory, checked before anything is allocated
     int device = 0;
@@ -612,7 +612,7 @@ int main(int argc, char** argv) {
     GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
     print_run_plan(cfg, batch, max_steps);
     if (dp) printf("%s\n", dp->describe(optimizer).c_str());
-    const long comm_bytes = dp && world > 1 ? dp->bytes_per_step(optimizer) : -1;
+    const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;
 
     // ---- output, checkpoints, resume (as train_gpt2cpu; the device state goes through HostTrainingState)
     // rank 0 writes; every rank reads the checkpoint it resumes from (a shared filesystem)

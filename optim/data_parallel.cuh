@@ -44,7 +44,8 @@ class GpuDataParallel {
 public:
     // num_params: the model's; the parameter and gradient buffers must hold padded_params().
     GpuDataParallel(Comm& comm, const DistConfig& d, const OptimConfig& oc, size_t num_params)
-        : comm_(comm), d_(d), oc_(oc), n_(num_params), ranks_(comm.size()), rank_(comm.rank()) {
+        : comm_(comm), d_(d), oc_(oc), n_(num_params), ranks_(comm.size()), rank_(comm.rank()),
+          collective_(uses_collectives(comm)) {
         if (d.sign_vote && oc.algorithm != Algorithm::SignSGD && oc.algorithm != Algorithm::Signum)
             fail_usage("--sign-vote 1 is for --optim signsgd or signum, not %s", algorithm_name(oc.algorithm));
         if (d.sign_vote && d.zero_stage == 1)
@@ -70,6 +71,8 @@ public:
     GpuDataParallel(const GpuDataParallel&) = delete;
     GpuDataParallel& operator=(const GpuDataParallel&) = delete;
 
+    // Several ranks, or NCCL with one (-pn 1 -pi fs|tcp: the collectives run, as a check of that path).
+    static bool uses_collectives(const Comm& c) { return c.size() > 1 || std::string(c.backend()) == "nccl"; }
     // -z 1 shard: a multiple of 64 elements (aligned vectors), ranks x shard >= num_params.
     static size_t shard_elements(size_t num_params, int ranks) { return (num_params + 64 * (size_t)ranks - 1) / (64 * (size_t)ranks) * 64; }
     static size_t padded_params(size_t num_params, int ranks) { return shard_elements(num_params, ranks) * ranks; }
@@ -80,7 +83,7 @@ public:
 
     OptimShard optim_shard() const {
         OptimShard s;
-        s.shard = d_.zero_stage == 1 && ranks_ > 1 ? shard_ : 0;
+        s.shard = d_.zero_stage == 1 && collective_ ? shard_ : 0;
         s.rank = rank_, s.ranks = ranks_;
         return s;
     }
@@ -89,7 +92,7 @@ public:
 
     // After the backward passes: the gradients every rank's update reads.
     void reduce_gradients(floatX* grads) {
-        if (ranks_ == 1 || d_.sign_vote) return;
+        if (!collective_ || d_.sign_vote) return;
         PhaseScope r("optimizer/%s", d_.zero_stage == 1 && !muon() ? "reduce_scatter" : "all_reduce");
         if (d_.zero_stage == 1 && !muon()) comm_.reduce_scatter_sum(grads, grads + (size_t)rank_ * shard_, shard_, COMM_FLOATX);
         else comm_.all_reduce_sum(grads, n_, COMM_FLOATX);
@@ -101,7 +104,7 @@ public:
     // the log shows the root mean square over ranks of ||g||_2, the mean ||g||_1, the max ||g||_inf.
     GradNorms norms_and_clip(float* norm_dev, float* scratch, const floatX* grads, float clip, float* grad_scale) {
         PhaseScope r("optimizer/grad_norm");
-        const bool sharded = d_.zero_stage == 1 && ranks_ > 1;
+        const bool sharded = d_.zero_stage == 1 && collective_;
         const size_t begin = sharded ? std::min(n_, (size_t)rank_ * shard_) : 0;
         const size_t count = sharded ? std::min(n_, begin + shard_) - begin : n_;
         float local[GLOBAL_NORM_OUTPUTS] = {};
@@ -112,7 +115,7 @@ public:
         GradNorms n;
         n.l2 = local[0], n.l1 = local[1], n.linf = local[2];
         float scale = clip_scale(n.l2, clip);
-        if (sharded || d_.sign_vote) {
+        if (sharded || (d_.sign_vote && collective_)) {
             double sums[2] = {(double)local[0] * local[0], local[1]}, mx = local[2];
             reduce_host(sums, 2, false);
             reduce_host(&mx, 1, true);
@@ -133,13 +136,13 @@ public:
             const SignVoteTable table = opt.sign_vote_table(lr_factor);
             uint32_t* mine = words_ + (size_t)rank_ * words_per_rank_;
             sign_vote_pack(mine, grads, grad_scale, table, n_, oc_.algorithm == Algorithm::Signum, rank_ < d_.byzantine);
-            if (ranks_ > 1) comm_.all_gather(mine, words_, words_per_rank_, CommDtype::U32);
+            if (collective_) comm_.all_gather(mine, words_, words_per_rank_, CommDtype::U32);
             sign_vote_count(votes_, words_, ranks_, n_);
             sign_vote_apply(master, params, votes_, table, n_, opt.step_rounding_key(t));
             return;
         }
         opt.step(master, params, grads, grad_scale, lr_factor, t);
-        if (ranks_ == 1) return;
+        if (!collective_) return;
         PhaseScope r("optimizer/all_gather");
         // Muon's layers first: then every rank's shard holds them current for the all-gather
         group([&] {
@@ -154,7 +157,7 @@ public:
 
     // Every owner's master weights and optimizer state to all ranks (before rank 0 writes a checkpoint).
     void sync_for_checkpoint(GpuOptimizer& opt, float* master) {
-        if (ranks_ == 1) return;
+        if (!collective_) return;
         group([&] {
             for (size_t k = 0; k < opt.groups().size(); k++) {
                 const size_t offset = opt.groups()[k].tensor.offset;
@@ -170,11 +173,11 @@ public:
 
     // The gradient sum over ranks in place (the noise statistics' micro-batch gradients).
     void all_reduce_gradients(floatX* grads) {
-        if (ranks_ > 1) comm_.all_reduce_sum(grads, n_, COMM_FLOATX);
+        if (collective_) comm_.all_reduce_sum(grads, n_, COMM_FLOATX);
     }
     // Mean over ranks of a host value (each rank's loss over its own batches).
     double mean(double x) {
-        if (ranks_ == 1) return x;
+        if (!collective_) return x;
         reduce_host(&x, 1, false);
         return x / ranks_;
     }
@@ -230,6 +233,7 @@ private:
     OptimConfig oc_;
     size_t n_, shard_ = 0, words_per_rank_ = 0;
     int ranks_, rank_;
+    bool collective_;
     double* scalars_ = nullptr;
     uint32_t* words_ = nullptr;
     int8_t* votes_ = nullptr;

@@ -3,6 +3,7 @@
 # trainer links the NCCL stand-in over MPI (test/cuda_emu/include/nccl.h), so `mpirun -np 2` of
 # build/emu/bf16/train_gpt2cu at micro-batch B/2 must train as one process at B (d2, T=16, 2
 # steps, no shuffling: the two ranks' windows are the halves of the one process's batch):
+#   -pn 1 -pi fs (NCCL with one rank, without mpirun: what a one-GPU session can check),
 #   -z 0 AdamW (all-reduce; val loss averaged over ranks), -z 1 AdamW (reduce-scatter, shards,
 #   all-gather; comm_bytes in metrics.jsonl, one writer), -z 1 Muon (layers split, broadcasts).
 # Losses equal to 1e-4 relative and the step-1 update's loss change to 1e-2 (bf16 sums in another
@@ -80,6 +81,16 @@ else
     fail emu/dp/sign_vote_one_rank "differs from signsgd: $(grep -E '^step' "$work/sign_vote1.out" | tr '\n' ' ' | head -c 300)"
 fi
 
+# ---- NCCL with one rank (-pn 1 -pi fs): every collective of -z 1 runs, and equals the plain process
+"$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 >"$work/adamw_one.out" 2>&1
+mkdir -p "$work/rdv1"
+"$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 -z 1 -pn 1 -pi fs -pf "$work/rdv1" >"$work/nccl_one.out" 2>&1
+if grep -q "data parallel: 1 ranks (nccl)" "$work/nccl_one.out" && [ ! -e "$work/rdv1/ncclUniqueId.bin" ]; then
+    compare emu/dp/nccl_one_rank "$work/adamw_one.out" "$work/nccl_one.out"
+else
+    fail emu/dp/nccl_one_rank "no NCCL path, or the id file is left: $(grep -E 'error|data parallel' "$work/nccl_one.out" | head -c 300)"
+fi
+
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "SKIP emu/dp/mpirun: no mpirun (Open MPI: apt-get install openmpi-bin libopenmpi-dev)"
     [ $failures -eq 0 ]; exit
@@ -90,7 +101,6 @@ if ! ldd "$bin" 2>/dev/null | grep -q libmpi; then
 fi
 
 # ---- AdamW -z 0 (with val, averaged over ranks) and -z 1 (with -o: one writer, comm_bytes)
-"$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 >"$work/adamw_one.out" 2>&1
 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -v 2 -m 1 -z 0 >"$work/adamw_z0.out" 2>&1
 compare emu/dp/adamw_z0 "$work/adamw_one.out" "$work/adamw_z0.out"
 v1=$(sed -n 's/^step 2: val loss //p' "$work/adamw_one.out"); v2=$(sed -n 's/^step 2: val loss //p' "$work/adamw_z0.out")
