@@ -7,7 +7,8 @@
 #   make profile_gpt2 one d12 training step for Nsight (scripts/profile.sh)
 #   make gpu-kit      binaries, oracle, scripts and data for one GPU call (scripts/gpu_check.sh)
 #   make clean
-# Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32,
+# Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32, DP=0 (train_gpt2cu
+#        without NCCL and MPI, which are used when found),
 #        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host),
 #        BLAS=1 (default) runs the CPU trainer's matrix products through OpenBLAS's cblas_sgemm
 #        (-DUSE_BLAS -lopenblas); BLAS=0 builds it on the reference loops of cpu/ alone.
@@ -49,8 +50,12 @@ NVCC_LIBS = -lcublas -lcublasLt -Xlinker -rpath,$(CUDA_HOME)/lib64
 # Data parallelism in train_gpt2cu: NCCL for the collectives, MPI to launch with mpirun and to
 # hand NCCL its unique id (-pi fs|tcp work without MPI); each is used when found, and the build
 # says which. Without NCCL train_gpt2cu runs one process only.
-NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
-MPICXX := $(shell command -v mpicxx 2>/dev/null)
+# DP=0: neither (a binary that needs neither libnccl nor libmpi where it runs).
+DP ?= 1
+ifneq ($(DP),0)
+  NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+  MPICXX := $(shell command -v mpicxx 2>/dev/null)
+endif
 ifneq ($(MPICXX),)
   # the C API only (OMPI_SKIP_MPICXX): -I, -L and -l flags, without Open MPI's C++ bindings library
   MPI_CPPFLAGS := -DUSE_MPI -DOMPI_SKIP_MPICXX=1 $(filter -I%,$(shell $(MPICXX) --showme:compile 2>/dev/null))

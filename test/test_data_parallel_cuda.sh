@@ -82,7 +82,7 @@ else
 fi
 
 # ---- NCCL with one rank (-pn 1 -pi fs): every collective of -z 1 runs, and equals the plain process
-"$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 >"$work/adamw_one.out" 2>&1
+"$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 -o "$work/one" >"$work/adamw_one.out" 2>&1
 mkdir -p "$work/rdv1"
 "$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 -z 1 -pn 1 -pi fs -pf "$work/rdv1" >"$work/nccl_one.out" 2>&1
 if grep -q "data parallel: 1 ranks (nccl)" "$work/nccl_one.out" && [ ! -e "$work/rdv1/ncclUniqueId.bin" ]; then
@@ -119,6 +119,22 @@ if [ "$(grep -c '"type":"config"' "$work/z1/metrics.jsonl" 2>/dev/null)" = 1 ] &
 else
     fail emu/dp/z1_metrics "want one config record and 2 train records with comm_bytes $want: $(head -c 400 "$work/z1/metrics.jsonl" 2>&1)"
 fi
+
+# the checkpoint rank 0 wrote at step 2 holds every shard's master weights: its change from the
+# initial model (-x 0) equals the one process's to 1e-2 (a rank's stale half would be 100% off)
+"$bin" "${common[@]}" -b 4 -d 64 -x 0 -o "$work/init" >/dev/null 2>&1
+verdict=$(python3 - "$work/init/model_00000000.bin" "$work/one/model_00000002.bin" "$work/z1/model_00000002.bin" <<'EOF'
+import sys
+import numpy as np
+init, one, two = (np.fromfile(p, dtype=np.float32, offset=1024) for p in sys.argv[1:4])
+d1, d2 = one - init, two - init
+err = float(np.linalg.norm(d2 - d1) / np.linalg.norm(d1))
+half = len(d1) // 2
+err_half = float(np.linalg.norm(d2[half:] - d1[half:]) / np.linalg.norm(d1[half:]))
+print("%s rel err of the update %.2e, second half %.2e (tol 1e-2)" % ("ok" if max(err, err_half) < 1e-2 else "differ", err, err_half))
+EOF
+)
+case "$verdict" in ok*) pass emu/dp/z1_checkpoint "(${verdict#ok })";; *) fail emu/dp/z1_checkpoint "$verdict";; esac
 
 # ---- Muon -z 1: each rank orthogonalizes its layers, broadcasts them; the fallback AdamW sharded
 "$bin" "${common[@]}" -b 4 -d 64 --optim muon >"$work/muon_one.out" 2>&1
