@@ -269,7 +269,9 @@ public:
         cudaCheck(cudaStreamSynchronize(stream()));
     }
     [[noreturn]] void abort_job(int code) override {
-        ncclCommAbort(comm_);
+        stop_ = true; // the watchdog no longer polls the communicator
+        if (watchdog_.joinable() && watchdog_.get_id() != std::this_thread::get_id()) watchdog_.join();
+        if (comm_) ncclCommAbort(comm_);
         comm_ = nullptr;
         exit(code);
     }

@@ -16,6 +16,7 @@ set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 source test/lib.sh
+PYTHON="${PYTHON:-/usr/bin/python3}"
 shared="${1:-data}"
 bin=${EMU_TRAINER:-build/emu/bf16/train_gpt2cu}
 if [ ! -x "$bin" ]; then echo "FAIL emu/dp/build: $bin is missing (make $bin)"; exit 1; fi
@@ -54,7 +55,7 @@ norms() { sed -n 's/^step *[0-9]*\/[0-9]* | .* | norm \([0-9.]*\) .*/\1/p' "$1" 
 compare() {
     local name=$1 one=$2 two=$3
     local verdict
-    verdict=$(python3 - "$(losses "$one")" "$(losses "$two")" "$(norms "$one")" "$(norms "$two")" <<'EOF'
+    verdict=$("$PYTHON" - "$(losses "$one")" "$(losses "$two")" "$(norms "$one")" "$(norms "$two")" <<'EOF'
 import math, sys
 a, b, na, nb = ([float(x) for x in arg.split()] for arg in sys.argv[1:5])
 if not (len(a) == len(b) == len(na) == len(nb) == 2) or not all(map(math.isfinite, a + b + na + nb)):
@@ -104,7 +105,7 @@ fi
 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -v 2 -m 1 -z 0 >"$work/adamw_z0.out" 2>&1
 compare emu/dp/adamw_z0 "$work/adamw_one.out" "$work/adamw_z0.out"
 v1=$(sed -n 's/^step 2: val loss //p' "$work/adamw_one.out"); v2=$(sed -n 's/^step 2: val loss //p' "$work/adamw_z0.out")
-if python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 1e-4 * a)" "$v1" "$v2" 2>/dev/null; then
+if "$PYTHON" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 1e-4 * a)" "$v1" "$v2" 2>/dev/null; then
     pass emu/dp/val_loss_mean "($v1 one process, $v2 two ranks)"
 else
     fail emu/dp/val_loss_mean "one process '$v1', two ranks '$v2'"
@@ -123,7 +124,7 @@ fi
 # the checkpoint rank 0 wrote at step 2 holds every shard's master weights: its change from the
 # initial model (-x 0) equals the one process's to 1e-2 (a rank's stale half would be 100% off)
 "$bin" "${common[@]}" -b 4 -d 64 -x 0 -o "$work/init" >/dev/null 2>&1
-verdict=$(python3 - "$work/init/model_00000000.bin" "$work/one/model_00000002.bin" "$work/z1/model_00000002.bin" <<'EOF'
+verdict=$("$PYTHON" - "$work/init/model_00000000.bin" "$work/one/model_00000002.bin" "$work/z1/model_00000002.bin" <<'EOF'
 import sys
 import numpy as np
 init, one, two = (np.fromfile(p, dtype=np.float32, offset=1024) for p in sys.argv[1:4])
