@@ -66,7 +66,7 @@ ifneq ($(NCCL_HEADER),)
   GPU_DP_LIBS := -lnccl $(MPI_LDLIBS)
   GPU_DP_SUMMARY := NCCL$(if $(MPICXX), + MPI (mpirun or -pi fs|tcp), only (-pi fs|tcp; no mpicxx found))
 else
-  GPU_DP_SUMMARY := none (no nccl.h: one process only)
+  GPU_DP_SUMMARY := none ($(if $(filter 0,$(DP)),DP=0,no nccl.h): one process only)
 endif
 # The emulated trainer gets the NCCL stand-in over MPI (test/cuda_emu/include/nccl.h) when MPI is here.
 ifneq ($(MPICXX),)

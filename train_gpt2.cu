@@ -541,6 +541,7 @@ int main(int argc, char** argv) {
     // ---- the ranks (common/comm_nccl.cuh): sets the device to the local rank
     std::unique_ptr<Comm> comm = make_gpu_comm(cfg.dist);
     const int world = comm->size(), rank = comm->rank();
+    cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
     if (world == 1 && cfg.dist.zero_stage == 1) printf("note: -z 1 with one process equals -z 0\n");
     const bool data_parallel = world > 1 || cfg.dist.sign_vote || cfg.dist.byzantine || GpuDataParallel::uses_collectives(*comm);
