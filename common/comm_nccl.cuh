@@ -227,9 +227,9 @@ public:
             fail_usage("-pn %d without mpirun needs -pi fs or -pi tcp (or launch with mpirun -np %d)", size, size);
         }
         ncclCheck(ncclCommInitRank(&comm_, size, id, rank));
-        if (!mpi && rank == 0 && d.init_method == "fs") {
-            barrier(); // every rank has read the file
-            remove((d.fs_path + "/ncclUniqueId.bin").c_str());
+        if (!mpi && d.init_method == "fs") {
+            barrier(); // every rank (all of them take part) has read the file
+            if (rank == 0) remove((d.fs_path + "/ncclUniqueId.bin").c_str());
         }
         if (!mpi) start_watchdog();
     }
