@@ -7,7 +7,8 @@
 #   make profile_gpt2 one d12 training step for Nsight (scripts/profile.sh)
 #   make gpu-kit      binaries, oracle, scripts and data for one GPU call (scripts/gpu_check.sh)
 #   make clean
-# Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32,
+# Knobs: GPU_ARCH=90 (compute capability, default Hopper), PRECISION=BF16|FP32, DP=0 (train_gpt2cu
+#        without NCCL and MPI, which are used when found),
 #        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host),
 #        BLAS=1 (default) runs the CPU trainer's matrix products through OpenBLAS's cblas_sgemm
 #        (-DUSE_BLAS -lopenblas); BLAS=0 builds it on the reference loops of cpu/ alone.
@@ -48,8 +49,35 @@ NVCCFLAGS = -O3 -std=c++17 -gencode arch=compute_$(GPU_ARCH),code=sm_$(GPU_ARCH)
             --use_fast_math -Xcompiler -fopenmp,-pthread $(PRECISION_FLAG)
 NVCC_LIBS = -lcublas -lcublasLt -Xlinker -rpath,$(CUDA_HOME)/lib64
 
+# Data parallelism in train_gpt2cu: NCCL for the collectives, MPI to launch with mpirun and to
+# hand NCCL its unique id (-pi fs|tcp work without MPI); each is used when found, and the build
+# says which. Without NCCL train_gpt2cu runs one process only.
+# DP=0: neither (a binary that needs neither libnccl nor libmpi where it runs).
+DP ?= 1
+ifneq ($(DP),0)
+  NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+  MPICXX := $(shell command -v mpicxx 2>/dev/null)
+endif
+ifneq ($(MPICXX),)
+  # the C API only (OMPI_SKIP_MPICXX): -I, -L and -l flags, without Open MPI's C++ bindings library
+  MPI_CPPFLAGS := -DUSE_MPI -DOMPI_SKIP_MPICXX=1 $(filter -I%,$(shell $(MPICXX) --showme:compile 2>/dev/null))
+  MPI_LDLIBS := $(filter-out -lmpi_cxx,$(filter -L% -l%,$(shell $(MPICXX) --showme:link 2>/dev/null)))
+endif
+ifneq ($(NCCL_HEADER),)
+  GPU_DP_FLAGS := -DUSE_NCCL $(MPI_CPPFLAGS)
+  GPU_DP_LIBS := -lnccl $(MPI_LDLIBS)
+  GPU_DP_SUMMARY := NCCL$(if $(MPICXX), + MPI (mpirun or -pi fs|tcp), only (-pi fs|tcp; no mpicxx found))
+else
+  GPU_DP_SUMMARY := none ($(if $(filter 0,$(DP)),DP=0,no nccl.h): one process only)
+endif
+# The emulated trainer gets the NCCL stand-in over MPI (test/cuda_emu/include/nccl.h) when MPI is here.
+ifneq ($(MPICXX),)
+  EMU_DP_FLAGS := -DUSE_NCCL $(MPI_CPPFLAGS)
+  EMU_DP_LIBS := $(MPI_LDLIBS)
+endif
+
 HOST_HEADERS = $(wildcard common/*.h cpu/*.h optim/*.h)
-CUDA_HEADERS = $(wildcard kernels/*.cuh optim/*.cuh)
+CUDA_HEADERS = $(wildcard kernels/*.cuh optim/*.cuh common/*.cuh)
 DEV_CUDA_SOURCES = $(wildcard dev/cuda/*.cu)
 DEV_CUDA_BINS = $(patsubst dev/cuda/%.cu,build/dev/%,$(DEV_CUDA_SOURCES))
 
@@ -85,7 +113,8 @@ train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS) build/git_revision.h
 	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
 
 train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
-	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
+	$(NVCC) $(NVCCFLAGS) $(GPU_DP_FLAGS) $< $(NVCC_LIBS) $(GPU_DP_LIBS) -o $@
+	@echo "train_gpt2cu: data parallel through $(GPU_DP_SUMMARY)"
 
 # One training step of d12 for Nsight (scripts/profile.sh); -lineinfo maps kernels to source lines.
 profile_gpt2: profile_gpt2.cu train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
@@ -140,7 +169,7 @@ build/emu/%/test_gpt2_cuda: test/test_gpt2_cuda.cu train_gpt2.cu test/check.h $(
 	$(EMU_CXX) $< $@ $(call emu_precision,$*)
 
 build/emu/%/train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS) build/git_revision.h
-	$(EMU_CXX) $< $@ $(call emu_precision,$*)
+	EMU_LDLIBS="$(EMU_DP_LIBS)" $(EMU_CXX) $< $@ $(call emu_precision,$*) $(EMU_DP_FLAGS)
 
 build/emu/%/test_flash_model: test/test_flash_model.cu train_gpt2.cu test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
 	$(EMU_CXX) $< $@ $(call emu_precision,$*)

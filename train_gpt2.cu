@@ -10,6 +10,10 @@
 // Run outputs, checkpoints, non-finite steps and the noise density behave exactly as in
 // train_gpt2cpu, through the same common/ code. test/test_gpt2_cuda.cu includes this file
 // with TESTING defined to reuse GPT2Cuda without main.
+// Data parallel (mpirun -np N, or -pn/-pr with -pi fs|tcp; common/comm_nccl.cuh): every rank
+// trains on its own B x T micro-batches, the gradients (or, with --sign-vote, their signs) are
+// communicated as optim/data_parallel.cuh says; rank 0 prints, logs and writes checkpoints.
+// One process without -pi fs|tcp never calls a collective: it runs exactly as a build without NCCL.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -45,6 +49,7 @@
 #include "kernels/matmul.cuh"
 #include "kernels/noise_density.cuh"
 #include "kernels/phase_timer.cuh"
+#include "optim/data_parallel.cuh"
 #include "optim/gpu_optimizer.cuh"
 #include "optim/grad_clip.h"
 #include "optim/schedule.h"
@@ -155,7 +160,9 @@ struct GPT2Cuda {
 
     enum { WTE, WPE, LN1W, LN1B, QKVW, QKVB, ATTPROJW, ATTPROJB, LN2W, LN2B, FCW, FCB, FCPROJW, FCPROJB, LNFW, LNFB };
 
-    GPT2Cuda(const GPT2Config& c, int B_, int T_, bool recompute_, const std::string& attention = "auto")
+    size_t alloc_params = 0; // >= num_params: -z 1 pads params and grads to ranks x shard
+
+    GPT2Cuda(const GPT2Config& c, int B_, int T_, bool recompute_, const std::string& attention = "auto", size_t padded_params = 0)
         : config(c), B(B_), T(T_), recompute(recompute_) {
         const std::string problem = gpt2_config_problem(c);
         if (!problem.empty()) fail_runtime("bad model config: %s", problem.c_str());
@@ -163,10 +170,11 @@ struct GPT2Cuda {
         if (T > c.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, c.max_seq_len);
         tensors = gpt2_param_tensors(c);
         num_params = gpt2_num_params(c);
-        cudaCheck(cudaMalloc(&params, num_params * sizeof(floatX)));
-        cudaCheck(cudaMalloc(&grads, num_params * sizeof(floatX)));
+        alloc_params = std::max(num_params, padded_params);
+        cudaCheck(cudaMalloc(&params, alloc_params * sizeof(floatX)));
+        cudaCheck(cudaMalloc(&grads, alloc_params * sizeof(floatX)));
         cudaCheck(cudaMalloc(&master, num_params * sizeof(float)));
-        cudaCheck(cudaMemset(grads, 0, num_params * sizeof(floatX)));
+        cudaCheck(cudaMemset(grads, 0, alloc_params * sizeof(floatX)));
         const size_t bytes = plan_activations(&acts, nullptr, c, B, T, recompute, flash);
         cudaCheck(cudaMalloc(&acts_base, bytes));
         plan_activations(&acts, acts_base, c, B, T, recompute, flash);
@@ -192,7 +200,7 @@ struct GPT2Cuda {
         cudaCheck(cudaMemcpy(out.data(), master, num_params * sizeof(float), cudaMemcpyDeviceToHost));
         return out;
     }
-    void zero_grad() { cudaCheck(cudaMemset(grads, 0, num_params * sizeof(floatX))); }
+    void zero_grad() { cudaCheck(cudaMemset(grads, 0, alloc_params * sizeof(floatX))); }
 
     floatX* p(int k, int l = 0) const { return params + tensors[k].offset + (size_t)l * tensors[k].layer_numel(); }
     floatX* g(int k, int l = 0) const { return grads + tensors[k].offset + (size_t)l * tensors[k].layer_numel(); }
@@ -387,7 +395,8 @@ static void load_model_params(const TrainConfig& cfg, GPT2Config* shape, std::ve
     load_model_file(cfg.model, shape, params);
 }
 
-static float validation_loss(GPT2Cuda& model, DataLoader& val, int batches) {
+// Each rank's mean over its own val batches, then the mean over ranks (dp: nullptr with one process).
+static float validation_loss(GPT2Cuda& model, DataLoader& val, int batches, GpuDataParallel* dp) {
     NvtxRange r("validation");
     val.reset();
     double sum = 0;
@@ -395,7 +404,7 @@ static float validation_loss(GPT2Cuda& model, DataLoader& val, int batches) {
         val.next_batch();
         sum += model.forward(val.inputs(), val.targets(), 0.0f);
     }
-    return (float)(sum / batches);
+    return (float)(dp ? dp->mean(sum / batches) : sum / batches);
 }
 
 // HellaSwag (common/hellaswag.h), as train_gpt2cpu: the number of examples answered right.
@@ -437,15 +446,19 @@ static void print_sample(GPT2Cuda& model, Tokenizer& tokenizer, int n, uint64_t 
 // Mean micro-batch gradient statistics of K noise batches at the current weights, on the
 // device (kernels/noise_density.cuh); no update. Leaves model.grads dirty (the next
 // training step zeroes them).
+// With several ranks each sample is the sum over ranks of their micro-batch gradients (dloss
+// 1 / (B T ranks)): the gradient of one micro-batch of ranks x B sequences, as one process at that B.
 static NoiseDensityResult measure_noise_density(GPT2Cuda& model, DataLoader& noise_loader, GpuNoiseAccumulator& acc,
-                                                int batches) {
+                                                int batches, GpuDataParallel* dp) {
     NvtxRange r("noise_density");
     acc.reset();
+    const int ranks = dp ? dp->ranks() : 1;
     for (int k = 0; k < batches; k++) {
         noise_loader.next_batch();
         model.zero_grad();
-        model.forward_async(noise_loader.inputs(), noise_loader.targets(), 1.0f / ((float)model.B * model.T));
+        model.forward_async(noise_loader.inputs(), noise_loader.targets(), 1.0f / ((float)model.B * model.T * ranks));
         model.backward();
+        if (dp) dp->all_reduce_gradients(model.grads);
         acc.add(model.grads);
     }
     return gpt2_noise_density(model.config, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
@@ -525,24 +538,39 @@ int main(int argc, char** argv) {
     if (cfg.init == "llmc" && !host_params.empty())
         fail_usage("--init llmc initializes a model named by -e (d12, ...); -e '%s' is a file", cfg.model.c_str());
     if (T > mc.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, mc.max_seq_len);
-    const BatchPlan batch = plan_batch(cfg);
+    // ---- the ranks (common/comm_nccl.cuh): sets the device to the local rank
+    std::unique_ptr<Comm> comm = make_gpu_comm(cfg.dist);
+    const int world = comm->size(), rank = comm->rank();
+    cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
+    if (world == 1 && cfg.dist.zero_stage == 1) printf("note: -z 1 with one process equals -z 0\n");
+    const bool data_parallel = world > 1 || cfg.dist.sign_vote || cfg.dist.byzantine || GpuDataParallel::uses_collectives(*comm);
+    // -d is the batch of all ranks together (-1: B x T on every rank)
+    BatchPlan batch = plan_batch(cfg);
+    if (world > 1) {
+        if (cfg.total_batch_tokens == -1) batch.total_batch = batch.tokens_per_micro * world;
+        if (batch.total_batch % (batch.tokens_per_micro * world) != 0)
+            fail_usage("total batch -d %ld is not a multiple of B*T*ranks = %ld", batch.total_batch, batch.tokens_per_micro * world);
+        batch.grad_accum = (int)(batch.total_batch / (batch.tokens_per_micro * world));
+    }
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
     const int grad_accum = batch.grad_accum;
     const bool measuring_noise = cfg.noise_every > 0;
+    const size_t padded_params = GpuDataParallel::uses_collectives(*comm) ? GpuDataParallel::padded_params(gpt2_num_params(mc), world) : 0;
 
     // ---- device and memory, checked before anything is allocated
-    int device_count = 0;
-    if (cudaGetDeviceCount(&device_count) != cudaSuccess || device_count == 0)
-        fail_runtime("train_gpt2cu needs a CUDA GPU and found none (use train_gpt2cpu for the CPU)");
-    cudaCheck(cudaSetDevice(0));
+    int device = 0;
+    cudaCheck(cudaGetDevice(&device));
     cudaDeviceProp prop;
-    cudaCheck(cudaGetDeviceProperties(&prop, 0));
+    cudaCheck(cudaGetDeviceProperties(&prop, device));
     size_t free_bytes = 0, total_bytes = 0;
     cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
     const size_t workspace_bytes = cuda_ctx().lt_workspace_size + (256ull << 20); // cuBLAS(Lt) and slack
     const size_t noise_bytes = measuring_noise ? GpuNoiseAccumulator::device_bytes(gpt2_num_params(mc), cfg.noise_batches) : 0;
+    const size_t dp_bytes = (padded_params > 0 ? 2 * (padded_params - gpt2_num_params(mc)) * sizeof(floatX) : 0) +
+                            (data_parallel ? GpuDataParallel::device_bytes(cfg.dist, gpt2_num_params(mc), world) : 0);
     const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc) +
-                        noise_bytes + workspace_bytes;
+                        noise_bytes + workspace_bytes + dp_bytes;
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
@@ -550,7 +578,7 @@ int main(int argc, char** argv) {
     printf("device %s, %.1f GiB; precision %s; this run needs %.2f GiB\n", prop.name, total_bytes / 1073741824.0,
            PRECISION_NAME, need / 1073741824.0);
 
-    GPT2Cuda model(mc, B, T, cfg.recompute != 0, cfg.attention);
+    GPT2Cuda model(mc, B, T, cfg.recompute != 0, cfg.attention, padded_params);
     if (host_params.empty()) {
         host_params.assign(gpt2_num_params(mc), 0.0f);
         if (cfg.init == "llmc") {
@@ -569,9 +597,10 @@ int main(int argc, char** argv) {
     if (cfg.profile_kernels) phase_timer().enable();
 
     // ---- data
-    DataLoader train_loader(cfg.train_glob, B, T, 0, 1, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
+    // each rank reads its own windows (the loader splits by rank)
+    DataLoader train_loader(cfg.train_glob, B, T, rank, world, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
-    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
+    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, world, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
     HellaSwagEval* hellaswag = cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
@@ -580,13 +609,18 @@ int main(int argc, char** argv) {
 
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
-    GpuOptimizer optimizer(oc, mc, cfg.seed);
+    std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
+    GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
     print_run_plan(cfg, batch, max_steps);
+    if (dp) printf("%s\n", dp->describe(optimizer).c_str());
+    const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;
 
     // ---- output, checkpoints, resume (as train_gpt2cpu; the device state goes through HostTrainingState)
-    const bool writing = !cfg.output_dir.empty();
+    // rank 0 writes; every rank reads the checkpoint it resumes from (a shared filesystem)
+    const bool writing = !cfg.output_dir.empty() && rank == 0;
     if (writing) claim_output_dir(cfg.output_dir, cfg.resume != 0, cfg.overwrite != 0);
-    DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, 0, 1, true, noise_loader_seed(cfg.seed),
+    if (world > 1 && !cfg.output_dir.empty()) comm->barrier(); // rank 0 has claimed (or cleared) the directory
+    DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, world, true, noise_loader_seed(cfg.seed),
                                                                 pinned_alloc, pinned_free) : nullptr;
     GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params, cfg.noise_batches) : nullptr;
     int start_step = 0, skips = 0;
@@ -607,10 +641,12 @@ int main(int argc, char** argv) {
         printf("no complete checkpoint in %s: starting from step 0\n", cfg.output_dir.c_str());
     }
     RunLog log;
-    open_run_log(&log, cfg, argc, argv, prop.name, model.num_params, total_batch, max_steps, resume_step);
+    if (rank == 0) open_run_log(&log, cfg, argc, argv, prop.name, model.num_params, total_batch, max_steps, resume_step);
     auto checkpoint = [&](int step) {
-        if (!writing) return;
+        if (cfg.output_dir.empty()) return;
         NvtxRange r("checkpoint");
+        if (dp) dp->sync_for_checkpoint(optimizer, model.master); // every rank: the owners' shards to rank 0
+        if (!writing) return;
         HostTrainingState host(model, optimizer);
         host.from_device(model, optimizer);
         TrainingState st;
@@ -625,30 +661,30 @@ int main(int argc, char** argv) {
     };
     const int nan_step = test_nan_grad_step();
     const double flops_per_step = gpt2_flops_per_token(mc, T) * (double)total_batch;
-    const double peak_flops = peak_bf16_flops(prop.name);
+    const double peak_flops = peak_bf16_flops(prop.name) * world; // MFU: of all the ranks' GPUs
 
     // ---- the loop
     for (int step = start_step; step <= max_steps; step++) {
         const bool last = step == max_steps;
         if (validating && (step % cfg.val_every == 0 || last)) {
-            const float val_loss = validation_loss(model, *val_loader, val_batches);
+            const float val_loss = validation_loss(model, *val_loader, val_batches, dp.get());
             printf("step %d: val loss %.6f\n", step, val_loss);
             log.val(step, val_loss, (long)step * total_batch);
         }
         // llm.c's schedule: at every validation step after step 0, and at the end
-        if (hellaswag && ((cfg.val_every > 0 && step > 0 && step % cfg.val_every == 0) || last)) {
+        if (hellaswag && rank == 0 && ((cfg.val_every > 0 && step > 0 && step % cfg.val_every == 0) || last)) {
             const int correct = hellaswag_correct(model, *hellaswag);
             printf("step %d: HellaSwag %d/%d = %.4f\n", step, correct, hellaswag->num_examples(),
                    (double)correct / hellaswag->num_examples());
             log.eval(step, correct, hellaswag->num_examples(), (long)step * total_batch);
         }
         if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
-            const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches);
+            const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, dp.get());
             printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
                    nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
             log.noise(step, nd, cfg.noise_batches);
         }
-        if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
+        if (cfg.sample_every > 0 && rank == 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
         if (last) {
             if (max_steps == 0 && resume_step < 0) checkpoint(0); // -x 0: the untrained model, for llm.c or PyTorch
@@ -662,18 +698,23 @@ int main(int argc, char** argv) {
         model.zero_grad();
         const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
         model.clear_losses();
+        // several ranks: each gradient is 1/ranks of the mean, so their sum is the mean (a
+        // sign-voting rank keeps its own mean gradient: clipping reads its norm)
+        const int grad_divisor = dp && !dp->sign_vote() ? world : 1;
         for (int micro = 0; micro < grad_accum; micro++) {
             train_loader.next_batch();
-            const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum);
+            const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum * grad_divisor);
             model.forward_async(train_loader.inputs(), train_loader.targets(), dloss);
             model.backward();
         }
-        const double loss = model.mean_loss(); // the step's one loss copy
+        const double loss = dp ? dp->mean(model.mean_loss()) : model.mean_loss(); // the step's one loss copy
         if (step + 1 == nan_step) {
             const floatX nan = from_float<floatX>(NAN);
             cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
         }
-        const GradNorms norms = model.grad_norm_and_clip(oc.grad_clip);
+        if (dp) dp->reduce_gradients(model.grads);
+        const GradNorms norms = dp ? dp->norms_and_clip(model.acts.norm, model.acts.norm_scratch, model.grads, oc.grad_clip, model.acts.grad_scale)
+                                   : model.grad_norm_and_clip(oc.grad_clip);
         const double norm = norms.l2;
         if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
@@ -682,7 +723,8 @@ int main(int argc, char** argv) {
                                1.0f / ((float)tokens_per_micro * grad_accum), oc.grad_clip, step + 1);
             {
                 PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
-                optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+                if (dp) dp->step(optimizer, model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+                else optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
             }
             cudaCheck(cudaDeviceSynchronize());
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -692,7 +734,8 @@ int main(int argc, char** argv) {
             else snprintf(mfu, sizeof mfu, "n/a");
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
                    loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
-            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf);
+            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
+                      comm_bytes);
         }
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run
@@ -705,6 +748,8 @@ int main(int argc, char** argv) {
     delete val_loader;
     delete noise_loader;
     delete noise_acc;
+    dp.reset();
+    comm.reset();
     cuda_context_destroy();
     return 0;
 }

@@ -180,15 +180,17 @@ public:
     // grad_l1, grad_linf: ||g||_1 and ||g||_inf of the step's gradient (before clipping), from
     // the same pass as norm (= ||g||_2).
     void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens,
-               double grad_l1 = NAN, double grad_linf = NAN) {
+               double grad_l1 = NAN, double grad_linf = NAN, long comm_bytes = -1) {
         using run_log_detail::json_number;
         if (!main_) return;
+        // comm_bytes: bytes this rank sent in the step's collectives (multi-process runs only)
+        const std::string comm = comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : "";
         fprintf(main_, "s:%d trl:%.4f lr:%.6f norm:%.2f tps:%.0f\n", step, loss, lr, norm, tokens_per_s);
         fflush(main_);
         metrics("{\"type\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":" + json_number(loss) +
                 ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"grad_l1\":" + json_number(grad_l1) +
                 ",\"grad_l2\":" + json_number(norm) + ",\"grad_linf\":" + json_number(grad_linf) + ",\"ms\":" + json_number(ms) +
-                ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) + "}");
+                ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) + comm + "}");
     }
     void val(int step, double loss, long tokens) {
         if (!main_) return;

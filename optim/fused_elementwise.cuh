@@ -59,14 +59,17 @@ template <typename Rule> struct FusedTable {
     FusedTensor<Rule> tensors[NUM_PARAM_TENSORS];
 
     // state: Rule::SLOTS buffers of t.numel() floats.
-    void add(const ParamTensor& t, float* const* state, const Rule& rule) {
+    void add(const ParamTensor& t, float* const* state, const Rule& rule) { add_range(t, 0, t.numel(), state, rule); }
+    // Elements [begin, begin + n) of t only (a ZeRO-1 shard); state as for add().
+    void add_range(const ParamTensor& t, size_t begin, size_t n, float* const* state, const Rule& rule) {
+        if (n == 0) return;
         if (count == NUM_PARAM_TENSORS) fail_runtime("fused optimizer table holds at most %d tensors", NUM_PARAM_TENSORS);
         FusedTensor<Rule>& e = tensors[count++];
-        e.offset = t.offset;
-        e.numel = t.numel();
+        e.offset = t.offset + begin;
+        e.numel = n;
         e.first_block = blocks;
-        e.vectorized = t.offset % FUSED_VEC == 0;
-        for (int j = 0; j < Rule::SLOTS; j++) e.state[j] = state[j];
+        e.vectorized = e.offset % FUSED_VEC == 0 && begin % FUSED_VEC == 0; // the state buffers' alignment too
+        for (int j = 0; j < Rule::SLOTS; j++) e.state[j] = state[j] + begin;
         e.rule = rule;
         blocks += (unsigned)ceil_div((long long)e.numel, FUSED_CHUNK);
     }

@@ -9,6 +9,10 @@
 // Gradients are floatX and are multiplied by the clip scale (a device scalar, see
 // kernels/global_norm.cuh) as they are read. State buffers are named and ordered as
 // CpuOptimizer's (optim/cpu_optimizer.h), so checkpoints are interchangeable.
+// Data parallelism (optim/data_parallel.cuh) gives each rank an OptimShard: the element-wise
+// rules update only the flat elements [begin, end) (-z 1: this rank's shard; the state buffers
+// stay full-size, only that part is current), and Muon orthogonalizes only this rank's layers of
+// each matrix (owned_pieces() says who owns what). sign_vote_table(): --sign-vote's constants.
 //   - nsgd: three launches (nsgd.cuh: momentum with norm partials, the norm, the update);
 //   - ssvr: ssvr_add_current / ssvr_sub_previous fold the two gradients into v (ssvr.cuh),
 //     step() copies the floatX parameters into the previous-parameter buffer (flat, the
@@ -28,15 +32,38 @@
 #include "param_groups.h"
 #include "sgd.cuh"
 #include "signsgd.cuh"
+#include "sign_vote.cuh"
 #include "signum.cuh"
 #include "ssvr.cuh"
 #include "stochastic_rounding.cuh"
 
+// Which part of the update this rank computes (one process: all of it).
+struct OptimShard {
+    size_t shard = 0;        // -z 1: elements per rank, rank r updates [r * shard, (r + 1) * shard); 0: all
+    int rank = 0, ranks = 1; // Muon: rank r orthogonalizes muon_layers(L, k, r, ranks) of matrix tensor k
+};
+
+// Layers [first, end) of matrix tensor k (in Muon's order) that rank r orthogonalizes: L layers
+// split into `ranks` contiguous parts, the part numbers rotated by k so that with more ranks than
+// layers the tensors land on different ranks.
+struct LayerRange { int first, end; };
+inline LayerRange muon_layers(int L, int k, int rank, int ranks) {
+    const int q = (rank + ranks - k % ranks) % ranks;
+    return {(int)((long long)L * q / ranks), (int)((long long)L * (q + 1) / ranks)};
+}
+
+// Elements [begin, end) of a tensor (tensor-local) whose current master value and state live on
+// rank `owner` (-1: on every rank).
+struct OwnedPiece { size_t begin, end; int owner; };
+
 class GpuOptimizer {
 public:
     // cfg must have its defaults resolved. rounding_seed: the run's --seed.
-    GpuOptimizer(const OptimConfig& cfg, const GPT2Config& model, uint64_t rounding_seed = 0)
-        : cfg_(cfg), groups_(optim_param_groups(cfg, model)), rounding_seed_(rounding_seed) {
+    GpuOptimizer(const OptimConfig& cfg, const GPT2Config& model, uint64_t rounding_seed = 0, const OptimShard& shard = OptimShard{})
+        : cfg_(cfg), groups_(optim_param_groups(cfg, model)), rounding_seed_(rounding_seed), shard_(shard) {
+        if (shard_.shard > 0 && (cfg_.algorithm == Algorithm::NSGD || cfg_.algorithm == Algorithm::SSVR ||
+                                 (cfg_.algorithm == Algorithm::Muon && (cfg_.muon_fallback == Algorithm::NSGD || cfg_.muon_fallback == Algorithm::SSVR))))
+            fail_usage("-z 1 shards element-wise rules; nsgd (a norm over the whole momentum) and ssvr are not sharded: use -z 0");
         const Layout layout = plan(cfg_, groups_);
         if (layout.state_floats > 0) {
             cudaCheck(cudaMalloc(&state_base_, layout.state_floats * sizeof(float)));
@@ -68,7 +95,19 @@ public:
             if (groups_[k].rule == Algorithm::Muon) muon_tensors_.push_back(k);
             else add_rule(groups_[k].rule);
         }
-        if (!layout.matrices.empty()) muon_.reset(new GpuMuon(layout.matrices));
+        // this rank's layers of each Muon matrix (all of them with one rank)
+        std::vector<ParamTensor> mine;
+        for (size_t j = 0; j < muon_tensors_.size(); j++) {
+            const ParamTensor& t = groups_[muon_tensors_[j]].tensor;
+            const LayerRange r = muon_layers(t.layers, (int)j, shard_.rank, shard_.ranks);
+            muon_ranges_.push_back(r);
+            if (r.end == r.first) continue;
+            ParamTensor part = t;
+            part.offset = t.offset + (size_t)r.first * t.layer_numel();
+            part.layers = r.end - r.first;
+            mine.push_back(part);
+        }
+        if (!mine.empty()) muon_.reset(new GpuMuon(mine));
     }
     ~GpuOptimizer() {
         cudaFree(nsgd_scratch_);
@@ -113,8 +152,10 @@ public:
         if (!muon_) return;
         std::vector<float*> momentum;
         std::vector<MuonHyper> hyper;
-        for (size_t k : muon_tensors_) {
-            momentum.push_back(slots_[k][0]);
+        for (size_t j = 0; j < muon_tensors_.size(); j++) {
+            const size_t k = muon_tensors_[j];
+            if (muon_ranges_[j].end == muon_ranges_[j].first) continue;
+            momentum.push_back(slots_[k][0] + (size_t)muon_ranges_[j].first * groups_[k].tensor.layer_numel());
             hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps,
                              cfg_.muon_scale, cfg_.muon_ns});
         }
@@ -153,6 +194,44 @@ public:
         for (size_t i = 0; i < x.size(); i++) x[i] = from_float<floatX>(host[i]);
         cudaCheck(cudaMemcpy(state_floatx_[k], x.data(), x.size() * sizeof(floatX), cudaMemcpyHostToDevice));
     }
+
+    // --sign-vote (optim/sign_vote.cuh): every tensor's range, lr, weight decay and (signum) momentum.
+    SignVoteTable sign_vote_table(float lr_factor) const {
+        if (cfg_.algorithm != Algorithm::SignSGD && cfg_.algorithm != Algorithm::Signum)
+            fail_usage("--sign-vote 1 is for --optim signsgd or signum, not %s", algorithm_name(cfg_.algorithm));
+        SignVoteTable t;
+        t.beta = cfg_.momentum;
+        for (size_t k = 0; k < groups_.size(); k++)
+            t.tensors[t.count++] = {groups_[k].tensor.offset, groups_[k].tensor.numel(),
+                                    cfg_.algorithm == Algorithm::Signum ? slots_[k][0] : nullptr, groups_[k].peak_lr * lr_factor,
+                                    weight_decay(k)};
+        return t;
+    }
+    uint64_t step_rounding_key(int t) const { return rounding_key(rounding_seed_, t); }
+
+    // Who holds group k's current master weights and state: its Muon layers' owners, its -z 1
+    // shards' owners, or every rank.
+    std::vector<OwnedPiece> owned_pieces(size_t k) const {
+        const ParamTensor& t = groups_[k].tensor;
+        std::vector<OwnedPiece> pieces;
+        if (groups_[k].rule == Algorithm::Muon) {
+            size_t j = 0;
+            while (muon_tensors_[j] != k) j++;
+            for (int r = 0; r < shard_.ranks; r++) {
+                const LayerRange l = muon_layers(t.layers, (int)j, r, shard_.ranks);
+                if (l.end > l.first) pieces.push_back({(size_t)l.first * t.layer_numel(), (size_t)l.end * t.layer_numel(), r});
+            }
+        } else if (shard_.shard > 0) {
+            for (int r = 0; r < shard_.ranks; r++) {
+                const size_t b = std::max(t.offset, (size_t)r * shard_.shard), e = std::min(t.offset + t.numel(), (size_t)(r + 1) * shard_.shard);
+                if (e > b) pieces.push_back({b - t.offset, e - t.offset, r});
+            }
+        } else {
+            pieces.push_back({0, t.numel(), -1});
+        }
+        return pieces;
+    }
+    const std::vector<float*>& slots(size_t k) const { return slots_[k]; }
 
     const std::vector<ParamGroup>& groups() const { return groups_; }
     const std::vector<std::string>& state_names() const { return state_names_; }
@@ -198,24 +277,35 @@ private:
 
     float weight_decay(size_t k) const { return groups_[k].weight_decay ? cfg_.weight_decay : 0.0f; }
 
-    // The table of every tensor whose rule is `rule`.
+    // The table of every tensor whose rule is `rule` (-z 1: their parts in this rank's shard).
     template <typename Rule> FusedTable<Rule> table(Algorithm rule, float lr_factor, int t) const {
         FusedTable<Rule> table;
         for (size_t k = 0; k < groups_.size(); k++) {
             if (groups_[k].rule != rule) continue;
             if (slots_[k].size() != (size_t)Rule::SLOTS) fail_runtime("%s: %zu state buffers, the kernel expects %d", groups_[k].tensor.name, slots_[k].size(), Rule::SLOTS);
-            table.add(groups_[k].tensor, slots_[k].data(), Rule::make(cfg_, groups_[k].peak_lr * lr_factor, weight_decay(k), t));
+            const ParamTensor& p = groups_[k].tensor;
+            size_t begin = 0, end = p.numel();
+            if (shard_.shard > 0) {
+                const size_t lo = (size_t)shard_.rank * shard_.shard, hi = lo + shard_.shard;
+                begin = std::min(std::max(lo, p.offset), p.offset + p.numel()) - p.offset;
+                end = std::max(std::min(hi, p.offset + p.numel()), p.offset) - p.offset;
+            }
+            if (end > begin)
+                table.add_range(p, begin, end - begin, slots_[k].data(), Rule::make(cfg_, groups_[k].peak_lr * lr_factor, weight_decay(k), t));
         }
         return table;
     }
-    // One fused launch over every tensor whose rule is `rule`.
+    // One fused launch over every tensor whose rule is `rule` (none when this rank's shard has none).
     template <typename Rule> void launch(Algorithm rule, const FusedStepArgs& args, float lr_factor, int t) {
-        launch_fused_step(args, table<Rule>(rule, lr_factor, t));
+        const FusedTable<Rule> tab = table<Rule>(rule, lr_factor, t);
+        if (tab.count > 0) launch_fused_step(args, tab);
     }
 
     OptimConfig cfg_;
     std::vector<ParamGroup> groups_;
     uint64_t rounding_seed_;
+    OptimShard shard_;
+    std::vector<LayerRange> muon_ranges_; // per Muon tensor: this rank's layers
     float* state_base_ = nullptr;
     std::vector<std::vector<float*>> slots_; // per tensor: its state buffers
     std::vector<float*> state_;          // fp32 buffers; nullptr for the floatX ones

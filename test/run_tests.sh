@@ -148,6 +148,9 @@ done
 # machinery on stand-ins, and end to end from the kit on the emulated binaries (tiny model).
 run_bg emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 wait_bg  # the bf16 model test and gpu_check
+# train_gpt2cu's data parallelism: mpirun -np 2 of the emulated trainer (NCCL stand-in over MPI)
+# against one process; launch errors (SKIP of the mpirun runs without mpirun)
+run emu/data_parallel bash test/test_data_parallel_cuda.sh "$SHARED_DATA"
 echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 
 passed=$(grep -c '^PASS ' "$verdicts")

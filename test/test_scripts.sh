@@ -215,4 +215,32 @@ for d in sgd_lr1e-2 signsgd_lr1e-3; do
 done
 [ $names_ok -eq 1 ] && pass plot/log_only_names "(optimizer and lr from <optim>_lr<lr>)"
 
+# ---- scripts/comm_model.py: d12's parameter count from its shape and a few bytes and times
+"$PYTHON" scripts/comm_model.py --csv >"$work/comm.csv" 2>"$work/comm.err"
+"$PYTHON" scripts/comm_model.py >"$work/comm.txt" 2>&1
+"$PYTHON" - "$work/comm.csv" "$work/comm.txt" >"$work/comm.check" 2>&1 <<'EOF'
+import csv, sys
+rows = {(int(r["n"]), r["scheme"]): r for r in csv.DictReader(open(sys.argv[1]))}
+text = open(sys.argv[2]).read()
+mb = lambda n, s: float(rows[(n, s)]["mb"])
+ms = lambda n, s: float(rows[(n, s)]["comm_ms"])
+want = [
+    ("124475904 parameters", "d12: 124475904 parameters" in text),
+    ("1-bit signs 15.56 MB", "1-bit signs 15.56 MB" in text),
+    ("N=2 all-reduce 249.0 MB (2(N-1)/N x 2P)", abs(mb(2, "allreduce") - 248.952) < 0.01),
+    ("N=64 all-reduce 490.1 MB", abs(mb(64, "allreduce") - 490.124) < 0.01),
+    ("zero1 = allreduce bytes", all(abs(mb(n, "zero1") - mb(n, "allreduce")) < 1e-6 for n in (2, 8, 64))),
+    ("N=2 1-bit vote 15.56 MB", abs(mb(2, "vote1") - 15.5595) < 0.01),
+    ("N=64 1-bit vote 63 x 15.56 MB", abs(mb(64, "vote1") - 63 * 15.5595) < 0.1),
+    ("N=8 all-reduce at NVLink 0.97 ms", abs(ms(8, "allreduce") - 0.968) < 0.01),
+    ("N=16 all-reduce at 400 Gb/s 9.34 ms", abs(ms(16, "allreduce") - 9.336) < 0.01),
+    ("N=64 compute 17.5 ms", abs(float(rows[(64, "allreduce")]["compute_ms"]) - 17.5) < 1e-6),
+    ("vote1 stops scaling at N = 64", "vote1     stops scaling (comm > compute) at N = 64" in text),
+]
+bad = [w for w, ok in want if not ok]
+print("ok" if not bad else "wrong: " + "; ".join(bad))
+EOF
+if [ "$(cat "$work/comm.check")" = ok ]; then pass scripts/comm_model "(d12 124475904 parameters, signs 15.56 MB, all-reduce 249.0 MB at N=2 and 490.1 MB at N=64)"
+else fail scripts/comm_model "$(head -c 400 "$work/comm.check")"; fi
+
 finish

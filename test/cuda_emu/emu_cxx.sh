@@ -16,4 +16,5 @@ mkdir -p "$(dirname "$out")"
 "$CXX" -E -x c++ -std=c++17 -fopenmp -DCUDA_EMULATION -I"$here/include" "$@" "$src" -o "$out.emu.ii"
 "$PYTHON" "$here/rewrite_launches.py" "$out.emu.ii" "$out.emu.cpp"
 rm -f "$out.emu.ii"
-"$CXX" -x c++ -std=c++17 -O2 -fopenmp -pthread -Wall -Wno-unused-function -Wno-unknown-pragmas "$@" "$out.emu.cpp" -o "$out"
+# EMU_LDLIBS: libraries after the source (the emulated trainer's MPI for the NCCL stand-in)
+"$CXX" -x c++ -std=c++17 -O2 -fopenmp -pthread -Wall -Wno-unused-function -Wno-unknown-pragmas "$@" "$out.emu.cpp" -o "$out" ${EMU_LDLIBS:-}

@@ -1,0 +1,240 @@
+// What train_gpt2cu communicates around the optimizer when several ranks train one model
+// (common/comm.h; NcclComm on device buffers). Every rank runs B x T micro-batches of its own
+// data with dloss scaled by 1 / ranks, so summing the ranks' gradients gives the mean.
+//   -z 0: all-reduce (sum) of the floatX gradients (bf16 in the bf16 build: half the bytes of
+//         fp32, as llm.c; the sum is rounded to bf16 per NCCL hop), then every rank runs the same
+//         element-wise update on the whole model (identical parameters, nothing sent after).
+//   -z 1: ZeRO-1 as llm.c: reduce-scatter of the gradients (each rank gets the sum over ranks
+//         of its shard of shard() elements), the norms of the shards summed, each rank updates
+//         its shard of the fp32 master weights and state, then the floatX parameters are
+//         all-gathered. The state buffers stay full-size (only the shard is current): the work
+//         and the traffic are ZeRO-1's, the memory saving is not implemented.
+//   Muon (both): each rank orthogonalizes its layers of each hidden matrix (muon_layers in
+//         gpu_optimizer.cuh), then every layer's floatX parameters are broadcast from their owner.
+//         A layer's owner needs its whole reduced gradient, which a reduce-scatter shard does not
+//         give: under Muon, -z 1 all-reduces the gradients (the fallback rule's state is still
+//         sharded and its parameters all-gathered).
+//   --sign-vote 1 (signsgd/signum): no gradient is reduced: each rank packs the signs of its own
+//         gradient or momentum (optim/sign_vote.cuh, 2 bits per element), the words are
+//         all-gathered, and every rank applies the vote. Clipping uses each rank's own norm.
+// Host scalars (the loss, the val loss, the norms) go through a small device buffer.
+// Before a checkpoint sync_for_checkpoint() brings every owner's master weights and state to
+// all ranks (rank 0 writes them). Under --sign-vote signum each rank's momentum is its own; a
+// checkpoint keeps rank 0's, so a resumed multi-rank signum run starts every rank from it.
+#pragma once
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../common/comm.h"
+#include "../common/comm_nccl.cuh"
+#include "../kernels/global_norm.cuh"
+#include "../kernels/phase_timer.cuh"
+#include "grad_clip.h"
+#include "gpu_optimizer.cuh"
+#include "sign_vote.cuh"
+
+#if defined(ENABLE_FP32)
+constexpr CommDtype COMM_FLOATX = CommDtype::F32;
+#else
+constexpr CommDtype COMM_FLOATX = CommDtype::BF16;
+#endif
+
+class GpuDataParallel {
+public:
+    // num_params: the model's; the parameter and gradient buffers must hold padded_params().
+    GpuDataParallel(Comm& comm, const DistConfig& d, const OptimConfig& oc, size_t num_params)
+        : comm_(comm), d_(d), oc_(oc), n_(num_params), ranks_(comm.size()), rank_(comm.rank()),
+          collective_(uses_collectives(comm)) {
+        if (d.sign_vote && oc.algorithm != Algorithm::SignSGD && oc.algorithm != Algorithm::Signum)
+            fail_usage("--sign-vote 1 is for --optim signsgd or signum, not %s", algorithm_name(oc.algorithm));
+        if (d.sign_vote && d.zero_stage == 1)
+            fail_usage("--sign-vote 1 sends signs, not gradients, and has no optimizer state to shard: use -z 0");
+        if (d.byzantine > 0 && !d.sign_vote) fail_usage("--byzantine %d needs --sign-vote 1", d.byzantine);
+        if (d.byzantine >= ranks_ && d.byzantine > 0)
+            fail_usage("--byzantine %d needs more ranks than that (this job has %d)", d.byzantine, ranks_);
+        if (ranks_ > 1 && oc.algorithm == Algorithm::SSVR)
+            fail_usage("ssvr's second gradient pass is not data parallel: run it on one process");
+        shard_ = shard_elements(num_params, ranks_);
+        cudaCheck(cudaMalloc(&scalars_, 8 * sizeof(double)));
+        if (d.sign_vote) {
+            words_per_rank_ = sign_vote_words(n_);
+            cudaCheck(cudaMalloc(&words_, (size_t)ranks_ * words_per_rank_ * sizeof(uint32_t)));
+            cudaCheck(cudaMalloc(&votes_, n_));
+        }
+    }
+    ~GpuDataParallel() {
+        cudaFree(votes_);
+        cudaFree(words_);
+        cudaFree(scalars_);
+    }
+    GpuDataParallel(const GpuDataParallel&) = delete;
+    GpuDataParallel& operator=(const GpuDataParallel&) = delete;
+
+    // Several ranks, or NCCL with one (-pn 1 -pi fs|tcp: the collectives run, as a check of that path).
+    static bool uses_collectives(const Comm& c) { return c.size() > 1 || std::string(c.backend()) == "nccl"; }
+    // -z 1 shard: a multiple of 64 elements (aligned vectors), ranks x shard >= num_params.
+    static size_t shard_elements(size_t num_params, int ranks) { return (num_params + 64 * (size_t)ranks - 1) / (64 * (size_t)ranks) * 64; }
+    static size_t padded_params(size_t num_params, int ranks) { return shard_elements(num_params, ranks) * ranks; }
+    // Device bytes besides the model's (the memory check): packed words of every rank and the votes.
+    static size_t device_bytes(const DistConfig& d, size_t num_params, int ranks) {
+        return d.sign_vote ? (size_t)ranks * sign_vote_words(num_params) * 4 + num_params : 0;
+    }
+
+    OptimShard optim_shard() const {
+        OptimShard s;
+        s.shard = d_.zero_stage == 1 && collective_ ? shard_ : 0;
+        s.rank = rank_, s.ranks = ranks_;
+        return s;
+    }
+    bool sign_vote() const { return d_.sign_vote != 0; }
+    int ranks() const { return ranks_; }
+
+    // After the backward passes: the gradients every rank's update reads.
+    void reduce_gradients(floatX* grads) {
+        if (!collective_ || d_.sign_vote) return;
+        PhaseScope r("optimizer/%s", d_.zero_stage == 1 && !muon() ? "reduce_scatter" : "all_reduce");
+        if (d_.zero_stage == 1 && !muon()) comm_.reduce_scatter_sum(grads, grads + (size_t)rank_ * shard_, shard_, COMM_FLOATX);
+        else comm_.all_reduce_sum(grads, n_, COMM_FLOATX);
+    }
+
+    // ||g||_2, ||g||_1, ||g||_inf of the gradient the update uses and the clip scale (device
+    // scalar grad_scale). -z 0: the reduced gradient, one pass; -z 1: the shards' sums of squares
+    // and l1 summed, linf maxed; --sign-vote: each rank clips its own gradient by its own norm,
+    // the log shows the root mean square over ranks of ||g||_2, the mean ||g||_1, the max ||g||_inf.
+    GradNorms norms_and_clip(float* norm_dev, float* scratch, const floatX* grads, float clip, float* grad_scale) {
+        PhaseScope r("optimizer/grad_norm");
+        const bool sharded = d_.zero_stage == 1 && collective_;
+        const size_t begin = sharded ? std::min(n_, (size_t)rank_ * shard_) : 0;
+        const size_t count = sharded ? std::min(n_, begin + shard_) - begin : n_;
+        float local[GLOBAL_NORM_OUTPUTS] = {};
+        if (count > 0) {
+            global_norm(norm_dev, scratch, grads + begin, count);
+            cudaCheck(cudaMemcpy(local, norm_dev, sizeof local, cudaMemcpyDeviceToHost));
+        }
+        GradNorms n;
+        n.l2 = local[0], n.l1 = local[1], n.linf = local[2];
+        float scale = clip_scale(n.l2, clip);
+        if (sharded || (d_.sign_vote && collective_)) {
+            double sums[2] = {(double)local[0] * local[0], local[1]}, mx = local[2];
+            reduce_host(sums, 2, false);
+            reduce_host(&mx, 1, true);
+            const double div = d_.sign_vote ? ranks_ : 1;
+            n.l2 = std::sqrt(sums[0] / div), n.l1 = sums[1] / div, n.linf = mx;
+            if (sharded) scale = clip_scale(n.l2, clip);
+        }
+        cudaCheck(cudaMemcpy(grad_scale, &scale, sizeof(float), cudaMemcpyHostToDevice));
+        return n;
+    }
+
+    // The update: the optimizer on this rank's part, then the parameters from their owners; or
+    // the vote.
+    void step(GpuOptimizer& opt, float* master, floatX* params, const floatX* grads, const float* grad_scale, float lr_factor,
+              int t) {
+        if (d_.sign_vote) {
+            PhaseScope r("optimizer/sign_vote");
+            const SignVoteTable table = opt.sign_vote_table(lr_factor);
+            uint32_t* mine = words_ + (size_t)rank_ * words_per_rank_;
+            sign_vote_pack(mine, grads, grad_scale, table, n_, oc_.algorithm == Algorithm::Signum, rank_ < d_.byzantine);
+            if (collective_) comm_.all_gather(mine, words_, words_per_rank_, CommDtype::U32);
+            sign_vote_count(votes_, words_, ranks_, n_);
+            sign_vote_apply(master, params, votes_, table, n_, opt.step_rounding_key(t));
+            return;
+        }
+        opt.step(master, params, grads, grad_scale, lr_factor, t);
+        if (!collective_) return;
+        PhaseScope r("optimizer/all_gather");
+        // Muon's layers first: then every rank's shard holds them current for the all-gather
+        group([&] {
+            for (size_t k = 0; k < opt.groups().size(); k++) {
+                if (opt.groups()[k].rule != Algorithm::Muon) continue;
+                for (const OwnedPiece& p : opt.owned_pieces(k))
+                    comm_.broadcast(params + opt.groups()[k].tensor.offset + p.begin, p.end - p.begin, COMM_FLOATX, p.owner);
+            }
+        });
+        if (d_.zero_stage == 1) comm_.all_gather(params + (size_t)rank_ * shard_, params, shard_, COMM_FLOATX);
+    }
+
+    // Every owner's master weights and optimizer state to all ranks (before rank 0 writes a checkpoint).
+    void sync_for_checkpoint(GpuOptimizer& opt, float* master) {
+        if (!collective_) return;
+        group([&] {
+            for (size_t k = 0; k < opt.groups().size(); k++) {
+                const size_t offset = opt.groups()[k].tensor.offset;
+                for (const OwnedPiece& p : opt.owned_pieces(k)) {
+                    if (p.owner < 0) continue;
+                    comm_.broadcast(master + offset + p.begin, p.end - p.begin, CommDtype::F32, p.owner);
+                    for (float* s : opt.slots(k)) comm_.broadcast(s + p.begin, p.end - p.begin, CommDtype::F32, p.owner);
+                }
+            }
+        });
+        cudaCheck(cudaDeviceSynchronize());
+    }
+
+    // The gradient sum over ranks in place (the noise statistics' micro-batch gradients).
+    void all_reduce_gradients(floatX* grads) {
+        if (collective_) comm_.all_reduce_sum(grads, n_, COMM_FLOATX);
+    }
+    // Mean over ranks of a host value (each rank's loss over its own batches).
+    double mean(double x) {
+        if (!collective_) return x;
+        reduce_host(&x, 1, false);
+        return x / ranks_;
+    }
+
+    // Bytes this rank sends per optimizer step in the ring algorithms NCCL uses for large
+    // buffers (an estimate from the sizes, not a measurement): all-reduce 2 (N-1)/N x bytes;
+    // reduce-scatter and all-gather (N-1)/N x bytes each; the packed-sign all-gather (N-1) x
+    // this rank's words; Muon's broadcasts (N-1)/N x the matrices. The host scalars are left out.
+    long bytes_per_step(const GpuOptimizer& opt) const {
+        const double N = ranks_, f = (N - 1) / N, P = (double)n_ * sizeof(floatX);
+        if (ranks_ == 1) return 0;
+        if (d_.sign_vote) return (long)((N - 1) * words_per_rank_ * 4);
+        const double padded = f * (double)shard_ * ranks_ * sizeof(floatX); // one reduce-scatter or all-gather
+        // -z 1: the parameters' all-gather after the gradients' reduce-scatter (Muon: all-reduce)
+        double bytes = d_.zero_stage == 1 ? padded + (muon() ? 2 * f * P : padded) : 2 * f * P;
+        for (const ParamGroup& g : opt.groups())
+            if (g.rule == Algorithm::Muon) bytes += f * (double)g.tensor.numel() * sizeof(floatX);
+        return (long)bytes;
+    }
+    std::string describe(const GpuOptimizer& opt) const {
+        char buf[256];
+        const char* scheme = d_.sign_vote ? "majority vote of packed signs (all-gather)" :
+                             d_.zero_stage == 1 ? (muon() ? "ZeRO-1 of the fallback rule (all-reduce gradients, all-gather parameters)"
+                                                          : "ZeRO-1 (reduce-scatter gradients, all-gather parameters)")
+                                                : "all-reduce of the gradients";
+        snprintf(buf, sizeof buf, "data parallel: %d ranks (%s), %s%s; %.2f MB sent per rank per step", ranks_, comm_.backend(), scheme,
+                 d_.byzantine ? (", " + std::to_string(d_.byzantine) + " Byzantine rank(s)").c_str() : "", bytes_per_step(opt) / 1e6);
+        return buf;
+    }
+
+private:
+    bool muon() const { return oc_.algorithm == Algorithm::Muon; }
+    void reduce_host(double* v, int n, bool max) {
+        cudaCheck(cudaMemcpy(scalars_, v, n * sizeof(double), cudaMemcpyHostToDevice));
+        if (max) comm_.all_reduce_max(scalars_, n, CommDtype::F64);
+        else comm_.all_reduce_sum(scalars_, n, CommDtype::F64);
+        cudaCheck(cudaMemcpy(v, scalars_, n * sizeof(double), cudaMemcpyDeviceToHost));
+    }
+    // Several collectives as one NCCL group (one launch instead of one per buffer).
+    template <typename F> void group(F&& f) {
+#ifdef USE_NCCL
+        NcclComm* nccl = dynamic_cast<NcclComm*>(&comm_);
+        if (nccl) nccl->group_start();
+        f();
+        if (nccl) nccl->group_end();
+#else
+        f();
+#endif
+    }
+
+    Comm& comm_;
+    DistConfig d_;
+    OptimConfig oc_;
+    size_t n_, shard_ = 0, words_per_rank_ = 0;
+    int ranks_, rank_;
+    bool collective_;
+    double* scalars_ = nullptr;
+    uint32_t* words_ = nullptr;
+    int8_t* votes_ = nullptr;
+};

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# train_gpt2cu's data parallelism under the CPU emulator (verdicts emu/dp/...): the emulated
+# trainer links the NCCL stand-in over MPI (test/cuda_emu/include/nccl.h), so `mpirun -np 2` of
+# build/emu/bf16/train_gpt2cu at micro-batch B/2 must train as one process at B (d2, T=16, 2
+# steps, no shuffling: the two ranks' windows are the halves of the one process's batch):
+#   -pn 1 -pi fs (NCCL with one rank, without mpirun: what a one-GPU session can check),
+#   -z 0 AdamW (all-reduce; val loss averaged over ranks), -z 1 AdamW (reduce-scatter, shards,
+#   all-gather; comm_bytes in metrics.jsonl, one writer), -z 1 Muon (layers split, broadcasts).
+# Losses equal to 1e-4 relative and the step-1 update's loss change to 1e-2 (bf16 sums in another
+# order; measured about 5e-4). Also: --sign-vote 1 on one process equals plain signsgd exactly,
+# 2 ranks of signum by vote run with the packed all-gather's bytes, and launch errors (-pn
+# without -pi, the fs/tcp rendezvous timeouts, flag combinations) are one line. No mpirun: those
+# runs SKIP. Nothing here ran on a GPU.
+#   test/test_data_parallel_cuda.sh [SHARED_DATA_DIR]   (expects make build/emu/bf16/train_gpt2cu)
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+source test/lib.sh
+PYTHON="${PYTHON:-/usr/bin/python3}"
+shared="${1:-data}"
+bin=${EMU_TRAINER:-build/emu/bf16/train_gpt2cu}
+if [ ! -x "$bin" ]; then echo "FAIL emu/dp/build: $bin is missing (make $bin)"; exit 1; fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export OMP_WAIT_POLICY=passive OMPI_MCA_mpi_yield_when_idle=1 GPT2_DIST_TIMEOUT=1
+data=(-i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin")
+common=("${data[@]}" -e d2 -t 16 -x 2 -v 0 --no-shuffle)
+mpi=(mpirun -np 2)
+[ "$(id -u)" = 0 ] && mpi+=(--allow-run-as-root)
+mpi+=(--oversubscribe)
+
+# ---- launch errors: one line, exit 2 (usage) or 1 (runtime), without mpirun
+expect_one_line_error emu/dp/pn_without_rendezvous "-pn 2 without mpirun needs -pi fs" "" "$bin" "${common[@]}" -pn 2 -pr 1
+expect_one_line_error emu/dp/byzantine_without_vote "--byzantine 1 needs --sign-vote 1" "" "$bin" "${common[@]}" --byzantine 1
+expect_one_line_error emu/dp/vote_needs_sign_method "--sign-vote 1 is for --optim signsgd or signum" "" "$bin" "${common[@]}" --sign-vote 1 --optim adamw
+expect_rendezvous_timeout() { # NAME PATTERN ARGS...: rank 1 alone waits GPT2_DIST_TIMEOUT=1 s, then one line, exit 1
+    local name=$1 pattern=$2; shift 2
+    timeout 30 "$bin" "${common[@]}" -pn 2 -pr 1 "$@" >/dev/null 2>"$work/rdv.err"
+    local rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <"$work/rdv.err")" -eq 1 ] && grep -qE "^error: rank 1: .*$pattern" "$work/rdv.err"; then
+        pass "$name" "($(cat "$work/rdv.err"))"
+    else
+        fail "$name" "exit $rc: $(head -c 300 "$work/rdv.err")"
+    fi
+}
+mkdir -p "$work/rdv"
+expect_rendezvous_timeout emu/dp/fs_timeout "no NCCL id from rank 0 in '$work/rdv/ncclUniqueId.bin' after 1 s" -pi fs -pf "$work/rdv"
+expect_rendezvous_timeout emu/dp/tcp_timeout "cannot get the NCCL id from rank 0 at 127.0.0.1:29517 within 1 s" -pi tcp -ps 127.0.0.1:29517
+
+# losses FILE / norms FILE: "x1 x2" from the step lines
+losses() { sed -n 's/^step *[0-9]*\/[0-9]* | loss \([0-9.]*\) .*/\1/p' "$1" | tr '\n' ' '; }
+norms() { sed -n 's/^step *[0-9]*\/[0-9]* | .* | norm \([0-9.]*\) .*/\1/p' "$1" | tr '\n' ' '; }
+# compare NAME ONE TWO: losses equal to 1e-4, the change over the first update to 1e-2, the
+# gradient norms to 1e-3 (relative; AdamW hides a wrongly scaled gradient, the norm does not)
+compare() {
+    local name=$1 one=$2 two=$3
+    local verdict
+    verdict=$("$PYTHON" - "$(losses "$one")" "$(losses "$two")" "$(norms "$one")" "$(norms "$two")" <<'EOF'
+import math, sys
+a, b, na, nb = ([float(x) for x in arg.split()] for arg in sys.argv[1:5])
+if not (len(a) == len(b) == len(na) == len(nb) == 2) or not all(map(math.isfinite, a + b + na + nb)):
+    print("bad step lines: one process %s %s, two ranks %s %s" % (a, na, b, nb)); sys.exit()
+rel = max(abs(x - y) / abs(x) for x, y in zip(a, b))
+rel_norm = max(abs(x - y) / abs(x) for x, y in zip(na, nb))
+da, db = a[1] - a[0], b[1] - b[0]
+rel_change = abs(da - db) / abs(da)
+ok = rel < 1e-4 and rel_change < 1e-2 and rel_norm < 1e-3
+print("%s losses %s vs %s: rel diff %.1e (tol 1e-4), first update's change %.1e (tol 1e-2), norms %.1e (tol 1e-3)" %
+      ("ok" if ok else "differ", a, b, rel, rel_change, rel_norm))
+EOF
+)
+    case "$verdict" in ok*) pass "$name" "(${verdict#ok })";; *) fail "$name" "$verdict";; esac
+}
+
+# ---- --sign-vote 1 on one process: the vote of one rank is its sign, bit for bit signsgd's run
+"$bin" "${common[@]}" -b 4 -d 64 --optim signsgd -x 1 -v 1 -m 1 >"$work/sign_plain.out" 2>&1
+"$bin" "${common[@]}" -b 4 -d 64 --optim signsgd -x 1 -v 1 -m 1 --sign-vote 1 >"$work/sign_vote1.out" 2>&1
+if [ "$(grep -E '^step' "$work/sign_plain.out" | sed 's/| [0-9.]* ms.*//')" = "$(grep -E '^step' "$work/sign_vote1.out" | sed 's/| [0-9.]* ms.*//')" ] &&
+   grep -q "val loss" "$work/sign_vote1.out" && grep -q "majority vote" "$work/sign_vote1.out"; then
+    pass emu/dp/sign_vote_one_rank "(losses and val loss identical to signsgd)"
+else
+    fail emu/dp/sign_vote_one_rank "differs from signsgd: $(grep -E '^step' "$work/sign_vote1.out" | tr '\n' ' ' | head -c 300)"
+fi
+
+# ---- NCCL with one rank (-pn 1 -pi fs): every collective of -z 1 runs, and equals the plain process
+"$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 -o "$work/one" >"$work/adamw_one.out" 2>&1
+mkdir -p "$work/rdv1"
+"$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 -z 1 -pn 1 -pi fs -pf "$work/rdv1" >"$work/nccl_one.out" 2>&1
+if grep -q "data parallel: 1 ranks (nccl)" "$work/nccl_one.out" && [ ! -e "$work/rdv1/ncclUniqueId.bin" ]; then
+    compare emu/dp/nccl_one_rank "$work/adamw_one.out" "$work/nccl_one.out"
+else
+    fail emu/dp/nccl_one_rank "no NCCL path, or the id file is left: $(grep -E 'error|data parallel' "$work/nccl_one.out" | head -c 300)"
+fi
+
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "SKIP emu/dp/mpirun: no mpirun (Open MPI: apt-get install openmpi-bin libopenmpi-dev)"
+    [ $failures -eq 0 ]; exit
+fi
+if ! ldd "$bin" 2>/dev/null | grep -q libmpi; then
+    echo "SKIP emu/dp/mpirun: $bin was built without MPI (make found no mpicxx)"
+    [ $failures -eq 0 ]; exit
+fi
+
+# ---- AdamW -z 0 (with val, averaged over ranks) and -z 1 (with -o: one writer, comm_bytes)
+"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -v 2 -m 1 -z 0 >"$work/adamw_z0.out" 2>&1
+compare emu/dp/adamw_z0 "$work/adamw_one.out" "$work/adamw_z0.out"
+v1=$(sed -n 's/^step 2: val loss //p' "$work/adamw_one.out"); v2=$(sed -n 's/^step 2: val loss //p' "$work/adamw_z0.out")
+if "$PYTHON" -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(abs(a - b) > 1e-4 * a)" "$v1" "$v2" 2>/dev/null; then
+    pass emu/dp/val_loss_mean "($v1 one process, $v2 two ranks)"
+else
+    fail emu/dp/val_loss_mean "one process '$v1', two ranks '$v2'"
+fi
+"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -z 1 -o "$work/z1" >"$work/adamw_z1.out" 2>&1
+compare emu/dp/adamw_z1 "$work/adamw_one.out" "$work/adamw_z1.out"
+# 2 ranks, P = 3385088 (a multiple of 2 x 64): reduce-scatter + all-gather of bf16, (N-1)/N x 2P bytes each
+want=$(( 3385088 * 2 ))
+if [ "$(grep -c '"type":"config"' "$work/z1/metrics.jsonl" 2>/dev/null)" = 1 ] &&
+   [ "$(grep -c "\"type\":\"train\".*\"comm_bytes\":$want[,}]" "$work/z1/metrics.jsonl")" = 2 ]; then
+    pass emu/dp/z1_metrics "(one writer, comm_bytes $want per step)"
+else
+    fail emu/dp/z1_metrics "want one config record and 2 train records with comm_bytes $want: $(head -c 400 "$work/z1/metrics.jsonl" 2>&1)"
+fi
+
+# the checkpoint rank 0 wrote at step 2 holds every shard's master weights: its change from the
+# initial model (-x 0) equals the one process's to 1e-2 (a rank's stale half would be 100% off)
+"$bin" "${common[@]}" -b 4 -d 64 -x 0 -o "$work/init" >/dev/null 2>&1
+verdict=$("$PYTHON" - "$work/init/model_00000000.bin" "$work/one/model_00000002.bin" "$work/z1/model_00000002.bin" <<'EOF'
+import sys
+import numpy as np
+init, one, two = (np.fromfile(p, dtype=np.float32, offset=1024) for p in sys.argv[1:4])
+d1, d2 = one - init, two - init
+err = float(np.linalg.norm(d2 - d1) / np.linalg.norm(d1))
+half = len(d1) // 2
+err_half = float(np.linalg.norm(d2[half:] - d1[half:]) / np.linalg.norm(d1[half:]))
+print("%s rel err of the update %.2e, second half %.2e (tol 1e-2)" % ("ok" if max(err, err_half) < 1e-2 else "differ", err, err_half))
+EOF
+)
+case "$verdict" in ok*) pass emu/dp/z1_checkpoint "(${verdict#ok })";; *) fail emu/dp/z1_checkpoint "$verdict";; esac
+
+# ---- Muon -z 1: each rank orthogonalizes its layers, broadcasts them; the fallback AdamW sharded
+"$bin" "${common[@]}" -b 4 -d 64 --optim muon >"$work/muon_one.out" 2>&1
+"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim muon -z 1 >"$work/muon_z1.out" 2>&1
+compare emu/dp/muon_z1 "$work/muon_one.out" "$work/muon_z1.out"
+
+# ---- signum by majority vote on 2 ranks, one of them Byzantine: runs, bytes of the packed all-gather
+"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -x 1 --optim signum --sign-vote 1 --byzantine 1 -o "$work/vote" >"$work/vote.out" 2>&1
+want=$(( (3385088 + 31) / 32 * 2 * 4 ))
+if grep -q "\"comm_bytes\":$want[,}]" "$work/vote/metrics.jsonl" 2>/dev/null && grep -q "1 Byzantine rank" "$work/vote.out"; then
+    pass emu/dp/sign_vote_two_ranks "(comm_bytes $want: 2 bits per parameter)"
+else
+    fail emu/dp/sign_vote_two_ranks "$(grep -E '^(step|error)|data parallel' "$work/vote.out" | tr '\n' ' ' | head -c 300)"
+fi
+[ $failures -eq 0 ]
