@@ -116,6 +116,16 @@ train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
 	$(NVCC) $(NVCCFLAGS) $(GPU_DP_FLAGS) $< $(NVCC_LIBS) $(GPU_DP_LIBS) -o $@
 	@echo "train_gpt2cu: data parallel through $(GPU_DP_SUMMARY)"
 
+# The GPU kit's two trainers (scripts/make_gpu_kit.sh): one that needs neither libnccl nor libmpi
+# where it runs (the device's libraries are unknown), and one with NCCL only (-pi fs, no MPI), run
+# by gpu_check.sh's nccl_pn1 step when it finds a libnccl.so.2 there (PyTorch's wheel brings one).
+build/kit/train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
+build/kit/train_gpt2cu_nccl: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
+	@mkdir -p $(dir $@)
+	$(if $(NCCL_HEADER),$(NVCC) $(NVCCFLAGS) -DUSE_NCCL $< $(NVCC_LIBS) -lnccl -o $@,@echo "no nccl.h: the kit has no NCCL trainer" && rm -f $@)
+
 # One training step of d12 for Nsight (scripts/profile.sh); -lineinfo maps kernels to source lines.
 profile_gpt2: profile_gpt2.cu train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
 	$(NVCC) $(NVCCFLAGS) -lineinfo $< $(NVCC_LIBS) -o $@
@@ -191,7 +201,7 @@ test:
 # the scripts and the small data in one ignored folder under 64 MiB (scripts/make_gpu_kit.sh).
 GPU_KIT ?= build/gpu_kit
 .PHONY: gpu-kit
-gpu-kit: train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev
+gpu-kit: build/kit/train_gpt2cu build/kit/train_gpt2cu_nccl build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev
 	NVCC=$(NVCC) GPU_ARCH=$(GPU_ARCH) PRECISION=$(PRECISION) bash scripts/make_gpu_kit.sh $(GPU_KIT)
 
 # Links the offline shards and tokenizer from ../shared/data so the default paths work.

@@ -9,6 +9,8 @@
 #    4 cuda_vs_oracle   test_gpt2_cuda against it: logits, loss, every gradient, every optimizer
 #    5 flash_model      test_flash_model: flash attention in the model vs cuBLAS attention and the CPU
 #    6 dev_cuda         every dev/cuda check (kernels vs the CPU reference, then their timings)
+#    6b nccl_pn1        d2, 5 steps: -pn 1 -pi fs through NCCL (train_gpt2cu_nccl, or train_gpt2cu
+#                       itself when built with NCCL here) prints the same losses as one plain process
 #    7 speed_adamw      train_gpt2cu d12, B=64, T=1024, no accumulation, no checkpoint: tok/s, MFU
 #    8 speed_<optim>    the same for sgd, signsgd, signum, lion, muon (fewer steps)
 #    9 optimizer_bench  build/dev/optimizers --bench: each optimizer's d12 step against its floor
@@ -70,7 +72,7 @@ while [ $# -gt 0 ]; do
 done
 cd "$root"
 [[ "$budget" =~ ^[1-9][0-9]*$ ]] || die "--budget wants a positive number of seconds, got '$budget'"
-steps_known="env build oracle cuda_vs_oracle flash_model dev_cuda speed optimizer_bench torch_peer ncu"
+steps_known="env build oracle cuda_vs_oracle flash_model dev_cuda nccl_pn1 speed optimizer_bench torch_peer ncu"
 for s in $only; do
     [[ " $steps_known " == *" $s "* ]] || die "--only: unknown step '$s' (one of: $steps_known)"
 done
@@ -120,6 +122,14 @@ add oracle 120 "$PYTHON test/gpt2_oracle.py $oracle_args --out $state"
 add cuda_vs_oracle 150 "${emu_env}$test_cuda $state$test_args"
 add flash_model 90 "${emu_env}$test_flash"
 add dev_cuda 150 "for c in \$(dev_checks); do echo \"== \$c\"; ${emu_env}timeout --foreground 60 $devdir/\$c || echo \"FAIL dev_cuda/\$c: exit \$?\"; done"
+# NCCL with one rank against one plain process: the same "step N/M | loss" lines. The kit's
+# NCCL trainer needs libnccl.so.2: from ldconfig, else the one PyTorch's wheel ships.
+if [ $emulated -eq 0 ]; then
+    nccl_trainer=$trainer; [ -n "$prebuilt" ] && [ -x "$bin/train_gpt2cu_nccl" ] && nccl_trainer=$bin/train_gpt2cu_nccl
+    small="-e d2 -b 4 -t 64 -x 5 -v 0 -s 0 -i $shard --optim adamw"
+    nccl_lib="\$($PYTHON -c 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], \"lib\"))' 2>/dev/null)"
+    add nccl_pn1 60 "export LD_LIBRARY_PATH=$nccl_lib:\${LD_LIBRARY_PATH:-}; $trainer $small > $work/plain.txt && $nccl_trainer $small -pn 1 -pr 0 -pi fs -pf $work > $work/nccl.txt; rc=\$?; grep -i -m2 'nccl\|data parallel' $work/nccl.txt; grep '^step' $work/plain.txt | cut -d'|' -f1-2 > $work/a; grep '^step' $work/nccl.txt | cut -d'|' -f1-2 > $work/b; [ \$rc -eq 0 ] && [ -s $work/a ] && cmp -s $work/a $work/b && echo \"PASS nccl_pn1 same losses (\$(wc -l < $work/a) steps)\" || { echo \"FAIL nccl_pn1: exit \$rc\"; diff $work/a $work/b | head -4; tail -n 2 $work/nccl.txt; }"
+fi
 speed() { echo "${emu_env}$trainer -e $model -b $B -t $T -d $((B * T)) -x $2 -v 0 -s 0 -i $shard --optim $1"; }
 add speed_adamw 100 "$(speed adamw $speed_steps)"
 for o in $optims_other; do add "speed_$o" 45 "$(speed "$o" $optim_steps)"; done
@@ -198,7 +208,7 @@ for p in "${plan[@]}"; do
         env) result=$(head -n 1 "$slog" | cut -c1-100) ;;
         build) result=$([ -n "$prebuilt" ] && echo "prebuilt: $prebuilt" || echo "built here") ;;
         oracle) result="debug state: $oracle_args" ;;
-        cuda_vs_oracle|flash_model|dev_cuda)
+        cuda_vs_oracle|flash_model|dev_cuda|nccl_pn1)
             result=$(test_result "$slog")
             grep -q '^FAIL ' "$slog" && verdict=FAIL
             [ "$name" = dev_cuda ] && result="$(grep -c '^== ' "$slog") checks: $result"
