@@ -11,6 +11,8 @@
 #        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host),
 #        BLAS=1 (default) runs the CPU trainer's matrix products through OpenBLAS's cblas_sgemm
 #        (-DUSE_BLAS -lopenblas); BLAS=0 builds it on the reference loops of cpu/ alone.
+#        MPI=auto (default) builds train_gpt2cpu with Open MPI when mpicxx (or pkg-config ompi)
+#        is found (-DUSE_MPI: mpirun -np N ./train_gpt2cpu), else single-process only; MPI=0 never.
 
 GPU_ARCH ?= 90
 PRECISION ?= BF16
@@ -32,6 +34,28 @@ ifeq ($(BLAS),1)
   CPU_BLAS_LIBS = -lopenblas
 else ifneq ($(BLAS),0)
   $(error BLAS must be 0 or 1, got $(BLAS))
+endif
+
+# MPI for the CPU trainer's data parallelism (common/comm_mpi.h): the compile and link flags
+# of mpicxx, else of pkg-config's ompi; none found, train_gpt2cpu is single-process only.
+MPI ?= auto
+ifneq ($(MPI),0)
+  MPICXX ?= $(shell command -v mpicxx 2>/dev/null)
+  ifneq ($(MPICXX),)
+    MPI_COMPILE := $(shell $(MPICXX) --showme:compile 2>/dev/null)
+    MPI_LINK := $(shell $(MPICXX) --showme:link 2>/dev/null)
+  endif
+  ifeq ($(strip $(MPI_LINK)),)
+    MPI_COMPILE := $(shell pkg-config --cflags ompi 2>/dev/null)
+    MPI_LINK := $(shell pkg-config --libs ompi 2>/dev/null)
+  endif
+endif
+ifneq ($(strip $(MPI_LINK)),)
+  CPU_MPI_FLAGS = -DUSE_MPI $(MPI_COMPILE)
+  CPU_MPI_LIBS = $(MPI_LINK)
+  CPU_MPI_STATE = with MPI (mpirun -np N ./train_gpt2cpu)
+else
+  CPU_MPI_STATE = without MPI: single process only (install libopenmpi-dev for mpirun)
 endif
 
 ifeq ($(PRECISION),FP32)
@@ -80,7 +104,8 @@ build/git_revision.h: FORCE
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
 train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS) build/git_revision.h
-	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
+	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $(CPU_MPI_FLAGS) $< $(CPU_BLAS_LIBS) $(CPU_MPI_LIBS) -o $@
+	@echo "train_gpt2cpu: $(CPU_MPI_STATE)"
 
 train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
 	$(NVCC) $(NVCCFLAGS) $< $(NVCC_LIBS) -o $@
