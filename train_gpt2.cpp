@@ -18,7 +18,9 @@
 #include <cstdio>
 #include <new>
 #include <string>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/checkpoint.h"
 #include "common/comm_mpi.h"
@@ -168,6 +170,28 @@ static void ssvr_gradients(GPT2Cpu& model, CpuOptimizer& optimizer, DataLoader& 
     optimizer.ssvr_sub_previous(model.grads.data());
 }
 
+// While it lives, the stderr of a process that a launcher started as rank > 0 goes to
+// /dev/null (for what every rank does identically, before the ranks have met).
+struct QuietStderrUnlessRank0 {
+    int saved = -1;
+    QuietStderrUnlessRank0() {
+        const char* r = getenv("OMPI_COMM_WORLD_RANK");
+        if (!r) r = getenv("PMI_RANK");
+        if (!r || atoi(r) == 0) return;
+        fflush(stderr);
+        saved = dup(2);
+        const int null = open("/dev/null", O_WRONLY);
+        if (saved >= 0 && null >= 0) dup2(null, 2);
+        if (null >= 0) close(null);
+    }
+    ~QuietStderrUnlessRank0() {
+        if (saved < 0) return;
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+    }
+};
+
 // GPT2_TEST_RANK_TRAIN_GLOB=R:GLOB (see the top): rank R's training shards.
 static std::string rank_train_glob(const std::string& glob, int rank) {
     const char* env = getenv("GPT2_TEST_RANK_TRAIN_GLOB");
@@ -192,7 +216,11 @@ static void dump_test_gradient(const std::vector<float>& grads, const std::vecto
 static int train(int argc, char** argv) {
     // ---- flags
     TrainConfig cfg = cpu_trainer_defaults();  // a tiny model, minutes on 2 cores (-h lists what differs from train_gpt2cu)
-    parse_train_args(argc, argv, &cfg);
+    {
+        // Every rank parses the same command line: a bad flag is one error line, rank 0's.
+        const QuietStderrUnlessRank0 quiet;
+        parse_train_args(argc, argv, &cfg);
+    }
     std::unique_ptr<Comm> comm_owner = make_host_comm(cfg.dist);
     Comm& comm = *comm_owner;
     const int rank = comm.rank(), ranks = comm.size();
@@ -200,6 +228,8 @@ static int train(int argc, char** argv) {
     cfg.dist.num_processes = ranks;
     if (!root && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout of rank %d", rank); // rank 0 speaks for the job
     print_config_notes(cfg);
+    SameOnEveryRank same_on_every_rank(comm); // until the data: an error here is one line, rank 0's
+    check_data_parallel_flags(cfg.dist, cfg.optim.algorithm, ranks);
     const int B = cfg.batch_size, T = cfg.seq_len;
 
     // ---- model, after its memory plan
@@ -216,6 +246,7 @@ static int train(int argc, char** argv) {
     const BatchPlan batch = plan_batch(cfg, ranks);
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
     const int grad_accum = batch.grad_accum;
+    same_on_every_rank.end(); // each rank's own shards from here: its errors name it
     DataLoader train_loader(rank_train_glob(cfg.train_glob, rank), B, T, rank, ranks, cfg.shuffle != 0, cfg.seed);
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.seed) : nullptr;

@@ -11,6 +11,7 @@
 // MpiComm installs fail_hook() (common/utils.h): every error line names the rank, and the
 // failing rank ends the whole job with MPI_Abort, so no rank waits forever in a collective.
 #pragma once
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@
 
 #ifdef USE_MPI
 #include <mpi.h>
+#include <unistd.h>
 
 class MpiComm : public Comm {
 public:
@@ -103,6 +105,59 @@ private:
         fail_runtime("%s failed: %.*s", what, len, msg);
     }
     bool owns_init_ = false;
+};
+// A stretch of start-up that every rank runs identically (flags against the model, batch
+// plan, memory plan): an error there would print one line per rank. While one of these is
+// active, a rank > 0 writes its stderr to a temporary file and, on an error, waits a few
+// seconds for rank 0 (which hits the same error) to end the job with the one line; only
+// if rank 0 does not (the error was this rank's own), it prints its line and ends the job.
+class SameOnEveryRank {
+public:
+    explicit SameOnEveryRank(const Comm& comm) {
+        if (comm.size() == 1 || comm.rank() == 0) return;
+        fflush(stderr);
+        captured_() = tmpfile();
+        saved_fd_() = dup(2);
+        if (!captured_() || saved_fd_() < 0) return;
+        dup2(fileno(captured_()), 2);
+        previous_ = fail_hook().end_job;
+        fail_hook().end_job = &end_job_after_rank0;
+        active_ = true;
+    }
+    ~SameOnEveryRank() { end(); }
+    void end() {
+        if (!active_) return;
+        active_ = false;
+        fflush(stderr);
+        dup2(saved_fd_(), 2);
+        close(saved_fd_());
+        fclose(captured_());
+        captured_() = nullptr;
+        fail_hook().end_job = previous_;
+    }
+
+private:
+    static FILE*& captured_() { static FILE* f = nullptr; return f; }
+    static int& saved_fd_() { static int fd = -1; return fd; }
+    static void end_job_after_rank0(int code) {
+        sleep(5); // rank 0 ends the job first when the error is the same on every rank
+        fflush(stderr);
+        dup2(saved_fd_(), 2);
+        rewind(captured_());
+        char line[4096];
+        while (fgets(line, sizeof line, captured_())) fputs(line, stderr);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, code);
+    }
+    void (*previous_)(int) = nullptr;
+    bool active_ = false;
+};
+#else
+// Without MPI there is one process: nothing to coordinate.
+class SameOnEveryRank {
+public:
+    explicit SameOnEveryRank(const Comm&) {}
+    void end() {}
 };
 #endif // USE_MPI
 

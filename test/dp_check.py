@@ -51,7 +51,6 @@ def same(ref_dir, run_dir, step, tol):
     worst["grad_norm"] = rel([train_got[s]["grad_norm"] for s in sorted(train_got)], [train_ref[s]["grad_norm"] for s in sorted(train_ref)])
     p_ref = model_params(f"{ref_dir}/model_{int(step):08d}.bin")
     p_got = model_params(f"{run_dir}/model_{int(step):08d}.bin")
-    p0 = None
     worst["params"] = rel(p_got, p_ref)
     text = ", ".join(f"{k} {v:.2e}" for k, v in worst.items())
     ok = all(v <= tol for v in worst.values())
@@ -86,7 +85,8 @@ def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, model_file):
     got = model_params(model_file)
     if byzantine > 0 and flipped == 0:
         return "FAIL --byzantine changed no vote coordinate (the test would not notice it being ignored)"
-    if ties == 0 or zeros == 0:
+    # with an odd rank count a tie needs a zero among the signs: rare, not required
+    if zeros == 0 or (ties == 0 and ranks % 2 == 0):
         return f"FAIL the run had {ties} ties and {zeros} all-zero coordinates: the check needs both"
     err = rel(got, p)
     mismatched = int(np.sum(got != p))
