@@ -18,9 +18,7 @@
 #include <cstdio>
 #include <new>
 #include <string>
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "common/checkpoint.h"
 #include "common/comm_mpi.h"
@@ -169,28 +167,6 @@ static void ssvr_gradients(GPT2Cpu& model, CpuOptimizer& optimizer, DataLoader& 
     scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, clip));
     optimizer.ssvr_sub_previous(model.grads.data());
 }
-
-// While it lives, the stderr of a process that a launcher started as rank > 0 goes to
-// /dev/null (for what every rank does identically, before the ranks have met).
-struct QuietStderrUnlessRank0 {
-    int saved = -1;
-    QuietStderrUnlessRank0() {
-        const char* r = getenv("OMPI_COMM_WORLD_RANK");
-        if (!r) r = getenv("PMI_RANK");
-        if (!r || atoi(r) == 0) return;
-        fflush(stderr);
-        saved = dup(2);
-        const int null = open("/dev/null", O_WRONLY);
-        if (saved >= 0 && null >= 0) dup2(null, 2);
-        if (null >= 0) close(null);
-    }
-    ~QuietStderrUnlessRank0() {
-        if (saved < 0) return;
-        fflush(stderr);
-        dup2(saved, 2);
-        close(saved);
-    }
-};
 
 // GPT2_TEST_RANK_TRAIN_GLOB=R:GLOB (see the top): rank R's training shards.
 static std::string rank_train_glob(const std::string& glob, int rank) {

@@ -10,7 +10,12 @@
 //   error, never N independent single-process runs writing one output directory.
 // MpiComm installs fail_hook() (common/utils.h): every error line names the rank, and the
 // failing rank ends the whole job with MPI_Abort, so no rank waits forever in a collective.
+// An error every rank hits alike should be one line, rank 0's: QuietStderrUnlessRank0 (before
+// the ranks meet, e.g. flag parsing) and SameOnEveryRank (after) see to it.
 #pragma once
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -21,7 +26,6 @@
 
 #ifdef USE_MPI
 #include <mpi.h>
-#include <unistd.h>
 
 class MpiComm : public Comm {
 public:
@@ -169,6 +173,28 @@ inline bool built_with_mpi() {
 #endif
 }
 
+// While it lives, the stderr of a process that a launcher started as rank > 0 goes to
+// /dev/null (for what every rank does identically, before the ranks have met).
+struct QuietStderrUnlessRank0 {  // e.g. around parse_train_args, before make_host_comm
+    int saved = -1;
+    QuietStderrUnlessRank0() {
+        const char* r = getenv("OMPI_COMM_WORLD_RANK");
+        if (!r) r = getenv("PMI_RANK");
+        if (!r || atoi(r) == 0) return;
+        fflush(stderr);
+        saved = dup(2);
+        const int null = open("/dev/null", O_WRONLY);
+        if (saved >= 0 && null >= 0) dup2(null, 2);
+        if (null >= 0) close(null);
+    }
+    ~QuietStderrUnlessRank0() {
+        if (saved < 0) return;
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+    }
+};
+
 // The host-memory communicator of this process (see the top). trainer: the binary's name,
 // for the error lines.
 inline std::unique_ptr<Comm> make_host_comm(const DistConfig& dist, const char* trainer = "train_gpt2cpu") {
@@ -189,9 +215,11 @@ inline std::unique_ptr<Comm> make_host_comm(const DistConfig& dist, const char* 
         fail_usage("-pr %d disagrees with this process's MPI rank %d (leave -pr out under mpirun)", dist.process_rank, comm->rank());
     return comm;
 #else
-    if (launched > 1)
+    if (launched > 1) {
+        const QuietStderrUnlessRank0 quiet; // every process hits this: rank 0's line only
         fail_usage("%s was built without MPI (single process only) but a launcher started %d processes; install "
                    "libopenmpi-dev (scripts/setup.sh --build) and rebuild (make)", trainer, launched);
+    }
     return std::unique_ptr<Comm>(new SingleProcessComm());
 #endif
 }
