@@ -28,12 +28,13 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
+#include "../common/checkpoint.h"
 #include "../common/comm.h"
 #include "../common/gpt2_layout.h"
-#include "../common/train_config.h"
 #include "cpu_optimizer.h"
 #include "grad_clip.h"
 #include "sign_vote.h"
