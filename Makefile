@@ -12,6 +12,8 @@
 #        NATIVE=1 adds -O3 -march=native to the CPU build (off: results independent of the host),
 #        BLAS=1 (default) runs the CPU trainer's matrix products through OpenBLAS's cblas_sgemm
 #        (-DUSE_BLAS -lopenblas); BLAS=0 builds it on the reference loops of cpu/ alone.
+#        MPI=auto (default) builds train_gpt2cpu with Open MPI when mpicxx (or pkg-config ompi)
+#        is found (-DUSE_MPI: mpirun -np N ./train_gpt2cpu), else single-process only; MPI=0 never.
 
 GPU_ARCH ?= 90
 PRECISION ?= BF16
@@ -37,6 +39,28 @@ else ifneq ($(BLAS),0)
   $(error BLAS must be 0 or 1, got $(BLAS))
 endif
 
+# MPI for the CPU trainer's data parallelism (common/comm_mpi.h): the compile and link flags
+# of mpicxx, else of pkg-config's ompi; none found, train_gpt2cpu is single-process only.
+MPI ?= auto
+ifneq ($(MPI),0)
+  MPICXX ?= $(shell command -v mpicxx 2>/dev/null)
+  ifneq ($(MPICXX),)
+    MPI_COMPILE := $(shell $(MPICXX) --showme:compile 2>/dev/null)
+    MPI_LINK := $(shell $(MPICXX) --showme:link 2>/dev/null)
+  endif
+  ifeq ($(strip $(MPI_LINK)),)
+    MPI_COMPILE := $(shell pkg-config --cflags ompi 2>/dev/null)
+    MPI_LINK := $(shell pkg-config --libs ompi 2>/dev/null)
+  endif
+endif
+ifneq ($(strip $(MPI_LINK)),)
+  CPU_MPI_FLAGS = -DUSE_MPI $(MPI_COMPILE)
+  CPU_MPI_LIBS = $(MPI_LINK)
+  CPU_MPI_STATE = with MPI (mpirun -np N ./train_gpt2cpu)
+else
+  CPU_MPI_STATE = without MPI: single process only (install libopenmpi-dev for mpirun)
+endif
+
 ifeq ($(PRECISION),FP32)
   PRECISION_FLAG = -DENABLE_FP32
 else ifeq ($(PRECISION),BF16)
@@ -54,24 +78,24 @@ NVCC_LIBS = -lcublas -lcublasLt -Xlinker -rpath,$(CUDA_HOME)/lib64
 # says which. Without NCCL train_gpt2cu runs one process only.
 # DP=0: neither (a binary that needs neither libnccl nor libmpi where it runs).
 DP ?= 1
+# MPI's flags for nvcc (MPI as found above): the C API only (OMPI_SKIP_MPICXX), -I, -L and -l,
+# without Open MPI's C++ bindings library.
+ifneq ($(strip $(MPI_LINK)),)
+  MPI_CPPFLAGS := -DUSE_MPI -DOMPI_SKIP_MPICXX=1 $(filter -I%,$(MPI_COMPILE))
+  MPI_LDLIBS := $(filter-out -lmpi_cxx,$(filter -L% -l%,$(MPI_LINK)))
+endif
 ifneq ($(DP),0)
   NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
-  MPICXX := $(shell command -v mpicxx 2>/dev/null)
-endif
-ifneq ($(MPICXX),)
-  # the C API only (OMPI_SKIP_MPICXX): -I, -L and -l flags, without Open MPI's C++ bindings library
-  MPI_CPPFLAGS := -DUSE_MPI -DOMPI_SKIP_MPICXX=1 $(filter -I%,$(shell $(MPICXX) --showme:compile 2>/dev/null))
-  MPI_LDLIBS := $(filter-out -lmpi_cxx,$(filter -L% -l%,$(shell $(MPICXX) --showme:link 2>/dev/null)))
 endif
 ifneq ($(NCCL_HEADER),)
   GPU_DP_FLAGS := -DUSE_NCCL $(MPI_CPPFLAGS)
   GPU_DP_LIBS := -lnccl $(MPI_LDLIBS)
-  GPU_DP_SUMMARY := NCCL$(if $(MPICXX), + MPI (mpirun or -pi fs|tcp), only (-pi fs|tcp; no mpicxx found))
+  GPU_DP_SUMMARY := NCCL$(if $(MPI_CPPFLAGS), + MPI (mpirun or -pi fs|tcp), only (-pi fs|tcp; no MPI found))
 else
   GPU_DP_SUMMARY := none ($(if $(filter 0,$(DP)),DP=0,no nccl.h): one process only)
 endif
 # The emulated trainer gets the NCCL stand-in over MPI (test/cuda_emu/include/nccl.h) when MPI is here.
-ifneq ($(MPICXX),)
+ifneq ($(MPI_CPPFLAGS),)
   EMU_DP_FLAGS := -DUSE_NCCL $(MPI_CPPFLAGS)
   EMU_DP_LIBS := $(MPI_LDLIBS)
 endif
@@ -110,7 +134,8 @@ build/git_revision.h: FORCE
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
 train_gpt2cpu: train_gpt2.cpp $(HOST_HEADERS) build/git_revision.h
-	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
+	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $(CPU_MPI_FLAGS) $< $(CPU_BLAS_LIBS) $(CPU_MPI_LIBS) -o $@
+	@echo "train_gpt2cpu: $(CPU_MPI_STATE)"
 
 train_gpt2cu: train_gpt2.cu $(HOST_HEADERS) $(CUDA_HEADERS) build/git_revision.h
 	$(NVCC) $(NVCCFLAGS) $(GPU_DP_FLAGS) $< $(NVCC_LIBS) $(GPU_DP_LIBS) -o $@

@@ -6,7 +6,13 @@
 // (validate, noise density, sample, forward/backward with gradient accumulation, clip,
 // step, log, checkpoint).
 //
-// Test hook: GPT2_TEST_NAN_GRAD_STEP=S (common/nonfinite_step.h).
+// Data parallel (mpirun -np N ./train_gpt2cpu ...; optim/data_parallel.h): every rank trains
+// on its own part of each step's batch; rank 0 alone prints, logs, samples and checkpoints.
+//
+// Test hooks: GPT2_TEST_NAN_GRAD_STEP=S (common/nonfinite_step.h); GPT2_TEST_RANK_TRAIN_GLOB=R:GLOB
+// (rank R reads its training shards from GLOB, as a node with its own bad copy of the data
+// would); GPT2_TEST_DUMP_GRAD=PREFIX (every rank writes its gradient of every step as it enters
+// the update: the majority-vote test recomputes the vote from them).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "common/checkpoint.h"
+#include "common/comm_mpi.h"
 #include "common/dataloader.h"
 #include "common/hellaswag.h"
 #include "common/llmc_init.h"
@@ -29,6 +36,7 @@
 #include "cpu/gpt2.h"
 #include "cpu/memory_plan.h"
 #include "optim/cpu_optimizer.h"
+#include "optim/data_parallel.h"
 #include "optim/grad_clip.h"
 #include "optim/schedule.h"
 
@@ -73,15 +81,16 @@ static void check_memory(const TrainConfig& cfg, const GPT2Config& mc) {
            available / 1073741824.0);
 }
 
-// Mean loss over `batches` batches of the val loader, always the same tokens.
-static float validation_loss(GPT2Cpu& model, DataLoader& val, int batches, int B, int T) {
+// Mean loss over `batches` batches of the val loader, always the same tokens (each rank its
+// part of every batch; the mean over ranks).
+static float validation_loss(GPT2Cpu& model, DataLoader& val, int batches, int B, int T, CpuDataParallel& dp) {
     val.reset();
     double sum = 0;
     for (int i = 0; i < batches; i++) {
         val.next_batch();
         sum += model.forward(val.inputs(), val.targets(), B, T);
     }
-    return (float)(sum / batches);
+    return (float)dp.mean(sum / batches);
 }
 
 // HellaSwag (common/hellaswag.h): the number of examples the model answers right.
@@ -114,15 +123,18 @@ static void print_sample(GPT2Cpu& model, Tokenizer& tokenizer, int n, uint64_t s
 }
 
 // Mean micro-batch gradient of K noise batches at the current weights, accumulated into
-// acc; no update. Leaves model.grads dirty (the next training step zeroes them).
+// acc; no update. Leaves model.grads dirty (the next training step zeroes them). With several
+// ranks a sample is the gradient of the whole micro-batch of all ranks (B*ranks rows, summed
+// across ranks), so K samples at B/n per rank mean what K samples at B mean in one process.
 static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& noise_loader, GradientNoiseAccumulator& acc,
-                                                int batches, int B, int T) {
+                                                int batches, int B, int T, Comm& comm) {
     acc.reset();
     for (int k = 0; k < batches; k++) {
         noise_loader.next_batch();
         model.zero_grad();
         model.forward(noise_loader.inputs(), noise_loader.targets(), B, T);
-        model.backward(1.0f / ((float)B * T));
+        model.backward(1.0f / ((float)B * T * comm.size()));
+        comm.all_reduce_sum(model.grads.data(), model.grads.size(), CommDtype::F32);
         acc.add(model.grads.data());
     }
     return gpt2_noise_density(acc, model.config);
@@ -172,7 +184,7 @@ struct MatmulProfile {
 // batch_start), clipped by its own norm, and v -= (1 - beta) g_prev. A second forward and
 // backward per step: about twice SignSGD's compute. Leaves the loader where it was.
 static void ssvr_gradients(GPT2Cpu& model, CpuOptimizer& optimizer, DataLoader& loader, const DataLoaderPosition& batch_start,
-                           int grad_accum, int B, int T, float clip, int t) {
+                           int grad_accum, int B, int T, float clip, int t, CpuDataParallel& dp) {
     optimizer.ssvr_add_current(model.grads.data());
     if (t == 1) return;
     const DataLoaderPosition after = loader.position();
@@ -183,21 +195,55 @@ static void ssvr_gradients(GPT2Cpu& model, CpuOptimizer& optimizer, DataLoader& 
     for (int micro = 0; micro < grad_accum; micro++) {
         loader.next_batch();
         model.forward(loader.inputs(), loader.targets(), B, T);
-        model.backward(1.0f / ((float)B * T * grad_accum));
+        model.backward(1.0f / ((float)B * T * grad_accum * dp.gradient_divisor()));
     }
     model.params.swap(current);
     loader.restore(after);
+    dp.reduce_gradients(model.grads.data()); // -z 0 only (check_data_parallel_flags)
     const double norm = global_grad_norm(model.grads.data(), model.grads.size());
     if (!std::isfinite(norm)) fail_runtime("step %d: ssvr's gradient at the previous parameters is not finite", t);
     scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, clip));
     optimizer.ssvr_sub_previous(model.grads.data());
 }
 
+// GPT2_TEST_RANK_TRAIN_GLOB=R:GLOB (see the top): rank R's training shards.
+static std::string rank_train_glob(const std::string& glob, int rank) {
+    const char* env = getenv("GPT2_TEST_RANK_TRAIN_GLOB");
+    if (!env) return glob;
+    const std::string v = env;
+    const size_t colon = v.find(':');
+    if (colon == std::string::npos || atoi(v.substr(0, colon).c_str()) != rank) return glob;
+    return v.substr(colon + 1);
+}
+
+// GPT2_TEST_DUMP_GRAD=PREFIX (see the top): this rank's gradient as it enters the update of
+// step S (1-based) to PREFIX.step<S>.rank<R>.f32, and rank 0's parameters before it to
+// PREFIX.step<S>.params.f32.
+static void dump_test_gradient(const std::vector<float>& grads, const std::vector<float>& params, int step, int rank) {
+    const char* prefix = getenv("GPT2_TEST_DUMP_GRAD");
+    if (!prefix) return;
+    const std::string base = std::string(prefix) + ".step" + std::to_string(step);
+    write_file_atomically(base + ".rank" + std::to_string(rank) + ".f32", nullptr, 0, grads.data(), grads.size() * sizeof(float));
+    if (rank == 0) write_file_atomically(base + ".params.f32", nullptr, 0, params.data(), params.size() * sizeof(float));
+}
+
 static int train(int argc, char** argv) {
     // ---- flags
     TrainConfig cfg = cpu_trainer_defaults();  // a tiny model, minutes on 2 cores (-h lists what differs from train_gpt2cu)
-    parse_train_args(argc, argv, &cfg);
+    {
+        // Every rank parses the same command line: a bad flag is one error line, rank 0's.
+        const QuietStderrUnlessRank0 quiet;
+        parse_train_args(argc, argv, &cfg);
+    }
+    std::unique_ptr<Comm> comm_owner = make_host_comm(cfg.dist);
+    Comm& comm = *comm_owner;
+    const int rank = comm.rank(), ranks = comm.size();
+    const bool root = rank == 0;
+    cfg.dist.num_processes = ranks;
+    if (!root && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout of rank %d", rank); // rank 0 speaks for the job
     print_config_notes(cfg);
+    SameOnEveryRank same_on_every_rank(comm); // until the data: an error here is one line, rank 0's
+    check_data_parallel_flags(cfg.dist, cfg.optim.algorithm, ranks);
     const int B = cfg.batch_size, T = cfg.seq_len;
 
     // ---- model, after its memory plan
@@ -211,37 +257,48 @@ static int train(int argc, char** argv) {
            mc.channels, mc.num_heads, mc.vocab_size, mc.padded_vocab_size, num_params);
 
     // ---- batch and data
-    const BatchPlan batch = plan_batch(cfg);
+    const BatchPlan batch = plan_batch(cfg, ranks);
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
     const int grad_accum = batch.grad_accum;
-    DataLoader train_loader(cfg.train_glob, B, T, 0, 1, cfg.shuffle != 0, cfg.seed);
+    same_on_every_rank.end(); // each rank's own shards from here: its errors name it
+    DataLoader train_loader(rank_train_glob(cfg.train_glob, rank), B, T, rank, ranks, cfg.shuffle != 0, cfg.seed);
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
-    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, 0, 1, false, cfg.seed) : nullptr;
+    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
-    HellaSwagEval* hellaswag = cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
+    HellaSwagEval* hellaswag = cfg.hellaswag && root ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
 
     Tokenizer tokenizer;
-    if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
+    if (cfg.sample_every > 0 && root) tokenizer.load(cfg.tokenizer_path);
 
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
     CpuOptimizer optimizer(oc, mc);
+    CpuDataParallel dp(comm, cfg.dist, optimizer, num_params);
     print_run_plan(cfg, batch, max_steps);
+    const long long comm_bytes = dp.comm_bytes_per_step();
+    if (ranks > 1)
+        printf("data parallel: %d processes (%s), %s; %lld bytes sent per rank per step (%.2f MB)\n", ranks, comm.backend(),
+               dp_scheme_name(dp.scheme()), comm_bytes, comm_bytes / 1e6);
 
-    // ---- output, checkpoints, resume
-    const bool writing = !cfg.output_dir.empty();
+    // ---- output, checkpoints, resume (rank 0 owns the directory; every rank reads the
+    // checkpoint, so -o must be a directory every rank sees)
+    const bool writing = !cfg.output_dir.empty() && root;
     if (writing) claim_output_dir(cfg.output_dir, cfg.resume != 0, cfg.overwrite != 0);
+    comm.barrier(); // the directory is claimed (and --overwrite done) before any rank looks into it
     const bool measuring_noise = cfg.noise_every > 0;
-    DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, 0, 1, true, noise_loader_seed(cfg.seed)) : nullptr;
+    DataLoader* noise_loader =
+        measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, ranks, true, noise_loader_seed(cfg.seed)) : nullptr;
     GradientNoiseAccumulator* noise_acc = measuring_noise ? new GradientNoiseAccumulator(num_params) : nullptr;
     std::vector<StateTensorRef> optim_state;
     for (OptimStateBuffer& b : optimizer.state()) optim_state.push_back({b.name, b.data.data(), b.data.size()});
     int start_step = 0, skips = 0;
-    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob};
-    const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks};
+    int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
+    comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     if (resume_step >= 0) {
-        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), optim_state);
+        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), optim_state,
+                                                 dp.own_rank_state());
         train_loader.restore(st.train_pos);
         if (noise_loader) noise_loader->restore(st.noise_pos);
         check_resume_matches(st, run_shape, max_steps, cfg.output_dir);
@@ -252,8 +309,11 @@ static int train(int argc, char** argv) {
         printf("no complete checkpoint in %s: starting from step 0\n", cfg.output_dir.c_str());
     }
     RunLog log;
-    open_run_log(&log, cfg, argc, argv, "cpu", num_params, total_batch, max_steps, resume_step);
+    if (writing) open_run_log(&log, cfg, argc, argv, "cpu", num_params, total_batch, max_steps, resume_step);
     auto checkpoint = [&](int step) {
+        if (cfg.output_dir.empty()) return;
+        dp.gather_optimizer_state(); // collective: -z 1's shards of the state made whole
+        const std::vector<StateTensorRef> rank_state = dp.gather_rank_state(); // collective: the vote's per-rank momenta
         if (!writing) return;
         TrainingState st;
         st.step = step;
@@ -262,7 +322,7 @@ static int train(int argc, char** argv) {
         st.run = run_shape;
         st.train_pos = train_loader.position();
         if (noise_loader) st.noise_pos = noise_loader->position();
-        save_checkpoint(cfg.output_dir, mc, model.params.data(), st, optim_state, cfg.keep_checkpoints);
+        save_checkpoint(cfg.output_dir, mc, model.params.data(), st, optim_state, cfg.keep_checkpoints, rank_state);
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
     const int nan_step = test_nan_grad_step();
@@ -272,7 +332,7 @@ static int train(int argc, char** argv) {
     for (int step = start_step; step <= max_steps; step++) {
         const bool last = step == max_steps;
         if (validating && (step % cfg.val_every == 0 || last)) {
-            const float val_loss = validation_loss(model, *val_loader, val_batches, B, T);
+            const float val_loss = validation_loss(model, *val_loader, val_batches, B, T, dp);
             printf("step %d: val loss %.6f\n", step, val_loss);
             log.val(step, val_loss, (long)step * total_batch);
         }
@@ -284,12 +344,12 @@ static int train(int argc, char** argv) {
             log.eval(step, correct, hellaswag->num_examples(), (long)step * total_batch);
         }
         if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
-            const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, B, T);
+            const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, B, T, comm);
             printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
                    nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
             log.noise(step, nd, cfg.noise_batches);
         }
-        if (cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
+        if (root && cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);
         if (last) {
             if (max_steps == 0 && resume_step < 0) checkpoint(0); // -x 0: the untrained model, for llm.c or PyTorch
@@ -305,23 +365,35 @@ static int train(int argc, char** argv) {
         for (int micro = 0; micro < grad_accum; micro++) {
             train_loader.next_batch();
             loss += model.forward(train_loader.inputs(), train_loader.targets(), B, T) / grad_accum;
-            model.backward(1.0f / ((float)tokens_per_micro * grad_accum));
+            model.backward(1.0f / ((float)tokens_per_micro * grad_accum * dp.gradient_divisor()));
         }
         profile.end_matmuls();
         if (step + 1 == nan_step) model.grads[0] = NAN;
-        const GradNorms norms = grad_norms(model.grads.data(), num_params);
+        // A non-finite step is reported by the lowest rank where it arose (rank 0 when only
+        // the sum overflowed); the others wait in a barrier until that rank ends the job.
+        const int nonfinite_rank = dp.first_nonfinite_rank(loss, model.grads.data());
+        loss = dp.mean(loss);
+        dp.reduce_gradients(model.grads.data());
+        const GradNorms norms = dp.norms(model.grads.data());
         const double norm = norms.l2;
+        if (!cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm)) && rank != std::max(0, nonfinite_rank)) {
+            comm.barrier();
+            fail_runtime("step %d: not finite on rank %d", step + 1, nonfinite_rank); // not reached: that rank ends the job
+        }
         if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
-            scale_grads(model.grads.data(), num_params, clip_scale(norm, oc.grad_clip));
+            dp.scale(model.grads.data(), clip_scale(norm, oc.grad_clip));
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-            if (oc.algorithm == Algorithm::SSVR) ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum, B, T, oc.grad_clip, step + 1);
-            optimizer.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
+            if (oc.algorithm == Algorithm::SSVR)
+                ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum, B, T, oc.grad_clip, step + 1, dp);
+            dump_test_gradient(model.grads, model.params, step + 1, rank);
+            dp.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             profile.end_step(ms);
             const double tokens_per_s = total_batch / (ms / 1000.0);
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
                    oc.lr * lr_factor, norm, ms, tokens_per_s);
-            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf);
+            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
+                      ranks > 1 ? comm_bytes : -1);
         }
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.

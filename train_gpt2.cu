@@ -527,8 +527,11 @@ int main(int argc, char** argv) {
     line_buffer_stdout();
     // ---- flags: llm.c's GPT-2 (124M) run by default
     TrainConfig cfg = gpu_trainer_defaults();
-    parse_train_args(argc, argv, &cfg);
-    print_config_notes(cfg);
+    {
+        // Every rank parses the same command line: a bad flag is one error line, rank 0's.
+        const QuietStderrUnlessRank0 quiet;
+        parse_train_args(argc, argv, &cfg);
+    }
     const int B = cfg.batch_size, T = cfg.seq_len;
 
     // ---- model shape and batch
@@ -543,16 +546,10 @@ int main(int argc, char** argv) {
     const int world = comm->size(), rank = comm->rank();
     cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
-    if (world == 1 && cfg.dist.zero_stage == 1) printf("note: -z 1 with one process equals -z 0\n");
+    print_config_notes(cfg);
     const bool data_parallel = world > 1 || cfg.dist.sign_vote || cfg.dist.byzantine || GpuDataParallel::uses_collectives(*comm);
     // -d is the batch of all ranks together (-1: B x T on every rank)
-    BatchPlan batch = plan_batch(cfg);
-    if (world > 1) {
-        if (cfg.total_batch_tokens == -1) batch.total_batch = batch.tokens_per_micro * world;
-        if (batch.total_batch % (batch.tokens_per_micro * world) != 0)
-            fail_usage("total batch -d %ld is not a multiple of B*T*ranks = %ld", batch.total_batch, batch.tokens_per_micro * world);
-        batch.grad_accum = (int)(batch.total_batch / (batch.tokens_per_micro * world));
-    }
+    const BatchPlan batch = plan_batch(cfg, world);
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
     const int grad_accum = batch.grad_accum;
     const bool measuring_noise = cfg.noise_every > 0;
@@ -624,7 +621,7 @@ int main(int argc, char** argv) {
                                                                 pinned_alloc, pinned_free) : nullptr;
     GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params, cfg.noise_batches) : nullptr;
     int start_step = 0, skips = 0;
-    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob};
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step >= 0) {
         HostTrainingState host(model, optimizer);

@@ -13,7 +13,8 @@
 //       not a function of the master weights,
 //       "loader/train", "loader/noise" int32[6]: data-loader positions (epoch, shard,
 //       sample as lo/hi pairs),
-//       "run/batch" int32[4] (B, T, total batch lo, hi), "run/train_glob", "run/val_glob"
+//       "run/batch" int32[4] (B, T, total batch lo, hi), "run/processes" int32[1] (data-
+//       parallel ranks; absent in older files: 1), "run/train_glob", "run/val_glob"
 //       bytes: what the data positions mean; a resume that changes them is refused
 //       (check_resume_matches). Nothing else run-specific (times, hosts) goes in, so two runs
 //       that reach the same step the same way write byte-identical files.
@@ -92,6 +93,7 @@ struct RunShape {
     int batch_size = 0, seq_len = 0;
     long total_batch = 0;
     std::string train_glob, val_glob;
+    int processes = 1; // data-parallel ranks: each reads its own part of every step's batch
 };
 
 struct TrainingState {
@@ -145,6 +147,7 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     const std::vector<int32_t> batch = {st.run.batch_size, st.run.seq_len, (int32_t)(uint32_t)(uint64_t)st.run.total_batch,
                                         (int32_t)(uint32_t)((uint64_t)st.run.total_batch >> 32)};
     f.put_i32("run/batch", {4}, batch.data());
+    f.put_i32("run/processes", {1}, &st.run.processes);
     f.put_str("run/train_glob", st.run.train_glob);
     f.put_str("run/val_glob", st.run.val_glob);
     f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
@@ -189,6 +192,7 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     st.run.batch_size = batch[0];
     st.run.seq_len = batch[1];
     st.run.total_batch = (long)join64(batch, 1);
+    st.run.processes = f.has("run/processes") ? f.i32("run/processes").at(0) : 1;
     st.run.train_glob = f.str("run/train_glob");
     st.run.val_glob = f.str("run/val_glob");
     st.train_pos = position_from(f.i32("loader/train"), state_path);
@@ -222,6 +226,9 @@ inline void check_resume_matches(const TrainingState& st, const RunShape& now, i
                    "position and a bit-identical resume depend on it)", st.step, dir.c_str(), flag, is.c_str(), flag, was.c_str());
     };
     const RunShape& was = st.run;
+    if (was.processes != now.processes)
+        fail_usage("cannot resume the checkpoint of step %d in '%s' with %d process(es): it was trained with %d (each rank's "
+                   "part of the data and its optimizer state depend on it)", st.step, dir.c_str(), now.processes, was.processes);
     if (was.batch_size != now.batch_size) refuse("-b", std::to_string(was.batch_size), std::to_string(now.batch_size));
     if (was.seq_len != now.seq_len) refuse("-t", std::to_string(was.seq_len), std::to_string(now.seq_len));
     if (was.total_batch != now.total_batch) refuse("-d", std::to_string(was.total_batch), std::to_string(now.total_batch));

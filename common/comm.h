@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -37,6 +38,14 @@ struct DistConfig {
     int sign_vote = 0;            // --sign-vote: signsgd/signum by majority vote of 1-bit signs
     int byzantine = 0;            // --byzantine K: ranks 0..K-1 send negated signs (research flag)
 };
+
+// The world size a launcher (mpirun; srun with PMI) announces in the environment, 0 when
+// none started this process (common/comm_mpi.h picks the implementation with it).
+inline int launcher_world_size() {
+    for (const char* var : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
+        if (const char* v = getenv(var)) return atoi(v);
+    return 0;
+}
 
 class Comm {
 public:

@@ -3,16 +3,16 @@
 // trainer's kernels run), so it is ordered with them and the host does not wait.
 //
 // How the ranks meet (make_gpu_comm):
-//   under mpirun (OMPI_COMM_WORLD_SIZE / PMI_SIZE set; build with USE_MPI): MPI_Init, rank and
-//     size from MPI_COMM_WORLD, the local rank from OMPI_COMM_WORLD_LOCAL_RANK (else rank % -pg),
-//     rank 0's ncclUniqueId by MPI_Bcast; a failing rank ends the job by MPI_Abort (fail_hook).
+//   under mpirun (OMPI_COMM_WORLD_SIZE / PMI_SIZE set; build with USE_MPI): common/comm_mpi.h's
+//     MpiComm gives rank, size and the local rank (ranks sharing the host) and broadcasts rank
+//     0's ncclUniqueId; a failing rank ends the job by MPI_Abort (fail_hook).
 //   -pi fs: -pn/-pr give size and rank; rank 0 writes the id to <-pf>/ncclUniqueId.bin (atomic
 //     rename), the others poll for it; rank 0 deletes it once every rank has joined.
 //   -pi tcp: rank 0 listens at -ps (host[:port], default port 12345), the others connect and
 //     receive the id.
 //   Both wait at most GPT2_DIST_TIMEOUT seconds (default 120) for the rendezvous and then fail
 //   with one line naming the rank and what it waited for.
-// The device is the local rank: OMPI_COMM_WORLD_LOCAL_RANK under mpirun, else rank % -pg.
+// The device is the local rank: MPI's under mpirun, else rank % -pg.
 //
 // Failure without MPI (fs/tcp): a rank that fails calls ncclCommAbort on its communicator and
 // exits with the error line; a watchdog thread in every rank polls ncclCommGetAsyncError once a
@@ -42,17 +42,11 @@
 #include "comm.h"
 #include "utils.h"
 
-#ifdef USE_MPI
-#include <mpi.h>
-#endif
+#include "comm_mpi.h" // MpiComm under USE_MPI; QuietStderrUnlessRank0 in every build
 #ifdef USE_NCCL
 #include <nccl.h>
 #endif
 
-// mpirun (Open MPI, or a PMI launcher such as Slurm's srun) started this process.
-inline bool launched_by_mpirun() {
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
-}
 
 inline int dist_env_seconds(const char* name, int fallback) {
     const char* v = getenv(name);
@@ -62,23 +56,12 @@ inline int dist_env_seconds(const char* name, int fallback) {
 }
 
 #ifdef USE_MPI
-// MPI for the NCCL bootstrap (and nothing else in train_gpt2cu). Initialized once; finalized
-// at exit. A failure anywhere ends the whole job through MPI_Abort.
-inline void mpi_bootstrap_init(int* rank, int* size) {
-    int initialized = 0;
-    MPI_Initialized(&initialized);
-    if (!initialized) {
-        MPI_Init(nullptr, nullptr);
-        atexit([] {
-            int finalized = 0;
-            MPI_Finalized(&finalized);
-            if (!finalized) MPI_Finalize();
-        });
-    }
-    MPI_Comm_rank(MPI_COMM_WORLD, rank);
-    MPI_Comm_size(MPI_COMM_WORLD, size);
-    fail_hook().rank = *size > 1 ? *rank : -1;
-    fail_hook().end_job = [](int code) { MPI_Abort(MPI_COMM_WORLD, code); exit(code); };
+// MPI only bootstraps NCCL in train_gpt2cu (common/comm_mpi.h's MpiComm: rank, size, local
+// rank, the broadcast of NCCL's unique id, and MPI_Abort through fail_hook). Alive for the
+// whole process; finalized at exit.
+inline MpiComm& bootstrap_mpi() {
+    static MpiComm comm;
+    return comm;
 }
 #endif
 
@@ -207,7 +190,7 @@ inline ncclUniqueId fetch_unique_id(const std::string& addr, int timeout_s) {
 
 class NcclComm : public Comm {
 public:
-    // The device must already be set (make_gpu_comm does it). mpi: the id comes by MPI_Bcast.
+    // The device must already be set (make_gpu_comm does it). mpi: the id comes by MPI broadcast.
     NcclComm(int rank, int size, int local_rank, const DistConfig& d, bool mpi) {
         rank_ = rank, size_ = size, local_rank_ = local_rank;
         const int timeout_s = dist_env_seconds("GPT2_DIST_TIMEOUT", 120);
@@ -215,7 +198,7 @@ public:
         if (rank == 0) ncclCheck(ncclGetUniqueId(&id));
         if (mpi) {
 #ifdef USE_MPI
-            MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+            bootstrap_mpi().broadcast(&id, sizeof id, CommDtype::I8, 0);
 #endif
         } else if (d.init_method == "fs") {
             if (rank == 0) write_unique_id_file(d.fs_path, id);
@@ -333,10 +316,11 @@ private:
 // CUDA device to the local rank.
 inline std::unique_ptr<Comm> make_gpu_comm(const DistConfig& d) {
     int rank = d.process_rank, size = d.num_processes;
-    const bool mpi = launched_by_mpirun();
+    const bool mpi = launcher_world_size() > 0; // mpirun, or a PMI launcher such as srun
     if (mpi) {
 #ifdef USE_MPI
-        mpi_bootstrap_init(&rank, &size);
+        rank = bootstrap_mpi().rank();
+        size = bootstrap_mpi().size();
         if (d.num_processes > 1 && d.num_processes != size)
             fail_usage("-pn %d, but mpirun started %d processes", d.num_processes, size);
 #else
@@ -349,8 +333,11 @@ inline std::unique_ptr<Comm> make_gpu_comm(const DistConfig& d) {
     if (size > 1 && !mpi && !explicit_rendezvous)
         fail_usage("-pn %d without mpirun needs -pi fs (with -pf DIR) or -pi tcp (with -ps ADDR)", size);
     if (size > 1 && !mpi) fail_hook().rank = rank;
-    const char* env_local = getenv("OMPI_COMM_WORLD_LOCAL_RANK");
-    const int local_rank = mpi && env_local ? atoi(env_local) : rank % d.gpus_per_node;
+#ifdef USE_MPI
+    const int local_rank = mpi ? bootstrap_mpi().local_rank() : rank % d.gpus_per_node;
+#else
+    const int local_rank = rank % d.gpus_per_node;
+#endif
     int devices = 0;
     if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
         fail_runtime("train_gpt2cu needs a CUDA GPU and found none (use train_gpt2cpu for the CPU)");

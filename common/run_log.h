@@ -100,8 +100,8 @@ inline std::string git_revision() { return GPT2_GIT_REVISION; }
 // "true"/"false", or "null" when unknown.
 inline std::string git_dirty_json() { return GPT2_GIT_DIRTY < 0 ? "null" : GPT2_GIT_DIRTY ? "true" : "false"; }
 
-// The "config" record: every TrainConfig field (cfg must have total_batch_tokens and
-// max_steps resolved by the caller), the command line, git revision and device.
+// The "config" record: every TrainConfig field (cfg must have total_batch_tokens,
+// max_steps and dist.num_processes, the job's rank count, resolved by the caller), the command line, git revision and device.
 inline std::string run_config_json(const TrainConfig& cfg, const std::string& argv_line, const std::string& device,
                                    size_t num_params, long tokens_per_step, int resumed_from) {
     using run_log_detail::json_number;
@@ -134,6 +134,8 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"profile_kernels", std::to_string(cfg.profile_kernels)}, {"hellaswag", std::to_string(cfg.hellaswag)},
         {"hellaswag_path", json_string(cfg.hellaswag_path)}, {"init", json_string(cfg.init)},
         {"wsd_shape", json_string(wsd_shape_name(s.wsd_shape))}, {"overfit_single_batch", std::to_string(cfg.overfit_single_batch)},
+        {"zero_stage", std::to_string(cfg.dist.zero_stage)}, {"sign_vote", std::to_string(cfg.dist.sign_vote)},
+        {"byzantine", std::to_string(cfg.dist.byzantine)}, {"processes", std::to_string(cfg.dist.num_processes)},
     };
     std::string flags = "{";
     for (size_t i = 0; i < f.size(); i++) flags += (i ? "," : "") + json_string(f[i].first) + ":" + f[i].second;
@@ -180,17 +182,17 @@ public:
     // grad_l1, grad_linf: ||g||_1 and ||g||_inf of the step's gradient (before clipping), from
     // the same pass as norm (= ||g||_2).
     void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens,
-               double grad_l1 = NAN, double grad_linf = NAN, long comm_bytes = -1) {
+               double grad_l1 = NAN, double grad_linf = NAN, long long comm_bytes = -1) {
         using run_log_detail::json_number;
         if (!main_) return;
         // comm_bytes: bytes this rank sent in the step's collectives (multi-process runs only)
-        const std::string comm = comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : "";
         fprintf(main_, "s:%d trl:%.4f lr:%.6f norm:%.2f tps:%.0f\n", step, loss, lr, norm, tokens_per_s);
         fflush(main_);
         metrics("{\"type\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":" + json_number(loss) +
                 ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"grad_l1\":" + json_number(grad_l1) +
                 ",\"grad_l2\":" + json_number(norm) + ",\"grad_linf\":" + json_number(grad_linf) + ",\"ms\":" + json_number(ms) +
-                ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) + comm + "}");
+                ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) +
+                (comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : std::string()) + "}");
     }
     void val(int step, double loss, long tokens) {
         if (!main_) return;

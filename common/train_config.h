@@ -354,6 +354,8 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (cfg->total_batch_tokens != -1 && cfg->total_batch_tokens / tokens_per_micro > INT_MAX)
         fail_usage("total batch -d %ld is too large: %ld accumulation steps of B*T = %ld (at most %d)", cfg->total_batch_tokens,
                    cfg->total_batch_tokens / tokens_per_micro, tokens_per_micro, INT_MAX);
+    if (cfg->dist.zero_stage == 1 && cfg->dist.num_processes <= 1 && launcher_world_size() <= 1)
+        cfg->notes.push_back("-z 1: ZeRO-1 shards the optimizer state across processes; with one process it equals -z 0");
     if (cfg->recompute < 0 || cfg->recompute > 2) fail_usage("-r wants 0, 1 or 2, got %d", cfg->recompute);
     if (cfg->recompute == 2) {
         cfg->recompute = 1;
@@ -401,17 +403,26 @@ inline void print_config_notes(const TrainConfig& cfg) {
 
 // The batch of one optimizer step: -d tokens (B*T when -1), taken in grad_accum micro-steps
 // of B*T tokens each; -d must be a multiple of B*T.
+// With P processes (data parallelism) -b is each process's micro-batch and -d the total over
+// all of them: -d must be a multiple of B*T*P (-1: B*T*P, no accumulation).
 struct BatchPlan {
     long tokens_per_micro, total_batch;
     int grad_accum;
+    int processes = 1;
 };
-inline BatchPlan plan_batch(const TrainConfig& cfg) {
+inline BatchPlan plan_batch(const TrainConfig& cfg, int processes = 1) {
     BatchPlan p;
+    p.processes = processes;
     p.tokens_per_micro = (long)cfg.batch_size * cfg.seq_len;
-    p.total_batch = cfg.total_batch_tokens == -1 ? p.tokens_per_micro : cfg.total_batch_tokens;
-    if (p.total_batch % p.tokens_per_micro != 0)
+    const long all_ranks = p.tokens_per_micro * processes;
+    p.total_batch = cfg.total_batch_tokens == -1 ? all_ranks : cfg.total_batch_tokens;
+    if (processes == 1 && p.total_batch % p.tokens_per_micro != 0)
         fail_usage("total batch -d %ld is not a multiple of B*T = %ld", p.total_batch, p.tokens_per_micro);
-    p.grad_accum = (int)(p.total_batch / p.tokens_per_micro);
+    if (p.total_batch % all_ranks != 0)
+        fail_usage("total batch -d %ld is not a multiple of B*T*processes = %d*%d*%d = %ld", p.total_batch, cfg.batch_size,
+                   cfg.seq_len, processes, all_ranks);
+    if (p.total_batch / all_ranks > INT_MAX) fail_usage("total batch -d %ld is too large", p.total_batch);
+    p.grad_accum = (int)(p.total_batch / all_ranks);
     return p;
 }
 
@@ -424,8 +435,12 @@ inline int plan_max_steps(const TrainConfig& cfg, long batches_per_epoch, int gr
 // The two lines both trainers print before training: the batch and the optimizer settings.
 inline void print_run_plan(const TrainConfig& cfg, const BatchPlan& b, int max_steps) {
     const OptimConfig& o = cfg.optim;
-    printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", cfg.batch_size,
-           cfg.seq_len, b.grad_accum, b.total_batch, max_steps);
+    if (b.processes > 1)
+        printf("batch: %d x %d tokens, %d accumulation step(s), %d processes = %ld tokens per step; %d steps\n", cfg.batch_size,
+               cfg.seq_len, b.grad_accum, b.processes, b.total_batch, max_steps);
+    else
+        printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", cfg.batch_size,
+               cfg.seq_len, b.grad_accum, b.total_batch, max_steps);
     printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(o.algorithm), o.lr,
            o.weight_decay, wd_on_name(o.wd_on), o.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
     if (o.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(o.muon_fallback), o.fallback_lr);

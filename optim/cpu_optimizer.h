@@ -62,38 +62,95 @@ public:
     // One update of the flat parameter buffer. t is the 1-based step count (AdamW's bias
     // correction); lr_factor comes from the schedule.
     void step(float* params, const float* grads, float lr_factor, int t) {
+        step_range(params, grads, lr_factor, t, 0, num_params(), [](double x) { return x; });
+        for (size_t k = 0; k < groups_.size(); k++)
+            if (groups_[k].rule == Algorithm::Muon)
+                for (int l = 0; l < groups_[k].tensor.layers; l++) step_muon_matrix(params, grads, lr_factor, k, l);
+    }
+
+    // The elementwise rules on the flat coordinates [begin, end) only, the same arithmetic as
+    // step() (ZeRO-1, optim/data_parallel.h: each rank its shard). Muon's matrices are left to
+    // step_muon_matrix. nsgd's ||m||^2 over the range goes through global_sum (the sum over
+    // ranks; identity in one process) before anything is applied.
+    template <class GlobalSum>
+    void step_range(float* params, const float* grads, float lr_factor, int t, size_t begin, size_t end, GlobalSum global_sum) {
         // nsgd: every tensor's momentum first, for the norm over the whole model
         double nsgd_sum_sq = 0.0;
-        for (size_t k = 0; k < groups_.size(); k++)
-            if (groups_[k].rule == Algorithm::NSGD)
-                nsgd_sum_sq += nsgd_momentum(grads + groups_[k].tensor.offset, slot(k, 0), groups_[k].tensor.numel(), cfg_.momentum);
-        const float nsgd_inv = nsgd_inv_norm(nsgd_sum_sq);
+        bool nsgd = false;
+        for (size_t k = 0; k < groups_.size(); k++) {
+            if (groups_[k].rule != Algorithm::NSGD) continue;
+            nsgd = true;
+            size_t lo, n;
+            if (!clip_range(k, begin, end, &lo, &n)) continue;
+            nsgd_sum_sq += nsgd_momentum(grads + lo, slot(k, 0) + (lo - groups_[k].tensor.offset), n, cfg_.momentum);
+        }
+        const float nsgd_inv = nsgd ? nsgd_inv_norm(global_sum(nsgd_sum_sq)) : 0.0f;
         for (size_t k = 0; k < groups_.size(); k++) {
             const ParamGroup& group = groups_[k];
-            const ParamTensor& tensor = group.tensor;
-            float* p = params + tensor.offset;
-            const float* g = grads + tensor.offset;
-            const size_t n = tensor.numel();
+            size_t lo, n;
+            if (group.rule == Algorithm::Muon || !clip_range(k, begin, end, &lo, &n)) continue;
+            const size_t at = lo - group.tensor.offset; // into the tensor's state buffers
+            float* p = params + lo;
+            const float* g = grads + lo;
             const float lr = group.peak_lr * lr_factor;
             const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
-            float* s0 = slot(k, 0);
+            float* s0 = slot(k, 0, at);
             switch (group.rule) {
                 case Algorithm::SGD: sgd_update(p, g, s0, n, {lr, wd, cfg_.momentum, cfg_.nesterov == 1}); break;
                 case Algorithm::SignSGD: signsgd_update(p, g, n, {lr, wd}); break;
                 case Algorithm::Signum: signum_update(p, g, s0, n, {lr, wd, cfg_.momentum}); break;
-                case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
+                case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1, at), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
                 case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, cfg_.beta1, cfg_.beta2}); break;
-                case Algorithm::Muon: {
-                    const MuonHyper h = {lr, wd, cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps, cfg_.muon_scale, cfg_.muon_ns};
-                    const size_t slice = tensor.layer_numel();
-                    for (int l = 0; l < tensor.layers; l++)
-                        muon_update_matrix(p + l * slice, g + l * slice, s0 + l * slice, tensor.rows, tensor.cols, h, &scratch_);
-                    break;
-                }
+                case Algorithm::Muon: break;
                 case Algorithm::NSGD: nsgd_apply(p, s0, n, nsgd_inv, {lr, wd, cfg_.momentum}); break;
-                case Algorithm::SSVR: ssvr_apply(p, slot(k, 1), s0, n, {lr, wd}); break;
+                case Algorithm::SSVR: ssvr_apply(p, slot(k, 1, at), s0, n, {lr, wd}); break;
             }
         }
+    }
+
+    // Muon on one whole matrix: layer l of tensor group k (a hidden matrix).
+    void step_muon_matrix(float* params, const float* grads, float lr_factor, size_t k, int l) {
+        const ParamGroup& group = groups_[k];
+        const ParamTensor& tensor = group.tensor;
+        const float lr = group.peak_lr * lr_factor;
+        const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
+        const MuonHyper h = {lr, wd, cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps, cfg_.muon_scale, cfg_.muon_ns};
+        const size_t slice = tensor.layer_numel(), at = (size_t)l * slice;
+        muon_update_matrix(params + tensor.offset + at, grads + tensor.offset + at, slot(k, 0) + at, tensor.rows, tensor.cols, h,
+                           &scratch_);
+    }
+
+    // Signum under --sign-vote (optim/sign_vote.h): m = beta m + (1 - beta) g with this
+    // rank's own gradient, for every tensor; m is what the rank's vote is the sign of. The
+    // update itself is then signsgd's rule with the vote (apply_sign_vote).
+    void signum_momentum(const float* grads) {
+        for (size_t k = 0; k < groups_.size(); k++) {
+            float* m = slot(k, 0);
+            const float* g = grads + groups_[k].tensor.offset;
+            const float beta = cfg_.momentum;
+#pragma omp parallel for simd
+            for (long long i = 0; i < (long long)groups_[k].tensor.numel(); i++) m[i] = beta * m[i] + (1.0f - beta) * g[i];
+        }
+    }
+    // The momentum of every tensor, concatenated in the flat parameter order.
+    void copy_momentum(float* flat) const {
+        for (size_t k = 0; k < groups_.size(); k++) {
+            const std::vector<float>& m = state_[slots_[k].at(0)].data;
+            std::copy(m.begin(), m.end(), flat + groups_[k].tensor.offset);
+        }
+    }
+    // p -= lr*wd*p; p -= lr*vote, per tensor with its lr and weight decay: signsgd_update with
+    // the vote as the gradient (sign(vote) = vote), the last two lines of signsgd.h and signum.h.
+    void apply_sign_vote(float* params, const float* vote, float lr_factor) {
+        for (const ParamGroup& group : groups_) {
+            const float lr = group.peak_lr * lr_factor, wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
+            signsgd_update(params + group.tensor.offset, vote + group.tensor.offset, group.tensor.numel(), {lr, wd});
+        }
+    }
+
+    size_t num_params() const {
+        const ParamTensor& last = groups_.back().tensor;
+        return last.offset + last.numel();
     }
 
     // ssvr (see the top): v = g_t + (1 - beta) v over every tensor.
@@ -130,8 +187,16 @@ public:
     const std::vector<OptimStateBuffer>& state() const { return state_; }
 
 private:
-    float* slot(size_t tensor, size_t i) {
-        return i < slots_[tensor].size() ? state_[slots_[tensor][i]].data.data() : nullptr;
+    float* slot(size_t tensor, size_t i, size_t at = 0) {
+        return i < slots_[tensor].size() ? state_[slots_[tensor][i]].data.data() + at : nullptr;
+    }
+    // The part of tensor k inside the flat range [begin, end): its first flat index and length.
+    bool clip_range(size_t k, size_t begin, size_t end, size_t* lo, size_t* n) const {
+        const size_t a = std::max(begin, groups_[k].tensor.offset), b = std::min(end, groups_[k].tensor.offset + groups_[k].tensor.numel());
+        if (a >= b) return false;
+        *lo = a;
+        *n = b - a;
+        return true;
     }
 
     OptimConfig cfg_;

@@ -2,7 +2,7 @@
 # Installs what the tests need on Debian, only what is missing: Debian's PyTorch (CPU, the
 # oracle), numpy, OpenBLAS (without it Debian's torch is ~30x slower; its headers for the CPU
 # trainer's cblas_sgemm), matplotlib (plots) and regex (the built-in GPT-2 encoder of the data
-# scripts, data/gpt2_bpe.py).
+# scripts, data/gpt2_bpe.py), Open MPI (libopenmpi-dev, openmpi-bin: train_gpt2cpu under mpirun).
 # The tests use Debian's /usr/bin/python3: another python3 first on PATH may lack torch.
 #   scripts/setup.sh           everything (what CI runs before make test)
 #   scripts/setup.sh --build   only what building and running the trainers needs (make run)
@@ -19,6 +19,9 @@ fi
 dpkg -s libopenblas0-pthread >/dev/null 2>&1 || missing+=(libopenblas0-pthread)
 dpkg -s libopenblas-dev >/dev/null 2>&1 || missing+=(libopenblas-dev) # cblas.h and -lopenblas for train_gpt2cpu (make BLAS=1)
 command -v g++ >/dev/null || missing+=(g++)
+# Open MPI: train_gpt2cpu's data parallelism (mpirun -np N; make builds without it otherwise)
+dpkg -s libopenmpi-dev >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+command -v mpirun >/dev/null || missing+=(openmpi-bin)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "installing: ${missing[*]}"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -111,6 +111,9 @@ run speed_tools bash test/test_speed_tools.sh "$SHARED_DATA"
 run checkpoint_resume bash test/test_checkpoint_resume.sh "$SHARED_DATA"
 # First runs and bad inputs: output directory, shard token ids, directories for files, stdout order, build revision.
 run reliability bash test/test_reliability.sh "$SHARED_DATA"
+# Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
+# the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
+run distributed bash test/test_distributed.sh "$SHARED_DATA"
 
 echo "== GPU tests (SKIP without a CUDA device)"
 run cuda_vs_oracle build/test_gpt2_cuda build/gpt2_debug_state.bin

@@ -1,6 +1,8 @@
 // Unit tests of the CPU reference optimizers (optim/): each update rule against numbers
 // worked out by hand (in double), sign(0) = 0, AdamW's bias correction, Newton-Schulz,
-// gradient clipping, every schedule, the param groups and CpuOptimizer's routing.
+// gradient clipping, every schedule, the param groups and CpuOptimizer's routing; the
+// majority vote's packing and tally (optim/sign_vote.h) and the pieces ZeRO-1 splits a step
+// into (CpuOptimizer::step_range, step_muon_matrix, apply_sign_vote).
 //   g++ -std=c++17 -O2 -fopenmp test/test_optim.cpp -o /tmp/test_optim && /tmp/test_optim
 #include <chrono>
 #include <cmath>
@@ -13,6 +15,7 @@
 #include "../optim/cpu_optimizer.h"
 #include "../optim/grad_clip.h"
 #include "../optim/schedule.h"
+#include "../optim/sign_vote.h"
 #include "check.h"
 #include "singular_values.h"
 
@@ -609,6 +612,127 @@ static void test_muon_variants() {
     test_expect(lo >= 0.7 && hi <= 1.2, "polar_express_singular_values", "in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
 }
 
+// ---- majority vote (optim/sign_vote.h) against sign(sum of signs) computed here.
+// A random ternary value per rank and coordinate, zero about a third of the time.
+static int random_ternary(uint64_t stream, size_t i) { return (int)(random_bits(g_seed * 7919 + stream, i) % 3) - 1; }
+
+static void test_sign_vote() {
+    // hand cases, one coordinate each: (ranks' signs) -> vote
+    struct Hand { std::vector<int> s; int want; };
+    const Hand hand[] = {{{1, -1}, 0}, {{0, 0}, 0}, {{1, 0}, 1}, {{-1, 0, 0}, -1}, {{1, -1, 0}, 0}, {{1, 1, -1}, 1}, {{-1, -1, 1, 1}, 0}};
+    int wrong_hand = 0;
+    for (const Hand& h : hand) {
+        std::vector<uint32_t> gathered;
+        for (int x : h.s) {
+            const float v = (float)x * 0.37f;
+            std::vector<uint32_t> w(sign_vote_words(1));
+            sign_vote_pack(&v, 1, false, w.data());
+            gathered.insert(gathered.end(), w.begin(), w.end());
+        }
+        float vote;
+        sign_vote_tally(gathered.data(), (int)h.s.size(), 1, &vote);
+        wrong_hand += vote != (float)h.want;
+    }
+    test_expect(wrong_hand == 0, "sign_vote_hand_cases", std::to_string(wrong_hand) + " of 7 votes wrong (ties must give 0, sign(0) = 0)");
+
+    // random: n not a multiple of 32, 1..5 ranks, byzantine ranks 0..K-1 negated
+    const size_t n = 32 * 37 + 11;
+    for (int ranks = 1; ranks <= 5; ranks++)
+        for (int byzantine = 0; byzantine < ranks && byzantine <= 2; byzantine++) {
+            const size_t words = sign_vote_words(n);
+            std::vector<uint32_t> gathered(words * ranks);
+            std::vector<std::vector<int>> s(ranks, std::vector<int>(n));
+            int unpack_wrong = 0, trailing = 0;
+            for (int r = 0; r < ranks; r++) {
+                Vec x(n);
+                for (size_t i = 0; i < n; i++) {
+                    s[r][i] = random_ternary(100 * ranks + r, i);
+                    x[i] = s[r][i] == 0 ? (i % 2 ? -0.0f : 0.0f) : s[r][i] * (float)(1.0 + i % 5) * 1e-3f;
+                }
+                uint32_t* w = gathered.data() + words * r;
+                sign_vote_pack(x.data(), n, r < byzantine, w);
+                for (size_t i = 0; i < n; i++) unpack_wrong += sign_vote_unpack(w, i) != (r < byzantine ? -s[r][i] : s[r][i]);
+                for (size_t b = n % 32; b < 32; b++) trailing += ((w[words - 2] >> b) & 1u) + ((w[words - 1] >> b) & 1u);
+            }
+            Vec vote(n);
+            sign_vote_tally(gathered.data(), ranks, n, vote.data());
+            int wrong = 0, ties = 0;
+            for (size_t i = 0; i < n; i++) {
+                int sum = 0;
+                for (int r = 0; r < ranks; r++) sum += r < byzantine ? -s[r][i] : s[r][i];
+                const float want = (float)((sum > 0) - (sum < 0));
+                wrong += vote[i] != want;
+                ties += sum == 0;
+            }
+            const std::string name = "sign_vote_" + std::to_string(ranks) + "_ranks_" + std::to_string(byzantine) + "_byzantine";
+            test_expect(wrong == 0 && unpack_wrong == 0 && trailing == 0 && ties > 0, name,
+                        std::to_string(wrong) + " votes, " + std::to_string(unpack_wrong) + " unpacked signs wrong, " +
+                            std::to_string(trailing) + " trailing bits set, " + std::to_string(ties) + " ties");
+        }
+    test_expect(sign_vote_bytes(124475904) == 31118976, "sign_vote_bytes_d12", "d12's 124,475,904 parameters: " +
+                std::to_string(sign_vote_bytes(124475904)) + " bytes, want 2 bits each = 31,118,976");
+}
+
+// One rank's vote is its own sign: signum_momentum + pack + tally + apply_sign_vote must be
+// signsgd's / signum's step() exactly.
+static void test_sign_vote_one_rank_is_the_optimizer() {
+    const GPT2Config model = tiny_model();
+    const size_t n = gpt2_num_params(model);
+    for (Algorithm a : {Algorithm::SignSGD, Algorithm::Signum}) {
+        const OptimConfig cfg = optim_config(a, WeightDecayOn::Matrices, 0.1f);
+        CpuOptimizer direct(cfg, model), voted(cfg, model);
+        Vec p = random_vec(n, 70), q = p, flat(n), vote(n);
+        std::vector<uint32_t> words(sign_vote_words(n));
+        for (int t = 1; t <= 3; t++) {
+            Vec g = random_vec(n, 80 + t);
+            for (size_t i = 0; i < n; i += 7) g[i] = 0.0f;
+            direct.step(p.data(), g.data(), 0.9f, t);
+            const float* source = g.data();
+            if (a == Algorithm::Signum) { voted.signum_momentum(g.data()); voted.copy_momentum(flat.data()); source = flat.data(); }
+            sign_vote_pack(source, n, false, words.data());
+            sign_vote_tally(words.data(), 1, n, vote.data());
+            voted.apply_sign_vote(q.data(), vote.data(), 0.9f);
+        }
+        size_t differ = 0;
+        for (size_t i = 0; i < n; i++) differ += p[i] != q[i];
+        test_expect(differ == 0, std::string("sign_vote_one_rank_equals_") + algorithm_name(a), std::to_string(differ) + " parameters differ");
+    }
+}
+
+// ZeRO-1's pieces: step_range over 3 shards (nsgd's norm summed over them, as the ranks do)
+// plus step_muon_matrix per matrix equal step() on the whole model.
+static void test_step_range_shards() {
+    const GPT2Config model = tiny_model();
+    const size_t n = gpt2_num_params(model), shard = (n + 2) / 3;
+    std::vector<Algorithm> algorithms(std::begin(ALL_ALGORITHMS), std::end(ALL_ALGORITHMS));
+    algorithms.push_back(Algorithm::NSGD); // ssvr: -z 0 only
+    for (Algorithm a : algorithms) {
+        const OptimConfig cfg = optim_config(a, WeightDecayOn::Matrices, 0.1f);
+        CpuOptimizer whole(cfg, model), sharded(cfg, model);
+        Vec p = random_vec(n, 90), q = p;
+        for (int t = 1; t <= 2; t++) {
+            const Vec g = random_vec(n, 95 + t);
+            whole.step(p.data(), g.data(), 0.8f, t);
+            // nsgd: each shard's sum of m^2 first (on a copy), then the shards with the total
+            double total = 0.0;
+            {
+                CpuOptimizer probe = sharded;
+                Vec scratch = q;
+                for (size_t r = 0; r < 3; r++)
+                    probe.step_range(scratch.data(), g.data(), 0.8f, t, std::min(n, r * shard), std::min(n, (r + 1) * shard),
+                                     [&](double x) { total += x; return x; });
+            }
+            for (size_t r = 0; r < 3; r++)
+                sharded.step_range(q.data(), g.data(), 0.8f, t, std::min(n, r * shard), std::min(n, (r + 1) * shard),
+                                   [&](double) { return total; });
+            for (size_t k = 0; k < sharded.groups().size(); k++)
+                if (sharded.groups()[k].rule == Algorithm::Muon)
+                    for (int l = 0; l < sharded.groups()[k].tensor.layers; l++) sharded.step_muon_matrix(q.data(), g.data(), 0.8f, k, l);
+        }
+        check_close(std::string("step_range_shards_equal_step_") + algorithm_name(a), q.data(), p.data(), n, 1e-6);
+    }
+}
+
 int main() {
     g_seed = (uint64_t)std::chrono::steady_clock::now().time_since_epoch().count() % 1000003;
     printf("test_optim: random seed %llu\n", (unsigned long long)g_seed);
@@ -627,5 +751,8 @@ int main() {
     test_nsgd();
     test_ssvr();
     test_muon_variants();
+    test_sign_vote();
+    test_sign_vote_one_rank_is_the_optimizer();
+    test_step_range_shards();
     return test_exit_code();
 }

@@ -1,0 +1,225 @@
+// Open MPI behind the Comm interface (common/comm.h): host memory, MPI_COMM_WORLD, blocking
+// collectives. train_gpt2cpu's transport, and the NCCL trainer's bootstrap (rank, size and
+// a broadcast of the ncclUniqueId). Plain C++, so a .cu file can include it.
+//
+// make_host_comm(dist) picks the implementation:
+//   launched by mpirun/srun (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_SIZE in the environment)
+//   and built with MPI (-DUSE_MPI, the Makefile finds mpicxx): MpiComm;
+//   -pn 1 and no launcher: SingleProcessComm;
+//   anything else (-pn > 1 without mpirun, or mpirun with a build without MPI): a one-line
+//   error, never N independent single-process runs writing one output directory.
+// MpiComm installs fail_hook() (common/utils.h): every error line names the rank, and the
+// failing rank ends the whole job with MPI_Abort, so no rank waits forever in a collective.
+// An error every rank hits alike should be one line, rank 0's: QuietStderrUnlessRank0 (before
+// the ranks meet, e.g. flag parsing) and SameOnEveryRank (after) see to it.
+#pragma once
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "comm.h"
+#include "utils.h"
+
+#ifdef USE_MPI
+#include <mpi.h>
+
+class MpiComm : public Comm {
+public:
+    MpiComm() {
+        int initialized = 0;
+        MPI_Initialized(&initialized);
+        if (!initialized) {
+            int provided = 0;
+            MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided); // only the main thread calls MPI
+            owns_init_ = true;
+        }
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+        MPI_Comm_size(MPI_COMM_WORLD, &size_);
+        // Ranks on the same host: the local rank (GPU choice for NCCL).
+        MPI_Comm local;
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
+        MPI_Comm_rank(local, &local_rank_);
+        MPI_Comm_free(&local);
+        // Errors in MPI itself come back as codes (checked below), so they get our one line too.
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        if (size_ > 1) {
+            fail_hook().rank = rank_;
+            fail_hook().end_job = [](int code) { MPI_Abort(MPI_COMM_WORLD, code); };
+        }
+    }
+    ~MpiComm() override {
+        if (owns_init_) {
+            int finalized = 0;
+            MPI_Finalized(&finalized);
+            if (!finalized) MPI_Finalize();
+        }
+    }
+    const char* backend() const override { return "mpi"; }
+    void all_reduce_sum(void* buf, size_t count, CommDtype t) override {
+        check(MPI_Allreduce(MPI_IN_PLACE, buf, to_int(count), mpi_type(t), MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    }
+    void all_reduce_max(void* buf, size_t count, CommDtype t) override {
+        check(MPI_Allreduce(MPI_IN_PLACE, buf, to_int(count), mpi_type(t), MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    }
+    void reduce_scatter_sum(const void* send, void* recv, size_t count, CommDtype t) override {
+        check(MPI_Reduce_scatter_block(send, recv, to_int(count), mpi_type(t), MPI_SUM, MPI_COMM_WORLD), "MPI_Reduce_scatter_block");
+    }
+    void all_gather(const void* send, void* recv, size_t count, CommDtype t) override {
+        check(MPI_Allgather(send, to_int(count), mpi_type(t), recv, to_int(count), mpi_type(t), MPI_COMM_WORLD), "MPI_Allgather");
+    }
+    void broadcast(void* buf, size_t count, CommDtype t, int root) override {
+        check(MPI_Bcast(buf, to_int(count), mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
+    }
+    void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+    [[noreturn]] void abort_job(int code) override {
+        fflush(stdout);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, code);
+        exit(code); // not reached
+    }
+
+private:
+    // BF16 travels as 16-bit integers: MPI has no bf16 sum, so only all_gather and broadcast
+    // take it (a sum of bf16 is refused).
+    static MPI_Datatype mpi_type(CommDtype t) {
+        switch (t) {
+            case CommDtype::F32: return MPI_FLOAT;
+            case CommDtype::F64: return MPI_DOUBLE;
+            case CommDtype::BF16: return MPI_UINT16_T;
+            case CommDtype::I8: return MPI_INT8_T;
+            case CommDtype::I32: return MPI_INT32_T;
+            case CommDtype::U32: return MPI_UINT32_T;
+        }
+        return MPI_BYTE;
+    }
+    // MPI counts are int: a larger buffer is a programming error here, named, not wrapped.
+    static int to_int(size_t count) {
+        if (count > (size_t)2147483647) fail_runtime("MPI collective of %zu elements exceeds MPI's int count", count);
+        return (int)count;
+    }
+    static void check(int rc, const char* what) {
+        if (rc == MPI_SUCCESS) return;
+        char msg[MPI_MAX_ERROR_STRING];
+        int len = 0;
+        MPI_Error_string(rc, msg, &len);
+        fail_runtime("%s failed: %.*s", what, len, msg);
+    }
+    bool owns_init_ = false;
+};
+// A stretch of start-up that every rank runs identically (flags against the model, batch
+// plan, memory plan): an error there would print one line per rank. While one of these is
+// active, a rank > 0 writes its stderr to a temporary file and, on an error, waits a few
+// seconds for rank 0 (which hits the same error) to end the job with the one line; only
+// if rank 0 does not (the error was this rank's own), it prints its line and ends the job.
+class SameOnEveryRank {
+public:
+    explicit SameOnEveryRank(const Comm& comm) {
+        if (comm.size() == 1 || comm.rank() == 0) return;
+        fflush(stderr);
+        captured_() = tmpfile();
+        saved_fd_() = dup(2);
+        if (!captured_() || saved_fd_() < 0) return;
+        dup2(fileno(captured_()), 2);
+        previous_ = fail_hook().end_job;
+        fail_hook().end_job = &end_job_after_rank0;
+        active_ = true;
+    }
+    ~SameOnEveryRank() { end(); }
+    void end() {
+        if (!active_) return;
+        active_ = false;
+        fflush(stderr);
+        dup2(saved_fd_(), 2);
+        close(saved_fd_());
+        fclose(captured_());
+        captured_() = nullptr;
+        fail_hook().end_job = previous_;
+    }
+
+private:
+    static FILE*& captured_() { static FILE* f = nullptr; return f; }
+    static int& saved_fd_() { static int fd = -1; return fd; }
+    static void end_job_after_rank0(int code) {
+        sleep(5); // rank 0 ends the job first when the error is the same on every rank
+        fflush(stderr);
+        dup2(saved_fd_(), 2);
+        rewind(captured_());
+        char line[4096];
+        while (fgets(line, sizeof line, captured_())) fputs(line, stderr);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, code);
+    }
+    void (*previous_)(int) = nullptr;
+    bool active_ = false;
+};
+#else
+// Without MPI there is one process: nothing to coordinate.
+class SameOnEveryRank {
+public:
+    explicit SameOnEveryRank(const Comm&) {}
+    void end() {}
+};
+#endif // USE_MPI
+
+inline bool built_with_mpi() {
+#ifdef USE_MPI
+    return true;
+#else
+    return false;
+#endif
+}
+
+// While it lives, the stderr of a process that a launcher started as rank > 0 goes to
+// /dev/null (for what every rank does identically, before the ranks have met).
+struct QuietStderrUnlessRank0 {  // e.g. around parse_train_args, before make_host_comm
+    int saved = -1;
+    QuietStderrUnlessRank0() {
+        const char* r = getenv("OMPI_COMM_WORLD_RANK");
+        if (!r) r = getenv("PMI_RANK");
+        if (!r || atoi(r) == 0) return;
+        fflush(stderr);
+        saved = dup(2);
+        const int null = open("/dev/null", O_WRONLY);
+        if (saved >= 0 && null >= 0) dup2(null, 2);
+        if (null >= 0) close(null);
+    }
+    ~QuietStderrUnlessRank0() {
+        if (saved < 0) return;
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+    }
+};
+
+// The host-memory communicator of this process (see the top). trainer: the binary's name,
+// for the error lines.
+inline std::unique_ptr<Comm> make_host_comm(const DistConfig& dist, const char* trainer = "train_gpt2cpu") {
+    const int launched = launcher_world_size();
+    if (launched == 0) {
+        if (dist.num_processes > 1)
+            fail_usage("-pn %d: %s's processes meet through MPI; launch them with mpirun -np %d %s ... (-pn, -pr and "
+                       "-pi fs|tcp without mpirun are train_gpt2cu's NCCL bootstrap)", dist.num_processes, trainer,
+                       dist.num_processes, trainer);
+        return std::unique_ptr<Comm>(new SingleProcessComm());
+    }
+#ifdef USE_MPI
+    std::unique_ptr<Comm> comm(new MpiComm());
+    if (dist.num_processes > 1 && dist.num_processes != comm->size())
+        fail_usage("-pn %d disagrees with the %d processes mpirun started (leave -pn out under mpirun)", dist.num_processes,
+                   comm->size());
+    if (dist.process_rank != 0 && dist.process_rank != comm->rank())
+        fail_usage("-pr %d disagrees with this process's MPI rank %d (leave -pr out under mpirun)", dist.process_rank, comm->rank());
+    return comm;
+#else
+    if (launched > 1) {
+        const QuietStderrUnlessRank0 quiet; // every process hits this: rank 0's line only
+        fail_usage("%s was built without MPI (single process only) but a launcher started %d processes; install "
+                   "libopenmpi-dev (scripts/setup.sh --build) and rebuild (make)", trainer, launched);
+    }
+    return std::unique_ptr<Comm>(new SingleProcessComm());
+#endif
+}

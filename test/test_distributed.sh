@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# Data-parallel train_gpt2cpu under mpirun (optim/data_parallel.h), on a d2 model, T=16, two
+# accumulation steps, 2 steps (a run is about 1-3 s):
+# - mpirun -np 2 and -np 3 at micro-batch B/n equal one process at B (--no-shuffle: the same
+#   tokens), step for step: train and val losses, gradient norms and the final parameters
+#   within 1e-6 relative (test/dp_check.py same), for sgd, adamw and muon, each under -z 0 and
+#   -z 1 (one at each rank count), so ZeRO-1 equals -z 0 through the single-process run;
+# - --sign-vote 1: the parameters after 2 steps equal the majority vote recomputed in numpy
+#   from every rank's dumped gradient (GPT2_TEST_DUMP_GRAD; ties and sign(0) present), for
+#   signsgd on 3 ranks and signum with --byzantine 1 on 2 (the flipped votes are counted);
+# - comm_bytes in metrics.jsonl per scheme; a checkpoint of 2 ranks resumed with -y 1 writes
+#   byte-identical files (-z 1 adamw; signum's per-rank momenta under the vote), and a resume
+#   with another rank count is refused;
+# - rank 1 alone given a bad shard (GPT2_TEST_RANK_TRAIN_GLOB) ends both ranks within seconds
+#   with one error line naming rank 1; flag errors are one line, rank 0's.
+#   test/test_distributed.sh [SHARED_DATA_DIR]
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+shared="${1:-../shared/data}"
+PYTHON="${PYTHON:-/usr/bin/python3}"
+bin=./train_gpt2cpu
+source test/lib.sh
+
+train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
+val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+if ! command -v mpirun >/dev/null; then echo "SKIP dist/all: no mpirun (scripts/setup.sh installs openmpi-bin)"; exit 0; fi
+if ! "$bin" --help >/dev/null 2>&1; then echo "FAIL dist/all: $bin does not run"; exit 1; fi
+if ! ldd "$bin" | grep -q libmpi; then
+    echo "SKIP dist/all: $bin was built without MPI (single process only)"; exit 0
+fi
+if [ ! -f "$train" ] || [ ! -f "$val" ]; then echo "SKIP dist/all: no Tiny Shakespeare shards in $shared"; exit 0; fi
+mkdir -p build/dist_tests
+work=$(mktemp -d build/dist_tests/run.XXXXXX)
+
+# One OpenMP thread per rank; as root mpirun wants to be told; 3 ranks on 2 cores oversubscribe.
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+mpi() { local np=$1; shift; timeout 120 mpirun -np "$np" "$@"; }
+check() { local name=$1; shift; local out; out=$("$PYTHON" test/dp_check.py "$@" 2>&1); [ $? -eq 0 ] && pass "$name" "${out#PASS }" || fail "$name" "$out"; }
+
+common=(-i "$train" -j "$val" -e d2 -t 16 -d 192 -x 2 -v 2 -m 1 -s 0 --no-shuffle)
+
+# ---- equivalence: one process at B=6 against 2 ranks at 3 and 3 ranks at 2
+# sgd without clipping: its parameters then scale with the gradient (a clipped or AdamW update
+# would hide a gradient off by a factor); adamw and muon clip at the default 1 (norm ~2.5).
+opt_flags() { [ "$1" = sgd ] && echo "--optim sgd --grad-clip 0" || echo "--optim $1"; }
+for opt in sgd adamw muon; do
+    # shellcheck disable=SC2046
+    "$bin" "${common[@]}" -b 6 $(opt_flags "$opt") -o "$work/ref_$opt" >"$work/ref_$opt.out" 2>&1 || fail "dist/reference_$opt" "exit $?: $(tail -2 "$work/ref_$opt.out")"
+done
+# "np optimizer -z [extra flags]": every optimizer under both stages, both rank counts under both
+for spec in "2 sgd 0 --noise-every 2 --noise-batches 2" "3 sgd 1" "2 adamw 1 -n 1" "3 adamw 0" "2 muon 0" "3 muon 1"; do
+    read -r np opt z extra <<<"$spec"
+    name="np${np}_${opt}_z${z}"
+    # shellcheck disable=SC2086,SC2046
+    if mpi "$np" "$bin" "${common[@]}" -b $((6 / np)) $(opt_flags "$opt") -z "$z" $extra -o "$work/$name" >"$work/$name.out" 2>&1; then
+        check "dist/${name}_equals_one_process" same "$work/ref_$opt" "$work/$name" 2 1e-6
+    else
+        fail "dist/${name}_equals_one_process" "exit code: $(grep -m2 error "$work/$name.out")"
+    fi
+done
+grep -q '"type":"noise"' "$work/np2_sgd_z0/metrics.jsonl" && grep -q '^s:2 phi:' "$work/np2_sgd_z0/main.log" \
+    && pass dist/noise_density_record "($(grep -m1 phi: "$work/np2_sgd_z0/main.log"))" || fail dist/noise_density_record "no noise record"
+# only rank 0 writes: one config record, one line per step
+[ "$(grep -c '"type":"train"' "$work/np3_adamw_z0/metrics.jsonl")" -eq 2 ] && [ "$(grep -cE '^step +[0-9]+/' "$work/np3_adamw_z0.out")" -eq 2 ] \
+    && pass dist/rank0_logs_alone || fail dist/rank0_logs_alone "$(grep -c '"type":"train"' "$work/np3_adamw_z0/metrics.jsonl") train records, $(grep -cE '^step +[0-9]+/' "$work/np3_adamw_z0.out") step lines"
+
+# ---- bytes each rank sends per step (d2: N = 3,385,088 fp32 parameters)
+N=3385088
+comm_bytes() { "$PYTHON" -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"train\"" in l][-1].get("comm_bytes"))' "$1/metrics.jsonl"; }
+shard=$(( (N + 2) / 3 ))
+# -z 0: the all-reduce of N floats; -z 1: the reduce-scatter of 3S and the all-gather of S floats
+for c in "np2_sgd_z0 $((4 * N))" "np3_sgd_z1 $((4 * (3 * shard + shard)))"; do
+    read -r run want <<<"$c"; [ -d "$work/$run" ] || continue
+    got=$(comm_bytes "$work/$run")
+    [ "$got" = "$want" ] && grep -q "$want bytes sent per rank per step" "$work/$run.out" \
+        && pass "dist/comm_bytes_$run" "($got bytes)" || fail "dist/comm_bytes_$run" "metrics $got, want $want"
+done
+
+# ---- bit-exact resume with 2 ranks (-z 1: the optimizer shards gathered to rank 0's checkpoint)
+cp -r "$work/np2_adamw_z1" "$work/resume_z1"
+rm -f "$work/resume_z1"/{model,state}_00000002.bin
+if mpi 2 "$bin" "${common[@]}" -b 3 --optim adamw -z 1 -n 1 -o "$work/resume_z1" -y 1 >"$work/resume_z1.out" 2>&1 \
+    && cmp -s "$work/np2_adamw_z1/model_00000002.bin" "$work/resume_z1/model_00000002.bin" \
+    && cmp -s "$work/np2_adamw_z1/state_00000002.bin" "$work/resume_z1/state_00000002.bin"; then
+    pass dist/resume_2_ranks_z1_bit_identical
+else
+    fail dist/resume_2_ranks_z1_bit_identical "$(grep -m2 -e error -e resuming "$work/resume_z1.out")"
+fi
+"$bin" "${common[@]}" -b 3 --optim adamw -o "$work/resume_z1" -y 1 -x 3 >"$work/resume_1.out" 2>"$work/resume_1.err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(wc -l <"$work/resume_1.err")" -eq 1 ] && grep -q "with 1 process(es): it was trained with 2" "$work/resume_1.err" \
+    && pass dist/resume_other_rank_count_refused "($(cat "$work/resume_1.err"))" || fail dist/resume_other_rank_count_refused "exit $rc: $(cat "$work/resume_1.err")"
+
+# ---- majority vote against numpy, from every rank's gradients (weight decay 0, constant lr)
+vote=(-i "$train" -j "$val" -e d2 -t 16 -b 2 -x 2 -v 0 -s 0 -c 0 --schedule constant -u 0 -l 1e-3)
+if GPT2_TEST_DUMP_GRAD="$work/g3" mpi 3 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 -o "$work/vote3" >"$work/vote3.out" 2>&1; then
+    check dist/vote_signsgd_3_ranks vote "$work/g3" 3 2 1e-3 0 0 signsgd "$work/vote3/model_00000002.bin"
+else fail dist/vote_signsgd_3_ranks "exit code: $(grep -m2 error "$work/vote3.out")"; fi
+if GPT2_TEST_DUMP_GRAD="$work/g2" mpi 2 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --byzantine 1 -n 1 \
+    -o "$work/vote2" >"$work/vote2.out" 2>&1; then
+    check dist/vote_signum_2_ranks_byzantine_1 vote "$work/g2" 2 2 1e-3 0.9 1 signum "$work/vote2/model_00000002.bin"
+else fail dist/vote_signum_2_ranks_byzantine_1 "exit code: $(grep -m2 error "$work/vote2.out")"; fi
+# 2 bits per coordinate
+want=$(( 8 * ((N + 31) / 32) ))
+got=$(comm_bytes "$work/vote2")
+[ "$got" = "$want" ] && pass dist/comm_bytes_sign_vote "($got bytes = 2 bits x $N)" || fail dist/comm_bytes_sign_vote "metrics $got, want $want"
+# each rank's momentum goes through the checkpoint: the resume is bit-identical
+cp -r "$work/vote2" "$work/vote2_resume"
+rm -f "$work/vote2_resume"/{model,state}_00000002.bin
+if mpi 2 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --byzantine 1 -n 1 -o "$work/vote2_resume" -y 1 \
+        >"$work/vote2_resume.out" 2>&1 \
+    && cmp -s "$work/vote2/model_00000002.bin" "$work/vote2_resume/model_00000002.bin" \
+    && cmp -s "$work/vote2/state_00000002.bin" "$work/vote2_resume/state_00000002.bin"; then
+    pass dist/resume_sign_vote_per_rank_momentum_bit_identical
+else
+    fail dist/resume_sign_vote_per_rank_momentum_bit_identical "$(grep -m2 -e error -e resuming "$work/vote2_resume.out")"
+fi
+
+# ---- failures: one error line, naming the rank, within seconds
+printf 'not a shard' >"$work/bad_shard.bin"
+start=$(date +%s)
+GPT2_TEST_RANK_TRAIN_GLOB="1:$work/bad_shard.bin" timeout 60 mpirun -np 2 "$bin" "${vote[@]}" >"$work/bad.out" 2>"$work/bad.err"
+rc=$? seconds=$(( $(date +%s) - start ))
+errors=$(grep -c '^error' "$work/bad.err")
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$errors" -eq 1 ] && grep -q "^error: rank 1: .*bad_shard.bin" "$work/bad.err" && [ $seconds -le 20 ] \
+    && pass dist/bad_shard_on_rank_1_ends_job "(exit $rc after ${seconds}s: $(grep '^error' "$work/bad.err"))" \
+    || fail dist/bad_shard_on_rank_1_ends_job "exit $rc after ${seconds}s, $errors error lines: $(grep -m3 '^error' "$work/bad.err")"
+# an error every rank hits (here: -d against B*T*ranks) is one line, rank 0's
+timeout 60 mpirun -np 2 "$bin" "${vote[@]}" -b 3 -d 100 >/dev/null 2>"$work/d.err"
+rc=$?
+[ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/d.err")" -eq 1 ] && grep -q '^error: rank 0: total batch -d 100 is not a multiple of B\*T\*processes' "$work/d.err" \
+    && pass dist/same_error_on_every_rank_one_line "($(grep '^error' "$work/d.err"))" || fail dist/same_error_on_every_rank_one_line "exit $rc: $(grep -m3 '^error' "$work/d.err")"
+# flags that need more ranks or another optimizer, and -pn without mpirun: one line, exit 2
+for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or signum" "--byzantine 1|--byzantine 1 negates" \
+         "--byzantine 1 --sign-vote 1 --optim signsgd|must be fewer than the 1 process" "-pn 2|launch them with mpirun -np 2"; do
+    args=${c%%|*}; pattern=${c#*|}
+    # shellcheck disable=SC2086
+    "$bin" "${vote[@]}" $args >/dev/null 2>"$work/flag.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(wc -l <"$work/flag.err")" -eq 1 ] && grep -q -- "$pattern" "$work/flag.err" \
+        && pass "dist/flag_error_${args// /_}" "($(cat "$work/flag.err"))" || fail "dist/flag_error_${args// /_}" "exit $rc: $(cat "$work/flag.err")"
+done
+
+[ $failures -eq 0 ] && rm -rf "$work"
+exit $((failures > 0))
