@@ -31,8 +31,8 @@
 # falling from about 0.30 to 0.03 along the SGD run.
 #
 # --scale cpu (train_gpt2cpu on the 2-core development machine, FineWeb-Edu sample of ../shared):
-# -e d4 (4 layers, width 128, 7.4M parameters: the smallest model with more than one block
-# pair that still runs ~1.2 s a step; d2's 2 blocks of width 64 are 97% embedding), -b 8 -t 128
+# -e d4 (4 blocks of width 128, 7.4M parameters, 11% in the hidden matrices: the next model up
+# from d2, whose 2 blocks of width 64 are 97% embedding; ~1.2 s a step on 2 cores), -b 8 -t 128
 # (1,024 tokens a step: T = 128 keeps attention a small share, as T = 512 is for d12), 200 steps
 # = 205k tokens, about one pass over the sample's 185k training tokens (no repeated data, as
 # in the paper's single pass), warmup 20. Validation every 10 steps over 6 batches (6k of the

@@ -236,10 +236,9 @@ check plot/fixture_no_token_panels_note "$(grep note "$work/fixture.out")" \
 check plot/fixture_noise_table "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md") rows for run a" \
     [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 |' "$work/fixture.md")" \
       -a -n "$(grep -F '| signsgd lr=0.0001 | 15 | 0.6500 | 0.2500 | 1.500 | 8 |' "$work/fixture.md")" ]
-"$PYTHON" "$plot" "$fx/a" "$fx/d" -o "$work/fixture_d.png" >"$work/fixture_d.out" 2>&1
-check plot/fixture_token_panels_differing_batches "$(tail -1 "$work/fixture_d.out")" \
-    grep -q "2 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step, mean_density/step, tail_index/step$" "$work/fixture_d.out"
-"$PYTHON" "$plot" "$fx/a" "$fx/e" -o "$work/fixture_e.png" >"$work/fixture_e.out" 2>&1
+"$PYTHON" "$plot" "$fx/a" "$fx/d" "$fx/e" -o "$work/fixture_e.png" >"$work/fixture_e.out" 2>&1
+check plot/fixture_token_panels_differing_batches "$(tail -1 "$work/fixture_e.out")" \
+    grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step, mean_density/step, tail_index/step$" "$work/fixture_e.out"
 check plot/fixture_same_labels_told_apart "$(grep -E '^\| sgd \|' "$work/fixture_e.out" | cut -d'|' -f2-3 | tr '\n' ' ')" \
     [ -n "$(grep -F '| sgd | 0.01 [a] |' "$work/fixture_e.out")" -a -n "$(grep -F '| sgd | 0.01 [e] |' "$work/fixture_e.out")" ]
 # Default target: the median of the final val losses (4, 6, 3) = 4. a reaches it at step 20
