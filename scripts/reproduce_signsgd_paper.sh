@@ -37,9 +37,10 @@
 # = 205k tokens, about one pass over the sample's 185k training tokens (no repeated data, as
 # in the paper's single pass), warmup 20. Validation every 10 steps over 6 batches (6k of the
 # 32k val tokens). The learning rates are not the paper's: 1e-4 SignSGD would move a weight by at
-# most 0.02 in 200 steps. They come from a 50-step probe at this size (README, "Reproducing the
-# SignSGD paper"): SGD 3e-1, SignSGD 1e-3, Signum 1e-3, Muon 3e-2 (fallback AdamW 3e-3), AdamW
-# 3e-3. phi over 32 gradients every 5 steps in [0,10), [100,110), [190,200): 6 measurements
+# most 0.02 in 200 steps. SGD, SignSGD and AdamW take the best of a 50-step probe at this size
+# (README, "Reproducing the SignSGD paper"): SGD 3e-1 (of 3e-1, 1), SignSGD 3e-3 (of 1e-3, 3e-3),
+# AdamW 3e-3 (of 3e-3, 1e-2); Signum runs at SignSGD's rate (its momentum the only difference),
+# Muon at 3e-2 with its fallback AdamW at AdamW's 3e-3 (neither probed). phi over 32 gradients every 5 steps in [0,10), [100,110), [190,200): 6 measurements
 # (the windows are 5% of the run, not 1%, to have two points in each). The tail index at K = 32
 # reads 2.16 for Gaussian noise (tail_index_gaussian(32); README, Run outputs). About 27 minutes
 # on the quiet 2-core machine.
@@ -108,7 +109,7 @@ case $scale in
         x=200 val_every=10 window=10 noise_every=5 noise_k=32
         model=(-e d4 -b 8 -t 128 -m 6
                -i data/fineweb_sample/fineweb_edu_sample_train.bin -j data/fineweb_sample/fineweb_edu_sample_val.bin)
-        lr=([sgd]=3e-1 [signsgd]=1e-3 [signum]=1e-3 [muon]=3e-2 [adamw]=3e-3)
+        lr=([sgd]=3e-1 [signsgd]=3e-3 [signum]=3e-3 [muon]=3e-2 [adamw]=3e-3)
         optim_flags[muon]="--fallback-lr 3e-3" ;;
 esac
 if [ -n "$steps" ]; then   # the protocol's proportions at another length
