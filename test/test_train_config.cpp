@@ -66,11 +66,11 @@ static void test_noise_windows() {
     parse_train_args_string("--noise-every 4", &plain);
     test_expect(due_steps(plain, 10) == "0 4 8 10", "flags/noise_every_and_last", "steps '" + due_steps(plain, 10) + "'");
     TrainConfig w;
-    parse_train_args_string("--noise-every 2 --noise-windows 0:3,10:15,19:25", &w);
+    parse_train_args_string("--noise-every 2 --noise-windows 0:4,10:15,19:25", &w);
     const std::string got = due_steps(w, 20);
     test_expect(w.noise_windows.size() == 3 && got == "0 2 10 12 14 19", "flags/noise_windows_steps",
                 "steps '" + got + "', want '0 2 10 12 14 19' (windows [A,B), from A every N, no end measurement)");
-    test_expect(noise_windows_string(w) == "0:3,10:15,19:25", "flags/noise_windows_string", noise_windows_string(w));
+    test_expect(noise_windows_string(w) == "0:4,10:15,19:25", "flags/noise_windows_string", noise_windows_string(w));
     TrainConfig none;
     test_expect(none.noise_windows.empty() && noise_windows_string(none).empty() && !noise_due(none, 0, true),
                 "flags/noise_windows_default", "windows given by default, or noise due without --noise-every");
