@@ -675,7 +675,7 @@ int main(int argc, char** argv) {
                    (double)correct / hellaswag->num_examples());
             log.eval(step, correct, hellaswag->num_examples(), (long)step * total_batch);
         }
-        if (measuring_noise && (step % cfg.noise_every == 0 || last)) {
+        if (measuring_noise && noise_due(cfg, step, last)) {
             const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, dp.get());
             printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
                    nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);

@@ -44,6 +44,7 @@ struct TrainConfig {
     int skip_nonfinite = 0;        // --skip-nonfinite: skip a non-finite step instead of stopping
     int noise_every = 0;           // --noise-every N: gradient-noise density every N steps (0: never)
     int noise_batches = 8;         // --noise-batches K: micro-batch gradients per estimate
+    std::vector<std::pair<int, int>> noise_windows; // --noise-windows A:B,...: measure only at steps in [A, B)
     int hellaswag = 0;             // -h 1: HellaSwag accuracy at every validation (common/hellaswag.h)
     std::string hellaswag_path = "data/hellaswag/hellaswag_val.bin"; // --hellaswag FILE
     std::string init = "counter";  // --init counter|llmc: this project's generator or llm.c's mt19937 init
@@ -129,6 +130,8 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --skip-nonfinite  skip a step whose loss or gradient norm is not finite (default: stop)\n");
     printf("  --noise-every N   gradient-noise density phi every N steps, 0 never (default %d)\n", d.noise_every);
     printf("  --noise-batches K micro-batch gradients per phi estimate, at least 2 (default %d)\n", d.noise_batches);
+    printf("  --noise-windows A:B,C:D  measure only at steps A, A+N, ... below B (N: --noise-every), in each window;\n"
+           "               not at the end unless a window holds it (default: every N steps and at the end)\n");
     printf("optimizer (defaults marked * depend on --optim):\n");
     printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr (default %s)\n", algorithm_name(d.optim.algorithm));
     printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion/ssvr 1e-4, adamw 6e-4, muon 2e-2\n"
@@ -207,6 +210,27 @@ inline float parse_float(const std::string& flag, const char* v) {
     float x = strtof(v, &end);
     if (*v == '\0' || *end != '\0' || !std::isfinite(x)) fail_usage("flag %s wants a number, got '%s'", flag.c_str(), v);
     return x;
+}
+// "A:B,C:D": step windows [A, B), 0 <= A < B, in increasing order and not overlapping.
+inline std::vector<std::pair<int, int>> parse_step_windows(const std::string& flag, const char* v) {
+    std::vector<std::pair<int, int>> out;
+    const std::string all = v;
+    size_t start = 0;
+    while (true) {
+        const size_t comma = all.find(',', start);
+        const std::string item = all.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        const size_t colon = item.find(':');
+        if (colon == std::string::npos) fail_usage("flag %s wants windows START:END[,START:END...], got '%s'", flag.c_str(), v);
+        const int a = parse_int(flag, item.substr(0, colon).c_str(), 0);
+        const int b = parse_int(flag, item.substr(colon + 1).c_str(), 0);
+        if (b <= a) fail_usage("flag %s: window %d:%d is empty (END must exceed START)", flag.c_str(), a, b);
+        if (!out.empty() && a < out.back().second)
+            fail_usage("flag %s: window %d:%d starts before the previous one ends (%d); give them in order, apart", flag.c_str(), a, b, out.back().second);
+        out.push_back({a, b});
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return out;
 }
 } // namespace train_config_detail
 
@@ -296,6 +320,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "--keep") cfg->keep_checkpoints = parse_int(flag, v);
         else if (flag == "--noise-every") cfg->noise_every = parse_int(flag, v);
         else if (flag == "--noise-batches") cfg->noise_batches = parse_int(flag, v);
+        else if (flag == "--noise-windows") cfg->noise_windows = parse_step_windows(flag, v);
         else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr)", v); }
         else if (flag == "--muon-scale") { if (!strcmp(v, "shape")) o.muon_scale = MuonScale::Shape; else if (!strcmp(v, "rms")) o.muon_scale = MuonScale::RMS; else fail_usage("--muon-scale wants shape|rms, got '%s'", v); }
         else if (flag == "--muon-ns") { if (!strcmp(v, "quintic")) o.muon_ns = MuonNs::Quintic; else if (!strcmp(v, "polar-express")) o.muon_ns = MuonNs::PolarExpress; else fail_usage("--muon-ns wants quintic|polar-express, got '%s'", v); }
@@ -377,6 +402,8 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (cfg->overwrite && cfg->resume == 1) fail_usage("--overwrite starts fresh and -y 1 resumes: give one of them");
     if (cfg->keep_checkpoints < 0) fail_usage("--keep must not be negative, got %d", cfg->keep_checkpoints);
     if (cfg->noise_every < 0) fail_usage("--noise-every must not be negative, got %d", cfg->noise_every);
+    if (!cfg->noise_windows.empty() && cfg->noise_every == 0)
+        fail_usage("--noise-windows picks where --noise-every N measures: give --noise-every too");
     if (cfg->noise_batches < 2) fail_usage("--noise-batches must be at least 2 (a standard deviation needs two samples), got %d", cfg->noise_batches);
     if (o.lr != -1.0f && !(o.lr >= 0)) fail_usage("learning rate -l must not be negative, got %g", o.lr);
     if (o.fallback_lr != -1.0f && !(o.fallback_lr >= 0)) fail_usage("--fallback-lr must not be negative, got %g", o.fallback_lr);
@@ -394,6 +421,24 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (!(s.wsd_decay_frac >= 0 && s.wsd_decay_frac <= 1)) fail_usage("--wsd-decay-frac must be in [0, 1], got %g", s.wsd_decay_frac);
     if (o.algorithm == Algorithm::SGD && o.nesterov == 1 && o.momentum == 0.0f) fail_usage("--nesterov 1 needs --momentum > 0 for sgd");
     resolve_optim_defaults(&cfg->optim);
+}
+
+// Whether the gradient-noise statistics are measured before the update at `step` (last: the
+// step after the final update). Without windows: every N steps and at the end; with them: at
+// A, A+N, ... below B in each window [A, B), so a long run can measure where it matters.
+inline bool noise_due(const TrainConfig& cfg, int step, bool last) {
+    if (cfg.noise_every <= 0) return false;
+    if (cfg.noise_windows.empty()) return step % cfg.noise_every == 0 || last;
+    for (const auto& w : cfg.noise_windows)
+        if (step >= w.first && step < w.second && (step - w.first) % cfg.noise_every == 0) return true;
+    return false;
+}
+
+// "0:100,5000:5100": the windows as --noise-windows takes them ("" when none).
+inline std::string noise_windows_string(const TrainConfig& cfg) {
+    std::string out;
+    for (const auto& w : cfg.noise_windows) out += (out.empty() ? "" : ",") + std::to_string(w.first) + ":" + std::to_string(w.second);
+    return out;
 }
 
 // The notes parse_train_args collected, one line each, before anything else runs.

@@ -2,7 +2,10 @@
 # Which optimizer trains GPT-2 faster, and when? Trains the same model on the same data,
 # seed, batch and step budget with each optimizer over a small learning-rate grid, one
 # directory per run (OUT/<optim>_lr<lr>/), then draws every run into one picture and a
-# Markdown table with scripts/plot_runs.py.
+# Markdown table with scripts/plot_runs.py. A grid whose best rate (lowest final val loss) is
+# on its edge gets one more x3 step beyond that edge, up to --extend times, so the reported
+# best is a minimum, not a boundary. Muon's fallback AdamW (embeddings, norms and biases:
+# most of a small model) moves with muon's rate at a fixed ratio, so the sweep moves both.
 #
 #   scripts/compare_optimizers.sh                 # GPU, d6 on Tiny Shakespeare, 1.6M tokens a run
 #   scripts/compare_optimizers.sh --cpu           # CPU, d2, a smoke test that runs anywhere
@@ -27,6 +30,10 @@ modes (default: GPU, ./train_gpt2cu -e d6 -b 16 -t 512 -d 8192 (no accumulation)
 options:
   --optims "A B"    optimizers to compare (default: "$all_optims")
   --lr OPTIM=L1,L2  learning-rate grid of one optimizer (repeatable; default: 3 values per optimizer)
+  --extend N        a grid of 2+ rates whose best is on its edge gets one more x3 step beyond it,
+                    at most N per optimizer (default 2; 0: off; the best is then reported as it is)
+  --fallback-ratio R  muon's --fallback-lr is R x its lr (default: AdamW's grid center over muon's,
+                    the mode's 0.03 or 0.1)
   --steps N         optimizer steps per run (overrides the mode's -x)
   --seed N          seed for every run (default 42)
   --out DIR         one sub-directory per run (default runs/compare_<mode>)
@@ -43,7 +50,7 @@ EOF
 die() { echo "$prog: $*" >&2; exit 2; }
 
 all_optims="sgd signsgd signum muon adamw lion"
-mode=gpu optims="$all_optims" steps="" seed=42 out="" bin="" dry_run=0 keep_models=0 force=0
+mode=gpu optims="$all_optims" steps="" seed=42 out="" bin="" dry_run=0 keep_models=0 force=0 extend=2 fallback_ratio=""
 extra=()
 declare -A lr_override=()
 
@@ -57,7 +64,7 @@ while [ $# -gt 0 ]; do
         --dry-run) dry_run=1 ;;
         --keep-models) keep_models=1 ;;
         --force) force=1 ;;
-        --optims|--lr|--steps|--seed|--out|--extra|--bin)
+        --optims|--lr|--steps|--seed|--out|--extra|--bin|--extend|--fallback-ratio)
             [ $# -ge 2 ] || die "option $1 needs a value"
             case $1 in
                 --optims) optims=$2 ;;
@@ -72,6 +79,8 @@ while [ $# -gt 0 ]; do
                 --out) out=$2 ;;
                 --extra) read -r -a words <<<"$2"; extra+=("${words[@]}") ;;
                 --bin) bin=$2 ;;
+                --extend) [[ $2 =~ ^[0-9]+$ ]] || die "--extend wants a non-negative integer, got '$2'"; extend=$2 ;;
+                --fallback-ratio) is_number "$2" || die "--fallback-ratio wants a number, got '$2'"; fallback_ratio=$2 ;;
             esac
             shift ;;
         --) shift; extra+=("$@"); break ;;
@@ -88,57 +97,69 @@ done
 # Mode settings. The learning-rate grids are x3 steps around each optimizer's default
 # (the trainer's -l defaults; SGD 1e-2 and SignSGD 1e-4 are the paper's). The CPU smoke
 # test trains a 2-layer model for 30 steps, where larger rates are needed to move at all
-# (a first sweep had its best rates at the top of a grid one x3 step lower).
+# (a first sweep had its best rates at the top of a grid one x3 step lower). Validation
+# every 5% of the steps, so "steps to target" resolves to 5% of the run.
 case $mode in
     gpu)
         bin=${bin:-./train_gpt2cu}
         # -d B*T: train_gpt2cu's default total batch is llm.c's 524288 tokens (32 accumulation steps here)
-        common=(-e d6 -b 16 -t 512 -d 8192 -x 200 -u 20 -q 0.1 -v 20 -m 8)
+        common=(-e d6 -b 16 -t 512 -d 8192 -x 200 -u 20 -q 0.1 -v 10 -m 4)
         declare -A grid=([sgd]="3e-3 1e-2 3e-2" [signsgd]="3e-5 1e-4 3e-4" [signum]="3e-5 1e-4 3e-4"
                          [muon]="1e-2 2e-2 4e-2" [adamw]="2e-4 6e-4 1.8e-3" [lion]="3e-5 1e-4 3e-4") ;;
     cpu)
         bin=${bin:-./train_gpt2cpu}
-        common=(-e d2 -b 4 -t 64 -x 30 -u 3 -q 0.1 -v 10 -m 4)
+        common=(-e d2 -b 4 -t 64 -x 30 -u 3 -q 0.1 -v 2 -m 4)
         declare -A grid=([sgd]="3e-2 1e-1 3e-1" [signsgd]="1e-3 3e-3 1e-2" [signum]="1e-3 3e-3 1e-2"
                          [muon]="3e-2 1e-1 3e-1" [adamw]="3e-3 1e-2 3e-2" [lion]="1e-3 3e-3 1e-2") ;;
     paper)
         bin=${bin:-./train_gpt2cu}
         common=(-e d12 -b 64 -t 512 -d 262144 -x 10000 -u 1000 --warmup-init 0.01 -q 0.01
-                -c 0.1 --wd-on hidden --grad-clip 1.0 -v 250 -m 20
+                -c 0.1 --wd-on hidden --grad-clip 1.0 -v 100 -m 20
                 -i 'data/fineweb10B/fineweb_train_*.bin' -j 'data/fineweb10B/fineweb_val_*.bin')
         declare -A grid=([sgd]="3e-3 1e-2 3e-2" [signsgd]="3e-5 1e-4 3e-4" [signum]="3e-5 1e-4 3e-4"
                          [muon]="1e-2 2e-2 4e-2" [adamw]="2e-4 6e-4 1.8e-3" [lion]="3e-5 1e-4 3e-4") ;;
 esac
+# muon's fallback (AdamW on embeddings, norms, biases) at the ratio of the two grids' centers
+center() { local g=($1); echo "${g[$(( ${#g[@]} / 2 ))]}"; }
+fallback_ratio=${fallback_ratio:-$(awk -v a="$(center "${grid[adamw]}")" -v m="$(center "${grid[muon]}")" 'BEGIN { printf "%g", a / m }')}
 for o in "${!lr_override[@]}"; do grid[$o]=${lr_override[$o]}; done
 if [ -n "$steps" ]; then   # replace the mode's -x value, so each command has one -x
     for i in "${!common[@]}"; do [ "${common[$i]}" = -x ] && common[$((i + 1))]=$steps; done
 fi
 out=${out:-runs/compare_$mode}
 
-# Per-optimizer flags: SGD is heavy-ball momentum 0.9 (stated, not left to the default).
+# Per-optimizer flags: SGD is heavy-ball momentum 0.9 (stated, not left to the default);
+# muon's fallback rate moves with its rate.
 optim_flags() {
     case $1 in
         sgd) echo "--momentum 0.9 --nesterov 0" ;;
+        muon) echo "--fallback-lr $(awk -v l="$2" -v r="$fallback_ratio" 'BEGIN { printf "%g", l * r }')" ;;
         *) echo "" ;;
     esac
 }
 
+# run_command OPTIM LR: the command line of one run (printf %q words) and its directory.
+run_command() {
+    local o=$1 lr=$2 dir="$out/${1}_lr$2" oflags
+    read -r -a oflags <<<"$(optim_flags "$o" "$lr")"
+    local cmd=("$bin" "${common[@]}" --seed "$seed" --optim "$o" "${oflags[@]}" -l "$lr" "${extra[@]}" -o "$dir")
+    local line; line=$(printf "%q " "${cmd[@]}")
+    cmd_line=${line% } cmd_dir=$dir
+}
+
 # One command per run, in a fixed order: optimizers as given, learning rates as listed.
-commands=() run_dirs=()
+commands=() run_dirs=() run_optims=() run_lrs=()
 for o in $optims; do
     for lr in ${grid[$o]}; do
-        dir="$out/${o}_lr$lr"
-        read -r -a oflags <<<"$(optim_flags "$o")"
-        cmd=("$bin" "${common[@]}" --seed "$seed" --optim "$o" "${oflags[@]}" -l "$lr" "${extra[@]}" -o "$dir")
-        cmd_line=$(printf "%q " "${cmd[@]}"); commands+=("${cmd_line% }")
-        run_dirs+=("$dir")
+        run_command "$o" "$lr"
+        commands+=("$cmd_line") run_dirs+=("$cmd_dir") run_optims+=("$o") run_lrs+=("$lr")
     done
 done
-plot_cmd=("$PYTHON" scripts/plot_runs.py "${run_dirs[@]}" -o "$out/compare.png" --summary "$out/summary.md")
 
 if [ $dry_run -eq 1 ]; then
-    for c in "${commands[@]}"; do echo "${c% }"; done
-    printf '%q ' "${plot_cmd[@]}" | sed 's/ $/\n/'
+    printf '%s\n' "${commands[@]}"
+    [ "$extend" -gt 0 ] && echo "# then each grid of 2+ rates whose best final val loss is on its edge: one more run x3 beyond that edge, the same command with that -l, at most $extend per optimizer (--extend)"
+    printf '%q ' "$PYTHON" scripts/plot_runs.py "${run_dirs[@]}" -o "$out/compare.png" --summary "$out/summary.md" | sed 's/ $/\n/'
     exit 0
 fi
 
@@ -149,11 +170,12 @@ fi
 [ -x "$bin" ] || die "trainer '$bin' not found or not executable (run make first)"
 mkdir -p "$out" || die "cannot create '$out'"
 failed=() done_dirs=()
-for i in "${!commands[@]}"; do
-    dir=${run_dirs[$i]}
+# run_one I: runs commands[I] into run_dirs[I] (or skips it, finished earlier).
+run_one() {
+    local i=$1 dir=${run_dirs[$1]}
     if [ $force -eq 0 ] && [ -f "$dir/.finished" ]; then
         echo "== skip $dir (finished earlier; --force reruns it)"
-        done_dirs+=("$dir"); continue
+        done_dirs+=("$dir"); return
     fi
     rm -rf "$dir"; mkdir -p "$dir"
     echo "== run $((i + 1))/${#commands[@]}: ${commands[$i]}"
@@ -163,16 +185,53 @@ for i in "${!commands[@]}"; do
         [ $keep_models -eq 1 ] || rm -f "$dir"/model_*.bin "$dir"/state_*.bin
         tail -n 1 "$dir/stdout.txt" | sed 's/^/   /'
     else
-        rc=$?
+        local rc=$?
         # The trainer's one-line reason, else its last line.
-        reason=$(grep -m1 '^error:' "$dir/stdout.txt" || tail -n 1 "$dir/stdout.txt")
+        local reason; reason=$(grep -m1 '^error:' "$dir/stdout.txt" || tail -n 1 "$dir/stdout.txt")
         echo "   FAILED (exit $rc): $reason"
         failed+=("$dir")
     fi
+}
+for i in "${!commands[@]}"; do run_one "$i"; done
+
+# final_val DIR: the run's last val loss; "inf" when it has none (failed, diverged).
+final_val() { local v; v=$(grep ' tel:' "$1/main.log" 2>/dev/null | tail -n 1 | sed 's/.*tel://'); echo "${v:-inf}"; }
+# Extend each grid of 2+ rates whose best run is at its lowest or highest rate by one x3 step
+# beyond it, until the best is inside or `extend` steps were added.
+edge_notes=()
+for o in $optims; do
+    added=0
+    while true; do
+        lrs=() vals=()
+        for i in "${!run_optims[@]}"; do
+            [ "${run_optims[$i]}" = "$o" ] && { lrs+=("${run_lrs[$i]}"); vals+=("$(final_val "${run_dirs[$i]}")"); }
+        done
+        [ ${#lrs[@]} -ge 2 ] || break
+        # which: "low", "high" or "inside" (ties go to the lower rate)
+        which=$(paste -d' ' <(printf '%s\n' "${lrs[@]}") <(printf '%s\n' "${vals[@]}") | awk '
+            { lr[NR] = $1 + 0; v[NR] = ($2 == "inf" ? 1e30 : $2 + 0) }
+            END { lo = hi = best = 1
+                  for (i = 1; i <= NR; i++) { if (lr[i] < lr[lo]) lo = i; if (lr[i] > lr[hi]) hi = i
+                                              if (v[i] < v[best] || (v[i] == v[best] && lr[i] < lr[best])) best = i }
+                  print (v[best] >= 1e30 ? "none" : best == lo ? "low " lr[lo] : best == hi ? "high " lr[hi] : "inside") }')
+        case $which in inside|none) break ;; esac
+        if [ $added -ge "$extend" ]; then
+            [ "$extend" -gt 0 ] && edge_notes+=("$o: best lr ${which#* } is still on the ${which% *} edge after $added extension(s) (--extend)")
+            [ "$extend" -eq 0 ] && edge_notes+=("$o: best lr ${which#* } is on the ${which% *} edge of its grid")
+            break
+        fi
+        new=$(awk -v x="${which#* }" -v w="${which% *}" 'BEGIN { printf "%g", w == "low" ? x / 3 : x * 3 }')
+        echo "== $o: best lr ${which#* } is on the ${which% *} edge of its grid: adding lr $new"
+        run_command "$o" "$new"
+        commands+=("$cmd_line") run_dirs+=("$cmd_dir") run_optims+=("$o") run_lrs+=("$new")
+        run_one $((${#commands[@]} - 1))
+        added=$((added + 1))
+    done
 done
 
 if [ ${#done_dirs[@]} -gt 0 ]; then
     "$PYTHON" scripts/plot_runs.py "${done_dirs[@]}" -o "$out/compare.png" --summary "$out/summary.md" || failed+=("plot")
+    for n in "${edge_notes[@]}"; do echo "note: $n" | tee -a "$out/summary.md"; done
 fi
 if [ ${#failed[@]} -gt 0 ]; then
     echo "$prog: ${#failed[@]} failed: ${failed[*]}" >&2

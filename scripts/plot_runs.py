@@ -52,13 +52,19 @@ class Run:
         self.train = []  # (step, loss, tokens or None)
         self.val = []    # (step, loss, tokens or None)
         self.phi = []    # (step, phi)
+        self.noise = []  # (step, phi, mean_density, tail_index or None, batches or None)
+        self.fallback_lr = None  # muon's --fallback-lr, from the config record
+        self.label_suffix = ""   # set when two runs would otherwise share a legend label
         self.eval = []   # (step, HellaSwag accuracy)
         self.tokens_per_s = []
         self.skipped_steps = 0
 
     @property
     def label(self):
-        return f"{self.optim} lr={self.lr:g}" if self.lr is not None else self.optim
+        text = f"{self.optim} lr={self.lr:g}" if self.lr is not None else self.optim
+        if self.optim == "muon" and self.fallback_lr is not None:
+            text += f" fb={self.fallback_lr:g}"  # a muon sweep moves both rates
+        return text + self.label_suffix
 
     def tokens_at(self, step, recorded):
         """Tokens seen after `step` updates (a train record at step s: pass s + 1)."""
@@ -74,6 +80,7 @@ class Run:
 def parse_main_log(path, run):
     """Fills run from llm.c-style main.log lines (run.eval too); returns (train, val, phi) lists."""
     train, val, phi = [], [], []
+    run.noise = []
     with open(path) as f:
         for number, line in enumerate(f, 1):
             line = line.strip()
@@ -90,7 +97,7 @@ def parse_main_log(path, run):
                 if not sep:
                     raise InputError(f"{path}:{number}: expected key:value, got '{field}'")
                 try:
-                    values[key] = float(value)
+                    values[key] = float(value)  # float("nan") for alpha:nan
                 except ValueError:
                     raise InputError(f"{path}:{number}: '{field}' is not a number")
             if "trl" in values:
@@ -101,6 +108,9 @@ def parse_main_log(path, run):
                 val.append((step, values["tel"], None))
             if "phi" in values:
                 phi.append((step, values["phi"]))
+                alpha = values.get("alpha")
+                run.noise.append((step, values["phi"], values.get("md"),
+                                  None if alpha is None or math.isnan(alpha) else alpha, None))
             if "eval" in values:
                 run.eval.append((step, values["eval"]))
             if values.get("skip", 0) != 0:
@@ -110,7 +120,7 @@ def parse_main_log(path, run):
 
 def parse_metrics(path, run):
     """Fills run from metrics.jsonl (run.eval too, when recorded); returns (train, val, phi, tokens_per_s) lists."""
-    train, val, phi, tps, evals = [], [], [], [], []
+    train, val, phi, tps, evals, noise = [], [], [], [], [], []
     with open(path) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
@@ -127,6 +137,8 @@ def parse_metrics(path, run):
                     if record.get("tokens_per_step"):
                         run.tokens_per_step = int(record["tokens_per_step"])
                     run.device = record.get("device")
+                    if isinstance(flags.get("fallback_lr"), (int, float)) and flags["fallback_lr"] >= 0:
+                        run.fallback_lr = float(flags["fallback_lr"])
                 elif kind == "train":
                     train.append((int(record["step"]), float(record["loss"]), record.get("tokens")))
                     if record.get("tokens_per_s") is not None:
@@ -135,12 +147,17 @@ def parse_metrics(path, run):
                     val.append((int(record["step"]), float(record["loss"]), record.get("tokens")))
                 elif kind == "noise":
                     phi.append((int(record["step"]), float(record["phi"])))
+                    md, alpha = record.get("mean_density"), record.get("tail_index")
+                    noise.append((int(record["step"]), float(record["phi"]), None if md is None else float(md),
+                                  None if alpha is None else float(alpha), record.get("batches")))
                 elif kind == "eval":
                     evals.append((int(record["step"]), float(record["accuracy"])))
             except (ValueError, KeyError, TypeError) as e:
                 raise InputError(f"{path}:{number}: bad record ({type(e).__name__}: {e})")
     if evals:
         run.eval = evals
+    if noise:
+        run.noise = noise
     return train, val, phi, tps
 
 
@@ -171,6 +188,7 @@ def load_run(path):
     run.train = sorted((s, l, run.tokens_at(s + 1, t)) for s, l, t in train)
     run.val = sorted((s, l, run.tokens_at(s, t)) for s, l, t in val)
     run.phi = sorted(phi)
+    run.noise = sorted(run.noise, key=lambda r: r[0])
     run.eval = sorted(dict(run.eval).items())  # a resumed llm.c log repeats steps: the last wins
     run.tokens_per_s = tps
     return run
@@ -224,7 +242,10 @@ def summary_table(runs, best, target, target_on, weight):
         hit = first_reaching(curve, target)
         last_step = max([s for s, _, _ in run.train + run.val])
         tps = run.tokens_per_s[1:] or run.tokens_per_s  # the first step includes warm-up costs
-        rows.append([run.optim, "-" if run.lr is None else f"{run.lr:g}", "yes" if run is best[run.optim] else "",
+        lr_text = "-" if run.lr is None else f"{run.lr:g}"
+        if run.optim == "muon" and run.fallback_lr is not None:
+            lr_text += f" (fallback {run.fallback_lr:g})"
+        rows.append([run.optim, lr_text + run.label_suffix, "yes" if run is best[run.optim] else "",
                      fmt(run.val[-1][1] if run.val else None), fmt(smoothed[-1] if smoothed else None),
                      str(last_step), "not reached" if hit is None else str(hit[0]),
                      "not reached" if hit is None else fmt_count(hit[1]),
@@ -234,7 +255,38 @@ def summary_table(runs, best, target, target_on, weight):
     return "\n".join(lines)
 
 
-def draw(runs, best, colors, weight, png_path, notes):
+def common_tokens_per_step(runs):
+    """N when every run has tokens and all have the same N tokens per step: the token axis is then
+    the step axis times N, and token panels would repeat the step panels; else None."""
+    if not runs or not all(r.has_tokens for r in runs):
+        return None
+    per_step = set()
+    for r in runs:
+        for s, _, t in r.train:
+            per_step.add(t / (s + 1))   # a train record at step s: (s + 1) steps done
+        for s, _, t in r.val:
+            if s > 0:
+                per_step.add(t / s)
+    return per_step.pop() if len(per_step) == 1 else None
+
+
+def tail_index_gaussian(k):
+    """What the block-sum tail index reads for finite-variance noise at K samples (its small-K bias;
+    common/noise_density.h): 2 log m / log(m (K - m) / (K - 1)), m the largest divisor of K <= sqrt(K)."""
+    m = max(d for d in range(1, int(math.isqrt(k)) + 1) if k % d == 0)
+    return None if m == 1 else 2 * math.log(m) / math.log(m * (k - m) / (k - 1))
+
+
+def noise_series(run, what):
+    """(steps, values) of one noise statistic; an undefined tail index is left out."""
+    index = {"phi": 1, "mean_density": 2, "tail_index": 3}[what]
+    points = [(r[0], r[index]) for r in run.noise if r[index] is not None]
+    if what == "phi" and not points:
+        points = list(run.phi)  # main.log of an older trainer: phi only
+    return [s for s, _ in points], [v for _, v in points]
+
+
+def draw(runs, best, colors, weight, png_path, notes, title):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -242,22 +294,35 @@ def draw(runs, best, colors, weight, png_path, notes):
 
     with_tokens = [r for r in runs if r.has_tokens]
     panels = [("train", "step"), ("val", "step")]
-    if with_tokens:
+    if with_tokens and common_tokens_per_step(runs) is None:
         panels += [("train", "tokens"), ("val", "tokens")]
     if any(r.phi for r in runs):
         panels.append(("phi", "step"))
+    for what in ("mean_density", "tail_index"):
+        if any(noise_series(r, what)[0] for r in runs):
+            panels.append((what, "step"))
     if any(r.eval for r in runs):
         panels.append(("eval", "step"))
     cols = 2
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(12.5, 4.2 * rows + 0.8), squeeze=False)
     titles = {"train": "train loss (EMA-smoothed)", "val": "val loss",
-              "phi": "gradient-noise measure phi", "eval": "HellaSwag accuracy"}
+              "phi": "noise density phi", "mean_density": "mean-gradient density",
+              "tail_index": "noise tail index alpha", "eval": "HellaSwag accuracy"}
     for ax, (what, x_axis) in zip(axes.flat, panels):
+        if what == "tail_index":
+            ax.axhline(2.0, color="0.5", lw=0.8, ls="--", label="_alpha 2")  # finite variance, K -> infinity
+            for k in sorted({n[4] for r in runs for n in r.noise if n[4]}):
+                ref = tail_index_gaussian(int(k))
+                if ref is not None:  # what finite-variance noise reads at this K
+                    ax.axhline(ref, color="0.5", lw=0.8, ls=":")
+                    ax.annotate(f"Gaussian at K={k}: {ref:.2f}", (0.01, ref), xycoords=("axes fraction", "data"),
+                                fontsize=7, color="0.4", va="bottom")
         for run in (with_tokens if x_axis == "tokens" else runs):
-            if what in ("phi", "eval"):
-                series = run.phi if what == "phi" else run.eval
-                xs, ys = [s for s, _ in series], [p for _, p in series]
+            if what in ("phi", "mean_density", "tail_index"):
+                xs, ys = noise_series(run, what)
+            elif what == "eval":
+                xs, ys = [s for s, _ in run.eval], [p for _, p in run.eval]
             else:
                 points = run.train if what == "train" else run.val
                 xs = [s if x_axis == "step" else t for s, _, t in points]
@@ -267,25 +332,54 @@ def draw(runs, best, colors, weight, png_path, notes):
             if not xs:
                 continue
             bold = run is best[run.optim]
+            alone = sum(r.optim == run.optim for r in runs) == 1  # no other lr to be best among
             ax.plot(xs, ys, color=colors[run.optim], lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.35,
-                    marker="o" if what == "val" else None, ms=3 if bold else 2,
-                    label=run.label + (" (best)" if bold else ""))
+                    marker="o" if what not in ("train", "eval") else None, ms=3 if bold else 2,
+                    label=run.label + (" (best)" if bold and not alone else ""))
         ax.set_title(f"{titles[what]} vs {x_axis}")
         ax.set_xlabel("optimizer step" if x_axis == "step" else "training tokens")
         if x_axis == "tokens":
             ax.xaxis.set_major_formatter(EngFormatter())  # 2.6 G instead of 2600000000
-        ax.set_ylabel({"phi": "phi", "eval": "accuracy"}.get(what, "loss (nats/token)"))
+        if what in ("phi", "mean_density"):
+            ax.set_yscale("log")  # the paper's phi falls by a factor of 10
+        ax.set_ylabel({"phi": "phi", "mean_density": "density", "tail_index": "alpha",
+                       "eval": "accuracy"}.get(what, "loss (nats/token)"))
         ax.grid(True, alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center right", fontsize=8, title="optimizer, lr (bold: best lr)")
-    fig.suptitle("Optimizer comparison: " + ", ".join(sorted({r.optim for r in runs}, key=optimizer_rank))
+    one_each = len({r.optim for r in runs}) == len(runs)
+    fig.legend(handles, labels, loc="center right", fontsize=8,
+               title="optimizer, lr" if one_each else "optimizer, lr (bold: best lr)")
+    fig.suptitle((title or "Optimizer comparison: " + ", ".join(sorted({r.optim for r in runs}, key=optimizer_rank)))
                  + (f"\n{'; '.join(notes)}" if notes else ""), fontsize=11)
     fig.tight_layout(rect=(0, 0, 0.82, 1))
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
     return [f"{w}/{x}" for w, x in panels]
+
+
+def noise_table(runs):
+    """The noise measurements of every run that has them, one row per measurement."""
+    rows = [(r, n) for r in runs for n in r.noise]
+    if not rows:
+        return ""
+    lines = ["| run | step | phi | mean density | tail index alpha | K |", "|---|---|---|---|---|---|"]
+    for r, (step, phi, md, alpha, k) in rows:
+        lines.append(f"| {r.label} | {step} | {phi:.4f} | {fmt(md)} | {fmt(alpha, 3)} | {'-' if k is None else k} |")
+    return "\n".join(lines)
+
+
+def tell_apart_labels(runs):
+    """Two runs with the same legend label (same optimizer and rates, other flags) get their
+    directory names added, so the legend and the table name each run once."""
+    by_label = {}
+    for r in runs:
+        by_label.setdefault(r.label, []).append(r)
+    for same in by_label.values():
+        if len(same) > 1:
+            for r in same:
+                r.label_suffix = f" [{os.path.basename(os.path.normpath(r.path))}]"
 
 
 def optimizer_rank(name):
@@ -306,6 +400,7 @@ def main():
                         help="loss to reach (default: the median of the final val losses, else of the final smoothed train losses)")
     parser.add_argument("--smooth", type=float, default=0.9,
                         help="EMA weight for the train loss, 0 off (default 0.9)")
+    parser.add_argument("--title", help="the figure's title (default: 'Optimizer comparison: ' and the optimizers)")
     args = parser.parse_args()
     if not args.runs:
         fail("no run directories given")
@@ -316,6 +411,7 @@ def main():
     except (InputError, OSError) as e:
         fail(str(e))
     runs.sort(key=lambda r: (optimizer_rank(r.optim), r.optim, r.lr if r.lr is not None else 0.0))
+    tell_apart_labels(runs)
 
     best = {}
     for run in runs:
@@ -334,15 +430,21 @@ def main():
     if no_tokens:
         notes.append("no tokens per step for " + (", ".join(no_tokens) if len(no_tokens) < len(runs) else "any run")
                      + ": plotted against step only")
+    per_step = common_tokens_per_step(runs)
+    if per_step is not None:
+        notes.append(f"every run: {fmt_count(per_step)} tokens per step (tokens = step x {per_step:g}), so no token panels")
     for r in runs:
         if r.skipped_steps:
             notes.append(f"{os.path.basename(os.path.normpath(r.path))} skipped {r.skipped_steps} non-finite step(s)")
     try:
-        panels = draw(runs, best, colors, args.smooth, args.output, notes)
+        panels = draw(runs, best, colors, args.smooth, args.output, notes, args.title)
     except OSError as e:
         fail(f"cannot write '{args.output}': {e}")
 
     table = summary_table(runs, best, target, target_on, args.smooth)
+    noise = noise_table(runs)
+    if noise:
+        table += "\n\nGradient-noise statistics (K micro-batch gradients at fixed weights per measurement):\n\n" + noise
     print(table)
     for note in notes:
         print(f"note: {note}")

@@ -29,7 +29,7 @@ check() { local name=$1 why=$2; shift 2; if "$@"; then pass "$name"; else fail "
 dry="$work/dry_out"
 bash "$sweep" --dry-run --out "$dry" >"$work/dry.txt" 2>"$work/dry.err"
 rc=$?
-grep -v 'plot_runs.py' "$work/dry.txt" >"$work/dry_train.txt"
+grep -v -e 'plot_runs.py' -e '^#' "$work/dry.txt" >"$work/dry_train.txt"
 check sweep/dry_run_exit "exit $rc: $(head -c 200 "$work/dry.err")" [ $rc -eq 0 ]
 check sweep/dry_run_creates_nothing "'$dry' exists after --dry-run" [ ! -e "$dry" ]
 n=$(wc -l <"$work/dry_train.txt")
@@ -54,6 +54,16 @@ check sweep/dry_run_plot_command "plot line: $plot_line" \
 bash "$sweep" --cpu --dry-run --out "$dry" >"$work/cpu.txt" 2>&1
 check sweep/dry_run_cpu "--cpu commands: $(head -1 "$work/cpu.txt")" \
     [ "$(grep -c '^\./train_gpt2cpu -e d2 -b 4 -t 64 -x 30 ' "$work/cpu.txt")" -eq 18 ]
+# Validation every 5% of the steps (steps to target resolves to 1/20 of the run), in every mode.
+check sweep/dry_run_val_often "--cpu: $(grep -c -- ' -x 30 .*-v 2 ' "$work/cpu.txt"), gpu: $(grep -c -- ' -x 200 .*-v 10 ' "$work/dry_train.txt")" \
+    [ "$(grep -c -- ' -x 30 .*-v 2 ' "$work/cpu.txt")" -eq 18 -a "$(grep -c -- ' -x 200 .*-v 10 ' "$work/dry_train.txt")" -eq 18 ]
+# Muon's fallback AdamW rate moves with muon's rate: the ratio of the grids' centers (cpu 1e-2 / 1e-1).
+muon_rates=$(grep -- '--optim muon' "$work/cpu.txt" | grep -oE -- '--fallback-lr [^ ]+ -l [^ ]+' | tr '\n' ' ')
+check sweep/dry_run_muon_fallback_moves "$muon_rates" \
+    [ "$muon_rates" = "--fallback-lr 0.003 -l 3e-2 --fallback-lr 0.01 -l 1e-1 --fallback-lr 0.03 -l 3e-1 " ]
+bash "$sweep" --optims muon --fallback-ratio 0.5 --lr muon=2e-2 --dry-run --out "$dry" >"$work/ratio.txt" 2>&1
+check sweep/dry_run_fallback_ratio "$(head -1 "$work/ratio.txt")" grep -q -- '--optim muon --fallback-lr 0.01 -l 2e-2 ' "$work/ratio.txt"
+check sweep/dry_run_says_extension "no line about the grid extension" grep -q '^# then each grid of 2+ rates whose best .* at most 2 per optimizer (--extend)' "$work/dry.txt"
 
 bash "$sweep" --paper --optims "sgd signsgd" --dry-run --out "$dry" >"$work/paper.txt" 2>&1
 paper_ok=1
@@ -84,6 +94,82 @@ fi
 expect_sweep_error bad_lr "'abc' is not a learning rate" --lr sgd=abc
 expect_sweep_error lr_unknown_optimizer "--lr: unknown optimizer 'foo'" --lr foo=1e-3
 expect_sweep_error missing_binary "not found or not executable" --cpu --bin "$work/no_such_trainer"
+expect_sweep_error bad_extend "--extend wants a non-negative integer, got 'x'" --extend x
+expect_sweep_error bad_fallback_ratio "--fallback-ratio wants a number, got 'big'" --fallback-ratio big
+
+# ---- the grid extension, with a stand-in trainer whose final val loss is 3 + log10(lr / 0.05)^2
+cat >"$work/fake_trainer" <<'FAKE'
+#!/usr/bin/env bash
+lr="" out=""
+while [ $# -gt 0 ]; do case $1 in -l) lr=$2; shift ;; -o) out=$2; shift ;; esac; shift; done
+awk -v lr="$lr" 'BEGIN { d = log(lr / 0.05) / log(10); printf "s:0 tel:11.0000\ns:0 trl:11.0000\ns:1 trl:%.4f\ns:2 tel:%.4f\n", 3 + d * d, 3 + d * d }' >"$out/main.log"
+echo "fake run lr $lr"
+FAKE
+chmod +x "$work/fake_trainer"
+# sgd: best on the high edge twice, then inside (3e-2 beats 1e-2 and 0.09); lion: on the low edge
+# after the limit of 2 (0.5 1.5 -> 0.166667 -> 0.0555557, %g of 0.166667/3); adamw: --lr of one value, never extended.
+bash "$sweep" --cpu --bin "$work/fake_trainer" --optims "sgd lion adamw" --lr sgd=1e-3,3e-3,1e-2 --lr lion=0.5,1.5 --lr adamw=0.05 \
+    --out "$work/extend" >"$work/extend.out" 2>&1
+rc=$?
+ran() { ls -d "$work/$1/$2"_lr* 2>/dev/null | sed "s|.*_lr||" | sort -g | tr '\n' ' '; }
+check sweep/extend_runs "exit $rc: $(tail -3 "$work/extend.out")" [ $rc -eq 0 ]
+check sweep/extend_high_edge "sgd ran '$(ran extend sgd)'" [ "$(ran extend sgd)" = "1e-3 3e-3 1e-2 0.03 0.09 " ]
+check sweep/extend_low_edge_limit "lion ran '$(ran extend lion)'" [ "$(ran extend lion)" = "0.0555557 0.166667 0.5 1.5 " ]
+check sweep/extend_single_lr_kept "adamw ran '$(ran extend adamw)'" [ "$(ran extend adamw)" = "0.05 " ]
+check sweep/extend_edge_note "$(grep note "$work/extend/summary.md")" \
+    grep -qx "note: lion: best lr 0.0555557 is still on the low edge after 2 extension(s) (--extend)" "$work/extend/summary.md"
+check sweep/extend_no_note_inside "a note for sgd or adamw" bash -c "! grep -qE 'note: (sgd|adamw)' '$work/extend/summary.md'"
+check sweep/extend_plotted "$(grep -cE '^\| (sgd|lion|adamw) \|' "$work/extend/summary.md") of 10 runs in the table" \
+    [ "$(grep -cE '^\| (sgd|lion|adamw) \|' "$work/extend/summary.md")" -eq 10 ]
+bash "$sweep" --cpu --bin "$work/fake_trainer" --optims sgd --lr sgd=1e-3,3e-3 --extend 0 --out "$work/extend0" >/dev/null 2>&1
+check sweep/extend_off "sgd ran '$(ran extend0 sgd)'; $(grep note "$work/extend0/summary.md")" \
+    grep -qx "note: sgd: best lr 0.003 is on the high edge of its grid" "$work/extend0/summary.md"
+
+# ---- scripts/reproduce_signsgd_paper.sh: --dry-run of both scales, option errors
+repro=scripts/reproduce_signsgd_paper.sh
+bash "$repro" --scale paper --dry-run --out "$dry" >"$work/repro_paper.txt" 2>"$work/repro_paper.err"
+rc=$?
+check repro/dry_run_exit "exit $rc: $(head -c 200 "$work/repro_paper.err")" [ $rc -eq 0 ]
+check repro/dry_run_creates_nothing "'$dry' exists after --dry-run" [ ! -e "$dry" ]
+grep '^\./train_gpt2cu ' "$work/repro_paper.txt" >"$work/repro_paper_train.txt"
+optims_run=$(grep -oE -- '--optim [a-z]+ ' "$work/repro_paper_train.txt" | tr '\n' ' ')
+check repro/dry_run_five_optimizers "$optims_run" [ "$optims_run" = "--optim sgd  --optim signsgd  --optim signum  --optim muon  --optim adamw  " ]
+paper_ok=1
+for flags in "-e d12 -b 64 -t 512 -d 262144" "-x 10000 -u 1000 --warmup-init 0.01 -q 0.01 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden" \
+             "--seed 42" '-i data/fineweb10B/fineweb_train_\*.bin'; do
+    k=$(grep -cF -- " $flags " "$work/repro_paper_train.txt")
+    [ "$k" -eq 5 ] || { paper_ok=0; fail repro/dry_run_paper_protocol "'$flags' in $k of 5 commands"; }
+done
+[ $paper_ok -eq 1 ] && pass repro/dry_run_paper_protocol "(d12, T 512, 262144-token batches, 10k steps, warmup 1k from lr/100, cosine to lr/100, clip 1, wd 0.1 hidden)"
+check repro/dry_run_paper_sgd "$(grep -- '--optim sgd' "$work/repro_paper_train.txt" | grep -oE -- '--optim .*')" \
+    grep -qF -- "--optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 25 --noise-batches 128 --noise-windows 0:100\,5000:5100\,9900:10000 -o $dry/sgd" "$work/repro_paper_train.txt"
+check repro/dry_run_paper_signsgd "$(grep -- '--optim signsgd' "$work/repro_paper_train.txt" | grep -oE -- '--optim .*')" \
+    grep -qE -- "--optim signsgd -l 1e-4 -o $dry/signsgd$" "$work/repro_paper_train.txt"
+check repro/dry_run_noise_on_sgd_only "$(grep -c -- '--noise-every' "$work/repro_paper_train.txt") commands measure noise" \
+    [ "$(grep -c -- '--noise-every' "$work/repro_paper_train.txt")" -eq 1 ]
+check repro/dry_run_plot "$(tail -1 "$work/repro_paper.txt")" \
+    grep -qF "scripts/plot_runs.py $dry/sgd $dry/signsgd $dry/signum $dry/muon $dry/adamw -o $dry/reproduction.png --summary $dry/runs.md" "$work/repro_paper.txt"
+bash "$repro" --scale cpu --dry-run --out "$dry" >"$work/repro_cpu.txt" 2>&1
+check repro/dry_run_cpu "$(head -1 "$work/repro_cpu.txt")" \
+    [ "$(grep -c -- '^\./train_gpt2cpu -e d4 -b 8 -t 128 .*-i data/fineweb_sample/fineweb_edu_sample_train.bin .*-x 100 -u 10 --warmup-init 0.01 -q 0.01 .*-c 0.1 --wd-on hidden ' "$work/repro_cpu.txt")" -eq 5 ]
+check repro/dry_run_cpu_windows "$(grep -oE -- '--noise-every.*windows [^ ]+' "$work/repro_cpu.txt")" \
+    grep -qF -- "--noise-every 5 --noise-batches 16 --noise-windows 0:10\,50:60\,90:100 " "$work/repro_cpu.txt"
+# --steps keeps the protocol's proportions: warmup 10%, windows at the start, middle and end.
+bash "$repro" --scale paper --steps 1000 --dry-run --out "$dry" >"$work/repro_steps.txt" 2>&1
+check repro/dry_run_steps "$(head -1 "$work/repro_steps.txt" | grep -oE -- '-x [0-9]+ -u [0-9]+|--noise-every.*windows [^ ]+')" \
+    grep -qF -- "-x 1000 -u 100 --warmup-init 0.01 -q 0.01 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden -v 25 -s 0 --seed 42 --optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 10 --noise-batches 128 --noise-windows 0:10\,500:510\,990:1000 " "$work/repro_steps.txt"
+bash "$repro" --scale cpu --steps 2 --dry-run --out "$dry" >"$work/repro_steps2.txt" 2>&1
+check repro/dry_run_steps_windows_apart "$(grep -oE -- '--noise-windows [^ ]+' "$work/repro_steps2.txt")" \
+    grep -qF -- "--noise-every 1 --noise-batches 16 --noise-windows 0:1\,1:2 " "$work/repro_steps2.txt"
+expect_repro_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "repro/$name" "$pattern" "$work/repro_err" bash "$repro" --out "$work/repro_err" "$@"; }
+expect_repro_error no_scale "give --scale paper or --scale cpu"
+expect_repro_error bad_scale "--scale wants paper or cpu, got 'gpu'" --scale gpu
+expect_repro_error bad_steps "--steps wants a positive integer, got '0'" --scale cpu --steps 0
+expect_repro_error unknown_option "unknown option '--bogus'" --scale cpu --bogus
+expect_repro_error missing_binary "trainer '.*no_such' not found" --scale cpu --bin "$work/no_such"
+if ! nvidia-smi -L >/dev/null 2>&1; then
+    expect_repro_error paper_needs_gpu "--scale paper trains with train_gpt2cu and nvidia-smi finds no CUDA GPU" --scale paper
+fi
 
 # ---- plot_runs.py: input errors (exit 2, one stderr line)
 expect_plot_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "plot/$name" "$pattern" "$work/$name.png" "$PYTHON" "$plot" -o "$work/$name.png" "$@"; }
@@ -117,11 +203,21 @@ for name, (optim, lr, val, explicit_tokens) in runs.items():
             r = {"type": "train", "step": step, "loss": val[0] - (val[0] - val[2]) * (step + 1) / 20, "lr": lr, "grad_norm": 1.0, "ms": 200.0, "tokens_per_s": 5000.0}
             if explicit_tokens: r["tokens"] = (step + 1) * 1000
             w(r)
-            if step % 5 == 0: w({"type": "noise", "step": step, "phi": 0.5 + 0.01 * step, "phi_per_tensor": [0.5] * 16})
+            if step % 5 == 0: w({"type": "noise", "step": step, "phi": 0.5 + 0.01 * step, "phi_per_tensor": [0.5] * 16,
+                                 "mean_density": 0.25, "tail_index": None if step == 5 else 1.5, "batches": 8})
         for i, step in enumerate([0, 10, 20]):
             r = {"type": "val", "step": step, "loss": val[i]}
             if explicit_tokens: r["tokens"] = step * 1000
             w(r)
+# d: another batch (2000 tokens per step), so a token axis is not a rescaled step axis.
+# e: the same optimizer and lr as a (another flag set): its legend label must differ from a's.
+for name, (optim, lr, per_step) in {"d": ("adamw", 1e-3, 2000), "e": ("sgd", 0.01, 1000)}.items():
+    os.makedirs(f"{root}/{name}")
+    with open(f"{root}/{name}/metrics.jsonl", "w") as f:
+        f.write(json.dumps({"type": "config", "flags": {"optim": optim, "lr": lr}, "tokens_per_step": per_step}) + "\n")
+        for step in range(0, 20):
+            f.write(json.dumps({"type": "train", "step": step, "loss": 9 - 0.1 * step}) + "\n")
+        f.write(json.dumps({"type": "val", "step": 20, "loss": 5.0}) + "\n")
 # A main.log with other numbers: the metrics.jsonl records must win.
 with open(f"{root}/a/main.log", "w") as f:
     f.write("s:0 tel:99.0\ns:1 trl:99.0\ns:20 trl:99.0\ns:20 tel:99.0\n")
@@ -131,8 +227,20 @@ fx="$work/fixture"
 rc=$?
 check plot/fixture_runs "exit $rc: $(tail -2 "$work/fixture.out")" [ $rc -eq 0 ]
 check plot/fixture_png "no PNG signature or under 10 kB" is_png "$work/fixture.png"
+# Every run has 1000 tokens per step: token panels would repeat the step panels, so there are none.
 check plot/fixture_panels "$(tail -1 "$work/fixture.out")" \
-    grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step" "$work/fixture.out"
+    grep -q "3 runs; panels train/step, val/step, phi/step, mean_density/step, tail_index/step$" "$work/fixture.out"
+check plot/fixture_no_token_panels_note "$(grep note "$work/fixture.out")" \
+    grep -qF "note: every run: 1k tokens per step (tokens = step x 1000), so no token panels" "$work/fixture.out"
+# The noise table: one row per measurement, an undefined tail index as "-".
+check plot/fixture_noise_table "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md") rows for run a" \
+    [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 |' "$work/fixture.md")" \
+      -a -n "$(grep -F '| signsgd lr=0.0001 | 15 | 0.6500 | 0.2500 | 1.500 | 8 |' "$work/fixture.md")" ]
+"$PYTHON" "$plot" "$fx/a" "$fx/d" "$fx/e" -o "$work/fixture_e.png" >"$work/fixture_e.out" 2>&1
+check plot/fixture_token_panels_differing_batches "$(tail -1 "$work/fixture_e.out")" \
+    grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step, mean_density/step, tail_index/step$" "$work/fixture_e.out"
+check plot/fixture_same_labels_told_apart "$(grep -E '^\| sgd \|' "$work/fixture_e.out" | cut -d'|' -f2-3 | tr '\n' ' ')" \
+    [ -n "$(grep -F '| sgd | 0.01 [a] |' "$work/fixture_e.out")" -a -n "$(grep -F '| sgd | 0.01 [e] |' "$work/fixture_e.out")" ]
 # Default target: the median of the final val losses (4, 6, 3) = 4. a reaches it at step 20
 # (20k tokens), b never, c at step 20. Best lr: sgd 0.01 (final val 4 < 6).
 check plot/fixture_default_target "$(grep -m1 optimizer "$work/fixture.md")" grep -qF "steps to val loss <= 4.0000 |" "$work/fixture.md"
@@ -168,7 +276,7 @@ if ! ${MAKE:-make} --no-print-directory train_gpt2cpu >"$work/make.log" 2>&1; th
     finish
 fi
 real="$work/real"
-bash "$sweep" --cpu --optims "sgd signsgd" --lr sgd=1e-2,3e-2 --lr signsgd=1e-3 --steps 6 --out "$real" \
+bash "$sweep" --cpu --optims "sgd signsgd" --lr sgd=1e-2,3e-2 --lr signsgd=1e-3 --steps 6 --extend 0 --out "$real" \
     -- -v 3 -m 2 -i "$train" -j "$val" >"$work/real.out" 2>&1
 rc=$?
 check sweep/real_cpu_runs "exit $rc: $(tail -3 "$work/real.out")" [ $rc -eq 0 ]
@@ -180,14 +288,13 @@ done
 [ $logs_ok -eq 1 ] && pass sweep/real_run_logs "(3 runs in $real/<optim>_lr<lr>/)"
 check sweep/real_models_removed "model or state files left behind" bash -c "! ls $real/*/model_*.bin $real/*/state_*.bin >/dev/null 2>&1"
 check plot/real_png "no PNG signature or under 10 kB" is_png "$real/compare.png"
-# Trainers that write metrics.jsonl give tokens per step, and so the token panels.
-if [ -f "$real/sgd_lr1e-2/metrics.jsonl" ]; then panels="train/step, val/step, train/tokens, val/tokens"; else panels="train/step, val/step"; fi
-check plot/real_panels "$(grep "panels" "$work/real.out")" grep -q "3 runs; panels $panels$" "$work/real.out"
+# The same batch in every run: step panels only (tokens = step x 256).
+check plot/real_panels "$(grep "panels" "$work/real.out")" grep -q "3 runs; panels train/step, val/step$" "$work/real.out"
 rows=$(grep -cE '^\| (sgd \| 0.01|sgd \| 0.03|signsgd \| 0.001) \| (yes)? *\| 1[01]\.[0-9]{4} \|' "$real/summary.md")
 check plot/real_summary "$rows of 3 rows with val losses: $(cat "$real/summary.md")" [ "$rows" -eq 3 ]
 check plot/real_one_best_per_optimizer "best-lr marks: $(grep -c '| yes |' "$real/summary.md")" [ "$(grep -c '| yes |' "$real/summary.md")" -eq 2 ]
 # A second call skips the finished runs (a sweep resumes) and re-plots.
-bash "$sweep" --cpu --optims "sgd signsgd" --lr sgd=1e-2,3e-2 --lr signsgd=1e-3 --steps 6 --out "$real" \
+bash "$sweep" --cpu --optims "sgd signsgd" --lr sgd=1e-2,3e-2 --lr signsgd=1e-3 --steps 6 --extend 0 --out "$real" \
     -- -v 3 -m 2 -i "$train" -j "$val" >"$work/resume.out" 2>&1
 check sweep/resume_skips_finished "$(head -3 "$work/resume.out")" [ "$(grep -c '^== skip' "$work/resume.out")" -eq 3 ]
 
@@ -195,6 +302,28 @@ check sweep/resume_skips_finished "$(head -3 "$work/resume.out")" [ "$(grep -c '
 bash "$sweep" --cpu --optims sgd --lr sgd=1e-2 --steps 2 --out "$work/failing" -- -i "$work/no_such_shard.bin" >"$work/failing.out" 2>&1
 check sweep/failed_run_reason "$(grep FAILED "$work/failing.out")" \
     grep -q "FAILED (exit 2): error: no token shard matches '.*no_such_shard.bin'" "$work/failing.out"
+
+# The reproduction for real: 2 steps of d2 at B=1, T=16 per optimizer, K = 4, its figure and tables.
+fw_train="$shared/fineweb_sample/fineweb_edu_sample_train.bin" fw_val="$shared/fineweb_sample/fineweb_edu_sample_val.bin"
+if [ -f "$fw_train" ] && [ -f "$fw_val" ]; then
+    OMP_NUM_THREADS=1 bash "$repro" --scale cpu --steps 2 --out "$work/repro" -- -e d2 -b 1 -t 16 -m 1 --noise-batches 4 \
+        -i "$fw_train" -j "$fw_val" >"$work/repro.out" 2>&1
+    rc=$?
+    check repro/real_runs "exit $rc: $(tail -3 "$work/repro.out")" [ $rc -eq 0 ]
+    check repro/real_png "no PNG signature or under 10 kB" is_png "$work/repro/reproduction.png"
+    check repro/real_panels "$(grep panels "$work/repro/plot.out")" \
+        grep -q "5 runs; panels train/step, val/step, phi/step, mean_density/step, tail_index/step$" "$work/repro/plot.out"
+    check repro/real_table "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md") of 5 rows" \
+        [ "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md")" -eq 5 ]
+    # windows 0:1 and 1:2 at 2 steps: measurements before the updates at steps 0 and 1, K = 4
+    check repro/real_noise_rows "$(grep -E '^\| sgd lr=0.3 \|' "$work/repro/reproduction.md" | tr '\n' ' ')" \
+        [ "$(grep -cE '^\| sgd lr=0.3 \| [01] \| 0\.[0-9]{4} \| 0\.[0-9]{4} \| [0-9]+\.[0-9]{3} \| 4 \|$' "$work/repro/reproduction.md")" -eq 2 ]
+    check repro/real_commands_recorded "the md lacks the trainer commands" \
+        [ "$(grep -c '^\./train_gpt2cpu .* -o '"$work/repro/" "$work/repro/reproduction.md")" -eq 5 ]
+    check repro/real_models_removed "model or state files left behind" bash -c "! ls $work/repro/*/model_*.bin $work/repro/*/state_*.bin >/dev/null 2>&1"
+else
+    echo "SKIP repro/real_runs: no FineWeb-Edu sample in $shared/fineweb_sample"
+fi
 
 # The same runs with main.log only (as llm.c writes them): step panels only, and a note.
 mkdir -p "$work/logonly"

@@ -54,8 +54,31 @@ static void test_llmc_flags() {
                 "flags/defaults", "wsd shape sqrt, init counter, no HellaSwag by default");
 }
 
+// --noise-windows: the paper's measurement windows (issue 13) on top of --noise-every.
+static void test_noise_windows() {
+    auto due_steps = [](const TrainConfig& c, int max_steps) {
+        std::string out;
+        for (int s = 0; s <= max_steps; s++)
+            if (noise_due(c, s, s == max_steps)) out += (out.empty() ? "" : " ") + std::to_string(s);
+        return out;
+    };
+    TrainConfig plain;
+    parse_train_args_string("--noise-every 4", &plain);
+    test_expect(due_steps(plain, 10) == "0 4 8 10", "flags/noise_every_and_last", "steps '" + due_steps(plain, 10) + "'");
+    TrainConfig w;
+    parse_train_args_string("--noise-every 2 --noise-windows 0:4,10:15,19:25", &w);
+    const std::string got = due_steps(w, 20);
+    test_expect(w.noise_windows.size() == 3 && got == "0 2 10 12 14 19", "flags/noise_windows_steps",
+                "steps '" + got + "', want '0 2 10 12 14 19' (windows [A,B), from A every N, no end measurement)");
+    test_expect(noise_windows_string(w) == "0:4,10:15,19:25", "flags/noise_windows_string", noise_windows_string(w));
+    TrainConfig none;
+    test_expect(none.noise_windows.empty() && noise_windows_string(none).empty() && !noise_due(none, 0, true),
+                "flags/noise_windows_default", "windows given by default, or noise due without --noise-every");
+}
+
 int main() {
     test_llmc_d12_line();
     test_llmc_flags();
+    test_noise_windows();
     return test_exit_code();
 }

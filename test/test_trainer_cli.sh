@@ -64,6 +64,11 @@ expect_usage_error wsd_shape "--wsd-shape wants sqrt\|linear" --wsd-shape cubic 
 expect_usage_error init_name "--init wants counter\|llmc" --init xavier "${nowhere[@]}"
 expect_usage_error init_llmc_seed_range "--seed must be below 2\^32" --init llmc --seed 4294967296 "${nowhere[@]}"
 expect_usage_error hellaswag_small_batch "-h 1 packs the 4 completions .* -b 4 or more, got 2" -h 1 -b 2 "${nowhere[@]}"
+expect_usage_error noise_windows_format "flag --noise-windows wants windows START:END" --noise-every 2 --noise-windows 5 "${nowhere[@]}"
+expect_usage_error noise_windows_empty "flag --noise-windows: window 7:7 is empty" --noise-every 2 --noise-windows 0:4,7:7 "${nowhere[@]}"
+expect_usage_error noise_windows_order "flag --noise-windows: window 3:9 starts before the previous one ends \(5\)" --noise-every 2 --noise-windows 0:5,3:9 "${nowhere[@]}"
+expect_usage_error noise_windows_negative "flag --noise-windows: -1 is too small" --noise-every 2 --noise-windows -1:4 "${nowhere[@]}"
+expect_usage_error noise_windows_need_every "--noise-windows picks where --noise-every N measures" --noise-windows 0:4 "${nowhere[@]}"
 expect_usage_error batch_not_multiple "not a multiple of B\*T" -e d2 -b 4 -t 64 -d 1000 \
     -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 
@@ -154,6 +159,12 @@ cmp -s <(losses "$work/det1/main.log") <(losses "$work/det2/main.log") && [ -s "
 "$bin" "${data[@]}" -x 3 -v 0 --optim muon --seed 7 -o "$work/det3" >/dev/null 2>&1
 cmp -s <(losses "$work/det1/main.log") <(losses "$work/det3/main.log") \
     && fail cli/seed_changes_run "--seed 7 gave the same losses as seed 42" || pass cli/seed_changes_run
+
+# --noise-windows: noise records only at A, A+N, ... below B in each window, none at the end.
+"$bin" "${data[@]}" -x 6 -v 0 --optim sgd --noise-every 2 --noise-batches 2 --noise-windows 1:4,5:6 -o "$work/noise_windows" >"$work/noise_windows.out" 2>&1
+got=$(grep ' phi:' "$work/noise_windows/main.log" 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ')
+[ "$got" = "s:1 s:3 s:5 " ] && grep -q '"noise_windows":"1:4,5:6"' "$work/noise_windows/metrics.jsonl" \
+    && pass cli/noise_windows "(phi at steps 1, 3, 5 of 6)" || fail cli/noise_windows "phi lines at '$got', want 's:1 s:3 s:5 ' and the windows in the config record"
 
 # Every optimizer (and a muon fallback that is not adamw) takes finite steps.
 for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd" \
