@@ -226,8 +226,12 @@ test:
 # the scripts and the small data in one ignored folder under 64 MiB (scripts/make_gpu_kit.sh).
 GPU_KIT ?= build/gpu_kit
 .PHONY: gpu-kit
-gpu-kit: build/kit/train_gpt2cu build/kit/train_gpt2cu_nccl build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev
-	NVCC=$(NVCC) GPU_ARCH=$(GPU_ARCH) PRECISION=$(PRECISION) bash scripts/make_gpu_kit.sh $(GPU_KIT)
+# KIT_TRAINER / KIT_NCCL_TRAINER: which binaries become the kit's train_gpt2cu and train_gpt2cu_nccl
+# (test/test_gpu_check.sh gives the already built train_gpt2cu and no NCCL twin: two nvcc builds less).
+KIT_TRAINER ?= build/kit/train_gpt2cu
+KIT_NCCL_TRAINER ?= build/kit/train_gpt2cu_nccl
+gpu-kit: $(KIT_TRAINER) $(KIT_NCCL_TRAINER) build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev
+	KIT_TRAINER=$(KIT_TRAINER) KIT_NCCL_TRAINER=$(KIT_NCCL_TRAINER) NVCC=$(NVCC) GPU_ARCH=$(GPU_ARCH) PRECISION=$(PRECISION) bash scripts/make_gpu_kit.sh $(GPU_KIT)
 
 # Links the offline shards and tokenizer from ../shared/data so the default paths work.
 shared-data:

@@ -185,25 +185,21 @@ struct MatmulProfile {
 // backward per step: about twice SignSGD's compute. Leaves the loader where it was.
 static void ssvr_gradients(GPT2Cpu& model, CpuOptimizer& optimizer, DataLoader& loader, const DataLoaderPosition& batch_start,
                            int grad_accum, int B, int T, float clip, int t, CpuDataParallel& dp) {
-    optimizer.ssvr_add_current(model.grads.data());
-    if (t == 1) return;
-    const DataLoaderPosition after = loader.position();
-    std::vector<float> current = model.params;
-    optimizer.ssvr_previous_params(model.params.data());
-    loader.restore(batch_start);
-    model.zero_grad();
-    for (int micro = 0; micro < grad_accum; micro++) {
-        loader.next_batch();
-        model.forward(loader.inputs(), loader.targets(), B, T);
-        model.backward(1.0f / ((float)B * T * grad_accum * dp.gradient_divisor()));
-    }
-    model.params.swap(current);
-    loader.restore(after);
-    dp.reduce_gradients(model.grads.data()); // -z 0 only (check_data_parallel_flags)
-    const double norm = global_grad_norm(model.grads.data(), model.grads.size());
-    if (!std::isfinite(norm)) fail_runtime("step %d: ssvr's gradient at the previous parameters is not finite", t);
-    scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, clip));
-    optimizer.ssvr_sub_previous(model.grads.data());
+    optimizer.ssvr_gradients(model.params, model.grads.data(), t, [&] {
+        const DataLoaderPosition after = loader.position();
+        loader.restore(batch_start);
+        model.zero_grad();
+        for (int micro = 0; micro < grad_accum; micro++) {
+            loader.next_batch();
+            model.forward(loader.inputs(), loader.targets(), B, T);
+            model.backward(1.0f / ((float)B * T * grad_accum * dp.gradient_divisor()));
+        }
+        loader.restore(after);
+        dp.reduce_gradients(model.grads.data()); // -z 0 only (check_data_parallel_flags)
+        const double norm = global_grad_norm(model.grads.data(), model.grads.size());
+        if (!std::isfinite(norm)) fail_runtime("step %d: ssvr's gradient at the previous parameters is not finite", t);
+        scale_grads(model.grads.data(), model.grads.size(), clip_scale(norm, clip));
+    });
 }
 
 // GPT2_TEST_RANK_TRAIN_GLOB=R:GLOB (see the top): rank R's training shards.

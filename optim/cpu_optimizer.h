@@ -170,6 +170,20 @@ public:
             std::copy(prev.begin(), prev.end(), out + groups_[k].tensor.offset);
         }
     }
+    // ssvr's two gradients in one call, before step(t): v = g_t + (1 - beta) v with `grads`
+    // (the step's clipped gradient), then for t > 1 params become the previous step's,
+    // gradient_at_previous() must leave in `grads` the clipped gradient there on this step's
+    // batch, params are restored and v -= (1 - beta) g_prev. The trainer and the tests share it.
+    template <class GradientAtPrevious>
+    void ssvr_gradients(std::vector<float>& params, const float* grads, int t, GradientAtPrevious&& gradient_at_previous) {
+        ssvr_add_current(grads);
+        if (t == 1) return;
+        std::vector<float> current = params;
+        ssvr_previous_params(params.data());
+        gradient_at_previous();
+        params.swap(current);
+        ssvr_sub_previous(grads);
+    }
     // Floats the optimizer allocates for cfg and model: its state buffers plus Muon's largest
     // scratch (momentum-update and orthogonalized matrix, and newton_schulz_cpu's temporaries).
     static size_t allocated_floats(const OptimConfig& cfg, const GPT2Config& model) {

@@ -13,9 +13,12 @@ kit=${1:-build/gpu_kit}
 limit=${GPU_KIT_LIMIT:-$((64 * 1024 * 1024))} # bytes; the test lowers it to see the failure
 die() { echo "error: $*" >&2; exit 2; }
 
-# build/kit/train_gpt2cu: one process, no libnccl or libmpi needed where it runs; its NCCL-only
-# twin train_gpt2cu_nccl (when nccl.h was here) for gpu_check's nccl_pn1 step.
-bins=(build/kit/train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2)
+# The kit's train_gpt2cu: KIT_TRAINER, by default build/kit/train_gpt2cu (one process, no libnccl
+# or libmpi needed where it runs); its NCCL-only twin train_gpt2cu_nccl (KIT_NCCL_TRAINER, when
+# nccl.h was here; empty: none) for gpu_check's nccl_pn1 step.
+trainer=${KIT_TRAINER:-build/kit/train_gpt2cu}
+nccl_trainer=${KIT_NCCL_TRAINER-build/kit/train_gpt2cu_nccl}
+bins=("$trainer" build/test_gpt2_cuda build/test_flash_model profile_gpt2)
 for b in "${bins[@]}"; do [ -x "$b" ] || die "$b is not built (make gpu-kit builds it)"; done
 ls build/dev/* >/dev/null 2>&1 || die "build/dev/* is not built (make dev)"
 data_files=(data/tinyshakespeare/tiny_shakespeare_train.bin data/tinyshakespeare/tiny_shakespeare_val.bin data/gpt2_tokenizer.bin)
@@ -24,8 +27,9 @@ sources=(scripts/gpu_check.sh scripts/ncu_table.py test/gpt2_oracle.py test/name
 
 rm -rf "$kit"
 mkdir -p "$kit/bin/dev" "$kit/data/tinyshakespeare" "$kit/scripts" "$kit/test" "$kit/dev"
-for b in "${bins[@]}"; do cp -L "$b" "$kit/bin/$(basename "$b")"; done
-[ -x build/kit/train_gpt2cu_nccl ] && cp -L build/kit/train_gpt2cu_nccl "$kit/bin/"
+cp -L "$trainer" "$kit/bin/train_gpt2cu"
+for b in "${bins[@]:1}"; do cp -L "$b" "$kit/bin/$(basename "$b")"; done
+if [ -n "$nccl_trainer" ] && [ -x "$nccl_trainer" ]; then cp -L "$nccl_trainer" "$kit/bin/train_gpt2cu_nccl"; fi
 for b in build/dev/*; do [ -x "$b" ] && [ -f "$b" ] && cp -L "$b" "$kit/bin/dev/"; done
 for f in "${data_files[@]}" "${sources[@]}"; do cp -L "$f" "$kit/$f"; done
 {

@@ -114,16 +114,8 @@ int main(int argc, char** argv) {
             const int* in = step_batches ? state.i32(prefix + "inputs").data() + (size_t)step * B * T : inputs;
             const int* tg = step_batches ? state.i32(prefix + "targets").data() + (size_t)step * B * T : targets;
             losses.push_back(clipped_grads(in, tg));
-            if (tc.optim.algorithm == Algorithm::SSVR) {
-                optimizer.ssvr_add_current(model.grads.data());
-                if (step > 0) {
-                    const std::vector<float> current = model.params;
-                    optimizer.ssvr_previous_params(model.params.data());
-                    clipped_grads(in, tg);
-                    model.params = current;
-                    optimizer.ssvr_sub_previous(model.grads.data());
-                }
-            }
+            if (tc.optim.algorithm == Algorithm::SSVR)
+                optimizer.ssvr_gradients(model.params, model.grads.data(), step + 1, [&] { clipped_grads(in, tg); });
             optimizer.step(model.params.data(), model.grads.data(), lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
         }
         check_close(prefix + "losses", losses.data(), state.f32(prefix + "losses").data(), 3, TOL_FP32);

@@ -142,16 +142,8 @@ static std::vector<float> train_cpu(const GPT2Config& cfg, const std::vector<flo
         const int* in = inputs + (size_t)(step % num_batches) * B * T;
         const int* tg = targets + (size_t)(step % num_batches) * B * T;
         losses.push_back(clipped_grads(in, tg));
-        if (tc.optim.algorithm == Algorithm::SSVR) {
-            optimizer.ssvr_add_current(model.grads.data());
-            if (step > 0) {
-                const std::vector<float> current = model.params;
-                optimizer.ssvr_previous_params(model.params.data());
-                clipped_grads(in, tg);
-                model.params = current;
-                optimizer.ssvr_sub_previous(model.grads.data());
-            }
-        }
+        if (tc.optim.algorithm == Algorithm::SSVR)
+            optimizer.ssvr_gradients(model.params, model.grads.data(), step + 1, [&] { clipped_grads(in, tg); });
         optimizer.step(model.params.data(), model.grads.data(), lr_factor_at(tc.schedule, step, tc.max_steps), step + 1);
     }
     *params = model.params;
