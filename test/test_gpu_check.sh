@@ -33,7 +33,7 @@ rc=$?
 check gpu_check/dry_run_exit "exit $rc: $(head -c 200 "$work/plan.txt")" [ $rc -eq 0 ]
 check gpu_check/dry_run_creates_nothing "'$work/dry_out' exists after --dry-run" [ ! -e "$work/dry_out" ]
 order=$(awk 'NR > 1 { printf "%s ", $1 }' "$work/plan.txt")
-want="env build oracle cuda_vs_oracle flash_model dev_cuda speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon optimizer_bench torch_peer ncu "
+want="env build oracle cuda_vs_oracle flash_model dev_cuda nccl_pn1 speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon optimizer_bench torch_peer ncu "
 check gpu_check/plan_order "steps '$order', want '$want'" [ "$order" = "$want" ]
 check gpu_check/plan_d12_speed "no 'train_gpt2cu -e d12 -b 64 -t 1024 -d 65536' (no accumulation) in the speed step" \
     has "$work/plan.txt" '^speed_adamw .*train_gpt2cu -e d12 -b 64 -t 1024 -d 65536 -x 20 -v 0 -s 0 -i .* --optim adamw$'
