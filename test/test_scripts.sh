@@ -303,8 +303,13 @@ bash "$sweep" --cpu --optims sgd --lr sgd=1e-2 --steps 2 --out "$work/failing" -
 check sweep/failed_run_reason "$(grep FAILED "$work/failing.out")" \
     grep -q "FAILED (exit 2): error: no token shard matches '.*no_such_shard.bin'" "$work/failing.out"
 
-# The reproduction for real: 2 steps of d2 at B=1, T=16 per optimizer, K = 4, its figure and tables.
+# The reproduction for real: 2 steps of d2 at B=1, T=16 per optimizer, K = 4, its figure and tables;
+# on the FineWeb-Edu sample when ../shared has it, else on the committed Tiny Shakespeare shards
+# (a fresh clone, CI): the pipeline is what is checked, and the 2-step losses are 10.x on either.
 fw_train="$shared/fineweb_sample/fineweb_edu_sample_train.bin" fw_val="$shared/fineweb_sample/fineweb_edu_sample_val.bin"
+if [ ! -f "$fw_train" ] || [ ! -f "$fw_val" ]; then
+    fw_train=data/tinyshakespeare/tiny_shakespeare_train.bin fw_val=data/tinyshakespeare/tiny_shakespeare_val.bin
+fi
 if [ -f "$fw_train" ] && [ -f "$fw_val" ]; then
     OMP_NUM_THREADS=1 bash "$repro" --scale cpu --steps 2 --out "$work/repro" -- -e d2 -b 1 -t 16 -m 1 --noise-batches 4 \
         -i "$fw_train" -j "$fw_val" >"$work/repro.out" 2>&1
@@ -322,7 +327,7 @@ if [ -f "$fw_train" ] && [ -f "$fw_val" ]; then
         [ "$(grep -c '^\./train_gpt2cpu .* -o '"$work/repro/" "$work/repro/reproduction.md")" -eq 5 ]
     check repro/real_models_removed "model or state files left behind" bash -c "! ls $work/repro/*/model_*.bin $work/repro/*/state_*.bin >/dev/null 2>&1"
 else
-    echo "SKIP repro/real_runs: no FineWeb-Edu sample in $shared/fineweb_sample"
+    echo "SKIP repro/real_runs: no FineWeb-Edu sample in $shared/fineweb_sample and no data/tinyshakespeare shards"
 fi
 
 # The same runs with main.log only (as llm.c writes them): step panels only, and a note.
