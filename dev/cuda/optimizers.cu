@@ -85,6 +85,24 @@ static std::vector<float> gather(const std::vector<float>& v, const OptimConfig&
     return out;
 }
 
+// The device side of check_rule and check_ssvr: fp32 master weights from `master`, the floatX
+// parameters rounded from them, a gradient buffer and the clip scale; freed with the check.
+struct DeviceOptimizerState {
+    float *master, *scale;
+    floatX *params, *grads;
+    DeviceOptimizerState(const std::vector<float>& host_master, float clip_scale) {
+        const size_t n = host_master.size();
+        master = upload_f32(host_master);
+        params = device_alloc<floatX>(n);
+        copy_to_floatx(params, master, n);
+        grads = device_alloc<floatX>(n);
+        scale = upload_f32({clip_scale});
+    }
+    DeviceOptimizerState(const DeviceOptimizerState&) = delete;
+    DeviceOptimizerState& operator=(const DeviceOptimizerState&) = delete;
+    ~DeviceOptimizerState() { cudaFree(master), cudaFree(params), cudaFree(grads), cudaFree(scale); }
+};
+
 // `steps` steps of one optimizer on the GPU and the CPU from the same random master weights,
 // with fresh random gradients each step, clip scale 0.8 and a falling lr factor.
 static void check_rule(const std::string& name, const std::string& flags, bool odd, int steps) {
@@ -96,12 +114,10 @@ static void check_rule(const std::string& name, const std::string& flags, bool o
     std::vector<float> master(n); // fp32 values, not floatX-rounded
     for (size_t i = 0; i < n; i++) master[i] = -1.0f + 2.0f * (float)random_uniform(100, i);
     const std::vector<float> init = master;
-    float* d_master = upload_f32(master);
-    floatX* d_params = device_alloc<floatX>(n);
-    copy_to_floatx(d_params, d_master, n);
-    floatX* d_grads = device_alloc<floatX>(n);
     const float scale = 0.8f;
-    float* d_scale = upload_f32({scale});
+    DeviceOptimizerState dev(master, scale);
+    float *d_master = dev.master, *d_scale = dev.scale;
+    floatX *d_params = dev.params, *d_grads = dev.grads;
 
     GpuOptimizer gpu(oc, mc, SEED);
     CpuOptimizer cpu(oc, mc);
@@ -175,7 +191,6 @@ static void check_rule(const std::string& name, const std::string& flags, bool o
     test_expect(beyond_ulp == 0, tag + "params_within_ulp", std::to_string(beyond_ulp) + " parameters are a bf16 ulp or more from the master");
     test_expect(wrong_bits == 0, tag + "params_rounding",
                 std::to_string(wrong_bits) + " parameters differ from the stochastic rounding of the master with the step's key");
-    cudaFree(d_master), cudaFree(d_params), cudaFree(d_grads), cudaFree(d_scale);
 }
 
 // ssvr: each step folds a random current and previous gradient into v (the trainer's order:
@@ -189,12 +204,10 @@ static void check_ssvr(bool odd, int steps) {
     const std::string tag = std::string("ssvr") + (odd ? "/odd" : "") + "/";
     std::vector<float> master(n);
     for (size_t i = 0; i < n; i++) master[i] = -1.0f + 2.0f * (float)random_uniform(300, i);
-    float* d_master = upload_f32(master);
-    floatX* d_params = device_alloc<floatX>(n);
-    copy_to_floatx(d_params, d_master, n);
-    floatX* d_grads = device_alloc<floatX>(n);
     const float scale = 0.8f;
-    float* d_scale = upload_f32({scale});
+    DeviceOptimizerState dev(master, scale);
+    float *d_master = dev.master, *d_scale = dev.scale;
+    floatX *d_params = dev.params, *d_grads = dev.grads;
     GpuOptimizer gpu(oc, mc, SEED);
     CpuOptimizer cpu(oc, mc);
     for (int t = 1; t <= steps; t++) {
@@ -223,7 +236,6 @@ static void check_ssvr(bool odd, int steps) {
         for (size_t i = 0; i < s.size(); i++) far += std::fabs((double)s[i] - ref.data[i]) >= bf16_ulp(ref.data[i]);
     }
     test_expect(far == 0, tag + "prev_params_within_ulp", std::to_string(far) + " previous parameters a bf16 ulp or more from the CPU's");
-    cudaFree(d_master), cudaFree(d_params), cudaFree(d_grads), cudaFree(d_scale);
 }
 
 // The rules of issue 13 that check_rule covers as they are (nsgd; Muon's rms scale and Polar
