@@ -96,7 +96,7 @@ if ! command -v mpirun >/dev/null 2>&1; then
     echo "SKIP emu/dp/mpirun: no mpirun (Open MPI: apt-get install openmpi-bin libopenmpi-dev)"
     [ $failures -eq 0 ]; exit
 fi
-if ! ldd "$bin" 2>/dev/null | grep -q libmpi; then
+if ! ldd "$bin" 2>/dev/null | grep libmpi >/dev/null; then # not -q: an early grep exit would SIGPIPE ldd, and pipefail would report that
     echo "SKIP emu/dp/mpirun: $bin was built without MPI (make found no mpicxx)"
     [ $failures -eq 0 ]; exit
 fi

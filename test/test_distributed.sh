@@ -26,7 +26,7 @@ train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
 val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 if ! command -v mpirun >/dev/null; then echo "SKIP dist/all: no mpirun (scripts/setup.sh installs openmpi-bin)"; exit 0; fi
 if ! "$bin" --help >/dev/null 2>&1; then echo "FAIL dist/all: $bin does not run"; exit 1; fi
-if ! ldd "$bin" | grep -q libmpi; then
+if ! ldd "$bin" | grep libmpi >/dev/null; then # not -q: an early grep exit would SIGPIPE ldd, and pipefail would report that
     echo "SKIP dist/all: $bin was built without MPI (single process only)"; exit 0
 fi
 if [ ! -f "$train" ] || [ ! -f "$val" ]; then echo "SKIP dist/all: no Tiny Shakespeare shards in $shared"; exit 0; fi
