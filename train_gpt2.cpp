@@ -275,7 +275,7 @@ static int train(int argc, char** argv) {
     const long long comm_bytes = dp.comm_bytes_per_step();
     if (ranks > 1)
         printf("data parallel: %d processes (%s), %s; %lld bytes sent per rank per step (%.2f MB)\n", ranks, comm.backend(),
-               dp_scheme_name(dp.scheme()), comm_bytes, comm_bytes / 1e6);
+               dp_scheme_name(dp.scheme(), cfg.dist.vote_bits).c_str(), comm_bytes, comm_bytes / 1e6);
 
     // ---- output, checkpoints, resume (rank 0 owns the directory; every rank reads the
     // checkpoint, so -o must be a directory every rank sees)

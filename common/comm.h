@@ -36,6 +36,7 @@ struct DistConfig {
     std::string server_ip;           // -ps: rank 0's address (-pi tcp)
     int zero_stage = 0;           // -z 0: all-reduce the gradients; 1: ZeRO-1 (sharded optimizer state)
     int sign_vote = 0;            // --sign-vote: signsgd/signum by majority vote of 1-bit signs
+    int vote_bits = 1;            // --vote-bits 1|2|8: the vote's wire format (optim/sign_vote.h)
     int byzantine = 0;            // --byzantine K: ranks 0..K-1 send negated signs (research flag)
 };
 
@@ -46,6 +47,14 @@ inline int launcher_world_size() {
         if (const char* v = getenv(var)) return atoi(v);
     return 0;
 }
+
+// Bytes one rank sends in a collective under the ring algorithms NCCL uses for large buffers
+// (an estimate from the sizes, not a measurement; MPI may pick other algorithms), averaged over
+// the ranks: what both trainers report as comm_bytes. all-reduce of B bytes: 2 (N-1)/N B;
+// all-gather into (or reduce-scatter from) a T-byte buffer: (N-1)/N T; broadcast of B: (N-1)/N B.
+inline double ring_all_reduce_bytes(double bytes, int ranks) { return 2.0 * (ranks - 1) / ranks * bytes; }
+inline double ring_all_gather_bytes(double total_bytes, int ranks) { return (double)(ranks - 1) / ranks * total_bytes; }
+inline double ring_broadcast_bytes(double bytes, int ranks) { return (double)(ranks - 1) / ranks * bytes; }
 
 class Comm {
 public:

@@ -136,6 +136,7 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"hellaswag_path", json_string(cfg.hellaswag_path)}, {"init", json_string(cfg.init)},
         {"wsd_shape", json_string(wsd_shape_name(s.wsd_shape))}, {"overfit_single_batch", std::to_string(cfg.overfit_single_batch)},
         {"zero_stage", std::to_string(cfg.dist.zero_stage)}, {"sign_vote", std::to_string(cfg.dist.sign_vote)},
+        {"vote_bits", std::to_string(cfg.dist.vote_bits)},
         {"byzantine", std::to_string(cfg.dist.byzantine)}, {"processes", std::to_string(cfg.dist.num_processes)},
     };
     std::string flags = "{";

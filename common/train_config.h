@@ -168,6 +168,8 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -pf DIR      -pi fs: a directory every rank sees (default %s)\n", d.dist.fs_path.c_str());
     printf("  -ps ADDR     -pi tcp: rank 0's address\n");
     printf("  --sign-vote 0|1  signsgd/signum: majority vote of the ranks' 1-bit signs (default %d)\n", d.dist.sign_vote);
+    printf("  --vote-bits 1|2|8  the vote's wire format: 1-bit signs (sign(0) = +1), 2-bit (sign(0) = 0), both all-gathered,\n"
+           "               or int8 signs all-reduced (fewer bytes beyond 16 ranks) (default %d)\n", d.dist.vote_bits);
     printf("  --byzantine K  research: K ranks send negated signs (with --sign-vote; default %d)\n", d.dist.byzantine);
     printf("llm.c flags accepted for its command lines (a one-line note says when one has no effect here):\n");
     printf("  -w 0|1       fp32 master weights: always kept here; -w 0 is ignored\n");
@@ -289,6 +291,10 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "-ps") cfg->dist.server_ip = v;
         else if (flag == "--sign-vote") cfg->dist.sign_vote = parse_int(flag, v, 0, 1);
         else if (flag == "--byzantine") cfg->dist.byzantine = parse_int(flag, v, 0);
+        else if (flag == "--vote-bits") {
+            cfg->dist.vote_bits = parse_int(flag, v, 1, 8);
+            if (cfg->dist.vote_bits != 1 && cfg->dist.vote_bits != 2 && cfg->dist.vote_bits != 8) fail_usage("--vote-bits wants 1, 2 or 8, got %d", cfg->dist.vote_bits);
+        }
         else if (flag == "-w") {
             if (parse_int(flag, v, 0, 1) == 0) cfg->notes.push_back("-w 0 is ignored: the optimizer always keeps fp32 master weights here");
         }
@@ -381,6 +387,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
                    cfg->total_batch_tokens / tokens_per_micro, tokens_per_micro, INT_MAX);
     if (cfg->dist.zero_stage == 1 && cfg->dist.num_processes <= 1 && launcher_world_size() <= 1)
         cfg->notes.push_back("-z 1: ZeRO-1 shards the optimizer state across processes; with one process it equals -z 0");
+    if (cfg->dist.vote_bits != 1 && !cfg->dist.sign_vote) fail_usage("--vote-bits %d sets the majority vote's wire format: it needs --sign-vote 1", cfg->dist.vote_bits);
     if (cfg->recompute < 0 || cfg->recompute > 2) fail_usage("-r wants 0, 1 or 2, got %d", cfg->recompute);
     if (cfg->recompute == 2) {
         cfg->recompute = 1;

@@ -15,8 +15,9 @@
 //         give: under Muon, -z 1 all-reduces the gradients (the fallback rule's state is still
 //         sharded and its parameters all-gathered).
 //   --sign-vote 1 (signsgd/signum): no gradient is reduced: each rank packs the signs of its own
-//         gradient or momentum (optim/sign_vote.cuh, 2 bits per element), the words are
-//         all-gathered, and every rank applies the vote. Clipping uses each rank's own norm.
+//         gradient or momentum (optim/sign_vote.cuh, --vote-bits 1 or 2 bits per element, the
+//         words all-gathered; or 8: int8 signs all-reduced), and every rank applies the vote.
+//         Clipping uses each rank's own norm.
 // Host scalars (the loss, the val loss, the norms) go through a small device buffer.
 // Before a checkpoint sync_for_checkpoint() brings every owner's master weights and state to
 // all ranks (rank 0 writes them). Under --sign-vote signum each rank's momentum is its own; a
@@ -53,13 +54,17 @@ public:
         if (d.byzantine > 0 && !d.sign_vote) fail_usage("--byzantine %d needs --sign-vote 1", d.byzantine);
         if (d.byzantine >= ranks_ && d.byzantine > 0)
             fail_usage("--byzantine %d needs more ranks than that (this job has %d)", d.byzantine, ranks_);
+        if (d.sign_vote && d.vote_bits == 8 && ranks_ > 127)
+            fail_usage("--vote-bits 8 sums the signs in int8, at most 127 ranks (this job has %d): use --vote-bits 1 or 2", ranks_);
         if (ranks_ > 1 && oc.algorithm == Algorithm::SSVR)
             fail_usage("ssvr's second gradient pass is not data parallel: run it on one process");
         shard_ = shard_elements(num_params, ranks_);
         cudaCheck(cudaMalloc(&scalars_, 8 * sizeof(double)));
         if (d.sign_vote) {
-            words_per_rank_ = sign_vote_words(n_);
-            cudaCheck(cudaMalloc(&words_, (size_t)ranks_ * words_per_rank_ * sizeof(uint32_t)));
+            if (d.vote_bits != 8) {
+                words_per_rank_ = sign_vote_words(n_, d.vote_bits);
+                cudaCheck(cudaMalloc(&words_, (size_t)ranks_ * words_per_rank_ * sizeof(uint32_t)));
+            }
             cudaCheck(cudaMalloc(&votes_, n_));
         }
     }
@@ -78,7 +83,8 @@ public:
     static size_t padded_params(size_t num_params, int ranks) { return shard_elements(num_params, ranks) * ranks; }
     // Device bytes besides the model's (the memory check): packed words of every rank and the votes.
     static size_t device_bytes(const DistConfig& d, size_t num_params, int ranks) {
-        return d.sign_vote ? (size_t)ranks * sign_vote_words(num_params) * 4 + num_params : 0;
+        if (!d.sign_vote) return 0;
+        return (d.vote_bits == 8 ? 0 : (size_t)ranks * sign_vote_bytes(num_params, d.vote_bits)) + num_params;
     }
 
     OptimShard optim_shard() const {
@@ -134,10 +140,16 @@ public:
         if (d_.sign_vote) {
             PhaseScope r("optimizer/sign_vote");
             const SignVoteTable table = opt.sign_vote_table(lr_factor);
-            uint32_t* mine = words_ + (size_t)rank_ * words_per_rank_;
-            sign_vote_pack(mine, grads, grad_scale, table, n_, oc_.algorithm == Algorithm::Signum, rank_ < d_.byzantine);
-            if (collective_) comm_.all_gather(mine, words_, words_per_rank_, CommDtype::U32);
-            sign_vote_count(votes_, words_, ranks_, n_);
+            const bool signum = oc_.algorithm == Algorithm::Signum, byzantine = rank_ < d_.byzantine;
+            if (d_.vote_bits == 8) { // the all-reduced int8 signs are the tally
+                sign_vote_pack(nullptr, votes_, grads, grad_scale, table, n_, 8, signum, byzantine);
+                if (collective_) comm_.all_reduce_sum(votes_, n_, CommDtype::I8);
+            } else {
+                uint32_t* mine = words_ + (size_t)rank_ * words_per_rank_;
+                sign_vote_pack(mine, nullptr, grads, grad_scale, table, n_, d_.vote_bits, signum, byzantine);
+                if (collective_) comm_.all_gather(mine, words_, words_per_rank_, CommDtype::U32);
+                sign_vote_count(votes_, words_, ranks_, n_, d_.vote_bits);
+            }
             sign_vote_apply(master, params, votes_, table, n_, opt.step_rounding_key(t));
             return;
         }
@@ -182,24 +194,27 @@ public:
         return x / ranks_;
     }
 
-    // Bytes this rank sends per optimizer step in the ring algorithms NCCL uses for large
-    // buffers (an estimate from the sizes, not a measurement): all-reduce 2 (N-1)/N x bytes;
-    // reduce-scatter and all-gather (N-1)/N x bytes each; the packed-sign all-gather (N-1) x
-    // this rank's words; Muon's broadcasts (N-1)/N x the matrices. The host scalars are left out.
+    // Bytes this rank sends per optimizer step (common/comm.h's ring estimates, as train_gpt2cpu
+    // reports them): all-reduce, reduce-scatter, all-gather of the floatX buffers; the packed-sign
+    // all-gather or the int8 all-reduce; Muon's broadcasts of the matrices. Host scalars left out.
     long bytes_per_step(const GpuOptimizer& opt) const {
-        const double N = ranks_, f = (N - 1) / N, P = (double)n_ * sizeof(floatX);
-        if (ranks_ == 1) return 0;
-        if (d_.sign_vote) return (long)((N - 1) * words_per_rank_ * 4);
-        const double padded = f * (double)shard_ * ranks_ * sizeof(floatX); // one reduce-scatter or all-gather
+        const int N = ranks_;
+        const double P = (double)n_ * sizeof(floatX);
+        if (N == 1) return 0;
+        if (d_.sign_vote)
+            return (long)(d_.vote_bits == 8 ? ring_all_reduce_bytes((double)n_, N) : ring_all_gather_bytes((double)words_per_rank_ * 4 * N, N));
+        const double padded = ring_all_gather_bytes((double)shard_ * N * sizeof(floatX), N); // one reduce-scatter or all-gather
         // -z 1: the parameters' all-gather after the gradients' reduce-scatter (Muon: all-reduce)
-        double bytes = d_.zero_stage == 1 ? padded + (muon() ? 2 * f * P : padded) : 2 * f * P;
+        double bytes = d_.zero_stage == 1 ? padded + (muon() ? ring_all_reduce_bytes(P, N) : padded) : ring_all_reduce_bytes(P, N);
         for (const ParamGroup& g : opt.groups())
-            if (g.rule == Algorithm::Muon) bytes += f * (double)g.tensor.numel() * sizeof(floatX);
+            if (g.rule == Algorithm::Muon) bytes += ring_broadcast_bytes((double)g.tensor.numel() * sizeof(floatX), N);
         return (long)bytes;
     }
     std::string describe(const GpuOptimizer& opt) const {
         char buf[256];
-        const char* scheme = d_.sign_vote ? "majority vote of packed signs (all-gather)" :
+        const std::string vote = d_.vote_bits == 8 ? "majority vote of int8 signs (all-reduce)"
+                                                   : "majority vote of " + std::to_string(d_.vote_bits) + "-bit signs (all-gather)";
+        const char* scheme = d_.sign_vote ? vote.c_str() :
                              d_.zero_stage == 1 ? (muon() ? "ZeRO-1 of the fallback rule (all-reduce gradients, all-gather parameters)"
                                                           : "ZeRO-1 (reduce-scatter gradients, all-gather parameters)")
                                                 : "all-reduce of the gradients";

@@ -20,8 +20,9 @@
 //   sign_vote  --sign-vote 1 (signsgd, signum; optim/sign_vote.h): no gradient reduction;
 //              each rank clips its own gradient (the mean over its own tokens) by its own
 //              norm, takes the sign of it (signsgd) or of its own momentum (signum, fed by
-//              that gradient), the 2-bit words are all-gathered, and every rank applies
-//              signsgd's rule with the majority vote. The logged norms are the mean over
+//              that gradient), the signs travel in the --vote-bits format (1- or 2-bit words
+//              all-gathered, or int8 signs all-reduced), and every rank applies signsgd's
+//              rule with the majority vote. The logged norms are the mean over
 //              ranks of the local norms (no global gradient exists); ranks 0..K-1 send
 //              negated signs under --byzantine K.
 // ssvr runs under -z 0 only (its second gradient is all-reduced like the first).
@@ -41,13 +42,16 @@
 
 enum class DpScheme { Single, AllReduce, Zero1, Zero1Muon, SignVote };
 
-inline const char* dp_scheme_name(DpScheme s) {
+inline std::string dp_scheme_name(DpScheme s, int vote_bits) {
     switch (s) {
         case DpScheme::Single: return "single process";
         case DpScheme::AllReduce: return "all-reduce of the gradients (-z 0)";
         case DpScheme::Zero1: return "ZeRO-1: reduce-scatter, sharded update, all-gather (-z 1)";
         case DpScheme::Zero1Muon: return "ZeRO-1 for Muon: all-reduce, matrices round-robin, fallback sharded (-z 1)";
-        case DpScheme::SignVote: return "majority vote of 2-bit signs (--sign-vote 1)";
+        case DpScheme::SignVote:
+            return vote_bits == 8 ? "majority vote of int8 signs, all-reduced (--sign-vote 1 --vote-bits 8)"
+                                  : "majority vote of " + std::to_string(vote_bits) + "-bit signs, all-gathered (--sign-vote 1 --vote-bits " +
+                                        std::to_string(vote_bits) + ")";
     }
     return "?";
 }
@@ -60,6 +64,8 @@ inline void check_data_parallel_flags(const DistConfig& d, Algorithm a, int rank
     if (d.byzantine > 0 && !d.sign_vote) fail_usage("--byzantine %d negates the signs of the majority vote: it needs --sign-vote 1", d.byzantine);
     if (d.byzantine > 0 && d.byzantine >= ranks)
         fail_usage("--byzantine %d must be fewer than the %d process(es) of the job", d.byzantine, ranks);
+    if (d.sign_vote && d.vote_bits == 8 && ranks > 127)
+        fail_usage("--vote-bits 8 sums the signs in int8, at most 127 ranks (this job has %d): use --vote-bits 1 or 2", ranks);
     if (ranks > 1 && d.zero_stage == 1 && a == Algorithm::SSVR)
         fail_usage("ssvr under data parallelism runs with -z 0 only (its second gradient at the previous parameters is all-reduced)");
 }
@@ -218,22 +224,25 @@ public:
         return out;
     }
 
-    // Bytes of gradient and parameter data this rank hands to the step's collectives (the
-    // buffers it contributes: an all-reduce or reduce-scatter its whole buffer, an all-gather
-    // its own part, a broadcast its buffer when it is the root). The scalar reductions (loss,
-    // norms: under 64 bytes) are left out. element_bytes: 4 here (fp32), 2 for bf16.
+    // Bytes of gradient and parameter data this rank sends per step (common/comm.h's ring
+    // estimates, the figure train_gpt2cu reports too). The scalar reductions (loss, norms: under
+    // 64 bytes) are left out. element_bytes: 4 here (fp32), 2 for bf16.
     long long comm_bytes_per_step(size_t element_bytes = sizeof(float)) const {
-        const long long e = (long long)element_bytes, n = (long long)n_;
+        const double e = (double)element_bytes, n = (double)n_;
+        const int N = ranks_;
         switch (scheme_) {
             case DpScheme::Single: return 0;
-            case DpScheme::AllReduce: return n * e;
-            case DpScheme::Zero1: return (long long)(shard_ * ranks_) * e + (long long)shard_ * e;
+            case DpScheme::AllReduce: return (long long)ring_all_reduce_bytes(n * e, N);
+            case DpScheme::Zero1: return (long long)(2 * ring_all_gather_bytes((double)(shard_ * N) * e, N));
             case DpScheme::Zero1Muon: {
-                long long own = 0;
-                for (const MatrixSlice& m : matrices_) own += m.owner == rank_ ? (long long)m.numel : 0;
-                return n * e + (long long)fallback_shard_ * e + own * e;
+                double matrices = 0;
+                for (const MatrixSlice& m : matrices_) matrices += (double)m.numel;
+                return (long long)(ring_all_reduce_bytes(n * e, N) + ring_all_gather_bytes((double)(fallback_shard_ * N) * e, N) +
+                                   ring_broadcast_bytes(matrices * e, N));
             }
-            case DpScheme::SignVote: return (long long)sign_vote_bytes(n_);
+            case DpScheme::SignVote:
+                return (long long)(dist_.vote_bits == 8 ? ring_all_reduce_bytes(n, N)
+                                                        : ring_all_gather_bytes((double)sign_vote_bytes(n_, dist_.vote_bits) * N, N));
         }
         return 0;
     }
@@ -307,13 +316,22 @@ private:
             opt_.copy_momentum(flat_.data());
             source = flat_.data();
         }
-        const size_t words = sign_vote_words(n_);
-        mine_.resize(words);
-        sign_vote_pack(source, n_, rank_ < dist_.byzantine, mine_.data());
-        gathered_.resize(words * ranks_);
-        comm_.all_gather(mine_.data(), gathered_.data(), words, CommDtype::U32);
+        const bool byzantine = rank_ < dist_.byzantine;
+        const int bits = dist_.vote_bits;
         vote_.resize(n_);
-        sign_vote_tally(gathered_.data(), ranks_, n_, vote_.data());
+        if (bits == 8) {
+            votes_int8_.resize(n_);
+            sign_vote_pack_int8(source, n_, byzantine, votes_int8_.data());
+            comm_.all_reduce_sum(votes_int8_.data(), n_, CommDtype::I8);
+            sign_vote_tally_int8(votes_int8_.data(), n_, vote_.data());
+        } else {
+            const size_t words = sign_vote_words(n_, bits);
+            mine_.resize(words);
+            sign_vote_pack(source, n_, bits, byzantine, mine_.data());
+            gathered_.resize(words * ranks_);
+            comm_.all_gather(mine_.data(), gathered_.data(), words, CommDtype::U32);
+            sign_vote_tally(gathered_.data(), ranks_, n_, bits, vote_.data());
+        }
         opt_.apply_sign_vote(params, vote_.data(), lr_factor);
     }
 
@@ -330,4 +348,5 @@ private:
     std::vector<MatrixSlice> matrices_;                // zero1_muon
     std::vector<float> padded_, shard_buf_, flat_, vote_, all_ranks_state_;
     std::vector<uint32_t> mine_, gathered_;
+    std::vector<int8_t> votes_int8_;
 };

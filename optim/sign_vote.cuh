@@ -1,22 +1,22 @@
 // signSGD / Signum with majority vote (--sign-vote 1) on the GPU: each rank packs the signs of
-// its own gradient (signsgd) or its own momentum (signum), the ranks all-gather the packed
-// words, every rank takes the vote (the sign of the sum of the ranks' signs, 0 on a tie) and
-// applies the same update, p -= lr * wd * p; p -= lr * vote, so the parameters stay identical.
-//
-// Packed format: 32 elements of the flat parameter buffer per pair of uint32 words,
-//   words[2w] bit j = 1: element 32w + j is positive,  words[2w + 1] bit j = 1: it is negative,
-// both 0 for a zero (sign(0) = 0 survives: zero gradients, e.g. wpe rows at positions >= T, keep
-// their single-process behaviour, and one rank's vote equals plain signsgd bit for bit). That is
-// 2 bits per element (d / 4 bytes per rank and step); a 1-bit format would map sign(0) to +1.
-// --byzantine K: ranks 0..K-1 pack negated signs.
-//   sign_vote_pack:  grads (x clip scale) -> [signum: m = beta m + (1 - beta) g] -> words
-//   sign_vote_count: the N ranks' words -> int8 vote per element
-//   sign_vote_apply: vote -> master (fp32) and params (floatX, stochastic rounding)
+// its own gradient (signsgd) or its own momentum (signum) in the --vote-bits wire format of
+// optim/sign_vote.h (the same OPTIM_HD sign and unpack functions), the ranks all-gather the
+// packed words (1 or 2 bits per element) or all-reduce the int8 signs (8), every rank takes the
+// vote (the sign of the sum of the ranks' signs, 0 on a tie) and applies the same update,
+// p -= lr * wd * p; p -= lr * vote, so the parameters stay identical. 1 bit sends sign(0) as
+// +1; 2 bits and int8 keep sign(0) = 0, so one rank's vote equals plain signsgd bit for bit.
+// --byzantine K: ranks 0..K-1 send negated signs.
+//   sign_vote_pack:  grads (x clip scale) -> [signum: m = beta m + (1 - beta) g] -> words, or
+//                    int8 signs into the vote buffer (bits 8)
+//   sign_vote_count: the N ranks' words -> int8 vote per element (bits 1, 2; bits 8: the
+//                    all-reduced sums already are the tally)
+//   sign_vote_apply: sign(vote) -> master (fp32) and params (floatX, stochastic rounding)
 #pragma once
 #include <cstdint>
 
 #include "../common/gpt2_layout.h"
 #include "../common/utils.h"
+#include "sign_vote.h"
 #include "stochastic_rounding.cuh"
 
 constexpr int SIGN_VOTE_THREADS = 256;
@@ -40,49 +40,66 @@ __device__ inline int sign_vote_tensor(const SignVoteTable& t, size_t i, int k) 
     return k;
 }
 
-inline size_t sign_vote_words(size_t n) { return 2 * ((n + 31) / 32); }
+// The value whose sign element i sends: its scaled gradient, or (signum) its momentum, updated
+// in place. k: the tensor search's cursor.
+__device__ inline float sign_vote_source(const floatX* grads, float scale, const SignVoteTable& table, size_t i, bool signum, int* k) {
+    const float v = to_float(grads[i]) * scale;
+    if (!signum) return v;
+    *k = sign_vote_tensor(table, i, *k);
+    const SignVoteTensor& t = table.tensors[*k];
+    float* m = t.momentum + (i - t.offset);
+    *m = table.beta * *m + (1.0f - table.beta) * v;
+    return *m;
+}
 
-// One thread per 32 elements. momentum tensors updated in place (signum).
-__global__ void sign_vote_pack_kernel(uint32_t* words, const floatX* grads, const float* grad_scale, SignVoteTable table,
-                                      size_t n, bool signum, bool negate) {
+// Bits 1 and 2: one thread per 32 elements, writing its bits words at words + bits * w.
+__global__ void sign_vote_pack_words_kernel(uint32_t* words, const floatX* grads, const float* grad_scale, SignVoteTable table,
+                                            size_t n, int bits, bool signum, bool negate) {
     const size_t w = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (w * 32 >= n) return;
     const float scale = grad_scale ? *grad_scale : 1.0f;
-    uint32_t pos = 0, neg = 0;
+    uint32_t plus = 0, minus = 0;
     int k = 0;
     for (int j = 0; j < 32; j++) {
         const size_t i = w * 32 + j;
         if (i >= n) break;
-        float v = to_float(grads[i]) * scale;
-        if (signum) {
-            k = sign_vote_tensor(table, i, k);
-            const SignVoteTensor& t = table.tensors[k];
-            float* m = t.momentum + (i - t.offset);
-            *m = table.beta * *m + (1.0f - table.beta) * v;
-            v = *m;
-        }
-        if (negate) v = -v;
-        pos |= (uint32_t)(v > 0.0f) << j;
-        neg |= (uint32_t)(v < 0.0f) << j;
+        const int s = sign_vote_sign(sign_vote_source(grads, scale, table, i, signum, &k), bits, negate);
+        plus |= (uint32_t)(s > 0) << j;
+        minus |= (uint32_t)(s < 0) << j;
     }
-    words[2 * w] = pos;
-    words[2 * w + 1] = neg;
+    if (bits == 1) {
+        words[w] = minus;
+    } else {
+        words[2 * w] = plus;
+        words[2 * w + 1] = minus;
+    }
 }
 
-// all: ranks x sign_vote_words(n) words (rank r's at r * words_per_rank). One thread per 32 elements.
-__global__ void sign_vote_count_kernel(int8_t* vote, const uint32_t* all, size_t words_per_rank, int ranks, size_t n) {
+// Bits 8: one thread per element, its sign as an int8.
+__global__ void sign_vote_pack_int8_kernel(int8_t* out, const floatX* grads, const float* grad_scale, SignVoteTable table, size_t n,
+                                           bool signum, bool negate) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    int k = 0;
+    out[i] = (int8_t)sign_vote_sign(sign_vote_source(grads, grad_scale ? *grad_scale : 1.0f, table, i, signum, &k), 8, negate);
+}
+
+// all: ranks x sign_vote_words(n, bits) words (rank r's at r * words_per_rank). One thread per 32 elements.
+__global__ void sign_vote_count_kernel(int8_t* vote, const uint32_t* all, size_t words_per_rank, int ranks, size_t n, int bits) {
     const size_t w = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (w * 32 >= n) return;
     int sum[32] = {};
     for (int r = 0; r < ranks; r++) {
-        const uint32_t pos = all[r * words_per_rank + 2 * w], neg = all[r * words_per_rank + 2 * w + 1];
+        const uint32_t* mine = all + r * words_per_rank;
+        const uint32_t minus = bits == 1 ? mine[w] : mine[2 * w + 1];
+        const uint32_t plus = bits == 1 ? ~minus : mine[2 * w];
 #pragma unroll
-        for (int j = 0; j < 32; j++) sum[j] += (int)((pos >> j) & 1u) - (int)((neg >> j) & 1u);
+        for (int j = 0; j < 32; j++) sum[j] += (int)((plus >> j) & 1u) - (int)((minus >> j) & 1u);
     }
     for (int j = 0; j < 32 && w * 32 + j < n; j++) vote[w * 32 + j] = (int8_t)((sum[j] > 0) - (sum[j] < 0));
 }
 
-// One thread per element: decoupled weight decay then the vote, as signsgd_update_element.
+// One thread per element: decoupled weight decay then sign(vote), as signsgd_update_element.
 __global__ void sign_vote_apply_kernel(float* master, floatX* params, const int8_t* vote, SignVoteTable table, size_t n,
                                        uint64_t rounding_key) {
     const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -90,22 +107,28 @@ __global__ void sign_vote_apply_kernel(float* master, floatX* params, const int8
     const SignVoteTensor& t = table.tensors[sign_vote_tensor(table, i, 0)];
     float p = master[i];
     p -= t.lr * t.weight_decay * p;
-    p -= t.lr * (float)vote[i];
+    p -= t.lr * (float)((vote[i] > 0) - (vote[i] < 0));
     master[i] = p;
     store_param(params, i, p, rounding_key);
 }
 
-inline void sign_vote_pack(uint32_t* words, const floatX* grads, const float* grad_scale, const SignVoteTable& table,
-                           size_t n, bool signum, bool negate) {
-    const size_t threads = (n + 31) / 32;
-    sign_vote_pack_kernel<<<ceil_div((long long)threads, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(words, grads, grad_scale, table,
-                                                                                                    n, signum, negate);
+// bits 1, 2: into words; bits 8: int8 signs into votes (words unused).
+inline void sign_vote_pack(uint32_t* words, int8_t* votes, const floatX* grads, const float* grad_scale, const SignVoteTable& table,
+                           size_t n, int bits, bool signum, bool negate) {
+    if (bits == 8) {
+        sign_vote_pack_int8_kernel<<<ceil_div((long long)n, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(votes, grads, grad_scale, table, n,
+                                                                                                     signum, negate);
+    } else {
+        const size_t threads = (n + 31) / 32;
+        sign_vote_pack_words_kernel<<<ceil_div((long long)threads, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(
+            words, grads, grad_scale, table, n, bits, signum, negate);
+    }
     cudaCheckLaunch();
 }
-inline void sign_vote_count(int8_t* vote, const uint32_t* all, int ranks, size_t n) {
+inline void sign_vote_count(int8_t* vote, const uint32_t* all, int ranks, size_t n, int bits) {
     const size_t threads = (n + 31) / 32;
-    sign_vote_count_kernel<<<ceil_div((long long)threads, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(vote, all, sign_vote_words(n),
-                                                                                                     ranks, n);
+    sign_vote_count_kernel<<<ceil_div((long long)threads, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(vote, all, sign_vote_words(n, bits),
+                                                                                                     ranks, n, bits);
     cudaCheckLaunch();
 }
 inline void sign_vote_apply(float* master, floatX* params, const int8_t* vote, const SignVoteTable& table, size_t n,

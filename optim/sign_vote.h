@@ -3,17 +3,21 @@
 // fault tolerant", 2019): each rank sends only the signs of its local gradient (signsgd) or
 // of its local momentum (signum); the update direction is the sign of their sum.
 //
-// Wire format, per rank: for every group of 32 coordinates i = 32w .. 32w+31, two uint32
-//   words[2w]     bit i%32 set: x_i > 0      (the "plus" plane)
-//   words[2w + 1] bit i%32 set: x_i < 0      (the "minus" plane)
-// so a coordinate is +1, -1 or 0 (neither bit: sign(0) = 0 survives, as in signsgd.h, which
-// keeps wte's padding rows and unused wpe rows still). 2 bits per coordinate: d12's 124.5M
-// parameters are 31.1 MB per rank per step against 249 MB for a bf16 all-reduce (1 bit,
-// 15.6 MB, cannot say 0). The trailing bits of the last group are 0.
-// Byzantine rank (--byzantine K: ranks 0..K-1): sends the negated signs, i.e. the two planes
-// swapped.
-// Vote, after an all-gather of every rank's words: vote_i = sign(sum_r s_r,i), ties 0; every
-// rank computes the same vote and applies signsgd's rule with it: p -= lr*wd*p; p -= lr*vote.
+// Wire formats (--vote-bits), per rank, over the flat coordinates i:
+//   1  (default) one uint32 per 32 coordinates, words[w] bit i%32 set: x_i < 0. A coordinate
+//      is +1 or -1: 1 bit cannot say 0, so sign(0) = +1 (a coordinate whose gradient is 0 on
+//      every rank, e.g. wte's padding rows or wpe rows past T, moves by lr each step).
+//      d12's 124.5M parameters: 15.6 MB per rank per step against 249 MB for a bf16 all-reduce.
+//   2  two uint32 per 32 coordinates, words[2w] bit set: x_i > 0, words[2w + 1]: x_i < 0, so
+//      sign(0) = 0 survives, as in signsgd.h (one rank's vote is then signsgd bit for bit).
+//      31.1 MB for d12. Both are all-gathered; the trailing bits of the last group are 0.
+//   8  one int8 per coordinate, sign(x) in {-1, 0, +1}, all-reduced (summed) instead of
+//      all-gathered: a ring all-reduce sends 2 (N-1)/N bytes per coordinate whatever the rank
+//      count N, the all-gather of 1-bit words (N-1)/8, so int8 sends less beyond N = 16 ranks
+//      (scripts/comm_model.py). The int8 sum holds at most 127 ranks.
+// Byzantine rank (--byzantine K: ranks 0..K-1): sends the negated signs.
+// Vote: vote_i = sign(sum_r s_r,i), ties 0; every rank computes the same vote and applies
+// signsgd's rule with it: p -= lr*wd*p; p -= lr*vote.
 // Plain C++ with OPTIM_HD elements, so kernels can mirror it one word per thread.
 #pragma once
 #include <cstddef>
@@ -21,44 +25,67 @@
 
 #include "elementwise.h"
 
-inline size_t sign_vote_words(size_t n) { return 2 * ((n + 31) / 32); }
-inline size_t sign_vote_bytes(size_t n) { return sign_vote_words(n) * sizeof(uint32_t); }
+inline bool sign_vote_bits_valid(int bits) { return bits == 1 || bits == 2 || bits == 8; }
+// uint32 words per rank of the all-gathered formats (bits 1 or 2).
+inline size_t sign_vote_words(size_t n, int bits) { return (size_t)bits * ((n + 31) / 32); }
+// Bytes each rank contributes to the vote's collective.
+inline size_t sign_vote_bytes(size_t n, int bits) { return bits == 8 ? n : sign_vote_words(n, bits) * sizeof(uint32_t); }
 
-// The two words of group w of x[0..n) (negated when byzantine).
-OPTIM_HD inline void sign_vote_pack_group(const float* x, size_t n, size_t w, bool byzantine, uint32_t* plus, uint32_t* minus) {
-    uint32_t p = 0, m = 0;
+// The sign a rank sends for x: 1 bit: -1 below 0, else +1; 2 bits and int8: sign(x).
+OPTIM_HD inline int sign_vote_sign(float x, int bits, bool byzantine) {
+    const int s = bits == 1 ? (x < 0.0f ? -1 : 1) : (x > 0.0f) - (x < 0.0f);
+    return byzantine ? -s : s;
+}
+
+// The words of group w of x[0..n): one (bits 1) or two (bits 2) at words + bits * w.
+OPTIM_HD inline void sign_vote_pack_group(const float* x, size_t n, size_t w, int bits, bool byzantine, uint32_t* words) {
+    uint32_t plus = 0, minus = 0;
     for (size_t b = 0; b < 32; b++) {
         const size_t i = 32 * w + b;
         if (i >= n) break;
-        p |= (uint32_t)(x[i] > 0.0f) << b;
-        m |= (uint32_t)(x[i] < 0.0f) << b;
+        const int s = sign_vote_sign(x[i], bits, byzantine);
+        plus |= (uint32_t)(s > 0) << b;
+        minus |= (uint32_t)(s < 0) << b;
     }
-    *plus = byzantine ? m : p;
-    *minus = byzantine ? p : m;
+    if (bits == 1) words[w] = minus;
+    else words[2 * w] = plus, words[2 * w + 1] = minus;
 }
 
-inline void sign_vote_pack(const float* x, size_t n, bool byzantine, uint32_t* words) {
+inline void sign_vote_pack(const float* x, size_t n, int bits, bool byzantine, uint32_t* words) {
     const long long groups = (long long)((n + 31) / 32);
 #pragma omp parallel for
-    for (long long w = 0; w < groups; w++) sign_vote_pack_group(x, n, (size_t)w, byzantine, &words[2 * w], &words[2 * w + 1]);
+    for (long long w = 0; w < groups; w++) sign_vote_pack_group(x, n, (size_t)w, bits, byzantine, words);
 }
 
-// The sign rank r sent for coordinate i (+1, -1 or 0).
-OPTIM_HD inline int sign_vote_unpack(const uint32_t* rank_words, size_t i) {
+// --vote-bits 8: the int8 signs, summed across ranks in place by the all-reduce.
+inline void sign_vote_pack_int8(const float* x, size_t n, bool byzantine, int8_t* out) {
+#pragma omp parallel for simd
+    for (long long i = 0; i < (long long)n; i++) out[i] = (int8_t)sign_vote_sign(x[i], 8, byzantine);
+}
+
+// The sign rank r sent for coordinate i (+1, -1, or 0 with 2 bits).
+OPTIM_HD inline int sign_vote_unpack(const uint32_t* rank_words, size_t i, int bits) {
     const size_t w = i / 32, b = i % 32;
+    if (bits == 1) return 1 - 2 * (int)((rank_words[w] >> b) & 1u);
     return (int)((rank_words[2 * w] >> b) & 1u) - (int)((rank_words[2 * w + 1] >> b) & 1u);
 }
 
-// gathered: ranks x sign_vote_words(n) words (rank r's at r * sign_vote_words(n), as
+// gathered: ranks x sign_vote_words(n, bits) words (rank r's at r * words_per_rank, as
 // Comm::all_gather lays them out). vote[i] = sign(sum over ranks), ties 0.
-OPTIM_HD inline float sign_vote_element(const uint32_t* gathered, int ranks, size_t words_per_rank, size_t i) {
+OPTIM_HD inline float sign_vote_element(const uint32_t* gathered, int ranks, size_t words_per_rank, size_t i, int bits) {
     int sum = 0;
-    for (int r = 0; r < ranks; r++) sum += sign_vote_unpack(gathered + (size_t)r * words_per_rank, i);
+    for (int r = 0; r < ranks; r++) sum += sign_vote_unpack(gathered + (size_t)r * words_per_rank, i, bits);
     return (float)((sum > 0) - (sum < 0));
 }
 
-inline void sign_vote_tally(const uint32_t* gathered, int ranks, size_t n, float* vote) {
-    const size_t words = sign_vote_words(n);
+inline void sign_vote_tally(const uint32_t* gathered, int ranks, size_t n, int bits, float* vote) {
+    const size_t words = sign_vote_words(n, bits);
 #pragma omp parallel for
-    for (long long i = 0; i < (long long)n; i++) vote[i] = sign_vote_element(gathered, ranks, words, (size_t)i);
+    for (long long i = 0; i < (long long)n; i++) vote[i] = sign_vote_element(gathered, ranks, words, (size_t)i, bits);
+}
+
+// --vote-bits 8: vote[i] = sign of the all-reduced int8 sum.
+inline void sign_vote_tally_int8(const int8_t* sums, size_t n, float* vote) {
+#pragma omp parallel for simd
+    for (long long i = 0; i < (long long)n; i++) vote[i] = (float)((sums[i] > 0) - (sums[i] < 0));
 }

@@ -9,12 +9,13 @@ many):
   allreduce  bf16 ring all-reduce of the gradients (-z 0): 2 (N-1)/N x 2P
   zero1      ZeRO-1 (-z 1): reduce-scatter of bf16 gradients + all-gather of bf16 parameters:
              (N-1)/N x 2P + (N-1)/N x 2P (the same bytes as the all-reduce, in two halves)
-  vote1      1-bit majority vote: all-gather of every rank's packed signs (P/8 bytes each):
-             (N-1)/N x N x P/8 = (N-1) P/8 (grows with N: every rank needs every rank's signs)
-  vote2      train_gpt2cu's --sign-vote format, 2 bits per element so that sign(0) = 0 survives:
-             (N-1) P/4
-  vote_i8    the int8-vote alternative, a ring all-reduce of one int8 sign per element:
-             2 (N-1)/N x P (valid up to 127 ranks)
+  vote1      --sign-vote 1 (--vote-bits 1, the default): all-gather of every rank's packed 1-bit
+             signs (P/8 bytes each): (N-1)/N x N x P/8 = (N-1) P/8 (grows with N: every rank
+             needs every rank's signs)
+  vote2      --vote-bits 2, 2 bits per element so that sign(0) = 0 survives: (N-1) P/4
+  vote_i8    --vote-bits 8, a ring all-reduce of one int8 sign per element: 2 (N-1)/N x P
+             (valid up to 127 ranks); as many bytes as vote1 at N = 16, fewer beyond
+These are the figures both trainers report as comm_bytes (common/comm.h's ring estimates).
 Bandwidth: NVLink 450 GB/s per direction within a node (N <= 8), 400 Gb/s InfiniBand (one NIC per
 GPU, 50 GB/s) once the ring leaves the node; a ring runs at its slowest link. Bandwidth terms only
 (no latency, no overlap with the backward pass).

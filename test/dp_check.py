@@ -3,8 +3,9 @@
 
   dp_check.py same REF_DIR DIR STEP TOL     losses of metrics.jsonl's train and val records and
                                             the parameters of model_STEP.bin: relative error <= TOL
-  dp_check.py vote DUMP_PREFIX RANKS STEPS LR MOMENTUM BYZANTINE OPTIM MODEL_FILE
-                                            majority vote recomputed from every rank's dumped
+  dp_check.py vote DUMP_PREFIX RANKS STEPS LR MOMENTUM BYZANTINE OPTIM BITS MODEL_FILE
+                                            majority vote (--vote-bits BITS: 1 sends sign(0) as +1,
+                                            2 and 8 as 0) recomputed from every rank's dumped
                                             gradients (GPT2_TEST_DUMP_GRAD), step by step, against
                                             the parameters the run wrote (weight decay 0, constant lr)
 Prints one PASS/FAIL line each (the caller adds the name); exit 1 on FAIL.
@@ -57,8 +58,8 @@ def same(ref_dir, run_dir, step, tol):
     return ("PASS" if ok else "FAIL") + f" (relative errors {text}; tolerance {tol:g})"
 
 
-def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, model_file):
-    ranks, steps, byzantine = int(ranks), int(steps), int(byzantine)
+def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, bits, model_file):
+    ranks, steps, byzantine, bits = int(ranks), int(steps), int(byzantine), int(bits)
     lr, beta = np.float32(lr), np.float32(momentum)
     p = np.fromfile(f"{prefix}.step1.params.f32", dtype=np.float32).copy()
     m = [np.zeros_like(p) for _ in range(ranks)]
@@ -68,18 +69,20 @@ def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, model_file):
         if not np.array_equal(before, p):
             return f"FAIL the parameters before step {step} are not the reference's ({rel(before, p):.2e})"
         signs = []
+        zero = np.ones_like(p, dtype=bool)  # every rank's value 0
         for r in range(ranks):
             g = np.fromfile(f"{prefix}.step{step}.rank{r}.f32", dtype=np.float32)
             if optim == "signum":
                 m[r] = beta * m[r] + (np.float32(1) - beta) * g
                 g = m[r]
-            s = np.sign(g).astype(np.int32)
+            s = np.where(g < 0, -1, 1) if bits == 1 else np.sign(g).astype(np.int32)
+            zero &= g == 0
             signs.append(-s if r < byzantine else s)
         total = np.sum(signs, axis=0)
         v = np.sign(total).astype(np.float32)
         honest = np.sign(np.sum([np.sign(x) * (-1 if r < byzantine else 1) for r, x in enumerate(signs)], axis=0))
-        ties += int(np.sum((total == 0) & np.any(np.array(signs) != 0, axis=0)))
-        zeros += int(np.sum(np.all(np.array(signs) == 0, axis=0)))
+        ties += int(np.sum((total == 0) & ~zero))
+        zeros += int(np.sum(zero))
         flipped += int(np.sum(honest != v))
         p = p - lr * v  # weight decay 0: signsgd.h's p -= lr*wd*p leaves p as it is
     got = model_params(model_file)
@@ -91,7 +94,7 @@ def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, model_file):
     err = rel(got, p)
     mismatched = int(np.sum(got != p))
     ok = err <= 1e-6 and mismatched == 0
-    return ("PASS" if ok else "FAIL") + (f" ({ranks} ranks, {steps} steps: {ties} ties, {zeros} all-zero coordinates, "
+    return ("PASS" if ok else "FAIL") + (f" ({ranks} ranks, {bits}-bit signs, {steps} steps: {ties} ties, {zeros} all-zero coordinates, "
                                          f"{flipped} coordinates the byzantine ranks flipped; {mismatched} parameters differ, "
                                          f"relative error {err:.2e})")
 

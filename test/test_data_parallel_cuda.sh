@@ -7,8 +7,9 @@
 #   -z 0 AdamW (all-reduce; val loss averaged over ranks), -z 1 AdamW (reduce-scatter, shards,
 #   all-gather; comm_bytes in metrics.jsonl, one writer), -z 1 Muon (layers split, broadcasts).
 # Losses equal to 1e-4 relative and the step-1 update's loss change to 1e-2 (bf16 sums in another
-# order; measured about 5e-4). Also: --sign-vote 1 on one process equals plain signsgd exactly,
-# 2 ranks of signum by vote run with the packed all-gather's bytes, and launch errors (-pn
+# order; measured about 5e-4). Also: --sign-vote 1 on one process equals plain signsgd exactly
+# (--vote-bits 2 and 8: sign(0) = 0), 2 ranks of signum by vote run with the 1-bit all-gather's
+# and the int8 all-reduce's bytes, and launch errors (-pn
 # without -pi, the fs/tcp rendezvous timeouts, flag combinations) are one line. No mpirun: those
 # runs SKIP. Nothing here ran on a GPU.
 #   test/test_data_parallel_cuda.sh [SHARED_DATA_DIR]   (expects make build/emu/bf16/train_gpt2cu)
@@ -72,15 +73,18 @@ EOF
     case "$verdict" in ok*) pass "$name" "(${verdict#ok })";; *) fail "$name" "$verdict";; esac
 }
 
-# ---- --sign-vote 1 on one process: the vote of one rank is its sign, bit for bit signsgd's run
+# ---- --sign-vote 1 on one process: with sign(0) = 0 (--vote-bits 2, and int8) the vote of one
+# rank is its sign, bit for bit signsgd's run
 "$bin" "${common[@]}" -b 4 -d 64 --optim signsgd -x 1 -v 1 -m 1 >"$work/sign_plain.out" 2>&1
-"$bin" "${common[@]}" -b 4 -d 64 --optim signsgd -x 1 -v 1 -m 1 --sign-vote 1 >"$work/sign_vote1.out" 2>&1
-if [ "$(grep -E '^step' "$work/sign_plain.out" | sed 's/| [0-9.]* ms.*//')" = "$(grep -E '^step' "$work/sign_vote1.out" | sed 's/| [0-9.]* ms.*//')" ] &&
-   grep -q "val loss" "$work/sign_vote1.out" && grep -q "majority vote" "$work/sign_vote1.out"; then
-    pass emu/dp/sign_vote_one_rank "(losses and val loss identical to signsgd)"
-else
-    fail emu/dp/sign_vote_one_rank "differs from signsgd: $(grep -E '^step' "$work/sign_vote1.out" | tr '\n' ' ' | head -c 300)"
-fi
+for bits in 2 8; do
+    "$bin" "${common[@]}" -b 4 -d 64 --optim signsgd -x 1 -v 1 -m 1 --sign-vote 1 --vote-bits $bits >"$work/sign_vote$bits.out" 2>&1
+    if [ "$(grep -E '^step' "$work/sign_plain.out" | sed 's/| [0-9.]* ms.*//')" = "$(grep -E '^step' "$work/sign_vote$bits.out" | sed 's/| [0-9.]* ms.*//')" ] &&
+       grep -q "val loss" "$work/sign_vote$bits.out" && grep -q "majority vote" "$work/sign_vote$bits.out"; then
+        pass emu/dp/sign_vote_one_rank_${bits}bit "(losses and val loss identical to signsgd)"
+    else
+        fail emu/dp/sign_vote_one_rank_${bits}bit "differs from signsgd: $(grep -E '^(step|error)' "$work/sign_vote$bits.out" | tr '\n' ' ' | head -c 300)"
+    fi
+done
 
 # ---- NCCL with one rank (-pn 1 -pi fs): every collective of -z 1 runs, and equals the plain process
 "$bin" "${common[@]}" -b 4 -d 64 -v 2 -m 1 -o "$work/one" >"$work/adamw_one.out" 2>&1
@@ -142,12 +146,17 @@ case "$verdict" in ok*) pass emu/dp/z1_checkpoint "(${verdict#ok })";; *) fail e
 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim muon -z 1 >"$work/muon_z1.out" 2>&1
 compare emu/dp/muon_z1 "$work/muon_one.out" "$work/muon_z1.out"
 
-# ---- signum by majority vote on 2 ranks, one of them Byzantine: runs, bytes of the packed all-gather
-"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -x 1 --optim signum --sign-vote 1 --byzantine 1 -o "$work/vote" >"$work/vote.out" 2>&1
-want=$(( (3385088 + 31) / 32 * 2 * 4 ))
-if grep -q "\"comm_bytes\":$want[,}]" "$work/vote/metrics.jsonl" 2>/dev/null && grep -q "1 Byzantine rank" "$work/vote.out"; then
-    pass emu/dp/sign_vote_two_ranks "(comm_bytes $want: 2 bits per parameter)"
-else
-    fail emu/dp/sign_vote_two_ranks "$(grep -E '^(step|error)|data parallel' "$work/vote.out" | tr '\n' ' ' | head -c 300)"
-fi
+# ---- signum by majority vote on 2 ranks, one of them Byzantine: runs, the bytes of the 1-bit
+# all-gather (2 ranks: each sends its own words once) and of the int8 all-reduce (2 (N-1)/N bytes each)
+for spec in "1 $(( (3385088 + 31) / 32 * 4 )) 1-bit words" "8 3385088 int8 signs"; do
+    read -r bits want what <<<"$spec"
+    "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -x 1 --optim signum --sign-vote 1 --vote-bits "$bits" --byzantine 1 -o "$work/vote$bits" \
+        >"$work/vote$bits.out" 2>&1
+    if grep -q "\"comm_bytes\":$want[,}]" "$work/vote$bits/metrics.jsonl" 2>/dev/null && grep -q "1 Byzantine rank" "$work/vote$bits.out" &&
+       grep -qE '^step +1/1 \| loss [0-9]' "$work/vote$bits.out"; then
+        pass emu/dp/sign_vote_two_ranks_${bits}bit "(comm_bytes $want: $what)"
+    else
+        fail emu/dp/sign_vote_two_ranks_${bits}bit "$(grep -E '^(step|error)|data parallel' "$work/vote$bits.out" | tr '\n' ' ' | head -c 300)"
+    fi
+done
 [ $failures -eq 0 ]

@@ -70,7 +70,8 @@ grep -q '"type":"noise"' "$work/np2_sgd_z0/metrics.jsonl" && grep -q '^s:2 phi:'
 N=3385088
 comm_bytes() { "$PYTHON" -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"train\"" in l][-1].get("comm_bytes"))' "$1/metrics.jsonl"; }
 shard=$(( (N + 2) / 3 ))
-# -z 0: the all-reduce of N floats; -z 1: the reduce-scatter of 3S and the all-gather of S floats
+# ring estimates (common/comm.h): -z 0 on 2 ranks, 2 (N-1)/N x 4N bytes; -z 1 on 3, the
+# reduce-scatter and the all-gather of 3S floats, (N-1)/N x 12S bytes each
 for c in "np2_sgd_z0 $((4 * N))" "np3_sgd_z1 $((4 * (3 * shard + shard)))"; do
     read -r run want <<<"$c"; [ -d "$work/$run" ] || continue
     got=$(comm_bytes "$work/$run")
@@ -95,21 +96,29 @@ rc=$?
 
 # ---- majority vote against numpy, from every rank's gradients (weight decay 0, constant lr)
 vote=(-i "$train" -j "$val" -e d2 -t 16 -b 2 -x 2 -v 0 -s 0 -c 0 --schedule constant -u 0 -l 1e-3)
+# 1-bit signs (the default) on 3 ranks; 2-bit (sign(0) = 0) signum with a Byzantine rank on 2;
+# int8 signs all-reduced on 2
 if GPT2_TEST_DUMP_GRAD="$work/g3" mpi 3 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 -o "$work/vote3" >"$work/vote3.out" 2>&1; then
-    check dist/vote_signsgd_3_ranks vote "$work/g3" 3 2 1e-3 0 0 signsgd "$work/vote3/model_00000002.bin"
-else fail dist/vote_signsgd_3_ranks "exit code: $(grep -m2 error "$work/vote3.out")"; fi
-if GPT2_TEST_DUMP_GRAD="$work/g2" mpi 2 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --byzantine 1 -n 1 \
+    check dist/vote_signsgd_3_ranks_1bit vote "$work/g3" 3 2 1e-3 0 0 signsgd 1 "$work/vote3/model_00000002.bin"
+else fail dist/vote_signsgd_3_ranks_1bit "exit code: $(grep -m2 error "$work/vote3.out")"; fi
+if GPT2_TEST_DUMP_GRAD="$work/g2" mpi 2 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --vote-bits 2 --byzantine 1 -n 1 \
     -o "$work/vote2" >"$work/vote2.out" 2>&1; then
-    check dist/vote_signum_2_ranks_byzantine_1 vote "$work/g2" 2 2 1e-3 0.9 1 signum "$work/vote2/model_00000002.bin"
-else fail dist/vote_signum_2_ranks_byzantine_1 "exit code: $(grep -m2 error "$work/vote2.out")"; fi
-# 2 bits per coordinate
-want=$(( 8 * ((N + 31) / 32) ))
-got=$(comm_bytes "$work/vote2")
-[ "$got" = "$want" ] && pass dist/comm_bytes_sign_vote "($got bytes = 2 bits x $N)" || fail dist/comm_bytes_sign_vote "metrics $got, want $want"
+    check dist/vote_signum_2_ranks_2bit_byzantine_1 vote "$work/g2" 2 2 1e-3 0.9 1 signum 2 "$work/vote2/model_00000002.bin"
+else fail dist/vote_signum_2_ranks_2bit_byzantine_1 "exit code: $(grep -m2 error "$work/vote2.out")"; fi
+if GPT2_TEST_DUMP_GRAD="$work/g8" mpi 2 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 --vote-bits 8 -o "$work/vote8" >"$work/vote8.out" 2>&1; then
+    check dist/vote_signsgd_2_ranks_int8 vote "$work/g8" 2 2 1e-3 0 0 signsgd 8 "$work/vote8/model_00000002.bin"
+else fail dist/vote_signsgd_2_ranks_int8 "exit code: $(grep -m2 error "$work/vote8.out")"; fi
+# bytes each rank sends (ring estimates): the all-gather of 1- or 2-bit words forwards the
+# other ranks' (N-1 times its own on N ranks), the int8 all-reduce 2 (N-1)/N bytes per coordinate
+for c in "vote3 $(( 2 * 4 * ((N + 31) / 32) )) 1-bit" "vote2 $(( 8 * ((N + 31) / 32) )) 2-bit" "vote8 $N int8"; do
+    read -r run want what <<<"$c"
+    got=$(comm_bytes "$work/$run")
+    [ "$got" = "$want" ] && pass "dist/comm_bytes_$run" "($got bytes: $what signs of $N parameters)" || fail "dist/comm_bytes_$run" "metrics $got, want $want"
+done
 # each rank's momentum goes through the checkpoint: the resume is bit-identical
 cp -r "$work/vote2" "$work/vote2_resume"
 rm -f "$work/vote2_resume"/{model,state}_00000002.bin
-if mpi 2 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --byzantine 1 -n 1 -o "$work/vote2_resume" -y 1 \
+if mpi 2 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --vote-bits 2 --byzantine 1 -n 1 -o "$work/vote2_resume" -y 1 \
         >"$work/vote2_resume.out" 2>&1 \
     && cmp -s "$work/vote2/model_00000002.bin" "$work/vote2_resume/model_00000002.bin" \
     && cmp -s "$work/vote2/state_00000002.bin" "$work/vote2_resume/state_00000002.bin"; then
@@ -134,7 +143,8 @@ rc=$?
     && pass dist/same_error_on_every_rank_one_line "($(grep '^error' "$work/d.err"))" || fail dist/same_error_on_every_rank_one_line "exit $rc: $(grep -m3 '^error' "$work/d.err")"
 # flags that need more ranks or another optimizer, and -pn without mpirun: one line, exit 2
 for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or signum" "--byzantine 1|--byzantine 1 negates" \
-         "--byzantine 1 --sign-vote 1 --optim signsgd|must be fewer than the 1 process" "-pn 2|launch them with mpirun -np 2"; do
+         "--byzantine 1 --sign-vote 1 --optim signsgd|must be fewer than the 1 process" "-pn 2|launch them with mpirun -np 2" \
+         "--vote-bits 2|it needs --sign-vote 1" "--vote-bits 4 --sign-vote 1 --optim signsgd|--vote-bits wants 1, 2 or 8"; do
     args=${c%%|*}; pattern=${c#*|}
     # shellcheck disable=SC2086
     "$bin" "${vote[@]}" $args >/dev/null 2>"$work/flag.err"

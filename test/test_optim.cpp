@@ -616,61 +616,86 @@ static void test_muon_variants() {
 // A random ternary value per rank and coordinate, zero about a third of the time.
 static int random_ternary(uint64_t stream, size_t i) { return (int)(random_bits(g_seed * 7919 + stream, i) % 3) - 1; }
 
-static void test_sign_vote() {
-    // hand cases, one coordinate each: (ranks' signs) -> vote
-    struct Hand { std::vector<int> s; int want; };
-    const Hand hand[] = {{{1, -1}, 0}, {{0, 0}, 0}, {{1, 0}, 1}, {{-1, 0, 0}, -1}, {{1, -1, 0}, 0}, {{1, 1, -1}, 1}, {{-1, -1, 1, 1}, 0}};
-    int wrong_hand = 0;
-    for (const Hand& h : hand) {
-        std::vector<uint32_t> gathered;
-        for (int x : h.s) {
-            const float v = (float)x * 0.37f;
-            std::vector<uint32_t> w(sign_vote_words(1));
-            sign_vote_pack(&v, 1, false, w.data());
-            gathered.insert(gathered.end(), w.begin(), w.end());
+// The vote of the ranks' values x[r][0..n) through wire format `bits`, as the data-parallel
+// step runs it: pack, all-gather (the concatenation) and tally; or int8 signs summed.
+static Vec vote_through(const std::vector<Vec>& x, size_t n, int bits, int byzantine, int* unpack_wrong, int* trailing) {
+    const int ranks = (int)x.size();
+    Vec vote(n);
+    if (bits == 8) {
+        std::vector<int8_t> sum(n, 0), mine(n);
+        for (int r = 0; r < ranks; r++) {
+            sign_vote_pack_int8(x[r].data(), n, r < byzantine, mine.data());
+            for (size_t i = 0; i < n; i++) sum[i] = (int8_t)(sum[i] + mine[i]);
         }
-        float vote;
-        sign_vote_tally(gathered.data(), (int)h.s.size(), 1, &vote);
-        wrong_hand += vote != (float)h.want;
+        sign_vote_tally_int8(sum.data(), n, vote.data());
+        return vote;
     }
-    test_expect(wrong_hand == 0, "sign_vote_hand_cases", std::to_string(wrong_hand) + " of 7 votes wrong (ties must give 0, sign(0) = 0)");
+    const size_t words = sign_vote_words(n, bits);
+    std::vector<uint32_t> gathered(words * ranks);
+    for (int r = 0; r < ranks; r++) {
+        uint32_t* w = gathered.data() + words * r;
+        sign_vote_pack(x[r].data(), n, bits, r < byzantine, w);
+        for (size_t i = 0; i < n; i++) *unpack_wrong += sign_vote_unpack(w, i, bits) != sign_vote_sign(x[r][i], bits, r < byzantine);
+        for (size_t b = n % 32; b > 0 && b < 32; b++)
+            for (int j = 1; j <= bits; j++) *trailing += (w[words - j] >> b) & 1u;
+    }
+    sign_vote_tally(gathered.data(), ranks, n, bits, vote.data());
+    return vote;
+}
 
-    // random: n not a multiple of 32, 1..5 ranks, byzantine ranks 0..K-1 negated
-    const size_t n = 32 * 37 + 11;
-    for (int ranks = 1; ranks <= 5; ranks++)
-        for (int byzantine = 0; byzantine < ranks && byzantine <= 2; byzantine++) {
-            const size_t words = sign_vote_words(n);
-            std::vector<uint32_t> gathered(words * ranks);
-            std::vector<std::vector<int>> s(ranks, std::vector<int>(n));
-            int unpack_wrong = 0, trailing = 0;
-            for (int r = 0; r < ranks; r++) {
-                Vec x(n);
-                for (size_t i = 0; i < n; i++) {
-                    s[r][i] = random_ternary(100 * ranks + r, i);
-                    x[i] = s[r][i] == 0 ? (i % 2 ? -0.0f : 0.0f) : s[r][i] * (float)(1.0 + i % 5) * 1e-3f;
-                }
-                uint32_t* w = gathered.data() + words * r;
-                sign_vote_pack(x.data(), n, r < byzantine, w);
-                for (size_t i = 0; i < n; i++) unpack_wrong += sign_vote_unpack(w, i) != (r < byzantine ? -s[r][i] : s[r][i]);
-                for (size_t b = n % 32; b < 32; b++) trailing += ((w[words - 2] >> b) & 1u) + ((w[words - 1] >> b) & 1u);
-            }
-            Vec vote(n);
-            sign_vote_tally(gathered.data(), ranks, n, vote.data());
-            int wrong = 0, ties = 0;
-            for (size_t i = 0; i < n; i++) {
-                int sum = 0;
-                for (int r = 0; r < ranks; r++) sum += r < byzantine ? -s[r][i] : s[r][i];
-                const float want = (float)((sum > 0) - (sum < 0));
-                wrong += vote[i] != want;
-                ties += sum == 0;
-            }
-            const std::string name = "sign_vote_" + std::to_string(ranks) + "_ranks_" + std::to_string(byzantine) + "_byzantine";
-            test_expect(wrong == 0 && unpack_wrong == 0 && trailing == 0 && ties > 0, name,
-                        std::to_string(wrong) + " votes, " + std::to_string(unpack_wrong) + " unpacked signs wrong, " +
-                            std::to_string(trailing) + " trailing bits set, " + std::to_string(ties) + " ties");
+static void test_sign_vote() {
+    // hand cases, one coordinate each: (ranks' signs) -> vote under 2 bits / int8, and 1 bit (sign(0) = +1)
+    struct Hand { std::vector<int> s; int want, want_1bit; };
+    const Hand hand[] = {{{1, -1}, 0, 0},   {{0, 0}, 0, 1},         {{1, 0}, 1, 1},           {{-1, 0, 0}, -1, 1},
+                         {{1, -1, 0}, 0, 1}, {{1, 1, -1}, 1, 1},     {{-1, -1, 1, 1}, 0, 0},   {{-1, 0}, -1, 0}};
+    for (int bits : {1, 2, 8}) {
+        int wrong_hand = 0, unpack_wrong = 0, trailing = 0;
+        for (const Hand& h : hand) {
+            std::vector<Vec> x;
+            for (int v : h.s) x.push_back(Vec{(float)v * 0.37f});
+            wrong_hand += vote_through(x, 1, bits, 0, &unpack_wrong, &trailing)[0] != (float)(bits == 1 ? h.want_1bit : h.want);
         }
-    test_expect(sign_vote_bytes(124475904) == 31118976, "sign_vote_bytes_d12", "d12's 124,475,904 parameters: " +
-                std::to_string(sign_vote_bytes(124475904)) + " bytes, want 2 bits each = 31,118,976");
+        test_expect(wrong_hand == 0 && unpack_wrong == 0, "sign_vote_hand_cases_" + std::to_string(bits) + "bit",
+                    std::to_string(wrong_hand) + " of 8 votes wrong (ties give 0; sign(0) = " + (bits == 1 ? "+1)" : "0)"));
+    }
+
+    // random: n not a multiple of 32, 1..5 ranks, byzantine ranks 0..K-1 negated, +0 and -0 among the values
+    const size_t n = 32 * 37 + 11;
+    for (int bits : {1, 2, 8})
+        for (int ranks = 1; ranks <= 5; ranks++)
+            for (int byzantine = 0; byzantine < ranks && byzantine <= 2; byzantine++) {
+                std::vector<std::vector<int>> s(ranks, std::vector<int>(n));
+                std::vector<Vec> x(ranks, Vec(n));
+                for (int r = 0; r < ranks; r++)
+                    for (size_t i = 0; i < n; i++) {
+                        s[r][i] = random_ternary(100 * ranks + r, i);
+                        x[r][i] = s[r][i] == 0 ? (i % 2 ? -0.0f : 0.0f) : s[r][i] * (float)(1.0 + i % 5) * 1e-3f;
+                    }
+                int unpack_wrong = 0, trailing = 0;
+                const Vec vote = vote_through(x, n, bits, byzantine, &unpack_wrong, &trailing);
+                int wrong = 0, ties = 0;
+                for (size_t i = 0; i < n; i++) {
+                    int sum = 0;
+                    for (int r = 0; r < ranks; r++) {
+                        const int sent = bits == 1 && s[r][i] == 0 ? 1 : s[r][i]; // 1 bit: sign(+-0) = +1
+                        sum += r < byzantine ? -sent : sent;
+                    }
+                    wrong += vote[i] != (float)((sum > 0) - (sum < 0));
+                    ties += sum == 0;
+                }
+                const std::string name = "sign_vote_" + std::to_string(bits) + "bit_" + std::to_string(ranks) + "_ranks_" +
+                                         std::to_string(byzantine) + "_byzantine";
+                // a tie needs an even count of non-zero signs: none with one rank under 1 bit
+                const bool ties_expected = !(bits == 1 && ranks % 2 == 1);
+                test_expect(wrong == 0 && unpack_wrong == 0 && trailing == 0 && (ties > 0 || !ties_expected), name,
+                            std::to_string(wrong) + " votes, " + std::to_string(unpack_wrong) + " unpacked signs wrong, " +
+                                std::to_string(trailing) + " trailing bits set, " + std::to_string(ties) + " ties");
+            }
+    // d12's 124,475,904 parameters: 1 bit = 15,559,488 bytes (the 15.6 MB), 2 bits twice that, int8 one byte each
+    const size_t d12 = 124475904;
+    test_expect(sign_vote_bytes(d12, 1) == 15559488 && sign_vote_bytes(d12, 2) == 31118976 && sign_vote_bytes(d12, 8) == d12,
+                "sign_vote_bytes_d12", std::to_string(sign_vote_bytes(d12, 1)) + " / " + std::to_string(sign_vote_bytes(d12, 2)) + " / " +
+                                           std::to_string(sign_vote_bytes(d12, 8)) + " bytes for 1 / 2 / 8 bits");
 }
 
 // One rank's vote is its own sign: signum_momentum + pack + tally + apply_sign_vote must be
@@ -682,15 +707,15 @@ static void test_sign_vote_one_rank_is_the_optimizer() {
         const OptimConfig cfg = optim_config(a, WeightDecayOn::Matrices, 0.1f);
         CpuOptimizer direct(cfg, model), voted(cfg, model);
         Vec p = random_vec(n, 70), q = p, flat(n), vote(n);
-        std::vector<uint32_t> words(sign_vote_words(n));
+        std::vector<uint32_t> words(sign_vote_words(n, 2));
         for (int t = 1; t <= 3; t++) {
             Vec g = random_vec(n, 80 + t);
             for (size_t i = 0; i < n; i += 7) g[i] = 0.0f;
             direct.step(p.data(), g.data(), 0.9f, t);
             const float* source = g.data();
             if (a == Algorithm::Signum) { voted.signum_momentum(g.data()); voted.copy_momentum(flat.data()); source = flat.data(); }
-            sign_vote_pack(source, n, false, words.data());
-            sign_vote_tally(words.data(), 1, n, vote.data());
+            sign_vote_pack(source, n, 2, false, words.data()); // 2 bits: sign(0) = 0, as signsgd
+            sign_vote_tally(words.data(), 1, n, 2, vote.data());
             voted.apply_sign_vote(q.data(), vote.data(), 0.9f);
         }
         size_t differ = 0;
