@@ -69,10 +69,12 @@ static GPT2Cpu build_model(const TrainConfig& cfg) {
 }
 
 // Fails (exit 2) when the run's memory plan (cpu/memory_plan.h) exceeds MemAvailable.
-static void check_memory(const TrainConfig& cfg, const GPT2Config& mc) {
+// ranks: the job's processes (-z 1 divides the optimizer state among them).
+static void check_memory(const TrainConfig& cfg, const GPT2Config& mc, int ranks) {
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0, measuring_noise = cfg.noise_every > 0;
+    const int state_shards = cfg.dist.zero_stage == 1 && !cfg.dist.sign_vote ? ranks : 1;
     const CpuMemoryPlan plan = plan_cpu_memory(mc, cfg.optim, cfg.batch_size, cfg.seq_len,
-                                               1 + validating + measuring_noise, measuring_noise ? cfg.noise_batches : 0);
+                                               1 + validating + measuring_noise, measuring_noise ? cfg.noise_batches : 0, state_shards);
     const size_t available = mem_available_bytes();
     if (available > 0 && plan.total() > available)
         fail_usage("not enough memory: this run needs %.2f GiB (%s), %.2f GiB available (try a smaller -b or -t)",
@@ -245,7 +247,7 @@ static int train(int argc, char** argv) {
     // ---- model, after its memory plan
     const GPT2Config shape = model_shape(cfg);
     if (T > shape.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, shape.max_seq_len);
-    check_memory(cfg, shape);
+    check_memory(cfg, shape, ranks);
     GPT2Cpu model = build_model(cfg);
     const GPT2Config& mc = model.config;
     const size_t num_params = model.params.size();
@@ -273,9 +275,13 @@ static int train(int argc, char** argv) {
     CpuDataParallel dp(comm, cfg.dist, optimizer, num_params);
     print_run_plan(cfg, batch, max_steps);
     const long long comm_bytes = dp.comm_bytes_per_step();
-    if (ranks > 1)
+    if (ranks > 1) {
         printf("data parallel: %d processes (%s), %s; %lld bytes sent per rank per step (%.2f MB)\n", ranks, comm.backend(),
                dp_scheme_name(dp.scheme(), cfg.dist.vote_bits).c_str(), comm_bytes, comm_bytes / 1e6);
+        if (dp.sharded())
+            printf("ZeRO-1: this rank keeps %.2f MB of the optimizer's %.2f MB of state\n", dp.state_floats() * 4 / 1e6,
+                   dp.full_state_floats() * 4 / 1e6);
+    }
 
     // ---- output, checkpoints, resume (rank 0 owns the directory; every rank reads the
     // checkpoint, so -o must be a directory every rank sees)
@@ -286,14 +292,12 @@ static int train(int argc, char** argv) {
     DataLoader* noise_loader =
         measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, ranks, true, noise_loader_seed(cfg.seed)) : nullptr;
     GradientNoiseAccumulator* noise_acc = measuring_noise ? new GradientNoiseAccumulator(num_params) : nullptr;
-    std::vector<StateTensorRef> optim_state;
-    for (OptimStateBuffer& b : optimizer.state()) optim_state.push_back({b.name, b.data.data(), b.data.size()});
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     if (resume_step >= 0) {
-        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), optim_state,
+        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), dp.resume_state(),
                                                  dp.own_rank_state());
         train_loader.restore(st.train_pos);
         if (noise_loader) noise_loader->restore(st.noise_pos);
@@ -308,9 +312,12 @@ static int train(int argc, char** argv) {
     if (writing) open_run_log(&log, cfg, argc, argv, "cpu", num_params, total_batch, max_steps, resume_step);
     auto checkpoint = [&](int step) {
         if (cfg.output_dir.empty()) return;
-        dp.gather_optimizer_state(); // collective: -z 1's shards of the state made whole
+        const std::vector<StateTensorRef> optim_state = dp.checkpoint_state();   // collective: -z 1's shards to rank 0
         const std::vector<StateTensorRef> rank_state = dp.gather_rank_state(); // collective: the vote's per-rank momenta
-        if (!writing) return;
+        if (!writing) {
+            dp.release_checkpoint_state();
+            return;
+        }
         TrainingState st;
         st.step = step;
         st.skips = skips;
@@ -319,6 +326,7 @@ static int train(int argc, char** argv) {
         st.train_pos = train_loader.position();
         if (noise_loader) st.noise_pos = noise_loader->position();
         save_checkpoint(cfg.output_dir, mc, model.params.data(), st, optim_state, cfg.keep_checkpoints, rank_state);
+        dp.release_checkpoint_state();
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
     const int nan_step = test_nan_grad_step();

@@ -31,6 +31,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -81,11 +82,15 @@ inline void delete_old_checkpoints(const std::string& dir, int keep) {
     }
 }
 
-// A named fp32 buffer in host memory that a checkpoint saves or fills on restore.
+// A named fp32 buffer in host memory that a checkpoint saves or fills on restore. On restore
+// it may be a part of its record: elements [record_offset, record_offset + numel) of a record
+// of record_numel (ZeRO-1's shards; several refs may name one record, numel 0 only checks it).
 struct StateTensorRef {
     std::string name;
     float* data;
     size_t numel;
+    size_t record_offset = 0;
+    size_t record_numel = 0; // 0: numel (the whole record)
 };
 
 // The settings a data position is only meaningful with (-b, -t, -d, -i, -j).
@@ -204,16 +209,21 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     auto read_into = [&](const std::string& name, const StateTensorRef& r, const char* missing_why) {
         if (!f.has(name)) fail_usage("checkpoint '%s' has no record '%s' (%s)", state_path.c_str(), name.c_str(), missing_why);
         const std::vector<float>& v = f.f32(name);
-        if (v.size() != r.numel) fail_usage("'%s': %s has %zu values, want %zu", state_path.c_str(), name.c_str(), v.size(), r.numel);
-        std::copy(v.begin(), v.end(), r.data);
+        const size_t want = r.record_numel ? r.record_numel : r.numel;
+        if (v.size() != want) fail_usage("'%s': %s has %zu values, want %zu", state_path.c_str(), name.c_str(), v.size(), want);
+        std::copy(v.begin() + r.record_offset, v.begin() + r.record_offset + r.numel, r.data);
     };
-    for (const StateTensorRef& r : optim_state) read_into("optim/" + r.name, r, "trained with another --optim?");
+    std::set<std::string> optim_names;
+    for (const StateTensorRef& r : optim_state) {
+        read_into("optim/" + r.name, r, "trained with another --optim?");
+        optim_names.insert(r.name);
+    }
     for (const StateTensorRef& r : extra) read_into(r.name, r, "written by another trainer?");
     size_t optim_records = 0;
     for (const auto& kv : f.records) optim_records += kv.first.rfind("optim/", 0) == 0;
-    if (optim_records != optim_state.size())
+    if (optim_records != optim_names.size())
         fail_usage("checkpoint '%s' has %zu optimizer buffers, this optimizer has %zu (another --optim?)", state_path.c_str(),
-                   optim_records, optim_state.size());
+                   optim_records, optim_names.size());
     return st;
 }
 

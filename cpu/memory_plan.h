@@ -41,13 +41,14 @@ struct CpuMemoryPlan {
 
 // loaders: how many DataLoaders of B x T the run opens (train, val, noise). Each holds two
 // batch slots of inputs and targets (int) and one read buffer of B*T+1 tokens (uint16).
-// noise_batches: K of --noise-every (0: no noise accumulator).
+// noise_batches: K of --noise-every (0: no noise accumulator). state_shards: ZeRO-1's ranks
+// (each keeps about 1/state_shards of the optimizer state), 1 otherwise.
 inline CpuMemoryPlan plan_cpu_memory(const GPT2Config& model, const OptimConfig& optim, int B, int T, int loaders,
-                                     int noise_batches) {
+                                     int noise_batches, int state_shards = 1) {
     const size_t P = gpt2_num_params(model), f = sizeof(float), bt = (size_t)B * T;
     CpuMemoryPlan plan;
     plan.parts.push_back({"params+grads", 2 * P * f});
-    plan.parts.push_back({"optimizer", CpuOptimizer::allocated_floats(optim, model) * f});
+    plan.parts.push_back({"optimizer", CpuOptimizer::allocated_floats(optim, model, state_shards) * f});
     plan.parts.push_back({"activations", GPT2Cpu::activation_floats(model, B, T) * f});
     plan.parts.push_back({"noise accumulator", noise_batches > 0 ? GradientNoiseAccumulator::bytes(P, noise_batches) : 0});
     plan.parts.push_back({"ssvr params copy", optim.algorithm == Algorithm::SSVR ? P * f : 0});

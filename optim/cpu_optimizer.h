@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../common/gpt2_layout.h"
+#include "../common/utils.h"
 #include "adamw.h"
 #include "lion.h"
 #include "muon.h"
@@ -26,9 +27,26 @@
 #include "signum.h"
 #include "ssvr.h"
 
+// A state buffer holds the whole tensor, or under ZeRO-1 (CpuOptimizer::keep_only) only the
+// pieces this rank updates: tensor elements [begin, end) of each piece, stored one after the
+// other in data.
+struct StatePiece {
+    size_t begin, end; // tensor-local elements
+    size_t at;         // where element `begin` is in data
+};
 struct OptimStateBuffer {
     std::string name;        // "<tensor>.<slot>", e.g. "qkvw.momentum"
-    std::vector<float> data; // the tensor's numel, zero-initialized
+    size_t tensor_offset;    // the tensor's first flat index
+    size_t tensor_numel;     // the whole tensor's
+    std::vector<StatePiece> pieces;
+    std::vector<float> data; // the pieces' elements, zero-initialized
+    bool whole() const { return pieces.size() == 1 && pieces[0].begin == 0 && pieces[0].end == tensor_numel; }
+    // Tensor element i, which must lie in a piece (the n elements from it in the same piece).
+    float* element(size_t i) {
+        for (const StatePiece& p : pieces)
+            if (i >= p.begin && i < p.end) return data.data() + p.at + (i - p.begin);
+        fail_usage("internal: optimizer state %s has no element %zu on this rank", name.c_str(), i);
+    }
 };
 
 inline std::vector<std::string> optim_state_slots(Algorithm rule, const OptimConfig& cfg) {
@@ -53,57 +71,92 @@ public:
             std::vector<int> slots;
             for (const std::string& slot : optim_state_slots(g.rule, cfg_)) {
                 slots.push_back((int)state_.size());
-                state_.push_back({std::string(g.tensor.name) + "." + slot, std::vector<float>(g.tensor.numel(), 0.0f)});
+                state_.push_back({std::string(g.tensor.name) + "." + slot, g.tensor.offset, g.tensor.numel(), {{0, g.tensor.numel(), 0}},
+                                  std::vector<float>(g.tensor.numel(), 0.0f)});
             }
             slots_.push_back(slots);
         }
     }
 
+    // ZeRO-1 (optim/data_parallel.h): from now on this optimizer updates only the flat ranges
+    // `owned` (disjoint), and every state buffer keeps only their intersection with its
+    // tensor, zeroed: the memory ZeRO-1 saves. Call before any step or resume.
+    void keep_only(const std::vector<std::pair<size_t, size_t>>& owned) {
+        for (size_t k = 0; k < groups_.size(); k++) {
+            const size_t offset = groups_[k].tensor.offset, numel = groups_[k].tensor.numel();
+            std::vector<StatePiece> pieces;
+            size_t total = 0;
+            for (const auto& r : owned) {
+                const size_t lo = std::max(r.first, offset), hi = std::min(r.second, offset + numel);
+                if (lo >= hi) continue;
+                pieces.push_back({lo - offset, hi - offset, total});
+                total += hi - lo;
+            }
+            for (int j : slots_[k]) {
+                state_[j].pieces = pieces;
+                state_[j].data.assign(total, 0.0f);
+                state_[j].data.shrink_to_fit();
+            }
+        }
+    }
+    // Floats of state this optimizer holds now (after keep_only: this rank's share).
+    size_t state_floats() const {
+        size_t n = 0;
+        for (const OptimStateBuffer& b : state_) n += b.data.size();
+        return n;
+    }
+
     // One update of the flat parameter buffer. t is the 1-based step count (AdamW's bias
     // correction); lr_factor comes from the schedule.
     void step(float* params, const float* grads, float lr_factor, int t) {
-        step_range(params, grads, lr_factor, t, 0, num_params(), [](double x) { return x; });
+        step_ranges(params, grads, lr_factor, t, {{0, num_params()}}, [](double x) { return x; });
         for (size_t k = 0; k < groups_.size(); k++)
             if (groups_[k].rule == Algorithm::Muon)
                 for (int l = 0; l < groups_[k].tensor.layers; l++) step_muon_matrix(params, grads, lr_factor, k, l);
     }
 
-    // The elementwise rules on the flat coordinates [begin, end) only, the same arithmetic as
-    // step() (ZeRO-1, optim/data_parallel.h: each rank its shard). Muon's matrices are left to
-    // step_muon_matrix. nsgd's ||m||^2 over the range goes through global_sum (the sum over
-    // ranks; identity in one process) before anything is applied.
+    // The elementwise rules on the flat coordinates of `ranges` only (disjoint [begin, end)),
+    // the same arithmetic as step() (ZeRO-1, optim/data_parallel.h: each rank its part).
+    // Muon's matrices are left to step_muon_matrix. nsgd's ||m||^2 over the ranges goes
+    // through global_sum (the sum over ranks; identity in one process) before anything is applied.
     template <class GlobalSum>
-    void step_range(float* params, const float* grads, float lr_factor, int t, size_t begin, size_t end, GlobalSum global_sum) {
+    void step_ranges(float* params, const float* grads, float lr_factor, int t, const std::vector<std::pair<size_t, size_t>>& ranges,
+                     GlobalSum global_sum) {
         // nsgd: every tensor's momentum first, for the norm over the whole model
         double nsgd_sum_sq = 0.0;
         bool nsgd = false;
         for (size_t k = 0; k < groups_.size(); k++) {
             if (groups_[k].rule != Algorithm::NSGD) continue;
             nsgd = true;
-            size_t lo, n;
-            if (!clip_range(k, begin, end, &lo, &n)) continue;
-            nsgd_sum_sq += nsgd_momentum(grads + lo, slot(k, 0) + (lo - groups_[k].tensor.offset), n, cfg_.momentum);
+            for (const auto& r : ranges) {
+                size_t lo, n;
+                if (!clip_range(k, r.first, r.second, &lo, &n)) continue;
+                nsgd_sum_sq += nsgd_momentum(grads + lo, slot(k, 0, lo - groups_[k].tensor.offset), n, cfg_.momentum);
+            }
         }
         const float nsgd_inv = nsgd ? nsgd_inv_norm(global_sum(nsgd_sum_sq)) : 0.0f;
         for (size_t k = 0; k < groups_.size(); k++) {
             const ParamGroup& group = groups_[k];
-            size_t lo, n;
-            if (group.rule == Algorithm::Muon || !clip_range(k, begin, end, &lo, &n)) continue;
-            const size_t at = lo - group.tensor.offset; // into the tensor's state buffers
-            float* p = params + lo;
-            const float* g = grads + lo;
-            const float lr = group.peak_lr * lr_factor;
-            const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
-            float* s0 = slot(k, 0, at);
-            switch (group.rule) {
-                case Algorithm::SGD: sgd_update(p, g, s0, n, {lr, wd, cfg_.momentum, cfg_.nesterov == 1}); break;
-                case Algorithm::SignSGD: signsgd_update(p, g, n, {lr, wd}); break;
-                case Algorithm::Signum: signum_update(p, g, s0, n, {lr, wd, cfg_.momentum}); break;
-                case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1, at), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
-                case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, cfg_.beta1, cfg_.beta2}); break;
-                case Algorithm::Muon: break;
-                case Algorithm::NSGD: nsgd_apply(p, s0, n, nsgd_inv, {lr, wd, cfg_.momentum}); break;
-                case Algorithm::SSVR: ssvr_apply(p, slot(k, 1, at), s0, n, {lr, wd}); break;
+            if (group.rule == Algorithm::Muon) continue;
+            for (const auto& r : ranges) {
+                size_t lo, n;
+                if (!clip_range(k, r.first, r.second, &lo, &n)) continue;
+                const size_t at = lo - group.tensor.offset; // tensor-local: the state's index
+                float* p = params + lo;
+                const float* g = grads + lo;
+                const float lr = group.peak_lr * lr_factor;
+                const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
+                float* s0 = slot(k, 0, at);
+                switch (group.rule) {
+                    case Algorithm::SGD: sgd_update(p, g, s0, n, {lr, wd, cfg_.momentum, cfg_.nesterov == 1}); break;
+                    case Algorithm::SignSGD: signsgd_update(p, g, n, {lr, wd}); break;
+                    case Algorithm::Signum: signum_update(p, g, s0, n, {lr, wd, cfg_.momentum}); break;
+                    case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1, at), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
+                    case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, cfg_.beta1, cfg_.beta2}); break;
+                    case Algorithm::Muon: break;
+                    case Algorithm::NSGD: nsgd_apply(p, s0, n, nsgd_inv, {lr, wd, cfg_.momentum}); break;
+                    case Algorithm::SSVR: ssvr_apply(p, slot(k, 1, at), s0, n, {lr, wd}); break;
+                }
             }
         }
     }
@@ -116,7 +169,7 @@ public:
         const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
         const MuonHyper h = {lr, wd, cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps, cfg_.muon_scale, cfg_.muon_ns};
         const size_t slice = tensor.layer_numel(), at = (size_t)l * slice;
-        muon_update_matrix(params + tensor.offset + at, grads + tensor.offset + at, slot(k, 0) + at, tensor.rows, tensor.cols, h,
+        muon_update_matrix(params + tensor.offset + at, grads + tensor.offset + at, slot(k, 0, at), tensor.rows, tensor.cols, h,
                            &scratch_);
     }
 
@@ -184,15 +237,16 @@ public:
         params.swap(current);
         ssvr_sub_previous(grads);
     }
-    // Floats the optimizer allocates for cfg and model: its state buffers plus Muon's largest
-    // scratch (momentum-update and orthogonalized matrix, and newton_schulz_cpu's temporaries).
-    static size_t allocated_floats(const OptimConfig& cfg, const GPT2Config& model) {
+    // Floats the optimizer allocates for cfg and model: its state buffers (about 1/shards of
+    // them under ZeRO-1) plus Muon's largest scratch (momentum-update and orthogonalized
+    // matrix, and newton_schulz_cpu's temporaries).
+    static size_t allocated_floats(const OptimConfig& cfg, const GPT2Config& model, int shards = 1) {
         size_t n = 0, scratch = 0;
         for (const ParamGroup& g : optim_param_groups(cfg, model)) {
             n += optim_state_slots(g.rule, cfg).size() * g.tensor.numel();
             if (g.rule == Algorithm::Muon) scratch = std::max(scratch, muon_scratch_floats(g.tensor.rows, g.tensor.cols));
         }
-        return n + scratch;
+        return (n + shards - 1) / shards + scratch;
     }
 
     const std::vector<ParamGroup>& groups() const { return groups_; }
@@ -201,8 +255,9 @@ public:
     const std::vector<OptimStateBuffer>& state() const { return state_; }
 
 private:
+    // Slot i of tensor k at tensor element `at` (its piece must hold the elements read from it).
     float* slot(size_t tensor, size_t i, size_t at = 0) {
-        return i < slots_[tensor].size() ? state_[slots_[tensor][i]].data.data() + at : nullptr;
+        return i < slots_[tensor].size() ? state_[slots_[tensor][i]].element(at) : nullptr;
     }
     // The part of tensor k inside the flat range [begin, end): its first flat index and length.
     bool clip_range(size_t k, size_t begin, size_t end, size_t* lo, size_t* n) const {

@@ -5,18 +5,20 @@
 //   allreduce  -z 0: the gradients are summed across ranks (each rank's backward is scaled by
 //              1/(tokens per rank * accumulation * ranks), so the sum is the mean over all
 //              tokens), every rank computes the norms and steps the whole model.
-//   zero1      -z 1, elementwise optimizers: reduce-scatter of the gradient padded to a
-//              multiple of the rank count (shard S = ceil(N / ranks)), each rank clips and
-//              updates its contiguous shard of the parameters and of the optimizer state,
-//              the norms are summed over the shards, then all-gather of the parameters.
-//              nsgd's ||m|| is the sum of the shards' ||m||^2. (This CPU reference keeps
-//              full-size state buffers and touches only its shard: ZeRO-1's arithmetic and
-//              traffic, not its memory saving.)
+//   zero1      -z 1, elementwise optimizers: the flat parameters in contiguous shards (Zero1Plan:
+//              q = floor(P / ranks) each, the last rank's also holding the P - ranks q
+//              leftover elements); reduce-scatter of the gradient's first ranks x q elements
+//              (the leftover all-reduced), each rank clips and updates its shard of the
+//              parameters with optimizer state for its shard only (CpuOptimizer::keep_only:
+//              ZeRO-1's memory saving, about (ranks - 1) / ranks of the state), the norms are
+//              summed over the shards, then all-gather of the parameters (the leftover
+//              broadcast from the last rank). nsgd's ||m|| is the sum of the shards' ||m||^2.
 //   zero1_muon -z 1 under muon (KellerJordan/Muon's distributed scheme): all-reduce of the
 //              gradient; the hidden matrices (every layer slice) are dealt to ranks round-
-//              robin, each rank orthogonalizes and updates its own and broadcasts them; the
-//              fallback tensors (embeddings, LayerNorms, biases) are sharded elementwise
-//              over their concatenation and all-gathered. Bit-identical to -z 0.
+//              robin, each rank orthogonalizes and updates its own and broadcasts them; each
+//              fallback tensor (embeddings, LayerNorms, biases) is split into shards as above
+//              and all-gathered. Each rank keeps the state of its matrices and shards only.
+//              Bit-identical to -z 0.
 //   sign_vote  --sign-vote 1 (signsgd, signum; optim/sign_vote.h): no gradient reduction;
 //              each rank clips its own gradient (the mean over its own tokens) by its own
 //              norm, takes the sign of it (signsgd) or of its own momentum (signum, fed by
@@ -70,6 +72,62 @@ inline void check_data_parallel_flags(const DistConfig& d, Algorithm a, int rank
         fail_usage("ssvr under data parallelism runs with -z 0 only (its second gradient at the previous parameters is all-reduced)");
 }
 
+// ZeRO-1's split of the model among ranks (-z 1), the same on every rank, so each rank knows
+// every rank's part (a checkpoint gathers them): elementwise optimizers, the flat parameters
+// split by split(); muon, each fallback tensor split by split() and hidden matrix j (tensor
+// order, then layer) owned by rank j % ranks.
+struct Zero1Plan {
+    struct Matrix {
+        size_t group;
+        int layer;
+        size_t offset, numel; // flat
+        int owner;
+    };
+    size_t num_params = 0;
+    int ranks = 1;
+    bool muon = false;
+    std::vector<Matrix> matrices;                     // muon
+    std::vector<std::pair<size_t, size_t>> fallback;  // muon: the fallback tensors' flat ranges
+
+    Zero1Plan() {}
+    Zero1Plan(const std::vector<ParamGroup>& groups, size_t n, int ranks_, bool muon_) : num_params(n), ranks(ranks_), muon(muon_) {
+        if (!muon) return;
+        for (size_t k = 0; k < groups.size(); k++) {
+            const ParamTensor& t = groups[k].tensor;
+            if (groups[k].rule == Algorithm::Muon) {
+                for (int l = 0; l < t.layers; l++)
+                    matrices.push_back({k, l, t.offset + (size_t)l * t.layer_numel(), t.layer_numel(), (int)(matrices.size() % ranks)});
+            } else {
+                fallback.push_back({t.offset, t.offset + t.numel()});
+            }
+        }
+    }
+    // Rank r's part of [0, numel): [r q, (r + 1) q) with q = floor(numel / ranks), the last
+    // rank's running on to numel (uniform collectives of q elements, a small leftover).
+    static std::pair<size_t, size_t> split(size_t numel, int ranks, int r) {
+        const size_t q = numel / ranks;
+        return {r * q, r == ranks - 1 ? numel : (r + 1) * q};
+    }
+    // The flat ranges rank r updates elementwise: its shard, or (muon) its part of every fallback tensor.
+    std::vector<std::pair<size_t, size_t>> elementwise_ranges(int r) const {
+        if (!muon) return {split(num_params, ranks, r)};
+        std::vector<std::pair<size_t, size_t>> out;
+        for (const auto& t : fallback) {
+            const auto part = split(t.second - t.first, ranks, r);
+            if (part.first < part.second) out.push_back({t.first + part.first, t.first + part.second});
+        }
+        return out;
+    }
+    // Every flat range rank r updates (and keeps the optimizer state of).
+    std::vector<std::pair<size_t, size_t>> owned_ranges(int r) const {
+        std::vector<std::pair<size_t, size_t>> out = elementwise_ranges(r);
+        for (const Matrix& m : matrices)
+            if (m.owner == r) out.push_back({m.offset, m.offset + m.numel});
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
 class CpuDataParallel {
 public:
     CpuDataParallel(Comm& comm, const DistConfig& dist, CpuOptimizer& optimizer, size_t num_params)
@@ -80,12 +138,21 @@ public:
         else if (dist.sign_vote) scheme_ = DpScheme::SignVote;
         else if (dist.zero_stage == 0) scheme_ = DpScheme::AllReduce;
         else scheme_ = a == Algorithm::Muon ? DpScheme::Zero1Muon : DpScheme::Zero1;
-        if (scheme_ == DpScheme::Zero1) {
-            shard_ = (n_ + ranks_ - 1) / ranks_;
-            owned_ = {{std::min(n_, rank_ * shard_), std::min(n_, (rank_ + 1) * shard_)}};
+        if (sharded()) {
+            plan_ = Zero1Plan(optimizer.groups(), n_, ranks_, scheme_ == DpScheme::Zero1Muon);
+            elementwise_ = plan_.elementwise_ranges(rank_);
+            size_t largest = 0;
+            for (const auto& r : elementwise_) largest = std::max(largest, r.second - r.first);
+            shard_buf_.resize(largest);
+            full_state_floats_ = optimizer.state_floats();
+            opt_.keep_only(plan_.owned_ranges(rank_));
         }
-        if (scheme_ == DpScheme::Zero1Muon) plan_muon_shards();
     }
+
+    bool sharded() const { return scheme_ == DpScheme::Zero1 || scheme_ == DpScheme::Zero1Muon; }
+    // Optimizer state floats this rank keeps, and the whole model's (equal unless -z 1).
+    size_t state_floats() const { return opt_.state_floats(); }
+    size_t full_state_floats() const { return sharded() ? full_state_floats_ : opt_.state_floats(); }
 
     DpScheme scheme() const { return scheme_; }
     int ranks() const { return ranks_; }
@@ -121,11 +188,11 @@ public:
             case DpScheme::AllReduce:
             case DpScheme::Zero1Muon: comm_.all_reduce_sum(grads, n_, CommDtype::F32); return;
             case DpScheme::Zero1: {
-                padded_.assign(shard_ * ranks_, 0.0f);
-                std::copy(grads, grads + n_, padded_.begin());
-                shard_buf_.resize(shard_);
-                comm_.reduce_scatter_sum(padded_.data(), shard_buf_.data(), shard_, CommDtype::F32);
-                std::copy(shard_buf_.begin(), shard_buf_.begin() + (owned_[0].second - owned_[0].first), grads + owned_[0].first);
+                // ranks x q elements reduce-scattered, the leftover after them all-reduced
+                const size_t q = n_ / ranks_, left = n_ - q * ranks_;
+                comm_.reduce_scatter_sum(grads, shard_buf_.data(), q, CommDtype::F32);
+                std::copy(shard_buf_.begin(), shard_buf_.begin() + q, grads + rank_ * q);
+                if (left > 0) comm_.all_reduce_sum(grads + q * ranks_, left, CommDtype::F32);
                 return;
             }
         }
@@ -141,7 +208,7 @@ public:
             comm_.all_reduce_sum(v, 3, CommDtype::F64);
             return GradNorms{v[0] / ranks_, v[1] / ranks_, v[2] / ranks_};
         }
-        const GradNorms local = grad_norms(grads + owned_[0].first, owned_[0].second - owned_[0].first);
+        const GradNorms local = grad_norms(grads + elementwise_[0].first, elementwise_[0].second - elementwise_[0].first);
         double sums[2] = {local.l1, local.l2 * local.l2}, mx = local.linf;
         comm_.all_reduce_sum(sums, 2, CommDtype::F64);
         comm_.all_reduce_max(&mx, 1, CommDtype::F64);
@@ -150,7 +217,7 @@ public:
 
     // Scales the gradient this rank updates with.
     void scale(float* grads, float s) {
-        if (scheme_ == DpScheme::Zero1) scale_grads(grads + owned_[0].first, owned_[0].second - owned_[0].first, s);
+        if (scheme_ == DpScheme::Zero1) scale_grads(grads + elementwise_[0].first, elementwise_[0].second - elementwise_[0].first, s);
         else scale_grads(grads, n_, s);
     }
 
@@ -160,15 +227,11 @@ public:
             case DpScheme::Single:
             case DpScheme::AllReduce: opt_.step(params, grads, lr_factor, t); return;
             case DpScheme::Zero1: {
-                opt_.step_range(params, grads, lr_factor, t, owned_[0].first, owned_[0].second, [&](double x) {
+                opt_.step_ranges(params, grads, lr_factor, t, elementwise_, [&](double x) {
                     comm_.all_reduce_sum(&x, 1, CommDtype::F64);
                     return x;
                 });
-                shard_buf_.assign(shard_, 0.0f);
-                std::copy(params + owned_[0].first, params + owned_[0].second, shard_buf_.begin());
-                padded_.resize(shard_ * ranks_);
-                comm_.all_gather(shard_buf_.data(), padded_.data(), shard_, CommDtype::F32);
-                std::copy(padded_.begin(), padded_.begin() + n_, params);
+                all_gather_part(params, 0, n_);
                 return;
             }
             case DpScheme::Zero1Muon: step_muon(params, grads, lr_factor, t); return;
@@ -176,24 +239,52 @@ public:
         }
     }
 
-    // Before a checkpoint: under -z 1 each rank's optimizer state is current only where it
-    // owns the coordinates; this makes every state buffer whole on every rank. The owned
-    // parts travel as 32-bit integers summed with zeros elsewhere: an exact copy of the bits.
-    void gather_optimizer_state() {
-        if (scheme_ != DpScheme::Zero1 && scheme_ != DpScheme::Zero1Muon) return;
-        const std::vector<ParamGroup>& groups = opt_.groups();
-        for (OptimStateBuffer& b : opt_.state()) {
-            const ParamTensor* tensor = nullptr;
-            for (const ParamGroup& g : groups)
-                if (b.name.rfind(std::string(g.tensor.name) + ".", 0) == 0) tensor = &g.tensor;
-            std::vector<uint32_t> bits(b.data.size(), 0u);
-            for (const auto& r : owned_) {
-                const size_t lo = std::max(r.first, tensor->offset), hi = std::min(r.second, tensor->offset + tensor->numel());
-                if (lo < hi) memcpy(bits.data() + (lo - tensor->offset), b.data.data() + (lo - tensor->offset), (hi - lo) * 4);
-            }
-            comm_.all_reduce_sum(bits.data(), bits.size(), CommDtype::U32);
-            memcpy(b.data.data(), bits.data(), bits.size() * 4);
+    // Before a checkpoint (collective): the optimizer state as rank 0 saves it. Unsharded:
+    // the buffers themselves. -z 1: every owner broadcasts its pieces and rank 0 assembles
+    // whole buffers (a copy held until release_checkpoint_state; the other ranks pass the
+    // pieces through a scratch buffer); ranks other than 0 get an empty list.
+    std::vector<StateTensorRef> checkpoint_state() {
+        std::vector<StateTensorRef> out;
+        if (!sharded()) {
+            for (OptimStateBuffer& b : opt_.state()) out.push_back({b.name, b.data.data(), b.data.size()});
+            return out;
         }
+        whole_state_.resize(opt_.state().size());
+        for (size_t j = 0; j < opt_.state().size(); j++) {
+            OptimStateBuffer& b = opt_.state()[j];
+            if (rank_ == 0) whole_state_[j].assign(b.tensor_numel, 0.0f);
+            for (int r = 0; r < ranks_; r++)
+                for (const auto& range : plan_.owned_ranges(r)) {
+                    const size_t lo = std::max(range.first, b.tensor_offset), hi = std::min(range.second, b.tensor_offset + b.tensor_numel);
+                    if (lo >= hi) continue;
+                    const size_t at = lo - b.tensor_offset, count = hi - lo;
+                    if (r == 0) { // rank 0's own: no traffic
+                        if (rank_ == 0) std::copy(b.element(at), b.element(at) + count, whole_state_[j].data() + at);
+                        continue;
+                    }
+                    float* buf = rank_ == r ? b.element(at) : rank_ == 0 ? whole_state_[j].data() + at : scratch(count);
+                    comm_.broadcast(buf, count, CommDtype::F32, r);
+                }
+            if (rank_ == 0) out.push_back({b.name, whole_state_[j].data(), b.tensor_numel});
+        }
+        return out;
+    }
+    void release_checkpoint_state() {
+        whole_state_ = {};
+        scratch_ = {};
+    }
+    // On resume: where this rank's optimizer state goes, as parts of the checkpoint's records.
+    std::vector<StateTensorRef> resume_state() {
+        std::vector<StateTensorRef> out;
+        for (OptimStateBuffer& b : opt_.state()) {
+            if (b.whole()) {
+                out.push_back({b.name, b.data.data(), b.data.size()});
+                continue;
+            }
+            if (b.pieces.empty()) out.push_back({b.name, nullptr, 0, 0, b.tensor_numel}); // none here: the record is still checked
+            for (const StatePiece& p : b.pieces) out.push_back({b.name, b.data.data() + p.at, p.end - p.begin, p.begin, b.tensor_numel});
+        }
+        return out;
     }
 
     // Under the vote with signum every rank has its own momentum; a checkpoint keeps each
@@ -233,12 +324,13 @@ public:
         switch (scheme_) {
             case DpScheme::Single: return 0;
             case DpScheme::AllReduce: return (long long)ring_all_reduce_bytes(n * e, N);
-            case DpScheme::Zero1: return (long long)(2 * ring_all_gather_bytes((double)(shard_ * N) * e, N));
+            // the leftover elements' all-reduce and broadcast (fewer than `ranks` each) left out
+            case DpScheme::Zero1: return (long long)(2 * ring_all_gather_bytes((double)(n_ / N * N) * e, N));
             case DpScheme::Zero1Muon: {
-                double matrices = 0;
-                for (const MatrixSlice& m : matrices_) matrices += (double)m.numel;
-                return (long long)(ring_all_reduce_bytes(n * e, N) + ring_all_gather_bytes((double)(fallback_shard_ * N) * e, N) +
-                                   ring_broadcast_bytes(matrices * e, N));
+                double matrices = 0, fallback = 0;
+                for (const Zero1Plan::Matrix& m : plan_.matrices) matrices += (double)m.numel;
+                for (const auto& t : plan_.fallback) fallback += (double)((t.second - t.first) / N * N);
+                return (long long)(ring_all_reduce_bytes(n * e, N) + ring_all_gather_bytes(fallback * e, N) + ring_broadcast_bytes(matrices * e, N));
             }
             case DpScheme::SignVote:
                 return (long long)(dist_.vote_bits == 8 ? ring_all_reduce_bytes(n, N)
@@ -255,57 +347,27 @@ private:
         return opt_.groups().front().rule;
     }
 
-    struct MatrixSlice {
-        size_t group;
-        int layer;
-        size_t offset, numel;
-        int owner;
-    };
-    // Muon's -z 1: matrix j (tensor order, then layer) belongs to rank j % ranks; the fallback
-    // tensors' concatenation (length M) is sharded into ceil(M / ranks) per rank.
-    void plan_muon_shards() {
-        const std::vector<ParamGroup>& groups = opt_.groups();
-        size_t fallback_total = 0;
-        for (size_t k = 0; k < groups.size(); k++) {
-            const ParamTensor& t = groups[k].tensor;
-            if (groups[k].rule == Algorithm::Muon) {
-                for (int l = 0; l < t.layers; l++)
-                    matrices_.push_back({k, l, t.offset + (size_t)l * t.layer_numel(), t.layer_numel(), (int)(matrices_.size() % ranks_)});
-            } else {
-                fallback_.push_back({t.offset, t.offset + t.numel()});
-                fallback_total += t.numel();
-            }
+    // The parameters [begin, end) (a whole range that split() divides) made current on every
+    // rank from their owners: all-gather of the ranks x q part, broadcast of the leftover.
+    void all_gather_part(float* params, size_t begin, size_t end) {
+        const size_t numel = end - begin, q = numel / ranks_;
+        if (q > 0) {
+            std::copy(params + begin + rank_ * q, params + begin + (rank_ + 1) * q, shard_buf_.begin());
+            comm_.all_gather(shard_buf_.data(), params + begin, q, CommDtype::F32);
         }
-        fallback_shard_ = (fallback_total + ranks_ - 1) / ranks_;
-        // this rank's fallback shard [rank*S', (rank+1)*S') of the concatenation, as flat ranges
-        const size_t begin = std::min(fallback_total, rank_ * fallback_shard_), end = std::min(fallback_total, (rank_ + 1) * fallback_shard_);
-        size_t v = 0;
-        for (const auto& seg : fallback_) {
-            const size_t len = seg.second - seg.first, lo = std::max(begin, v), hi = std::min(end, v + len);
-            if (lo < hi) owned_.push_back({seg.first + (lo - v), seg.first + (hi - v)});
-            v += len;
-        }
-        owned_fallback_ = owned_.size();
-        for (const MatrixSlice& m : matrices_)
-            if (m.owner == rank_) owned_.push_back({m.offset, m.offset + m.numel});
+        if (numel > q * ranks_) comm_.broadcast(params + begin + q * ranks_, numel - q * ranks_, CommDtype::F32, ranks_ - 1);
     }
 
     void step_muon(float* params, const float* grads, float lr_factor, int t) {
-        for (size_t i = 0; i < owned_fallback_; i++)
-            opt_.step_range(params, grads, lr_factor, t, owned_[i].first, owned_[i].second, [](double x) { return x; });
-        for (const MatrixSlice& m : matrices_)
+        opt_.step_ranges(params, grads, lr_factor, t, elementwise_, [](double x) { return x; }); // gradients all-reduced: nsgd's sum is local
+        for (const Zero1Plan::Matrix& m : plan_.matrices)
             if (m.owner == rank_) opt_.step_muon_matrix(params, grads, lr_factor, m.group, m.layer);
-        // the fallback shards: packed in concatenation order, all-gathered, unpacked
-        shard_buf_.assign(fallback_shard_, 0.0f);
-        size_t at = 0;
-        for (size_t i = 0; i < owned_fallback_; i++)
-            for (size_t j = owned_[i].first; j < owned_[i].second; j++) shard_buf_[at++] = params[j];
-        padded_.resize(fallback_shard_ * ranks_);
-        comm_.all_gather(shard_buf_.data(), padded_.data(), fallback_shard_, CommDtype::F32);
-        at = 0;
-        for (const auto& seg : fallback_)
-            for (size_t j = seg.first; j < seg.second; j++) params[j] = padded_[at++];
-        for (const MatrixSlice& m : matrices_) comm_.broadcast(params + m.offset, m.numel, CommDtype::F32, m.owner);
+        for (const auto& f : plan_.fallback) all_gather_part(params, f.first, f.second);
+        for (const Zero1Plan::Matrix& m : plan_.matrices) comm_.broadcast(params + m.offset, m.numel, CommDtype::F32, m.owner);
+    }
+    float* scratch(size_t count) {
+        if (scratch_.size() < count) scratch_.resize(count);
+        return scratch_.data();
     }
 
     void step_sign_vote(float* params, const float* grads, float lr_factor) {
@@ -341,12 +403,11 @@ private:
     size_t n_;
     int ranks_, rank_;
     DpScheme scheme_ = DpScheme::Single;
-    size_t shard_ = 0;                                 // zero1: S
-    std::vector<std::pair<size_t, size_t>> owned_;     // flat ranges this rank updates (zero1, zero1_muon)
-    std::vector<std::pair<size_t, size_t>> fallback_;  // zero1_muon: the fallback tensors' flat ranges
-    size_t fallback_shard_ = 0, owned_fallback_ = 0;   // zero1_muon: S', how many of owned_ are fallback
-    std::vector<MatrixSlice> matrices_;                // zero1_muon
-    std::vector<float> padded_, shard_buf_, flat_, vote_, all_ranks_state_;
+    Zero1Plan plan_;                                       // -z 1
+    std::vector<std::pair<size_t, size_t>> elementwise_;   // -z 1: the flat ranges this rank updates elementwise
+    size_t full_state_floats_ = 0;                         // -z 1: the unsharded optimizer's state
+    std::vector<float> shard_buf_, scratch_, flat_, vote_, all_ranks_state_;
+    std::vector<std::vector<float>> whole_state_;          // rank 0, at a checkpoint under -z 1
     std::vector<uint32_t> mine_, gathered_;
     std::vector<int8_t> votes_int8_;
 };

@@ -16,11 +16,25 @@ import sys
 import numpy as np
 
 
-def model_params(path):
+def model_params(path, tensors=False):
+    """The flat fp32 parameters of an llm.c model file; with tensors=True also the 16 tensors'
+    (name, begin, end) in llm.c's order."""
     with open(path, "rb") as f:
         header = np.frombuffer(f.read(256 * 4), dtype=np.int32)
         assert header[0] == 20240326 and header[1] == 3, f"{path}: not an fp32 llm.c model file"
-        return np.frombuffer(f.read(), dtype=np.float32)
+        p = np.frombuffer(f.read(), dtype=np.float32)
+    if not tensors:
+        return p
+    t, L, C, vp = int(header[2]), int(header[4]), int(header[6]), int(header[7])
+    sizes = [("wte", vp * C), ("wpe", t * C), ("ln1w", L * C), ("ln1b", L * C), ("qkvw", L * 3 * C * C), ("qkvb", L * 3 * C),
+             ("attprojw", L * C * C), ("attprojb", L * C), ("ln2w", L * C), ("ln2b", L * C), ("fcw", L * 4 * C * C),
+             ("fcb", L * 4 * C), ("fcprojw", L * 4 * C * C), ("fcprojb", L * C), ("lnfw", C), ("lnfb", C)]
+    out, at = [], 0
+    for name, n in sizes:
+        out.append((name, at, at + n))
+        at += n
+    assert at == len(p), f"{path}: {len(p)} parameters, the header's shape has {at}"
+    return p, out
 
 
 def records(path, kind):
@@ -50,12 +64,17 @@ def same(ref_dir, run_dir, step, tol):
             worst[kind] = rel([got[s]["loss"] for s in sorted(got)], [ref[s]["loss"] for s in sorted(ref)])
     train_ref, train_got = records(ref_dir + "/metrics.jsonl", "train"), records(run_dir + "/metrics.jsonl", "train")
     worst["grad_norm"] = rel([train_got[s]["grad_norm"] for s in sorted(train_got)], [train_ref[s]["grad_norm"] for s in sorted(train_ref)])
-    p_ref = model_params(f"{ref_dir}/model_{int(step):08d}.bin")
+    p_ref, tensors = model_params(f"{ref_dir}/model_{int(step):08d}.bin", tensors=True)
     p_got = model_params(f"{run_dir}/model_{int(step):08d}.bin")
     worst["params"] = rel(p_got, p_ref)
+    # tensor by tensor too: a few wrong elements (a shard's leftover) vanish in the whole model's
+    # norm. Looser: AdamW's normalized steps on near-zero bias gradients (qkvb) turn the sums'
+    # order differences into ~1e-4 of those small tensors; a wrong element is ~1e-1 of its tensor.
+    name, err = max(((n, rel(p_got[a:b], p_ref[a:b])) for n, a, b in tensors), key=lambda x: x[1])
+    tensor_tol = 1e-3
     text = ", ".join(f"{k} {v:.2e}" for k, v in worst.items())
-    ok = all(v <= tol for v in worst.values())
-    return ("PASS" if ok else "FAIL") + f" (relative errors {text}; tolerance {tol:g})"
+    ok = all(v <= tol for v in worst.values()) and err <= tensor_tol
+    return ("PASS" if ok else "FAIL") + f" (relative errors {text}; tolerance {tol:g}; worst tensor {name} {err:.2e}, tolerance {tensor_tol:g})"
 
 
 def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, bits, model_file):

@@ -50,7 +50,7 @@ for opt in sgd adamw muon; do
     "$bin" "${common[@]}" -b 6 $(opt_flags "$opt") -o "$work/ref_$opt" >"$work/ref_$opt.out" 2>&1 || fail "dist/reference_$opt" "exit $?: $(tail -2 "$work/ref_$opt.out")"
 done
 # "np optimizer -z [extra flags]": every optimizer under both stages, both rank counts under both
-for spec in "2 sgd 0 --noise-every 2 --noise-batches 2" "3 sgd 1" "2 adamw 1 -n 1" "3 adamw 0" "2 muon 0" "3 muon 1"; do
+for spec in "2 sgd 0 --noise-every 2 --noise-batches 2" "3 sgd 1" "2 adamw 1 -n 1" "3 adamw 0" "2 muon 0" "3 muon 1 -n 1"; do
     read -r np opt z extra <<<"$spec"
     name="np${np}_${opt}_z${z}"
     # shellcheck disable=SC2086,SC2046
@@ -69,10 +69,10 @@ grep -q '"type":"noise"' "$work/np2_sgd_z0/metrics.jsonl" && grep -q '^s:2 phi:'
 # ---- bytes each rank sends per step (d2: N = 3,385,088 fp32 parameters)
 N=3385088
 comm_bytes() { "$PYTHON" -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "\"train\"" in l][-1].get("comm_bytes"))' "$1/metrics.jsonl"; }
-shard=$(( (N + 2) / 3 ))
+shard=$(( N / 3 )) # q = floor(N / 3); the 2 leftover elements' collectives are not counted
 # ring estimates (common/comm.h): -z 0 on 2 ranks, 2 (N-1)/N x 4N bytes; -z 1 on 3, the
-# reduce-scatter and the all-gather of 3S floats, (N-1)/N x 12S bytes each
-for c in "np2_sgd_z0 $((4 * N))" "np3_sgd_z1 $((4 * (3 * shard + shard)))"; do
+# reduce-scatter and the all-gather of 3q floats, (N-1)/N x 12q bytes each
+for c in "np2_sgd_z0 $((4 * N))" "np3_sgd_z1 $((16 * shard))"; do
     read -r run want <<<"$c"; [ -d "$work/$run" ] || continue
     got=$(comm_bytes "$work/$run")
     [ "$got" = "$want" ] && grep -q "$want bytes sent per rank per step" "$work/$run.out" \
@@ -89,6 +89,26 @@ if mpi 2 "$bin" "${common[@]}" -b 3 --optim adamw -z 1 -n 1 -o "$work/resume_z1"
 else
     fail dist/resume_2_ranks_z1_bit_identical "$(grep -m2 -e error -e resuming "$work/resume_z1.out")"
 fi
+# 3 ranks under muon -z 1: round-robin matrices, fallback tensors split with leftovers
+cp -r "$work/np3_muon_z1" "$work/resume_muon_z1"
+rm -f "$work/resume_muon_z1"/{model,state}_00000002.bin
+if mpi 3 "$bin" "${common[@]}" -b 2 --optim muon -z 1 -n 1 -o "$work/resume_muon_z1" -y 1 >"$work/resume_muon_z1.out" 2>&1 \
+    && cmp -s "$work/np3_muon_z1/model_00000002.bin" "$work/resume_muon_z1/model_00000002.bin" \
+    && cmp -s "$work/np3_muon_z1/state_00000002.bin" "$work/resume_muon_z1/state_00000002.bin"; then
+    pass dist/resume_3_ranks_muon_z1_bit_identical
+else
+    fail dist/resume_3_ranks_muon_z1_bit_identical "$(grep -m2 -e error -e resuming "$work/resume_muon_z1.out")"
+fi
+# ZeRO-1's memory: each rank keeps about 1/ranks of the optimizer state (the line rank 0 prints)
+for run in np2_adamw_z1 np3_sgd_z1 np3_muon_z1; do
+    line=$(grep -m1 '^ZeRO-1: this rank keeps' "$work/$run.out")
+    ranks=${run:2:1}
+    if "$PYTHON" -c "import re, sys; a, b = map(float, re.findall(r'([0-9.]+) MB', sys.argv[1])); sys.exit(not (b > 0 and a <= b / int(sys.argv[2]) * 1.05))" "$line" "$ranks" 2>/dev/null; then
+        pass "dist/zero1_state_per_rank_$run" "($line)"
+    else
+        fail "dist/zero1_state_per_rank_$run" "want at most 1/$ranks of the state: '${line:-no ZeRO-1 line}'"
+    fi
+done
 "$bin" "${common[@]}" -b 3 --optim adamw -o "$work/resume_z1" -y 1 -x 3 >"$work/resume_1.out" 2>"$work/resume_1.err"
 rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$work/resume_1.err")" -eq 1 ] && grep -q "with 1 process(es): it was trained with 2" "$work/resume_1.err" \

@@ -2,7 +2,7 @@
 // worked out by hand (in double), sign(0) = 0, AdamW's bias correction, Newton-Schulz,
 // gradient clipping, every schedule, the param groups and CpuOptimizer's routing; the
 // majority vote's packing and tally (optim/sign_vote.h) and the pieces ZeRO-1 splits a step
-// into (CpuOptimizer::step_range, step_muon_matrix, apply_sign_vote).
+// into (Zero1Plan, CpuOptimizer::keep_only, step_ranges, step_muon_matrix, apply_sign_vote).
 //   g++ -std=c++17 -O2 -fopenmp test/test_optim.cpp -o /tmp/test_optim && /tmp/test_optim
 #include <chrono>
 #include <cmath>
@@ -15,6 +15,7 @@
 #include "../optim/cpu_optimizer.h"
 #include "../optim/grad_clip.h"
 #include "../optim/schedule.h"
+#include "../optim/data_parallel.h"
 #include "../optim/sign_vote.h"
 #include "check.h"
 #include "singular_values.h"
@@ -724,37 +725,54 @@ static void test_sign_vote_one_rank_is_the_optimizer() {
     }
 }
 
-// ZeRO-1's pieces: step_range over 3 shards (nsgd's norm summed over them, as the ranks do)
-// plus step_muon_matrix per matrix equal step() on the whole model.
-static void test_step_range_shards() {
+// ZeRO-1's pieces (optim/data_parallel.h's Zero1Plan): 3 "ranks", each a CpuOptimizer that
+// keeps only its part of the state (keep_only) and steps its elementwise ranges (step_ranges;
+// nsgd's norm summed over the ranks, as the ranks do) and its Muon matrices, on one shared
+// parameter vector (the all-gather), equal step() on the whole model; the parts cover every
+// parameter once and the ranks' state adds up to the whole optimizer's.
+static void test_zero1_shards() {
     const GPT2Config model = tiny_model();
-    const size_t n = gpt2_num_params(model), shard = (n + 2) / 3;
+    const size_t n = gpt2_num_params(model);
+    const int R = 3;
     std::vector<Algorithm> algorithms(std::begin(ALL_ALGORITHMS), std::end(ALL_ALGORITHMS));
     algorithms.push_back(Algorithm::NSGD); // ssvr: -z 0 only
     for (Algorithm a : algorithms) {
         const OptimConfig cfg = optim_config(a, WeightDecayOn::Matrices, 0.1f);
-        CpuOptimizer whole(cfg, model), sharded(cfg, model);
+        CpuOptimizer whole(cfg, model);
+        const Zero1Plan plan(whole.groups(), n, R, a == Algorithm::Muon);
+        std::vector<CpuOptimizer> ranks(R, whole);
+        std::vector<int> covered(n, 0);
+        size_t state = 0;
+        for (int r = 0; r < R; r++) {
+            ranks[r].keep_only(plan.owned_ranges(r));
+            state += ranks[r].state_floats();
+            for (const auto& range : plan.owned_ranges(r))
+                for (size_t i = range.first; i < range.second; i++) covered[i]++;
+        }
+        size_t wrong_cover = 0;
+        for (int c : covered) wrong_cover += c != 1;
+        test_expect(wrong_cover == 0 && state == whole.state_floats() && ranks[1].state_floats() < whole.state_floats() / 2 + 1,
+                    std::string("zero1_plan_") + algorithm_name(a),
+                    std::to_string(wrong_cover) + " parameters not owned exactly once; state " + std::to_string(state) + " of " +
+                        std::to_string(whole.state_floats()) + " floats over the ranks, rank 1 " + std::to_string(ranks[1].state_floats()));
         Vec p = random_vec(n, 90), q = p;
         for (int t = 1; t <= 2; t++) {
             const Vec g = random_vec(n, 95 + t);
             whole.step(p.data(), g.data(), 0.8f, t);
-            // nsgd: each shard's sum of m^2 first (on a copy), then the shards with the total
+            // nsgd: each rank's sum of m^2 first (on copies), then every rank with the total
             double total = 0.0;
-            {
-                CpuOptimizer probe = sharded;
+            for (int r = 0; r < R; r++) {
+                CpuOptimizer probe = ranks[r];
                 Vec scratch = q;
-                for (size_t r = 0; r < 3; r++)
-                    probe.step_range(scratch.data(), g.data(), 0.8f, t, std::min(n, r * shard), std::min(n, (r + 1) * shard),
-                                     [&](double x) { total += x; return x; });
+                probe.step_ranges(scratch.data(), g.data(), 0.8f, t, plan.elementwise_ranges(r), [&](double x) { total += x; return x; });
             }
-            for (size_t r = 0; r < 3; r++)
-                sharded.step_range(q.data(), g.data(), 0.8f, t, std::min(n, r * shard), std::min(n, (r + 1) * shard),
-                                   [&](double) { return total; });
-            for (size_t k = 0; k < sharded.groups().size(); k++)
-                if (sharded.groups()[k].rule == Algorithm::Muon)
-                    for (int l = 0; l < sharded.groups()[k].tensor.layers; l++) sharded.step_muon_matrix(q.data(), g.data(), 0.8f, k, l);
+            for (int r = 0; r < R; r++) {
+                ranks[r].step_ranges(q.data(), g.data(), 0.8f, t, plan.elementwise_ranges(r), [&](double) { return total; });
+                for (const Zero1Plan::Matrix& m : plan.matrices)
+                    if (m.owner == r) ranks[r].step_muon_matrix(q.data(), g.data(), 0.8f, m.group, m.layer);
+            }
         }
-        check_close(std::string("step_range_shards_equal_step_") + algorithm_name(a), q.data(), p.data(), n, 1e-6);
+        check_close(std::string("zero1_shards_equal_step_") + algorithm_name(a), q.data(), p.data(), n, 1e-6);
     }
 }
 
@@ -778,6 +796,6 @@ int main() {
     test_muon_variants();
     test_sign_vote();
     test_sign_vote_one_rank_is_the_optimizer();
-    test_step_range_shards();
+    test_zero1_shards();
     return test_exit_code();
 }
