@@ -279,7 +279,7 @@ static int train(int argc, char** argv) {
         printf("data parallel: %d processes (%s), %s; %lld bytes sent per rank per step (%.2f MB)\n", ranks, comm.backend(),
                dp_scheme_name(dp.scheme(), cfg.dist.vote_bits).c_str(), comm_bytes, comm_bytes / 1e6);
         if (dp.sharded())
-            printf("ZeRO-1: this rank keeps %.2f MB of the optimizer's %.2f MB of state\n", dp.state_floats() * 4 / 1e6,
+            printf("optimizer state: this rank keeps %.2f MB of the whole %.2f MB\n", dp.state_floats() * 4 / 1e6,
                    dp.full_state_floats() * 4 / 1e6);
     }
 

@@ -566,7 +566,9 @@ int main(int argc, char** argv) {
     const size_t noise_bytes = measuring_noise ? GpuNoiseAccumulator::device_bytes(gpt2_num_params(mc), cfg.noise_batches) : 0;
     const size_t dp_bytes = (padded_params > 0 ? 2 * (padded_params - gpt2_num_params(mc)) * sizeof(floatX) : 0) +
                             (data_parallel ? GpuDataParallel::device_bytes(cfg.dist, gpt2_num_params(mc), world) : 0);
-    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc) +
+    // -z 1: this rank's share of the optimizer state
+    const OptimShard planned_shard = GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
+    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
                         noise_bytes + workspace_bytes + dp_bytes;
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
@@ -642,10 +644,12 @@ int main(int argc, char** argv) {
     auto checkpoint = [&](int step) {
         if (cfg.output_dir.empty()) return;
         NvtxRange r("checkpoint");
-        if (dp) dp->sync_for_checkpoint(optimizer, model.master); // every rank: the owners' shards to rank 0
+        if (dp) dp->sync_for_checkpoint(optimizer, model.master); // every rank: the owners' master weights to all
+        std::unique_ptr<HostTrainingState> host_state(writing ? new HostTrainingState(model, optimizer) : nullptr);
+        if (host_state) host_state->from_device(model, optimizer); // rank 0's own part of the state
+        if (dp) dp->gather_state(optimizer, host_state ? &host_state->optim : nullptr); // every rank: the other owners' parts to rank 0
         if (!writing) return;
-        HostTrainingState host(model, optimizer);
-        host.from_device(model, optimizer);
+        HostTrainingState& host = *host_state;
         TrainingState st;
         st.step = step;
         st.skips = skips;

@@ -7,8 +7,9 @@
 //   -z 1: ZeRO-1 as llm.c: reduce-scatter of the gradients (each rank gets the sum over ranks
 //         of its shard of shard() elements), the norms of the shards summed, each rank updates
 //         its shard of the fp32 master weights and state, then the floatX parameters are
-//         all-gathered. The state buffers stay full-size (only the shard is current): the work
-//         and the traffic are ZeRO-1's, the memory saving is not implemented.
+//         all-gathered. Each rank allocates the optimizer state of its shard only (GpuOptimizer's
+//         held ranges: (ranks - 1) / ranks of the state saved); the fp32 master weights stay
+//         whole on every rank (current only in the rank's shard between checkpoints).
 //   Muon (both): each rank orthogonalizes its layers of each hidden matrix (muon_layers in
 //         gpu_optimizer.cuh), then every layer's floatX parameters are broadcast from their owner.
 //         A layer's owner needs its whole reduced gradient, which a reduce-scatter shard does not
@@ -19,9 +20,10 @@
 //         words all-gathered; or 8: int8 signs all-reduced), and every rank applies the vote.
 //         Clipping uses each rank's own norm.
 // Host scalars (the loss, the val loss, the norms) go through a small device buffer.
-// Before a checkpoint sync_for_checkpoint() brings every owner's master weights and state to
-// all ranks (rank 0 writes them). Under --sign-vote signum each rank's momentum is its own; a
-// checkpoint keeps rank 0's, so a resumed multi-rank signum run starts every rank from it.
+// Before a checkpoint sync_for_checkpoint() brings every owner's master weights to all ranks and
+// gather_state() every owner's optimizer state to rank 0's host copy (rank 0 writes them). Under
+// --sign-vote signum each rank's momentum is its own; a checkpoint keeps rank 0's, so a resumed
+// multi-rank signum run starts every rank from it.
 #pragma once
 #include <cmath>
 #include <string>
@@ -87,10 +89,13 @@ public:
         return (d.vote_bits == 8 ? 0 : (size_t)ranks * sign_vote_bytes(num_params, d.vote_bits)) + num_params;
     }
 
-    OptimShard optim_shard() const {
+    OptimShard optim_shard() const { return plan_shard(d_, n_, rank_, ranks_, collective_); }
+    // What GpuOptimizer updates and holds on this rank (also for the memory check, before any
+    // GpuDataParallel exists). collective: uses_collectives().
+    static OptimShard plan_shard(const DistConfig& d, size_t num_params, int rank, int ranks, bool collective) {
         OptimShard s;
-        s.shard = d_.zero_stage == 1 && collective_ ? shard_ : 0;
-        s.rank = rank_, s.ranks = ranks_;
+        s.shard = d.zero_stage == 1 && collective ? shard_elements(num_params, ranks) : 0;
+        s.rank = rank, s.ranks = ranks;
         return s;
     }
     bool sign_vote() const { return d_.sign_vote != 0; }
@@ -167,20 +172,46 @@ public:
         if (d_.zero_stage == 1) comm_.all_gather(params + (size_t)rank_ * shard_, params, shard_, COMM_FLOATX);
     }
 
-    // Every owner's master weights and optimizer state to all ranks (before rank 0 writes a checkpoint).
+    // Every owner's master weights to all ranks (before rank 0 writes a checkpoint).
     void sync_for_checkpoint(GpuOptimizer& opt, float* master) {
         if (!collective_) return;
         group([&] {
             for (size_t k = 0; k < opt.groups().size(); k++) {
                 const size_t offset = opt.groups()[k].tensor.offset;
-                for (const OwnedPiece& p : opt.owned_pieces(k)) {
-                    if (p.owner < 0) continue;
-                    comm_.broadcast(master + offset + p.begin, p.end - p.begin, CommDtype::F32, p.owner);
-                    for (float* s : opt.slots(k)) comm_.broadcast(s + p.begin, p.end - p.begin, CommDtype::F32, p.owner);
-                }
+                for (const OwnedPiece& p : opt.owned_pieces(k))
+                    if (p.owner >= 0) comm_.broadcast(master + offset + p.begin, p.end - p.begin, CommDtype::F32, p.owner);
             }
         });
         cudaCheck(cudaDeviceSynchronize());
+    }
+    // Every other owner's optimizer state into rank 0's host copy (host: state_numel()[k] floats
+    // per state buffer, nullptr on the other ranks; rank 0's own part it downloads itself), one
+    // piece at a time through a device staging buffer: a broadcast from the owner (collective).
+    void gather_state(const GpuOptimizer& opt, std::vector<std::vector<float>>* host) {
+        if (!collective_) return;
+        size_t largest = 0;
+        for (const HeldRange& h : opt.held()) largest = std::max(largest, h.count);
+        float* staging = nullptr;
+        cudaCheck(cudaMalloc(&staging, std::max<size_t>(largest, 1) * sizeof(float)));
+        size_t s = 0; // state buffer index: tensors in order, their slots in order
+        for (size_t k = 0; k < opt.groups().size(); k++) {
+            const size_t slots = optim_state_slots(opt.groups()[k].rule, oc_).size();
+            for (size_t j = 0; j < slots; j++, s++) {
+                if (!opt.state()[s]) continue; // floatX (ssvr: one process only)
+                for (const OwnedPiece& p : opt.owned_pieces(k)) {
+                    if (p.owner <= 0) continue; // every rank's, or rank 0's: already in its download
+                    const size_t count = p.end - p.begin;
+                    if (rank_ == p.owner)
+                        cudaCheck(cudaMemcpy(staging, opt.state()[s] + (p.begin - opt.held()[s].begin), count * sizeof(float),
+                                             cudaMemcpyDeviceToDevice));
+                    comm_.broadcast(staging, count, CommDtype::F32, p.owner);
+                    cudaCheck(cudaDeviceSynchronize());
+                    if (rank_ == 0)
+                        cudaCheck(cudaMemcpy((*host)[s].data() + p.begin, staging, count * sizeof(float), cudaMemcpyDeviceToHost));
+                }
+            }
+        }
+        cudaFree(staging);
     }
 
     // The gradient sum over ranks in place (the noise statistics' micro-batch gradients).
@@ -220,7 +251,13 @@ public:
                                                 : "all-reduce of the gradients";
         snprintf(buf, sizeof buf, "data parallel: %d ranks (%s), %s%s; %.2f MB sent per rank per step", ranks_, comm_.backend(), scheme,
                  d_.byzantine ? (", " + std::to_string(d_.byzantine) + " Byzantine rank(s)").c_str() : "", bytes_per_step(opt) / 1e6);
-        return buf;
+        std::string out = buf;
+        if (opt.held_floats() < opt.whole_floats()) {
+            snprintf(buf, sizeof buf, "\noptimizer state: this rank keeps %.2f MB of the whole %.2f MB", opt.held_floats() * 4 / 1e6,
+                     opt.whole_floats() * 4 / 1e6);
+            out += buf;
+        }
+        return out;
     }
 
 private:

@@ -60,7 +60,8 @@ template <typename Rule> struct FusedTable {
 
     // state: Rule::SLOTS buffers of t.numel() floats.
     void add(const ParamTensor& t, float* const* state, const Rule& rule) { add_range(t, 0, t.numel(), state, rule); }
-    // Elements [begin, begin + n) of t only (a ZeRO-1 shard); state as for add().
+    // Elements [begin, begin + n) of t only (a ZeRO-1 shard); state: Rule::SLOTS buffers whose
+    // first float is element `begin`'s (a shard's state holds that part only).
     void add_range(const ParamTensor& t, size_t begin, size_t n, float* const* state, const Rule& rule) {
         if (n == 0) return;
         if (count == NUM_PARAM_TENSORS) fail_runtime("fused optimizer table holds at most %d tensors", NUM_PARAM_TENSORS);
@@ -69,7 +70,7 @@ template <typename Rule> struct FusedTable {
         e.numel = n;
         e.first_block = blocks;
         e.vectorized = e.offset % FUSED_VEC == 0 && begin % FUSED_VEC == 0; // the state buffers' alignment too
-        for (int j = 0; j < Rule::SLOTS; j++) e.state[j] = state[j] + begin;
+        for (int j = 0; j < Rule::SLOTS; j++) e.state[j] = state[j];
         e.rule = rule;
         blocks += (unsigned)ceil_div((long long)e.numel, FUSED_CHUNK);
     }

@@ -10,9 +10,11 @@
 // kernels/global_norm.cuh) as they are read. State buffers are named and ordered as
 // CpuOptimizer's (optim/cpu_optimizer.h), so checkpoints are interchangeable.
 // Data parallelism (optim/data_parallel.cuh) gives each rank an OptimShard: the element-wise
-// rules update only the flat elements [begin, end) (-z 1: this rank's shard; the state buffers
-// stay full-size, only that part is current), and Muon orthogonalizes only this rank's layers of
-// each matrix (owned_pieces() says who owns what). sign_vote_table(): --sign-vote's constants.
+// rules update only the flat elements [begin, end) (-z 1: this rank's shard), and Muon
+// orthogonalizes only this rank's layers of each matrix (owned_pieces() says who owns what).
+// Each state buffer holds only the elements this rank updates (held(): ZeRO-1's memory saving;
+// the whole tensor with one rank); the fp32 master weights stay whole on every rank.
+// sign_vote_table(): --sign-vote's constants.
 //   - nsgd: three launches (nsgd.cuh: momentum with norm partials, the norm, the update);
 //   - ssvr: ssvr_add_current / ssvr_sub_previous fold the two gradients into v (ssvr.cuh),
 //     step() copies the floatX parameters into the previous-parameter buffer (flat, the
@@ -55,6 +57,8 @@ inline LayerRange muon_layers(int L, int k, int rank, int ranks) {
 // Elements [begin, end) of a tensor (tensor-local) whose current master value and state live on
 // rank `owner` (-1: on every rank).
 struct OwnedPiece { size_t begin, end; int owner; };
+// Elements [begin, begin + count) of a tensor (tensor-local) a state buffer holds.
+struct HeldRange { size_t begin, count; };
 
 class GpuOptimizer {
 public:
@@ -64,7 +68,7 @@ public:
         if (shard_.shard > 0 && (cfg_.algorithm == Algorithm::NSGD || cfg_.algorithm == Algorithm::SSVR ||
                                  (cfg_.algorithm == Algorithm::Muon && (cfg_.muon_fallback == Algorithm::NSGD || cfg_.muon_fallback == Algorithm::SSVR))))
             fail_usage("-z 1 shards element-wise rules; nsgd (a norm over the whole momentum) and ssvr are not sharded: use -z 0");
-        const Layout layout = plan(cfg_, groups_);
+        const Layout layout = plan(cfg_, groups_, shard_);
         if (layout.state_floats > 0) {
             cudaCheck(cudaMalloc(&state_base_, layout.state_floats * sizeof(float)));
             cudaCheck(cudaMemset(state_base_, 0, layout.state_floats * sizeof(float)));
@@ -81,7 +85,9 @@ public:
             for (size_t j = 0; j < names.size(); j++) {
                 state_names_.push_back(std::string(groups_[k].tensor.name) + "." + names[j]);
                 state_numel_.push_back(groups_[k].tensor.numel());
+                state_held_.push_back(layout.held[k]);
                 if (is_prev_params(names[j])) { // floatX, in prev_params_
+                    state_held_.back() = {0, groups_[k].tensor.numel()};
                     state_.push_back(nullptr);
                     state_floatx_.push_back(prev_params_ + groups_[k].tensor.offset);
                     continue;
@@ -118,8 +124,8 @@ public:
     GpuOptimizer& operator=(const GpuOptimizer&) = delete;
 
     // Bytes of device memory an optimizer for this config allocates (for the memory check).
-    static size_t device_bytes(const OptimConfig& cfg, const GPT2Config& model) {
-        const Layout layout = plan(cfg, optim_param_groups(cfg, model));
+    static size_t device_bytes(const OptimConfig& cfg, const GPT2Config& model, const OptimShard& shard = OptimShard{}) {
+        const Layout layout = plan(cfg, optim_param_groups(cfg, model), shard);
         return layout.state_floats * sizeof(float) + layout.prev_params * sizeof(floatX) + layout.nsgd_scratch * sizeof(float) +
                (layout.matrices.empty() ? 0 : GpuMuon::device_bytes(layout.matrices));
     }
@@ -155,7 +161,7 @@ public:
         for (size_t j = 0; j < muon_tensors_.size(); j++) {
             const size_t k = muon_tensors_[j];
             if (muon_ranges_[j].end == muon_ranges_[j].first) continue;
-            momentum.push_back(slots_[k][0] + (size_t)muon_ranges_[j].first * groups_[k].tensor.layer_numel());
+            momentum.push_back(slots_[k][0]); // held from this rank's first layer on
             hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps,
                              cfg_.muon_scale, cfg_.muon_ns});
         }
@@ -175,11 +181,12 @@ public:
     floatX* ssvr_previous_params() const { return prev_params_; }
     floatX*& ssvr_previous_params_ref() { return prev_params_; }
 
-    // State buffer k to and from fp32 host memory (state_numel()[k] floats): what a
-    // checkpoint saves and restores. Converts the floatX previous parameters of ssvr.
+    // State buffer k to and from fp32 host memory of state_numel()[k] floats (the whole
+    // tensor): what a checkpoint saves and restores. Only the held() elements travel (the rest
+    // of host is left as it is). Converts the floatX previous parameters of ssvr.
     void download_state(size_t k, float* host) const {
         if (state_[k]) {
-            cudaCheck(cudaMemcpy(host, state_[k], state_numel_[k] * sizeof(float), cudaMemcpyDeviceToHost));
+            cudaCheck(cudaMemcpy(host + state_held_[k].begin, state_[k], state_held_[k].count * sizeof(float), cudaMemcpyDeviceToHost));
             return;
         }
         const std::vector<float> v = download(state_floatx_[k], state_numel_[k]);
@@ -187,7 +194,7 @@ public:
     }
     void upload_state(size_t k, const float* host) {
         if (state_[k]) {
-            cudaCheck(cudaMemcpy(state_[k], host, state_numel_[k] * sizeof(float), cudaMemcpyHostToDevice));
+            cudaCheck(cudaMemcpy(state_[k], host + state_held_[k].begin, state_held_[k].count * sizeof(float), cudaMemcpyHostToDevice));
             return;
         }
         std::vector<floatX> x(state_numel_[k]);
@@ -237,6 +244,19 @@ public:
     const std::vector<std::string>& state_names() const { return state_names_; }
     const std::vector<float*>& state() const { return state_; }
     const std::vector<size_t>& state_numel() const { return state_numel_; }
+    // The tensor elements [begin, begin + count) state buffer k holds on this rank.
+    const std::vector<HeldRange>& held() const { return state_held_; }
+    // Floats of fp32 state this rank holds, and the whole model's.
+    size_t held_floats() const {
+        size_t n = 0;
+        for (size_t k = 0; k < state_.size(); k++) n += state_[k] ? state_held_[k].count : 0;
+        return n;
+    }
+    size_t whole_floats() const {
+        size_t n = 0;
+        for (size_t k = 0; k < state_.size(); k++) n += state_[k] ? state_numel_[k] : 0;
+        return n;
+    }
 
 private:
     static bool is_prev_params(const std::string& slot) { return slot == "prev_params"; }
@@ -244,14 +264,30 @@ private:
     // Where each (tensor, slot) fp32 state buffer lives in one allocation (each 256-byte
     // aligned), which tensors Muon orthogonalizes, the floatX previous parameters of ssvr
     // (elements of the flat buffer) and nsgd's norm scratch (one partial per block, the norm).
+    // Each state buffer holds held[k] of its tensor k: all of it; -z 1, an element-wise rule's
+    // part in this rank's shard; Muon's momentum, this rank's layers (muon_layers).
     struct Layout {
         std::vector<std::vector<size_t>> slot_offsets;
+        std::vector<HeldRange> held;
         size_t state_floats = 0, prev_params = 0, nsgd_scratch = 0;
         std::vector<ParamTensor> matrices;
     };
-    static Layout plan(const OptimConfig& cfg, const std::vector<ParamGroup>& groups) {
+    static Layout plan(const OptimConfig& cfg, const std::vector<ParamGroup>& groups, const OptimShard& shard) {
         Layout layout;
+        int muon_index = 0;
         for (const ParamGroup& g : groups) {
+            const size_t numel = g.tensor.numel();
+            HeldRange h = {0, numel};
+            if (g.rule == Algorithm::Muon) {
+                const LayerRange l = muon_layers(g.tensor.layers, muon_index++, shard.rank, shard.ranks);
+                h = {(size_t)l.first * g.tensor.layer_numel(), (size_t)(l.end - l.first) * g.tensor.layer_numel()};
+            } else if (shard.shard > 0) {
+                const size_t lo = (size_t)shard.rank * shard.shard, hi = lo + shard.shard;
+                const size_t b = std::min(std::max(lo, g.tensor.offset), g.tensor.offset + numel) - g.tensor.offset;
+                const size_t e = std::max(std::min(hi, g.tensor.offset + numel), g.tensor.offset) - g.tensor.offset;
+                h = {b, e > b ? e - b : 0};
+            }
+            layout.held.push_back(h);
             std::vector<size_t> offsets;
             for (const std::string& slot : optim_state_slots(g.rule, cfg)) {
                 if (is_prev_params(slot)) {
@@ -259,7 +295,7 @@ private:
                     continue;
                 }
                 offsets.push_back(layout.state_floats);
-                layout.state_floats += (g.tensor.numel() + 63) / 64 * 64;
+                layout.state_floats += (h.count + 63) / 64 * 64;
             }
             layout.slot_offsets.push_back(offsets);
             if (g.rule == Algorithm::Muon) layout.matrices.push_back(g.tensor);
@@ -315,6 +351,7 @@ private:
     float* nsgd_scratch_ = nullptr;
     std::vector<std::string> state_names_;
     std::vector<size_t> state_numel_;
+    std::vector<HeldRange> state_held_;  // per state buffer: the tensor elements it holds
     std::vector<Algorithm> elementwise_rules_; // the rules with a fused launch (at most one)
     std::vector<size_t> muon_tensors_;        // group indices of Muon's matrices
     std::unique_ptr<GpuMuon> muon_;

@@ -141,6 +141,29 @@ EOF
 )
 case "$verdict" in ok*) pass emu/dp/z1_checkpoint "(${verdict#ok })";; *) fail emu/dp/z1_checkpoint "$verdict";; esac
 
+# ---- -z 1 checkpoints: each rank holds its shard's optimizer state only (AdamW) or its
+# layers' momentum (Muon); rank 0's checkpoint gathers them, so a 2-rank resume from step 1
+# writes byte-identical step-2 files, and rank 0's plan says it keeps about half the state
+for opt in adamw muon; do
+    "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim $opt -z 1 -n 1 -o "$work/ck_$opt" >"$work/ck_$opt.out" 2>&1
+    cp -r "$work/ck_$opt" "$work/ck_${opt}_resumed"
+    rm -f "$work/ck_${opt}_resumed"/{model,state}_00000002.bin
+    if "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim $opt -z 1 -n 1 -y 1 -o "$work/ck_${opt}_resumed" >"$work/ck_${opt}_resumed.out" 2>&1 &&
+       grep -q "resuming from the checkpoint of step 1" "$work/ck_${opt}_resumed.out" &&
+       cmp -s "$work/ck_$opt/state_00000002.bin" "$work/ck_${opt}_resumed/state_00000002.bin" &&
+       cmp -s "$work/ck_$opt/model_00000002.bin" "$work/ck_${opt}_resumed/model_00000002.bin"; then
+        pass emu/dp/z1_resume_${opt}_bit_identical
+    else
+        fail emu/dp/z1_resume_${opt}_bit_identical "$(grep -E '^error|resuming' "$work/ck_$opt.out" "$work/ck_${opt}_resumed.out" | head -c 300)"
+    fi
+    line=$(grep -m1 '^optimizer state: this rank keeps' "$work/ck_$opt.out")
+    if "$PYTHON" -c "import re, sys; a, b = map(float, re.findall(r'([0-9.]+) MB', sys.argv[1])); sys.exit(not (b > 0 and a <= b * 0.55))" "$line" 2>/dev/null; then
+        pass emu/dp/z1_state_per_rank_$opt "($line)"
+    else
+        fail emu/dp/z1_state_per_rank_$opt "want about half the state on each of 2 ranks: '${line:-no line}'"
+    fi
+done
+
 # ---- Muon -z 1: each rank orthogonalizes its layers, broadcasts them; the fallback AdamW sharded
 "$bin" "${common[@]}" -b 4 -d 64 --optim muon >"$work/muon_one.out" 2>&1
 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim muon -z 1 >"$work/muon_z1.out" 2>&1

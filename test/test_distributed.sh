@@ -101,7 +101,7 @@ else
 fi
 # ZeRO-1's memory: each rank keeps about 1/ranks of the optimizer state (the line rank 0 prints)
 for run in np2_adamw_z1 np3_sgd_z1 np3_muon_z1; do
-    line=$(grep -m1 '^ZeRO-1: this rank keeps' "$work/$run.out")
+    line=$(grep -m1 '^optimizer state: this rank keeps' "$work/$run.out")
     ranks=${run:2:1}
     if "$PYTHON" -c "import re, sys; a, b = map(float, re.findall(r'([0-9.]+) MB', sys.argv[1])); sys.exit(not (b > 0 and a <= b / int(sys.argv[2]) * 1.05))" "$line" "$ranks" 2>/dev/null; then
         pass "dist/zero1_state_per_rank_$run" "($line)"

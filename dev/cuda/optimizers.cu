@@ -20,6 +20,7 @@
 //     iteration, its singular values in the band of the quintic iteration.
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -191,6 +192,59 @@ static void check_rule(const std::string& name, const std::string& flags, bool o
     test_expect(beyond_ulp == 0, tag + "params_within_ulp", std::to_string(beyond_ulp) + " parameters are a bf16 ulp or more from the master");
     test_expect(wrong_bits == 0, tag + "params_rounding",
                 std::to_string(wrong_bits) + " parameters differ from the stochastic rounding of the master with the step's key");
+}
+
+// ZeRO-1 on the GPU (optim/data_parallel.cuh): 3 GpuOptimizers with the OptimShard of ranks
+// 0..2 under -z 1, each holding its shard's state only (Muon: its layers' momentum), stepping
+// one shared master / params buffer (as the all-gather leaves them), against one unsharded
+// GpuOptimizer: the master and every state buffer, put together from the ranks' held parts,
+// within 1e-6 (the same per-element arithmetic; Muon's batches differ by rank), and the
+// ranks' held state adds up to the whole, with at most about a third on each.
+static void check_zero1_shards(const std::string& name, const std::string& flags, bool odd, int steps) {
+    const GPT2Config mc = shape_config(odd);
+    const OptimConfig oc = optim_from_flags(flags);
+    const size_t n = gpt2_num_params(mc);
+    const int R = 3;
+    const std::string tag = "zero1/" + name + (odd ? "/odd" : "") + "/";
+    std::vector<float> master(n);
+    for (size_t i = 0; i < n; i++) master[i] = -1.0f + 2.0f * (float)random_uniform(110, i);
+    DeviceOptimizerState whole_dev(master, 0.8f), shard_dev(master, 0.8f);
+    GpuOptimizer whole(oc, mc, SEED);
+    std::vector<std::unique_ptr<GpuOptimizer>> ranks;
+    const size_t shard = (n + 64 * R - 1) / (64 * R) * 64; // GpuDataParallel::shard_elements
+    size_t held = 0, most = 0;
+    for (int r = 0; r < R; r++) {
+        OptimShard s;
+        s.shard = shard, s.rank = r, s.ranks = R;
+        ranks.emplace_back(new GpuOptimizer(oc, mc, SEED, s));
+        held += ranks.back()->held_floats();
+        most = std::max(most, ranks.back()->held_floats());
+    }
+    // element-wise: a third each to 64-float rounding per buffer; Muon: whole layers (2 layers
+    // among 3 ranks here), so only less than the whole
+    const size_t bound = oc.algorithm == Algorithm::Muon ? whole.whole_floats() - 1 : whole.whole_floats() / R + 64 * NUM_PARAM_TENSORS * 2;
+    test_expect(held == whole.whole_floats() && most <= bound, tag + "held_state",
+                std::to_string(held) + " floats held over the ranks (at most " + std::to_string(most) + " on one) of " +
+                    std::to_string(whole.whole_floats()));
+    for (int t = 1; t <= steps; t++) {
+        const std::vector<float> g = random_vector(n, 300 + t, -1e-2f, 1e-2f);
+        upload_into(whole_dev.grads, g);
+        upload_into(shard_dev.grads, g);
+        whole.step(whole_dev.master, whole_dev.params, whole_dev.grads, whole_dev.scale, 0.9f, t);
+        for (int r = 0; r < R; r++) ranks[r]->step(shard_dev.master, shard_dev.params, shard_dev.grads, shard_dev.scale, 0.9f, t);
+    }
+    cudaCheck(cudaDeviceSynchronize());
+    const std::vector<float> want = download_f32(whole_dev.master, n), got = download_f32(shard_dev.master, n);
+    check_close(tag + "master", got.data(), want.data(), n, oc.algorithm == Algorithm::Muon ? MUON_UPDATE_TOL : MASTER_TOL);
+    std::vector<float> ref_all, got_all; // every state buffer, concatenated (an element no rank holds stays NaN)
+    for (size_t k = 0; k < whole.state().size(); k++) {
+        std::vector<float> ref(whole.state_numel()[k]), put_together(whole.state_numel()[k], NAN);
+        whole.download_state(k, ref.data());
+        for (int r = 0; r < R; r++) ranks[r]->download_state(k, put_together.data());
+        ref_all.insert(ref_all.end(), ref.begin(), ref.end());
+        got_all.insert(got_all.end(), put_together.begin(), put_together.end());
+    }
+    check_close(tag + "state (" + std::to_string(whole.state().size()) + " buffers)", got_all.data(), ref_all.data(), ref_all.size(), STATE_TOL);
 }
 
 // ssvr: each step folds a random current and previous gradient into v (the trainer's order:
@@ -458,6 +512,10 @@ int main(int argc, char** argv) {
     for (bool odd : {false, true})
         for (const auto& run : runs) check_rule(run[0], run[1], odd, steps);
     check_issue13_rules(steps);
+    for (bool odd : {false, true}) {
+        check_zero1_shards("adamw", "--optim adamw -c 0.1", odd, steps);
+        check_zero1_shards("muon_adamw", "--optim muon -c 0.1 --fallback-lr 1e-3", odd, steps);
+    }
     check_rounding_unbiased();
     for (bool odd : {false, true}) check_newton_schulz(odd);
     return test_exit_code();
