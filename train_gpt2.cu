@@ -627,8 +627,9 @@ int main(int argc, char** argv) {
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step >= 0) {
         HostTrainingState host(model, optimizer);
-        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, host.master.data(),
-                                                 host.optim_refs, host.extra_refs);
+        std::vector<StateTensorRef> extra = host.extra_refs;
+        if (dp) for (const StateTensorRef& r : dp->own_rank_state(optimizer, host.optim)) extra.push_back(r); // the vote's own momentum
+        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, host.master.data(), host.optim_refs, extra);
         host.to_device(model, optimizer);
         train_loader.restore(st.train_pos);
         if (noise_loader) noise_loader->restore(st.noise_pos);
@@ -648,6 +649,9 @@ int main(int argc, char** argv) {
         std::unique_ptr<HostTrainingState> host_state(writing ? new HostTrainingState(model, optimizer) : nullptr);
         if (host_state) host_state->from_device(model, optimizer); // rank 0's own part of the state
         if (dp) dp->gather_state(optimizer, host_state ? &host_state->optim : nullptr); // every rank: the other owners' parts to rank 0
+        std::vector<std::vector<float>> rank_store;
+        std::vector<StateTensorRef> extra = host_state ? host_state->extra_refs : std::vector<StateTensorRef>{};
+        if (dp) dp->gather_rank_state(optimizer, &rank_store, &extra); // every rank: the vote's per-rank momenta to rank 0
         if (!writing) return;
         HostTrainingState& host = *host_state;
         TrainingState st;
@@ -657,7 +661,7 @@ int main(int argc, char** argv) {
         st.run = run_shape;
         st.train_pos = train_loader.position();
         if (noise_loader) st.noise_pos = noise_loader->position();
-        save_checkpoint(cfg.output_dir, mc, host.master.data(), st, host.optim_refs, cfg.keep_checkpoints, host.extra_refs);
+        save_checkpoint(cfg.output_dir, mc, host.master.data(), st, host.optim_refs, cfg.keep_checkpoints, extra);
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
     const int nan_step = test_nan_grad_step();

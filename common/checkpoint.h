@@ -93,6 +93,11 @@ struct StateTensorRef {
     size_t record_numel = 0; // 0: numel (the whole record)
 };
 
+// Under signum's majority vote (--sign-vote 1) every rank has its own momentum: a checkpoint
+// keeps rank r's (r >= 1) as "rank<r>/optim/<tensor>.<slot>" beside rank 0's usual records
+// (both trainers write and read these, so their checkpoints stay interchangeable).
+inline std::string rank_state_record(int r, const std::string& name) { return "rank" + std::to_string(r) + "/optim/" + name; }
+
 // The settings a data position is only meaningful with (-b, -t, -d, -i, -j).
 struct RunShape {
     int batch_size = 0, seq_len = 0;

@@ -22,13 +22,15 @@
 // Host scalars (the loss, the val loss, the norms) go through a small device buffer.
 // Before a checkpoint sync_for_checkpoint() brings every owner's master weights to all ranks and
 // gather_state() every owner's optimizer state to rank 0's host copy (rank 0 writes them). Under
-// --sign-vote signum each rank's momentum is its own; a checkpoint keeps rank 0's, so a resumed
-// multi-rank signum run starts every rank from it.
+// --sign-vote signum each rank's momentum is its own: gather_rank_state() brings ranks 1..N-1's
+// to rank 0 as common/checkpoint.h's rank_state_record records, and on resume each rank reads
+// its own (own_rank_state), as train_gpt2cpu does.
 #pragma once
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "../common/checkpoint.h"
 #include "../common/comm.h"
 #include "../common/comm_nccl.cuh"
 #include "../kernels/global_norm.cuh"
@@ -212,6 +214,40 @@ public:
             }
         }
         cudaFree(staging);
+    }
+
+    bool per_rank_state() const { return d_.sign_vote && oc_.algorithm == Algorithm::Signum && ranks_ > 1; }
+    // Collective, under per_rank_state(): every state buffer of ranks 1..N-1 to rank 0 (store
+    // and refs filled there, as extra checkpoint records), through a device staging buffer.
+    void gather_rank_state(const GpuOptimizer& opt, std::vector<std::vector<float>>* store, std::vector<StateTensorRef>* refs) {
+        if (!per_rank_state() || !collective_) return;
+        size_t largest = 0;
+        for (size_t numel : opt.state_numel()) largest = std::max(largest, numel);
+        float* staging = nullptr;
+        cudaCheck(cudaMalloc(&staging, largest * sizeof(float)));
+        if (rank_ == 0) store->resize((size_t)(ranks_ - 1) * opt.state().size());
+        for (int r = 1; r < ranks_; r++)
+            for (size_t s = 0; s < opt.state().size(); s++) {
+                const size_t count = opt.state_numel()[s];
+                if (rank_ == r) cudaCheck(cudaMemcpy(staging, opt.state()[s], count * sizeof(float), cudaMemcpyDeviceToDevice));
+                comm_.broadcast(staging, count, CommDtype::F32, r);
+                cudaCheck(cudaDeviceSynchronize());
+                if (rank_ != 0) continue;
+                std::vector<float>& host = (*store)[(size_t)(r - 1) * opt.state().size() + s];
+                host.resize(count);
+                cudaCheck(cudaMemcpy(host.data(), staging, count * sizeof(float), cudaMemcpyDeviceToHost));
+                refs->push_back({rank_state_record(r, opt.state_names()[s]), host.data(), count});
+            }
+        cudaFree(staging);
+    }
+    // On resume (rank >= 1, per_rank_state()): this rank's own records, read into host_state
+    // (the host copy of every state buffer) after the shared ones.
+    std::vector<StateTensorRef> own_rank_state(const GpuOptimizer& opt, std::vector<std::vector<float>>& host_state) const {
+        std::vector<StateTensorRef> out;
+        if (!per_rank_state() || rank_ == 0) return out;
+        for (size_t s = 0; s < opt.state().size(); s++)
+            out.push_back({rank_state_record(rank_, opt.state_names()[s]), host_state[s].data(), host_state[s].size()});
+        return out;
     }
 
     // The gradient sum over ranks in place (the noise statistics' micro-batch gradients).

@@ -288,9 +288,8 @@ public:
     }
 
     // Under the vote with signum every rank has its own momentum; a checkpoint keeps each
-    // rank's as "rank<R>/optim/<tensor>.momentum" (R >= 1; rank 0's are the usual records).
+    // rank's (common/checkpoint.h's rank_state_record; rank 0's are the usual records).
     bool per_rank_state() const { return scheme_ == DpScheme::SignVote && optimizer_algorithm() == Algorithm::Signum && ranks_ > 1; }
-    static std::string rank_record(int r, const std::string& name) { return "rank" + std::to_string(r) + "/optim/" + name; }
     // Every rank's momentum buffers gathered (collective); rank 0 passes the result to
     // save_checkpoint as extra records. Empty unless per_rank_state().
     std::vector<StateTensorRef> gather_rank_state() {
@@ -302,7 +301,7 @@ public:
         comm_.all_gather(mine.data(), all_ranks_state_.data(), n_, CommDtype::F32);
         for (int r = 1; r < ranks_; r++)
             for (const ParamGroup& g : opt_.groups())
-                out.push_back({rank_record(r, std::string(g.tensor.name) + ".momentum"),
+                out.push_back({rank_state_record(r, std::string(g.tensor.name) + ".momentum"),
                                all_ranks_state_.data() + (size_t)r * n_ + g.tensor.offset, g.tensor.numel()});
         return out;
     }
@@ -311,7 +310,7 @@ public:
     std::vector<StateTensorRef> own_rank_state() {
         std::vector<StateTensorRef> out;
         if (!per_rank_state() || rank_ == 0) return out;
-        for (OptimStateBuffer& b : opt_.state()) out.push_back({rank_record(rank_, b.name), b.data.data(), b.data.size()});
+        for (OptimStateBuffer& b : opt_.state()) out.push_back({rank_state_record(rank_, b.name), b.data.data(), b.data.size()});
         return out;
     }
 

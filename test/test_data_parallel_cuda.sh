@@ -182,4 +182,18 @@ for spec in "1 $(( (3385088 + 31) / 32 * 4 )) 1-bit words" "8 3385088 int8 signs
         fail emu/dp/sign_vote_two_ranks_${bits}bit "$(grep -E '^(step|error)|data parallel' "$work/vote$bits.out" | tr '\n' ' ' | head -c 300)"
     fi
 done
+# each rank's own signum momentum goes through the checkpoint (rank<r>/optim/... records): a
+# 2-rank vote resumed from step 1 writes byte-identical step-2 files
+vote=("${common[@]}" -b 2 -d 64 --optim signum --sign-vote 1 -n 1)
+"${mpi[@]}" "$bin" "${vote[@]}" -o "$work/vote_ck" >"$work/vote_ck.out" 2>&1
+cp -r "$work/vote_ck" "$work/vote_ck_resumed"
+rm -f "$work/vote_ck_resumed"/{model,state}_00000002.bin
+if "${mpi[@]}" "$bin" "${vote[@]}" -y 1 -o "$work/vote_ck_resumed" >"$work/vote_ck_resumed.out" 2>&1 &&
+   grep -q "resuming from the checkpoint of step 1" "$work/vote_ck_resumed.out" && grep -qa "rank1/optim/wte.momentum" "$work/vote_ck/state_00000002.bin" &&
+   cmp -s "$work/vote_ck/state_00000002.bin" "$work/vote_ck_resumed/state_00000002.bin" &&
+   cmp -s "$work/vote_ck/model_00000002.bin" "$work/vote_ck_resumed/model_00000002.bin"; then
+    pass emu/dp/sign_vote_resume_per_rank_momentum_bit_identical
+else
+    fail emu/dp/sign_vote_resume_per_rank_momentum_bit_identical "$(grep -E '^error|resuming' "$work/vote_ck.out" "$work/vote_ck_resumed.out" | head -c 300)"
+fi
 [ $failures -eq 0 ]
