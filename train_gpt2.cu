@@ -610,6 +610,7 @@ int main(int argc, char** argv) {
     const OptimConfig& oc = cfg.optim;
     std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
     GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
+    if (dp) dp->attach(optimizer);
     print_run_plan(cfg, batch, max_steps);
     if (dp) printf("%s\n", dp->describe(optimizer).c_str());
     const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;

@@ -92,6 +92,11 @@ public:
     }
 
     OptimShard optim_shard() const { return plan_shard(d_, n_, rank_, ranks_, collective_); }
+    // Hands the optimizer what its sharded update needs from the other ranks (-z 1: nsgd's
+    // sum of squares of the momentum, all-reduced).
+    void attach(GpuOptimizer& opt) {
+        if (optim_shard().shard > 0) opt.set_global_sum([this](double* sum) { comm_.all_reduce_sum(sum, 1, CommDtype::F64); });
+    }
     // What GpuOptimizer updates and holds on this rank (also for the memory check, before any
     // GpuDataParallel exists). collective: uses_collectives().
     static OptimShard plan_shard(const DistConfig& d, size_t num_params, int rank, int ranks, bool collective) {

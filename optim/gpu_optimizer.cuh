@@ -21,6 +21,7 @@
 //     params layout; its checkpoint slots "<tensor>.prev_params" are converted to and from
 //     fp32 by download_state / upload_state), then one fused sign step.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,9 +66,8 @@ public:
     // cfg must have its defaults resolved. rounding_seed: the run's --seed.
     GpuOptimizer(const OptimConfig& cfg, const GPT2Config& model, uint64_t rounding_seed = 0, const OptimShard& shard = OptimShard{})
         : cfg_(cfg), groups_(optim_param_groups(cfg, model)), rounding_seed_(rounding_seed), shard_(shard) {
-        if (shard_.shard > 0 && (cfg_.algorithm == Algorithm::NSGD || cfg_.algorithm == Algorithm::SSVR ||
-                                 (cfg_.algorithm == Algorithm::Muon && (cfg_.muon_fallback == Algorithm::NSGD || cfg_.muon_fallback == Algorithm::SSVR))))
-            fail_usage("-z 1 shards element-wise rules; nsgd (a norm over the whole momentum) and ssvr are not sharded: use -z 0");
+        if (shard_.shard > 0 && (cfg_.algorithm == Algorithm::SSVR || (cfg_.algorithm == Algorithm::Muon && cfg_.muon_fallback == Algorithm::SSVR)))
+            fail_usage("-z 1 shards element-wise rules; ssvr (a second gradient pass) is not sharded: use -z 0 on one process");
         const Layout layout = plan(cfg_, groups_, shard_);
         if (layout.state_floats > 0) {
             cudaCheck(cudaMalloc(&state_base_, layout.state_floats * sizeof(float)));
@@ -146,7 +146,9 @@ public:
                 case Algorithm::Signum: launch<SignumRule>(rule, args, lr_factor, t); break;
                 case Algorithm::AdamW: launch<AdamWRule>(rule, args, lr_factor, t); break;
                 case Algorithm::Lion: launch<LionRule>(rule, args, lr_factor, t); break;
-                case Algorithm::NSGD: launch_nsgd_step(args, table<NsgdRule>(rule, lr_factor, t), cfg_.momentum, nsgd_scratch_); break;
+                case Algorithm::NSGD:
+                    launch_nsgd_step(args, table<NsgdRule>(rule, lr_factor, t), cfg_.momentum, nsgd_scratch_, global_sum_ ? &global_sum_ : nullptr);
+                    break;
                 case Algorithm::SSVR:
                     // the parameters the model read at this step: the next step's previous parameters
                     cudaCheck(cudaMemcpyAsync(prev_params_, params, num_params_ * sizeof(floatX), cudaMemcpyDeviceToDevice));
@@ -215,6 +217,9 @@ public:
         return t;
     }
     uint64_t step_rounding_key(int t) const { return rounding_key(rounding_seed_, t); }
+    // -z 1 (optim/data_parallel.cuh): sums a device double over the ranks in place; nsgd's
+    // norm over the whole momentum adds the shards' sums of squares through it.
+    void set_global_sum(std::function<void(double*)> f) { global_sum_ = std::move(f); }
 
     // Who holds group k's current master weights and state: its Muon layers' owners, its -z 1
     // shards' owners, or every rank.
@@ -301,7 +306,7 @@ private:
             if (g.rule == Algorithm::Muon) layout.matrices.push_back(g.tensor);
             if (g.rule == Algorithm::NSGD) layout.nsgd_scratch += ceil_div((long long)g.tensor.numel(), FUSED_CHUNK);
         }
-        if (layout.nsgd_scratch > 0) layout.nsgd_scratch += 1;
+        if (layout.nsgd_scratch > 0) layout.nsgd_scratch = nsgd_scratch_floats(layout.nsgd_scratch);
         return layout;
     }
 
@@ -355,4 +360,5 @@ private:
     std::vector<Algorithm> elementwise_rules_; // the rules with a fused launch (at most one)
     std::vector<size_t> muon_tensors_;        // group indices of Muon's matrices
     std::unique_ptr<GpuMuon> muon_;
+    std::function<void(double*)> global_sum_; // -z 1: nsgd's sum of squares over the ranks
 };
