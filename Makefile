@@ -184,6 +184,12 @@ build/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) 
 
 dev: $(DEV_CUDA_BINS)
 
+# The vote's collectives on NCCL (dev/cuda/vote_comm.cu under mpirun -np N; build/dev/vote_comm is
+# its one-process build for the GPU kit), and its emulated build with the NCCL stand-in over MPI.
+build/nccl/vote_comm: dev/cuda/vote_comm.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS)
+	@mkdir -p $(dir $@)
+	$(if $(NCCL_HEADER),$(NVCC) $(NVCCFLAGS) $(GPU_DP_FLAGS) $< $(NVCC_LIBS) $(GPU_DP_LIBS) -o $@,@echo "no nccl.h: build/nccl/vote_comm needs NCCL" && false)
+
 # ---- CUDA under CPU emulation (test/cuda_emu): the unchanged CUDA sources compiled with g++
 # against stand-in CUDA headers, so CI without a GPU runs them. "Passed under emulation",
 # never "verified on a GPU". build/emu/{bf16,fp32}/<program>, e.g. build/emu/fp32/test_gpt2_cuda.
@@ -211,6 +217,9 @@ build/emu/%/test_flash_model: test/test_flash_model.cu train_gpt2.cu test/check.
 
 build/emu/bf16/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
 	$(EMU_CXX) $< $@ -DENABLE_BF16
+
+build/emu/nccl/vote_comm: dev/cuda/vote_comm.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
+	EMU_LDLIBS="$(EMU_DP_LIBS)" $(EMU_CXX) $< $@ -DENABLE_BF16 $(EMU_DP_FLAGS)
 
 build/emu/fp32/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
 	$(EMU_CXX) $< $@ -DENABLE_FP32

@@ -352,6 +352,7 @@ inline std::unique_ptr<Comm> make_gpu_comm(const DistConfig& d) {
 #ifdef USE_NCCL
     return std::unique_ptr<Comm>(new NcclComm(rank, size, local_rank, d, mpi));
 #else
+    (void)local_rank;
     fail_usage("%d processes need NCCL, and this train_gpt2cu was built without it (make found no nccl.h)", size);
 #endif
 }

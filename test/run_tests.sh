@@ -87,7 +87,7 @@ echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources wit
 emu_start=$(date +%s)
 BUILD_PREFIX=emu/ build build/emu/test_emulator build/emu/fp32/test_gpt2_cuda build/emu/bf16/test_gpt2_cuda \
     build/emu/bf16/train_gpt2cu build/emu/bf16/test_flash_model \
-    $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/emu/bf16/dev/\1 build/emu/fp32/dev/\1#' | sed 's#build/emu/fp32/dev/sign_vote##')
+    $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/emu/bf16/dev/\1 build/emu/fp32/dev/\1#' | sed 's#build/emu/fp32/dev/sign_vote##; s#build/emu/fp32/dev/vote_comm##') build/emu/nccl/vote_comm
 emu_seconds=$(( $(date +%s) - emu_start ))
 
 # The PyTorch oracle writes the debug state and checks itself (autograd vs finite
@@ -148,8 +148,8 @@ run emu/flash_model env OMP_WAIT_POLICY=passive build/emu/bf16/test_flash_model
 for src in dev/cuda/*.cu; do
     name=$(basename "$src" .cu)
     for precision in bf16 fp32; do
-        # sign_vote is integer logic (pack, count, update): one precision is enough (make test's time)
-        [ "$name/$precision" = sign_vote/fp32 ] && continue
+        # sign_vote and vote_comm are integer logic (pack, count, update): one precision is enough (make test's time)
+        [ "$name/$precision" = sign_vote/fp32 ] || [ "$name/$precision" = vote_comm/fp32 ] && continue
         run "emu/dev_cuda_${name}_$precision" env OMP_WAIT_POLICY=passive "build/emu/$precision/dev/$name"
     done
 done

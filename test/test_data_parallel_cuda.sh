@@ -106,6 +106,17 @@ if ! ldd "$bin" 2>/dev/null | grep libmpi >/dev/null; then # not -q: an early gr
     [ $failures -eq 0 ]; exit
 fi
 
+# ---- the vote's wire formats through the NCCL stand-in (dev/cuda/vote_comm.cu): every rank's
+# vote in each format equals the reference it computes from all ranks' gradients, on 2 and 3 ranks
+for np in 2 3; do
+    if [ -x build/emu/nccl/vote_comm ] && out=$(mpirun -np $np $( [ "$(id -u)" = 0 ] && echo --allow-run-as-root) --oversubscribe \
+            build/emu/nccl/vote_comm 2>&1) && [ "$(grep -c '^PASS' <<<"$out")" = 3 ] && ! grep -q '^FAIL' <<<"$out"; then
+        pass emu/dp/vote_comm_${np}_ranks "($(grep '^PASS' <<<"$out" | tr '\n' ' '))"
+    else
+        fail emu/dp/vote_comm_${np}_ranks "$(tail -c 300 <<<"${out:-build/emu/nccl/vote_comm missing}")"
+    fi
+done
+
 # ---- AdamW -z 0 (with val, averaged over ranks) and -z 1 (with -o: one writer, comm_bytes)
 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -v 2 -m 1 -z 0 >"$work/adamw_z0.out" 2>&1
 compare emu/dp/adamw_z0 "$work/adamw_one.out" "$work/adamw_z0.out"
