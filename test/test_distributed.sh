@@ -79,26 +79,24 @@ for c in "np2_sgd_z0 $((4 * N))" "np3_sgd_z1 $((16 * shard))"; do
         && pass "dist/comm_bytes_$run" "($got bytes)" || fail "dist/comm_bytes_$run" "metrics $got, want $want"
 done
 
-# ---- bit-exact resume with 2 ranks (-z 1: the optimizer shards gathered to rank 0's checkpoint)
-cp -r "$work/np2_adamw_z1" "$work/resume_z1"
-rm -f "$work/resume_z1"/{model,state}_00000002.bin
-if mpi 2 "$bin" "${common[@]}" -b 3 --optim adamw -z 1 -n 1 -o "$work/resume_z1" -y 1 >"$work/resume_z1.out" 2>&1 \
-    && cmp -s "$work/np2_adamw_z1/model_00000002.bin" "$work/resume_z1/model_00000002.bin" \
-    && cmp -s "$work/np2_adamw_z1/state_00000002.bin" "$work/resume_z1/state_00000002.bin"; then
-    pass dist/resume_2_ranks_z1_bit_identical
-else
-    fail dist/resume_2_ranks_z1_bit_identical "$(grep -m2 -e error -e resuming "$work/resume_z1.out")"
-fi
-# 3 ranks under muon -z 1: round-robin matrices, fallback tensors split with leftovers
-cp -r "$work/np3_muon_z1" "$work/resume_muon_z1"
-rm -f "$work/resume_muon_z1"/{model,state}_00000002.bin
-if mpi 3 "$bin" "${common[@]}" -b 2 --optim muon -z 1 -n 1 -o "$work/resume_muon_z1" -y 1 >"$work/resume_muon_z1.out" 2>&1 \
-    && cmp -s "$work/np3_muon_z1/model_00000002.bin" "$work/resume_muon_z1/model_00000002.bin" \
-    && cmp -s "$work/np3_muon_z1/state_00000002.bin" "$work/resume_muon_z1/state_00000002.bin"; then
-    pass dist/resume_3_ranks_muon_z1_bit_identical
-else
-    fail dist/resume_3_ranks_muon_z1_bit_identical "$(grep -m2 -e error -e resuming "$work/resume_muon_z1.out")"
-fi
+# ---- bit-exact resume: the finished 2-step run in $work/RUN resumed from its step-1 checkpoint (a
+# copy) on NP ranks with the given flags writes byte-identical step-2 files
+check_resume() {
+    local name=$1 np=$2 run=$3; shift 3
+    cp -r "$work/$run" "$work/${run}_resumed"
+    rm -f "$work/${run}_resumed"/{model,state}_00000002.bin
+    if mpi "$np" "$bin" "$@" -n 1 -o "$work/${run}_resumed" -y 1 >"$work/${run}_resumed.out" 2>&1 \
+        && cmp -s "$work/$run/model_00000002.bin" "$work/${run}_resumed/model_00000002.bin" \
+        && cmp -s "$work/$run/state_00000002.bin" "$work/${run}_resumed/state_00000002.bin"; then
+        pass "$name"
+    else
+        fail "$name" "$(grep -m2 -e error -e resuming "$work/${run}_resumed.out")"
+    fi
+}
+# -z 1: the optimizer shards gathered to rank 0's checkpoint; muon on 3 ranks: round-robin
+# matrices, fallback tensors split with leftovers
+check_resume dist/resume_2_ranks_z1_bit_identical 2 np2_adamw_z1 "${common[@]}" -b 3 --optim adamw -z 1
+check_resume dist/resume_3_ranks_muon_z1_bit_identical 3 np3_muon_z1 "${common[@]}" -b 2 --optim muon -z 1
 # ZeRO-1's memory: each rank keeps about 1/ranks of the optimizer state (the line rank 0 prints)
 for run in np2_adamw_z1 np3_sgd_z1 np3_muon_z1; do
     line=$(grep -m1 '^optimizer state: this rank keeps' "$work/$run.out")
@@ -109,7 +107,7 @@ for run in np2_adamw_z1 np3_sgd_z1 np3_muon_z1; do
         fail "dist/zero1_state_per_rank_$run" "want at most 1/$ranks of the state: '${line:-no ZeRO-1 line}'"
     fi
 done
-"$bin" "${common[@]}" -b 3 --optim adamw -o "$work/resume_z1" -y 1 -x 3 >"$work/resume_1.out" 2>"$work/resume_1.err"
+"$bin" "${common[@]}" -b 3 --optim adamw -o "$work/np2_adamw_z1_resumed" -y 1 -x 3 >"$work/resume_1.out" 2>"$work/resume_1.err"
 rc=$?
 [ $rc -eq 2 ] && [ "$(wc -l <"$work/resume_1.err")" -eq 1 ] && grep -q "with 1 process(es): it was trained with 2" "$work/resume_1.err" \
     && pass dist/resume_other_rank_count_refused "($(cat "$work/resume_1.err"))" || fail dist/resume_other_rank_count_refused "exit $rc: $(cat "$work/resume_1.err")"
@@ -136,16 +134,8 @@ for c in "vote3 $(( 2 * 4 * ((N + 31) / 32) )) 1-bit" "vote2 $(( 8 * ((N + 31) /
     [ "$got" = "$want" ] && pass "dist/comm_bytes_$run" "($got bytes: $what signs of $N parameters)" || fail "dist/comm_bytes_$run" "metrics $got, want $want"
 done
 # each rank's momentum goes through the checkpoint: the resume is bit-identical
-cp -r "$work/vote2" "$work/vote2_resume"
-rm -f "$work/vote2_resume"/{model,state}_00000002.bin
-if mpi 2 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --vote-bits 2 --byzantine 1 -n 1 -o "$work/vote2_resume" -y 1 \
-        >"$work/vote2_resume.out" 2>&1 \
-    && cmp -s "$work/vote2/model_00000002.bin" "$work/vote2_resume/model_00000002.bin" \
-    && cmp -s "$work/vote2/state_00000002.bin" "$work/vote2_resume/state_00000002.bin"; then
-    pass dist/resume_sign_vote_per_rank_momentum_bit_identical
-else
-    fail dist/resume_sign_vote_per_rank_momentum_bit_identical "$(grep -m2 -e error -e resuming "$work/vote2_resume.out")"
-fi
+check_resume dist/resume_sign_vote_per_rank_momentum_bit_identical 2 vote2 "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 \
+    --vote-bits 2 --byzantine 1
 
 # ---- failures: one error line, naming the rank, within seconds
 printf 'not a shard' >"$work/bad_shard.bin"
