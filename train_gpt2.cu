@@ -147,7 +147,8 @@ struct GPT2Cuda {
     size_t num_params = 0;
     floatX* params = nullptr; // flat, the layout of gpt2_param_tensors()
     floatX* grads = nullptr;
-    float* master = nullptr;  // fp32 copy the optimizer updates
+    float* master = nullptr;  // fp32 copy the optimizer updates: elements [master_begin, master_begin + master_count)
+    size_t master_begin = 0, master_count = 0; // the whole model, or -z 1's shard (keep_master_part)
     int B = 0, T = 0;
     bool recompute = false;
     bool flash = false; // flash attention (kernels/flash_attention.cuh) instead of kernels/attention.cuh
@@ -174,6 +175,7 @@ struct GPT2Cuda {
         cudaCheck(cudaMalloc(&params, alloc_params * sizeof(floatX)));
         cudaCheck(cudaMalloc(&grads, alloc_params * sizeof(floatX)));
         cudaCheck(cudaMalloc(&master, num_params * sizeof(float)));
+        master_count = num_params;
         cudaCheck(cudaMemset(grads, 0, alloc_params * sizeof(floatX)));
         const size_t bytes = plan_activations(&acts, nullptr, c, B, T, recompute, flash);
         cudaCheck(cudaMalloc(&acts_base, bytes));
@@ -190,12 +192,23 @@ struct GPT2Cuda {
     GPT2Cuda(const GPT2Cuda&) = delete;
     GPT2Cuda& operator=(const GPT2Cuda&) = delete;
 
-    // host fp32 parameters (flat layout) -> master and params.
+    // host fp32 parameters (flat layout) -> master and params (before keep_master_part).
     void set_params(const float* host) {
+        if (master_count != num_params) fail_runtime("internal: set_params after the master weights were sharded");
         cudaCheck(cudaMemcpy(master, host, num_params * sizeof(float), cudaMemcpyHostToDevice));
         copy_to_floatx(params, master, num_params);
     }
+    // ZeRO-1 (GpuOptimizer::master_part): from now on only elements [h.begin, h.begin + h.count)
+    // of the fp32 master weights live here; the rest is freed.
+    void keep_master_part(const HeldRange& h) {
+        float* part = nullptr;
+        cudaCheck(cudaMalloc(&part, std::max<size_t>(h.count, 1) * sizeof(float)));
+        cudaCheck(cudaMemcpy(part, master + h.begin, h.count * sizeof(float), cudaMemcpyDeviceToDevice));
+        cudaCheck(cudaFree(master));
+        master = part, master_begin = h.begin, master_count = h.count;
+    }
     std::vector<float> get_master() const {
+        if (master_count != num_params) fail_runtime("internal: get_master of sharded master weights");
         std::vector<float> out(num_params);
         cudaCheck(cudaMemcpy(out.data(), master, num_params * sizeof(float), cudaMemcpyDeviceToHost));
         return out;
@@ -480,15 +493,17 @@ struct HostTrainingState {
         }
         extra_refs.push_back({"params_floatx", params.data(), params.size()});
     }
+    // Under -z 1 this rank's part of the master weights and state only (GpuDataParallel::gather_state
+    // brings the rest to rank 0).
     void from_device(const GPT2Cuda& model, const GpuOptimizer& optimizer) {
-        cudaCheck(cudaMemcpy(master.data(), model.master, master.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        cudaCheck(cudaMemcpy(master.data() + model.master_begin, model.master, model.master_count * sizeof(float), cudaMemcpyDeviceToHost));
         const std::vector<float> px = download(model.params, params.size());
         std::copy(px.begin(), px.end(), params.begin()); // in place: extra_refs points at params
         for (size_t k = 0; k < optim.size(); k++)
             optimizer.download_state(k, optim[k].data());
     }
     void to_device(GPT2Cuda& model, GpuOptimizer& optimizer) const {
-        cudaCheck(cudaMemcpy(model.master, master.data(), master.size() * sizeof(float), cudaMemcpyHostToDevice));
+        cudaCheck(cudaMemcpy(model.master, master.data() + model.master_begin, model.master_count * sizeof(float), cudaMemcpyHostToDevice));
         std::vector<floatX> px(params.size());
         for (size_t i = 0; i < px.size(); i++) px[i] = from_float<floatX>(params[i]);
         cudaCheck(cudaMemcpy(model.params, px.data(), px.size() * sizeof(floatX), cudaMemcpyHostToDevice));
@@ -611,6 +626,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
     GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
     if (dp) dp->attach(optimizer);
+    if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
     print_run_plan(cfg, batch, max_steps);
     if (dp) printf("%s\n", dp->describe(optimizer).c_str());
     const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;
@@ -649,7 +665,7 @@ int main(int argc, char** argv) {
         if (dp) dp->sync_for_checkpoint(optimizer, model.master); // every rank: the owners' master weights to all
         std::unique_ptr<HostTrainingState> host_state(writing ? new HostTrainingState(model, optimizer) : nullptr);
         if (host_state) host_state->from_device(model, optimizer); // rank 0's own part of the state
-        if (dp) dp->gather_state(optimizer, host_state ? &host_state->optim : nullptr); // every rank: the other owners' parts to rank 0
+        if (dp) dp->gather_state(optimizer, model.master, host_state ? &host_state->optim : nullptr, host_state ? &host_state->master : nullptr); // every rank: the other owners' parts to rank 0
         std::vector<std::vector<float>> rank_store;
         std::vector<StateTensorRef> extra = host_state ? host_state->extra_refs : std::vector<StateTensorRef>{};
         if (dp) dp->gather_rank_state(optimizer, &rank_store, &extra); // every rank: the vote's per-rank momenta to rank 0

@@ -7,9 +7,9 @@
 //   -z 1: ZeRO-1 as llm.c: reduce-scatter of the gradients (each rank gets the sum over ranks
 //         of its shard of shard() elements), the norms of the shards summed, each rank updates
 //         its shard of the fp32 master weights and state, then the floatX parameters are
-//         all-gathered. Each rank allocates the optimizer state of its shard only (GpuOptimizer's
-//         held ranges: (ranks - 1) / ranks of the state saved); the fp32 master weights stay
-//         whole on every rank (current only in the rank's shard between checkpoints).
+//         all-gathered. Each rank allocates the optimizer state and (without Muon) the fp32
+//         master weights of its shard only (GpuOptimizer's held ranges and master_part:
+//         (ranks - 1) / ranks of them saved); under Muon the master weights stay whole.
 //   Muon (both): each rank orthogonalizes its layers of each hidden matrix (muon_layers in
 //         gpu_optimizer.cuh), then every layer's floatX parameters are broadcast from their owner.
 //         A layer's owner needs its whole reduced gradient, which a reduce-scatter shard does not
@@ -20,8 +20,9 @@
 //         words all-gathered; or 8: int8 signs all-reduced), and every rank applies the vote.
 //         Clipping uses each rank's own norm.
 // Host scalars (the loss, the val loss, the norms) go through a small device buffer.
-// Before a checkpoint sync_for_checkpoint() brings every owner's master weights to all ranks and
-// gather_state() every owner's optimizer state to rank 0's host copy (rank 0 writes them). Under
+// Before a checkpoint sync_for_checkpoint() brings every owner's master weights to all ranks
+// (whole master weights) and gather_state() every owner's optimizer state (and sharded master
+// weights) to rank 0's host copy (rank 0 writes them). Under
 // --sign-vote signum each rank's momentum is its own: gather_rank_state() brings ranks 1..N-1's
 // to rank 0 as common/checkpoint.h's rank_state_record records, and on resume each rank reads
 // its own (own_rank_state), as train_gpt2cpu does.
@@ -179,9 +180,10 @@ public:
         if (d_.zero_stage == 1) comm_.all_gather(params + (size_t)rank_ * shard_, params, shard_, COMM_FLOATX);
     }
 
-    // Every owner's master weights to all ranks (before rank 0 writes a checkpoint).
+    // Every owner's master weights to all ranks (before rank 0 writes a checkpoint), where
+    // every rank holds the whole master weights (sharded ones go through gather_state).
     void sync_for_checkpoint(GpuOptimizer& opt, float* master) {
-        if (!collective_) return;
+        if (!collective_ || opt.master_sharded()) return;
         group([&] {
             for (size_t k = 0; k < opt.groups().size(); k++) {
                 const size_t offset = opt.groups()[k].tensor.offset;
@@ -192,14 +194,25 @@ public:
         cudaCheck(cudaDeviceSynchronize());
     }
     // Every other owner's optimizer state into rank 0's host copy (host: state_numel()[k] floats
-    // per state buffer, nullptr on the other ranks; rank 0's own part it downloads itself), one
+    // per state buffer, nullptr on the other ranks; rank 0's own part it downloads itself), and
+    // under sharded master weights (master: this rank's part) their parts into host_master, one
     // piece at a time through a device staging buffer: a broadcast from the owner (collective).
-    void gather_state(const GpuOptimizer& opt, std::vector<std::vector<float>>* host) {
+    void gather_state(const GpuOptimizer& opt, const float* master, std::vector<std::vector<float>>* host,
+                      std::vector<float>* host_master) {
         if (!collective_) return;
-        size_t largest = 0;
+        size_t largest = opt.master_sharded() ? opt.master_part(n_).count : 0;
         for (const HeldRange& h : opt.held()) largest = std::max(largest, h.count);
         float* staging = nullptr;
         cudaCheck(cudaMalloc(&staging, std::max<size_t>(largest, 1) * sizeof(float)));
+        for (int r = 1; r < ranks_ && opt.master_sharded(); r++) {
+            const OptimShard s = plan_shard(d_, n_, r, ranks_, collective_);
+            const size_t begin = std::min(n_, (size_t)r * s.shard), count = std::min(n_, begin + s.shard) - begin;
+            if (count == 0) continue;
+            if (rank_ == r) cudaCheck(cudaMemcpy(staging, master, count * sizeof(float), cudaMemcpyDeviceToDevice));
+            comm_.broadcast(staging, count, CommDtype::F32, r);
+            cudaCheck(cudaDeviceSynchronize());
+            if (rank_ == 0) cudaCheck(cudaMemcpy(host_master->data() + begin, staging, count * sizeof(float), cudaMemcpyDeviceToHost));
+        }
         size_t s = 0; // state buffer index: tensors in order, their slots in order
         for (size_t k = 0; k < opt.groups().size(); k++) {
             const size_t slots = optim_state_slots(opt.groups()[k].rule, oc_).size();
@@ -296,6 +309,11 @@ public:
         if (opt.held_floats() < opt.whole_floats()) {
             snprintf(buf, sizeof buf, "\noptimizer state: this rank keeps %.2f MB of the whole %.2f MB", opt.held_floats() * 4 / 1e6,
                      opt.whole_floats() * 4 / 1e6);
+            out += buf;
+        }
+        if (opt.master_sharded()) {
+            snprintf(buf, sizeof buf, "\nfp32 master weights: this rank keeps %.2f MB of the whole %.2f MB", opt.master_part(n_).count * 4 / 1e6,
+                     n_ * 4 / 1e6);
             out += buf;
         }
         return out;

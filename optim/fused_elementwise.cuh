@@ -77,11 +77,12 @@ template <typename Rule> struct FusedTable {
 };
 
 struct FusedStepArgs {
-    float* master;
+    float* master;           // holds flat elements from master_offset on (-z 1: the rank's shard)
     floatX* params;
     const floatX* grads;
     const float* grad_scale; // device scalar (the clip factor) or nullptr for 1
     uint64_t rounding_key;   // rounding_key(seed, step)
+    size_t master_offset = 0;
 };
 
 // The body of every fused element-wise kernel.
@@ -97,20 +98,21 @@ __device__ inline void fused_elementwise_step(const FusedStepArgs& a, const Fuse
     float* state[S] = {};
     for (int j = 0; j < Rule::SLOTS; j++) state[j] = table.tensors[k].state[j] + local;
     const size_t i = offset + local;
+    float* master = a.master + (i - a.master_offset); // element i's master weight
     const int count = numel - local < FUSED_VEC ? (int)(numel - local) : FUSED_VEC;
     const bool vec = table.tensors[k].vectorized && count == FUSED_VEC;
     const float scale = a.grad_scale ? *a.grad_scale : 1.0f;
 
     float p[FUSED_VEC], g[FUSED_VEC], s[S][FUSED_VEC];
     if (vec) {
-        load8(a.master + i, p);
+        load8(master, p);
         load8(a.grads + i, g);
         for (int j = 0; j < Rule::SLOTS; j++) load8(state[j], s[j]);
     } else {
 #pragma unroll
         for (int e = 0; e < FUSED_VEC; e++) {
             if (e >= count) break;
-            p[e] = a.master[i + e];
+            p[e] = master[e];
             g[e] = to_float(a.grads[i + e]);
             for (int j = 0; j < Rule::SLOTS; j++) s[j][e] = state[j][e];
         }
@@ -124,14 +126,14 @@ __device__ inline void fused_elementwise_step(const FusedStepArgs& a, const Fuse
         for (int j = 0; j < S; j++) s[j][e] = st[j];
     }
     if (vec) {
-        store8(a.master + i, p);
+        store8(master, p);
         for (int j = 0; j < Rule::SLOTS; j++) store8(state[j], s[j]);
         store_params8(a.params, i, p, a.rounding_key);
     } else {
 #pragma unroll
         for (int e = 0; e < FUSED_VEC; e++) {
             if (e >= count) break;
-            a.master[i + e] = p[e];
+            master[e] = p[e];
             for (int j = 0; j < Rule::SLOTS; j++) state[j][e] = s[j][e];
             store_param(a.params, i + e, p[e], a.rounding_key);
         }

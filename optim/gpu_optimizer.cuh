@@ -13,7 +13,9 @@
 // rules update only the flat elements [begin, end) (-z 1: this rank's shard), and Muon
 // orthogonalizes only this rank's layers of each matrix (owned_pieces() says who owns what).
 // Each state buffer holds only the elements this rank updates (held(): ZeRO-1's memory saving;
-// the whole tensor with one rank); the fp32 master weights stay whole on every rank.
+// the whole tensor with one rank). Under -z 1 without Muon the fp32 master weights too are the
+// rank's shard only (master_part(): the caller keeps just that part, and step() takes the master
+// pointer of that part); with Muon (whose layers are not the flat shard) they stay whole.
 // sign_vote_table(): --sign-vote's constants.
 //   - nsgd: three launches (nsgd.cuh: momentum with norm partials, the norm, the update);
 //   - ssvr: ssvr_add_current / ssvr_sub_previous fold the two gradients into v (ssvr.cuh),
@@ -134,7 +136,8 @@ public:
     // device scalar or nullptr. t is the 1-based step count (AdamW's bias correction and the
     // rounding stream).
     void step(float* master, floatX* params, const floatX* grads, const float* grad_scale, float lr_factor, int t) {
-        const FusedStepArgs args = {master, params, grads, grad_scale, rounding_key(rounding_seed_, t)};
+        FusedStepArgs args = {master, params, grads, grad_scale, rounding_key(rounding_seed_, t)};
+        if (master_sharded()) args.master_offset = (size_t)shard_.rank * shard_.shard; // master_part's begin
         for (Algorithm rule : elementwise_rules_) {
             NvtxRange r("optimizer/%s", algorithm_name(rule));
             switch (rule) {
@@ -220,6 +223,15 @@ public:
     // -z 1 (optim/data_parallel.cuh): sums a device double over the ranks in place; nsgd's
     // norm over the whole momentum adds the shards' sums of squares through it.
     void set_global_sum(std::function<void(double*)> f) { global_sum_ = std::move(f); }
+
+    // -z 1 without Muon: the master weights are sharded like the state, rank r keeping flat
+    // elements [r * shard, (r + 1) * shard) of the num_params.
+    bool master_sharded() const { return shard_.shard > 0 && muon_tensors_.empty(); }
+    HeldRange master_part(size_t num_params) const {
+        if (!master_sharded()) return {0, num_params};
+        const size_t b = std::min(num_params, (size_t)shard_.rank * shard_.shard), e = std::min(num_params, b + shard_.shard);
+        return {b, e - b};
+    }
 
     // Who holds group k's current master weights and state: its Muon layers' owners, its -z 1
     // shards' owners, or every rank.

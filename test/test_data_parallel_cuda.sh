@@ -159,8 +159,9 @@ case "$verdict" in ok*) pass emu/dp/z1_checkpoint "(${verdict#ok })";; *) fail e
 compare emu/dp/nsgd_z1 "$work/nsgd_one.out" "$work/nsgd_z1.out"
 
 # ---- -z 1 checkpoints: each rank holds its shard's optimizer state only (AdamW) or its
-# layers' momentum (Muon); rank 0's checkpoint gathers them, so a 2-rank resume from step 1
-# writes byte-identical step-2 files, and rank 0's plan says it keeps about half the state
+# layers' momentum (Muon), and without Muon its shard of the fp32 master weights; rank 0's
+# checkpoint gathers them, so a 2-rank resume from step 1 writes byte-identical step-2 files, and
+# rank 0's plan says it keeps about half of each
 for opt in adamw muon; do
     "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim $opt -z 1 -n 1 -o "$work/ck_$opt" >"$work/ck_$opt.out" 2>&1
     cp -r "$work/ck_$opt" "$work/ck_${opt}_resumed"
@@ -174,7 +175,10 @@ for opt in adamw muon; do
         fail emu/dp/z1_resume_${opt}_bit_identical "$(grep -E '^error|resuming' "$work/ck_$opt.out" "$work/ck_${opt}_resumed.out" | head -c 300)"
     fi
     line=$(grep -m1 '^optimizer state: this rank keeps' "$work/ck_$opt.out")
-    if "$PYTHON" -c "import re, sys; a, b = map(float, re.findall(r'([0-9.]+) MB', sys.argv[1])); sys.exit(not (b > 0 and a <= b * 0.55))" "$line" 2>/dev/null; then
+    # without Muon the fp32 master weights are sharded too
+    [ $opt = adamw ] && line="$line; $(grep -m1 '^fp32 master weights: this rank keeps' "$work/ck_$opt.out")"
+    if "$PYTHON" -c "import re, sys; v = list(map(float, re.findall(r'([0-9.]+) MB', sys.argv[1]))); sys.exit(not (len(v) == int(sys.argv[2]) and all(0 < a <= b * 0.55 for a, b in zip(v[::2], v[1::2]))))" \
+            "$line" "$([ $opt = adamw ] && echo 4 || echo 2)" 2>/dev/null; then
         pass emu/dp/z1_state_per_rank_$opt "($line)"
     else
         fail emu/dp/z1_state_per_rank_$opt "want about half the state on each of 2 ranks: '${line:-no line}'"

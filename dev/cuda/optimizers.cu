@@ -197,7 +197,8 @@ static void check_rule(const std::string& name, const std::string& flags, bool o
 // ZeRO-1 on the GPU (optim/data_parallel.cuh): 3 GpuOptimizers with the OptimShard of ranks
 // 0..2 under -z 1, each holding its shard's state only (Muon: its layers' momentum), stepping
 // one shared master / params buffer (as the all-gather leaves them), against one unsharded
-// GpuOptimizer: the master and every state buffer, put together from the ranks' held parts,
+// GpuOptimizer (each given the master pointer of its part): the master and every state buffer,
+// put together from the ranks' held parts,
 // within 1e-6 (the same per-element arithmetic; Muon's batches differ by rank), and the
 // ranks' held state adds up to the whole, with at most about a third on each.
 static void check_zero1_shards(const std::string& name, const std::string& flags, bool odd, int steps) {
@@ -231,7 +232,10 @@ static void check_zero1_shards(const std::string& name, const std::string& flags
         upload_into(whole_dev.grads, g);
         upload_into(shard_dev.grads, g);
         whole.step(whole_dev.master, whole_dev.params, whole_dev.grads, whole_dev.scale, 0.9f, t);
-        for (int r = 0; r < R; r++) ranks[r]->step(shard_dev.master, shard_dev.params, shard_dev.grads, shard_dev.scale, 0.9f, t);
+        // each rank's master pointer at its part (without Muon the optimizer indexes the shard's
+        // master weights from the shard's first element: master_part)
+        for (int r = 0; r < R; r++)
+            ranks[r]->step(shard_dev.master + ranks[r]->master_part(n).begin, shard_dev.params, shard_dev.grads, shard_dev.scale, 0.9f, t);
     }
     cudaCheck(cudaDeviceSynchronize());
     const std::vector<float> want = download_f32(whole_dev.master, n), got = download_f32(shard_dev.master, n);
