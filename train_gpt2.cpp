@@ -271,7 +271,7 @@ static int train(int argc, char** argv) {
 
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
-    CpuOptimizer optimizer(oc, mc);
+    CpuOptimizer optimizer(oc, mc, CpuDataParallel::zero1_state_ranges(cfg.dist, oc, mc, ranks, rank)); // -z 1: this rank's part only
     CpuDataParallel dp(comm, cfg.dist, optimizer, num_params);
     print_run_plan(cfg, batch, max_steps);
     const long long comm_bytes = dp.comm_bytes_per_step();

@@ -65,8 +65,17 @@ public:
     void all_reduce_max(void* buf, size_t count, CommDtype t) override {
         check(MPI_Allreduce(MPI_IN_PLACE, buf, to_int(count), mpi_type(t), MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
     }
+    // One MPI_Reduce per block, rooted at the rank that receives it, rather than
+    // MPI_Reduce_scatter_block: Open MPI's default for that (a reduce of the whole buffer to
+    // rank 0, then a scatter) holds a whole-buffer temporary on rank 0, which undid ZeRO-1's
+    // memory saving there (measured: scripts/bench_zero1_memory.sh). The reduces send the same
+    // bytes, (N-1)/N of the buffer per rank, with segment-sized temporaries.
     void reduce_scatter_sum(const void* send, void* recv, size_t count, CommDtype t) override {
-        check(MPI_Reduce_scatter_block(send, recv, to_int(count), mpi_type(t), MPI_SUM, MPI_COMM_WORLD), "MPI_Reduce_scatter_block");
+        const size_t bytes = count * comm_dtype_bytes(t);
+        for (int r = 0; r < size_; r++)
+            check(MPI_Reduce((const char*)send + (size_t)r * bytes, r == rank_ ? recv : nullptr, to_int(count), mpi_type(t), MPI_SUM, r,
+                             MPI_COMM_WORLD),
+                  "MPI_Reduce");
     }
     void all_gather(const void* send, void* recv, size_t count, CommDtype t) override {
         check(MPI_Allgather(send, to_int(count), mpi_type(t), recv, to_int(count), mpi_type(t), MPI_COMM_WORLD), "MPI_Allgather");

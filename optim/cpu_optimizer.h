@@ -65,22 +65,25 @@ inline std::vector<std::string> optim_state_slots(Algorithm rule, const OptimCon
 
 class CpuOptimizer {
 public:
-    // cfg must have its defaults resolved (resolve_optim_defaults).
-    CpuOptimizer(const OptimConfig& cfg, const GPT2Config& model) : cfg_(cfg), groups_(optim_param_groups(cfg, model)) {
+    // cfg must have its defaults resolved (resolve_optim_defaults). owned: ZeRO-1's flat ranges
+    // of this rank (keep_only), so that the whole state is never allocated; empty: all of it.
+    CpuOptimizer(const OptimConfig& cfg, const GPT2Config& model, const std::vector<std::pair<size_t, size_t>>& owned = {})
+        : cfg_(cfg), groups_(optim_param_groups(cfg, model)) {
         for (const ParamGroup& g : groups_) {
             std::vector<int> slots;
             for (const std::string& slot : optim_state_slots(g.rule, cfg_)) {
                 slots.push_back((int)state_.size());
-                state_.push_back({std::string(g.tensor.name) + "." + slot, g.tensor.offset, g.tensor.numel(), {{0, g.tensor.numel(), 0}},
-                                  std::vector<float>(g.tensor.numel(), 0.0f)});
+                state_.push_back({std::string(g.tensor.name) + "." + slot, g.tensor.offset, g.tensor.numel(), {}, {}});
             }
             slots_.push_back(slots);
         }
+        keep_only(owned.empty() ? std::vector<std::pair<size_t, size_t>>{{0, num_params()}} : owned);
     }
 
     // ZeRO-1 (optim/data_parallel.h): from now on this optimizer updates only the flat ranges
     // `owned` (disjoint), and every state buffer keeps only their intersection with its
-    // tensor, zeroed: the memory ZeRO-1 saves. Call before any step or resume.
+    // tensor, zeroed: the memory ZeRO-1 saves. Call before any step or resume (the
+    // constructor's `owned` does it without allocating the whole state first).
     void keep_only(const std::vector<std::pair<size_t, size_t>>& owned) {
         for (size_t k = 0; k < groups_.size(); k++) {
             const size_t offset = groups_[k].tensor.offset, numel = groups_[k].tensor.numel();

@@ -144,12 +144,21 @@ public:
             size_t largest = 0;
             for (const auto& r : elementwise_) largest = std::max(largest, r.second - r.first);
             shard_buf_.resize(largest);
-            full_state_floats_ = optimizer.state_floats();
-            opt_.keep_only(plan_.owned_ranges(rank_));
+            for (const OptimStateBuffer& b : optimizer.state()) full_state_floats_ += b.tensor_numel;
+            // an optimizer built whole (not from zero1_state_ranges) is cut down here
+            if (full_state_floats_ > 0 && optimizer.state_floats() == full_state_floats_) opt_.keep_only(plan_.owned_ranges(rank_));
         }
     }
 
     bool sharded() const { return scheme_ == DpScheme::Zero1 || scheme_ == DpScheme::Zero1Muon; }
+    // The flat ranges whose optimizer state rank `rank` keeps under -z 1 (for CpuOptimizer's
+    // constructor, before any CpuDataParallel exists); empty when the state is not sharded.
+    static std::vector<std::pair<size_t, size_t>> zero1_state_ranges(const DistConfig& d, const OptimConfig& cfg, const GPT2Config& model,
+                                                                     int ranks, int rank) {
+        if (ranks == 1 || d.sign_vote || d.zero_stage != 1) return {};
+        const std::vector<ParamGroup> groups = optim_param_groups(cfg, model);
+        return Zero1Plan(groups, gpt2_num_params(model), ranks, cfg.algorithm == Algorithm::Muon).owned_ranges(rank);
+    }
     // Optimizer state floats this rank keeps, and the whole model's (equal unless -z 1).
     size_t state_floats() const { return opt_.state_floats(); }
     size_t full_state_floats() const { return sharded() ? full_state_floats_ : opt_.state_floats(); }

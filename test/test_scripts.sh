@@ -377,4 +377,19 @@ EOF
 if [ "$(cat "$work/comm.check")" = ok ]; then pass scripts/comm_model "(d12 124475904 parameters, signs 15.56 MB, all-reduce 249.0 MB at N=2 and 490.1 MB at N=64)"
 else fail scripts/comm_model "$(head -c 400 "$work/comm.check")"; fi
 
+# ---- scripts/bench_zero1_memory.sh on d2 (2 ranks, about 2 s): both rows, the run plan's state
+# line for -z 1, every rank's peak, a ratio (the figure itself is the benchmark's, not asserted)
+if command -v mpirun >/dev/null && ldd ./train_gpt2cpu 2>/dev/null | grep libmpi >/dev/null; then
+    if scripts/bench_zero1_memory.sh --model d2 --np 2 >"$work/zero1_mem.out" 2>&1 &&
+       grep -qE '^\| 0 \| [0-9.]+ \| [0-9.]+, [0-9.]+ \| whole optimizer state' "$work/zero1_mem.out" &&
+       grep -qE '^\| 1 \| [0-9.]+ \| [0-9.]+, [0-9.]+ \| optimizer state: this rank keeps 13.54 MB of the whole 27.08 MB' "$work/zero1_mem.out" &&
+       grep -qE '^-z 1 / -z 0 peak RSS: [0-9.]+' "$work/zero1_mem.out"; then
+        pass scripts/bench_zero1_memory "($(tail -1 "$work/zero1_mem.out"))"
+    else
+        fail scripts/bench_zero1_memory "$(tail -c 400 "$work/zero1_mem.out")"
+    fi
+else
+    echo "SKIP scripts/bench_zero1_memory: no mpirun or train_gpt2cpu without MPI"
+fi
+
 finish

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# ZeRO-1's memory saving in train_gpt2cpu, measured: the peak resident memory (ru_maxrss) of every
+# rank of `mpirun -np N` for -z 0 (the peer: whole optimizer state on every rank) and -z 1 (each
+# rank its shard, CpuOptimizer::keep_only), one short run each in this invocation, side by side.
+#   scripts/bench_zero1_memory.sh [--model d12] [--np 2] [--optim adamw] [--steps 1]
+# Prints a Markdown table: per run the largest rank's peak RSS, the run plan's state line, and
+# the -z 1 / -z 0 ratio. Needs mpirun and a train_gpt2cpu built with MPI (make).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+model=d12 np=2 optim=adamw steps=1
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --model) model=$2; shift 2 ;;
+        --np) np=$2; shift 2 ;;
+        --optim) optim=$2; shift 2 ;;
+        --steps) steps=$2; shift 2 ;;
+        -h|--help) sed -n 2,7p "$0"; exit 0 ;;
+        *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+PYTHON="${PYTHON:-/usr/bin/python3}"
+command -v mpirun >/dev/null || { echo "error: no mpirun (scripts/setup.sh installs openmpi-bin)" >&2; exit 2; }
+[ -x ./train_gpt2cpu ] && ldd ./train_gpt2cpu | grep libmpi >/dev/null \
+    || { echo "error: ./train_gpt2cpu is missing or built without MPI (make train_gpt2cpu)" >&2; exit 2; }
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# each rank runs the trainer as the child of a small Python process that then prints the child's
+# peak resident memory (KiB) on stderr: "peak_rss_kib <rank> <KiB>"
+wrap='import os, resource, subprocess, sys
+rc = subprocess.call(sys.argv[1:])
+print("peak_rss_kib %s %d" % (os.environ.get("OMPI_COMM_WORLD_RANK", "?"), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss), file=sys.stderr)
+sys.exit(rc)'
+echo "train_gpt2cpu -e $model --optim $optim, mpirun -np $np, -b 1 -t 64 -x $steps ($(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD))"
+echo
+echo "| -z | peak RSS of the largest rank (GiB) | every rank (GiB) | run plan |"
+echo "|---|---|---|---|"
+declare -A peak
+for z in 0 1; do
+    if ! mpirun -np "$np" "$PYTHON" -c "$wrap" ./train_gpt2cpu -e "$model" -b 1 -t 64 -x "$steps" -v 0 -s 0 --optim "$optim" -z "$z" \
+            >"$work/z$z.out" 2>"$work/z$z.err"; then
+        echo "error: the -z $z run failed: $(grep -m1 '^error' "$work/z$z.err" "$work/z$z.out" || tail -1 "$work/z$z.err")" >&2
+        exit 1
+    fi
+    ranks=$(grep '^peak_rss_kib' "$work/z$z.err" | sort -k2 -n | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), $3 / 1048576}')
+    peak[$z]=$(grep '^peak_rss_kib' "$work/z$z.err" | awk 'BEGIN {m = 0} {if ($3 > m) m = $3} END {print m}')
+    plan=$(grep -m1 '^optimizer state:' "$work/z$z.out" || echo "whole optimizer state on every rank")
+    printf '| %s | %.2f | %s | %s |\n' "$z" "$(awk -v k="${peak[$z]}" 'BEGIN {print k / 1048576}')" "$ranks" "$plan"
+done
+echo
+awk -v a="${peak[1]}" -v b="${peak[0]}" 'BEGIN {printf "-z 1 / -z 0 peak RSS: %.3f (%.2f GiB less on the largest rank)\n", a / b, (b - a) / 1048576}'
