@@ -329,7 +329,7 @@ static int train(int argc, char** argv) {
         dp.release_checkpoint_state();
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
-    const int nan_step = test_nan_grad_step();
+    const int nan_step = test_nan_grad_step(rank);
     MatmulProfile profile(cfg.profile_kernels != 0);
 
     // ---- the loop

@@ -681,7 +681,7 @@ int main(int argc, char** argv) {
         save_checkpoint(cfg.output_dir, mc, host.master.data(), st, host.optim_refs, cfg.keep_checkpoints, extra);
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
     };
-    const int nan_step = test_nan_grad_step();
+    const int nan_step = test_nan_grad_step(rank);
     const double flops_per_step = gpt2_flops_per_token(mc, T) * (double)total_batch;
     const double peak_flops = peak_bf16_flops(prop.name) * world; // MFU: of all the ranks' GPUs
 
@@ -729,7 +729,8 @@ int main(int argc, char** argv) {
             model.forward_async(train_loader.inputs(), train_loader.targets(), dloss);
             model.backward();
         }
-        const double loss = dp ? dp->mean(model.mean_loss()) : model.mean_loss(); // the step's one loss copy
+        const double local_loss = model.mean_loss(); // the step's one loss copy
+        const double loss = dp ? dp->mean(local_loss) : local_loss;
         if (step + 1 == nan_step) {
             const floatX nan = from_float<floatX>(NAN);
             cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
@@ -738,6 +739,16 @@ int main(int argc, char** argv) {
         const GradNorms norms = dp ? dp->norms_and_clip(model.acts.norm, model.acts.norm_scratch, model.grads, oc.grad_clip, model.acts.grad_scale)
                                    : model.grad_norm_and_clip(oc.grad_clip);
         const double norm = norms.l2;
+        // Several ranks see the same non-finite loss or norm: one reports it (the lowest rank whose
+        // own loss is not finite, else rank 0: the gradients were summed), the others wait in a
+        // barrier until it ends the job, so the error is one line.
+        if (dp && world > 1 && !cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm))) {
+            const int culprit = dp->lowest_rank_where(!std::isfinite(local_loss));
+            if (rank != std::max(0, culprit)) {
+                comm->barrier();
+                fail_runtime("step %d: not finite (reported by rank %d)", step + 1, std::max(0, culprit)); // not reached
+            }
+        }
         if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
             if (oc.algorithm == Algorithm::SSVR)

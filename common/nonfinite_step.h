@@ -5,7 +5,8 @@
 // the 0-based update index, llm.c's numbering, common/run_log.h).
 //
 // Test hook: GPT2_TEST_NAN_GRAD_STEP=S makes the trainer poison one gradient coordinate with
-// NaN at step S (1-based), so the tests can exercise this on a step of their choice.
+// NaN at step S (1-based), so the tests can exercise this on a step of their choice
+// (GPT2_TEST_NAN_GRAD_RANK=R: on one rank of a data-parallel job).
 #pragma once
 #include <cmath>
 #include <cstdio>
@@ -17,9 +18,12 @@
 #include "train_config.h"
 #include "utils.h"
 
-// The step GPT2_TEST_NAN_GRAD_STEP names, or -1.
-inline int test_nan_grad_step() {
+// The step GPT2_TEST_NAN_GRAD_STEP names, or -1; GPT2_TEST_NAN_GRAD_RANK=R: on rank R only
+// (data parallel; default every rank), so the tests can check which rank reports it.
+inline int test_nan_grad_step(int rank = 0) {
     const char* env = getenv("GPT2_TEST_NAN_GRAD_STEP");
+    const char* only = getenv("GPT2_TEST_NAN_GRAD_RANK");
+    if (only && atoi(only) != rank) return -1;
     return env ? atoi(env) : -1;
 }
 

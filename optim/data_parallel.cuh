@@ -272,6 +272,13 @@ public:
     void all_reduce_gradients(floatX* grads) {
         if (collective_) comm_.all_reduce_sum(grads, n_, COMM_FLOATX);
     }
+    // The lowest rank where `here` holds, or -1 (collective).
+    int lowest_rank_where(bool here) {
+        if (!collective_) return here ? rank_ : -1;
+        double v = here ? ranks_ - rank_ : 0; // the max picks the lowest rank
+        reduce_host(&v, 1, true);
+        return v > 0 ? ranks_ - (int)v : -1;
+    }
     // Mean over ranks of a host value (each rank's loss over its own batches).
     double mean(double x) {
         if (!collective_) return x;

@@ -153,6 +153,16 @@ EOF
 )
 case "$verdict" in ok*) pass emu/dp/z1_checkpoint "(${verdict#ok })";; *) fail emu/dp/z1_checkpoint "$verdict";; esac
 
+# ---- a NaN gradient on rank 1 alone: the summed gradient is not finite on both ranks, one of
+# them reports it (rank 0: the ranks' losses were finite), one line, non-zero exit
+GPT2_TEST_NAN_GRAD_STEP=1 GPT2_TEST_NAN_GRAD_RANK=1 timeout 120 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -z 1 >/dev/null 2>"$work/nan.err"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c '^error' "$work/nan.err")" = 1 ] && grep -q '^error: rank 0: step 1: .*is not finite' "$work/nan.err"; then
+    pass emu/dp/nan_on_rank_1_one_line "(exit $rc: $(grep '^error' "$work/nan.err"))"
+else
+    fail emu/dp/nan_on_rank_1_one_line "exit $rc: $(grep -m3 '^error' "$work/nan.err")"
+fi
+
 # ---- nsgd -z 1: each rank's shard of the momentum, the norm from the ranks' sums of squares
 "$bin" "${common[@]}" -b 4 -d 64 --optim nsgd >"$work/nsgd_one.out" 2>&1
 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim nsgd -z 1 >"$work/nsgd_z1.out" 2>&1

@@ -11,8 +11,9 @@
 # - comm_bytes in metrics.jsonl per scheme; a checkpoint of 2 ranks resumed with -y 1 writes
 #   byte-identical files (-z 1 adamw; signum's per-rank momenta under the vote), and a resume
 #   with another rank count is refused;
-# - rank 1 alone given a bad shard (GPT2_TEST_RANK_TRAIN_GLOB) ends both ranks within seconds
-#   with one error line naming rank 1; flag errors are one line, rank 0's.
+# - rank 1 alone given a bad shard (GPT2_TEST_RANK_TRAIN_GLOB) or a NaN gradient
+#   (GPT2_TEST_NAN_GRAD_RANK) ends both ranks within seconds with one error line naming rank 1;
+#   flag errors are one line, rank 0's.
 #   test/test_distributed.sh [SHARED_DATA_DIR]
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -146,6 +147,11 @@ errors=$(grep -c '^error' "$work/bad.err")
 [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$errors" -eq 1 ] && grep -q "^error: rank 1: .*bad_shard.bin" "$work/bad.err" && [ $seconds -le 20 ] \
     && pass dist/bad_shard_on_rank_1_ends_job "(exit $rc after ${seconds}s: $(grep '^error' "$work/bad.err"))" \
     || fail dist/bad_shard_on_rank_1_ends_job "exit $rc after ${seconds}s, $errors error lines: $(grep -m3 '^error' "$work/bad.err")"
+# a NaN gradient on rank 1 alone (GPT2_TEST_NAN_GRAD_RANK): one line, rank 1's, non-zero exit
+GPT2_TEST_NAN_GRAD_STEP=1 GPT2_TEST_NAN_GRAD_RANK=1 timeout 60 mpirun -np 2 "$bin" "${vote[@]}" -z 1 >/dev/null 2>"$work/nan.err"
+rc=$?
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c '^error' "$work/nan.err")" -eq 1 ] && grep -q '^error: rank 1: step 1: .*is not finite' "$work/nan.err" \
+    && pass dist/nan_on_rank_1_one_line "(exit $rc: $(grep '^error' "$work/nan.err"))" || fail dist/nan_on_rank_1_one_line "exit $rc: $(grep -m3 '^error' "$work/nan.err")"
 # an error every rank hits (here: -d against B*T*ranks) is one line, rank 0's
 timeout 60 mpirun -np 2 "$bin" "${vote[@]}" -b 3 -d 100 >/dev/null 2>"$work/d.err"
 rc=$?
