@@ -562,6 +562,9 @@ int main(int argc, char** argv) {
     cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
     print_config_notes(cfg);
+    // under mpirun, until the memory check, an error every rank hits alike (batch plan, memory) is
+    // one line, rank 0's (common/comm_mpi.h)
+    std::unique_ptr<SameOnEveryRank> same_on_every_rank(launcher_world_size() > 0 && world > 1 ? new SameOnEveryRank(*comm) : nullptr);
     const bool data_parallel = world > 1 || cfg.dist.sign_vote || cfg.dist.byzantine || GpuDataParallel::uses_collectives(*comm);
     // -d is the batch of all ranks together (-1: B x T on every rank)
     const BatchPlan batch = plan_batch(cfg, world);
@@ -588,6 +591,7 @@ int main(int argc, char** argv) {
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
+    if (same_on_every_rank) same_on_every_rank->end(); // each rank's own allocations and shards from here: its errors name it
     cuda_context_init();
     printf("device %s, %.1f GiB; precision %s; this run needs %.2f GiB\n", prop.name, total_bytes / 1073741824.0,
            PRECISION_NAME, need / 1073741824.0);

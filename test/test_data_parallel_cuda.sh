@@ -163,6 +163,15 @@ else
     fail emu/dp/nan_on_rank_1_one_line "exit $rc: $(grep -m3 '^error' "$work/nan.err")"
 fi
 
+# ---- out of GPU memory on every rank (an impossible -b): one line, rank 0's, within seconds
+timeout 120 "${mpi[@]}" "$bin" "${data[@]}" -e d12 -b 100000 -t 1024 -d -1 -x 1 >/dev/null 2>"$work/oom.err"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ "$(grep -c '^error' "$work/oom.err")" = 1 ] && grep -q '^error: rank 0: not enough GPU memory' "$work/oom.err"; then
+    pass emu/dp/oom_every_rank_one_line "(exit $rc: $(grep '^error' "$work/oom.err" | cut -c1-90)...)"
+else
+    fail emu/dp/oom_every_rank_one_line "exit $rc: $(grep -m3 '^error' "$work/oom.err")"
+fi
+
 # ---- nsgd -z 1: each rank's shard of the momentum, the norm from the ranks' sums of squares
 "$bin" "${common[@]}" -b 4 -d 64 --optim nsgd >"$work/nsgd_one.out" 2>&1
 "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim nsgd -z 1 >"$work/nsgd_z1.out" 2>&1
