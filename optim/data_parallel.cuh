@@ -10,8 +10,9 @@
 //         all-gathered. Each rank allocates the optimizer state and (without Muon) the fp32
 //         master weights of its shard only (GpuOptimizer's held ranges and master_part:
 //         (ranks - 1) / ranks of them saved); under Muon the master weights stay whole.
-//   Muon (both): each rank orthogonalizes its layers of each hidden matrix (muon_layers in
-//         gpu_optimizer.cuh), then every layer's floatX parameters are broadcast from their owner.
+//   Muon (both): each rank orthogonalizes its layers of each hidden matrix, dealt round-robin
+//         as in the CPU trainer (muon_layers in gpu_optimizer.cuh), then every layer's floatX
+//         parameters are broadcast from their owner.
 //         A layer's owner needs its whole reduced gradient, which a reduce-scatter shard does not
 //         give: under Muon, -z 1 all-reduces the gradients (the fallback rule's state is still
 //         sharded and its parameters all-gathered).
@@ -222,7 +223,7 @@ public:
                     if (p.owner <= 0) continue; // every rank's, or rank 0's: already in its download
                     const size_t count = p.end - p.begin;
                     if (rank_ == p.owner)
-                        cudaCheck(cudaMemcpy(staging, opt.state()[s] + (p.begin - opt.held()[s].begin), count * sizeof(float),
+                        cudaCheck(cudaMemcpy(staging, opt.state()[s] + opt.held()[s].index_of(p.begin), count * sizeof(float),
                                              cudaMemcpyDeviceToDevice));
                     comm_.broadcast(staging, count, CommDtype::F32, p.owner);
                     cudaCheck(cudaDeviceSynchronize());

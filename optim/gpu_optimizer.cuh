@@ -48,20 +48,38 @@ struct OptimShard {
     int rank = 0, ranks = 1; // Muon: rank r orthogonalizes muon_layers(L, k, r, ranks) of matrix tensor k
 };
 
-// Layers [first, end) of matrix tensor k (in Muon's order) that rank r orthogonalizes: L layers
-// split into `ranks` contiguous parts, the part numbers rotated by k so that with more ranks than
-// layers the tensors land on different ranks.
-struct LayerRange { int first, end; };
-inline LayerRange muon_layers(int L, int k, int rank, int ranks) {
-    const int q = (rank + ranks - k % ranks) % ranks;
-    return {(int)((long long)L * q / ranks), (int)((long long)L * (q + 1) / ranks)};
+// The layers of Muon matrix tensor k (in Muon's order; L layers each) that rank r orthogonalizes:
+// round-robin as the CPU reference (optim/data_parallel.h's Zero1Plan, KellerJordan/Muon's
+// distributed scheme): matrix j = k L + l (tensor order, then layer) belongs to rank j % ranks,
+// so rank r has `count` layers first, first + ranks, first + 2 ranks, ...
+struct LayerSet {
+    int first, count, stride;
+    int layer(int i) const { return first + i * stride; }
+};
+inline LayerSet muon_layers(int L, int k, int rank, int ranks) {
+    const int first = (int)((((long long)rank - (long long)k * L) % ranks + ranks) % ranks);
+    return {first, first < L ? (L - first + ranks - 1) / ranks : 0, ranks};
 }
 
 // Elements [begin, end) of a tensor (tensor-local) whose current master value and state live on
 // rank `owner` (-1: on every rank).
 struct OwnedPiece { size_t begin, end; int owner; };
-// Elements [begin, begin + count) of a tensor (tensor-local) a state buffer holds.
-struct HeldRange { size_t begin, count; };
+// The tensor elements (tensor-local) a state buffer holds, one after the other: `count` in all,
+// in pieces of `piece` elements `stride` apart from `begin` (Muon's layers of this rank), or
+// (piece 0) the one range [begin, begin + count).
+struct HeldRange {
+    size_t begin, count;
+    size_t piece = 0, stride = 0;
+    size_t pieces() const { return piece ? count / piece : (count ? 1 : 0); }
+    size_t piece_len() const { return piece ? piece : count; }
+    size_t piece_begin(size_t j) const { return begin + j * stride; }
+    // Where tensor element i is in the buffer (i must be held).
+    size_t index_of(size_t i) const {
+        if (!piece) return i - begin;
+        const size_t j = (i - begin) / stride;
+        return j * piece + (i - piece_begin(j));
+    }
+};
 
 class GpuOptimizer {
 public:
@@ -105,17 +123,19 @@ public:
         }
         // this rank's layers of each Muon matrix (all of them with one rank)
         std::vector<ParamTensor> mine;
+        std::vector<int> strides;
         for (size_t j = 0; j < muon_tensors_.size(); j++) {
             const ParamTensor& t = groups_[muon_tensors_[j]].tensor;
-            const LayerRange r = muon_layers(t.layers, (int)j, shard_.rank, shard_.ranks);
+            const LayerSet r = muon_layers(t.layers, (int)j, shard_.rank, shard_.ranks);
             muon_ranges_.push_back(r);
-            if (r.end == r.first) continue;
-            ParamTensor part = t;
+            if (r.count == 0) continue;
+            ParamTensor part = t; // its layers first, first + stride, ... (GpuMuon's layer stride)
             part.offset = t.offset + (size_t)r.first * t.layer_numel();
-            part.layers = r.end - r.first;
+            part.layers = r.count;
             mine.push_back(part);
+            strides.push_back(r.stride);
         }
-        if (!mine.empty()) muon_.reset(new GpuMuon(mine));
+        if (!mine.empty()) muon_.reset(new GpuMuon(mine, strides));
     }
     ~GpuOptimizer() {
         cudaFree(nsgd_scratch_);
@@ -165,8 +185,8 @@ public:
         std::vector<MuonHyper> hyper;
         for (size_t j = 0; j < muon_tensors_.size(); j++) {
             const size_t k = muon_tensors_[j];
-            if (muon_ranges_[j].end == muon_ranges_[j].first) continue;
-            momentum.push_back(slots_[k][0]); // held from this rank's first layer on
+            if (muon_ranges_[j].count == 0) continue;
+            momentum.push_back(slots_[k][0]); // this rank's layers, one after the other
             hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps,
                              cfg_.muon_scale, cfg_.muon_ns});
         }
@@ -191,7 +211,9 @@ public:
     // of host is left as it is). Converts the floatX previous parameters of ssvr.
     void download_state(size_t k, float* host) const {
         if (state_[k]) {
-            cudaCheck(cudaMemcpy(host + state_held_[k].begin, state_[k], state_held_[k].count * sizeof(float), cudaMemcpyDeviceToHost));
+            const HeldRange& h = state_held_[k];
+            for (size_t j = 0; j < h.pieces(); j++)
+                cudaCheck(cudaMemcpy(host + h.piece_begin(j), state_[k] + j * h.piece_len(), h.piece_len() * sizeof(float), cudaMemcpyDeviceToHost));
             return;
         }
         const std::vector<float> v = download(state_floatx_[k], state_numel_[k]);
@@ -199,7 +221,9 @@ public:
     }
     void upload_state(size_t k, const float* host) {
         if (state_[k]) {
-            cudaCheck(cudaMemcpy(state_[k], host + state_held_[k].begin, state_held_[k].count * sizeof(float), cudaMemcpyHostToDevice));
+            const HeldRange& h = state_held_[k];
+            for (size_t j = 0; j < h.pieces(); j++)
+                cudaCheck(cudaMemcpy(state_[k] + j * h.piece_len(), host + h.piece_begin(j), h.piece_len() * sizeof(float), cudaMemcpyHostToDevice));
             return;
         }
         std::vector<floatX> x(state_numel_[k]);
@@ -241,10 +265,9 @@ public:
         if (groups_[k].rule == Algorithm::Muon) {
             size_t j = 0;
             while (muon_tensors_[j] != k) j++;
-            for (int r = 0; r < shard_.ranks; r++) {
-                const LayerRange l = muon_layers(t.layers, (int)j, r, shard_.ranks);
-                if (l.end > l.first) pieces.push_back({(size_t)l.first * t.layer_numel(), (size_t)l.end * t.layer_numel(), r});
-            }
+            for (int l = 0; l < t.layers; l++) // layer l's owner: muon_layers' round-robin
+                pieces.push_back({(size_t)l * t.layer_numel(), (size_t)(l + 1) * t.layer_numel(),
+                                  (int)(((long long)j * t.layers + l) % shard_.ranks)});
         } else if (shard_.shard > 0) {
             for (int r = 0; r < shard_.ranks; r++) {
                 const size_t b = std::max(t.offset, (size_t)r * shard_.shard), e = std::min(t.offset + t.numel(), (size_t)(r + 1) * shard_.shard);
@@ -296,8 +319,10 @@ private:
             const size_t numel = g.tensor.numel();
             HeldRange h = {0, numel};
             if (g.rule == Algorithm::Muon) {
-                const LayerRange l = muon_layers(g.tensor.layers, muon_index++, shard.rank, shard.ranks);
-                h = {(size_t)l.first * g.tensor.layer_numel(), (size_t)(l.end - l.first) * g.tensor.layer_numel()};
+                const LayerSet l = muon_layers(g.tensor.layers, muon_index++, shard.rank, shard.ranks);
+                const size_t ln = g.tensor.layer_numel();
+                h = l.stride == 1 ? HeldRange{(size_t)l.first * ln, (size_t)l.count * ln}
+                                  : HeldRange{(size_t)l.first * ln, (size_t)l.count * ln, ln, (size_t)l.stride * ln};
             } else if (shard.shard > 0) {
                 const size_t lo = (size_t)shard.rank * shard.shard, hi = lo + shard.shard;
                 const size_t b = std::min(std::max(lo, g.tensor.offset), g.tensor.offset + numel) - g.tensor.offset;
@@ -358,7 +383,7 @@ private:
     std::vector<ParamGroup> groups_;
     uint64_t rounding_seed_;
     OptimShard shard_;
-    std::vector<LayerRange> muon_ranges_; // per Muon tensor: this rank's layers
+    std::vector<LayerSet> muon_ranges_; // per Muon tensor: this rank's layers
     float* state_base_ = nullptr;
     std::vector<std::vector<float*>> slots_; // per tensor: its state buffers
     std::vector<float*> state_;          // fp32 buffers; nullptr for the floatX ones

@@ -28,12 +28,13 @@
 constexpr int MUON_MAX_TENSORS = 4;
 
 struct MuonTensor {
-    size_t offset;      // in the flat master / param / grad buffers
+    size_t offset;      // in the flat master / param / grad buffers: its first layer's
+    size_t flat_stride; // from one of its layers to the next there (its layers may be every ranks-th)
     size_t work_offset; // in the work buffers
     size_t slice;       // rows * cols, one layer
     unsigned first_block, blocks_per_slice;
     int first_slice;    // index of its layer 0 in the per-slice arrays
-    bool vectorized;    // offsets and slice are multiples of 8 elements
+    bool vectorized;    // offsets, slice and stride are multiples of 8 elements
     float* momentum;
     MuonHyper h;
     float scaled_lr;    // lr * scale (muon_scaled_lr)
@@ -71,7 +72,7 @@ __global__ void __launch_bounds__(FUSED_THREADS) muon_momentum_kernel(MuonTable 
     if (s.local < s.end) {
         const MuonHyper h = t.h;
         const float scale = grad_scale ? *grad_scale : 1.0f;
-        const size_t i = t.offset + s.local;
+        const size_t i = t.offset + (size_t)s.layer * t.flat_stride + (s.local - (size_t)s.layer * t.slice);
         float* m = t.momentum + s.local;
         floatX* uo = u + t.work_offset + s.local;
         const int count = s.end - s.local < FUSED_VEC ? (int)(s.end - s.local) : FUSED_VEC;
@@ -139,7 +140,7 @@ __global__ void __launch_bounds__(FUSED_THREADS) muon_apply_kernel(MuonTable tab
     const MuonHyper h = t.h;
     const float scaled_lr = t.scaled_lr;
     const float os = o_scale ? o_scale[t.first_slice + s.layer] : 1.0f;
-    const size_t i = t.offset + s.local;
+    const size_t i = t.offset + (size_t)s.layer * t.flat_stride + (s.local - (size_t)s.layer * t.slice);
     const floatX* ov = o + t.work_offset + s.local;
     const int count = s.end - s.local < FUSED_VEC ? (int)(s.end - s.local) : FUSED_VEC;
     if (t.vectorized && count == FUSED_VEC) {
@@ -183,8 +184,13 @@ inline double newton_schulz_flops(const std::vector<ParamTensor>& matrices, int 
 // Work buffers and launches of Muon's matrix part. The caller owns the momentum buffers.
 class GpuMuon {
 public:
-    // matrices: the tensors Muon updates (at most 4), in flat-buffer order.
-    explicit GpuMuon(const std::vector<ParamTensor>& matrices) : tensors_(matrices) {
+    // matrices: the tensors Muon updates (at most 4), in flat-buffer order; layer_strides[k]: matrix
+    // k's layers are every layer_strides[k]-th of the flat buffers from its offset (default 1:
+    // consecutive; data parallel: the rank's round-robin share). The work and momentum buffers
+    // hold them one after the other.
+    explicit GpuMuon(const std::vector<ParamTensor>& matrices, const std::vector<int>& layer_strides = {})
+        : tensors_(matrices), strides_(layer_strides) {
+        strides_.resize(tensors_.size(), 1);
         if (tensors_.empty() || tensors_.size() > MUON_MAX_TENSORS) fail_runtime("Muon takes 1 to %d matrix tensors", MUON_MAX_TENSORS);
         const Sizes z = sizes(tensors_);
         work_offset_ = z.work_offset;
@@ -219,6 +225,7 @@ public:
             t.offset = p.offset;
             t.work_offset = work_offset_[k];
             t.slice = p.layer_numel();
+            t.flat_stride = (size_t)strides_[k] * t.slice;
             t.blocks_per_slice = (unsigned)ceil_div((long long)t.slice, FUSED_CHUNK);
             t.first_block = table.blocks;
             t.first_slice = slices;
@@ -301,6 +308,7 @@ private:
 
     std::vector<ParamTensor> tensors_;
     std::vector<size_t> work_offset_;
+    std::vector<int> strides_; // per matrix tensor: layers apart in the flat buffers
     floatX *u_ = nullptr, *w_ = nullptr, *a_ = nullptr, *a_left_ = nullptr, *b_ = nullptr;
     float *partials_ = nullptr, *inv_norm_ = nullptr;
     int steps_ = 0;
