@@ -21,27 +21,17 @@ DATA = os.path.join(REPO, "data")
 sys.path.insert(0, DATA)
 import fineweb  # noqa: E402
 import tinyshakespeare  # noqa: E402
+from verdicts import check, report, results, summary  # noqa: E402,F401
 from shard_format import HEADER_BYTES, SHARD_MAGIC, ShardError, read_shard, read_shard_header, write_shard  # noqa: E402
 from tokenizer_file import TokenizerFileError, decode, read_tokenizer_file, write_tokenizer_file  # noqa: E402
 
 FAKE_EOT = 256
 SHARED = ""  # the shared data folder given on the command line ("" when none)
 GPT2_TOKENIZER_SHA256 = "6f3abc21e444e4e8300e225f4e03da48ea121cf17e30f67009b8dad7a66c2f13"
-results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 
 
 class Skip(Exception):
     pass
-
-
-def report(verdict, name, detail=""):
-    results[verdict] += 1
-    sep = " " if verdict == "PASS" else ": "
-    print(f"{verdict} {name}{sep + detail if detail else ''}", flush=True)
-
-
-def check(name, ok, detail):
-    report("PASS" if ok else "FAIL", name, detail)
 
 
 def fake_encode(text):
@@ -403,8 +393,7 @@ def main():
             report("SKIP", "shared_data", str(e))
         except Exception:
             report("FAIL", "test_shared", "raised " + traceback.format_exc().strip().splitlines()[-1])
-    print(f"[{results['PASS']} passed, {results['FAIL']} failed, {results['SKIP']} skipped in test_data_scripts.py]", file=sys.stderr)
-    return 1 if results["FAIL"] else 0
+    return summary("test_data_scripts.py")
 
 
 if __name__ == "__main__":

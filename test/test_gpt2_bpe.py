@@ -24,9 +24,9 @@ DATA = os.path.join(REPO, "data")
 sys.path.insert(0, DATA)
 import fineweb  # noqa: E402
 import tinyshakespeare  # noqa: E402
+from verdicts import check, report, results, summary  # noqa: E402,F401
 from tokenizer_file import decode, read_tokenizer_file  # noqa: E402
 
-results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 
 # (text, ids) from tiktoken's tests/test_encoding.py (gpt2) and ../shared/data/README.md
 FIXED = [("Hello world", [15496, 995]), ("hello world", [31373, 995]), ("Hello, world!", [15496, 11, 995, 0]),
@@ -34,16 +34,6 @@ FIXED = [("Hello world", [15496, 995]), ("hello world", [31373, 995]), ("Hello, 
              (1, [15]), (2, [405]), (3, [830]), (4, [2388]), (5, [20483]), (6, [10535]), (7, [24598]), (8, [8269]),
              (9, [10535, 830]), (10, [8269, 405]), (11, [8269, 830]), (12, [8269, 2388]), (13, [8269, 20483]),
              (14, [8269, 10535]), (15, [8269, 24598]), (16, [25645]), (17, [8269, 10535, 830])]]
-
-
-def report(verdict, name, detail=""):
-    results[verdict] += 1
-    sep = " " if verdict == "PASS" else ": "
-    print(f"{verdict} {name}{sep + detail if detail else ''}", flush=True)
-
-
-def check(name, ok, detail):
-    report("PASS" if ok else "FAIL", name, detail)
 
 
 def scan_merge(ranks, piece):
@@ -166,8 +156,7 @@ def main():
                 step()
             except BaseException:  # SystemExit too: a script's error line is already printed
                 report("FAIL", "test_gpt2_bpe", "raised " + traceback.format_exc().strip().splitlines()[-1])
-    print(f"[{results['PASS']} passed, {results['FAIL']} failed, {results['SKIP']} skipped in test_gpt2_bpe.py]", file=sys.stderr)
-    return 1 if results["FAIL"] else 0
+    return summary("test_gpt2_bpe.py")
 
 
 if __name__ == "__main__":

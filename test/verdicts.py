@@ -1,0 +1,21 @@
+"""PASS / FAIL / SKIP lines and their counts for the Python test programs (test/test_*.py), in
+the format test/run_tests.sh counts: "VERDICT name[ detail]" (FAIL and SKIP: "name: detail")."""
+
+results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+
+
+def report(verdict, name, detail=""):
+    results[verdict] += 1
+    sep = " " if verdict == "PASS" else ": "
+    print(f"{verdict} {name}{sep + detail if detail else ''}", flush=True)
+
+
+def check(name, ok, detail):
+    report("PASS" if ok else "FAIL", name, detail)
+
+
+def summary(program):
+    """The closing count line (stderr) and the exit code: 1 when anything failed."""
+    import sys
+    print(f"[{results['PASS']} passed, {results['FAIL']} failed, {results['SKIP']} skipped in {program}]", file=sys.stderr)
+    return 1 if results["FAIL"] else 0
