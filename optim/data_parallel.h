@@ -367,7 +367,7 @@ private:
     }
 
     void step_muon(float* params, const float* grads, float lr_factor, int t) {
-        opt_.step_ranges(params, grads, lr_factor, t, elementwise_, [](double x) { return x; }); // gradients all-reduced: nsgd's sum is local
+        opt_.step_ranges(params, grads, lr_factor, t, elementwise_, [](double x) { return x; }); // (no fallback rule is nsgd)
         for (const Zero1Plan::Matrix& m : plan_.matrices)
             if (m.owner == rank_) opt_.step_muon_matrix(params, grads, lr_factor, m.group, m.layer);
         for (const auto& f : plan_.fallback) all_gather_part(params, f.first, f.second);
