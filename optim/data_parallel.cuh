@@ -47,6 +47,28 @@ constexpr CommDtype COMM_FLOATX = CommDtype::F32;
 constexpr CommDtype COMM_FLOATX = CommDtype::BF16;
 #endif
 
+// Checkpoint pieces from their owners' device memory to rank 0's host memory, one at a time
+// through a device staging buffer of the largest piece: the owner copies its piece in, broadcasts
+// it (NCCL has no point-to-point here), rank 0 downloads it. Collective: every rank sends every piece.
+class RootRelay {
+public:
+    RootRelay(Comm& comm, size_t largest) : comm_(comm) { cudaCheck(cudaMalloc(&staging_, std::max<size_t>(largest, 1) * sizeof(float))); }
+    ~RootRelay() { cudaFree(staging_); }
+    RootRelay(const RootRelay&) = delete;
+    RootRelay& operator=(const RootRelay&) = delete;
+    // src: the piece on the owner (read there only); dst: where it goes on rank 0 (used there only).
+    void send(const float* src, size_t count, int owner, float* dst) {
+        if (comm_.rank() == owner) cudaCheck(cudaMemcpy(staging_, src, count * sizeof(float), cudaMemcpyDeviceToDevice));
+        comm_.broadcast(staging_, count, CommDtype::F32, owner);
+        cudaCheck(cudaDeviceSynchronize());
+        if (comm_.rank() == 0) cudaCheck(cudaMemcpy(dst, staging_, count * sizeof(float), cudaMemcpyDeviceToHost));
+    }
+
+private:
+    Comm& comm_;
+    float* staging_ = nullptr;
+};
+
 class GpuDataParallel {
 public:
     // num_params: the model's; the parameter and gradient buffers must hold padded_params().
@@ -197,67 +219,52 @@ public:
     // Every other owner's optimizer state into rank 0's host copy (host: state_numel()[k] floats
     // per state buffer, nullptr on the other ranks; rank 0's own part it downloads itself), and
     // under sharded master weights (master: this rank's part) their parts into host_master, one
-    // piece at a time through a device staging buffer: a broadcast from the owner (collective).
+    // piece at a time (RootRelay; collective).
     void gather_state(const GpuOptimizer& opt, const float* master, std::vector<std::vector<float>>* host,
                       std::vector<float>* host_master) {
         if (!collective_) return;
         size_t largest = opt.master_sharded() ? opt.master_part(n_).count : 0;
         for (const HeldRange& h : opt.held()) largest = std::max(largest, h.count);
-        float* staging = nullptr;
-        cudaCheck(cudaMalloc(&staging, std::max<size_t>(largest, 1) * sizeof(float)));
+        RootRelay relay(comm_, largest);
         for (int r = 1; r < ranks_ && opt.master_sharded(); r++) {
             const OptimShard s = plan_shard(d_, n_, r, ranks_, collective_);
             const size_t begin = std::min(n_, (size_t)r * s.shard), count = std::min(n_, begin + s.shard) - begin;
-            if (count == 0) continue;
-            if (rank_ == r) cudaCheck(cudaMemcpy(staging, master, count * sizeof(float), cudaMemcpyDeviceToDevice));
-            comm_.broadcast(staging, count, CommDtype::F32, r);
-            cudaCheck(cudaDeviceSynchronize());
-            if (rank_ == 0) cudaCheck(cudaMemcpy(host_master->data() + begin, staging, count * sizeof(float), cudaMemcpyDeviceToHost));
+            if (count > 0) relay.send(master, count, r, rank_ == 0 ? host_master->data() + begin : nullptr);
         }
         size_t s = 0; // state buffer index: tensors in order, their slots in order
         for (size_t k = 0; k < opt.groups().size(); k++) {
             const size_t slots = optim_state_slots(opt.groups()[k].rule, oc_).size();
             for (size_t j = 0; j < slots; j++, s++) {
                 if (!opt.state()[s]) continue; // floatX (ssvr: one process only)
-                for (const OwnedPiece& p : opt.owned_pieces(k)) {
-                    if (p.owner <= 0) continue; // every rank's, or rank 0's: already in its download
-                    const size_t count = p.end - p.begin;
-                    if (rank_ == p.owner)
-                        cudaCheck(cudaMemcpy(staging, opt.state()[s] + opt.held()[s].index_of(p.begin), count * sizeof(float),
-                                             cudaMemcpyDeviceToDevice));
-                    comm_.broadcast(staging, count, CommDtype::F32, p.owner);
-                    cudaCheck(cudaDeviceSynchronize());
-                    if (rank_ == 0)
-                        cudaCheck(cudaMemcpy((*host)[s].data() + p.begin, staging, count * sizeof(float), cudaMemcpyDeviceToHost));
-                }
+                for (const OwnedPiece& p : opt.owned_pieces(k))
+                    if (p.owner > 0) // not every rank's, nor rank 0's: those are in its own download
+                        relay.send(rank_ == p.owner ? opt.state()[s] + opt.held()[s].index_of(p.begin) : nullptr, p.end - p.begin, p.owner,
+                                   rank_ == 0 ? (*host)[s].data() + p.begin : nullptr);
             }
         }
-        cudaFree(staging);
     }
 
     bool per_rank_state() const { return d_.sign_vote && oc_.algorithm == Algorithm::Signum && ranks_ > 1; }
     // Collective, under per_rank_state(): every state buffer of ranks 1..N-1 to rank 0 (store
-    // and refs filled there, as extra checkpoint records), through a device staging buffer.
+    // and refs filled there, as extra checkpoint records), through RootRelay.
     void gather_rank_state(const GpuOptimizer& opt, std::vector<std::vector<float>>* store, std::vector<StateTensorRef>* refs) {
         if (!per_rank_state() || !collective_) return;
         size_t largest = 0;
         for (size_t numel : opt.state_numel()) largest = std::max(largest, numel);
-        float* staging = nullptr;
-        cudaCheck(cudaMalloc(&staging, largest * sizeof(float)));
+        RootRelay relay(comm_, largest);
         if (rank_ == 0) store->resize((size_t)(ranks_ - 1) * opt.state().size());
         for (int r = 1; r < ranks_; r++)
             for (size_t s = 0; s < opt.state().size(); s++) {
                 const size_t count = opt.state_numel()[s];
-                if (rank_ == r) cudaCheck(cudaMemcpy(staging, opt.state()[s], count * sizeof(float), cudaMemcpyDeviceToDevice));
-                comm_.broadcast(staging, count, CommDtype::F32, r);
-                cudaCheck(cudaDeviceSynchronize());
-                if (rank_ != 0) continue;
-                std::vector<float>& host = (*store)[(size_t)(r - 1) * opt.state().size() + s];
-                host.resize(count);
-                cudaCheck(cudaMemcpy(host.data(), staging, count * sizeof(float), cudaMemcpyDeviceToHost));
-                refs->push_back({rank_state_record(r, opt.state_names()[s]), host.data(), count});
+                float* dst = nullptr;
+                if (rank_ == 0) {
+                    std::vector<float>& host = (*store)[(size_t)(r - 1) * opt.state().size() + s];
+                    host.resize(count);
+                    dst = host.data();
+                    refs->push_back({rank_state_record(r, opt.state_names()[s]), dst, count});
+                }
+                relay.send(opt.state()[s], count, r, dst);
             }
-        cudaFree(staging);
     }
     // On resume (rank >= 1, per_rank_state()): this rank's own records, read into host_state
     // (the host copy of every state buffer) after the shared ones.
