@@ -380,10 +380,7 @@ static int train(int argc, char** argv) {
         dp.reduce_gradients(model.grads.data());
         const GradNorms norms = dp.norms(model.grads.data());
         const double norm = norms.l2;
-        if (!cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm)) && rank != std::max(0, nonfinite_rank)) {
-            comm.barrier();
-            fail_runtime("step %d: not finite on rank %d", step + 1, nonfinite_rank); // not reached: that rank ends the job
-        }
+        if (!cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm))) leave_nonfinite_step_to(comm, std::max(0, nonfinite_rank), step + 1);
         if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
             dp.scale(model.grads.data(), clip_scale(norm, oc.grad_clip));
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);

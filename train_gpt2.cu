@@ -746,13 +746,8 @@ int main(int argc, char** argv) {
         // Several ranks see the same non-finite loss or norm: one reports it (the lowest rank whose
         // own loss is not finite, else rank 0: the gradients were summed), the others wait in a
         // barrier until it ends the job, so the error is one line.
-        if (dp && world > 1 && !cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm))) {
-            const int culprit = dp->lowest_rank_where(!std::isfinite(local_loss));
-            if (rank != std::max(0, culprit)) {
-                comm->barrier();
-                fail_runtime("step %d: not finite (reported by rank %d)", step + 1, std::max(0, culprit)); // not reached
-            }
-        }
+        if (dp && world > 1 && !cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm)))
+            leave_nonfinite_step_to(*comm, std::max(0, dp->lowest_rank_where(!std::isfinite(local_loss))), step + 1);
         if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
             const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
             if (oc.algorithm == Algorithm::SSVR)

@@ -27,6 +27,14 @@ inline int test_nan_grad_step(int rank = 0) {
     return env ? atoi(env) : -1;
 }
 
+// Data parallel, a step every rank sees as not finite: all ranks but `reporter` wait in a barrier
+// for it to end the job (its skip_nonfinite_step line is then the job's one line).
+inline void leave_nonfinite_step_to(Comm& comm, int reporter, int step) {
+    if (comm.rank() == reporter) return;
+    comm.barrier();
+    fail_runtime("step %d: not finite (reported by rank %d)", step, reporter); // not reached: the reporter ends the job
+}
+
 // step: 1-based (after the update it would make). True when the step must be skipped;
 // does not return when the run must stop.
 inline bool skip_nonfinite_step(int step, int max_steps, double loss, double norm, const TrainConfig& cfg, int* skips,
