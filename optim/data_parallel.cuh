@@ -14,8 +14,8 @@
 //         as in the CPU trainer (muon_layers in gpu_optimizer.cuh), then every layer's floatX
 //         parameters are broadcast from their owner.
 //         A layer's owner needs its whole reduced gradient, which a reduce-scatter shard does not
-//         give: under Muon, -z 1 all-reduces the gradients (the fallback rule's state is still
-//         sharded and its parameters all-gathered).
+//         give: under Muon, -z 1 all-reduces the gradients; the fallback rule's tensors are each
+//         split among the ranks (zero1_part, as the CPU trainer), updated, and all-gathered.
 //   --sign-vote 1 (signsgd/signum): no gradient is reduced: each rank packs the signs of its own
 //         gradient or momentum (optim/sign_vote.cuh, --vote-bits 1 or 2 bits per element, the
 //         words all-gathered; or 8: int8 signs all-reduced), and every rank applies the vote.
@@ -200,7 +200,17 @@ public:
                     comm_.broadcast(params + opt.groups()[k].tensor.offset + p.begin, p.end - p.begin, COMM_FLOATX, p.owner);
             }
         });
-        if (d_.zero_stage == 1) comm_.all_gather(params + (size_t)rank_ * shard_, params, shard_, COMM_FLOATX);
+        if (d_.zero_stage == 1 && !muon()) comm_.all_gather(params + (size_t)rank_ * shard_, params, shard_, COMM_FLOATX);
+        if (d_.zero_stage == 1 && muon()) // each fallback tensor from its parts (zero1_part); the matrices came by broadcast
+            group([&] {
+                for (const ParamGroup& g : opt.groups()) {
+                    if (g.rule == Algorithm::Muon) continue;
+                    const size_t numel = g.tensor.numel(), q = numel / ranks_;
+                    floatX* t = params + g.tensor.offset;
+                    if (q > 0) comm_.all_gather(t + (size_t)rank_ * q, t, q, COMM_FLOATX);
+                    if (numel > q * ranks_) comm_.broadcast(t + q * ranks_, numel - q * ranks_, COMM_FLOATX, ranks_ - 1);
+                }
+            });
     }
 
     // Every owner's master weights to all ranks (before rank 0 writes a checkpoint), where
@@ -304,8 +314,14 @@ public:
         if (d_.sign_vote)
             return (long)(d_.vote_bits == 8 ? ring_all_reduce_bytes((double)n_, N) : ring_all_gather_bytes((double)words_per_rank_ * 4 * N, N));
         const double padded = ring_all_gather_bytes((double)shard_ * N * sizeof(floatX), N); // one reduce-scatter or all-gather
-        // -z 1: the parameters' all-gather after the gradients' reduce-scatter (Muon: all-reduce)
-        double bytes = d_.zero_stage == 1 ? padded + (muon() ? ring_all_reduce_bytes(P, N) : padded) : ring_all_reduce_bytes(P, N);
+        // -z 1: the parameters' all-gather after the gradients' reduce-scatter; Muon: the all-reduce
+        // and the fallback tensors' all-gathers (their leftovers' broadcasts, under N elements each, left out)
+        double fallback = 0;
+        for (const ParamGroup& g : opt.groups())
+            if (g.rule != Algorithm::Muon) fallback += (double)(g.tensor.numel() / N * N) * sizeof(floatX);
+        double bytes = d_.zero_stage != 1 ? ring_all_reduce_bytes(P, N)
+                       : muon()           ? ring_all_reduce_bytes(P, N) + ring_all_gather_bytes(fallback, N)
+                                          : 2 * padded;
         for (const ParamGroup& g : opt.groups())
             if (g.rule == Algorithm::Muon) bytes += ring_broadcast_bytes((double)g.tensor.numel() * sizeof(floatX), N);
         return (long)bytes;

@@ -26,6 +26,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "../common/gpt2_layout.h"
@@ -80,6 +81,23 @@ struct HeldRange {
         return j * piece + (i - piece_begin(j));
     }
 };
+
+// -z 1 (shard.shard > 0): the tensor-local elements [first, second) of element-wise tensor t
+// that rank r updates and holds the state of: its part of rank r's flat shard; or, when Muon
+// deals the hidden matrices whole (muon), its part of the tensor itself, floor(numel / ranks)
+// each and the leftover to the last rank, as the CPU trainer's Zero1Plan splits the fallback
+// tensors (so only they are all-gathered, and evenly).
+inline std::pair<size_t, size_t> zero1_part(const ParamTensor& t, const OptimShard& s, int r, bool muon) {
+    const size_t numel = t.numel();
+    if (muon) {
+        const size_t q = numel / s.ranks;
+        return {r * q, r == s.ranks - 1 ? numel : (r + 1) * q};
+    }
+    const size_t lo = (size_t)r * s.shard, hi = lo + s.shard;
+    const size_t b = std::min(std::max(lo, t.offset), t.offset + numel) - t.offset;
+    const size_t e = std::max(std::min(hi, t.offset + numel), t.offset) - t.offset;
+    return {b, std::max(b, e)};
+}
 
 class GpuOptimizer {
 public:
@@ -270,8 +288,8 @@ public:
                                   (int)(((long long)j * t.layers + l) % shard_.ranks)});
         } else if (shard_.shard > 0) {
             for (int r = 0; r < shard_.ranks; r++) {
-                const size_t b = std::max(t.offset, (size_t)r * shard_.shard), e = std::min(t.offset + t.numel(), (size_t)(r + 1) * shard_.shard);
-                if (e > b) pieces.push_back({b - t.offset, e - t.offset, r});
+                const std::pair<size_t, size_t> part = zero1_part(t, shard_, r, !muon_tensors_.empty());
+                if (part.second > part.first) pieces.push_back({part.first, part.second, r});
             }
         } else {
             pieces.push_back({0, t.numel(), -1});
@@ -315,6 +333,8 @@ private:
     static Layout plan(const OptimConfig& cfg, const std::vector<ParamGroup>& groups, const OptimShard& shard) {
         Layout layout;
         int muon_index = 0;
+        bool muon = false;
+        for (const ParamGroup& g : groups) muon |= g.rule == Algorithm::Muon;
         for (const ParamGroup& g : groups) {
             const size_t numel = g.tensor.numel();
             HeldRange h = {0, numel};
@@ -324,10 +344,8 @@ private:
                 h = l.stride == 1 ? HeldRange{(size_t)l.first * ln, (size_t)l.count * ln}
                                   : HeldRange{(size_t)l.first * ln, (size_t)l.count * ln, ln, (size_t)l.stride * ln};
             } else if (shard.shard > 0) {
-                const size_t lo = (size_t)shard.rank * shard.shard, hi = lo + shard.shard;
-                const size_t b = std::min(std::max(lo, g.tensor.offset), g.tensor.offset + numel) - g.tensor.offset;
-                const size_t e = std::max(std::min(hi, g.tensor.offset + numel), g.tensor.offset) - g.tensor.offset;
-                h = {b, e > b ? e - b : 0};
+                const std::pair<size_t, size_t> part = zero1_part(g.tensor, shard, shard.rank, muon);
+                h = {part.first, part.second - part.first};
             }
             layout.held.push_back(h);
             std::vector<size_t> offsets;
@@ -355,7 +373,7 @@ private:
 
     float weight_decay(size_t k) const { return groups_[k].weight_decay ? cfg_.weight_decay : 0.0f; }
 
-    // The table of every tensor whose rule is `rule` (-z 1: their parts in this rank's shard).
+    // The table of every tensor whose rule is `rule` (-z 1: their parts on this rank, zero1_part).
     template <typename Rule> FusedTable<Rule> table(Algorithm rule, float lr_factor, int t) const {
         FusedTable<Rule> table;
         for (size_t k = 0; k < groups_.size(); k++) {
@@ -363,11 +381,7 @@ private:
             if (slots_[k].size() != (size_t)Rule::SLOTS) fail_runtime("%s: %zu state buffers, the kernel expects %d", groups_[k].tensor.name, slots_[k].size(), Rule::SLOTS);
             const ParamTensor& p = groups_[k].tensor;
             size_t begin = 0, end = p.numel();
-            if (shard_.shard > 0) {
-                const size_t lo = (size_t)shard_.rank * shard_.shard, hi = lo + shard_.shard;
-                begin = std::min(std::max(lo, p.offset), p.offset + p.numel()) - p.offset;
-                end = std::max(std::min(hi, p.offset + p.numel()), p.offset) - p.offset;
-            }
+            if (shard_.shard > 0) std::tie(begin, end) = zero1_part(p, shard_, shard_.rank, !muon_tensors_.empty());
             if (end > begin)
                 table.add_range(p, begin, end - begin, slots_[k].data(), Rule::make(cfg_, groups_[k].peak_lr * lr_factor, weight_decay(k), t));
         }
