@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "utils.h"
 
@@ -69,7 +70,8 @@ public:
     virtual void all_reduce_max(void* buf, size_t count, CommDtype t) = 0;
     // recv[0..count) = sum over ranks r of rank r's send[rank()*count .. (rank()+1)*count).
     virtual void reduce_scatter_sum(const void* send, void* recv, size_t count, CommDtype t) = 0;
-    // recv[r*count .. (r+1)*count) = rank r's send[0..count).
+    // recv[r*count .. (r+1)*count) = rank r's send[0..count). send may be recv's own part
+    // (recv + rank()*count): in place.
     virtual void all_gather(const void* send, void* recv, size_t count, CommDtype t) = 0;
     virtual void broadcast(void* buf, size_t count, CommDtype t, int root) = 0;
     virtual void barrier() = 0;
@@ -79,6 +81,23 @@ public:
 protected:
     int rank_ = 0, size_ = 1, local_rank_ = 0;
 };
+
+// ZeRO-1's split of numel elements among ranks (both trainers): rank r's part is
+// [r q, (r + 1) q) with q = floor(numel / ranks), the last rank's running on to numel, so the
+// collectives move a uniform q per rank and the leftover (fewer than `ranks`) separately.
+inline std::pair<size_t, size_t> split_among_ranks(size_t numel, int ranks, int r) {
+    const size_t q = numel / ranks;
+    return {r * q, r == ranks - 1 ? numel : (r + 1) * q};
+}
+// buf[0..numel) made whole on every rank from the parts split_among_ranks gives each: an
+// in-place all-gather of the ranks x q elements and a broadcast of the leftover from the last rank.
+inline void all_gather_split(Comm& comm, void* buf, size_t numel, CommDtype t) {
+    const int ranks = comm.size();
+    const size_t q = numel / ranks, bytes = comm_dtype_bytes(t);
+    char* b = static_cast<char*>(buf);
+    if (q > 0) comm.all_gather(b + (size_t)comm.rank() * q * bytes, b, q, t);
+    if (numel > q * ranks) comm.broadcast(b + q * ranks * bytes, numel - q * ranks, t, ranks - 1);
+}
 
 class SingleProcessComm : public Comm {
 public:

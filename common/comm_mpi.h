@@ -78,7 +78,10 @@ public:
                   "MPI_Reduce");
     }
     void all_gather(const void* send, void* recv, size_t count, CommDtype t) override {
-        check(MPI_Allgather(send, to_int(count), mpi_type(t), recv, to_int(count), mpi_type(t), MPI_COMM_WORLD), "MPI_Allgather");
+        // in place (send is this rank's part of recv): MPI wants MPI_IN_PLACE for that
+        const bool in_place = send == (const char*)recv + (size_t)rank_ * count * comm_dtype_bytes(t);
+        check(MPI_Allgather(in_place ? MPI_IN_PLACE : send, to_int(count), mpi_type(t), recv, to_int(count), mpi_type(t), MPI_COMM_WORLD),
+              "MPI_Allgather");
     }
     void broadcast(void* buf, size_t count, CommDtype t, int root) override {
         check(MPI_Bcast(buf, to_int(count), mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");

@@ -203,13 +203,8 @@ public:
         if (d_.zero_stage == 1 && !muon()) comm_.all_gather(params + (size_t)rank_ * shard_, params, shard_, COMM_FLOATX);
         if (d_.zero_stage == 1 && muon()) // each fallback tensor from its parts (zero1_part); the matrices came by broadcast
             group([&] {
-                for (const ParamGroup& g : opt.groups()) {
-                    if (g.rule == Algorithm::Muon) continue;
-                    const size_t numel = g.tensor.numel(), q = numel / ranks_;
-                    floatX* t = params + g.tensor.offset;
-                    if (q > 0) comm_.all_gather(t + (size_t)rank_ * q, t, q, COMM_FLOATX);
-                    if (numel > q * ranks_) comm_.broadcast(t + q * ranks_, numel - q * ranks_, COMM_FLOATX, ranks_ - 1);
-                }
+                for (const ParamGroup& g : opt.groups())
+                    if (g.rule != Algorithm::Muon) all_gather_split(comm_, params + g.tensor.offset, g.tensor.numel(), COMM_FLOATX);
             });
     }
 
@@ -237,9 +232,8 @@ public:
         for (const HeldRange& h : opt.held()) largest = std::max(largest, h.count);
         RootRelay relay(comm_, largest);
         for (int r = 1; r < ranks_ && opt.master_sharded(); r++) {
-            const OptimShard s = plan_shard(d_, n_, r, ranks_, collective_);
-            const size_t begin = std::min(n_, (size_t)r * s.shard), count = std::min(n_, begin + s.shard) - begin;
-            if (count > 0) relay.send(master, count, r, rank_ == 0 ? host_master->data() + begin : nullptr);
+            const HeldRange part = opt.master_part(n_, r);
+            if (part.count > 0) relay.send(master, part.count, r, rank_ == 0 ? host_master->data() + part.begin : nullptr);
         }
         size_t s = 0; // state buffer index: tensors in order, their slots in order
         for (size_t k = 0; k < opt.groups().size(); k++) {

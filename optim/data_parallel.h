@@ -74,8 +74,8 @@ inline void check_data_parallel_flags(const DistConfig& d, Algorithm a, int rank
 
 // ZeRO-1's split of the model among ranks (-z 1), the same on every rank, so each rank knows
 // every rank's part (a checkpoint gathers them): elementwise optimizers, the flat parameters
-// split by split(); muon, each fallback tensor split by split() and hidden matrix j (tensor
-// order, then layer) owned by rank j % ranks.
+// split by split_among_ranks (common/comm.h); muon, each fallback tensor split so and the
+// hidden matrices dealt by muon_matrix_owner (optim/muon.h).
 struct Zero1Plan {
     struct Matrix {
         size_t group;
@@ -92,28 +92,24 @@ struct Zero1Plan {
     Zero1Plan() {}
     Zero1Plan(const std::vector<ParamGroup>& groups, size_t n, int ranks_, bool muon_) : num_params(n), ranks(ranks_), muon(muon_) {
         if (!muon) return;
+        int muon_index = 0;
         for (size_t k = 0; k < groups.size(); k++) {
             const ParamTensor& t = groups[k].tensor;
             if (groups[k].rule == Algorithm::Muon) {
                 for (int l = 0; l < t.layers; l++)
-                    matrices.push_back({k, l, t.offset + (size_t)l * t.layer_numel(), t.layer_numel(), (int)(matrices.size() % ranks)});
+                    matrices.push_back({k, l, t.offset + (size_t)l * t.layer_numel(), t.layer_numel(), muon_matrix_owner(muon_index, t.layers, l, ranks)});
+                muon_index++;
             } else {
                 fallback.push_back({t.offset, t.offset + t.numel()});
             }
         }
     }
-    // Rank r's part of [0, numel): [r q, (r + 1) q) with q = floor(numel / ranks), the last
-    // rank's running on to numel (uniform collectives of q elements, a small leftover).
-    static std::pair<size_t, size_t> split(size_t numel, int ranks, int r) {
-        const size_t q = numel / ranks;
-        return {r * q, r == ranks - 1 ? numel : (r + 1) * q};
-    }
     // The flat ranges rank r updates elementwise: its shard, or (muon) its part of every fallback tensor.
     std::vector<std::pair<size_t, size_t>> elementwise_ranges(int r) const {
-        if (!muon) return {split(num_params, ranks, r)};
+        if (!muon) return {split_among_ranks(num_params, ranks, r)};
         std::vector<std::pair<size_t, size_t>> out;
         for (const auto& t : fallback) {
-            const auto part = split(t.second - t.first, ranks, r);
+            const auto part = split_among_ranks(t.second - t.first, ranks, r);
             if (part.first < part.second) out.push_back({t.first + part.first, t.first + part.second});
         }
         return out;
@@ -141,9 +137,7 @@ public:
         if (sharded()) {
             plan_ = Zero1Plan(optimizer.groups(), n_, ranks_, scheme_ == DpScheme::Zero1Muon);
             elementwise_ = plan_.elementwise_ranges(rank_);
-            size_t largest = 0;
-            for (const auto& r : elementwise_) largest = std::max(largest, r.second - r.first);
-            shard_buf_.resize(largest);
+            if (scheme_ == DpScheme::Zero1) shard_buf_.resize(n_ / ranks_); // the reduce-scatter's receive buffer
             for (const OptimStateBuffer& b : optimizer.state()) full_state_floats_ += b.tensor_numel;
             // an optimizer built whole (not from zero1_state_ranges) is cut down here
             if (full_state_floats_ > 0 && optimizer.state_floats() == full_state_floats_) opt_.keep_only(plan_.owned_ranges(rank_));
@@ -240,7 +234,7 @@ public:
                     comm_.all_reduce_sum(&x, 1, CommDtype::F64);
                     return x;
                 });
-                all_gather_part(params, 0, n_);
+                all_gather_split(comm_, params, n_, CommDtype::F32);
                 return;
             }
             case DpScheme::Zero1Muon: step_muon(params, grads, lr_factor, t); return;
@@ -259,11 +253,13 @@ public:
             return out;
         }
         whole_state_.resize(opt_.state().size());
+        std::vector<std::vector<std::pair<size_t, size_t>>> owned(ranks_);
+        for (int r = 0; r < ranks_; r++) owned[r] = plan_.owned_ranges(r);
         for (size_t j = 0; j < opt_.state().size(); j++) {
             OptimStateBuffer& b = opt_.state()[j];
             if (rank_ == 0) whole_state_[j].assign(b.tensor_numel, 0.0f);
             for (int r = 0; r < ranks_; r++)
-                for (const auto& range : plan_.owned_ranges(r)) {
+                for (const auto& range : owned[r]) {
                     const size_t lo = std::max(range.first, b.tensor_offset), hi = std::min(range.second, b.tensor_offset + b.tensor_numel);
                     if (lo >= hi) continue;
                     const size_t at = lo - b.tensor_offset, count = hi - lo;
@@ -355,22 +351,11 @@ private:
         return opt_.groups().front().rule;
     }
 
-    // The parameters [begin, end) (a whole range that split() divides) made current on every
-    // rank from their owners: all-gather of the ranks x q part, broadcast of the leftover.
-    void all_gather_part(float* params, size_t begin, size_t end) {
-        const size_t numel = end - begin, q = numel / ranks_;
-        if (q > 0) {
-            std::copy(params + begin + rank_ * q, params + begin + (rank_ + 1) * q, shard_buf_.begin());
-            comm_.all_gather(shard_buf_.data(), params + begin, q, CommDtype::F32);
-        }
-        if (numel > q * ranks_) comm_.broadcast(params + begin + q * ranks_, numel - q * ranks_, CommDtype::F32, ranks_ - 1);
-    }
-
     void step_muon(float* params, const float* grads, float lr_factor, int t) {
         opt_.step_ranges(params, grads, lr_factor, t, elementwise_, [](double x) { return x; }); // (no fallback rule is nsgd)
         for (const Zero1Plan::Matrix& m : plan_.matrices)
             if (m.owner == rank_) opt_.step_muon_matrix(params, grads, lr_factor, m.group, m.layer);
-        for (const auto& f : plan_.fallback) all_gather_part(params, f.first, f.second);
+        for (const auto& f : plan_.fallback) all_gather_split(comm_, params + f.first, f.second - f.first, CommDtype::F32);
         for (const Zero1Plan::Matrix& m : plan_.matrices) comm_.broadcast(params + m.offset, m.numel, CommDtype::F32, m.owner);
     }
     float* scratch(size_t count) {

@@ -49,13 +49,11 @@ struct OptimShard {
     int rank = 0, ranks = 1; // Muon: rank r orthogonalizes muon_layers(L, k, r, ranks) of matrix tensor k
 };
 
-// The layers of Muon matrix tensor k (in Muon's order; L layers each) that rank r orthogonalizes:
-// round-robin as the CPU reference (optim/data_parallel.h's Zero1Plan, KellerJordan/Muon's
-// distributed scheme): matrix j = k L + l (tensor order, then layer) belongs to rank j % ranks,
-// so rank r has `count` layers first, first + ranks, first + 2 ranks, ...
+// The layers of Muon matrix tensor k (in Muon's order; L layers each) that rank r orthogonalizes,
+// those muon_matrix_owner (optim/muon.h, the CPU trainer's round-robin) gives it: `count` layers
+// first, first + ranks, first + 2 ranks, ...
 struct LayerSet {
     int first, count, stride;
-    int layer(int i) const { return first + i * stride; }
 };
 inline LayerSet muon_layers(int L, int k, int rank, int ranks) {
     const int first = (int)((((long long)rank - (long long)k * L) % ranks + ranks) % ranks);
@@ -89,10 +87,7 @@ struct HeldRange {
 // tensors (so only they are all-gathered, and evenly).
 inline std::pair<size_t, size_t> zero1_part(const ParamTensor& t, const OptimShard& s, int r, bool muon) {
     const size_t numel = t.numel();
-    if (muon) {
-        const size_t q = numel / s.ranks;
-        return {r * q, r == s.ranks - 1 ? numel : (r + 1) * q};
-    }
+    if (muon) return split_among_ranks(numel, s.ranks, r);
     const size_t lo = (size_t)r * s.shard, hi = lo + s.shard;
     const size_t b = std::min(std::max(lo, t.offset), t.offset + numel) - t.offset;
     const size_t e = std::max(std::min(hi, t.offset + numel), t.offset) - t.offset;
@@ -175,7 +170,7 @@ public:
     // rounding stream).
     void step(float* master, floatX* params, const floatX* grads, const float* grad_scale, float lr_factor, int t) {
         FusedStepArgs args = {master, params, grads, grad_scale, rounding_key(rounding_seed_, t)};
-        if (master_sharded()) args.master_offset = (size_t)shard_.rank * shard_.shard; // master_part's begin
+        if (master_sharded()) args.master_offset = master_part(model_params()).begin;
         for (Algorithm rule : elementwise_rules_) {
             NvtxRange r("optimizer/%s", algorithm_name(rule));
             switch (rule) {
@@ -267,11 +262,11 @@ public:
     void set_global_sum(std::function<void(double*)> f) { global_sum_ = std::move(f); }
 
     // -z 1 without Muon: the master weights are sharded like the state, rank r keeping flat
-    // elements [r * shard, (r + 1) * shard) of the num_params.
+    // elements [r * shard, (r + 1) * shard) of the num_params (r: this rank by default).
     bool master_sharded() const { return shard_.shard > 0 && muon_tensors_.empty(); }
-    HeldRange master_part(size_t num_params) const {
+    HeldRange master_part(size_t num_params, int r = -1) const {
         if (!master_sharded()) return {0, num_params};
-        const size_t b = std::min(num_params, (size_t)shard_.rank * shard_.shard), e = std::min(num_params, b + shard_.shard);
+        const size_t b = std::min(num_params, (size_t)(r < 0 ? shard_.rank : r) * shard_.shard), e = std::min(num_params, b + shard_.shard);
         return {b, e - b};
     }
 
@@ -283,9 +278,8 @@ public:
         if (groups_[k].rule == Algorithm::Muon) {
             size_t j = 0;
             while (muon_tensors_[j] != k) j++;
-            for (int l = 0; l < t.layers; l++) // layer l's owner: muon_layers' round-robin
-                pieces.push_back({(size_t)l * t.layer_numel(), (size_t)(l + 1) * t.layer_numel(),
-                                  (int)(((long long)j * t.layers + l) % shard_.ranks)});
+            for (int l = 0; l < t.layers; l++)
+                pieces.push_back({(size_t)l * t.layer_numel(), (size_t)(l + 1) * t.layer_numel(), muon_matrix_owner((int)j, t.layers, l, shard_.ranks)});
         } else if (shard_.shard > 0) {
             for (int r = 0; r < shard_.ranks; r++) {
                 const std::pair<size_t, size_t> part = zero1_part(t, shard_, r, !muon_tensors_.empty());
@@ -302,7 +296,7 @@ public:
     const std::vector<std::string>& state_names() const { return state_names_; }
     const std::vector<float*>& state() const { return state_; }
     const std::vector<size_t>& state_numel() const { return state_numel_; }
-    // The tensor elements [begin, begin + count) state buffer k holds on this rank.
+    // The tensor elements state buffer k holds on this rank (HeldRange: one range, or Muon's layers).
     const std::vector<HeldRange>& held() const { return state_held_; }
     // Floats of fp32 state this rank holds, and the whole model's.
     size_t held_floats() const {
@@ -318,6 +312,7 @@ public:
 
 private:
     static bool is_prev_params(const std::string& slot) { return slot == "prev_params"; }
+    size_t model_params() const { return groups_.back().tensor.offset + groups_.back().tensor.numel(); }
 
     // Where each (tensor, slot) fp32 state buffer lives in one allocation (each 256-byte
     // aligned), which tensors Muon orthogonalizes, the floatX previous parameters of ssvr

@@ -142,6 +142,11 @@ OPTIM_HD inline void muon_apply_element(float& p, float o, float scaled_lr, cons
     p -= scaled_lr * o;
 }
 
+// Data parallel (both trainers, KellerJordan/Muon's distributed scheme): the hidden matrices are
+// dealt to ranks whole, round-robin: matrix j = k L + l (Muon tensor k of L layers, layer l, in
+// tensor order) belongs to rank j % ranks.
+inline int muon_matrix_owner(int k, int layers, int l, int ranks) { return (int)(((long long)k * layers + l) % ranks); }
+
 inline float muon_scaled_lr(float lr, int rows, int cols, MuonScale scale = MuonScale::Shape) {
     if (scale == MuonScale::RMS) return (float)(lr * 0.2 * std::sqrt((double)(rows > cols ? rows : cols)));
     const double ratio = (double)rows / cols;
