@@ -19,6 +19,8 @@ while [ $# -gt 0 ]; do
         *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
+[[ "$np" =~ ^[1-9][0-9]*$ ]] || { echo "error: --np wants a positive integer, got '$np'" >&2; exit 2; }
+[[ "$steps" =~ ^[1-9][0-9]*$ ]] || { echo "error: --steps wants a positive integer, got '$steps'" >&2; exit 2; }
 PYTHON="${PYTHON:-/usr/bin/python3}"
 command -v mpirun >/dev/null || { echo "error: no mpirun (scripts/setup.sh installs openmpi-bin)" >&2; exit 2; }
 [ -x ./train_gpt2cpu ] && ldd ./train_gpt2cpu | grep libmpi >/dev/null \
@@ -27,11 +29,15 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_AL
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# each rank runs the trainer as the child of a small Python process that then prints the child's
-# peak resident memory (KiB) on stderr: "peak_rss_kib <rank> <KiB>"
+# each rank runs the trainer as the child of a small Python process that then writes the child's
+# peak resident memory (KiB) to a file of its own, $PEAK_DIR/rank<R>.kib: a file, not a line
+# printed after the child exits, which mpirun may drop once the other ranks have ended
 wrap='import os, resource, subprocess, sys
 rc = subprocess.call(sys.argv[1:])
-print("peak_rss_kib %s %d" % (os.environ.get("OMPI_COMM_WORLD_RANK", "?"), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss), file=sys.stderr)
+path = os.path.join(os.environ["PEAK_DIR"], "rank%s.kib" % os.environ["OMPI_COMM_WORLD_RANK"])
+with open(path + ".tmp", "w") as f:
+    f.write("%d\n" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+os.rename(path + ".tmp", path)
 sys.exit(rc)'
 echo "train_gpt2cpu -e $model --optim $optim, mpirun -np $np, -b 1 -t 64 -x $steps ($(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD))"
 echo
@@ -39,13 +45,19 @@ echo "| -z | peak RSS of the largest rank (GiB) | every rank (GiB) | run plan |"
 echo "|---|---|---|---|"
 declare -A peak
 for z in 0 1; do
-    if ! mpirun -np "$np" "$PYTHON" -c "$wrap" ./train_gpt2cpu -e "$model" -b 1 -t 64 -x "$steps" -v 0 -s 0 --optim "$optim" -z "$z" \
+    mkdir -p "$work/z$z"
+    if ! PEAK_DIR="$work/z$z" mpirun -x PEAK_DIR -np "$np" "$PYTHON" -c "$wrap" ./train_gpt2cpu -e "$model" -b 1 -t 64 -x "$steps" -v 0 -s 0 --optim "$optim" -z "$z" \
             >"$work/z$z.out" 2>"$work/z$z.err"; then
-        echo "error: the -z $z run failed: $(grep -m1 '^error' "$work/z$z.err" "$work/z$z.out" || tail -1 "$work/z$z.err")" >&2
+        echo "error: the -z $z run failed: $(grep -h -m1 '^error' "$work/z$z.err" "$work/z$z.out" || tail -1 "$work/z$z.err")" >&2
         exit 1
     fi
-    ranks=$(grep '^peak_rss_kib' "$work/z$z.err" | sort -k2 -n | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), $3 / 1048576}')
-    peak[$z]=$(grep '^peak_rss_kib' "$work/z$z.err" | awk 'BEGIN {m = 0} {if ($3 > m) m = $3} END {print m}')
+    kib=()
+    for ((r = 0; r < np; r++)); do
+        [ -s "$work/z$z/rank$r.kib" ] || { echo "error: the -z $z run left no peak memory for rank $r" >&2; exit 1; }
+        kib+=("$(cat "$work/z$z/rank$r.kib")")
+    done
+    ranks=$(printf '%s\n' "${kib[@]}" | awk '{printf "%s%.2f", (NR > 1 ? ", " : ""), $1 / 1048576}')
+    peak[$z]=$(printf '%s\n' "${kib[@]}" | awk 'BEGIN {m = 0} {if ($1 > m) m = $1} END {print m}')
     plan=$(grep -m1 '^optimizer state:' "$work/z$z.out" || echo "whole optimizer state on every rank")
     printf '| %s | %.2f | %s | %s |\n' "$z" "$(awk -v k="${peak[$z]}" 'BEGIN {print k / 1048576}')" "$ranks" "$plan"
 done

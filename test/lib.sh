@@ -1,7 +1,8 @@
 # Shared by the shell tests (source it): verdict lines in the format test/run_tests.sh counts.
 failures=0
 pass() { echo "PASS $1${2:+ $2}"; }
-fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+# a FAIL is one line: a multi-line why (a program's output) is folded with " | "
+fail() { local why=${2//$'\n'/ | }; echo "FAIL $1: $why"; failures=$((failures + 1)); }
 
 # expect_one_line_error NAME PATTERN ABSENT COMMAND...: COMMAND must exit 2 with exactly one
 # stderr line matching the extended regex PATTERN, and, when ABSENT is not empty, must not

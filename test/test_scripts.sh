@@ -380,14 +380,21 @@ else fail scripts/comm_model "$(head -c 400 "$work/comm.check")"; fi
 # ---- scripts/bench_zero1_memory.sh on d2 (2 ranks, about 2 s): both rows, the run plan's state
 # line for -z 1, every rank's peak, a ratio (the figure itself is the benchmark's, not asserted)
 if command -v mpirun >/dev/null && ldd ./train_gpt2cpu 2>/dev/null | grep libmpi >/dev/null; then
-    if scripts/bench_zero1_memory.sh --model d2 --np 2 >"$work/zero1_mem.out" 2>&1 &&
-       grep -qE '^\| 0 \| [0-9.]+ \| [0-9.]+, [0-9.]+ \| whole optimizer state' "$work/zero1_mem.out" &&
-       grep -qE '^\| 1 \| [0-9.]+ \| [0-9.]+, [0-9.]+ \| optimizer state: this rank keeps 13.54 MB of the whole 27.08 MB' "$work/zero1_mem.out" &&
-       grep -qE '^-z 1 / -z 0 peak RSS: [0-9.]+' "$work/zero1_mem.out"; then
-        pass scripts/bench_zero1_memory "($(tail -1 "$work/zero1_mem.out"))"
+    out="$work/zero1_mem.out"
+    row0='^\| 0 \| [0-9.]+ \| [0-9.]+, [0-9.]+ \| whole optimizer state'
+    row1='^\| 1 \| [0-9.]+ \| [0-9.]+, [0-9.]+ \| optimizer state: this rank keeps 13.54 MB of the whole 27.08 MB'
+    if ! scripts/bench_zero1_memory.sh --model d2 --np 2 >"$out" 2>&1; then
+        fail scripts/bench_zero1_memory "the script failed: $(grep -m1 '^error' "$out" || tail -n 3 "$out")"
+    elif ! grep -qE "$row0" "$out"; then
+        fail scripts/bench_zero1_memory "want a -z 0 row with 2 ranks' peaks and the whole state, got: $(grep '^| 0 ' "$out" || echo 'no -z 0 row')"
+    elif ! grep -qE "$row1" "$out"; then
+        fail scripts/bench_zero1_memory "want a -z 1 row with 2 ranks' peaks and a 13.54 of 27.08 MB state, got: $(grep '^| 1 ' "$out" || echo 'no -z 1 row')"
+    elif ! grep -qE '^-z 1 / -z 0 peak RSS: [0-9.]+' "$out"; then
+        fail scripts/bench_zero1_memory "no '-z 1 / -z 0 peak RSS' ratio line in: $(tail -n 3 "$out")"
     else
-        fail scripts/bench_zero1_memory "$(tail -c 400 "$work/zero1_mem.out")"
+        pass scripts/bench_zero1_memory "($(tail -1 "$out"))"
     fi
+    expect_one_line_error scripts/bench_zero1_memory_bad_np "--np wants a positive integer, got 'abc'" "" scripts/bench_zero1_memory.sh --np abc
 else
     echo "SKIP scripts/bench_zero1_memory: no mpirun or train_gpt2cpu without MPI"
 fi

@@ -7,6 +7,7 @@ results = {"PASS": 0, "FAIL": 0, "SKIP": 0}
 def report(verdict, name, detail=""):
     results[verdict] += 1
     sep = " " if verdict == "PASS" else ": "
+    detail = " | ".join(str(detail).splitlines())  # one verdict line, whatever the detail holds
     print(f"{verdict} {name}{sep + detail if detail else ''}", flush=True)
 
 
