@@ -52,12 +52,15 @@ constexpr CommDtype COMM_FLOATX = CommDtype::BF16;
 // it (NCCL has no point-to-point here), rank 0 downloads it. Collective: every rank sends every piece.
 class RootRelay {
 public:
-    RootRelay(Comm& comm, size_t largest) : comm_(comm) { cudaCheck(cudaMalloc(&staging_, std::max<size_t>(largest, 1) * sizeof(float))); }
+    RootRelay(Comm& comm, size_t largest) : comm_(comm), capacity_(largest) {
+        cudaCheck(cudaMalloc(&staging_, std::max<size_t>(largest, 1) * sizeof(float)));
+    }
     ~RootRelay() { cudaFree(staging_); }
     RootRelay(const RootRelay&) = delete;
     RootRelay& operator=(const RootRelay&) = delete;
     // src: the piece on the owner (read there only); dst: where it goes on rank 0 (used there only).
     void send(const float* src, size_t count, int owner, float* dst) {
+        if (count > capacity_) fail_runtime("internal: a checkpoint piece of %zu floats exceeds the %zu-float staging buffer", count, capacity_);
         if (comm_.rank() == owner) cudaCheck(cudaMemcpy(staging_, src, count * sizeof(float), cudaMemcpyDeviceToDevice));
         comm_.broadcast(staging_, count, CommDtype::F32, owner);
         cudaCheck(cudaDeviceSynchronize());
@@ -66,6 +69,7 @@ public:
 
 private:
     Comm& comm_;
+    size_t capacity_;
     float* staging_ = nullptr;
 };
 
@@ -228,12 +232,13 @@ public:
     void gather_state(const GpuOptimizer& opt, const float* master, std::vector<std::vector<float>>* host,
                       std::vector<float>* host_master) {
         if (!collective_) return;
-        size_t largest = opt.master_sharded() ? opt.master_part(n_).count : 0;
-        for (const HeldRange& h : opt.held()) largest = std::max(largest, h.count);
-        RootRelay relay(comm_, largest);
+        // every piece any owner sends, listed alike on every rank: the staging buffer must hold the
+        // largest of them all, not just of this rank's own (the last rank's part is the smallest)
+        struct Piece { const float* src; size_t count; int owner; float* dst; };
+        std::vector<Piece> pieces;
         for (int r = 1; r < ranks_ && opt.master_sharded(); r++) {
             const HeldRange part = opt.master_part(n_, r);
-            if (part.count > 0) relay.send(master, part.count, r, rank_ == 0 ? host_master->data() + part.begin : nullptr);
+            if (part.count > 0) pieces.push_back({master, part.count, r, rank_ == 0 ? host_master->data() + part.begin : nullptr});
         }
         size_t s = 0; // state buffer index: tensors in order, their slots in order
         for (size_t k = 0; k < opt.groups().size(); k++) {
@@ -242,10 +247,14 @@ public:
                 if (!opt.state()[s]) continue; // floatX (ssvr: one process only)
                 for (const OwnedPiece& p : opt.owned_pieces(k))
                     if (p.owner > 0) // not every rank's, nor rank 0's: those are in its own download
-                        relay.send(rank_ == p.owner ? opt.state()[s] + opt.held()[s].index_of(p.begin) : nullptr, p.end - p.begin, p.owner,
-                                   rank_ == 0 ? (*host)[s].data() + p.begin : nullptr);
+                        pieces.push_back({rank_ == p.owner ? opt.state()[s] + opt.held()[s].index_of(p.begin) : nullptr, p.end - p.begin,
+                                          p.owner, rank_ == 0 ? (*host)[s].data() + p.begin : nullptr});
             }
         }
+        size_t largest = 0;
+        for (const Piece& p : pieces) largest = std::max(largest, p.count);
+        RootRelay relay(comm_, largest);
+        for (const Piece& p : pieces) relay.send(p.src, p.count, p.owner, p.dst);
     }
 
     bool per_rank_state() const { return d_.sign_vote && oc_.algorithm == Algorithm::Signum && ranks_ > 1; }
@@ -290,6 +299,13 @@ public:
         double v = here ? ranks_ - rank_ : 0; // the max picks the lowest rank
         reduce_host(&v, 1, true);
         return v > 0 ? ranks_ - (int)v : -1;
+    }
+    // The max over ranks of a small host integer (the stop signal every rank agrees on).
+    int max_over_ranks(int x) {
+        if (!collective_) return x;
+        double v = x;
+        reduce_host(&v, 1, true);
+        return (int)v;
     }
     // Mean over ranks of a host value (each rank's loss over its own batches).
     double mean(double x) {
