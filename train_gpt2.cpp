@@ -28,6 +28,7 @@
 #include "common/model_file.h"
 #include "common/sampling.h"
 #include "common/noise_density.h"
+#include "common/stop_request.h"
 #include "common/output_dir.h"
 #include "common/nonfinite_step.h"
 #include "common/run_log.h"
@@ -233,6 +234,7 @@ static int train(int argc, char** argv) {
         const QuietStderrUnlessRank0 quiet;
         parse_train_args(argc, argv, &cfg);
     }
+    install_stop_handlers(); // SIGTERM, SIGUSR1, SIGINT: checkpoint after the step in flight, exit 75
     std::unique_ptr<Comm> comm_owner = make_host_comm(cfg.dist);
     Comm& comm = *comm_owner;
     const int rank = comm.rank(), ranks = comm.size();
@@ -296,6 +298,12 @@ static int train(int argc, char** argv) {
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
+    int done = cfg.resume && root && resume_step == max_steps && run_done(cfg.output_dir, max_steps);
+    comm.broadcast(&done, 1, CommDtype::I32, 0);
+    if (done) { // llm.c's restart loop ends here
+        printf("already done at step %d: %s exists\n", max_steps, done_marker_path(cfg.output_dir, max_steps).c_str());
+        return 0;
+    }
     if (resume_step >= 0) {
         const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), dp.resume_state(),
                                                  dp.own_rank_state());
@@ -331,6 +339,8 @@ static int train(int argc, char** argv) {
     };
     const int nan_step = test_nan_grad_step(rank);
     MatmulProfile profile(cfg.profile_kernels != 0);
+
+    int stopped_by = 0; // the signal every rank agreed to stop on (common/stop_request.h)
 
     // ---- the loop
     for (int step = start_step; step <= max_steps; step++) {
@@ -398,14 +408,26 @@ static int train(int argc, char** argv) {
         }
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.
-        if (step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0)) checkpoint(step + 1);
+        const bool checkpointed = step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0);
+        if (checkpointed) checkpoint(step + 1);
+        // a stop signal on any rank: every rank stops after this update (the last one finishes normally)
+        stopped_by = local_stop_signal();
+        comm.all_reduce_max(&stopped_by, 1, CommDtype::I32);
+        if (stopped_by && step + 1 < max_steps) {
+            if (!checkpointed) checkpoint(step + 1);
+            printf("stopped by %s after step %d: %s; exit code %d\n", stop_signal_name(stopped_by), step + 1,
+                   cfg.output_dir.empty() ? "no -o, so no checkpoint" : "checkpoint written, resume with -y 1", EXIT_PREEMPTED);
+            break;
+        }
+        stopped_by = 0;
     }
+    if (!stopped_by && writing) write_done_marker(cfg.output_dir, max_steps);
     profile.print();
     delete hellaswag;
     delete val_loader;
     delete noise_loader;
     delete noise_acc;
-    return 0;
+    return stopped_by ? EXIT_PREEMPTED : 0;
 }
 
 int main(int argc, char** argv) {

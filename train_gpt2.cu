@@ -35,6 +35,7 @@
 #include "common/rng.h"
 #include "common/run_log.h"
 #include "common/sampling.h"
+#include "common/stop_request.h"
 #include "common/tokenizer.h"
 #include "common/train_config.h"
 #include "common/utils.h"
@@ -540,6 +541,7 @@ static void ssvr_gradients(GPT2Cuda& model, GpuOptimizer& optimizer, DataLoader&
 
 int main(int argc, char** argv) {
     line_buffer_stdout();
+    install_stop_handlers(); // SIGTERM, SIGUSR1, SIGINT: checkpoint after the step in flight, exit 75
     // ---- flags: llm.c's GPT-2 (124M) run by default
     TrainConfig cfg = gpu_trainer_defaults();
     {
@@ -646,6 +648,10 @@ int main(int argc, char** argv) {
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
+    if (resume_step == max_steps && run_done(cfg.output_dir, max_steps)) { // llm.c's restart loop ends here (every rank sees the marker)
+        printf("already done at step %d: %s exists\n", max_steps, done_marker_path(cfg.output_dir, max_steps).c_str());
+        return 0;
+    }
     if (resume_step >= 0) {
         HostTrainingState host(model, optimizer);
         std::vector<StateTensorRef> extra = host.extra_refs;
@@ -688,6 +694,8 @@ int main(int argc, char** argv) {
     const int nan_step = test_nan_grad_step(rank);
     const double flops_per_step = gpt2_flops_per_token(mc, T) * (double)total_batch;
     const double peak_flops = peak_bf16_flops(prop.name) * world; // MFU: of all the ranks' GPUs
+
+    int stopped_by = 0; // the signal every rank agreed to stop on (common/stop_request.h)
 
     // ---- the loop
     for (int step = start_step; step <= max_steps; step++) {
@@ -772,8 +780,19 @@ int main(int argc, char** argv) {
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.
-        if (step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0)) checkpoint(step + 1);
+        const bool checkpointed = step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0);
+        if (checkpointed) checkpoint(step + 1);
+        // a stop signal on any rank: every rank stops after this update (the last one finishes normally)
+        stopped_by = dp ? dp->max_over_ranks(local_stop_signal()) : local_stop_signal();
+        if (stopped_by && step + 1 < max_steps) {
+            if (!checkpointed) checkpoint(step + 1);
+            printf("stopped by %s after step %d: %s; exit code %d\n", stop_signal_name(stopped_by), step + 1,
+                   cfg.output_dir.empty() ? "no -o, so no checkpoint" : "checkpoint written, resume with -y 1", EXIT_PREEMPTED);
+            break;
+        }
+        stopped_by = 0;
     }
+    if (!stopped_by && writing) write_done_marker(cfg.output_dir, max_steps);
     phase_timer().print(stdout);
     delete hellaswag;
     matmul_plans_clear();
@@ -783,6 +802,6 @@ int main(int argc, char** argv) {
     dp.reset();
     comm.reset();
     cuda_context_destroy();
-    return 0;
+    return stopped_by ? EXIT_PREEMPTED : 0;
 }
 #endif

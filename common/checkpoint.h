@@ -72,6 +72,19 @@ inline int latest_checkpoint_step(const std::string& dir) {
     return steps.empty() ? -1 : steps.back();
 }
 
+// DONE_%08d: written after the final step's checkpoint, as llm.c does, so a restart loop
+// (`while [ ! -f DONE_00001000 ]; do mpirun ... -y 1; done`) ends; -y 1 on a run that holds the
+// marker of its last step exits 0 ("already done").
+inline std::string done_marker_path(const std::string& dir, int step) {
+    char name[32];
+    snprintf(name, sizeof name, "/DONE_%08d", step);
+    return dir + name;
+}
+inline bool run_done(const std::string& dir, int max_steps) { return access(done_marker_path(dir, max_steps).c_str(), F_OK) == 0; }
+inline void write_done_marker(const std::string& dir, int step) {
+    write_file_atomically(done_marker_path(dir, step), nullptr, 0, nullptr, 0);
+}
+
 // --keep K: deletes every complete checkpoint but the newest K (K = 0 keeps all).
 inline void delete_old_checkpoints(const std::string& dir, int keep) {
     if (keep <= 0) return;

@@ -19,15 +19,16 @@
 #include "utils.h"
 
 namespace output_dir_detail {
-// model_*.bin, state_*.bin and their .tmp files: everything a checkpoint write leaves.
+// model_*.bin, state_*.bin and their .tmp files: everything a checkpoint write leaves; and the
+// DONE_* marker of a finished run (a fresh run must not inherit it).
 inline std::vector<std::string> checkpoint_files(const std::string& dir) {
     std::vector<std::string> names;
     DIR* d = opendir(dir.c_str());
     if (!d) return names;
     while (struct dirent* e = readdir(d)) {
         const std::string name = e->d_name;
-        if ((name.rfind("model_", 0) == 0 || name.rfind("state_", 0) == 0) &&
-            (name.find(".bin") != std::string::npos))
+        if (((name.rfind("model_", 0) == 0 || name.rfind("state_", 0) == 0) && name.find(".bin") != std::string::npos) ||
+            name.rfind("DONE_", 0) == 0)
             names.push_back(name);
     }
     closedir(d);
