@@ -173,7 +173,8 @@ static const char* CPU_RUNS[] = {
     "--optim muon -l 0.01 --momentum 0.9 --nesterov 0 -c 0.1 --muon-fallback signsgd --fallback-lr 3e-4 --muon-ns-steps 3 --grad-clip 0 -x 10",
     "--optim muon -l 0.01 -c 0.1 --wd-on all --muon-fallback lion --fallback-lr 3e-4 --grad-clip 0 -x 10",
     "--optim muon --muon-scale rms -l 5e-4 -c 0.1 --muon-ns polar-express --grad-clip 1 -x 10",
-    "--optim nsgd -l 0.05 --momentum 0.9 -c 0.1 --schedule cosine --grad-clip 0.5 -x 10",
+    "--optim nsgd -l 0.01 --momentum 0.9 -c 0.1 -u 3 --warmup-init 0.01 --warmup-shape cos --schedule cosine --grad-clip 0.5 -x 10",
+    "--optim nsgd --nsgd-norm global -l 0.05 --momentum 0.9 -c 0.1 --schedule cosine --grad-clip 0.5 -x 10",
     "--optim ssvr -l 3e-4 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 1 -x 10",
 };
 
