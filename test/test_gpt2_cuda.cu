@@ -156,6 +156,7 @@ static std::string run_name(const OptimConfig& oc) {
     if (oc.algorithm == Algorithm::SGD) name += oc.momentum > 0 ? (oc.nesterov == 1 ? "_nesterov" : "_momentum") : "_plain";
     if (oc.algorithm == Algorithm::Muon && oc.muon_scale == MuonScale::RMS) name += "_rms";
     if (oc.algorithm == Algorithm::Muon && oc.muon_ns == MuonNs::PolarExpress) name += "_polar";
+    if (oc.algorithm == Algorithm::NSGD) name += std::string("_") + nsgd_norm_name(oc.nsgd_norm);
     return name;
 }
 
