@@ -19,11 +19,12 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from verdicts import check, summary  # noqa: E402
 
-build = sys.argv[1] if len(sys.argv) > 1 else "build"
-binary = os.path.join(build, "test_train_config")
+build = "build"
 
 
 def trainer_lrs(flags):
+    """The trainers' lr of every step for these flags (scripts/plot_warmup_shapes.py uses it too)."""
+    binary = os.path.join(build, "test_train_config")
     out = subprocess.run([binary, "--lrs", flags], capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit("error: %s --lrs '%s' failed: %s" % (binary, flags, out.stderr.strip()))
@@ -54,22 +55,29 @@ def flags_for(max_lr, total, warmup, div, final_div, shape="cos"):
         max_lr, total, warmup, shape, 1.0 / div, 1.0 / (div * final_div))
 
 
-cases = [("paper_10000_steps", 1e-3, 10000, 1000, 100.0, 1e4),  # the SignSGD paper's (final_div: PyTorch's default)
-         ("short_odd", 3e-2, 53, 7, 25.0, 40.0)]
-for name, max_lr, total, warmup, div, final_div in cases:
-    want = onecycle_lrs(max_lr, total, warmup, div, final_div)
-    ours = trainer_lrs(flags_for(max_lr, total, warmup, div, final_div))
-    err, step = worst_step(ours, want)
-    check("onecycle/" + name, len(ours) == total and err <= 1e-6,
-          "%d steps, worst step %d: ours %.9g, OneCycleLR %.9g (rel err %.2e, tol 1e-6)" % (len(ours), step, ours[step], want[step], err))
+def main():
+    global build
+    build = sys.argv[1] if len(sys.argv) > 1 else "build"
+    cases = [("paper_10000_steps", 1e-3, 10000, 1000, 100.0, 1e4),  # the SignSGD paper's (final_div: PyTorch's default)
+             ("short_odd", 3e-2, 53, 7, 25.0, 40.0)]
+    for name, max_lr, total, warmup, div, final_div in cases:
+        want = onecycle_lrs(max_lr, total, warmup, div, final_div)
+        ours = trainer_lrs(flags_for(max_lr, total, warmup, div, final_div))
+        err, step = worst_step(ours, want)
+        check("onecycle/" + name, len(ours) == total and err <= 1e-6,
+              "%d steps, worst step %d: ours %.9g, OneCycleLR %.9g (rel err %.2e, tol 1e-6)" % (len(ours), step, ours[step], want[step], err))
 
-# the issue's numbers: step 100 of a 1,000-step warmup, div 100
-cos = trainer_lrs(flags_for(1.0, 10000, 1000, 100.0, 1e4))[100]
-linear = trainer_lrs(flags_for(1.0, 10000, 1000, 100.0, 1e4, "linear"))[100]
-check("onecycle/issue_step100", abs(cos - 0.0344) < 5e-4 and abs(linear - 0.110) < 5e-4,
-      "lr factor at step 100: cos %.4f (OneCycleLR 0.034), linear %.4f (llm.c 0.110)" % (cos, linear))
-# the comparison can fail: llm.c's linear warmup is not OneCycleLR
-want = onecycle_lrs(1e-3, 10000, 1000, 100.0, 1e4)
-err, step = worst_step(trainer_lrs(flags_for(1e-3, 10000, 1000, 100.0, 1e4, "linear")), want)
-check("onecycle/linear_warmup_differs", err > 1e-2, "--warmup-shape linear: worst step %d, rel err %.2e" % (step, err))
-sys.exit(summary("test_warmup_onecycle.py"))
+    # the issue's numbers: step 100 of a 1,000-step warmup, div 100
+    cos = trainer_lrs(flags_for(1.0, 10000, 1000, 100.0, 1e4))[100]
+    linear = trainer_lrs(flags_for(1.0, 10000, 1000, 100.0, 1e4, "linear"))[100]
+    check("onecycle/issue_step100", abs(cos - 0.0344) < 5e-4 and abs(linear - 0.110) < 5e-4,
+          "lr factor at step 100: cos %.4f (OneCycleLR 0.034), linear %.4f (llm.c 0.110)" % (cos, linear))
+    # the comparison can fail: llm.c's linear warmup is not OneCycleLR
+    want = onecycle_lrs(1e-3, 10000, 1000, 100.0, 1e4)
+    err, step = worst_step(trainer_lrs(flags_for(1e-3, 10000, 1000, 100.0, 1e4, "linear")), want)
+    check("onecycle/linear_warmup_differs", err > 1e-2, "--warmup-shape linear: worst step %d, rel err %.2e" % (step, err))
+    sys.exit(summary("test_warmup_onecycle.py"))
+
+
+if __name__ == "__main__":
+    main()
