@@ -135,7 +135,7 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("optimizer (defaults marked * depend on --optim):\n");
     printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr (default %s)\n", algorithm_name(d.optim.algorithm));
     printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion/ssvr 1e-4, adamw 6e-4, muon 2e-2\n"
-           "               (6e-4 with --muon-scale rms), nsgd 0.1)\n");
+           "               (6e-4 with --muon-scale rms), nsgd 1e-3 (0.1 with --nsgd-norm global))\n");
     printf("  --momentum M momentum of sgd, signum, muon, nsgd; ssvr's 1 - beta (* 0.9, muon 0.95)\n");
     printf("  --nesterov 0|1  Nesterov momentum for sgd, muon (* sgd 0, muon 1)\n");
     printf("  --beta1 B    adamw/lion beta1 (* 0.9)\n");
@@ -150,10 +150,15 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               fallback at muon's lr, default lr 6e-4 (default %s)\n", muon_scale_name(d.optim.muon_scale));
     printf("  --muon-ns N  quintic|polar-express Newton-Schulz coefficients (default %s)\n", muon_ns_name(d.optim.muon_ns));
     printf("  --fallback-lr LR  its learning rate (* the fallback's default lr)\n");
+    printf("  --nsgd-norm N  tensor|global: nsgd normalizes each layer slice's gradient, g/(||g||+1e-8), before the\n"
+           "               momentum (the heavy-tail paper's NSGD), or steps by m/||m|| over the whole model (default %s)\n",
+           nsgd_norm_name(d.optim.nsgd_norm));
     printf("schedule:\n");
     printf("  --schedule S cosine|linear|constant|wsd (default %s)\n", schedule_name(d.schedule.kind));
     printf("  -u N         warmup steps (default %d)\n", d.schedule.warmup_steps);
     printf("  --warmup-init F  lr fraction the warmup starts from (default %g)\n", d.schedule.warmup_init);
+    printf("  --warmup-shape S  linear|cos: llm.c's linear ramp, or OneCycleLR's cosine ramp from --warmup-init to 1\n"
+           "               at step N-1, the decay then starting there (default %s)\n", warmup_shape_name(d.schedule.warmup_shape));
     printf("  -q F         final lr as a fraction of the peak (default %g)\n", d.schedule.final_lr_frac);
     printf("  -k S         the same as --schedule (llm.c's flag)\n");
     printf("  --wsd-decay-frac F  wsd: share of steps spent decaying (default %g)\n", d.schedule.wsd_decay_frac);
@@ -352,6 +357,11 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
                 fail_usage("--muon-fallback wants sgd|signsgd|signum|adamw|lion, got '%s'", v);
         }
         else if (flag == "--fallback-lr") o.fallback_lr = parse_float(flag, v);
+        else if (flag == "--nsgd-norm") {
+            if (!strcmp(v, "tensor")) o.nsgd_norm = NsgdNorm::Tensor;
+            else if (!strcmp(v, "global")) o.nsgd_norm = NsgdNorm::Global;
+            else fail_usage("--nsgd-norm wants tensor|global, got '%s'", v);
+        }
         else if (flag == "--schedule" || flag == "-k") {
             const std::string w = v;
             if (w == "cosine") s.kind = Schedule::Cosine;
@@ -365,6 +375,11 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
             if (w == "sqrt") s.wsd_shape = WsdShape::Sqrt;
             else if (w == "linear") s.wsd_shape = WsdShape::Linear;
             else fail_usage("--wsd-shape wants sqrt|linear, got '%s'", v);
+        }
+        else if (flag == "--warmup-shape") {
+            if (!strcmp(v, "linear")) s.warmup_shape = WarmupShape::Linear;
+            else if (!strcmp(v, "cos")) s.warmup_shape = WarmupShape::Cos;
+            else fail_usage("--warmup-shape wants linear|cos, got '%s'", v);
         }
         else if (flag == "-u") s.warmup_steps = parse_int(flag, v);
         else if (flag == "--warmup-init") s.warmup_init = parse_float(flag, v);
@@ -427,6 +442,9 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (!(s.final_lr_frac >= 0 && s.final_lr_frac <= 1)) fail_usage("final lr fraction -q must be in [0, 1], got %g", s.final_lr_frac);
     if (!(s.wsd_decay_frac >= 0 && s.wsd_decay_frac <= 1)) fail_usage("--wsd-decay-frac must be in [0, 1], got %g", s.wsd_decay_frac);
     if (o.algorithm == Algorithm::SGD && o.nesterov == 1 && o.momentum == 0.0f) fail_usage("--nesterov 1 needs --momentum > 0 for sgd");
+    // per-slice norms would need each slice's sum of squares summed over the ranks that share it
+    if (o.algorithm == Algorithm::NSGD && o.nsgd_norm == NsgdNorm::Tensor && cfg->dist.zero_stage == 1)
+        fail_usage("-z 1 shards nsgd's layer slices across ranks: use --nsgd-norm global or -z 0 with --nsgd-norm tensor");
     resolve_optim_defaults(&cfg->optim);
 }
 
@@ -496,6 +514,8 @@ inline void print_run_plan(const TrainConfig& cfg, const BatchPlan& b, int max_s
     printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(o.algorithm), o.lr,
            o.weight_decay, wd_on_name(o.wd_on), o.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
     if (o.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(o.muon_fallback), o.fallback_lr);
+    if (o.algorithm == Algorithm::NSGD) printf(", norm per %s", o.nsgd_norm == NsgdNorm::Tensor ? "layer slice" : "whole model");
+    if (cfg.schedule.warmup_shape == WarmupShape::Cos) printf(", cos warmup");
     printf("\n");
 }
 

@@ -120,16 +120,18 @@ public:
 
     // The elementwise rules on the flat coordinates of `ranges` only (disjoint [begin, end)),
     // the same arithmetic as step() (ZeRO-1, optim/data_parallel.h: each rank its part).
-    // Muon's matrices are left to step_muon_matrix. nsgd's ||m||^2 over the ranges goes
-    // through global_sum (the sum over ranks; identity in one process) before anything is applied.
+    // Muon's matrices are left to step_muon_matrix. nsgd --nsgd-norm global: ||m||^2 over the
+    // ranges goes through global_sum (the sum over ranks; identity in one process) before
+    // anything is applied; --nsgd-norm tensor: the ranges must hold whole layer slices.
     template <class GlobalSum>
     void step_ranges(float* params, const float* grads, float lr_factor, int t, const std::vector<std::pair<size_t, size_t>>& ranges,
                      GlobalSum global_sum) {
-        // nsgd: every tensor's momentum first, for the norm over the whole model
+        // nsgd global: every tensor's momentum first, for the norm over the whole model
+        const bool nsgd_global = cfg_.nsgd_norm == NsgdNorm::Global;
         double nsgd_sum_sq = 0.0;
         bool nsgd = false;
         for (size_t k = 0; k < groups_.size(); k++) {
-            if (groups_[k].rule != Algorithm::NSGD) continue;
+            if (groups_[k].rule != Algorithm::NSGD || !nsgd_global) continue;
             nsgd = true;
             for (const auto& r : ranges) {
                 size_t lo, n;
@@ -157,7 +159,10 @@ public:
                     case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1, at), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
                     case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, cfg_.beta1, cfg_.beta2}); break;
                     case Algorithm::Muon: break;
-                    case Algorithm::NSGD: nsgd_apply(p, s0, n, nsgd_inv, {lr, wd, cfg_.momentum}); break;
+                    case Algorithm::NSGD:
+                        if (nsgd_global) nsgd_apply(p, s0, n, nsgd_inv, {lr, wd, cfg_.momentum});
+                        else nsgd_slices(k, p, g, s0, at, n, {lr, wd, cfg_.momentum});
+                        break;
                     case Algorithm::SSVR: ssvr_apply(p, slot(k, 1, at), s0, n, {lr, wd}); break;
                 }
             }
@@ -261,6 +266,15 @@ private:
     // Slot i of tensor k at tensor element `at` (its piece must hold the elements read from it).
     float* slot(size_t tensor, size_t i, size_t at = 0) {
         return i < slots_[tensor].size() ? state_[slots_[tensor][i]].element(at) : nullptr;
+    }
+    // nsgd --nsgd-norm tensor on tensor k's elements [at, at + n), which must be whole layer
+    // slices (ZeRO-1 shards, which cut slices, are refused with it in parse_train_args).
+    void nsgd_slices(size_t k, float* p, const float* g, float* m, size_t at, size_t n, const NsgdHyper& h) {
+        const size_t slice = groups_[k].tensor.layer_numel();
+        if (at % slice != 0 || n % slice != 0)
+            fail_usage("nsgd --nsgd-norm tensor: %s's elements [%zu, %zu) are not whole layer slices of %zu (a ZeRO-1 shard?)",
+                       groups_[k].tensor.name, at, at + n, slice);
+        for (size_t i = 0; i < n; i += slice) nsgd_slice_update(p + i, g + i, m + i, slice, h);
     }
     // The part of tensor k inside the flat range [begin, end): its first flat index and length.
     bool clip_range(size_t k, size_t begin, size_t end, size_t* lo, size_t* n) const {

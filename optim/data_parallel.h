@@ -12,7 +12,8 @@
 //              parameters with optimizer state for its shard only (CpuOptimizer::keep_only:
 //              ZeRO-1's memory saving, about (ranks - 1) / ranks of the state), the norms are
 //              summed over the shards, then all-gather of the parameters (the leftover
-//              broadcast from the last rank). nsgd's ||m|| is the sum of the shards' ||m||^2.
+//              broadcast from the last rank). nsgd's ||m|| (--nsgd-norm global) is the sum of the
+//              shards' ||m||^2; --nsgd-norm tensor is refused (a shard may cut a layer slice).
 //   zero1_muon -z 1 under muon (KellerJordan/Muon's distributed scheme): all-reduce of the
 //              gradient; the hidden matrices (every layer slice) are dealt to ranks round-
 //              robin, each rank orthogonalizes and updates its own and broadcasts them; each

@@ -17,7 +17,8 @@
 // rank's shard only (master_part(): the caller keeps just that part, and step() takes the master
 // pointer of that part); with Muon (whose layers are not the flat shard) they stay whole.
 // sign_vote_table(): --sign-vote's constants.
-//   - nsgd: three launches (nsgd.cuh: momentum with norm partials, the norm, the update);
+//   - nsgd: three launches (nsgd.cuh; --nsgd-norm tensor: the slices' gradient norms, their
+//     inverses, the update; global: momentum with norm partials, the norm, the update);
 //   - ssvr: ssvr_add_current / ssvr_sub_previous fold the two gradients into v (ssvr.cuh),
 //     step() copies the floatX parameters into the previous-parameter buffer (flat, the
 //     params layout; its checkpoint slots "<tensor>.prev_params" are converted to and from
@@ -101,6 +102,8 @@ public:
         : cfg_(cfg), groups_(optim_param_groups(cfg, model)), rounding_seed_(rounding_seed), shard_(shard) {
         if (shard_.shard > 0 && (cfg_.algorithm == Algorithm::SSVR || (cfg_.algorithm == Algorithm::Muon && cfg_.muon_fallback == Algorithm::SSVR)))
             fail_usage("-z 1 shards element-wise rules; ssvr (a second gradient pass) is not sharded: use -z 0 on one process");
+        if (shard_.shard > 0 && cfg_.algorithm == Algorithm::NSGD && cfg_.nsgd_norm == NsgdNorm::Tensor)
+            fail_usage("-z 1 shards nsgd's layer slices across ranks: use --nsgd-norm global or -z 0 with --nsgd-norm tensor");
         const Layout layout = plan(cfg_, groups_, shard_);
         if (layout.state_floats > 0) {
             cudaCheck(cudaMalloc(&state_base_, layout.state_floats * sizeof(float)));
@@ -183,7 +186,8 @@ public:
                 case Algorithm::AdamW: launch<AdamWRule>(rule, args, lr_factor, t); break;
                 case Algorithm::Lion: launch<LionRule>(rule, args, lr_factor, t); break;
                 case Algorithm::NSGD:
-                    launch_nsgd_step(args, table<NsgdRule>(rule, lr_factor, t), cfg_.momentum, nsgd_scratch_, global_sum_ ? &global_sum_ : nullptr);
+                    if (cfg_.nsgd_norm == NsgdNorm::Tensor) launch_nsgd_slice_step(args, nsgd_slice_table(lr_factor), nsgd_scratch_);
+                    else launch_nsgd_step(args, table<NsgdRule>(rule, lr_factor, t), cfg_.momentum, nsgd_scratch_, global_sum_ ? &global_sum_ : nullptr);
                     break;
                 case Algorithm::SSVR:
                     // the parameters the model read at this step: the next step's previous parameters
@@ -322,7 +326,7 @@ private:
     struct Layout {
         std::vector<std::vector<size_t>> slot_offsets;
         std::vector<HeldRange> held;
-        size_t state_floats = 0, prev_params = 0, nsgd_scratch = 0;
+        size_t state_floats = 0, prev_params = 0, nsgd_scratch = 0, nsgd_slices = 0;
         std::vector<ParamTensor> matrices;
     };
     static Layout plan(const OptimConfig& cfg, const std::vector<ParamGroup>& groups, const OptimShard& shard) {
@@ -354,9 +358,15 @@ private:
             }
             layout.slot_offsets.push_back(offsets);
             if (g.rule == Algorithm::Muon) layout.matrices.push_back(g.tensor);
-            if (g.rule == Algorithm::NSGD) layout.nsgd_scratch += ceil_div((long long)g.tensor.numel(), FUSED_CHUNK);
+            if (g.rule == Algorithm::NSGD && cfg.nsgd_norm == NsgdNorm::Tensor) {
+                layout.nsgd_scratch += (size_t)g.tensor.layers * ceil_div((long long)g.tensor.layer_numel(), FUSED_CHUNK);
+                layout.nsgd_slices += (size_t)g.tensor.layers;
+            } else if (g.rule == Algorithm::NSGD) {
+                layout.nsgd_scratch += ceil_div((long long)g.tensor.numel(), FUSED_CHUNK);
+            }
         }
-        if (layout.nsgd_scratch > 0) layout.nsgd_scratch = nsgd_scratch_floats(layout.nsgd_scratch);
+        if (layout.nsgd_slices > 0) layout.nsgd_scratch = nsgd_slice_scratch_floats(layout.nsgd_scratch, layout.nsgd_slices);
+        else if (layout.nsgd_scratch > 0) layout.nsgd_scratch = nsgd_scratch_floats(layout.nsgd_scratch);
         return layout;
     }
 
@@ -380,6 +390,14 @@ private:
             if (end > begin)
                 table.add_range(p, begin, end - begin, slots_[k].data(), Rule::make(cfg_, groups_[k].peak_lr * lr_factor, weight_decay(k), t));
         }
+        return table;
+    }
+    // --nsgd-norm tensor: every nsgd tensor whole, with its slices (no -z 1: the constructor refuses it).
+    NsgdSliceTable nsgd_slice_table(float lr_factor) const {
+        NsgdSliceTable table;
+        for (size_t k = 0; k < groups_.size(); k++)
+            if (groups_[k].rule == Algorithm::NSGD)
+                table.add(groups_[k].tensor, slots_[k][0], {groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum});
         return table;
     }
     // One fused launch over every tensor whose rule is `rule` (none when this rank's shard has none).

@@ -10,6 +10,8 @@ enum class MuonNs { Quintic, PolarExpress };      // --muon-ns (optim/muon.h)
 enum class WeightDecayOn { Matrices, Hidden, All }; // which tensors get weight decay
 enum class Schedule { Cosine, Linear, Constant, WSD };
 enum class WsdShape { Sqrt, Linear }; // wsd's cool-down: 1 - sqrt(progress) (llm.c) or 1 - progress
+enum class WarmupShape { Linear, Cos }; // --warmup-shape: llm.c's linear ramp or OneCycleLR's cosine ramp
+enum class NsgdNorm { Tensor, Global };  // --nsgd-norm (optim/nsgd.h): per layer slice (the paper's) or whole model
 
 struct OptimConfig {
     Algorithm algorithm = Algorithm::AdamW;
@@ -27,6 +29,7 @@ struct OptimConfig {
     Algorithm muon_fallback = Algorithm::AdamW; // for embeddings, norms and biases under muon
     float fallback_lr = -1.0f;                  // < 0: the fallback algorithm's default lr
     float grad_clip = 1.0f;                     // global-norm clipping; 0 turns it off
+    NsgdNorm nsgd_norm = NsgdNorm::Tensor;      // nsgd: normalize each layer slice's gradient, or the whole momentum
 };
 
 struct ScheduleConfig {
@@ -36,9 +39,12 @@ struct ScheduleConfig {
     float final_lr_frac = 0.0f;    // the schedule ends at peak * final_lr_frac
     float wsd_decay_frac = 0.2f;   // wsd: the last fraction of steps decays (llm.c: 0.2)
     WsdShape wsd_shape = WsdShape::Sqrt;
+    WarmupShape warmup_shape = WarmupShape::Linear;
 };
 
 inline const char* wsd_shape_name(WsdShape s) { return s == WsdShape::Sqrt ? "sqrt" : "linear"; }
+inline const char* warmup_shape_name(WarmupShape s) { return s == WarmupShape::Cos ? "cos" : "linear"; }
+inline const char* nsgd_norm_name(NsgdNorm n) { return n == NsgdNorm::Global ? "global" : "tensor"; }
 
 inline const char* algorithm_name(Algorithm a) {
     switch (a) {
@@ -85,9 +91,12 @@ inline const char* wd_on_name(WeightDecayOn w) {
 
 // Default peak learning rate of each algorithm: sign methods move every coordinate by lr,
 // so theirs is far smaller than SGD's (the SignSGD paper: SGD 1e-2, SignSGD 1e-4). ssvr is
-// a sign method (1e-4 as SignSGD); nsgd's step has length lr over the whole model, and 0.1
-// is SignSGD's step length at 1e-4 on a 1M-parameter model (a starting point, not tuned).
+// a sign method (1e-4 as SignSGD); nsgd (--nsgd-norm tensor) moves each layer slice by at
+// most lr: 1e-3, the heavy-tail paper's NSGD run (scripts/train_all.sh); --nsgd-norm global's
+// step has length lr over the whole model, and 0.1 is SignSGD's step length at 1e-4 on a
+// 1M-parameter model (a starting point, not tuned; default_nsgd_global_lr).
 // muon under --muon-scale rms: AdamW's 6e-4 (the update then has AdamW's RMS).
+constexpr float default_nsgd_global_lr = 1e-1f;
 inline float default_lr(Algorithm a) {
     switch (a) {
         case Algorithm::SGD: return 1e-2f;
@@ -96,7 +105,7 @@ inline float default_lr(Algorithm a) {
         case Algorithm::AdamW: return 6e-4f;
         case Algorithm::Lion: return 1e-4f;
         case Algorithm::Muon: return 2e-2f;
-        case Algorithm::NSGD: return 1e-1f;
+        case Algorithm::NSGD: return 1e-3f;
         case Algorithm::SSVR: return 1e-4f;
     }
     return 1e-3f;
@@ -105,7 +114,8 @@ inline float default_lr(Algorithm a) {
 // Fills every unset (negative) field with the algorithm's default.
 inline void resolve_optim_defaults(OptimConfig* o) {
     const bool muon_rms = o->algorithm == Algorithm::Muon && o->muon_scale == MuonScale::RMS;
-    if (o->lr < 0) o->lr = muon_rms ? default_lr(Algorithm::AdamW) : default_lr(o->algorithm);
+    const bool nsgd_global = o->algorithm == Algorithm::NSGD && o->nsgd_norm == NsgdNorm::Global;
+    if (o->lr < 0) o->lr = muon_rms ? default_lr(Algorithm::AdamW) : nsgd_global ? default_nsgd_global_lr : default_lr(o->algorithm);
     // rms: Moonshot's recipe, the fallback (AdamW by default) at Muon's own lr
     if (o->fallback_lr < 0) o->fallback_lr = muon_rms ? o->lr : default_lr(o->muon_fallback);
     if (o->momentum < 0) o->momentum = o->algorithm == Algorithm::Muon ? 0.95f : 0.9f;

@@ -30,8 +30,8 @@ each with its layout shape, per-layer ones stacked along dim 0):
                         order) after the 3 updates
   optim/<R>/inputs, optim/<R>/targets  int32 (3,B,T): only for runs that take a new batch
                         every step (ssvr); the others use batch/ every step
-  Runs R: sgd, sgd_momentum, sgd_nesterov, signsgd, signum, adamw, lion, muon, nsgd, ssvr,
-          muon_rms (--muon-scale rms), muon_polar (--muon-ns polar-express).
+  Runs R: sgd, sgd_momentum, sgd_nesterov, signsgd, signum, adamw, lion, muon, nsgd (per layer slice),
+          nsgd_global (--nsgd-norm global), ssvr, muon_rms (--muon-scale rms), muon_polar (--muon-ns polar-express).
 
 Step semantics (sign(0) = 0): forward and backward of the mean loss; global norm
 sqrt(sum g^2) over all parameters; when --grad-clip > 0 and the norm exceeds it, every
@@ -198,21 +198,23 @@ def f32(text):
     return float(np.float32(text))
 
 
-DEFAULT_LR = {"sgd": 1e-2, "signsgd": 1e-4, "signum": 1e-4, "adamw": 6e-4, "lion": 1e-4, "muon": 2e-2, "nsgd": 1e-1,
+DEFAULT_LR = {"sgd": 1e-2, "signsgd": 1e-4, "signum": 1e-4, "adamw": 6e-4, "lion": 1e-4, "muon": 2e-2, "nsgd": 1e-3,
               "ssvr": 1e-4}
+NSGD_GLOBAL_LR = 1e-1  # --nsgd-norm global's default
 
 
 def parse_optim_flags(line):
     s = dict(optim="adamw", lr=-1.0, momentum=-1.0, nesterov=-1, beta1=-1.0, beta2=-1.0, eps=f32("1e-8"),
              wd=0.0, wd_on="matrices", grad_clip=1.0, ns_steps=5, fallback="adamw", fallback_lr=-1.0,
              schedule="cosine", warmup=0, warmup_init=0.0, final_frac=0.0, wsd_decay_frac=f32("0.2"), wsd_shape="sqrt",
-             max_steps=-1, muon_scale="shape", muon_ns="quintic")
+             max_steps=-1, muon_scale="shape", muon_ns="quintic", nsgd_norm="tensor", warmup_shape="linear")
     floats = {"-l": "lr", "--momentum": "momentum", "--beta1": "beta1", "--beta2": "beta2", "--eps": "eps",
               "-c": "wd", "--grad-clip": "grad_clip", "--fallback-lr": "fallback_lr", "--warmup-init": "warmup_init",
               "-q": "final_frac", "--wsd-decay-frac": "wsd_decay_frac"}
     ints = {"--nesterov": "nesterov", "--muon-ns-steps": "ns_steps", "-u": "warmup", "-x": "max_steps"}
     words = {"--optim": "optim", "--wd-on": "wd_on", "--muon-fallback": "fallback", "--schedule": "schedule",
-             "--wsd-shape": "wsd_shape", "--muon-scale": "muon_scale", "--muon-ns": "muon_ns"}
+             "--wsd-shape": "wsd_shape", "--muon-scale": "muon_scale", "--muon-ns": "muon_ns", "--nsgd-norm": "nsgd_norm",
+             "--warmup-shape": "warmup_shape"}
     tokens = line.split()
     if len(tokens) % 2:
         raise SystemExit("error: flags '%s' are not flag/value pairs" % line)
@@ -228,7 +230,8 @@ def parse_optim_flags(line):
     # resolve_optim_defaults() of optim/optim_config.h
     muon_rms = s["optim"] == "muon" and s["muon_scale"] == "rms"
     if s["lr"] < 0:
-        s["lr"] = f32(DEFAULT_LR["adamw" if muon_rms else s["optim"]])
+        nsgd_global = s["optim"] == "nsgd" and s["nsgd_norm"] == "global"
+        s["lr"] = f32(NSGD_GLOBAL_LR) if nsgd_global else f32(DEFAULT_LR["adamw" if muon_rms else s["optim"]])
     if s["fallback_lr"] < 0:
         s["fallback_lr"] = s["lr"] if muon_rms else f32(DEFAULT_LR[s["fallback"]])
     if s["momentum"] < 0:
@@ -246,9 +249,15 @@ def parse_optim_flags(line):
 def schedule_factor(s, step):
     """The lr multiplier of 0-based step `step`."""
     warmup, max_steps, low = s["warmup"], s["max_steps"], s["final_frac"]
+    cos_warmup = s["warmup_shape"] == "cos" and warmup > 0
     if step < warmup:
+        if cos_warmup:  # OneCycleLR's first phase: from warmup_init at step 0 to 1 at step warmup - 1
+            if warmup == 1:
+                return 1.0
+            return 1.0 + (s["warmup_init"] - 1.0) / 2.0 * (math.cos(math.pi * step / (warmup - 1)) + 1.0)
         return s["warmup_init"] + (1.0 - s["warmup_init"]) * (step + 1) / warmup
-    progress = (step - warmup) / max(1, max_steps - warmup)
+    # OneCycleLR's second phase starts at the peak step warmup - 1
+    progress = (step - (warmup - 1 if cos_warmup else warmup)) / max(1, max_steps - warmup)
     if s["schedule"] == "cosine":
         return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
     if s["schedule"] == "linear":
@@ -343,8 +352,15 @@ def newton_schulz(u, steps, ns="quintic"):
     return x.t() if tall else x
 
 
+# Tensors stacked over the layers (a layer slice each), in param_layout's order: all but wte, wpe, lnfw, lnfb.
+LAYERED = [False, False] + [True] * 12 + [False, False]
+
+
 class NSGD:
-    """Normalized SGD with momentum: p -= lr * m / ||m||, the norm over the whole model."""
+    """--nsgd-norm tensor: the heavy-tail paper's NSGD (arXiv 2602.07425, its src/optim/nsgd.py), per
+    PyTorch parameter there, per layer slice here: g / (||g||_2 + 1e-8), then buf = beta buf + (1 - beta) g,
+    p *= 1 - lr wd, p -= lr buf; the buffer starts at zero (theirs at a copy of the parameters).
+    --nsgd-norm global: p -= lr * m / ||m||, m the momentum of the raw gradients, the norm over the whole model."""
 
     def __init__(self, entries, s):
         self.s = s
@@ -353,6 +369,8 @@ class NSGD:
 
     @torch.no_grad()
     def step(self, lr):
+        if self.s["nsgd_norm"] == "tensor":
+            return self.step_per_slice(lr)
         beta = self.s["momentum"]
         for (p, _), m in zip(self.entries, self.momentum):
             m.mul_(beta).add_(p.grad, alpha=1.0 - beta)
@@ -362,6 +380,19 @@ class NSGD:
                 p.sub_(p * (lr * self.s["wd"]))
             if norm > 0:
                 p.sub_(m * (lr / norm))
+
+    @torch.no_grad()
+    def step_per_slice(self, lr):
+        beta, wd = self.s["momentum"], self.s["wd"]
+        for ((p, decays), m), layered in zip(zip(self.entries, self.momentum), LAYERED):
+            slices = range(p.shape[0]) if layered else [slice(None)]
+            for l in slices:
+                g = p.grad[l]
+                g = g / (g.norm(2) + 1e-8)
+                m[l].mul_(beta).add_(g, alpha=1.0 - beta)
+                if decays and wd != 0:
+                    p[l].mul_(1.0 - lr * wd)
+                p[l].add_(m[l] * (-lr))
 
 
 class SSVR:
@@ -460,7 +491,9 @@ RUNS = [  # name, trainer flags
     ("lion", "--optim lion -l 3e-4 --beta1 0.9 --beta2 0.99 -c 0.1 --schedule constant --grad-clip 0"),
     ("muon", "--optim muon -l 0.005 --momentum 0.95 --nesterov 1 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4"
              " -u 2 --warmup-init 0.25 --schedule cosine -q 0.1 --grad-clip 1.1"),
-    ("nsgd", "--optim nsgd -l 0.05 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 0"),
+    ("nsgd", "--optim nsgd -l 0.01 --momentum 0.9 -c 0.1 -u 2 --warmup-init 0.1 --warmup-shape cos --schedule cosine -q 0.1"
+             " --grad-clip 0.5"),
+    ("nsgd_global", "--optim nsgd --nsgd-norm global -l 0.05 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 0"),
     ("ssvr", "--optim ssvr -l 3e-4 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 0.5"),
     ("muon_rms", "--optim muon --muon-scale rms -l 5e-4 -c 0.1 --schedule constant --grad-clip 0"),
     ("muon_polar", "--optim muon --muon-ns polar-express -l 0.005 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4"

@@ -98,6 +98,8 @@ run gradcheck build/test_gradcheck
 run gradcheck_noblas build/noblas/test_gradcheck
 run optimizers build/test_optim
 run train_config build/test_train_config
+# --warmup-shape cos: every step's lr against torch.optim.lr_scheduler.OneCycleLR (10,000 steps)
+run warmup_onecycle "$PYTHON" test/test_warmup_onecycle.py build
 # phi, mean density, tail index of the C++ accumulator vs numpy on synthetic samples, known answers
 run noise_stats "$PYTHON" test/test_noise_stats.py build
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin

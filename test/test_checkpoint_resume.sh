@@ -92,7 +92,7 @@ cfg = recs[0]
 want = ["optim", "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_decay", "wd_on", "grad_clip", "schedule",
         "warmup_steps", "warmup_init", "final_lr_frac", "wsd_decay_frac", "muon_ns_steps", "muon_fallback", "fallback_lr",
         "model", "batch_size", "seq_len", "total_batch_tokens", "max_steps", "seed", "resume", "keep", "skip_nonfinite",
-        "noise_every", "noise_batches"]
+        "noise_every", "noise_batches", "nsgd_norm", "warmup_shape"]
 missing = [k for k in want if k not in cfg.get("flags", {})]
 ok = (cfg.get("type") == "config" and not missing and cfg["device"] and (cfg["device"] == "cpu") == (device_kind == "cpu")
       and cfg["num_params"] == 3385088

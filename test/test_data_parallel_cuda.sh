@@ -6,7 +6,7 @@
 #   -pn 1 -pi fs (NCCL with one rank, without mpirun: what a one-GPU session can check),
 #   -z 0 AdamW (all-reduce; val loss averaged over ranks), -z 1 AdamW (reduce-scatter, shards,
 #   all-gather; comm_bytes in metrics.jsonl, one writer), -z 1 Muon (layers split, broadcasts),
-#   -z 1 nsgd (the norm over the shards); -z 1 and signum-vote checkpoints resumed byte-identical.
+#   -z 1 nsgd --nsgd-norm global (the norm over the shards; tensor is refused with -z 1); -z 1 and signum-vote checkpoints resumed byte-identical.
 # Losses equal to 1e-4 relative and the step-1 update's loss change to 1e-2 (bf16 sums in another
 # order; measured about 5e-4). Also: --sign-vote 1 on one process equals plain signsgd exactly
 # (--vote-bits 2 and 8: sign(0) = 0), 2 ranks of signum by vote run with the 1-bit all-gather's
@@ -176,8 +176,8 @@ else
 fi
 
 # ---- nsgd -z 1: each rank's shard of the momentum, the norm from the ranks' sums of squares
-"$bin" "${common[@]}" -b 4 -d 64 --optim nsgd >"$work/nsgd_one.out" 2>&1
-"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim nsgd -z 1 >"$work/nsgd_z1.out" 2>&1
+"$bin" "${common[@]}" -b 4 -d 64 --optim nsgd --nsgd-norm global >"$work/nsgd_one.out" 2>&1
+"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 --optim nsgd --nsgd-norm global -z 1 >"$work/nsgd_z1.out" 2>&1
 compare emu/dp/nsgd_z1 "$work/nsgd_one.out" "$work/nsgd_z1.out"
 
 # ---- -z 1 checkpoints: each rank holds its shard's optimizer state only (AdamW) or its

@@ -156,6 +156,7 @@ static std::string run_name(const OptimConfig& oc) {
     if (oc.algorithm == Algorithm::SGD) name += oc.momentum > 0 ? (oc.nesterov == 1 ? "_nesterov" : "_momentum") : "_plain";
     if (oc.algorithm == Algorithm::Muon && oc.muon_scale == MuonScale::RMS) name += "_rms";
     if (oc.algorithm == Algorithm::Muon && oc.muon_ns == MuonNs::PolarExpress) name += "_polar";
+    if (oc.algorithm == Algorithm::NSGD) name += std::string("_") + nsgd_norm_name(oc.nsgd_norm);
     return name;
 }
 
@@ -173,7 +174,8 @@ static const char* CPU_RUNS[] = {
     "--optim muon -l 0.01 --momentum 0.9 --nesterov 0 -c 0.1 --muon-fallback signsgd --fallback-lr 3e-4 --muon-ns-steps 3 --grad-clip 0 -x 10",
     "--optim muon -l 0.01 -c 0.1 --wd-on all --muon-fallback lion --fallback-lr 3e-4 --grad-clip 0 -x 10",
     "--optim muon --muon-scale rms -l 5e-4 -c 0.1 --muon-ns polar-express --grad-clip 1 -x 10",
-    "--optim nsgd -l 0.05 --momentum 0.9 -c 0.1 --schedule cosine --grad-clip 0.5 -x 10",
+    "--optim nsgd -l 0.01 --momentum 0.9 -c 0.1 -u 3 --warmup-init 0.01 --warmup-shape cos --schedule cosine --grad-clip 0.5 -x 10",
+    "--optim nsgd --nsgd-norm global -l 0.05 --momentum 0.9 -c 0.1 --schedule cosine --grad-clip 0.5 -x 10",
     "--optim ssvr -l 3e-4 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 1 -x 10",
 };
 
@@ -278,7 +280,7 @@ int main(int argc, char** argv) {
     }
 
     // ---- 3 steps of each optimizer against the oracle
-    for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "ssvr",
+    for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "nsgd_global", "ssvr",
                             "muon_rms", "muon_polar"}) {
         if (skip_oracle_optim) break;
         const std::string prefix = std::string("optim/") + run + "/";

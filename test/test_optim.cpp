@@ -297,6 +297,7 @@ static void test_schedules() {
         s.wsd_shape = shape;
         return s;
     };
+    auto cos_warmup = [](ScheduleConfig s) { s.warmup_shape = WarmupShape::Cos; return s; };
     struct Case { const char* name; ScheduleConfig s; int step, max_steps; double want; };
     const Case cases[] = {
         // llm.c warmup (step+1)/warmup, then cosine from 1
@@ -334,8 +335,19 @@ static void test_schedules() {
         {"wsd_sqrt_quarter", sched(Schedule::WSD, 0, 0.0f, 0.0f, 0.2f, WsdShape::Sqrt), 85, 100, 0.5},
         {"wsd_sqrt_final_frac", sched(Schedule::WSD, 0, 0.0f, 0.1f, 0.2f, WsdShape::Sqrt), 96, 100, 0.1 + 0.9 * (1 - std::sqrt(0.8))},
         {"wsd_sqrt_end", sched(Schedule::WSD, 0, 0.0f, 0.1f, 0.2f, WsdShape::Sqrt), 100, 100, 0.1},
+        // --warmup-shape cos (OneCycleLR): 1 - (1 - init) (1 + cos(pi step / (W - 1))) / 2, the
+        // peak at step W - 1 and the decay from there over max_steps - W steps (W = 5, 9 steps)
+        {"cos_warmup_step0", cos_warmup(sched(Schedule::Cosine, 5, 0.0f, 0.0f)), 0, 9, 0.0},
+        {"cos_warmup_step1", cos_warmup(sched(Schedule::Cosine, 5, 0.1f, 0.0f)), 1, 9, 1.0 - 0.9 * 0.5 * (1 + std::cos(M_PI / 4))},
+        {"cos_warmup_step2", cos_warmup(sched(Schedule::Cosine, 5, 0.0f, 0.0f)), 2, 9, 0.5},
+        {"cos_warmup_peak", cos_warmup(sched(Schedule::Cosine, 5, 0.0f, 0.0f)), 4, 9, 1.0},
+        {"cos_warmup_decay1", cos_warmup(sched(Schedule::Cosine, 5, 0.0f, 0.0f)), 5, 9, 0.5 * (1 + std::cos(M_PI / 4))},
+        {"cos_warmup_end", cos_warmup(sched(Schedule::Cosine, 5, 0.0f, 0.1f)), 8, 9, 0.1},
+        {"cos_warmup_linear_decay", cos_warmup(sched(Schedule::Linear, 5, 0.0f, 0.0f)), 6, 9, 0.5},
+        {"cos_warmup_one_step", cos_warmup(sched(Schedule::Constant, 1, 0.0f, 0.0f)), 0, 9, 1.0},
     };
     check_value("schedule_wsd_default_shape_is_sqrt", ScheduleConfig().wsd_shape == WsdShape::Sqrt ? 1.0 : 0.0, 1.0, 0);
+    check_value("schedule_warmup_default_shape_is_linear", ScheduleConfig().warmup_shape == WarmupShape::Linear ? 1.0 : 0.0, 1.0, 0);
     for (const Case& c : cases) check_value(std::string("schedule_") + c.name, lr_factor_at(c.s, c.step, c.max_steps), c.want, 1e-6);
 }
 
@@ -348,9 +360,10 @@ static GPT2Config tiny_model() {
     return m;
 }
 
-static OptimConfig optim_config(Algorithm a, WeightDecayOn wd_on, float wd, Algorithm fallback = Algorithm::AdamW) {
+static OptimConfig optim_config(Algorithm a, WeightDecayOn wd_on, float wd, Algorithm fallback = Algorithm::AdamW,
+                                NsgdNorm nsgd_norm = NsgdNorm::Tensor) {
     OptimConfig o;
-    o.algorithm = a; o.wd_on = wd_on; o.weight_decay = wd; o.muon_fallback = fallback;
+    o.algorithm = a; o.wd_on = wd_on; o.weight_decay = wd; o.muon_fallback = fallback; o.nsgd_norm = nsgd_norm;
     resolve_optim_defaults(&o);
     return o;
 }
@@ -504,12 +517,76 @@ static void test_state_buffers() {
 // ---------------------------------------------------------------------------------------
 // The rules of issue 13: nsgd, ssvr, Muon's rms scale and Polar Express.
 
-// nsgd over the tiny model, two steps, computed here in double over the flat vector: the
-// norm is the whole model's (a per-tensor norm would move every tensor by lr).
+// nsgd --nsgd-norm tensor (the default) over the tiny model, two steps, computed here in
+// double: each layer slice's gradient divided by its own norm + 1e-8, then the momentum, the
+// decoupled weight decay and p -= lr m. A slice whose gradient is zero gets no step (but wd).
+static void test_nsgd_tensor() {
+    const GPT2Config model = tiny_model();
+    const size_t n = gpt2_num_params(model);
+    const OptimConfig cfg = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.1f);
+    test_expect(OptimConfig().nsgd_norm == NsgdNorm::Tensor && cfg.lr == 1e-3f, "nsgd_tensor_is_default",
+                "default norm " + std::string(nsgd_norm_name(OptimConfig().nsgd_norm)) + ", lr " + std::to_string(cfg.lr));
+    CpuOptimizer opt(cfg, model);
+    Vec p = random_vec(n, 170);
+    for (float& x : p) x *= 0.01f; // parameters near the step's size, so fp32 rounding of p + step stays small
+    std::vector<double> pd(p.begin(), p.end()), md(n, 0.0);
+    const float lr_factor = 0.5f;
+    const ParamTensor& ln1w = opt.groups()[2].tensor; // its layer 1 gets a zero gradient at step 2
+    for (int t = 1; t <= 2; t++) {
+        Vec g = random_vec(n, 180 + t);
+        if (t == 2) std::fill(g.begin() + ln1w.offset + ln1w.layer_numel(), g.begin() + ln1w.offset + 2 * ln1w.layer_numel(), 0.0f);
+        const Vec p_before = p;
+        opt.step(p.data(), g.data(), lr_factor, t);
+        const double lr = (double)cfg.lr * lr_factor;
+        for (const ParamGroup& gr : opt.groups())
+            for (int l = 0; l < gr.tensor.layers; l++) {
+                const size_t a = gr.tensor.offset + (size_t)l * gr.tensor.layer_numel(), b = a + gr.tensor.layer_numel();
+                double norm = 0.0;
+                for (size_t i = a; i < b; i++) norm += (double)g[i] * g[i];
+                norm = std::sqrt(norm) + 1e-8;
+                const double wd = gr.weight_decay ? cfg.weight_decay : 0.0;
+                for (size_t i = a; i < b; i++) {
+                    md[i] = cfg.momentum * md[i] + (1.0 - cfg.momentum) * (g[i] / norm);
+                    pd[i] = pd[i] * (1.0 - lr * wd) - lr * md[i];
+                }
+            }
+        // the updates, not the parameters (an update is ~1e-4 of them): p - p_before against pd - p_before
+        std::vector<double> got(n), want(n);
+        for (size_t i = 0; i < n; i++) got[i] = (double)p[i] - p_before[i], want[i] = pd[i] - p_before[i];
+        check_close("nsgd_tensor_per_slice_norm_update" + std::to_string(t), got.data(), want.data(), n, 1e-4);
+        for (size_t i = 0; i < n; i++) pd[i] = p[i]; // the next step from the same fp32 point
+        if (t == 2) { // ln1w layer 1, zero gradient (its norm 0 + 1e-8): the momentum only decays, m = beta m
+            const std::vector<float>& m = opt.state()[2].data; // "ln1w.momentum"
+            test_expect(opt.state()[2].name == "ln1w.momentum", "nsgd_tensor_state_name", opt.state()[2].name);
+            check_close("nsgd_tensor_zero_slice_momentum_decays", m.data() + ln1w.layer_numel(), md.data() + ln1w.offset + ln1w.layer_numel(),
+                        ln1w.layer_numel(), 1e-6);
+        }
+    }
+    // momentum 0, no weight decay: every layer slice moves by lr exactly (||g/||g|||| = 1)
+    OptimConfig plain = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.0f);
+    plain.momentum = 0.0f;
+    CpuOptimizer opt2(plain, model);
+    Vec q = random_vec(n, 171), q0 = q;
+    const Vec g = random_vec(n, 172);
+    opt2.step(q.data(), g.data(), 1.0f, 1);
+    double worst = 0.0;
+    for (const ParamGroup& gr : opt2.groups())
+        for (int l = 0; l < gr.tensor.layers; l++) {
+            double len = 0.0;
+            const size_t a = gr.tensor.offset + (size_t)l * gr.tensor.layer_numel();
+            for (size_t i = a; i < a + gr.tensor.layer_numel(); i++) len += ((double)q[i] - q0[i]) * ((double)q[i] - q0[i]);
+            worst = std::max(worst, std::fabs(std::sqrt(len) - plain.lr) / plain.lr);
+        }
+    check_value("nsgd_tensor_each_slice_moves_lr", worst, 0.0, 1e-3); // fp32 rounding of p + step at |p| ~ 1
+}
+
+// nsgd --nsgd-norm global over the tiny model, two steps, computed here in double over the
+// flat vector: the norm is the whole model's (a per-tensor norm would move every tensor by lr).
 static void test_nsgd() {
     const GPT2Config model = tiny_model();
     const size_t n = gpt2_num_params(model);
-    OptimConfig cfg = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.1f);
+    OptimConfig cfg = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.1f, Algorithm::AdamW, NsgdNorm::Global);
+    test_expect(cfg.lr == 0.1f, "nsgd_global_default_lr", "lr " + std::to_string(cfg.lr));
     CpuOptimizer opt(cfg, model);
     Vec p = random_vec(n, 70);
     std::vector<double> pd(p.begin(), p.end()), md(n, 0.0);
@@ -530,7 +607,7 @@ static void test_nsgd() {
         check_close("nsgd_whole_model_norm_step" + std::to_string(t), p.data(), pd.data(), n, 1e-6);
     }
     // Without weight decay the step has length lr exactly.
-    OptimConfig plain = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.0f);
+    OptimConfig plain = optim_config(Algorithm::NSGD, WeightDecayOn::Matrices, 0.0f, Algorithm::AdamW, NsgdNorm::Global);
     CpuOptimizer opt2(plain, model);
     Vec q = random_vec(n, 71), q0 = q;
     const Vec g = random_vec(n, 72);
@@ -737,7 +814,7 @@ static void test_zero1_shards() {
     std::vector<Algorithm> algorithms(std::begin(ALL_ALGORITHMS), std::end(ALL_ALGORITHMS));
     algorithms.push_back(Algorithm::NSGD); // ssvr: -z 0 only
     for (Algorithm a : algorithms) {
-        const OptimConfig cfg = optim_config(a, WeightDecayOn::Matrices, 0.1f);
+        const OptimConfig cfg = optim_config(a, WeightDecayOn::Matrices, 0.1f, Algorithm::AdamW, NsgdNorm::Global); // tensor: -z 0 only
         CpuOptimizer whole(cfg, model);
         const Zero1Plan plan(whole.groups(), n, R, a == Algorithm::Muon);
         std::vector<CpuOptimizer> ranks(R, whole);
@@ -791,6 +868,7 @@ int main() {
     test_weight_decay_groups();
     test_cpu_optimizer_routing();
     test_state_buffers();
+    test_nsgd_tensor();
     test_nsgd();
     test_ssvr();
     test_muon_variants();

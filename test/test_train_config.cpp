@@ -5,6 +5,7 @@
 #include <string>
 
 #include "../common/train_config.h"
+#include "../optim/schedule.h"
 #include "check.h"
 
 static bool has_note(const TrainConfig& c, const std::string& start) {
@@ -76,7 +77,19 @@ static void test_noise_windows() {
                 "flags/noise_windows_default", "windows given by default, or noise due without --noise-every");
 }
 
-int main() {
+// --lrs "FLAGS": the learning rate of every step 0 .. -x - 1 that the trainers take from these
+// flags (peak * lr_factor_at, as float), one per line; test/test_warmup_onecycle.py compares
+// them with PyTorch's OneCycleLR.
+static int print_lrs(const char* flags) {
+    TrainConfig c;
+    parse_train_args_string(flags, &c);
+    if (c.max_steps < 1) fail_usage("--lrs needs -x STEPS in its flags");
+    for (int step = 0; step < c.max_steps; step++) printf("%.9g\n", (double)(c.optim.lr * lr_factor_at(c.schedule, step, c.max_steps)));
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc == 3 && std::string(argv[1]) == "--lrs") return print_lrs(argv[2]);
     test_llmc_d12_line();
     test_llmc_flags();
     test_noise_windows();

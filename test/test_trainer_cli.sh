@@ -33,6 +33,8 @@ expect_usage_error bad_schedule "--schedule" --schedule step
 expect_usage_error bad_muon_scale "--muon-scale wants shape|rms" --muon-scale big
 expect_usage_error bad_muon_ns "--muon-ns wants quintic|polar-express" --muon-ns cubic
 expect_usage_error muon_fallback_not_nsgd "--muon-fallback wants" --muon-fallback nsgd
+expect_usage_error bad_nsgd_norm "--nsgd-norm wants tensor\|global, got 'layer'" --nsgd-norm layer
+expect_usage_error bad_warmup_shape "--warmup-shape wants linear\|cos, got 'cosine'" --warmup-shape cosine
 expect_usage_error unknown_model "neither a model name .* nor a model file" -e d7
 expect_usage_error missing_shard "no_such_shard.*not found" -e d2 -t 64 -i "$work/no_such_shard.bin"
 # A model file whose header has 5 heads for width 64.
@@ -56,6 +58,7 @@ expect_usage_error d_beyond_long "flag -d: 99999999999999999999 is too large" -d
 expect_usage_error negative_seed "--seed wants a non-negative integer" --seed -1 "${nowhere[@]}"
 expect_usage_error v_too_large "flag -v: 2147483648 is too large" -v 2147483648 "${nowhere[@]}"
 expect_usage_error x_below_minus_1 "max steps -x must be -1 .*, 0 .* or positive" -x -2 "${nowhere[@]}"
+expect_usage_error nsgd_tensor_z1 "-z 1 shards nsgd's layer slices across ranks: use --nsgd-norm global" --optim nsgd -z 1 "${nowhere[@]}"
 # llm.c flags: values outside llm.c's meaning are errors; -h N needs B >= 4.
 expect_usage_error h_value "flag -h: 2 is too large \(at most 1\)" -h 2 "${nowhere[@]}"
 expect_usage_error zero_stage_2 "-z 2: ZeRO stages 2 and 3 are not implemented" -z 2 "${nowhere[@]}"
@@ -168,13 +171,19 @@ got=$(grep ' phi:' "$work/noise_windows/main.log" 2>/dev/null | cut -d' ' -f1 | 
 
 # Every optimizer (and a muon fallback that is not adamw) takes finite steps.
 for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd" \
-           "nsgd" "ssvr -d 512" "muon --muon-scale rms --muon-ns polar-express"; do
+           "nsgd" "nsgd --nsgd-norm global" "ssvr -d 512" "muon --muon-scale rms --muon-ns polar-express"; do
     name="optim_$(echo "$opt" | tr ' ' '_' | tr -d '-')"
     # shellcheck disable=SC2086
     "$bin" "${data[@]}" -x 2 -v 0 --optim $opt >"$work/$name.out" 2>&1
     rc=$?
     if [ $rc -eq 0 ] && grep -q "step    2/2 | loss [0-9]" "$work/$name.out"; then pass "cli/$name"; else fail "cli/$name" "exit $rc: $(tail -2 "$work/$name.out")"; fi
 done
+
+# The config record names nsgd's norm and the warmup's shape; the plan line says them too.
+"$bin" "${data[@]}" -x 2 -v 0 --optim nsgd -u 2 --warmup-shape cos -o "$work/nsgd_cos" >"$work/nsgd_cos.out" 2>&1
+grep -q '"nsgd_norm":"tensor"' "$work/nsgd_cos/metrics.jsonl" 2>/dev/null && grep -q '"warmup_shape":"cos"' "$work/nsgd_cos/metrics.jsonl" \
+    && grep -q "norm per layer slice, cos warmup" "$work/nsgd_cos.out" \
+    && pass cli/nsgd_norm_warmup_shape_recorded || fail cli/nsgd_norm_warmup_shape_recorded "$(grep -o '"nsgd_norm":"[a-z]*"\|"warmup_shape":"[a-z]*"' "$work/nsgd_cos/metrics.jsonl" 2>/dev/null | tr '\n' ' ') $(grep '^optimizer' "$work/nsgd_cos.out")"
 
 # Gradient accumulation: with --no-shuffle, one micro-batch of 4 rows and two of 2 rows
 # read the same token rows, so the per-step losses agree to fp32 rounding (SGD without

@@ -297,11 +297,12 @@ static void check_ssvr(bool odd, int steps) {
     test_expect(far == 0, tag + "prev_params_within_ulp", std::to_string(far) + " previous parameters a bf16 ulp or more from the CPU's");
 }
 
-// The rules of issue 13 that check_rule covers as they are (nsgd; Muon's rms scale and Polar
-// Express), and ssvr by check_ssvr.
+// The rules of issue 13 that check_rule covers as they are (nsgd with either norm; Muon's rms
+// scale and Polar Express), and ssvr by check_ssvr.
 static void check_issue13_rules(int steps) {
     const char* runs[][2] = {
-        {"nsgd", "--optim nsgd -c 0.1"},
+        {"nsgd", "--optim nsgd -c 0.1"}, // --nsgd-norm tensor: per layer slice (slices of 36 on the odd shape)
+        {"nsgd_global", "--optim nsgd --nsgd-norm global -c 0.1"},
         {"muon_rms", "--optim muon --muon-scale rms -c 0.1"},
         {"muon_polar", "--optim muon --muon-ns polar-express -c 0.1 --fallback-lr 1e-3"},
     };
