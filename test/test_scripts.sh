@@ -234,8 +234,8 @@ check plot/fixture_no_token_panels_note "$(grep note "$work/fixture.out")" \
     grep -qF "note: every run: 1k tokens per step (tokens = step x 1000), so no token panels" "$work/fixture.out"
 # The noise table: one row per measurement, an undefined tail index as "-".
 check plot/fixture_noise_table "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md") rows for run a" \
-    [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 |' "$work/fixture.md")" \
-      -a -n "$(grep -F '| signsgd lr=0.0001 | 15 | 0.6500 | 0.2500 | 1.500 | 8 |' "$work/fixture.md")" ]
+    [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 | - |' "$work/fixture.md")" \
+      -a -n "$(grep -F '| signsgd lr=0.0001 | 15 | 0.6500 | 0.2500 | 1.500 | 8 | - |' "$work/fixture.md")" ]
 "$PYTHON" "$plot" "$fx/a" "$fx/d" "$fx/e" -o "$work/fixture_e.png" >"$work/fixture_e.out" 2>&1
 check plot/fixture_token_panels_differing_batches "$(tail -1 "$work/fixture_e.out")" \
     grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step, mean_density/step, tail_index/step$" "$work/fixture_e.out"
@@ -317,12 +317,12 @@ if [ -f "$fw_train" ] && [ -f "$fw_val" ]; then
     check repro/real_runs "exit $rc: $(tail -3 "$work/repro.out")" [ $rc -eq 0 ]
     check repro/real_png "no PNG signature or under 10 kB" is_png "$work/repro/reproduction.png"
     check repro/real_panels "$(grep panels "$work/repro/plot.out")" \
-        grep -q "5 runs; panels train/step, val/step, phi/step, mean_density/step, tail_index/step$" "$work/repro/plot.out"
+        grep -q "5 runs; panels train/step, val/step, phi/step, phi_parts/sgd lr=0.3, mean_density/step, tail_index/step$" "$work/repro/plot.out"
     check repro/real_table "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md") of 5 rows" \
         [ "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md")" -eq 5 ]
     # windows 0:1 and 1:2 at 2 steps: measurements before the updates at steps 0 and 1, K = 4
     check repro/real_noise_rows "$(grep -E '^\| sgd lr=0.3 \|' "$work/repro/reproduction.md" | tr '\n' ' ')" \
-        [ "$(grep -cE '^\| sgd lr=0.3 \| [01] \| 0\.[0-9]{4} \| 0\.[0-9]{4} \| [0-9]+\.[0-9]{3} \| 4 \|$' "$work/repro/reproduction.md")" -eq 2 ]
+        [ "$(grep -cE '^\| sgd lr=0.3 \| [01] \| 0\.[0-9]{4} \| 0\.[0-9]{4} \| [0-9]+\.[0-9]{3} \| 4 \| 16 \|$' "$work/repro/reproduction.md")" -eq 2 ]
     check repro/real_commands_recorded "the md lacks the trainer commands" \
         [ "$(grep -c '^\./train_gpt2cpu .* -o '"$work/repro/" "$work/repro/reproduction.md")" -eq 5 ]
     check repro/real_models_removed "model or state files left behind" bash -c "! ls $work/repro/*/model_*.bin $work/repro/*/state_*.bin >/dev/null 2>&1"
