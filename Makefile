@@ -165,6 +165,11 @@ build/noblas/test_%: test/test_%.cpp test/check.h $(HOST_HEADERS)
 	@mkdir -p build/noblas
 	$(CXX) $(CXXFLAGS) $< -o $@
 
+# phi's estimate against tokens per gradient and K at fixed weights, for scripts/phi_scaling.sh.
+build/phi_scaling: dev/phi_scaling.cpp $(HOST_HEADERS)
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS) $(CPU_BLAS_FLAGS) $< $(CPU_BLAS_LIBS) -o $@
+
 # The machine's SGEMM ceiling (OpenBLAS, all threads) for scripts/bench_cpu.sh.
 build/sgemm_peak: dev/sgemm_peak.cpp
 	@mkdir -p build

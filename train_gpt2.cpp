@@ -140,7 +140,7 @@ static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& nois
         comm.all_reduce_sum(model.grads.data(), model.grads.size(), CommDtype::F32);
         acc.add(model.grads.data());
     }
-    return gpt2_noise_density(acc, model.config);
+    return gpt2_noise_density(acc, model.config, T);
 }
 
 // --profile-kernels: how much of each training step (after the first) the matmuls take and
@@ -361,7 +361,7 @@ static int train(int argc, char** argv) {
             const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, B, T, comm);
             printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
                    nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
-            log.noise(step, nd, cfg.noise_batches);
+            log.noise(step, nd, cfg.noise_batches, (long)B * T * ranks);
         }
         if (root && cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);

@@ -475,7 +475,7 @@ static NoiseDensityResult measure_noise_density(GPT2Cuda& model, DataLoader& noi
         if (dp) dp->all_reduce_gradients(model.grads);
         acc.add(model.grads);
     }
-    return gpt2_noise_density(model.config, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
+    return gpt2_noise_density(model.config, model.T, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
 }
 
 // Host copies of the device state a checkpoint holds (common/checkpoint.h): the fp32 master
@@ -716,7 +716,7 @@ int main(int argc, char** argv) {
             const NoiseDensityResult nd = measure_noise_density(model, *noise_loader, *noise_acc, cfg.noise_batches, dp.get());
             printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
                    nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
-            log.noise(step, nd, cfg.noise_batches);
+            log.noise(step, nd, cfg.noise_batches, (long)B * T * world);
         }
         if (cfg.sample_every > 0 && rank == 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);

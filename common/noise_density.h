@@ -27,9 +27,10 @@
 // K floatX on the GPU) and computes the norms once all K are in.
 //
 // The trainers draw K micro-batches from a loader of their own (noise_loader_seed), take
-// each one's gradient at the current weights without updating, and feed them here. The
-// padding rows of wte (vocab_size..padded_vocab_size) always have zero gradient and are
-// not parameters of the model in any real sense, so they are left out of d.
+// each one's gradient at the current weights without updating, and feed them here. d counts
+// the coordinates that can have a gradient in the run: the padding rows of wte
+// (vocab_size..padded_vocab_size) and the rows of wpe at positions >= T (the run's sequence
+// length) always have zero gradient, so they are left out of d (noise_counted_numel).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -138,7 +139,9 @@ inline double tail_index(const NoiseSums& s) { return tail_index(s.x_sq, s.y_sq)
 // the samples themselves for the noise vectors' norms (tail_index).
 class GradientNoiseAccumulator {
 public:
-    explicit GradientNoiseAccumulator(size_t d) : mean_(d, 0.0), m2_(d, 0.0) {}
+    // keep_samples false: phi and the mean density only (no tail index), 16 bytes per
+    // coordinate whatever K is (dev/phi_scaling.cpp's large K).
+    explicit GradientNoiseAccumulator(size_t d, bool keep_samples = true) : keep_samples_(keep_samples), mean_(d, 0.0), m2_(d, 0.0) {}
     // What it allocates for d coordinates and K samples (the CPU trainer's memory plan).
     static size_t bytes(size_t d, int K) { return 2 * d * sizeof(double) + (size_t)K * d * sizeof(float); }
     void reset() {
@@ -152,6 +155,7 @@ public:
         const long long d = (long long)mean_.size();
 #pragma omp parallel for
         for (long long i = 0; i < d; i++) welford_add((double)g[i], inv, mean_[i], m2_[i]);
+        if (!keep_samples_) return;
         if (samples_.size() < (size_t)count_) samples_.emplace_back();
         samples_[count_ - 1].assign(g, g + d);
     }
@@ -180,6 +184,7 @@ public:
             r.mean_l1 += std::fabs(mean_[j]);
             r.mean_l2 += mean_[j] * mean_[j];
         }
+        if (!keep_samples_) return r;
         const int K = count_, m = tail_block_size(K);
         r.x_sq.assign(K, 0.0);
         r.y_sq.assign(K / m, 0.0);
@@ -198,6 +203,7 @@ public:
 
 private:
     int count_ = 0;
+    bool keep_samples_;
     std::vector<double> mean_, m2_;
     std::vector<std::vector<float>> samples_; // the count_ gradients (kept allocated across resets)
 };
@@ -205,31 +211,67 @@ private:
 // The three statistics of one set of coordinates.
 struct NoiseStats {
     double phi = 0, mean_density = 0, tail_index = NAN;
+    size_t d = 0; // the coordinates counted
 };
-inline NoiseStats noise_stats(const NoiseSums& s) { return {noise_density(s.sigma), mean_density(s), tail_index(s)}; }
+inline NoiseStats noise_stats(const NoiseSums& s) { return {noise_density(s.sigma), mean_density(s), tail_index(s), s.sigma.d}; }
 
 struct NoiseDensityResult {
-    NoiseStats all;                                            // over every real parameter
+    NoiseStats all;                                            // over every counted parameter
     std::vector<std::pair<std::string, NoiseStats>> per_tensor; // the 16 tensors, llm.c order
+    std::vector<std::pair<std::string, NoiseStats>> per_group;  // noise_groups(), in that order
 };
 
-// The statistics overall and per parameter tensor of a GPT-2, from sums(begin, end): the
-// NoiseSums of coordinates [begin, end) of the flat parameter layout (the CPU or the GPU
-// accumulator).
+// The leading coordinates of tensor t that count in d at sequence length T (see the top): wte's
+// vocab_size real rows, wpe's first T rows, every other tensor whole. They are the first rows,
+// so [offset, offset + count) of the flat layout.
+inline size_t noise_counted_numel(const ParamTensor& t, const GPT2Config& cfg, int T) {
+    const std::string name = t.name;
+    if (name == "wte") return (size_t)cfg.vocab_size * t.cols;
+    if (name == "wpe") return (size_t)std::min(T, t.rows) * t.cols;
+    return t.numel();
+}
+
+// Groups of tensors whose phi is reported beside the per-tensor values: at small scale wte is
+// most of d and sets the overall phi, so the rest is shown apart. A group's phi is that of its
+// tensors' sigmas concatenated (summed SigmaSums).
+struct NoiseGroup {
+    const char* name;
+    std::vector<std::string> tensors;
+};
+inline const std::vector<NoiseGroup>& noise_groups() {
+    static const std::vector<NoiseGroup> groups = {
+        {"attention", {"qkvw", "attprojw"}},
+        {"mlp", {"fcw", "fcprojw"}},
+        {"norms_biases", {"ln1w", "ln1b", "ln2w", "ln2b", "lnfw", "lnfb", "qkvb", "attprojb", "fcb", "fcprojb"}},
+        {"all_but_wte", {"wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb",
+                         "fcprojw", "fcprojb", "lnfw", "lnfb"}},
+    };
+    return groups;
+}
+
+// The statistics overall, per parameter tensor and per group of a GPT-2 run at sequence length
+// T, from sums(begin, end): the NoiseSums of coordinates [begin, end) of the flat parameter
+// layout (the CPU or the GPU accumulator).
 template <class Sums>
-inline NoiseDensityResult gpt2_noise_density(const GPT2Config& cfg, Sums sums) {
+inline NoiseDensityResult gpt2_noise_density(const GPT2Config& cfg, int T, Sums sums) {
     NoiseDensityResult r;
     NoiseSums all;
+    std::vector<std::pair<std::string, NoiseSums>> tensor_sums;
     for (const ParamTensor& t : gpt2_param_tensors(cfg)) {
-        const bool is_wte = std::string(t.name) == "wte";
-        const size_t n = is_wte ? (size_t)cfg.vocab_size * t.cols : t.numel();  // real rows only
-        const NoiseSums s = sums(t.offset, t.offset + n);
+        const NoiseSums s = sums(t.offset, t.offset + noise_counted_numel(t, cfg, T));
         r.per_tensor.push_back({t.name, noise_stats(s)});
+        tensor_sums.push_back({t.name, s});
         all.add(s);
     }
     r.all = noise_stats(all);
+    for (const NoiseGroup& g : noise_groups()) {
+        NoiseSums group;
+        for (const auto& ts : tensor_sums)
+            if (std::find(g.tensors.begin(), g.tensors.end(), ts.first) != g.tensors.end()) group.add(ts.second);
+        r.per_group.push_back({g.name, noise_stats(group)});
+    }
     return r;
 }
-inline NoiseDensityResult gpt2_noise_density(const GradientNoiseAccumulator& acc, const GPT2Config& cfg) {
-    return gpt2_noise_density(cfg, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
+inline NoiseDensityResult gpt2_noise_density(const GradientNoiseAccumulator& acc, const GPT2Config& cfg, int T) {
+    return gpt2_noise_density(cfg, T, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
 }

@@ -214,23 +214,28 @@ public:
                 std::to_string(examples) + ",\"tokens\":" + std::to_string(tokens) + "}");
     }
     // metrics.jsonl: "phi", "mean_density", "tail_index" (null when undefined), each also
-    // "<stat>_per_tensor" by tensor name.
-    void noise(int step, const NoiseDensityResult& r, int batches) {
+    // "<stat>_per_tensor" by tensor name; "phi_per_group" (noise_groups()); "d", the coordinates
+    // counted; "K" (= "batches") and "tokens_per_gradient", what the estimate depends on.
+    void noise(int step, const NoiseDensityResult& r, int batches, long tokens_per_gradient) {
         using run_log_detail::json_number;
         if (!main_) return;
         fprintf(main_, "s:%d phi:%.5f md:%.5f alpha:%.4f\n", step, r.all.phi, r.all.mean_density, r.all.tail_index);
         fflush(main_);
-        auto per_tensor = [&](double NoiseStats::*stat) {
+        auto per_name = [&](const std::vector<std::pair<std::string, NoiseStats>>& named, double NoiseStats::*stat) {
             std::string t = "{";
-            for (size_t i = 0; i < r.per_tensor.size(); i++)
-                t += (i ? ",\"" : "\"") + r.per_tensor[i].first + "\":" + json_number(r.per_tensor[i].second.*stat);
+            for (size_t i = 0; i < named.size(); i++)
+                t += (i ? ",\"" : "\"") + named[i].first + "\":" + json_number(named[i].second.*stat);
             return t + "}";
         };
+        auto per_tensor = [&](double NoiseStats::*stat) { return per_name(r.per_tensor, stat); };
         metrics("{\"type\":\"noise\",\"step\":" + std::to_string(step) + ",\"phi\":" + json_number(r.all.phi) +
                 ",\"mean_density\":" + json_number(r.all.mean_density) + ",\"tail_index\":" + json_number(r.all.tail_index) +
                 ",\"phi_per_tensor\":" + per_tensor(&NoiseStats::phi) +
                 ",\"mean_density_per_tensor\":" + per_tensor(&NoiseStats::mean_density) +
-                ",\"tail_index_per_tensor\":" + per_tensor(&NoiseStats::tail_index) + ",\"batches\":" + std::to_string(batches) + "}");
+                ",\"tail_index_per_tensor\":" + per_tensor(&NoiseStats::tail_index) +
+                ",\"phi_per_group\":" + per_name(r.per_group, &NoiseStats::phi) + ",\"d\":" + std::to_string(r.all.d) +
+                ",\"batches\":" + std::to_string(batches) + ",\"K\":" + std::to_string(batches) +
+                ",\"tokens_per_gradient\":" + std::to_string(tokens_per_gradient) + "}");
     }
     void skip(int step, const std::string& reason, int total_skips) {
         if (!main_) return;

@@ -12,7 +12,9 @@ llm.c's own main.log reads the same way. The optimizer and learning rate come fr
 else from the directory name <optim>_lr<lr>.
 
 The picture: train loss (smoothed) and val loss against step and, when tokens per step are
-known, against tokens; the phi noise measure when recorded. One color per optimizer; each
+known, against tokens; the phi noise measure when recorded (raw points and the paper's EMA, span
+--phi-span, restarted in each --noise-windows window), and per run with noise records its phi by
+part (wte, wpe, attention and MLP matrices, LayerNorms and biases, all but wte). One color per optimizer; each
 optimizer's best learning rate (lowest final val loss, else lowest final smoothed train loss)
 is drawn bold, the others faint. The table (printed, and written with --summary): optimizer,
 lr, final losses, steps and tokens until the loss first reaches --target, tokens/s.
@@ -31,6 +33,12 @@ OPTIMIZER_ORDER = ["sgd", "signsgd", "signum", "muon", "adamw", "lion"]
 OPTIMIZER_COLORS = {"sgd": "#1f77b4", "signsgd": "#d62728", "signum": "#ff7f0e",
                     "muon": "#9467bd", "adamw": "#2ca02c", "lion": "#8c564b"}
 EXTRA_COLORS = ["#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+# phi by part of the model (docs/phi.md): (label, noise record field, key).
+PHI_PARTS = [("wte", "phi_per_tensor", "wte"), ("wpe", "phi_per_tensor", "wpe"),
+             ("attention matrices", "phi_per_group", "attention"), ("MLP matrices", "phi_per_group", "mlp"),
+             ("LayerNorms and biases", "phi_per_group", "norms_biases"), ("all but wte", "phi_per_group", "all_but_wte")]
+PHI_PART_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+MAX_PHI_PART_PANELS = 6
 
 
 class InputError(Exception):
@@ -52,7 +60,9 @@ class Run:
         self.train = []  # (step, loss, tokens or None)
         self.val = []    # (step, loss, tokens or None)
         self.phi = []    # (step, phi)
-        self.noise = []  # (step, phi, mean_density, tail_index or None, batches or None)
+        self.noise = []  # (step, phi, mean_density, tail_index or None, batches or None, tokens per gradient or None)
+        self.phi_parts = []  # (step, {part: phi}) for PHI_PARTS, from the noise records
+        self.noise_windows = []  # [(A, B)] of --noise-windows, from the config record
         self.fallback_lr = None  # muon's --fallback-lr, from the config record
         self.label_suffix = ""   # set when two runs would otherwise share a legend label
         self.eval = []   # (step, HellaSwag accuracy)
@@ -110,7 +120,7 @@ def parse_main_log(path, run):
                 phi.append((step, values["phi"]))
                 alpha = values.get("alpha")
                 run.noise.append((step, values["phi"], values.get("md"),
-                                  None if alpha is None or math.isnan(alpha) else alpha, None))
+                                  None if alpha is None or math.isnan(alpha) else alpha, None, None))
             if "eval" in values:
                 run.eval.append((step, values["eval"]))
             if values.get("skip", 0) != 0:
@@ -139,6 +149,8 @@ def parse_metrics(path, run):
                     run.device = record.get("device")
                     if isinstance(flags.get("fallback_lr"), (int, float)) and flags["fallback_lr"] >= 0:
                         run.fallback_lr = float(flags["fallback_lr"])
+                    if flags.get("noise_windows"):
+                        run.noise_windows = [tuple(int(x) for x in w.split(":")) for w in str(flags["noise_windows"]).split(",")]
                 elif kind == "train":
                     train.append((int(record["step"]), float(record["loss"]), record.get("tokens")))
                     if record.get("tokens_per_s") is not None:
@@ -149,7 +161,12 @@ def parse_metrics(path, run):
                     phi.append((int(record["step"]), float(record["phi"])))
                     md, alpha = record.get("mean_density"), record.get("tail_index")
                     noise.append((int(record["step"]), float(record["phi"]), None if md is None else float(md),
-                                  None if alpha is None else float(alpha), record.get("batches")))
+                                  None if alpha is None else float(alpha), record.get("K", record.get("batches")),
+                                  record.get("tokens_per_gradient")))
+                    parts = {label: record[field][key] for label, field, key in PHI_PARTS
+                             if isinstance(record.get(field), dict) and isinstance(record[field].get(key), (int, float))}
+                    if parts:
+                        run.phi_parts.append((int(record["step"]), parts))
                 elif kind == "eval":
                     evals.append((int(record["step"]), float(record["accuracy"])))
             except (ValueError, KeyError, TypeError) as e:
@@ -189,6 +206,7 @@ def load_run(path):
     run.val = sorted((s, l, run.tokens_at(s, t)) for s, l, t in val)
     run.phi = sorted(phi)
     run.noise = sorted(run.noise, key=lambda r: r[0])
+    run.phi_parts = sorted(run.phi_parts, key=lambda r: r[0])
     run.eval = sorted(dict(run.eval).items())  # a resumed llm.c log repeats steps: the last wins
     run.tokens_per_s = tps
     return run
@@ -286,7 +304,32 @@ def noise_series(run, what):
     return [s for s, _ in points], [v for _, v in points]
 
 
-def draw(runs, best, colors, weight, png_path, notes, title):
+def paper_ema(values, span):
+    """The SignSGD paper's smoothing of phi (pandas' ewm(span=span, adjust=False).mean(), as its
+    plot script calls it): alpha = 2 / (span + 1), y_0 = x_0, y_t = (1 - alpha) y_{t-1} + alpha x_t."""
+    alpha, out = 2.0 / (span + 1), []
+    for v in values:
+        out.append(v if not out else (1 - alpha) * out[-1] + alpha * v)
+    return out
+
+
+def window_segments(steps, windows):
+    """Index lists of the points in each --noise-windows window (the paper smooths each window's
+    measurements apart); one segment when there are no windows. Points outside every window (the
+    run's last step) form segments of their own."""
+    def window_of(step):
+        return next((i for i, (a, b) in enumerate(windows) if a <= step < b), ("out", step))
+    segments, key = [], object()
+    for i, step in enumerate(steps):
+        k = window_of(step) if windows else 0
+        if k != key:
+            segments.append([])
+            key = k
+        segments[-1].append(i)
+    return segments
+
+
+def draw(runs, best, colors, weight, png_path, notes, title, phi_span):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -298,6 +341,11 @@ def draw(runs, best, colors, weight, png_path, notes, title):
         panels += [("train", "tokens"), ("val", "tokens")]
     if any(r.phi for r in runs):
         panels.append(("phi", "step"))
+    part_runs = [r for r in runs if r.phi_parts]
+    for r in part_runs[:MAX_PHI_PART_PANELS]:
+        panels.append(("phi_parts", r))
+    if len(part_runs) > MAX_PHI_PART_PANELS:
+        notes.append(f"phi by part drawn for the first {MAX_PHI_PART_PANELS} of {len(part_runs)} runs with noise records")
     for what in ("mean_density", "tail_index"):
         if any(noise_series(r, what)[0] for r in runs):
             panels.append((what, "step"))
@@ -310,6 +358,21 @@ def draw(runs, best, colors, weight, png_path, notes, title):
               "phi": "noise density phi", "mean_density": "mean-gradient density",
               "tail_index": "noise tail index alpha", "eval": "HellaSwag accuracy"}
     for ax, (what, x_axis) in zip(axes.flat, panels):
+        if what == "phi_parts":  # x_axis holds the run
+            run = x_axis
+            for (label, _, _), color in zip(PHI_PARTS, PHI_PART_COLORS):
+                points = [(s, p[label]) for s, p in run.phi_parts if label in p]
+                if points:
+                    ax.plot([s for s, _ in points], [v for _, v in points], color=color, lw=1.2, marker="o", ms=2.5, label=label)
+            xs, ys = noise_series(run, "phi")
+            ax.plot(xs, ys, color="k", lw=1.2, ls="--", marker="o", ms=2.5, label="whole model")
+            ax.set_title(f"phi by part: {run.label}")
+            ax.set_xlabel("optimizer step")
+            ax.set_ylabel("phi")
+            ax.set_yscale("log")
+            ax.legend(fontsize=7)
+            ax.grid(True, alpha=0.3)
+            continue
         if what == "tail_index":
             ax.axhline(2.0, color="0.5", lw=0.8, ls="--", label="_alpha 2")  # finite variance, K -> infinity
             for k in sorted({n[4] for r in runs for n in r.noise if n[4]}):
@@ -319,7 +382,19 @@ def draw(runs, best, colors, weight, png_path, notes, title):
                     ax.annotate(f"Gaussian at K={k}: {ref:.2f}", (0.01, ref), xycoords=("axes fraction", "data"),
                                 fontsize=7, color="0.4", va="bottom")
         for run in (with_tokens if x_axis == "tokens" else runs):
-            if what in ("phi", "mean_density", "tail_index"):
+            if what == "phi":  # raw points faint, the paper's EMA per window as the line
+                xs, ys = noise_series(run, what)
+                if not xs:
+                    continue
+                bold = run is best[run.optim]
+                alone = sum(r.optim == run.optim for r in runs) == 1
+                ax.plot(xs, ys, color=colors[run.optim], lw=0, marker="o", ms=2.5, alpha=0.35, label="_raw")
+                for n, seg in enumerate(window_segments(xs, run.noise_windows)):
+                    ax.plot([xs[i] for i in seg], paper_ema([ys[i] for i in seg], phi_span), color=colors[run.optim],
+                            lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.35,
+                            label=(run.label + (" (best)" if bold and not alone else "")) if n == 0 else "_ema")
+                continue
+            if what in ("mean_density", "tail_index"):
                 xs, ys = noise_series(run, what)
             elif what == "eval":
                 xs, ys = [s for s, _ in run.eval], [p for _, p in run.eval]
@@ -336,7 +411,7 @@ def draw(runs, best, colors, weight, png_path, notes, title):
             ax.plot(xs, ys, color=colors[run.optim], lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.35,
                     marker="o" if what not in ("train", "eval") else None, ms=3 if bold else 2,
                     label=run.label + (" (best)" if bold and not alone else ""))
-        ax.set_title(f"{titles[what]} vs {x_axis}")
+        ax.set_title(f"{titles[what]} vs {x_axis}" + (f" (points; line: EMA span {phi_span:g} per window)" if what == "phi" else ""))
         ax.set_xlabel("optimizer step" if x_axis == "step" else "training tokens")
         if x_axis == "tokens":
             ax.xaxis.set_major_formatter(EngFormatter())  # 2.6 G instead of 2600000000
@@ -356,7 +431,7 @@ def draw(runs, best, colors, weight, png_path, notes, title):
     fig.tight_layout(rect=(0, 0, 0.82, 1))
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
-    return [f"{w}/{x}" for w, x in panels]
+    return [f"phi_parts/{x.label}" if w == "phi_parts" else f"{w}/{x}" for w, x in panels]
 
 
 def noise_table(runs):
@@ -364,9 +439,10 @@ def noise_table(runs):
     rows = [(r, n) for r in runs for n in r.noise]
     if not rows:
         return ""
-    lines = ["| run | step | phi | mean density | tail index alpha | K |", "|---|---|---|---|---|---|"]
-    for r, (step, phi, md, alpha, k) in rows:
-        lines.append(f"| {r.label} | {step} | {phi:.4f} | {fmt(md)} | {fmt(alpha, 3)} | {'-' if k is None else k} |")
+    lines = ["| run | step | phi | mean density | tail index alpha | K | tokens per gradient |", "|---|---|---|---|---|---|---|"]
+    for r, (step, phi, md, alpha, k, tokens) in rows:
+        lines.append(f"| {r.label} | {step} | {phi:.4f} | {fmt(md)} | {fmt(alpha, 3)} | {'-' if k is None else k} | "
+                     f"{'-' if tokens is None else tokens} |")
     return "\n".join(lines)
 
 
@@ -400,12 +476,16 @@ def main():
                         help="loss to reach (default: the median of the final val losses, else of the final smoothed train losses)")
     parser.add_argument("--smooth", type=float, default=0.9,
                         help="EMA weight for the train loss, 0 off (default 0.9)")
+    parser.add_argument("--phi-span", type=float, default=100,
+                        help="span of phi's EMA, alpha = 2/(span+1), as the paper (default 100)")
     parser.add_argument("--title", help="the figure's title (default: 'Optimizer comparison: ' and the optimizers)")
     args = parser.parse_args()
     if not args.runs:
         fail("no run directories given")
     if not 0 <= args.smooth < 1:
         fail(f"--smooth must be in [0, 1), got {args.smooth}")
+    if not args.phi_span >= 1:
+        fail(f"--phi-span must be at least 1, got {args.phi_span}")
     try:
         runs = [load_run(path) for path in args.runs]
     except (InputError, OSError) as e:
@@ -437,7 +517,7 @@ def main():
         if r.skipped_steps:
             notes.append(f"{os.path.basename(os.path.normpath(r.path))} skipped {r.skipped_steps} non-finite step(s)")
     try:
-        panels = draw(runs, best, colors, args.smooth, args.output, notes, args.title)
+        panels = draw(runs, best, colors, args.smooth, args.output, notes, args.title, args.phi_span)
     except OSError as e:
         fail(f"cannot write '{args.output}': {e}")
 

@@ -2,7 +2,7 @@
 # The GPT-2 experiment of arXiv 2605.06615 ("when and why does SignSGD beat SGD") as one
 # command: SGD-momentum, SignSGD, Signum, Muon and AdamW trained on the same data, seed,
 # batches and schedule, the gradient-noise statistics (phi, mean density, tail index) measured
-# along the SGD run in three windows (start, middle, end), then one figure and a table next to
+# at every step of seven windows of the SGD run (docs/phi.md), then one figure and a table next to
 # the runs (OUT/reproduction.png, OUT/reproduction.md), drawn by scripts/plot_runs.py.
 #
 #   scripts/reproduce_signsgd_paper.sh --scale paper   # the paper's d12 run, train_gpt2cu on a GPU
@@ -21,12 +21,15 @@
 # (-b 64, 8 accumulation steps), 10,000 steps, warmup 1,000; SGD lr 1e-2, SignSGD lr 1e-4 (the
 # paper's); Signum 1e-4, Muon 2e-2 (its embeddings, norms and biases on AdamW at 6e-4), AdamW
 # 6e-4 (the trainer's defaults: these three are not in the paper's GPT-2 figure and are not tuned
-# here). phi over 128 gradients per measurement, every 25 steps in [0,100), [5000,5100) and
-# [9900,10000) (--noise-every 25 --noise-batches 128 --noise-windows ...): 12 measurements. Each
-# gradient is one micro-batch (64 x 512 tokens); phi = ||sigma||_1^2 / (d ||sigma||_2^2) does not
-# change when sigma is scaled, so the micro-batch size only changes the estimate's noise, not what
-# it estimates (the tail index does depend on it). Cost: 12 x 128 micro-batches, 2% of the run;
-# memory 16 + 2K bytes per parameter for the accumulator (34 GB at K = 128). The paper reports val
+# here). phi over 128 gradients per measurement at every step of the windows [0,100), [500,600),
+# [1000,1100), [2000,2100), [3000,3100), [5000,5100), [9900,10000) (--noise-every 1
+# --noise-batches 128 --noise-windows ...): 700 measurements, the figure smooths them as the
+# paper (EMA span 100 within each window, plot_runs.py --phi-span). Each gradient is one
+# micro-batch (64 x 512 = 32,768 tokens; the paper's code: 128 x 512 = 65,536, K = 4 ranks x 32):
+# K x tokens = 4.2M, where docs/phi.md's bias model reads 0.95 of the true phi (the estimate of a
+# rare token's row is biased low until it has been seen a few times). Cost: 700 x 128
+# micro-batches, 1.1x the SGD run's own 80,000; memory 16 + 2K bytes per parameter for the
+# accumulator (34 GB at K = 128). The paper reports val
 # loss 6.69 for SGD and 4.51 for SignSGD (on C4; these runs read FineWeb: compare the gap) and phi
 # falling from about 0.30 to 0.03 along the SGD run.
 #
@@ -40,11 +43,14 @@
 # 0.01 in 100 steps. SGD, SignSGD and AdamW take the best of a 50-step probe at this size
 # (README, "Reproducing the SignSGD paper"): SGD 3e-1 (of 3e-1, 1), SignSGD 3e-3 (of 1e-3, 3e-3),
 # AdamW 3e-3 (of 3e-3, 1e-2); Signum runs at SignSGD's rate (its momentum the only difference),
-# Muon at 3e-2 with its fallback AdamW at AdamW's 3e-3 (neither probed). phi over 16 gradients
-# every 5 steps in [0,10), [50,60), [90,100): 6 measurements (the windows are 10% of the run, not
-# 1%, to have two points in each). The tail index at K = 16 reads 2.38 for Gaussian noise
-# (tail_index_gaussian(16); README, Run outputs). About 14 minutes on the quiet 2-core machine
-# (100 steps at ~1.2 s, 21 validations, 96 noise gradients; README has the measured time).
+# Muon at 3e-2 with its fallback AdamW at AdamW's 3e-3 (neither probed). phi over 32 gradients
+# at every step of [0,5), [5,10), [10,15), [20,25), [30,35), [50,55), [95,100): 35 measurements,
+# smoothed with span 5 (the window's length, as the paper's span 100 is its window's). K = 32 at
+# 1,024 tokens is where phi of everything but wte has converged at d4 (docs/phi.md: 0.402, 0.389,
+# 0.389 at K = 16, 32, 64); wte's, and so the whole model's, has not (K x tokens = 32k: the bias
+# model reads about 0.2 of the true value) and cannot be on this machine. The tail index at
+# K = 32 reads 2.16 for Gaussian noise (tail_index_gaussian(32)). About 35 minutes on the quiet
+# 2-core machine (100 steps at ~1.2 s, 21 validations, 1,120 noise gradients).
 #
 # Run with -h for the options.
 set -uo pipefail
@@ -100,14 +106,14 @@ optim_flags=([sgd]="--momentum 0.9 --nesterov 0" [signsgd]="" [signum]="--moment
 case $scale in
     paper)
         bin=${bin:-./train_gpt2cu}
-        x=10000 val_every=250 window=100 noise_every=25 noise_k=128
+        x=10000 val_every=250 window=100 noise_every=1 noise_k=128
         model=(-e d12 -b 64 -t 512 -d 262144 -m 20
                -i 'data/fineweb10B/fineweb_train_*.bin' -j 'data/fineweb10B/fineweb_val_*.bin')
         lr=([sgd]=1e-2 [signsgd]=1e-4 [signum]=1e-4 [muon]=2e-2 [adamw]=6e-4)
         optim_flags[muon]="--fallback-lr 6e-4" ;;
     cpu)
         bin=${bin:-./train_gpt2cpu}
-        x=100 val_every=5 window=10 noise_every=5 noise_k=16
+        x=100 val_every=5 window=5 noise_every=1 noise_k=32
         model=(-e d4 -b 8 -t 128 -m 4
                -i data/fineweb_sample/fineweb_edu_sample_train.bin -j data/fineweb_sample/fineweb_edu_sample_val.bin)
         lr=([sgd]=3e-1 [signsgd]=3e-3 [signum]=3e-3 [muon]=3e-2 [adamw]=3e-3)
@@ -121,9 +127,12 @@ if [ -n "$steps" ]; then   # the protocol's proportions at another length
 fi
 warmup=$((x / 10))
 mid=$((x / 2))
-# start, middle, end; at a few steps they would overlap: each starts where the previous ended
+# Windows at 0, 5%, 10%, 20%, 30%, 50% of the run and at its end (the paper's SGD curve: a rise
+# near 5%, the warmup's middle, then the fall, quoted at 10%, 20%, 30%, 50%); phi at every step
+# inside them. At a few steps they would overlap: each starts where the previous ended.
 windows="" prev_end=0
-for w in "0 $window" "$mid $((mid + window))" "$((x - window)) $x"; do
+for start in 0 $((x * 5 / 100)) $((x / 10)) $((x / 5)) $((x * 3 / 10)) "$mid" $((x - window)); do
+    w="$start $((start + window))"
     read -r a b <<<"$w"
     ((a = a < prev_end ? prev_end : a))
     [ "$a" -lt "$b" ] || continue
@@ -145,7 +154,7 @@ for o in "${optims[@]}"; do
     run_dirs+=("$dir")
 done
 plot_cmd=("$PYTHON" scripts/plot_runs.py "${run_dirs[@]}" -o "$out/reproduction.png" --summary "$out/runs.md"
-          --title "arXiv 2605.06615 reproduction, --scale $scale")
+          --phi-span "$window" --title "arXiv 2605.06615 reproduction, --scale $scale")
 plot_line=$(printf "%q " "${plot_cmd[@]}"); plot_line=${plot_line% }
 
 if [ $dry_run -eq 1 ]; then

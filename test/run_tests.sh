@@ -80,7 +80,7 @@ wait_bg() {
 
 start=$(date +%s)
 echo "== building (CPU)"
-build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density
+build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density build/phi_scaling
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -102,6 +102,8 @@ run train_config build/test_train_config
 run warmup_onecycle "$PYTHON" test/test_warmup_onecycle.py build
 # phi, mean density, tail index of the C++ accumulator vs numpy on synthetic samples, known answers
 run noise_stats "$PYTHON" test/test_noise_stats.py build
+# phi's panels in plot_runs.py (parts, the paper's EMA per window) and scripts/phi_scaling.sh on 2 x 2 cells of d2
+run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 # Two CPU test scripts at a time (each often waits on python or a single-threaded step), with
 # passive OpenMP waiting so the two trainers' threads do not spin against each other.

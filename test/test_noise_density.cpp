@@ -9,12 +9,15 @@
 //     double by the textbook two-pass formulas. Relative tolerance 1e-6 (the fp32 CPU
 //     trainer); with TOLERANCE given, only this check runs, at that tolerance (train_gpt2cu:
 //     bf16 gradients).
+//     Also: d per tensor and overall (wpe: T rows), the groups' phi (the concatenated sigma),
+//     and the record's d, phi_per_group, K and tokens_per_gradient.
 //  4. --samples IN: the accumulator on synthetic samples (records "samples/<case>", K x d
 //     float32, written by test/test_noise_stats.py, which computes the same statistics in
 //     numpy and checks the known answers): one JSON line per case with the statistics of the
 //     whole vector and of its two halves.
 //   build/test_noise_density [METRICS_JSONL TRAIN_SHARD K B T SEED [TOLERANCE]]
 //   build/test_noise_density --samples IN
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -110,6 +113,73 @@ static void estimator_checks() {
                 "estimated phi " + std::to_string(sparse) + ", want about 0.0064");
 }
 
+// The groups of docs/phi.md, written out independently of noise_groups().
+static const std::vector<std::pair<std::string, std::vector<std::string>>>& expected_groups() {
+    static const std::vector<std::pair<std::string, std::vector<std::string>>> groups = {
+        {"attention", {"qkvw", "attprojw"}},
+        {"mlp", {"fcw", "fcprojw"}},
+        {"norms_biases", {"ln1w", "ln1b", "ln2w", "ln2b", "lnfw", "lnfb", "qkvb", "attprojb", "fcb", "fcprojb"}},
+        {"all_but_wte", {"wpe", "ln1w", "ln1b", "qkvw", "qkvb", "attprojw", "attprojb", "ln2w", "ln2b", "fcw", "fcb", "fcprojw",
+                         "fcprojb", "lnfw", "lnfb"}},
+    };
+    return groups;
+}
+
+// What d counts and the groups (gpt2_noise_density at sequence length T, d2's layout): per-tensor
+// d is wte's vocab_size rows, wpe's T rows, every other tensor whole, and the overall d their
+// sum; each group's phi and d equal those of its tensors' sigmas concatenated, computed here
+// from the accumulator's sigma vectors (the group lists are written out again here).
+static void layout_checks() {
+    GPT2Config cfg;
+    gpt2_config_from_name("d2", &cfg);
+    const int T = 64, C = cfg.channels, K = 3;
+    const std::vector<ParamTensor> tensors = gpt2_param_tensors(cfg);
+    const size_t n = gpt2_num_params(cfg);
+    GradientNoiseAccumulator acc(n, false);
+    std::vector<float> g(n);
+    for (int k = 0; k < K; k++) {
+        for (size_t i = 0; i < n; i++) g[i] = (float)((0.1 + (i % 7)) * random_normal(300 + k, i));
+        acc.add(g.data());
+    }
+    const NoiseDensityResult r = gpt2_noise_density(acc, cfg, T);
+    size_t wrong = 0, sum = 0;
+    std::string detail;
+    for (size_t j = 0; j < tensors.size(); j++) {
+        const std::string name = tensors[j].name;
+        const size_t want = name == "wte" ? (size_t)cfg.vocab_size * C : name == "wpe" ? (size_t)T * C : tensors[j].numel();
+        if (r.per_tensor[j].first != name || r.per_tensor[j].second.d != want) {
+            wrong++;
+            detail += " " + name + " d " + std::to_string(r.per_tensor[j].second.d) + " want " + std::to_string(want);
+        }
+        sum += r.per_tensor[j].second.d;
+    }
+    const size_t want_all = n - (size_t)(cfg.padded_vocab_size - cfg.vocab_size) * C - (size_t)(cfg.max_seq_len - T) * C;
+    verdict(wrong == 0, "noise/d_per_tensor_wte_vocab_wpe_T_rows", wrong ? detail : "wpe d " + std::to_string(r.per_tensor[1].second.d) + " = T x C");
+    verdict(r.all.d == sum && sum == want_all, "noise/d_overall_is_sum",
+            "d " + std::to_string(r.all.d) + ", sum " + std::to_string(sum) + ", want " + std::to_string(want_all));
+
+    int matched = 0;
+    detail.clear();
+    for (const auto& grp : expected_groups()) {
+        std::vector<double> concat;
+        for (const ParamTensor& t : tensors) {
+            if (std::find(grp.second.begin(), grp.second.end(), t.name) == grp.second.end()) continue;
+            const size_t count = std::string(t.name) == "wpe" ? (size_t)T * C : t.numel();
+            const std::vector<double> s = acc.sigma(t.offset, t.offset + count);
+            concat.insert(concat.end(), s.begin(), s.end());
+        }
+        const double want = noise_density(concat.data(), concat.size());
+        for (const auto& got : r.per_group)
+            if (got.first == grp.first) {
+                const double rel = std::fabs(got.second.phi - want) / want;
+                matched += rel < 1e-12 && got.second.d == concat.size();
+                detail += std::string(" ") + grp.first + " " + std::to_string(got.second.phi) + " vs " + std::to_string(want) + " d " +
+                          std::to_string(got.second.d) + " vs " + std::to_string(concat.size()) + ";";
+            }
+    }
+    verdict(matched == 4 && r.per_group.size() == 4, "noise/group_phi_is_concatenated_phi", std::to_string(matched) + " of 4 groups:" + detail);
+}
+
 // The number after "key": in line (searching from pos); NAN when missing.
 static double json_value(const std::string& line, const std::string& key, size_t pos = 0) {
     const size_t at = line.find("\"" + key + "\":", pos);
@@ -123,6 +193,9 @@ static void trainer_check(const char* metrics, const char* shard, int K, int B, 
         if (line.find("\"type\":\"noise\",\"step\":0,") != std::string::npos) { record = line; break; }
     if (record.empty()) { test_fail("noise/trainer_vs_direct", std::string("no step-0 noise record in ") + metrics); return; }
     if (json_value(record, "batches") != K) { test_fail("noise/trainer_vs_direct", "record has another batch count"); return; }
+    verdict(json_value(record, "K") == K && json_value(record, "tokens_per_gradient") == (double)B * T, "noise/record_has_K_and_tokens_per_gradient",
+            "K " + std::to_string(json_value(record, "K")) + " (want " + std::to_string(K) + "), tokens_per_gradient " +
+                std::to_string(json_value(record, "tokens_per_gradient")) + " (want " + std::to_string(B * T) + ")");
 
     GPT2Config cfg;
     gpt2_config_from_name("d2", &cfg);
@@ -150,6 +223,7 @@ static void trainer_check(const char* metrics, const char* shard, int K, int B, 
         *alpha = m > 1 ? std::log((double)m) / (ly - lx) : NAN;
     };
     Direct all;
+    std::vector<Direct> group_sums(expected_groups().size());
     all.x_sq.assign(K, 0.0);
     all.y_sq.assign(K / m, 0.0);
     const char* stat_names[3] = {"phi", "mean_density", "tail_index"};
@@ -164,7 +238,8 @@ static void trainer_check(const char* metrics, const char* shard, int K, int B, 
         return rel < tols[j];
     };
     for (const ParamTensor& t : gpt2_param_tensors(cfg)) {
-        const size_t count = std::string(t.name) == "wte" ? (size_t)cfg.vocab_size * cfg.channels : t.numel();
+        const std::string name = t.name;  // d: wte's real rows, wpe's first T rows (positions the run uses)
+        const size_t count = name == "wte" ? (size_t)cfg.vocab_size * cfg.channels : name == "wpe" ? (size_t)T * cfg.channels : t.numel();
         Direct r;
         r.d = count;
         r.x_sq.assign(K, 0.0);
@@ -187,6 +262,11 @@ static void trainer_check(const char* metrics, const char* shard, int K, int B, 
             }
         }
         all.s1 += r.s1, all.s2 += r.s2, all.m1 += r.m1, all.m2 += r.m2, all.d += r.d;
+        for (size_t gi = 0; gi < expected_groups().size(); gi++) {
+            const auto& members = expected_groups()[gi].second;
+            if (std::find(members.begin(), members.end(), name) == members.end()) continue;
+            group_sums[gi].s1 += r.s1, group_sums[gi].s2 += r.s2, group_sums[gi].d += r.d;
+        }
         for (int k = 0; k < K; k++) all.x_sq[k] += r.x_sq[k];
         for (int b = 0; b < K / m; b++) all.y_sq[b] += r.y_sq[b];
         double direct[3];
@@ -201,6 +281,22 @@ static void trainer_check(const char* metrics, const char* shard, int K, int B, 
                 std::to_string(matched[j]) + " of 16 tensors within " + sci(tols[j]) + ", worst relative error " + sci(worst[j]));
     double direct[3];
     stats_of(all, &direct[0], &direct[1], &direct[2]);
+    verdict(json_value(record, "d") == (double)all.d, "noise/trainer_d_vs_direct",
+            "logged d " + std::to_string(json_value(record, "d")) + ", direct " + std::to_string(all.d));
+    const size_t groups_at = record.find("\"phi_per_group\"");
+    int groups_matched = 0;
+    double groups_worst = 0;
+    for (size_t gi = 0; gi < group_sums.size(); gi++) {
+        const Direct& g = group_sums[gi];
+        const double want = g.s1 * g.s1 / ((double)g.d * g.s2);
+        const double got = groups_at == std::string::npos ? NAN : json_value(record, expected_groups()[gi].first, groups_at);
+        const double rel = std::fabs(got - want) / want;
+        groups_worst = std::max(groups_worst, std::isfinite(rel) ? rel : 1e30);
+        groups_matched += rel < tol;
+    }
+    verdict(groups_matched == (int)group_sums.size(), "noise/trainer_phi_per_group_vs_direct",
+            std::to_string(groups_matched) + " of " + std::to_string(group_sums.size()) + " groups within " + sci(tol) +
+                ", worst relative error " + sci(groups_worst));
     for (int j = 0; j < 3; j++) {
         const double logged = json_value(record, stat_names[j]);
         const double rel = std::fabs(logged - direct[j]) / std::fabs(direct[j]);
@@ -249,6 +345,7 @@ int main(int argc, char** argv) {
     if (argc < 8) {
         formula_checks();
         estimator_checks();
+        layout_checks();
     }
     if (argc >= 7)
         trainer_check(argv[1], argv[2], atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), strtoull(argv[6], nullptr, 10),

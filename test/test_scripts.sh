@@ -142,25 +142,25 @@ for flags in "-e d12 -b 64 -t 512 -d 262144" "-x 10000 -u 1000 --warmup-init 0.0
 done
 [ $paper_ok -eq 1 ] && pass repro/dry_run_paper_protocol "(d12, T 512, 262144-token batches, 10k steps, warmup 1k from lr/100, cosine to lr/100, clip 1, wd 0.1 hidden)"
 check repro/dry_run_paper_sgd "$(grep -- '--optim sgd' "$work/repro_paper_train.txt" | grep -oE -- '--optim .*')" \
-    grep -qF -- "--optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 25 --noise-batches 128 --noise-windows 0:100\,5000:5100\,9900:10000 -o $dry/sgd" "$work/repro_paper_train.txt"
+    grep -qF -- "--optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 1 --noise-batches 128 --noise-windows 0:100\,500:600\,1000:1100\,2000:2100\,3000:3100\,5000:5100\,9900:10000 -o $dry/sgd" "$work/repro_paper_train.txt"
 check repro/dry_run_paper_signsgd "$(grep -- '--optim signsgd' "$work/repro_paper_train.txt" | grep -oE -- '--optim .*')" \
     grep -qE -- "--optim signsgd -l 1e-4 -o $dry/signsgd$" "$work/repro_paper_train.txt"
 check repro/dry_run_noise_on_sgd_only "$(grep -c -- '--noise-every' "$work/repro_paper_train.txt") commands measure noise" \
     [ "$(grep -c -- '--noise-every' "$work/repro_paper_train.txt")" -eq 1 ]
 check repro/dry_run_plot "$(tail -1 "$work/repro_paper.txt")" \
-    grep -qF "scripts/plot_runs.py $dry/sgd $dry/signsgd $dry/signum $dry/muon $dry/adamw -o $dry/reproduction.png --summary $dry/runs.md" "$work/repro_paper.txt"
+    grep -qF "scripts/plot_runs.py $dry/sgd $dry/signsgd $dry/signum $dry/muon $dry/adamw -o $dry/reproduction.png --summary $dry/runs.md --phi-span 100" "$work/repro_paper.txt"
 bash "$repro" --scale cpu --dry-run --out "$dry" >"$work/repro_cpu.txt" 2>&1
 check repro/dry_run_cpu "$(head -1 "$work/repro_cpu.txt")" \
     [ "$(grep -c -- '^\./train_gpt2cpu -e d4 -b 8 -t 128 .*-i data/fineweb_sample/fineweb_edu_sample_train.bin .*-x 100 -u 10 --warmup-init 0.01 -q 0.01 .*-c 0.1 --wd-on hidden ' "$work/repro_cpu.txt")" -eq 5 ]
 check repro/dry_run_cpu_windows "$(grep -oE -- '--noise-every.*windows [^ ]+' "$work/repro_cpu.txt")" \
-    grep -qF -- "--noise-every 5 --noise-batches 16 --noise-windows 0:10\,50:60\,90:100 " "$work/repro_cpu.txt"
-# --steps keeps the protocol's proportions: warmup 10%, windows at the start, middle and end.
+    grep -qF -- "--noise-every 1 --noise-batches 32 --noise-windows 0:5\,5:10\,10:15\,20:25\,30:35\,50:55\,95:100 " "$work/repro_cpu.txt"
+# --steps keeps the protocol's proportions: warmup 10%, windows at 0, 5, 10, 20, 30, 50% and the end.
 bash "$repro" --scale paper --steps 1000 --dry-run --out "$dry" >"$work/repro_steps.txt" 2>&1
 check repro/dry_run_steps "$(head -1 "$work/repro_steps.txt" | grep -oE -- '-x [0-9]+ -u [0-9]+|--noise-every.*windows [^ ]+')" \
-    grep -qF -- "-x 1000 -u 100 --warmup-init 0.01 -q 0.01 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden -v 25 -s 0 --seed 42 --optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 10 --noise-batches 128 --noise-windows 0:10\,500:510\,990:1000 " "$work/repro_steps.txt"
+    grep -qF -- "-x 1000 -u 100 --warmup-init 0.01 -q 0.01 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden -v 25 -s 0 --seed 42 --optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 1 --noise-batches 128 --noise-windows 0:10\,50:60\,100:110\,200:210\,300:310\,500:510\,990:1000 " "$work/repro_steps.txt"
 bash "$repro" --scale cpu --steps 2 --dry-run --out "$dry" >"$work/repro_steps2.txt" 2>&1
 check repro/dry_run_steps_windows_apart "$(grep -oE -- '--noise-windows [^ ]+' "$work/repro_steps2.txt")" \
-    grep -qF -- "--noise-every 1 --noise-batches 16 --noise-windows 0:1\,1:2 " "$work/repro_steps2.txt"
+    grep -qF -- "--noise-every 1 --noise-batches 32 --noise-windows 0:1\,1:2 " "$work/repro_steps2.txt"
 expect_repro_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "repro/$name" "$pattern" "$work/repro_err" bash "$repro" --out "$work/repro_err" "$@"; }
 expect_repro_error no_scale "give --scale paper or --scale cpu"
 expect_repro_error bad_scale "--scale wants paper or cpu, got 'gpu'" --scale gpu
@@ -234,8 +234,8 @@ check plot/fixture_no_token_panels_note "$(grep note "$work/fixture.out")" \
     grep -qF "note: every run: 1k tokens per step (tokens = step x 1000), so no token panels" "$work/fixture.out"
 # The noise table: one row per measurement, an undefined tail index as "-".
 check plot/fixture_noise_table "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md") rows for run a" \
-    [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 |' "$work/fixture.md")" \
-      -a -n "$(grep -F '| signsgd lr=0.0001 | 15 | 0.6500 | 0.2500 | 1.500 | 8 |' "$work/fixture.md")" ]
+    [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 | - |' "$work/fixture.md")" \
+      -a -n "$(grep -F '| signsgd lr=0.0001 | 15 | 0.6500 | 0.2500 | 1.500 | 8 | - |' "$work/fixture.md")" ]
 "$PYTHON" "$plot" "$fx/a" "$fx/d" "$fx/e" -o "$work/fixture_e.png" >"$work/fixture_e.out" 2>&1
 check plot/fixture_token_panels_differing_batches "$(tail -1 "$work/fixture_e.out")" \
     grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step, mean_density/step, tail_index/step$" "$work/fixture_e.out"
@@ -317,12 +317,12 @@ if [ -f "$fw_train" ] && [ -f "$fw_val" ]; then
     check repro/real_runs "exit $rc: $(tail -3 "$work/repro.out")" [ $rc -eq 0 ]
     check repro/real_png "no PNG signature or under 10 kB" is_png "$work/repro/reproduction.png"
     check repro/real_panels "$(grep panels "$work/repro/plot.out")" \
-        grep -q "5 runs; panels train/step, val/step, phi/step, mean_density/step, tail_index/step$" "$work/repro/plot.out"
+        grep -q "5 runs; panels train/step, val/step, phi/step, phi_parts/sgd lr=0.3, mean_density/step, tail_index/step$" "$work/repro/plot.out"
     check repro/real_table "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md") of 5 rows" \
         [ "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md")" -eq 5 ]
     # windows 0:1 and 1:2 at 2 steps: measurements before the updates at steps 0 and 1, K = 4
     check repro/real_noise_rows "$(grep -E '^\| sgd lr=0.3 \|' "$work/repro/reproduction.md" | tr '\n' ' ')" \
-        [ "$(grep -cE '^\| sgd lr=0.3 \| [01] \| 0\.[0-9]{4} \| 0\.[0-9]{4} \| [0-9]+\.[0-9]{3} \| 4 \|$' "$work/repro/reproduction.md")" -eq 2 ]
+        [ "$(grep -cE '^\| sgd lr=0.3 \| [01] \| 0\.[0-9]{4} \| 0\.[0-9]{4} \| [0-9]+\.[0-9]{3} \| 4 \| 16 \|$' "$work/repro/reproduction.md")" -eq 2 ]
     check repro/real_commands_recorded "the md lacks the trainer commands" \
         [ "$(grep -c '^\./train_gpt2cpu .* -o '"$work/repro/" "$work/repro/reproduction.md")" -eq 5 ]
     check repro/real_models_removed "model or state files left behind" bash -c "! ls $work/repro/*/model_*.bin $work/repro/*/state_*.bin >/dev/null 2>&1"
