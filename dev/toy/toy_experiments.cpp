@@ -238,7 +238,7 @@ static void run_scaling(const ToyScale& sc, const std::string& dir) {
     const std::vector<float> lrs = half_decade_grid();
     const std::vector<ToyRule> rules = {ToyRule::Sgd, ToyRule::SignSgd};
     FILE* csv = open_csv(dir, "scaling.csv");
-    fprintf(csv, "problem,d,k,density,seeds,eps,rule,lr,iters_to_eps,final_loss,final_l1\n");
+    fprintf(csv, "problem,d,k,density,seeds,steps,eps,rule,lr,iters_to_eps,initial_loss,final_loss,final_l1,selected\n");
     printf("\n== scaling: ||sigma||_2^2 = d on k coordinates (density s = k/d), eps = 0.1 ||grad f(x0)||_1, %d steps,"
            " lr grid 1..1e-5 (half decades)\n", steps);
     printf("| problem | d | k | SGD iters (lr) | SignSGD iters (lr) | SGD/SignSGD | SGD final loss | SignSGD final loss |\n"
@@ -279,8 +279,8 @@ static void run_scaling(const ToyScale& sc, const std::string& dir) {
                     best[q] = best_of(std::vector<ScalingResult>(res.begin() + q * lrs.size(), res.begin() + (q + 1) * lrs.size()));
                     for (size_t j = 0; j < lrs.size(); j++) {
                         const ScalingResult& r = res[q * lrs.size() + j];
-                        fprintf(csv, "%s,%d,%d,%.6g,%d,%.6g,%s,%g,%d,%.6g,%.6g\n", problem, d, k, (double)k / d, seeds, eps,
-                                toy_rule_name(rules[q]), r.lr, r.hit, r.final_loss, r.final_l1);
+                        fprintf(csv, "%s,%d,%d,%.6g,%d,%d,%.6g,%s,%g,%d,%.6g,%.6g,%.6g,%d\n", problem, d, k, (double)k / d, seeds, steps, eps,
+                                toy_rule_name(rules[q]), r.lr, r.hit, r.initial_loss, r.final_loss, r.final_l1, r.lr == best[q].lr);
                     }
                 }
                 auto iters = [&](const ScalingResult& r) {
@@ -310,7 +310,7 @@ static void run_heavy(const ToyScale& sc, const std::string& dir) {
     const std::vector<ToyRule> rules = {ToyRule::Sgd, ToyRule::ClippedSgd, ToyRule::Nsgd, ToyRule::SignSgd, ToyRule::Signum};
     const std::vector<float> lrs = half_decade_grid();
     FILE* grid = open_csv(dir, "heavy_grid.csv");
-    fprintf(grid, "alpha,rule,lr,final_median,final_p90,final_mean,diverged_seeds\n");
+    fprintf(grid, "alpha,rule,lr,final_median,final_p90,final_mean,diverged_seeds,selected\n");
     FILE* curves = open_csv(dir, "heavy_curves.csv");
     fprintf(curves, "alpha,rule,lr,step,median_loss\n");
     printf("\n== heavy: d = %d, f = 1/2 ||x||^2, i.i.d. symmetric alpha-stable noise (scale 1) on every coordinate, %d seeds,"
@@ -347,20 +347,22 @@ static void run_heavy(const ToyScale& sc, const std::string& dir) {
             int best = -1;
             double best_median = INFINITY;
             std::vector<double> med(lrs.size()), p90(lrs.size()), mean(lrs.size());
+            std::vector<int> diverged(lrs.size(), 0);
             for (size_t j = 0; j < lrs.size(); j++) {
                 const int run = (int)(q * lrs.size() + j);
                 std::vector<double> fin(seeds);
-                int diverged = 0;
                 mean[j] = 0;
                 for (int s = 0; s < seeds; s++) {
                     fin[s] = loss[run][s][steps];
-                    diverged += !std::isfinite(fin[s]);
+                    diverged[j] += !std::isfinite(fin[s]);
                     mean[j] += fin[s] / seeds;
                 }
                 med[j] = percentile(fin, 50), p90[j] = percentile(fin, 90);
-                fprintf(grid, "%g,%s,%g,%.6g,%.6g,%.6g,%d\n", alpha, toy_rule_name(rules[q]), lrs[j], med[j], p90[j], mean[j], diverged);
                 if (med[j] < best_median) best_median = med[j], best = (int)j;
             }
+            for (size_t j = 0; j < lrs.size(); j++)
+                fprintf(grid, "%g,%s,%g,%.6g,%.6g,%.6g,%d,%d\n", alpha, toy_rule_name(rules[q]), lrs[j], med[j], p90[j], mean[j],
+                        diverged[j], (int)j == best);
             if (best < 0) {
                 printf("| %g | %.3f | %s | none | diverged | | |\n", alpha, alpha_hat, toy_rule_name(rules[q]));
                 continue;
