@@ -226,7 +226,9 @@ build/emu/fp32/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_
 
 # The SignSGD paper's synthetic experiments through optim/*.h's per-element rules (dev/toy/,
 # docs/toy_experiments.md): `make toy` builds, runs them (CSV files and tables in build/toy/)
-# and draws build/toy/toy_experiments.png. TOY_FLAGS: e.g. --scale quick.
+# and draws build/toy/toy_experiments.png. TOY_FLAGS: e.g. --scale quick; TOY_OUT: where the
+# CSV files and the figure go.
+TOY_OUT ?= build/toy
 TOY_HEADERS = $(wildcard dev/toy/*.h)
 build/toy/toy_experiments: dev/toy/toy_experiments.cpp $(TOY_HEADERS) $(HOST_HEADERS)
 	@mkdir -p build/toy
@@ -238,9 +240,9 @@ build/test_toy: test/test_toy.cpp test/check.h $(TOY_HEADERS) $(HOST_HEADERS)
 
 .PHONY: toy
 toy: build/toy/toy_experiments
-	@start=$$(date +%s.%N); build/toy/toy_experiments --out build/toy $(TOY_FLAGS) && \
-	$(PYTHON) dev/toy/plot_toy.py build/toy build/toy/toy_experiments.png && \
-	echo "make toy: $$(echo "$$(date +%s.%N) - $$start" | bc) s (run and figure)"
+	@start=$$(date +%s%N); build/toy/toy_experiments --out $(TOY_OUT) $(TOY_FLAGS) && \
+	$(PYTHON) dev/toy/plot_toy.py $(TOY_OUT) $(TOY_OUT)/toy_experiments.png && \
+	echo "make toy: $$(( ($$(date +%s%N) - start) / 1000000 )) ms (run and figure)"
 
 build/gpt2_debug_state.bin: test/gpt2_oracle.py test/named_tensors.py
 	@mkdir -p build
