@@ -52,7 +52,8 @@ static double percentile(std::vector<double> v, double q) {
     std::sort(v.begin(), v.end());
     const double pos = q / 100.0 * (double)(v.size() - 1);
     const size_t lo = (size_t)std::floor(pos), hi = std::min(lo + 1, v.size() - 1);
-    return v[lo] + (pos - (double)lo) * (v[hi] - v[lo]);
+    // equal neighbours (both +inf for diverged runs, say) need no interpolation: inf - inf is NaN
+    return v[hi] == v[lo] ? v[lo] : v[lo] + (pos - (double)lo) * (v[hi] - v[lo]);
 }
 
 static FILE* open_csv(const std::string& dir, const char* name) { return open_or_fail((dir + "/" + name).c_str(), "w"); }
@@ -206,7 +207,10 @@ static ScalingResult scaling_run(ToyRule rule, float lr, const std::vector<float
             f += 0.5 * (double)weight[i] * gi * x[i];
             if (t < steps) g[i] = i < first_noisy ? gi : gi + sigma[i] * z[i - first_noisy];
         }
-        if (!std::isfinite(f)) return res;  // diverged: final loss stays NaN
+        if (!std::isfinite(f)) {  // diverged: no final loss, so best_of never picks it
+            res.final_loss = res.final_l1 = NAN;
+            return res;
+        }
         if (t == 0) res.initial_loss = f;
         if (res.hit < 0 && l1 <= eps) res.hit = t;
         res.final_loss = f, res.final_l1 = l1;
