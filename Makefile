@@ -229,6 +229,26 @@ build/emu/nccl/vote_comm: dev/cuda/vote_comm.cu dev/cuda/dev_common.cuh test/che
 build/emu/fp32/dev/%: dev/cuda/%.cu dev/cuda/dev_common.cuh test/check.h $(HOST_HEADERS) $(CUDA_HEADERS) $(EMU_DEPS)
 	$(EMU_CXX) $< $@ -DENABLE_FP32
 
+# The SignSGD paper's synthetic experiments through optim/*.h's per-element rules (dev/toy/,
+# docs/toy_experiments.md): `make toy` builds, runs them (CSV files and tables in build/toy/)
+# and draws build/toy/toy_experiments.png. TOY_FLAGS: e.g. --scale quick; TOY_OUT: where the
+# CSV files and the figure go.
+TOY_OUT ?= build/toy
+TOY_HEADERS = $(wildcard dev/toy/*.h)
+build/toy/toy_experiments: dev/toy/toy_experiments.cpp $(TOY_HEADERS) $(HOST_HEADERS)
+	@mkdir -p build/toy
+	$(CXX) $(CXXFLAGS) $< -o $@
+
+build/test_toy: test/test_toy.cpp test/check.h $(TOY_HEADERS) $(HOST_HEADERS)
+	@mkdir -p build
+	$(CXX) $(CXXFLAGS) $< -o $@
+
+.PHONY: toy
+toy: build/toy/toy_experiments
+	@start=$$(date +%s%N); build/toy/toy_experiments --out $(TOY_OUT) $(TOY_FLAGS) && \
+	$(PYTHON) dev/toy/plot_toy.py $(TOY_OUT) $(TOY_OUT)/toy_experiments.png && \
+	echo "make toy: $$(( ($$(date +%s%N) - start) / 1000000 )) ms (run and figure)"
+
 build/gpt2_debug_state.bin: test/gpt2_oracle.py test/named_tensors.py
 	@mkdir -p build
 	$(PYTHON) test/gpt2_oracle.py --out $@

@@ -80,7 +80,8 @@ wait_bg() {
 
 start=$(date +%s)
 echo "== building (CPU)"
-build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density build/phi_scaling
+build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density \
+    build/phi_scaling build/test_toy build/toy/toy_experiments
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -105,6 +106,10 @@ run noise_stats "$PYTHON" test/test_noise_stats.py build
 # phi's panels in plot_runs.py (parts, the paper's EMA per window) and scripts/phi_scaling.sh on 2 x 2 cells of d2
 run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
+# The SignSGD paper's synthetic experiments (dev/toy/): the toy's rules against hand formulas and the
+# alpha-stable sampler, then `make toy` at reduced size with facts of its results (about 6 s).
+run toy build/test_toy
+run toy_experiments bash test/test_toy.sh build
 # Two CPU test scripts at a time (each often waits on python or a single-threaded step), with
 # passive OpenMP waiting so the two trainers' threads do not spin against each other.
 # Logs, checkpoints, resume, non-finite steps and the noise density (runs build/test_noise_density).
