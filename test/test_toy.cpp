@@ -33,7 +33,7 @@ static void literal_steps() {
         {ToyRule::ClippedSgd, 0.5 - 0.1 * 0.3 / (std::sqrt(16.09) + 1e-6), -1.0 + 0.1 * 4.0 / (std::sqrt(16.09) + 1e-6), "x - 0.1 g / ||g||"},
         {ToyRule::SignSgd, 0.4, -0.9, "x - 0.1 sign(g)"},
         {ToyRule::Signum, 0.4, -0.9, "x - 0.1 sign(0.1 g)"},
-        {ToyRule::Nsgd, 0.5 - 0.1 * 0.03 / std::sqrt(0.1609), -1.0 + 0.1 * 0.4 / std::sqrt(0.1609), "x - 0.1 m / ||m||"},
+        {ToyRule::Nsgd, 0.5 - 0.01 * 0.3 / (std::sqrt(16.09) + 1e-8), -1.0 + 0.01 * 4.0 / (std::sqrt(16.09) + 1e-8), "x - 0.1 * 0.1 g / ||g||"},
     };
     for (const Case& c : cases) {
         ToyOptimizer opt{c.rule, 0.1f};
@@ -67,8 +67,9 @@ static void random_steps() {
                 const double s = std::min(1.0, clip / (norm(g) + 1e-6));
                 for (double& a : g) a *= s;
             }
-            for (int i = 0; i < n; i++) m[i] = beta * m[i] + (1 - beta) * g[i];
-            const double inv = 1.0 / norm(m);
+            // nsgd (the paper's): the momentum of g / (||g|| + 1e-8), applied as it is
+            const double g_scale = rule == ToyRule::Nsgd ? 1.0 / (norm(g) + 1e-8) : 1.0;
+            for (int i = 0; i < n; i++) m[i] = beta * m[i] + (1 - beta) * g[i] * g_scale;
             for (int i = 0; i < n; i++) {
                 auto sign = [](double a) { return (double)((a > 0) - (a < 0)); };
                 switch (rule) {
@@ -76,7 +77,7 @@ static void random_steps() {
                 case ToyRule::ClippedSgd: want[i] -= lr * g[i]; break;
                 case ToyRule::SignSgd: want[i] -= lr * sign(g[i]); break;
                 case ToyRule::Signum: want[i] -= lr * sign(m[i]); break;
-                case ToyRule::Nsgd: want[i] -= lr * m[i] * inv; break;
+                case ToyRule::Nsgd: want[i] -= lr * m[i]; break;
                 }
             }
         }

@@ -5,9 +5,8 @@
 //   clipped_sgd g *= min(1, clip / (||g||_2 + 1e-6)); x -= lr * g  (optim/grad_clip.h, then sgd)
 //   signsgd     x -= lr * sign(g)                                  (optim/signsgd.h)
 //   signum      m = beta m + (1 - beta) g;  x -= lr * sign(m)      (optim/signum.h)
-//   nsgd        m = beta m + (1 - beta) g;  x -= lr * m / ||m||_2  (optim/nsgd.h as it is now:
-//               the norm of the momentum, over the whole vector; the heavy-tail paper's code
-//               normalizes g first, m = beta m + (1 - beta) g / ||g||, which differs once beta > 0)
+//   nsgd        m = beta m + (1 - beta) g / (||g||_2 + 1e-8);  x -= lr * m
+//               (optim/nsgd.h's --nsgd-norm tensor, the heavy-tail paper's NSGD: the vector is one slice)
 #pragma once
 #include <cstddef>
 #include <string>
@@ -63,9 +62,7 @@ struct ToyOptimizer {
             break;
         }
         case ToyRule::Nsgd: {
-            const NsgdHyper h{lr, 0.0f, beta};
-            const float inv_norm = nsgd_inv_norm(nsgd_momentum(g, m.data(), n, beta));
-            for (size_t i = 0; i < n; i++) nsgd_apply_element(x[i], m[i], inv_norm, h);
+            nsgd_slice_update(x, g, m.data(), n, {lr, 0.0f, beta});
             break;
         }
         }
