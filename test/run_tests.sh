@@ -80,7 +80,7 @@ wait_bg() {
 
 start=$(date +%s)
 echo "== building (CPU)"
-build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density
+build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density build/test_tail_index
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -100,6 +100,8 @@ run optimizers build/test_optim
 run train_config build/test_train_config
 # phi, mean density, tail index of the C++ accumulator vs numpy on synthetic samples, known answers
 run noise_stats "$PYTHON" test/test_noise_stats.py build
+# the heavy-tail paper's tail index on synthetic alpha-stable samples, its slices and coordinates
+run tail_index build/test_tail_index
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 # Two CPU test scripts at a time (each often waits on python or a single-threaded step), with
 # passive OpenMP waiting so the two trainers' threads do not spin against each other.
