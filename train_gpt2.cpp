@@ -74,8 +74,9 @@ static GPT2Cpu build_model(const TrainConfig& cfg) {
 static void check_memory(const TrainConfig& cfg, const GPT2Config& mc, int ranks) {
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0, measuring_noise = cfg.noise_every > 0;
     const int state_shards = cfg.dist.zero_stage == 1 && !cfg.dist.sign_vote ? ranks : 1;
-    const size_t tail_bytes = cfg.tail_index_every > 0 ? tail_index_plan_bytes(mc, cfg.tail_index_wte, tail_index_layer(cfg, mc.num_layers),
-                                                                              cfg.tail_index_samples, cfg.seq_len) : 0;
+    const int tail_layer = tail_index_layer(cfg, mc.num_layers); // exit 2 when out of range, measured or not
+    const size_t tail_bytes =
+        cfg.tail_index_every > 0 ? tail_index_plan_bytes(mc, cfg.tail_index_wte, tail_layer, cfg.tail_index_samples, cfg.seq_len) : 0;
     const CpuMemoryPlan plan = plan_cpu_memory(mc, cfg.optim, cfg.batch_size, cfg.seq_len,
                                                1 + validating + measuring_noise, measuring_noise ? cfg.noise_batches : 0, state_shards,
                                                tail_bytes);
@@ -153,7 +154,7 @@ static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& nois
 // model.grads dirty (the next training step zeroes them). GPT2_TEST_DUMP_TAIL=PREFIX (tests)
 // writes the samples to PREFIX.stepS.rankR.f32 (K x n fp32, row-major).
 static TailIndexStats measure_tail_index(GPT2Cpu& model, DataLoader& tail_loader, TailIndexSampler& sampler, int K, int T,
-                                         int step, Comm& comm) {
+                                         int step, int rank, CpuDataParallel& dp) {
     tail_loader.reset();
     sampler.reset();
     for (int k = 0; k < K; k++) {
@@ -164,10 +165,10 @@ static TailIndexStats measure_tail_index(GPT2Cpu& model, DataLoader& tail_loader
         sampler.add(model.grads.data());
     }
     if (const char* prefix = getenv("GPT2_TEST_DUMP_TAIL"))
-        write_file_atomically(std::string(prefix) + ".step" + std::to_string(step) + ".rank" + std::to_string(comm.rank()) + ".f32",
+        write_file_atomically(std::string(prefix) + ".step" + std::to_string(step) + ".rank" + std::to_string(rank) + ".f32",
                               nullptr, 0, sampler.samples(), (size_t)K * sampler.slice().size() * sizeof(float));
     TailIndexStats s = sampler.estimate();
-    tail_index_rank_mean(&s, comm);
+    tail_index_rank_mean(&s, [&](double x) { return dp.mean(x); });
     return s;
 }
 
@@ -388,7 +389,7 @@ static int train(int argc, char** argv) {
             log.noise(step, nd, cfg.noise_batches);
         }
         if (measuring_tail && tail_index_due(cfg, step, last)) {
-            const TailIndexStats ts = measure_tail_index(model, *tail_loader, *tail_sampler, cfg.tail_index_samples, T, step, comm);
+            const TailIndexStats ts = measure_tail_index(model, *tail_loader, *tail_sampler, cfg.tail_index_samples, T, step, rank, dp);
             printf("step %d: tail index %s %.4f, 25 coordinates %.4f (%d sequences of %d tokens per rank; finite variance reads %.4f)\n",
                    step, tail_sampler->slice().name.c_str(), ts.alpha, ts.coord_mean(), cfg.tail_index_samples, T,
                    tail_index_gaussian(cfg.tail_index_samples));

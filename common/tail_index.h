@@ -19,7 +19,6 @@
 #include <utility>
 #include <vector>
 
-#include "comm.h"
 #include "gpt2_layout.h"
 #include "noise_density.h"
 #include "rng.h"
@@ -146,15 +145,12 @@ inline TailIndexStats tail_index_of_samples(const float* samples, int K, size_t 
     return r;
 }
 
-// The means over ranks of every index (an all-reduce of 26 doubles); a NaN on one rank
-// makes that mean NaN.
-inline void tail_index_rank_mean(TailIndexStats* s, Comm& comm) {
-    std::vector<double> v(1, s->alpha);
-    v.insert(v.end(), s->coord_alpha.begin(), s->coord_alpha.end());
-    comm.all_reduce_sum(v.data(), v.size(), CommDtype::F64);
-    for (double& a : v) a /= comm.size();
-    s->alpha = v[0];
-    s->coord_alpha.assign(v.begin() + 1, v.end());
+// The means over ranks of every index: mean(x) is the trainer's mean over ranks of a host
+// value (dp.mean, one all-reduce per index); a NaN on one rank makes that mean NaN.
+template <class MeanOverRanks>
+inline void tail_index_rank_mean(TailIndexStats* s, MeanOverRanks mean) {
+    s->alpha = mean(s->alpha);
+    for (double& a : s->coord_alpha) a = mean(a);
 }
 
 // The CPU trainer's sampler: the K single-sequence gradients of the slice, fp32.
