@@ -120,6 +120,8 @@ run reliability bash test/test_reliability.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
 run distributed bash test/test_distributed.sh "$SHARED_DATA"
+# --tail-index-*: bad values, numpy on the dumped single-sequence gradients, the emulated train_gpt2cu vs the CPU's.
+run tail_index_runs env OMP_WAIT_POLICY=passive bash test/test_tail_index.sh "$SHARED_DATA"
 
 echo "== GPU tests (SKIP without a CUDA device)"
 run cuda_vs_oracle build/test_gpt2_cuda build/gpt2_debug_state.bin
