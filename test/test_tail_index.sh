@@ -7,7 +7,7 @@
 #     middle qkvw and for wte's 2,048 rows;
 #   - measuring does not change training (the train records equal a run without it);
 #   - the emulated CUDA trainer (build/emu/bf16/train_gpt2cu, when built) logs indices close
-#     to the CPU trainer's on the same run (bf16 tolerance).
+#     to the CPU trainer's on the same run (alpha within 2e-3 relative: bf16 gradients).
 #   test/test_tail_index.sh [SHARED_DATA_DIR]   (the runs SKIP when the data is absent)
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -125,7 +125,7 @@ ok = c["coords"] == e["coords"] and c["tensor"] == e["tensor"]
 d = abs(e["alpha"] - c["alpha"]) / c["alpha"]
 cm = abs(e["coord_alpha_mean"] - c["coord_alpha_mean"]) / c["coord_alpha_mean"]
 print(f"alpha cpu {c['alpha']:.5f} emulated {e['alpha']:.5f} (rel {d:.1e}); 25-coordinate mean cpu {c['coord_alpha_mean']:.4f} emulated {e['coord_alpha_mean']:.4f}; coords equal {c['coords'] == e['coords']}")
-sys.exit(0 if ok and d <= 1e-2 else 1)
+sys.exit(0 if ok and d <= 2e-3 else 1)  # measured 1.2e-05; B sequences per sample instead of one: 1.6e-02
 EOF
         ) && pass tail_index/emu_cuda_vs_cpu "($out)" || fail tail_index/emu_cuda_vs_cpu "$out"
     else
