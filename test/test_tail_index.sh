@@ -47,10 +47,10 @@ run=(-e d2 -b 2 -t 64 -v 0 -s 0 -i "$train" -j "$val")
 
 # check_dump NAME DIR PREFIX N: numpy recomputes every tail record of DIR from the dumps.
 check_dump() {
-    local name=$1 dir=$2 prefix=$3 n=$4
-    "$PYTHON" - "$dir/metrics.jsonl" "$prefix" "$n" <<'EOF'
+    local name=$1 dir=$2 prefix=$3 n=$4 ranks=${5:-1}
+    "$PYTHON" - "$dir/metrics.jsonl" "$prefix" "$n" "$ranks" <<'EOF'
 import json, sys, math, numpy as np
-metrics, prefix, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+metrics, prefix, n, ranks = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
 def block(K):  # the largest divisor of K not above sqrt(K)
     return max(b for b in range(1, int(math.isqrt(K)) + 1) if K % b == 0)
@@ -69,13 +69,17 @@ records = [json.loads(l) for l in open(metrics) if '"type":"tail"' in l]
 worst, where = 0.0, ""
 for r in records:
     K = r["samples"]
-    g = np.fromfile(f"{prefix}.step{r['step']}.rank0.f32", dtype=np.float32).astype(np.float64)
-    if g.size != K * n:
-        print(f"step {r['step']}: dump has {g.size} values, want K {K} x n {n}"); sys.exit(1)
-    X = g.reshape(K, n); X = X - X.mean(axis=0)
-    errs = [("alpha", rel(r["alpha"], alpha(X)))]
+    Xs = []  # each rank's centred samples: the logged indices are the means over ranks
+    for rank in range(ranks):
+        g = np.fromfile(f"{prefix}.step{r['step']}.rank{rank}.f32", dtype=np.float32).astype(np.float64)
+        if g.size != K * n:
+            print(f"step {r['step']} rank {rank}: dump has {g.size} values, want K {K} x n {n}"); sys.exit(1)
+        X = g.reshape(K, n); Xs.append(X - X.mean(axis=0))
+    if ranks > 1 and np.array_equal(Xs[0], Xs[1]):
+        print("ranks 0 and 1 measured the same sequences"); sys.exit(1)
+    errs = [("alpha", rel(r["alpha"], np.mean([alpha(X) for X in Xs])))]
     for c, a in zip(r["coords"], r["coord_alpha"]):
-        errs.append((f"coord {c}", rel(a, alpha(X[:, c:c + 1]))))
+        errs.append((f"coord {c}", rel(a, np.mean([alpha(X[:, c:c + 1]) for X in Xs]))))
     m = block(K)
     errs.append(("gaussian_alpha", rel(r["gaussian_alpha"], 2 * math.log(m) / math.log(m * (K - m) / (K - 1)))))
     for what, e in errs:
@@ -110,6 +114,26 @@ if GPT2_TEST_DUMP_TAIL="$work/wte_dump" "$cpu" "${run[@]}" -x 0 --tail-index-eve
 else
     fail tail_index/cpu_vs_numpy_wte "the run failed: $(tail -3 "$work/wte.out")"
 fi
+
+# Two ranks (mpirun, when train_gpt2cpu has MPI): each estimates from its own sequences, the
+# logged indices are the means of the two ranks' (numpy on both dumps).
+if command -v mpirun >/dev/null && ldd "$cpu" | grep libmpi >/dev/null; then
+    r2="$work/ranks2"
+    if OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 \
+        OMPI_MCA_btl_vader_single_copy_mechanism=none GPT2_TEST_DUMP_TAIL="$work/r2_dump" timeout 300 mpirun -np 2 \
+        "$cpu" "${run[@]}" -x 0 --tail-index-every 1 --tail-index-samples 9 -o "$r2" >"$work/ranks2.out" 2>&1; then
+        out=$(check_dump ranks2 "$r2" "$work/r2_dump" $((3 * 64 * 64)) 2) && pass tail_index/cpu_two_ranks_mean "($out)" \
+            || fail tail_index/cpu_two_ranks_mean "$out"
+    else
+        fail tail_index/cpu_two_ranks_mean "the run failed: $(tail -3 "$work/ranks2.out")"
+    fi
+else
+    echo "SKIP tail_index/cpu_two_ranks_mean: no mpirun or $cpu without MPI"
+fi
+
+# The memory plan counts the K x n samples: an impossible K is the one-line memory error.
+expect_one_line_error tail_index/cpu/memory_plan "^error: not enough memory: this run needs .*tail-index samples [0-9]" "" \
+    "$cpu" "${nowhere[@]}" --tail-index-every 1 --tail-index-samples 2000000000
 
 # The emulated CUDA trainer on the same run as the CPU's qkvw one, at step 0.
 if [ -x "$emu" ]; then
