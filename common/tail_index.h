@@ -158,8 +158,9 @@ class TailIndexSampler {
 public:
     TailIndexSampler(const TailSlice& slice, int K)
         : slice_(slice), K_(K), samples_((size_t)K * slice.size()), coords_(tail_index_coords(slice.size())) {}
-    // What it allocates (the CPU trainer's memory plan).
-    static size_t bytes(size_t n, int K) { return (size_t)K * n * sizeof(float); }
+    // What it allocates (the CPU trainer's memory plan): the samples, and the mean and one
+    // block sum (double) while estimating.
+    static size_t bytes(size_t n, int K) { return (size_t)K * n * sizeof(float) + 2 * n * sizeof(double); }
     const TailSlice& slice() const { return slice_; }
     const std::vector<size_t>& coords() const { return coords_; }
     int count() const { return count_; }
