@@ -167,6 +167,7 @@ public:
     void reset() { count_ = 0; }
     // Copies the slice of one sequence's gradient (the whole flat gradient buffer).
     void add(const float* grads) {
+        if (count_ == K_) fail_runtime("TailIndexSampler holds %d samples", K_);
         float* dst = samples_.data() + (size_t)count_ * slice_.size();
         for (size_t r = 0; r < slice_.row_offsets.size(); r++)
             std::copy(grads + slice_.row_offsets[r], grads + slice_.row_offsets[r] + slice_.row_len, dst + r * slice_.row_len);
