@@ -29,6 +29,7 @@
 #include "common/sampling.h"
 #include "common/noise_density.h"
 #include "common/stop_request.h"
+#include "common/tail_index.h"
 #include "common/output_dir.h"
 #include "common/nonfinite_step.h"
 #include "common/run_log.h"
@@ -74,8 +75,12 @@ static GPT2Cpu build_model(const TrainConfig& cfg) {
 static void check_memory(const TrainConfig& cfg, const GPT2Config& mc, int ranks) {
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0, measuring_noise = cfg.noise_every > 0;
     const int state_shards = cfg.dist.zero_stage == 1 && !cfg.dist.sign_vote ? ranks : 1;
+    const int tail_layer = tail_index_layer(cfg, mc.num_layers); // exit 2 when out of range, measured or not
+    const size_t tail_bytes =
+        cfg.tail_index_every > 0 ? tail_index_plan_bytes(mc, cfg.tail_index_wte, tail_layer, cfg.tail_index_samples, cfg.seq_len) : 0;
     const CpuMemoryPlan plan = plan_cpu_memory(mc, cfg.optim, cfg.batch_size, cfg.seq_len,
-                                               1 + validating + measuring_noise, measuring_noise ? cfg.noise_batches : 0, state_shards);
+                                               1 + validating + measuring_noise, measuring_noise ? cfg.noise_batches : 0, state_shards,
+                                               tail_bytes);
     const size_t available = mem_available_bytes();
     if (available > 0 && plan.total() > available)
         fail_usage("not enough memory: this run needs %.2f GiB (%s), %.2f GiB available (try a smaller -b or -t)",
@@ -141,6 +146,31 @@ static NoiseDensityResult measure_noise_density(GPT2Cpu& model, DataLoader& nois
         acc.add(model.grads.data());
     }
     return gpt2_noise_density(acc, model.config, T);
+}
+
+// The heavy-tail paper's tail index (common/tail_index.h): K single-sequence (B = 1) gradients
+// of the slice at the current weights, from this rank's own loader, rewound first so every
+// measurement (and a resumed run's) sees the same sequences; no all-reduce of the gradients,
+// each rank estimates from its own K, and the indices are averaged over ranks. Leaves
+// model.grads dirty (the next training step zeroes them). GPT2_TEST_DUMP_TAIL=PREFIX (tests)
+// writes the samples to PREFIX.stepS.rankR.f32 (K x n fp32, row-major).
+static TailIndexStats measure_tail_index(GPT2Cpu& model, DataLoader& tail_loader, TailIndexSampler& sampler, int K, int T,
+                                         int step, int rank, CpuDataParallel& dp) {
+    tail_loader.reset();
+    sampler.reset();
+    for (int k = 0; k < K; k++) {
+        tail_loader.next_batch();
+        model.zero_grad();
+        model.forward(tail_loader.inputs(), tail_loader.targets(), 1, T);
+        model.backward(1.0f / (float)T);
+        sampler.add(model.grads.data());
+    }
+    if (const char* prefix = getenv("GPT2_TEST_DUMP_TAIL"))
+        write_file_atomically(std::string(prefix) + ".step" + std::to_string(step) + ".rank" + std::to_string(rank) + ".f32",
+                              nullptr, 0, sampler.samples(), (size_t)K * sampler.slice().size() * sizeof(float));
+    TailIndexStats s = sampler.estimate();
+    tail_index_rank_mean(&s, [&](double x) { return dp.mean(x); });
+    return s;
 }
 
 // --profile-kernels: how much of each training step (after the first) the matmuls take and
@@ -294,6 +324,11 @@ static int train(int argc, char** argv) {
     DataLoader* noise_loader =
         measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, ranks, true, noise_loader_seed(cfg.seed)) : nullptr;
     GradientNoiseAccumulator* noise_acc = measuring_noise ? new GradientNoiseAccumulator(num_params) : nullptr;
+    const bool measuring_tail = cfg.tail_index_every > 0;
+    std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, ranks, true, tail_loader_seed(cfg.seed)) : nullptr);
+    std::unique_ptr<TailIndexSampler> tail_sampler(
+        measuring_tail ? new TailIndexSampler(tail_index_slice(mc, cfg.tail_index_wte, tail_index_layer(cfg, mc.num_layers)), cfg.tail_index_samples)
+                       : nullptr);
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
@@ -362,6 +397,13 @@ static int train(int argc, char** argv) {
             printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
                    nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
             log.noise(step, nd, cfg.noise_batches, (long)B * T * ranks);
+        }
+        if (measuring_tail && tail_index_due(cfg, step, last)) {
+            const TailIndexStats ts = measure_tail_index(model, *tail_loader, *tail_sampler, cfg.tail_index_samples, T, step, rank, dp);
+            printf("step %d: tail index %s %.4f, 25 coordinates %.4f (%d sequences of %d tokens per rank; finite variance reads %.4f)\n",
+                   step, tail_sampler->slice().name.c_str(), ts.alpha, ts.coord_mean(), cfg.tail_index_samples, T,
+                   tail_index_gaussian(cfg.tail_index_samples));
+            log.tail(step, tail_sampler->slice().name, cfg.tail_index_samples, T, ranks, ts, tail_sampler->coords());
         }
         if (root && cfg.sample_every > 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);

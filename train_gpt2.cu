@@ -34,6 +34,7 @@
 #include "common/nonfinite_step.h"
 #include "common/rng.h"
 #include "common/run_log.h"
+#include "common/tail_index.h"
 #include "common/sampling.h"
 #include "common/stop_request.h"
 #include "common/tokenizer.h"
@@ -49,6 +50,7 @@
 #include "kernels/layernorm.cuh"
 #include "kernels/matmul.cuh"
 #include "kernels/noise_density.cuh"
+#include "kernels/tail_index.cuh"
 #include "kernels/phase_timer.cuh"
 #include "optim/data_parallel.cuh"
 #include "optim/gpu_optimizer.cuh"
@@ -478,6 +480,34 @@ static NoiseDensityResult measure_noise_density(GPT2Cuda& model, DataLoader& noi
     return gpt2_noise_density(model.config, model.T, [&](size_t begin, size_t end) { return acc.noise_sums(begin, end); });
 }
 
+// The heavy-tail paper's tail index (common/tail_index.h, kernels/tail_index.cuh): K
+// single-sequence gradients of the slice at the current weights, as train_gpt2cpu takes them
+// (its own loader, rewound first; no all-reduce of the gradients; the indices averaged over
+// ranks). The model's B is fixed, so the one sequence fills all B rows: the mean over B equal
+// rows is that sequence's gradient (B x the compute of one sequence; -b 1 runs pay nothing).
+// Leaves model.grads dirty (the next training step zeroes them).
+static TailIndexStats measure_tail_index(GPT2Cuda& model, DataLoader& tail_loader, GpuTailIndexSampler& sampler, int K, GpuDataParallel* dp) {
+    NvtxRange r("tail_index");
+    const int B = model.B, T = model.T;
+    std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
+    tail_loader.reset();
+    sampler.reset();
+    for (int k = 0; k < K; k++) {
+        tail_loader.next_batch();
+        for (int b = 0; b < B; b++) {
+            std::copy(tail_loader.inputs(), tail_loader.inputs() + T, inputs.begin() + (size_t)b * T);
+            std::copy(tail_loader.targets(), tail_loader.targets() + T, targets.begin() + (size_t)b * T);
+        }
+        model.zero_grad();
+        model.forward_async(inputs.data(), targets.data(), 1.0f / ((float)B * T));
+        model.backward();
+        sampler.add(model.grads);
+    }
+    TailIndexStats s = sampler.estimate();
+    if (dp) tail_index_rank_mean(&s, [&](double x) { return dp->mean(x); });
+    return s;
+}
+
 // Host copies of the device state a checkpoint holds (common/checkpoint.h): the fp32 master
 // weights, the floatX parameters as fp32 ("params_floatx", exact: with stochastic rounding
 // they are not the rounded master weights) and every optimizer state buffer by name.
@@ -584,12 +614,14 @@ int main(int argc, char** argv) {
     cudaCheck(cudaMemGetInfo(&free_bytes, &total_bytes));
     const size_t workspace_bytes = cuda_ctx().lt_workspace_size + (256ull << 20); // cuBLAS(Lt) and slack
     const size_t noise_bytes = measuring_noise ? GpuNoiseAccumulator::device_bytes(gpt2_num_params(mc), cfg.noise_batches) : 0;
+    const TailSlice tail_slice = tail_index_slice(mc, cfg.tail_index_wte, tail_index_layer(cfg, mc.num_layers)); // exit 2: bad LAYER
+    const size_t tail_bytes = cfg.tail_index_every > 0 ? GpuTailIndexSampler::device_bytes(tail_slice, cfg.tail_index_samples) : 0;
     const size_t dp_bytes = (padded_params > 0 ? 2 * (padded_params - gpt2_num_params(mc)) * sizeof(floatX) : 0) +
                             (data_parallel ? GpuDataParallel::device_bytes(cfg.dist, gpt2_num_params(mc), world) : 0);
     // -z 1: this rank's share of the optimizer state
     const OptimShard planned_shard = GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
     const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
-                        noise_bytes + workspace_bytes + dp_bytes;
+                        noise_bytes + tail_bytes + workspace_bytes + dp_bytes;
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
@@ -645,6 +677,9 @@ int main(int argc, char** argv) {
     DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, world, true, noise_loader_seed(cfg.seed),
                                                                 pinned_alloc, pinned_free) : nullptr;
     GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params, cfg.noise_batches) : nullptr;
+    const bool measuring_tail = cfg.tail_index_every > 0;
+    std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, world, true, tail_loader_seed(cfg.seed)) : nullptr);
+    std::unique_ptr<GpuTailIndexSampler> tail_sampler(measuring_tail ? new GpuTailIndexSampler(tail_slice, cfg.tail_index_samples) : nullptr);
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
@@ -717,6 +752,13 @@ int main(int argc, char** argv) {
             printf("step %d: gradient noise phi %.5f, mean density %.5f, tail index %.4f (%d batches)\n", step, nd.all.phi,
                    nd.all.mean_density, nd.all.tail_index, cfg.noise_batches);
             log.noise(step, nd, cfg.noise_batches, (long)B * T * world);
+        }
+        if (measuring_tail && tail_index_due(cfg, step, last)) {
+            const TailIndexStats ts = measure_tail_index(model, *tail_loader, *tail_sampler, cfg.tail_index_samples, dp.get());
+            printf("step %d: tail index %s %.4f, 25 coordinates %.4f (%d sequences of %d tokens per rank; finite variance reads %.4f)\n",
+                   step, tail_slice.name.c_str(), ts.alpha, ts.coord_mean(), cfg.tail_index_samples, T,
+                   tail_index_gaussian(cfg.tail_index_samples));
+            log.tail(step, tail_slice.name, cfg.tail_index_samples, T, world, ts, tail_sampler->coords());
         }
         if (cfg.sample_every > 0 && rank == 0 && step > 0 && (step % cfg.sample_every == 0 || last))
             print_sample(model, tokenizer, cfg.gen_tokens, cfg.seed, step);

@@ -7,6 +7,7 @@
 //   s:STEP eval:ACC                                         HellaSwag accuracy after STEP updates (-h 1)
 //   s:STEP phi:PHI md:MEAN_DENSITY alpha:TAIL_INDEX         gradient-noise statistics (common/noise_density.h;
 //                                                           alpha:nan when undefined, e.g. K < 4)
+//   s:STEP tail:ALPHA coord:COORD_MEAN                       the heavy-tail paper's tail index (common/tail_index.h)
 //   s:STEP skip:1                                           the update at STEP skipped (--skip-nonfinite)
 // trl/tel/eval have llm.c's precision (%.4f, lr %.6f, norm %.2f); tps (and phi, skip) come after
 // or beside llm.c's fields. Full precision is in metrics.jsonl.
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "noise_density.h"
+#include "tail_index.h"
 #include "train_config.h"
 #include "utils.h"
 
@@ -133,6 +135,8 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"skip_nonfinite", std::to_string(cfg.skip_nonfinite)}, {"noise_every", std::to_string(cfg.noise_every)},
         {"noise_batches", std::to_string(cfg.noise_batches)},
         {"noise_windows", json_string(noise_windows_string(cfg))}, {"attention", json_string(cfg.attention)},
+        {"tail_index_every", std::to_string(cfg.tail_index_every)}, {"tail_index_samples", std::to_string(cfg.tail_index_samples)},
+        {"tail_index_tensor", json_string(cfg.tail_index_wte ? std::string("wte") : cfg.tail_index_layer < 0 ? std::string("qkvw:mid") : "qkvw:" + std::to_string(cfg.tail_index_layer))},
         {"profile_kernels", std::to_string(cfg.profile_kernels)}, {"hellaswag", std::to_string(cfg.hellaswag)},
         {"hellaswag_path", json_string(cfg.hellaswag_path)}, {"init", json_string(cfg.init)},
         {"wsd_shape", json_string(wsd_shape_name(s.wsd_shape))}, {"overfit_single_batch", std::to_string(cfg.overfit_single_batch)},
@@ -236,6 +240,25 @@ public:
                 ",\"phi_per_group\":" + per_name(r.per_group, &NoiseStats::phi) + ",\"d\":" + std::to_string(r.all.d) +
                 ",\"batches\":" + std::to_string(batches) + ",\"K\":" + std::to_string(batches) +
                 ",\"tokens_per_gradient\":" + std::to_string(tokens_per_gradient) + "}");
+    }
+    // metrics.jsonl "tail": the means over ranks of the whole slice's index ("alpha") and of
+    // the 25 coordinates' ("coord_alpha", at slice indices "coords"; "coord_alpha_mean" their
+    // mean where defined), from "samples" sequences of "seq_len" tokens per rank, beside
+    // "gaussian_alpha", what the estimator reads for finite-variance noise at that K.
+    void tail(int step, const std::string& tensor, int samples, int seq_len, int ranks, const TailIndexStats& s,
+              const std::vector<size_t>& coords) {
+        using run_log_detail::json_number;
+        if (!main_) return;
+        fprintf(main_, "s:%d tail:%.4f coord:%.4f\n", step, s.alpha, s.coord_mean());
+        fflush(main_);
+        std::string ca = "[", ci = "[";
+        for (size_t i = 0; i < s.coord_alpha.size(); i++) ca += (i ? "," : "") + json_number(s.coord_alpha[i]);
+        for (size_t i = 0; i < coords.size(); i++) ci += (i ? "," : "") + std::to_string(coords[i]);
+        metrics("{\"type\":\"tail\",\"step\":" + std::to_string(step) + ",\"tensor\":" + run_log_detail::json_string(tensor) +
+                ",\"samples\":" + std::to_string(samples) + ",\"seq_len\":" + std::to_string(seq_len) +
+                ",\"ranks\":" + std::to_string(ranks) + ",\"alpha\":" + json_number(s.alpha) +
+                ",\"coord_alpha_mean\":" + json_number(s.coord_mean()) + ",\"gaussian_alpha\":" +
+                json_number(tail_index_gaussian(samples)) + ",\"coord_alpha\":" + ca + "],\"coords\":" + ci + "]}");
     }
     void skip(int step, const std::string& reason, int total_skips) {
         if (!main_) return;

@@ -45,6 +45,10 @@ struct TrainConfig {
     int noise_every = 0;           // --noise-every N: gradient-noise density every N steps (0: never)
     int noise_batches = 8;         // --noise-batches K: micro-batch gradients per estimate
     std::vector<std::pair<int, int>> noise_windows; // --noise-windows A:B,...: measure only at steps in [A, B)
+    int tail_index_every = 0;      // --tail-index-every N: the heavy-tail paper's tail index every N steps (0: never)
+    int tail_index_samples = 1250; // --tail-index-samples K: single-sequence gradients per rank and estimate
+    int tail_index_layer = -1;     // --tail-index-tensor qkvw:LAYER (-1: the middle layer, L/2)
+    bool tail_index_wte = false;   // --tail-index-tensor wte: 2,048 fixed random rows of wte
     int hellaswag = 0;             // -h 1: HellaSwag accuracy at every validation (common/hellaswag.h)
     std::string hellaswag_path = "data/hellaswag/hellaswag_val.bin"; // --hellaswag FILE
     std::string init = "counter";  // --init counter|llmc: this project's generator or llm.c's mt19937 init
@@ -132,6 +136,11 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --noise-batches K micro-batch gradients per phi estimate, at least 2 (default %d)\n", d.noise_batches);
     printf("  --noise-windows A:B,C:D  measure only at steps A, A+N, ... below B (N: --noise-every), in each window;\n"
            "               not at the end unless a window holds it (default: every N steps and at the end)\n");
+    printf("  --tail-index-every N  the heavy-tail paper's tail index every N steps and at the end, 0 never (default %d):\n"
+           "               single-sequence gradients (B = 1) of one tensor, centred, Mohammadi's block estimator\n", d.tail_index_every);
+    printf("  --tail-index-samples K  single-sequence gradients per rank and estimate, at least 4 (default %d)\n", d.tail_index_samples);
+    printf("  --tail-index-tensor qkvw:LAYER|wte  the tensor: layer LAYER's qkvw, or 2,048 fixed random rows of wte\n"
+           "               (default qkvw of the middle layer, L/2)\n");
     printf("optimizer (defaults marked * depend on --optim):\n");
     printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr (default %s)\n", algorithm_name(d.optim.algorithm));
     printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion/ssvr 1e-4, adamw 6e-4, muon 2e-2\n"
@@ -239,6 +248,19 @@ inline std::vector<std::pair<int, int>> parse_step_windows(const std::string& fl
     }
     return out;
 }
+// --tail-index-tensor qkvw:LAYER | wte (LAYER >= 0; its upper bound is checked once the
+// model is known: check_tail_index_layer).
+inline void parse_tail_index_tensor(const std::string& flag, const char* v, TrainConfig* cfg) {
+    const std::string s = v;
+    if (s == "wte") {
+        cfg->tail_index_wte = true;
+        return;
+    }
+    if (s.rfind("qkvw:", 0) != 0 || s.size() == 5)
+        fail_usage("flag %s wants qkvw:LAYER or wte, got '%s'", flag.c_str(), v);
+    cfg->tail_index_wte = false;
+    cfg->tail_index_layer = parse_int(flag, s.c_str() + 5, 0);
+}
 } // namespace train_config_detail
 
 // Parses argv into cfg (which holds the caller's defaults), then checks every value.
@@ -332,6 +354,9 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "--noise-every") cfg->noise_every = parse_int(flag, v);
         else if (flag == "--noise-batches") cfg->noise_batches = parse_int(flag, v);
         else if (flag == "--noise-windows") cfg->noise_windows = parse_step_windows(flag, v);
+        else if (flag == "--tail-index-every") cfg->tail_index_every = parse_int(flag, v);
+        else if (flag == "--tail-index-samples") cfg->tail_index_samples = parse_int(flag, v);
+        else if (flag == "--tail-index-tensor") parse_tail_index_tensor(flag, v, cfg);
         else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr)", v); }
         else if (flag == "--muon-scale") { if (!strcmp(v, "shape")) o.muon_scale = MuonScale::Shape; else if (!strcmp(v, "rms")) o.muon_scale = MuonScale::RMS; else fail_usage("--muon-scale wants shape|rms, got '%s'", v); }
         else if (flag == "--muon-ns") { if (!strcmp(v, "quintic")) o.muon_ns = MuonNs::Quintic; else if (!strcmp(v, "polar-express")) o.muon_ns = MuonNs::PolarExpress; else fail_usage("--muon-ns wants quintic|polar-express, got '%s'", v); }
@@ -426,6 +451,9 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (cfg->noise_every < 0) fail_usage("--noise-every must not be negative, got %d", cfg->noise_every);
     if (!cfg->noise_windows.empty() && cfg->noise_every == 0)
         fail_usage("--noise-windows picks where --noise-every N measures: give --noise-every too");
+    if (cfg->tail_index_every < 0) fail_usage("--tail-index-every must not be negative, got %d", cfg->tail_index_every);
+    if (cfg->tail_index_samples < 4)
+        fail_usage("--tail-index-samples must be at least 4 (the estimator sums blocks of m >= 2 samples), got %d", cfg->tail_index_samples);
     if (cfg->noise_batches < 2) fail_usage("--noise-batches must be at least 2 (a standard deviation needs two samples), got %d", cfg->noise_batches);
     if (o.lr != -1.0f && !(o.lr >= 0)) fail_usage("learning rate -l must not be negative, got %g", o.lr);
     if (o.fallback_lr != -1.0f && !(o.fallback_lr >= 0)) fail_usage("--fallback-lr must not be negative, got %g", o.fallback_lr);
@@ -457,6 +485,20 @@ inline bool noise_due(const TrainConfig& cfg, int step, bool last) {
     for (const auto& w : cfg.noise_windows)
         if (step >= w.first && step < w.second && (step - w.first) % cfg.noise_every == 0) return true;
     return false;
+}
+
+// Whether the heavy-tail paper's tail index is measured before the update at `step`: every
+// N steps and at the end, like the noise density without windows.
+inline bool tail_index_due(const TrainConfig& cfg, int step, bool last) {
+    return cfg.tail_index_every > 0 && (step % cfg.tail_index_every == 0 || last);
+}
+
+// The qkvw layer --tail-index-tensor names for a model of num_layers layers (the middle one,
+// L/2 as the paper's code picks it, by default); exit 2 when out of range.
+inline int tail_index_layer(const TrainConfig& cfg, int num_layers) {
+    if (cfg.tail_index_layer >= num_layers)
+        fail_usage("--tail-index-tensor qkvw:%d: the model has layers 0..%d", cfg.tail_index_layer, num_layers - 1);
+    return cfg.tail_index_layer >= 0 ? cfg.tail_index_layer : num_layers / 2;
 }
 
 // "0:100,5000:5100": the windows as --noise-windows takes them ("" when none).

@@ -11,6 +11,7 @@
 
 #include "../common/gpt2_layout.h"
 #include "../common/noise_density.h"
+#include "../common/tail_index.h"
 #include "../optim/cpu_optimizer.h"
 #include "gpt2.h"
 
@@ -42,18 +43,26 @@ struct CpuMemoryPlan {
 // loaders: how many DataLoaders of B x T the run opens (train, val, noise). Each holds two
 // batch slots of inputs and targets (int) and one read buffer of B*T+1 tokens (uint16).
 // noise_batches: K of --noise-every (0: no noise accumulator). state_shards: ZeRO-1's ranks
-// (each keeps about 1/state_shards of the optimizer state), 1 otherwise.
+// (each keeps about 1/state_shards of the optimizer state), 1 otherwise. tail_index_bytes:
+// --tail-index-every's samples and loader (tail_index_plan_bytes), 0 without it.
 inline CpuMemoryPlan plan_cpu_memory(const GPT2Config& model, const OptimConfig& optim, int B, int T, int loaders,
-                                     int noise_batches, int state_shards = 1) {
+                                     int noise_batches, int state_shards = 1, size_t tail_index_bytes = 0) {
     const size_t P = gpt2_num_params(model), f = sizeof(float), bt = (size_t)B * T;
     CpuMemoryPlan plan;
     plan.parts.push_back({"params+grads", 2 * P * f});
     plan.parts.push_back({"optimizer", CpuOptimizer::allocated_floats(optim, model, state_shards) * f});
     plan.parts.push_back({"activations", GPT2Cpu::activation_floats(model, B, T) * f});
     plan.parts.push_back({"noise accumulator", noise_batches > 0 ? GradientNoiseAccumulator::bytes(P, noise_batches) : 0});
+    plan.parts.push_back({"tail-index samples", tail_index_bytes});
     plan.parts.push_back({"ssvr params copy", optim.algorithm == Algorithm::SSVR ? P * f : 0});
     plan.parts.push_back({"data loaders", (size_t)loaders * (4 * bt * sizeof(int) + (bt + 1) * sizeof(uint16_t))});
     return plan;
+}
+
+// --tail-index-every's K x n fp32 samples (common/tail_index.h) and its B = 1 data loader.
+inline size_t tail_index_plan_bytes(const GPT2Config& model, bool wte, int layer, int K, int T) {
+    return TailIndexSampler::bytes(tail_index_slice(model, wte, layer).size(), K) + 4 * (size_t)T * sizeof(int) +
+           (T + 1) * sizeof(uint16_t);
 }
 
 // MemAvailable from /proc/meminfo in bytes; 0 when it cannot be read (then no check).

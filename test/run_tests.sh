@@ -81,7 +81,7 @@ wait_bg() {
 start=$(date +%s)
 echo "== building (CPU)"
 build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density \
-    build/phi_scaling build/test_toy build/toy/toy_experiments
+    build/phi_scaling build/test_toy build/toy/toy_experiments build/test_tail_index
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -105,6 +105,8 @@ run warmup_onecycle "$PYTHON" test/test_warmup_onecycle.py build
 run noise_stats "$PYTHON" test/test_noise_stats.py build
 # phi's panels in plot_runs.py (parts, the paper's EMA per window) and scripts/phi_scaling.sh on 2 x 2 cells of d2
 run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
+# the heavy-tail paper's tail index on synthetic alpha-stable samples, its slices and coordinates
+run tail_index build/test_tail_index
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 # The SignSGD paper's synthetic experiments (dev/toy/): the toy's rules against hand formulas and the
 # alpha-stable sampler, then `make toy` at reduced size with facts of its results (about 6 s).
@@ -127,6 +129,8 @@ run reliability bash test/test_reliability.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
 run distributed bash test/test_distributed.sh "$SHARED_DATA"
+# --tail-index-*: bad values, numpy on the dumped single-sequence gradients, the emulated train_gpt2cu vs the CPU's.
+run tail_index_runs env OMP_WAIT_POLICY=passive bash test/test_tail_index.sh "$SHARED_DATA"
 
 echo "== GPU tests (SKIP without a CUDA device)"
 run cuda_vs_oracle build/test_gpt2_cuda build/gpt2_debug_state.bin

@@ -32,7 +32,7 @@ export OMP_WAIT_POLICY=passive
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 # constant lr: the model after step S does not depend on -x, so a run stopped and resumed with
 # another -x can be compared with an uninterrupted one
-common=(-i "$train" -j "$val" -e d2 -b 2 -t 16 -v 0 -s 0 --schedule constant)
+common=(-i "$train" -j "$val" -e d2 -b 2 -t 16 -d 32 -v 0 -s 0 --schedule constant)  # -d: train_gpt2cu defaults to 524288
 
 # wait_for FILE PATTERN SECONDS: until a line of FILE matches PATTERN (0) or the time is up (1)
 wait_for() {

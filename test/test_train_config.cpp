@@ -88,10 +88,30 @@ static int print_lrs(const char* flags) {
     return 0;
 }
 
+// --tail-index-*: defaults (off, K = 1,250, the middle layer's qkvw), the tensor spec, the due steps.
+static void test_tail_index_flags() {
+    TrainConfig d;
+    parse_train_args_string("", &d);
+    test_expect(d.tail_index_every == 0 && d.tail_index_samples == 1250 && !d.tail_index_wte && tail_index_layer(d, 12) == 6 &&
+                    tail_index_layer(d, 2) == 1 && !tail_index_due(d, 0, true),
+                "flags/tail_index_defaults", "not off, K 1250, qkvw of layer L/2 by default");
+    TrainConfig q;
+    parse_train_args_string("--tail-index-every 3 --tail-index-samples 64 --tail-index-tensor qkvw:4", &q);
+    std::string due;
+    for (int s = 0; s <= 7; s++)
+        if (tail_index_due(q, s, s == 7)) due += (due.empty() ? "" : " ") + std::to_string(s);
+    test_expect(q.tail_index_samples == 64 && !q.tail_index_wte && tail_index_layer(q, 12) == 4 && due == "0 3 6 7",
+                "flags/tail_index_qkvw", "K " + std::to_string(q.tail_index_samples) + ", due steps '" + due + "'");
+    TrainConfig w;
+    parse_train_args_string("--tail-index-tensor qkvw:1 --tail-index-tensor wte", &w);
+    test_expect(w.tail_index_wte, "flags/tail_index_wte", "--tail-index-tensor wte did not select wte");
+}
+
 int main(int argc, char** argv) {
     if (argc == 3 && std::string(argv[1]) == "--lrs") return print_lrs(argv[2]);
     test_llmc_d12_line();
     test_llmc_flags();
     test_noise_windows();
+    test_tail_index_flags();
     return test_exit_code();
 }
