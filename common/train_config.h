@@ -194,6 +194,11 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -nm M        major checkpoints: not implemented (--keep deletes any old one), non-zero is ignored\n");
     printf("  -lg N        GPU info every N steps: not implemented, ignored\n");
     printf("  --help       this help (also a bare -h as the last word; -h with a value is HellaSwag)\n");
+    printf("stop and restart: SIGTERM, SIGUSR1 (Slurm's --signal=USR1@120) or SIGINT ends the step in flight, writes its\n"
+           "  checkpoint (with -o) and exits 75; a third signal ends the process at once. The final checkpoint writes\n"
+           "  DONE_<step> in -o; -y 1 on that run exits 0 (already done), as llm.c's restart loop expects.\n");
+    printf("exit codes: 0 done (or already done), 1 runtime error (bad data, non-finite step, out of memory, lost rank),\n"
+           "  2 usage error (bad flag, impossible configuration), 75 stopped by a signal after its checkpoint (resume: -y 1)\n");
     printf("defaults shown are this trainer's; train_gpt2cpu / train_gpt2cu differ in: %s\n", trainer_default_differences().c_str());
 }
 

@@ -113,7 +113,7 @@ case $mode in
                          [muon]="3e-2 1e-1 3e-1" [adamw]="3e-3 1e-2 3e-2" [lion]="1e-3 3e-3 1e-2") ;;
     paper)
         bin=${bin:-./train_gpt2cu}
-        common=(-e d12 -b 64 -t 512 -d 262144 -x 10000 -u 1000 --warmup-init 0.01 -q 0.01
+        common=(-e d12 -b 64 -t 512 -d 262144 -x 10000 -u 1000 --warmup-shape cos --warmup-init 0.01 -q 1e-6
                 -c 0.1 --wd-on hidden --grad-clip 1.0 -v 100 -m 20
                 -i 'data/fineweb10B/fineweb_train_*.bin' -j 'data/fineweb10B/fineweb_val_*.bin')
         declare -A grid=([sgd]="3e-3 1e-2 3e-2" [signsgd]="3e-5 1e-4 3e-4" [signum]="3e-5 1e-4 3e-4"

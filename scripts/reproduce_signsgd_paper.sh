@@ -9,8 +9,10 @@
 #   scripts/reproduce_signsgd_paper.sh --scale cpu     # the same protocol shrunk to ~14 min on 2 cores
 #   scripts/reproduce_signsgd_paper.sh --dry-run ...   # print every command, run nothing
 #
-# The protocol (both scales): warmup over the first 10% of the steps from lr/100, cosine to
-# lr/100, gradient clipping 1.0, weight decay 0.1 on the hidden matrices only (--wd-on hidden:
+# The protocol (both scales): the paper's OneCycleLR(anneal_strategy='cos', div_factor=100,
+# pct_start=0.1, final_div_factor 1e4 by default): a cosine warmup over the first 10% of the steps
+# from lr/100, then cosine to lr/1e6 (--warmup-shape cos --warmup-init 0.01 -q 1e-6, equal to
+# OneCycleLR step for step: test/test_warmup_onecycle.py), gradient clipping 1.0, weight decay 0.1 on the hidden matrices only (--wd-on hidden:
 # the 4 matrices of each block, not the embeddings, norms or biases). The trainers' weight decay is
 # coupled for sgd (added to the gradient, as torch.optim.SGD) and decoupled, p -= lr*wd*p, for
 # every other rule (optim/sgd.h, optim/signsgd.h): exactly the paper's "coupled for SGD,
@@ -139,7 +141,7 @@ for start in 0 $((x * 5 / 100)) $((x / 10)) $((x / 5)) $((x * 3 / 10)) "$mid" $(
     windows+="${windows:+,}$a:$b" prev_end=$b
 done
 out=${out:-runs/repro_$scale}
-protocol=(-x "$x" -u "$warmup" --warmup-init 0.01 -q 0.01 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden
+protocol=(-x "$x" -u "$warmup" --warmup-shape cos --warmup-init 0.01 -q 1e-6 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden
           -v "$val_every" -s 0 --seed 42)
 noise=(--noise-every "$noise_every" --noise-batches "$noise_k" --noise-windows "$windows")
 

@@ -129,6 +129,9 @@ run reliability bash test/test_reliability.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
 run distributed bash test/test_distributed.sh "$SHARED_DATA"
+# Stops and restarts: SIGTERM / SIGUSR1 stop with a checkpoint (exit 75), the DONE marker and llm.c's restart
+# loop, a signal to one rank, a dead rank and a hung one under mpirun (train_gpt2cu: below)
+run preemption bash test/test_preemption.sh "$SHARED_DATA" ./train_gpt2cpu stop/
 # --tail-index-*: bad values, numpy on the dumped single-sequence gradients, the emulated train_gpt2cu vs the CPU's.
 run tail_index_runs env OMP_WAIT_POLICY=passive bash test/test_tail_index.sh "$SHARED_DATA"
 
@@ -173,6 +176,12 @@ run emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 # train_gpt2cu's data parallelism: mpirun -np 2 of the emulated trainer (NCCL stand-in over MPI)
 # against one process; launch errors (SKIP of the mpirun runs without mpirun)
 run emu/data_parallel bash test/test_data_parallel_cuda.sh "$SHARED_DATA"
+# test/test_preemption.sh's checks on train_gpt2cu: on a GPU, else emulated
+if nvidia-smi -L >/dev/null 2>&1 && [ -x ./train_gpt2cu ]; then
+    run preemption_cuda bash test/test_preemption.sh "$SHARED_DATA" ./train_gpt2cu cuda/stop/
+else
+    run emu/preemption bash test/test_preemption.sh "$SHARED_DATA" build/emu/bf16/train_gpt2cu emu/cuda/stop/
+fi
 wait_bg  # the bf16 model test
 echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 

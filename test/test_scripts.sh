@@ -67,14 +67,14 @@ check sweep/dry_run_says_extension "no line about the grid extension" grep -q '^
 
 bash "$sweep" --paper --optims "sgd signsgd" --dry-run --out "$dry" >"$work/paper.txt" 2>&1
 paper_ok=1
-for flags in "-e d12" "-b 64 -t 512 -d 262144" "-x 10000" "-u 1000 --warmup-init 0.01 -q 0.01" "-c 0.1 --wd-on hidden" \
+for flags in "-e d12" "-b 64 -t 512 -d 262144" "-x 10000" "-u 1000 --warmup-shape cos --warmup-init 0.01 -q 1e-6" "-c 0.1 --wd-on hidden" \
              "--grad-clip 1.0" '-i data/fineweb10B/fineweb_train_\*.bin' '-j data/fineweb10B/fineweb_val_\*.bin'; do
     k=$(grep -cF -- " $flags " "$work/paper.txt")
     [ "$k" -eq 6 ] || { paper_ok=0; fail sweep/dry_run_paper "'$flags' in $k of 6 commands"; }
 done
 grep -qF -- "--optim sgd --momentum 0.9 --nesterov 0 -l 1e-2 " "$work/paper.txt" || { paper_ok=0; fail sweep/dry_run_paper "no SGD run at the paper's lr 1e-2 with momentum 0.9"; }
 grep -qF -- "--optim signsgd -l 1e-4 " "$work/paper.txt" || { paper_ok=0; fail sweep/dry_run_paper "no SignSGD run at the paper's lr 1e-4"; }
-[ $paper_ok -eq 1 ] && pass sweep/dry_run_paper "(262144-token batches, 10000 steps, warmup 1000 from lr/100, cosine to lr/100, wd 0.1 hidden, clip 1)"
+[ $paper_ok -eq 1 ] && pass sweep/dry_run_paper "(262144-token batches, 10000 steps, warmup 1000 cos from lr/100, cosine to lr/1e6, wd 0.1 hidden, clip 1)"
 
 bash "$sweep" --optims "sgd signsgd" --steps 50 --lr signsgd=1e-3,2e-3 --extra "-v 5" --dry-run --out "$dry" -- -m 3 >"$work/opts.txt" 2>&1
 check sweep/dry_run_options "--optims/--steps/--lr/--extra/-- not applied: $(head -c 300 "$work/opts.txt")" \
@@ -135,12 +135,12 @@ grep '^\./train_gpt2cu ' "$work/repro_paper.txt" >"$work/repro_paper_train.txt"
 optims_run=$(grep -oE -- '--optim [a-z]+ ' "$work/repro_paper_train.txt" | tr '\n' ' ')
 check repro/dry_run_five_optimizers "$optims_run" [ "$optims_run" = "--optim sgd  --optim signsgd  --optim signum  --optim muon  --optim adamw  " ]
 paper_ok=1
-for flags in "-e d12 -b 64 -t 512 -d 262144" "-x 10000 -u 1000 --warmup-init 0.01 -q 0.01 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden" \
+for flags in "-e d12 -b 64 -t 512 -d 262144" "-x 10000 -u 1000 --warmup-shape cos --warmup-init 0.01 -q 1e-6 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden" \
              "--seed 42" '-i data/fineweb10B/fineweb_train_\*.bin'; do
     k=$(grep -cF -- " $flags " "$work/repro_paper_train.txt")
     [ "$k" -eq 5 ] || { paper_ok=0; fail repro/dry_run_paper_protocol "'$flags' in $k of 5 commands"; }
 done
-[ $paper_ok -eq 1 ] && pass repro/dry_run_paper_protocol "(d12, T 512, 262144-token batches, 10k steps, warmup 1k from lr/100, cosine to lr/100, clip 1, wd 0.1 hidden)"
+[ $paper_ok -eq 1 ] && pass repro/dry_run_paper_protocol "(d12, T 512, 262144-token batches, 10k steps, warmup 1k cos from lr/100, cosine to lr/1e6, clip 1, wd 0.1 hidden)"
 check repro/dry_run_paper_sgd "$(grep -- '--optim sgd' "$work/repro_paper_train.txt" | grep -oE -- '--optim .*')" \
     grep -qF -- "--optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 1 --noise-batches 128 --noise-windows 0:100\,500:600\,1000:1100\,2000:2100\,3000:3100\,5000:5100\,9900:10000 -o $dry/sgd" "$work/repro_paper_train.txt"
 check repro/dry_run_paper_signsgd "$(grep -- '--optim signsgd' "$work/repro_paper_train.txt" | grep -oE -- '--optim .*')" \
@@ -151,13 +151,13 @@ check repro/dry_run_plot "$(tail -1 "$work/repro_paper.txt")" \
     grep -qF "scripts/plot_runs.py $dry/sgd $dry/signsgd $dry/signum $dry/muon $dry/adamw -o $dry/reproduction.png --summary $dry/runs.md --phi-span 100" "$work/repro_paper.txt"
 bash "$repro" --scale cpu --dry-run --out "$dry" >"$work/repro_cpu.txt" 2>&1
 check repro/dry_run_cpu "$(head -1 "$work/repro_cpu.txt")" \
-    [ "$(grep -c -- '^\./train_gpt2cpu -e d4 -b 8 -t 128 .*-i data/fineweb_sample/fineweb_edu_sample_train.bin .*-x 100 -u 10 --warmup-init 0.01 -q 0.01 .*-c 0.1 --wd-on hidden ' "$work/repro_cpu.txt")" -eq 5 ]
+    [ "$(grep -c -- '^\./train_gpt2cpu -e d4 -b 8 -t 128 .*-i data/fineweb_sample/fineweb_edu_sample_train.bin .*-x 100 -u 10 --warmup-shape cos --warmup-init 0.01 -q 1e-6 .*-c 0.1 --wd-on hidden ' "$work/repro_cpu.txt")" -eq 5 ]
 check repro/dry_run_cpu_windows "$(grep -oE -- '--noise-every.*windows [^ ]+' "$work/repro_cpu.txt")" \
     grep -qF -- "--noise-every 1 --noise-batches 32 --noise-windows 0:5\,5:10\,10:15\,20:25\,30:35\,50:55\,95:100 " "$work/repro_cpu.txt"
 # --steps keeps the protocol's proportions: warmup 10%, windows at 0, 5, 10, 20, 30, 50% and the end.
 bash "$repro" --scale paper --steps 1000 --dry-run --out "$dry" >"$work/repro_steps.txt" 2>&1
 check repro/dry_run_steps "$(head -1 "$work/repro_steps.txt" | grep -oE -- '-x [0-9]+ -u [0-9]+|--noise-every.*windows [^ ]+')" \
-    grep -qF -- "-x 1000 -u 100 --warmup-init 0.01 -q 0.01 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden -v 25 -s 0 --seed 42 --optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 1 --noise-batches 128 --noise-windows 0:10\,50:60\,100:110\,200:210\,300:310\,500:510\,990:1000 " "$work/repro_steps.txt"
+    grep -qF -- "-x 1000 -u 100 --warmup-shape cos --warmup-init 0.01 -q 1e-6 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden -v 25 -s 0 --seed 42 --optim sgd -l 1e-2 --momentum 0.9 --nesterov 0 --noise-every 1 --noise-batches 128 --noise-windows 0:10\,50:60\,100:110\,200:210\,300:310\,500:510\,990:1000 " "$work/repro_steps.txt"
 bash "$repro" --scale cpu --steps 2 --dry-run --out "$dry" >"$work/repro_steps2.txt" 2>&1
 check repro/dry_run_steps_windows_apart "$(grep -oE -- '--noise-windows [^ ]+' "$work/repro_steps2.txt")" \
     grep -qF -- "--noise-every 1 --noise-batches 32 --noise-windows 0:1\,1:2 " "$work/repro_steps2.txt"
