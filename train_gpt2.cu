@@ -825,14 +825,8 @@ int main(int argc, char** argv) {
         const bool checkpointed = step + 1 == max_steps || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0);
         if (checkpointed) checkpoint(step + 1);
         // a stop signal on any rank: every rank stops after this update (the last one finishes normally)
-        stopped_by = dp ? dp->max_over_ranks(local_stop_signal()) : local_stop_signal();
-        if (stopped_by && step + 1 < max_steps) {
-            if (!checkpointed) checkpoint(step + 1);
-            printf("stopped by %s after step %d: %s; exit code %d\n", stop_signal_name(stopped_by), step + 1,
-                   cfg.output_dir.empty() ? "no -o, so no checkpoint" : "checkpoint written, resume with -y 1", EXIT_PREEMPTED);
-            break;
-        }
-        stopped_by = 0;
+        const int agreed = dp ? dp->max_over_ranks(local_stop_signal()) : local_stop_signal();
+        if ((stopped_by = stop_after_update(agreed, step + 1, max_steps, checkpointed, cfg.output_dir, checkpoint))) break;
     }
     if (!stopped_by && writing) write_done_marker(cfg.output_dir, max_steps);
     phase_timer().print(stdout);

@@ -124,7 +124,7 @@ private:
 };
 // A stretch of start-up that every rank runs identically (flags against the model, batch
 // plan, memory plan): an error there would print one line per rank. While one of these is
-// active, a rank > 0 writes its stderr to a temporary file and, on an error, waits a few
+// active, a rank > 0 writes its stderr to a temporary file and, on an error, waits up to 30
 // seconds for rank 0 (which hits the same error) to end the job with the one line; only
 // if rank 0 does not (the error was this rank's own), it prints its line and ends the job.
 class SameOnEveryRank {
@@ -156,7 +156,9 @@ private:
     static FILE*& captured_() { static FILE* f = nullptr; return f; }
     static int& saved_fd_() { static int fd = -1; return fd; }
     static void end_job_after_rank0(int code) {
-        sleep(5); // rank 0 ends the job first when the error is the same on every rank
+        // rank 0 ends the job first when the error is the same on every rank; it may reach the same
+        // point seconds later (a loaded machine: 5 s was too short once), so wait long enough for that
+        sleep(30);
         fflush(stderr);
         dup2(saved_fd_(), 2);
         rewind(captured_());

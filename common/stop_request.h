@@ -15,7 +15,9 @@
 // checkpoint (sysexits' EX_TEMPFAIL: try again).
 #pragma once
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <unistd.h>
 
 constexpr int EXIT_PREEMPTED = 75;
@@ -49,4 +51,17 @@ inline const char* stop_signal_name(int sig) {
         case SIGINT: return "SIGINT";
     }
     return "a signal";
+}
+
+// After the update of step `step` (1-based) with `agreed` the signal every rank agreed on (0:
+// none): stops the run there, unless it is the last step (which ends normally), writing the
+// step's checkpoint unless `checkpointed` already did. Returns the signal when the loop must end.
+template <class Checkpoint>
+inline int stop_after_update(int agreed, int step, int max_steps, bool checkpointed, const std::string& output_dir,
+                             Checkpoint checkpoint) {
+    if (!agreed || step >= max_steps) return 0;
+    if (!checkpointed) checkpoint(step);
+    printf("stopped by %s after step %d: %s; exit code %d\n", stop_signal_name(agreed), step,
+           output_dir.empty() ? "no -o, so no checkpoint" : "checkpoint written, resume with -y 1", EXIT_PREEMPTED);
+    return agreed;
 }

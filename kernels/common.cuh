@@ -90,6 +90,20 @@ __device__ inline float block_max(float v) {
     return warp_max(v);
 }
 
+// The double sum over the block of v, through shared[blockDim.x] (a power of two); every
+// thread gets it, in a fixed order (the noise and tail-index statistics, kept in double).
+__device__ inline double block_sum_double(double v, double* shared) {
+    shared[threadIdx.x] = v;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if ((int)threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
+        __syncthreads();
+    }
+    const double total = shared[0];
+    __syncthreads();
+    return total;
+}
+
 // ---------------------------------------------------------------------------------------
 // NVTX: `NvtxRange r("forward/block %d", l);` marks the enclosing scope in Nsight Systems.
 class NvtxRange {

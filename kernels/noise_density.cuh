@@ -28,19 +28,6 @@ __global__ void noise_accumulate_kernel(double* mean, double* m2, floatX* sample
     welford_add((double)to_float(g), inv_count, mean[i], m2[i]);
 }
 
-// Adds v over the block into shared[0] (NOISE_SUM_THREADS threads); every thread gets it.
-__device__ inline double noise_block_sum(double v, double* shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if ((int)threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-        __syncthreads();
-    }
-    const double total = shared[0];
-    __syncthreads();
-    return total;
-}
-
 // partial[4b..4b+3]: block b's sums of sigma, sigma^2, |mean| and mean^2 over its
 // grid-stride share of [begin, end).
 __global__ void noise_moment_sums_kernel(double* partial, const double* mean, const double* m2, size_t begin, size_t end,
@@ -55,7 +42,7 @@ __global__ void noise_moment_sums_kernel(double* partial, const double* mean, co
         v[3] += mu * mu;
     }
     for (int j = 0; j < 4; j++) {
-        const double total = noise_block_sum(v[j], shared);
+        const double total = block_sum_double(v[j], shared);
         if (threadIdx.x == 0) partial[4 * blockIdx.x + j] = total;
     }
 }
@@ -77,7 +64,7 @@ __global__ void noise_block_norms_kernel(double* partial, const floatX* samples,
         y_sq += y * y;
     }
     for (int j = 0; j <= m; j++) {
-        const double total = noise_block_sum(j < m ? x_sq[j] : y_sq, shared);
+        const double total = block_sum_double(j < m ? x_sq[j] : y_sq, shared);
         if (threadIdx.x == 0) partial[(size_t)(m + 1) * blockIdx.x + j] = total;
     }
 }

@@ -34,19 +34,6 @@ __global__ void tail_mean_kernel(float* mean, const floatX* samples, size_t n, i
     mean[j] = s / (float)K;
 }
 
-// Adds v over the block (TAIL_SUM_THREADS threads); thread 0 gets the total.
-__device__ inline double tail_block_sum(double v, double* shared) {
-    shared[threadIdx.x] = v;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if ((int)threadIdx.x < half) shared[threadIdx.x] += shared[threadIdx.x + half];
-        __syncthreads();
-    }
-    const double total = shared[0];
-    __syncthreads();
-    return total;
-}
-
 // Row r = blockIdx.y of the output: with m = 1, ||X_r||^2; with m > 1, ||Y_r||^2, Y_r the sum of
 // X_{rm} .. X_{rm+m-1}. partial[r * gridDim.x + blockIdx.x]: this block's grid-stride share.
 __global__ void tail_norms_kernel(double* partial, const floatX* samples, const float* mean, size_t n, int m) {
@@ -59,7 +46,7 @@ __global__ void tail_norms_kernel(double* partial, const floatX* samples, const 
         for (int k = r * m; k < (r + 1) * m; k++) y += to_float(samples[(size_t)k * n + j]) - mu;
         sq += (double)y * y;
     }
-    const double total = tail_block_sum(sq, shared);
+    const double total = block_sum_double(sq, shared);
     if (threadIdx.x == 0) partial[(size_t)r * gridDim.x + blockIdx.x] = total;
 }
 

@@ -6,7 +6,7 @@
 # the runs (OUT/reproduction.png, OUT/reproduction.md), drawn by scripts/plot_runs.py.
 #
 #   scripts/reproduce_signsgd_paper.sh --scale paper   # the paper's d12 run, train_gpt2cu on a GPU
-#   scripts/reproduce_signsgd_paper.sh --scale cpu     # the same protocol shrunk to ~14 min on 2 cores
+#   scripts/reproduce_signsgd_paper.sh --scale cpu     # the same protocol shrunk to ~35 min on 2 quiet cores
 #   scripts/reproduce_signsgd_paper.sh --dry-run ...   # print every command, run nothing
 #
 # The protocol (both scales): the paper's OneCycleLR(anneal_strategy='cos', div_factor=100,
@@ -66,7 +66,7 @@ usage() {
 usage: $prog --scale paper|cpu [options] [-- extra trainer flags]
   --scale paper     the paper's GPT-2 124M run: ./train_gpt2cu -e d12 -b 64 -t 512 -d 262144, 10000 steps
   --scale cpu       the same protocol shrunk: ./train_gpt2cpu -e d4 -b 8 -t 128, 100 steps on the
-                    FineWeb-Edu sample (about 14 minutes on 2 quiet cores)
+                    FineWeb-Edu sample (about 35 minutes on 2 quiet cores)
   --steps N         steps per run (the warmup, the validation interval and the noise windows follow)
   --out DIR         one sub-directory per optimizer (default runs/repro_<scale>)
   --bin PATH        trainer binary (default: the scale's)
