@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -157,8 +158,11 @@ private:
     static int& saved_fd_() { static int fd = -1; return fd; }
     static void end_job_after_rank0(int code) {
         // rank 0 ends the job first when the error is the same on every rank; it may reach the same
-        // point seconds later (a loaded machine: 5 s was too short once), so wait long enough for that
-        sleep(30);
+        // point seconds later (a loaded machine: 5 s was too short once), so wait long enough for that.
+        // The whole 30 s: mpirun ends the job with SIGTERM first, which the stop handler
+        // (common/stop_request.h) only records, and which cuts a sleep() short.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (std::chrono::steady_clock::now() < until) sleep(1);
         fflush(stderr);
         dup2(saved_fd_(), 2);
         rewind(captured_());

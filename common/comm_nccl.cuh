@@ -131,7 +131,9 @@ inline bool recv_all(int fd, void* p, size_t n, int timeout_ms) {
     char* c = (char*)p;
     while (n > 0) {
         pollfd pfd{fd, POLLIN, 0};
-        if (poll(&pfd, 1, timeout_ms) <= 0) return false;
+        const int ready = poll(&pfd, 1, timeout_ms);
+        if (ready < 0 && errno == EINTR) continue; // a stop signal (common/stop_request.h) is only a flag
+        if (ready <= 0) return false;
         const ssize_t k = recv(fd, c, n, 0);
         if (k <= 0) return false;
         c += k, n -= (size_t)k;
@@ -156,7 +158,9 @@ inline void serve_unique_id(const std::string& addr, int size, const ncclUniqueI
     for (int joined = 1; joined < size;) {
         const int left_ms = (int)std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         pollfd pfd{fd, POLLIN, 0};
-        if (left_ms <= 0 || poll(&pfd, 1, left_ms) <= 0)
+        const int ready = left_ms <= 0 ? 0 : poll(&pfd, 1, left_ms);
+        if (ready < 0 && errno == EINTR) continue; // a stop signal is only a flag: wait on to the deadline
+        if (ready <= 0)
             fail_runtime("-pi tcp: only %d of %d ranks connected to port %d within %d s", joined, size, port, timeout_s);
         const int c = accept(fd, nullptr, nullptr);
         if (c < 0) continue;
