@@ -30,11 +30,13 @@ for t in "${templates[@]}"; do
 done
 
 # a fake job: id 4242 on gpu07 and gpu08, submitted from the repository
-mkdir -p "$work/bin" "$work/shared"
+mkdir -p "$work/bin" "$work/shared" "$work/data"
+# two shards that the pattern matches: a shell that expanded -i's glob would pass both
+touch "$work/data/fineweb_train_000001.bin" "$work/data/fineweb_train_000002.bin"
 printf '#!/bin/sh\n[ "$1 $2" = "show hostnames" ] && { echo gpu07; echo gpu08; exit 0; }\necho "fake scontrol: $*" >&2; exit 1\n' >"$work/bin/scontrol"
 chmod +x "$work/bin/scontrol"
 job=(env PATH="$work/bin:$PATH" DRY_RUN=1 SLURM_JOB_ID=4242 SLURM_JOB_NAME=gpt2-d12 SLURM_JOB_NODELIST='gpu[07-08]'
-     SLURM_SUBMIT_DIR="$repo" OUT="$work/out" SHARED="$work/shared" STEPS=100 TRAINER=/opt/gpt2/train_gpt2cu)
+     SLURM_SUBMIT_DIR="$repo" OUT="$work/out" SHARED="$work/shared" STEPS=100 TRAINER=/opt/gpt2/train_gpt2cu DATA="$work/data")
 # dry NAME TEMPLATE WANT_RC [VAR=VALUE...]: runs the template's dry run into $work/NAME.out
 dry() {
     local name=$1 t=$2 want=$3; shift 3
@@ -51,10 +53,10 @@ expect_srun() {
     line=$(grep '^+ srun ' "$work/$name.out")
     if [ "$n" -eq 1 ] && [[ "$line" == *" --mpi=none "* ]] && [[ "$line" == *" /opt/gpt2/train_gpt2cu "* ]] &&
        [[ "$line" == *" -o $work/out -x 100 -y 1 $rdv" ]] && [[ "$line" != *" -pn "* ]] && [[ "$line" != *" -pr "* ]] &&
-       [[ "$line" == *"fineweb_train_\*.bin"* ]] && ! grep -q '^+ scontrol requeue' "$work/$name.out"; then
+       [[ "$line" == *" -i $work/data/fineweb_train_\*.bin "* ]] && ! grep -q '^+ scontrol requeue' "$work/$name.out"; then
         pass "slurm/dry/$name" "($line)"
     else
-        fail "slurm/dry/$name" "$n srun line(s), want one ending '-o $work/out -x 100 -y 1 $rdv' without -pn/-pr: $(head -c 400 "$work/$name.out")"
+        fail "slurm/dry/$name" "$n srun line(s), want one with -i's glob unexpanded, ending '-o $work/out -x 100 -y 1 $rdv', without -pn/-pr: $(head -c 400 "$work/$name.out")"
     fi
 }
 expect_srun one_node scripts/slurm/one_node_8gpu.sbatch "-pi fs -pf /tmp/nccl_4242"
