@@ -39,6 +39,7 @@ struct DistConfig {
     int sign_vote = 0;            // --sign-vote: signsgd/signum by majority vote of 1-bit signs
     int vote_bits = 1;            // --vote-bits 1|2|8: the vote's wire format (optim/sign_vote.h)
     int byzantine = 0;            // --byzantine K: ranks 0..K-1 send negated signs (research flag)
+    bool num_processes_given = false, process_rank_given = false; // -pn/-pr on the command line (common/launch_env.h)
 };
 
 // The world size a launcher (mpirun; srun with PMI) announces in the environment, 0 when

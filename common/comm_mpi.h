@@ -23,6 +23,7 @@
 #include <string>
 
 #include "comm.h"
+#include "launch_env.h"
 #include "utils.h"
 
 #ifdef USE_MPI
@@ -198,6 +199,7 @@ struct QuietStderrUnlessRank0 {  // e.g. around parse_train_args, before make_ho
     QuietStderrUnlessRank0() {
         const char* r = getenv("OMPI_COMM_WORLD_RANK");
         if (!r) r = getenv("PMI_RANK");
+        if (!r) r = getenv("SLURM_PROCID"); // srun without MPI (common/launch_env.h)
         if (!r || atoi(r) == 0) return;
         fflush(stderr);
         saved = dup(2);
@@ -217,7 +219,16 @@ struct QuietStderrUnlessRank0 {  // e.g. around parse_train_args, before make_ho
 // for the error lines.
 inline std::unique_ptr<Comm> make_host_comm(const DistConfig& dist, const char* trainer = "train_gpt2cpu") {
     const int launched = launcher_world_size();
+    LaunchRanks ranks;
+    std::string error;
+    if (!resolve_launch_ranks(dist, process_env(), &ranks, &error)) fail_usage("%s", error.c_str());
     if (launched == 0) {
+        if (ranks.launcher == "SLURM" && ranks.size > 1) {
+            const QuietStderrUnlessRank0 quiet; // every task hits this: rank 0's line only
+            fail_usage("%s: srun started %d tasks without MPI's environment; %s's processes meet through MPI: use "
+                       "srun --mpi=pmi2 (or pmix) or mpirun -np %d %s ...", ranks.size_from.c_str(), ranks.size, trainer,
+                       ranks.size, trainer);
+        }
         if (dist.num_processes > 1)
             fail_usage("-pn %d: %s's processes meet through MPI; launch them with mpirun -np %d %s ... (-pn, -pr and "
                        "-pi fs|tcp without mpirun are train_gpt2cu's NCCL bootstrap)", dist.num_processes, trainer,

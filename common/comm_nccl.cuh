@@ -12,7 +12,9 @@
 //     receive the id.
 //   Both wait at most GPT2_DIST_TIMEOUT seconds (default 120) for the rendezvous and then fail
 //   with one line naming the rank and what it waited for.
-// The device is the local rank: MPI's under mpirun, else rank % -pg.
+// Rank and size: -pn/-pr, or the launcher's environment (srun: SLURM_PROCID, SLURM_NTASKS), see
+// common/launch_env.h. The device is local_rank % visible GPUs (choose_gpu); the local rank is
+// MPI's under mpirun, else the launcher's (SLURM_LOCALID), else rank % -pg.
 //
 // Failure without MPI (fs/tcp): a rank that fails calls ncclCommAbort on its communicator and
 // exits with the error line; a watchdog thread in every rank polls ncclCommGetAsyncError once a
@@ -43,6 +45,7 @@
 #include "utils.h"
 
 #include "comm_mpi.h" // MpiComm under USE_MPI; QuietStderrUnlessRank0 in every build
+#include "launch_env.h"
 #ifdef USE_NCCL
 #include <nccl.h>
 #endif
@@ -317,9 +320,12 @@ private:
 // The trainer's communicator, chosen from the launch: one process without -pi fs|tcp is
 // SingleProcessComm (the trainer then never calls a collective: it behaves exactly as a build
 // without NCCL); mpirun with several processes, or -pn N / -pi fs|tcp, is NcclComm. Sets the
-// CUDA device to the local rank.
+// CUDA device to choose_gpu's (local rank % visible GPUs).
 inline std::unique_ptr<Comm> make_gpu_comm(const DistConfig& d) {
-    int rank = d.process_rank, size = d.num_processes;
+    LaunchRanks launch; // -pn/-pr, or the launcher's OMPI_/PMI_/SLURM_ variables (common/launch_env.h)
+    std::string error;
+    if (!resolve_launch_ranks(d, process_env(), &launch, &error)) fail_usage("%s", error.c_str());
+    int rank = launch.rank, size = launch.size;
     const bool mpi = launcher_world_size() > 0; // mpirun, or a PMI launcher such as srun
     if (mpi) {
 #ifdef USE_MPI
@@ -332,25 +338,23 @@ inline std::unique_ptr<Comm> make_gpu_comm(const DistConfig& d) {
         if (n && atoi(n) > 1) fail_usage("started by mpirun with %s processes, but this train_gpt2cu was built without MPI (make found no mpicxx)", n);
 #endif
     }
-    if (rank >= size) fail_usage("-pr %d is not below -pn %d", rank, size);
     const bool explicit_rendezvous = !mpi && (d.init_method == "fs" || d.init_method == "tcp");
     if (size > 1 && !mpi && !explicit_rendezvous)
-        fail_usage("-pn %d without mpirun needs -pi fs (with -pf DIR) or -pi tcp (with -ps ADDR)", size);
+        fail_usage("%s without mpirun needs -pi fs (with -pf DIR) or -pi tcp (with -ps ADDR)", launch.size_from.c_str());
     if (size > 1 && !mpi) fail_hook().rank = rank;
 #ifdef USE_MPI
-    const int local_rank = mpi ? bootstrap_mpi().local_rank() : rank % d.gpus_per_node;
+    const int local_rank = mpi ? bootstrap_mpi().local_rank() : launch.local_rank;
 #else
-    const int local_rank = rank % d.gpus_per_node;
+    const int local_rank = launch.local_rank;
 #endif
     int devices = 0;
-    if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0)
-        fail_runtime("train_gpt2cu needs a CUDA GPU and found none (use train_gpt2cpu for the CPU)");
+    if (cudaGetDeviceCount(&devices) != cudaSuccess) devices = 0;
+    const int device = choose_gpu(local_rank, devices, &error);
+    if (device < 0) fail_runtime("%s", error.c_str());
 #ifdef CUDA_EMULATION
     // the emulator has one device per process: every rank uses device 0
 #else
-    if (local_rank >= devices)
-        fail_runtime("local rank %d needs GPU %d, this node has %d (check -pg, or the processes per node)", local_rank, local_rank, devices);
-    cudaCheck(cudaSetDevice(local_rank));
+    cudaCheck(cudaSetDevice(device));
 #endif
     if (size == 1 && !explicit_rendezvous) return std::unique_ptr<Comm>(new SingleProcessComm());
 #ifdef USE_NCCL

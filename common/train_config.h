@@ -175,9 +175,11 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            wsd_shape_name(d.schedule.wsd_shape));
     printf("data parallel (mpirun -np N ./trainer ..., or one launch per process with -pn/-pr):\n");
     printf("  -z 0|1       0: all-reduce the gradients; 1: ZeRO-1, each rank updates its shard of the optimizer state (default %d)\n", d.dist.zero_stage);
-    printf("  -pn N        processes in the job, without mpirun (default %d)\n", d.dist.num_processes);
-    printf("  -pr R        this process's rank, without mpirun (default %d)\n", d.dist.process_rank);
-    printf("  -pg G        GPUs per node: the local rank is R %% G (default %d)\n", d.dist.gpus_per_node);
+    printf("  -pn N        processes in the job (default: the launcher's OMPI_COMM_WORLD_SIZE, PMI_SIZE or SLURM_NTASKS, else %d)\n", d.dist.num_processes);
+    printf("  -pr R        this process's rank (default: OMPI_COMM_WORLD_RANK, PMI_RANK or SLURM_PROCID, else %d);\n"
+           "               a flag that contradicts the launcher's value is an error\n", d.dist.process_rank);
+    printf("  -pg G        GPUs per node: the local rank is R %% G when the launcher gives none (default %d);\n"
+           "               the GPU is local rank %% visible GPUs (one visible per rank: GPU 0)\n", d.dist.gpus_per_node);
     printf("  -pi M        mpi|fs|tcp: how the ranks meet (default %s)\n", d.dist.init_method.c_str());
     printf("  -pf DIR      -pi fs: a directory every rank sees (default %s)\n", d.dist.fs_path.c_str());
     printf("  -ps ADDR     -pi tcp: rank 0's address\n");
@@ -311,8 +313,8 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
             cfg->dist.zero_stage = parse_int(flag, v, 0, 3);
             if (cfg->dist.zero_stage > 1) fail_usage("-z %d: ZeRO stages 2 and 3 are not implemented (neither are they in llm.c); use -z 0 or 1", cfg->dist.zero_stage);
         }
-        else if (flag == "-pn") cfg->dist.num_processes = parse_int(flag, v, 1);
-        else if (flag == "-pr") cfg->dist.process_rank = parse_int(flag, v, 0);
+        else if (flag == "-pn") cfg->dist.num_processes = parse_int(flag, v, 1), cfg->dist.num_processes_given = true;
+        else if (flag == "-pr") cfg->dist.process_rank = parse_int(flag, v, 0), cfg->dist.process_rank_given = true;
         else if (flag == "-pg") cfg->dist.gpus_per_node = parse_int(flag, v, 1);
         else if (flag == "-pi") {
             cfg->dist.init_method = v;

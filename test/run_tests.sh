@@ -129,6 +129,8 @@ run reliability bash test/test_reliability.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
 run distributed bash test/test_distributed.sh "$SHARED_DATA"
+# Slurm: the sbatch templates (bash -n, dry runs with a fake job), SLURM_* ranks in train_gpt2cpu, mpirun beside SLURM_*
+run slurm bash test/test_slurm.sh "$SHARED_DATA"
 # Stops and restarts: SIGTERM / SIGUSR1 stop with a checkpoint (exit 75), the DONE marker and llm.c's restart
 # loop, a signal to one rank, a dead rank and a hung one under mpirun (train_gpt2cu: below)
 run preemption bash test/test_preemption.sh "$SHARED_DATA" ./train_gpt2cpu stop/

@@ -11,7 +11,8 @@
 # order; measured about 5e-4). Also: --sign-vote 1 on one process equals plain signsgd exactly
 # (--vote-bits 2 and 8: sign(0) = 0), 2 ranks of signum by vote run with the 1-bit all-gather's
 # and the int8 all-reduce's bytes, and launch errors (-pn
-# without -pi, the fs/tcp rendezvous timeouts, flag combinations) are one line. No mpirun: those
+# without -pi, the fs/tcp rendezvous timeouts, flag combinations; SLURM_* ranks without mpirun,
+# -pr contradicting SLURM_PROCID) are one line. No mpirun: those
 # runs SKIP. Nothing here ran on a GPU.
 #   test/test_data_parallel_cuda.sh [SHARED_DATA_DIR]   (expects make build/emu/bf16/train_gpt2cu)
 set -uo pipefail
@@ -33,6 +34,9 @@ mpi+=(--oversubscribe)
 
 # ---- launch errors: one line, exit 2 (usage) or 1 (runtime), without mpirun
 expect_one_line_error emu/dp/pn_without_rendezvous "-pn 2 without mpirun needs -pi fs" "" "$bin" "${common[@]}" -pn 2 -pr 1
+# srun without mpirun (common/launch_env.h): SLURM_* give rank and size; -pr that contradicts them is an error
+expect_one_line_error emu/dp/slurm_pr_contradicts "^error: -pr 1 contradicts SLURM_PROCID=3 " "" env SLURM_PROCID=3 SLURM_NTASKS=4 "$bin" "${common[@]}" -pr 1
+expect_one_line_error emu/dp/slurm_without_rendezvous "SLURM_NTASKS=2 without mpirun needs -pi fs" "" env SLURM_PROCID=1 SLURM_NTASKS=2 "$bin" "${common[@]}"
 expect_one_line_error emu/dp/byzantine_without_vote "--byzantine 1 needs --sign-vote 1" "" "$bin" "${common[@]}" --byzantine 1
 expect_one_line_error emu/dp/vote_needs_sign_method "--sign-vote 1 is for --optim signsgd or signum" "" "$bin" "${common[@]}" --sign-vote 1 --optim adamw
 expect_rendezvous_timeout() { # NAME PATTERN ARGS...: rank 1 alone waits GPT2_DIST_TIMEOUT=1 s, then one line, exit 1
@@ -47,6 +51,15 @@ expect_rendezvous_timeout() { # NAME PATTERN ARGS...: rank 1 alone waits GPT2_DI
 }
 mkdir -p "$work/rdv"
 expect_rendezvous_timeout emu/dp/fs_timeout "no NCCL id from rank 0 in '$work/rdv/ncclUniqueId.bin' after 1 s" -pi fs -pf "$work/rdv"
+# SLURM_PROCID=1 of SLURM_NTASKS=2, no -pn/-pr: this process is rank 1 and waits for rank 0's id
+mkdir -p "$work/rdv_slurm"
+timeout 30 env SLURM_PROCID=1 SLURM_NTASKS=2 SLURM_LOCALID=1 "$bin" "${common[@]}" -pi fs -pf "$work/rdv_slurm" >/dev/null 2>"$work/rdv_slurm.err"
+rc=$?
+if [ $rc -eq 1 ] && [ "$(wc -l <"$work/rdv_slurm.err")" -eq 1 ] && grep -qE "^error: rank 1: -pi fs: no NCCL id from rank 0" "$work/rdv_slurm.err"; then
+    pass emu/dp/slurm_rank_from_procid "($(cat "$work/rdv_slurm.err"))"
+else
+    fail emu/dp/slurm_rank_from_procid "exit $rc: $(head -c 300 "$work/rdv_slurm.err")"
+fi
 # a port nobody listens on: one the kernel just handed out and took back (a fixed port could
 # be another test run's, beside this one)
 port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -2,8 +2,10 @@
 // with llm.c's meaning (issue 16's "done when"), and its llm.c-only flags map or leave a note.
 // Errors (one line, exit 2) are checked end to end in test/test_trainer_cli.sh.
 #include <cmath>
+#include <map>
 #include <string>
 
+#include "../common/launch_env.h"
 #include "../common/train_config.h"
 #include "../optim/schedule.h"
 #include "check.h"
@@ -107,11 +109,84 @@ static void test_tail_index_flags() {
     test_expect(w.tail_index_wte, "flags/tail_index_wte", "--tail-index-tensor wte did not select wte");
 }
 
+// common/launch_env.h: rank, size and local rank from the launcher's variables and -pn/-pr.
+// Returns "rank size local launcher" or "error: ..." for the flags and environment given.
+static std::string launch(const std::string& flags, const std::map<std::string, std::string>& vars) {
+    TrainConfig c;
+    parse_train_args_string(flags, &c);
+    const EnvLookup env = [&vars](const char* name) -> const char* {
+        auto it = vars.find(name);
+        return it == vars.end() ? nullptr : it->second.c_str();
+    };
+    LaunchRanks r;
+    std::string error;
+    if (!resolve_launch_ranks(c.dist, env, &r, &error)) return "error: " + error;
+    return std::to_string(r.rank) + " " + std::to_string(r.size) + " " + std::to_string(r.local_rank) + " " + r.launcher;
+}
+static void expect_launch(const std::string& name, const std::string& flags, const std::map<std::string, std::string>& vars,
+                          const std::string& want) {
+    const std::string got = launch(flags, vars);
+    test_expect(got == want, "launch/" + name, "flags '" + flags + "': got '" + got + "', want '" + want + "'");
+}
+static void test_launch_ranks() {
+    const std::map<std::string, std::string> slurm = {{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "1"}};
+    const std::map<std::string, std::string> ompi = {{"OMPI_COMM_WORLD_RANK", "5"}, {"OMPI_COMM_WORLD_SIZE", "8"},
+                                                     {"OMPI_COMM_WORLD_LOCAL_RANK", "5"}};
+    expect_launch("none_defaults", "", {}, "0 1 0 ");
+    expect_launch("flags_only", "-pn 4 -pr 3 -pg 2", {}, "3 4 1 ");
+    expect_launch("flags_rank_not_below_size", "-pn 2 -pr 2", {}, "error: -pr 2 is not below -pn 2");
+    expect_launch("slurm", "", slurm, "3 4 1 SLURM");
+    expect_launch("slurm_agreeing_flags", "-pn 4 -pr 3", slurm, "3 4 1 SLURM");
+    expect_launch("slurm_pr_contradicts", "-pr 1", slurm, "error: -pr 1 contradicts SLURM_PROCID=3 (leave -pr out under a launcher)");
+    expect_launch("slurm_pr0_contradicts", "-pr 0", slurm, "error: -pr 0 contradicts SLURM_PROCID=3 (leave -pr out under a launcher)");
+    expect_launch("slurm_pn_contradicts", "-pn 2", slurm, "error: -pn 2 contradicts SLURM_NTASKS=4 (leave -pn out under a launcher)");
+    expect_launch("slurm_no_localid_uses_pg", "-pg 2", {{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}}, "3 4 1 SLURM");
+    expect_launch("slurm_procid_without_ntasks", "", {{"SLURM_PROCID", "0"}}, "error: SLURM_NTASKS is unset");
+    expect_launch("slurm_rank_not_below_size", "", {{"SLURM_PROCID", "4"}, {"SLURM_NTASKS", "4"}},
+                  "error: SLURM_PROCID=4 is not below SLURM_NTASKS=4");
+    expect_launch("slurm_malformed", "", {{"SLURM_PROCID", "x1"}, {"SLURM_NTASKS", "4"}},
+                  "error: SLURM_PROCID='x1' is not a whole number >= 0");
+    expect_launch("slurm_zero_tasks", "", {{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "0"}}, "error: SLURM_NTASKS=0: a job has at least one process");
+    expect_launch("slurm_bad_localid", "", {{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "-1"}},
+                  "error: SLURM_LOCALID='-1' is not a whole number >= 0");
+    expect_launch("ompi", "", ompi, "5 8 5 OMPI");
+    expect_launch("ompi_pn_contradicts", "-pn 4", ompi, "error: -pn 4 contradicts OMPI_COMM_WORLD_SIZE=8 (leave -pn out under a launcher)");
+    // mpirun inside a Slurm allocation: OMPI_ wins, SLURM_PROCID (the batch step's) is not compared
+    std::map<std::string, std::string> both = ompi;
+    both.insert(slurm.begin(), slurm.end());
+    expect_launch("ompi_over_slurm", "-pr 5", both, "5 8 5 OMPI");
+    expect_launch("pmi", "-pg 4", {{"PMI_RANK", "6"}, {"PMI_SIZE", "8"}}, "6 8 2 PMI");
+    expect_launch("pmi_localrankid", "", {{"PMI_RANK", "6"}, {"PMI_SIZE", "8"}, {"MPI_LOCALRANKID", "0"}}, "6 8 0 PMI");
+    expect_launch("pmi_over_slurm", "", {{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}, {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}}, "1 2 1 PMI");
+    expect_launch("pmi_pr_contradicts", "-pr 0", {{"PMI_RANK", "1"}, {"PMI_SIZE", "2"}},
+                  "error: -pr 0 contradicts PMI_RANK=1 (leave -pr out under a launcher)");
+}
+
+// choose_gpu: local rank % visible GPUs; one visible per rank (--gpus-per-task=1) is GPU 0.
+static void test_choose_gpu() {
+    std::string error, got;
+    const int cases[][3] = {{0, 8, 0}, {5, 8, 5}, {5, 1, 0}, {7, 1, 0}, {9, 8, 1}, {3, 2, 1}};
+    for (const auto& c : cases) {
+        const int d = choose_gpu(c[0], c[1], &error);
+        if (d != c[2]) got += " local " + std::to_string(c[0]) + " of " + std::to_string(c[1]) + " -> " + std::to_string(d) + " (want " + std::to_string(c[2]) + ")";
+    }
+    test_expect(got.empty(), "launch/choose_gpu", "device choice differs:" + got);
+    error.clear();
+    const int none = choose_gpu(0, 0, &error);
+    test_expect(none == -1 && error.find("found none") != std::string::npos, "launch/choose_gpu_no_device",
+                "got " + std::to_string(none) + " '" + error + "'");
+    error.clear();
+    const int negative = choose_gpu(-1, 4, &error);
+    test_expect(negative == -1 && !error.empty(), "launch/choose_gpu_negative_local_rank", "got " + std::to_string(negative));
+}
+
 int main(int argc, char** argv) {
     if (argc == 3 && std::string(argv[1]) == "--lrs") return print_lrs(argv[2]);
     test_llmc_d12_line();
     test_llmc_flags();
     test_noise_windows();
     test_tail_index_flags();
+    test_launch_ranks();
+    test_choose_gpu();
     return test_exit_code();
 }
