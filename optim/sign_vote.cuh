@@ -11,6 +11,15 @@
 //   sign_vote_count: the N ranks' words -> int8 vote per element (bits 1, 2; bits 8: the
 //                    all-reduced sums already are the tally)
 //   sign_vote_apply: sign(vote) -> master (fp32) and params (floatX, stochastic rounding)
+// Every kernel maps consecutive threads to consecutive elements (coalesced). The word layout is
+// unchanged by that: bit j of word w (and of each half of a 2-bit pair) is element 32 w + j,
+// which in the pack kernel is lane j of warp w's __ballot_sync, so the wire format and saved
+// state read the same as before.
+// Bytes moved per element (bf16: sizeof(floatX) = 2; signum adds its momentum, read and
+// written, 8):
+//   pack (bits 1, 2): grad 2 [+ 8] + bits / 8 written;  pack (bits 8): grad 2 [+ 8] + 1 written
+//   count: ranks * bits / 8 read (the warp shares each word: one load for 32 lanes) + 1 written
+//   apply: vote 1 + master 8 (read and written) + param 2 written
 #pragma once
 #include <cstdint>
 
@@ -52,26 +61,22 @@ __device__ inline float sign_vote_source(const floatX* grads, float scale, const
     return *m;
 }
 
-// Bits 1 and 2: one thread per 32 elements, writing its bits words at words + bits * w.
+// Bits 1 and 2: one thread per element, one warp per word: lane j's sign becomes bit j of the
+// warp's ballots; lane 0 writes the word (bits 1: minus), lanes 0 and 1 the pair (bits 2).
+// Elements past n vote 0. A warp is all in or all past the end (n's last word), so none exits
+// before the ballot.
 __global__ void sign_vote_pack_words_kernel(uint32_t* words, const floatX* grads, const float* grad_scale, SignVoteTable table,
                                             size_t n, int bits, bool signum, bool negate) {
-    const size_t w = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, w = i / 32;
+    const int lane = (int)(i % 32);
     if (w * 32 >= n) return;
-    const float scale = grad_scale ? *grad_scale : 1.0f;
-    uint32_t plus = 0, minus = 0;
-    int k = 0;
-    for (int j = 0; j < 32; j++) {
-        const size_t i = w * 32 + j;
-        if (i >= n) break;
-        const int s = sign_vote_sign(sign_vote_source(grads, scale, table, i, signum, &k), bits, negate);
-        plus |= (uint32_t)(s > 0) << j;
-        minus |= (uint32_t)(s < 0) << j;
-    }
+    int s = 0, k = 0;
+    if (i < n) s = sign_vote_sign(sign_vote_source(grads, grad_scale ? *grad_scale : 1.0f, table, i, signum, &k), bits, negate);
+    const uint32_t plus = __ballot_sync(0xffffffffu, s > 0), minus = __ballot_sync(0xffffffffu, s < 0);
     if (bits == 1) {
-        words[w] = minus;
-    } else {
-        words[2 * w] = plus;
-        words[2 * w + 1] = minus;
+        if (lane == 0) words[w] = minus;
+    } else if (lane < 2) {
+        words[2 * w + lane] = lane == 0 ? plus : minus;
     }
 }
 
@@ -84,19 +89,20 @@ __global__ void sign_vote_pack_int8_kernel(int8_t* out, const floatX* grads, con
     out[i] = (int8_t)sign_vote_sign(sign_vote_source(grads, grad_scale ? *grad_scale : 1.0f, table, i, signum, &k), 8, negate);
 }
 
-// all: ranks x sign_vote_words(n, bits) words (rank r's at r * words_per_rank). One thread per 32 elements.
+// all: ranks x sign_vote_words(n, bits) words (rank r's at r * words_per_rank). One thread per
+// element: bit (i % 32) of each rank's word i / 32 (the warp's lanes read the same word).
 __global__ void sign_vote_count_kernel(int8_t* vote, const uint32_t* all, size_t words_per_rank, int ranks, size_t n, int bits) {
-    const size_t w = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (w * 32 >= n) return;
-    int sum[32] = {};
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, w = i / 32;
+    if (i >= n) return;
+    const int bit = (int)(i % 32);
+    int sum = 0;
     for (int r = 0; r < ranks; r++) {
         const uint32_t* mine = all + r * words_per_rank;
         const uint32_t minus = bits == 1 ? mine[w] : mine[2 * w + 1];
         const uint32_t plus = bits == 1 ? ~minus : mine[2 * w];
-#pragma unroll
-        for (int j = 0; j < 32; j++) sum[j] += (int)((plus >> j) & 1u) - (int)((minus >> j) & 1u);
+        sum += (int)((plus >> bit) & 1u) - (int)((minus >> bit) & 1u);
     }
-    for (int j = 0; j < 32 && w * 32 + j < n; j++) vote[w * 32 + j] = (int8_t)((sum[j] > 0) - (sum[j] < 0));
+    vote[i] = (int8_t)((sum > 0) - (sum < 0));
 }
 
 // One thread per element: decoupled weight decay then sign(vote), as signsgd_update_element.
@@ -119,16 +125,14 @@ inline void sign_vote_pack(uint32_t* words, int8_t* votes, const floatX* grads, 
         sign_vote_pack_int8_kernel<<<ceil_div((long long)n, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(votes, grads, grad_scale, table, n,
                                                                                                      signum, negate);
     } else {
-        const size_t threads = (n + 31) / 32;
-        sign_vote_pack_words_kernel<<<ceil_div((long long)threads, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(
-            words, grads, grad_scale, table, n, bits, signum, negate);
+        sign_vote_pack_words_kernel<<<ceil_div((long long)n, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(words, grads, grad_scale, table,
+                                                                                                      n, bits, signum, negate);
     }
     cudaCheckLaunch();
 }
 inline void sign_vote_count(int8_t* vote, const uint32_t* all, int ranks, size_t n, int bits) {
-    const size_t threads = (n + 31) / 32;
-    sign_vote_count_kernel<<<ceil_div((long long)threads, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(vote, all, sign_vote_words(n, bits),
-                                                                                                     ranks, n, bits);
+    sign_vote_count_kernel<<<ceil_div((long long)n, SIGN_VOTE_THREADS), SIGN_VOTE_THREADS>>>(vote, all, sign_vote_words(n, bits), ranks,
+                                                                                               n, bits);
     cudaCheckLaunch();
 }
 inline void sign_vote_apply(float* master, floatX* params, const int8_t* vote, const SignVoteTable& table, size_t n,
