@@ -7,7 +7,13 @@
 //  - noise_sums(begin, end): one kernel for the sums of sigma, sigma^2, |mean| and mean^2,
 //    then one per block of m samples for ||X_k||^2 (X_k = g_k - mean) and ||Y_i||^2.
 // Only per-block partials come back, a fixed number added on the host in order
-// (deterministic).
+// (deterministic). The sums run on a grid of NOISE_BLOCKS_PER_SM blocks per SM (the SM count
+// queried once), fewer when there are fewer coordinates than threads; each thread strides
+// over the grid, so consecutive threads read consecutive coordinates.
+// Bytes moved per coordinate (bf16: sizeof(floatX) = 2):
+//   noise_accumulate_kernel:  grad 2 read, sample 2 written, mean and m2 read and written 32
+//   noise_moment_sums_kernel: mean and m2 read, 16
+//   noise_block_norms_kernel: mean 8 + m samples 2 m (one launch per block of m samples)
 #pragma once
 #include <vector>
 
@@ -15,9 +21,25 @@
 #include "../common/utils.h"
 #include "common.cuh"
 
-constexpr int NOISE_SUM_BLOCKS = 64;
+constexpr int NOISE_BLOCKS_PER_SM = 4;
 constexpr int NOISE_SUM_THREADS = 256;
 constexpr int NOISE_MAX_BLOCK = 16; // the largest block size m (K up to 288)
+
+// The most blocks a sum launches: NOISE_BLOCKS_PER_SM per SM of the current device.
+inline int noise_sum_blocks_max() {
+    static const int blocks = [] {
+        int device = 0, sms = 0;
+        cudaCheck(cudaGetDevice(&device));
+        cudaCheck(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+        return NOISE_BLOCKS_PER_SM * (sms > 0 ? sms : 1);
+    }();
+    return blocks;
+}
+// Blocks for a sum over `coords` coordinates: no block without a coordinate.
+inline int noise_sum_blocks(size_t coords) {
+    const long long wanted = coords == 0 ? 1 : (long long)((coords + NOISE_SUM_THREADS - 1) / NOISE_SUM_THREADS);
+    return wanted < noise_sum_blocks_max() ? (int)wanted : noise_sum_blocks_max();
+}
 
 __global__ void noise_accumulate_kernel(double* mean, double* m2, floatX* sample, const floatX* grads, size_t n,
                                         double inv_count) {
@@ -41,6 +63,7 @@ __global__ void noise_moment_sums_kernel(double* partial, const double* mean, co
         v[2] += fabs(mu);
         v[3] += mu * mu;
     }
+#pragma unroll
     for (int j = 0; j < 4; j++) {
         const double total = block_sum_double(v[j], shared);
         if (threadIdx.x == 0) partial[4 * blockIdx.x + j] = total;
@@ -49,24 +72,36 @@ __global__ void noise_moment_sums_kernel(double* partial, const double* mean, co
 
 // Block i of the tail-index estimator: samples first..first+m-1 (slot stride d).
 // partial[(m+1)b + j]: block b's sum of X_{first+j}^2 (j < m), and of Y^2 (j = m).
+// The loops over j run to NOISE_MAX_BLOCK, unrolled, with j < m inside: x_sq is indexed by
+// constants only, so it stays in registers (a runtime index would put it on the stack).
 __global__ void noise_block_norms_kernel(double* partial, const floatX* samples, const double* mean, size_t d, size_t begin,
                                          size_t end, int first, int m) {
     __shared__ double shared[NOISE_SUM_THREADS];
-    double x_sq[NOISE_MAX_BLOCK] = {}, y_sq = 0;
+    double x_sq[NOISE_MAX_BLOCK], y_sq = 0;
+#pragma unroll
+    for (int j = 0; j < NOISE_MAX_BLOCK; j++) x_sq[j] = 0;
     for (size_t i = begin + (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < end; i += (size_t)gridDim.x * blockDim.x) {
         const double mu = mean[i];
         double y = 0;
-        for (int j = 0; j < m; j++) {
-            const double x = (double)to_float(samples[(size_t)(first + j) * d + i]) - mu;
-            x_sq[j] += x * x;
-            y += x;
+#pragma unroll
+        for (int j = 0; j < NOISE_MAX_BLOCK; j++) {
+            if (j < m) {
+                const double x = (double)to_float(samples[(size_t)(first + j) * d + i]) - mu;
+                x_sq[j] += x * x;
+                y += x;
+            }
         }
         y_sq += y * y;
     }
-    for (int j = 0; j <= m; j++) {
-        const double total = block_sum_double(j < m ? x_sq[j] : y_sq, shared);
-        if (threadIdx.x == 0) partial[(size_t)(m + 1) * blockIdx.x + j] = total;
+#pragma unroll
+    for (int j = 0; j < NOISE_MAX_BLOCK; j++) {
+        if (j < m) { // the same m for the whole block: every thread reaches block_sum_double's barriers
+            const double total = block_sum_double(x_sq[j], shared);
+            if (threadIdx.x == 0) partial[(size_t)(m + 1) * blockIdx.x + j] = total;
+        }
     }
+    const double total = block_sum_double(y_sq, shared);
+    if (threadIdx.x == 0) partial[(size_t)(m + 1) * blockIdx.x + m] = total;
 }
 
 class GpuNoiseAccumulator {
@@ -109,11 +144,12 @@ public:
     }
     NoiseSums noise_sums(size_t begin, size_t end) const {
         NoiseSums r;
-        noise_moment_sums_kernel<<<NOISE_SUM_BLOCKS, NOISE_SUM_THREADS>>>(partial_, mean_, m2_, begin, end, count_);
+        const int blocks = noise_sum_blocks(end - begin);
+        noise_moment_sums_kernel<<<blocks, NOISE_SUM_THREADS>>>(partial_, mean_, m2_, begin, end, count_);
         cudaCheckLaunch();
         std::vector<double> host(partial_doubles());
-        cudaCheck(cudaMemcpy(host.data(), partial_, 4 * NOISE_SUM_BLOCKS * sizeof(double), cudaMemcpyDeviceToHost));
-        for (int b = 0; b < NOISE_SUM_BLOCKS; b++) {
+        cudaCheck(cudaMemcpy(host.data(), partial_, 4 * (size_t)blocks * sizeof(double), cudaMemcpyDeviceToHost));
+        for (int b = 0; b < blocks; b++) {
             r.sigma.l1 += host[4 * b];
             r.sigma.l2 += host[4 * b + 1];
             r.mean_l1 += host[4 * b + 2];
@@ -124,10 +160,10 @@ public:
         r.x_sq.assign(K, 0.0);
         r.y_sq.assign(K / m, 0.0);
         for (int i = 0; i < K / m; i++) {
-            noise_block_norms_kernel<<<NOISE_SUM_BLOCKS, NOISE_SUM_THREADS>>>(partial_, samples_, mean_, d_, begin, end, i * m, m);
+            noise_block_norms_kernel<<<blocks, NOISE_SUM_THREADS>>>(partial_, samples_, mean_, d_, begin, end, i * m, m);
             cudaCheckLaunch();
-            cudaCheck(cudaMemcpy(host.data(), partial_, (size_t)(m + 1) * NOISE_SUM_BLOCKS * sizeof(double), cudaMemcpyDeviceToHost));
-            for (int b = 0; b < NOISE_SUM_BLOCKS; b++) {
+            cudaCheck(cudaMemcpy(host.data(), partial_, (size_t)(m + 1) * blocks * sizeof(double), cudaMemcpyDeviceToHost));
+            for (int b = 0; b < blocks; b++) {
                 for (int j = 0; j < m; j++) r.x_sq[i * m + j] += host[(size_t)(m + 1) * b + j];
                 r.y_sq[i] += host[(size_t)(m + 1) * b + m];
             }
@@ -136,7 +172,7 @@ public:
     }
 
 private:
-    static size_t partial_doubles() { return (size_t)(NOISE_MAX_BLOCK + 1) * NOISE_SUM_BLOCKS; }
+    static size_t partial_doubles() { return (size_t)(NOISE_MAX_BLOCK + 1) * noise_sum_blocks_max(); }
 
     size_t d_;
     int max_samples_;
