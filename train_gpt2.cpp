@@ -101,15 +101,18 @@ static float validation_loss(GPT2Cpu& model, DataLoader& val, int batches, int B
     return (float)dp.mean(sum / batches);
 }
 
-// HellaSwag (common/hellaswag.h): the number of examples the model answers right.
-static int hellaswag_correct(GPT2Cpu& model, const HellaSwagEval& eval, int B, int T) {
+// HellaSwag (common/hellaswag.h): the number of examples the model answers right; each rank
+// evaluates the batches dealt to it, and the ranks' counts are summed.
+static int hellaswag_correct(GPT2Cpu& model, const HellaSwagEval& eval, int B, int T, Comm& comm) {
     std::vector<int> inputs((size_t)B * T), targets((size_t)B * T);
     int correct = 0;
     for (int b = 0; b < eval.num_batches(); b++) {
+        if (!HellaSwagEval::dealt_to(b, comm.rank(), comm.size())) continue;
         eval.fill_batch(b, inputs.data(), targets.data());
         model.forward(inputs.data(), targets.data(), B, T);
         correct += eval.count_correct(b, model.losses());
     }
+    comm.all_reduce_sum(&correct, 1, CommDtype::I32);
     return correct;
 }
 
@@ -290,13 +293,14 @@ static int train(int argc, char** argv) {
     const BatchPlan batch = plan_batch(cfg, ranks);
     const long tokens_per_micro = batch.tokens_per_micro, total_batch = batch.total_batch;
     const int grad_accum = batch.grad_accum;
+    // every rank evaluates its share of HellaSwag; a bad file is the same error on every rank
+    std::unique_ptr<HellaSwagEval> hellaswag(cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr);
     same_on_every_rank.end(); // each rank's own shards from here: its errors name it
     DataLoader train_loader(rank_train_glob(cfg.train_glob, rank), B, T, rank, ranks, cfg.shuffle != 0, cfg.seed);
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
-    HellaSwagEval* hellaswag = cfg.hellaswag && root ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
 
     Tokenizer tokenizer;
     if (cfg.sample_every > 0 && root) tokenizer.load(cfg.tokenizer_path);
@@ -387,7 +391,7 @@ static int train(int argc, char** argv) {
         }
         // llm.c's schedule: at every validation step after step 0, and at the end
         if (hellaswag && ((cfg.val_every > 0 && step > 0 && step % cfg.val_every == 0) || last)) {
-            const int correct = hellaswag_correct(model, *hellaswag, B, T);
+            const int correct = hellaswag_correct(model, *hellaswag, B, T, comm);
             printf("step %d: HellaSwag %d/%d = %.4f\n", step, correct, hellaswag->num_examples(),
                    (double)correct / hellaswag->num_examples());
             log.eval(step, correct, hellaswag->num_examples(), (long)step * total_batch);
@@ -459,7 +463,6 @@ static int train(int argc, char** argv) {
     }
     if (!stopped_by && writing) write_done_marker(cfg.output_dir, max_steps);
     profile.print();
-    delete hellaswag;
     delete val_loader;
     delete noise_loader;
     delete noise_acc;

@@ -423,17 +423,19 @@ static float validation_loss(GPT2Cuda& model, DataLoader& val, int batches, GpuD
     return (float)(dp ? dp->mean(sum / batches) : sum / batches);
 }
 
-// HellaSwag (common/hellaswag.h), as train_gpt2cpu: the number of examples answered right.
-static int hellaswag_correct(GPT2Cuda& model, const HellaSwagEval& eval) {
+// HellaSwag (common/hellaswag.h), as train_gpt2cpu: the number of examples answered right;
+// each rank evaluates the batches dealt to it, and the ranks' counts are summed.
+static int hellaswag_correct(GPT2Cuda& model, const HellaSwagEval& eval, int rank, int world, GpuDataParallel* dp) {
     NvtxRange r("hellaswag");
     std::vector<int> inputs((size_t)model.B * model.T), targets((size_t)model.B * model.T);
     int correct = 0;
     for (int b = 0; b < eval.num_batches(); b++) {
+        if (!HellaSwagEval::dealt_to(b, rank, world)) continue;
         eval.fill_batch(b, inputs.data(), targets.data());
         model.forward(inputs.data(), targets.data(), 0.0f);
         correct += eval.count_correct(b, model.host_losses.data());
     }
-    return correct;
+    return dp ? (int)dp->sum_over_ranks(correct) : correct;
 }
 
 // Generates `n` tokens after an end-of-text token, as train_gpt2cpu does (same sampling
@@ -625,6 +627,8 @@ int main(int argc, char** argv) {
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
+    // every rank evaluates its share of HellaSwag; a bad file is the same error on every rank
+    HellaSwagEval* hellaswag = cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
     if (same_on_every_rank) same_on_every_rank->end(); // each rank's own allocations and shards from here: its errors name it
     cuda_context_init();
     printf("device %s, %.1f GiB; precision %s; this run needs %.2f GiB\n", prop.name, total_bytes / 1073741824.0,
@@ -655,7 +659,6 @@ int main(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, world, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
-    HellaSwagEval* hellaswag = cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
     Tokenizer tokenizer;
     if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
 
@@ -741,8 +744,8 @@ int main(int argc, char** argv) {
             log.val(step, val_loss, (long)step * total_batch);
         }
         // llm.c's schedule: at every validation step after step 0, and at the end
-        if (hellaswag && rank == 0 && ((cfg.val_every > 0 && step > 0 && step % cfg.val_every == 0) || last)) {
-            const int correct = hellaswag_correct(model, *hellaswag);
+        if (hellaswag && ((cfg.val_every > 0 && step > 0 && step % cfg.val_every == 0) || last)) {
+            const int correct = hellaswag_correct(model, *hellaswag, rank, world, dp.get());
             printf("step %d: HellaSwag %d/%d = %.4f\n", step, correct, hellaswag->num_examples(),
                    (double)correct / hellaswag->num_examples());
             log.eval(step, correct, hellaswag->num_examples(), (long)step * total_batch);

@@ -13,6 +13,9 @@
 // sit one position earlier (the last context token predicts the first completion token).
 // Every other position holds token 0: the model is causal, so it changes no scored loss.
 // The whole file is checked when it is opened; a problem is one line naming the file.
+// Several ranks: whole batches are dealt round-robin, batch b to rank b % ranks, and the ranks'
+// counts are summed (llm.c deals contiguous blocks of examples instead). Whole batches keep each
+// example in the same rows of the same batch as on one rank, so the count is the one-rank count.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -28,6 +31,9 @@ public:
 
     HellaSwagEval(const std::string& path, int B, int T, int vocab_size) : B_(B), T_(T), path_(path) {
         if (B < kCompletions) fail_usage("HellaSwag needs a micro-batch of at least %d rows, got -b %d", kCompletions, B);
+        struct stat st; // fopen succeeds on a directory, whose reads then fail as if truncated
+        if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+            fail_usage("--hellaswag '%s' is a directory, not a file: give the eval file data/hellaswag.py writes", path.c_str());
         FILE* f = fopen(path.c_str(), "rb");
         if (!f) fail_usage("-h 1 needs the HellaSwag eval file '%s' (%s): make it with data/hellaswag.py or give --hellaswag FILE",
                            path.c_str(), strerror(errno));
@@ -48,6 +54,8 @@ public:
     int num_examples() const { return (int)examples_.size(); }
     int examples_per_batch() const { return B_ / kCompletions; }
     int num_batches() const { return (num_examples() + examples_per_batch() - 1) / examples_per_batch(); }
+    // Whether rank `rank` of `ranks` evaluates batch `batch` (see the top).
+    static bool dealt_to(int batch, int rank, int ranks) { return batch % ranks == rank; }
 
     // inputs and targets: B*T each, for batch `batch` (0..num_batches()-1).
     void fill_batch(int batch, int* inputs, int* targets) const {

@@ -8,7 +8,9 @@ default --hellaswag file. The jsonl comes from github.com/rowanz/hellaswag (data
 hellaswag_val.jsonl, MIT licence). Each example is its "ctx" and its 4 "endings", each ending
 tokenized with a leading space (GPT-2 tokenizer: tiktoken when it is installed, else the
 built-in encoder data/gpt2_bpe.py, which gives the same tokens); "label" is the right ending.
-Needs the network for the download, unless --input is given.
+Needs the network for the download, unless --input is given. A bad record (not a JSON object;
+no "ctx", "endings" or "label"; other than 4 endings; a label outside 0..3) is one line
+`error: FILE line N (ind I): what`, exit 2, and nothing is written.
 
 File layout (llm.c's dev/data/data_common.py write_evalfile, read by llm.c's EvalLoader and
 by common/hellaswag.h here): a header of 256 little-endian int32 ([0] magic 20240522,
@@ -26,17 +28,32 @@ import urllib.request
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tokenize_docs import fail  # noqa: E402  (bad input: one line on stderr, exit 2)
 
 URL = "https://raw.githubusercontent.com/rowanz/hellaswag/master/data/hellaswag_val.jsonl"
 MAGIC, VERSION, START = 20240522, 1, 65535
 
 
 def render(example, encode):
-    """A jsonl example -> (label, context tokens, [4 completion token lists])."""
-    endings = example["endings"]
+    """A jsonl example -> (label, context tokens, [4 completion token lists]). ValueError says
+    what is wrong with it (the caller names the line)."""
+    if not isinstance(example, dict):
+        raise ValueError("not a JSON object")
+    missing = [k for k in ("ctx", "endings", "label") if k not in example]
+    if missing:
+        raise ValueError("no %s field" % " or ".join('"%s"' % k for k in missing))
+    ctx, endings, label = example["ctx"], example["endings"], example["label"]
+    if not isinstance(ctx, str):
+        raise ValueError('"ctx" is not a string')
+    if not isinstance(endings, list) or not all(isinstance(e, str) for e in endings):
+        raise ValueError('"endings" is not a list of strings')
     if len(endings) != 4:
-        raise ValueError("example %s has %d endings, want 4" % (example.get("ind"), len(endings)))
-    return int(example["label"]), list(encode(example["ctx"])), [list(encode(" " + e)) for e in endings]
+        raise ValueError('"endings" has %d entries, want 4' % len(endings))
+    if isinstance(label, str) and label.strip().isdigit():  # Hugging Face's copy has "label": "3"
+        label = int(label)
+    if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(endings):
+        raise ValueError('"label" %s is not in 0..%d (the index of one of its %d endings)' % (json.dumps(label), len(endings) - 1, len(endings)))
+    return label, list(encode(ctx)), [list(encode(" " + e)) for e in endings]
 
 
 def write_eval_file(path, examples):
@@ -45,6 +62,8 @@ def write_eval_file(path, examples):
         raise ValueError("an eval file holds 1..65535 examples, got %d" % len(examples))
     words, longest = [], 0
     for index, (label, context, completions) in enumerate(examples):
+        if len(completions) != 4 or not 0 <= label < 4:
+            raise ValueError("example %d has label %d and %d completions: want 4 and a label in 0..3" % (index, label, len(completions)))
         body = [index, label, len(completions), len(context)] + list(context)
         for c in completions:
             body += [len(c)] + list(c)
@@ -91,10 +110,19 @@ def main(argv=None, encode=None):
     try:
         with open(src, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
-                if line.strip():
-                    examples.append(render(json.loads(line), encode))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
-        sys.exit("error: cannot read HellaSwag examples from '%s' (%s)" % (src, e))
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except ValueError as e:
+                    fail("'%s' line %d is not JSON (%s)" % (src, n, e))
+                try:
+                    examples.append(render(record, encode))
+                except ValueError as e:
+                    ind = " (ind %s)" % json.dumps(record.get("ind")) if isinstance(record, dict) and "ind" in record else ""
+                    fail("'%s' line %d%s: %s" % (src, n, ind, e))
+    except (OSError, UnicodeDecodeError) as e:
+        fail("cannot read HellaSwag examples from '%s' (%s)" % (src, e))
     try:
         write_eval_file(args.out, examples)
     except (OSError, ValueError) as e:

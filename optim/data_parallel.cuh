@@ -307,6 +307,13 @@ public:
         reduce_host(&v, 1, true);
         return (int)v;
     }
+    // The sum over ranks of a host count (HellaSwag's answers right); exact below 2^53.
+    long sum_over_ranks(long x) {
+        if (!collective_) return x;
+        double v = (double)x;
+        reduce_host(&v, 1, false);
+        return (long)v;
+    }
     // Mean over ranks of a host value (each rank's loss over its own batches).
     double mean(double x) {
         if (!collective_) return x;

@@ -5,6 +5,11 @@
 # (default 450 s; a step that no longer fits is skipped, never left half-run):
 #    1 env              nvidia-smi, nvcc, the python's torch
 #    2 build            make the sm_90 binaries, or use prebuilt ones (--prebuilt DIR, make gpu-kit)
+#    2b libs            ldd on each binary; a library not found (GPU boxes often have PyTorch's
+#                       CUDA wheels and no CUDA toolkit): the wheels' nvidia/*/lib folders (from
+#                       $PYTHON's `import nvidia`) join LD_LIBRARY_PATH for every later step; one
+#                       still missing: this step SKIPs naming it, and the steps that need its
+#                       binaries are skipped (no FAIL)
 #    3 oracle           the PyTorch oracle's debug state (test/gpt2_oracle.py, d2 B=4 T=64)
 #    4 cuda_vs_oracle   test_gpt2_cuda against it: logits, loss, every gradient, every optimizer
 #    5 flash_model      test_flash_model: flash attention in the model vs cuBLAS attention and the CPU
@@ -72,7 +77,7 @@ while [ $# -gt 0 ]; do
 done
 cd "$root"
 [[ "$budget" =~ ^[1-9][0-9]*$ ]] || die "--budget wants a positive number of seconds, got '$budget'"
-steps_known="env build oracle cuda_vs_oracle flash_model dev_cuda nccl_pn1 speed optimizer_bench torch_peer ncu"
+steps_known="env build libs oracle cuda_vs_oracle flash_model dev_cuda nccl_pn1 speed optimizer_bench torch_peer ncu"
 for s in $only; do
     [[ " $steps_known " == *" $s "* ]] || die "--only: unknown step '$s' (one of: $steps_known)"
 done
@@ -118,6 +123,7 @@ if [ -n "$prebuilt" ]; then
 else
     add build 240 "$MAKE -j16 train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev"
 fi
+add libs 30 "ldd on each binary; missing libraries: LD_LIBRARY_PATH += the PyTorch wheels' nvidia/*/lib from $PYTHON"
 add oracle 120 "$PYTHON test/gpt2_oracle.py $oracle_args --out $state"
 add cuda_vs_oracle 150 "${emu_env}$test_cuda $state$test_args"
 add flash_model 90 "${emu_env}$test_flash"
@@ -140,8 +146,8 @@ if [ $emulated -eq 0 ]; then
     add ncu 120 "ncu --clock-control none --profile-from-start off --nvtx -k 'regex:flash|layernorm|classifier|encoder|adamw|gelu' -c 16 --metrics $metrics --export $work/step --force-overwrite $profiler -e d12 -b 16 -t 1024 --optim adamw && ncu --import $work/step.ncu-rep --csv --page raw --print-units base --print-kernel-base function > $work/kernels.csv && $PYTHON scripts/ncu_table.py $work/kernels.csv -o $out/kernels.md && cat $out/kernels.md"
 fi
 
-selected() { # step NAME is in --only (speed_* as speed); env always
-    [ -z "$only" ] || [ "$1" = env ] || [[ " $only " == *" $1 "* ]] || [[ "$1" == speed_* && " $only " == *" speed "* ]]
+selected() { # step NAME is in --only (speed_* as speed); env and libs always
+    [ -z "$only" ] || [ "$1" = env ] || [ "$1" = libs ] || [[ " $only " == *" $1 "* ]] || [[ "$1" == speed_* && " $only " == *" speed "* ]]
 }
 
 if [ $dry -eq 1 ]; then
@@ -165,6 +171,58 @@ mkdir -p "$out" || die "cannot create $out"
 : >"$log"
 start=$(date +%s)
 names=() verdicts=() seconds=() results=()
+
+# The libs step (in this shell: LD_LIBRARY_PATH must reach every later step): each binary's
+# libraries that ldd does not find; where some are missing, the PyTorch wheels' nvidia/*/lib
+# folders are added and ldd asked again. Sets lib_verdict, lib_result and unusable (the binaries
+# still missing a library); dev checks among them leave dev_list.
+unusable=()
+missing_libs() { ldd "$1" 2>/dev/null | awk '/=> not found/ { print $1 }' | sort -u | tr '\n' ' '; }
+check_libraries() {
+    local bins=() b missing=() wheels added=0 still=() libs
+    for b in "$trainer" "${nccl_trainer:-}" "$test_cuda" "$test_flash" "$profiler" "$devdir"/*; do
+        [ -n "$b" ] && [ -f "$b" ] && [ -x "$b" ] && [[ " ${bins[*]} " != *" $b "* ]] && bins+=("$b")
+    done
+    for b in "${bins[@]}"; do [ -n "$(missing_libs "$b")" ] && missing+=("$b"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        wheels=$($PYTHON -c 'import glob, os, nvidia; print(":".join(sorted(d for p in nvidia.__path__ for d in glob.glob(os.path.join(p, "*", "lib")))))' 2>/dev/null)
+        if [ -n "$wheels" ]; then
+            export LD_LIBRARY_PATH="$wheels${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+            added=$(tr ':' '\n' <<<"$wheels" | wc -l)
+            echo "added the PyTorch wheels' library folders to LD_LIBRARY_PATH: $wheels"
+        else
+            echo "no PyTorch CUDA wheels (nvidia/*/lib) for $PYTHON"
+        fi
+        for b in "${missing[@]}"; do
+            libs=$(missing_libs "$b")
+            echo "$b: ${libs:-every library found now}"
+            [ -n "$libs" ] && still+=("$b")
+        done
+    fi
+    echo "${#bins[@]} binaries checked with ldd"
+    lib_verdict=ok lib_result="${#bins[@]} binaries, every library found"
+    [ ${#missing[@]} -gt 0 ] && lib_result="$lib_result after adding $added PyTorch wheel lib folder(s)"
+    if [ ${#still[@]} -gt 0 ]; then
+        libs=$(for b in "${still[@]}"; do missing_libs "$b"; done | tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' ')
+        lib_verdict=SKIP lib_result="missing ${libs% } (needed by $(for b in "${still[@]}"; do basename "$b"; done | tr '\n' ' ' | sed 's/ $//')); their steps skipped"
+        unusable=("${still[@]}")
+        local keep=() c
+        for c in $(dev_checks); do [[ " ${still[*]} " == *" $devdir/$c "* ]] || keep+=("$c"); done
+        dev_list="${keep[*]}"
+        [ ${#keep[@]} -eq 0 ] && unusable+=("$devdir/\$c") # no dev check left: the step is skipped
+        export dev_list
+    fi
+}
+# The unusable binary a step's command runs, if any.
+needs_unusable() {
+    local b
+    for b in ${unusable[@]+"${unusable[@]}"}; do
+        [[ "$1 " == *"$b "* ]] || continue
+        [ "$b" = "$devdir/\$c" ] && echo "every dev check" || basename "$b"
+        return 0
+    done
+    return 1
+}
 
 # PASS/FAIL counts of a test log, and its first FAIL line.
 test_result() {
@@ -194,8 +252,18 @@ for p in "${plan[@]}"; do
         echo "==== $name: skipped, budget spent" >>"$log"
         continue
     fi
+    if blocked=$(needs_unusable "$cmd"); then
+        names+=("$name") verdicts+=("skipped") seconds+=(0) results+=("$blocked lacks a library (see libs)")
+        echo "==== $name: skipped, $blocked lacks a library" >>"$log"
+        continue
+    fi
     limit=$(( limit < left ? limit : left ))
     slog="$work/$name.log"
+    if [ "$name" = libs ]; then
+        { echo "==== libs"; check_libraries >"$slog" 2>&1; cat "$slog"; echo "==== libs: $lib_verdict"; } >>"$log"
+        names+=("$name") verdicts+=("$lib_verdict") seconds+=(0) results+=("$lib_result")
+        continue
+    fi
     { echo "==== $name (timeout ${limit}s)"; echo "\$ $cmd"; } >>"$log"
     t0=$(date +%s)
     timeout -k 5 "$limit" bash -c "$cmd" >"$slog" 2>&1

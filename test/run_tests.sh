@@ -129,6 +129,8 @@ run reliability bash test/test_reliability.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
 run distributed bash test/test_distributed.sh "$SHARED_DATA"
+# HellaSwag dealt over the ranks: mpirun -np 2 and 3 of train_gpt2cpu, -np 2 of the emulated train_gpt2cu, the same line as one process
+run hellaswag_ranks bash test/test_hellaswag_ranks.sh
 # Slurm: the sbatch templates (bash -n, dry runs with a fake job), SLURM_* ranks in train_gpt2cpu, mpirun beside SLURM_*
 run slurm bash test/test_slurm.sh "$SHARED_DATA"
 # Stops and restarts: SIGTERM / SIGUSR1 stop with a checkpoint (exit 75), the DONE marker and llm.c's restart

@@ -7,6 +7,7 @@ With the shared data folder, also checks the real shards and tokenizer file in i
 Prints one PASS/FAIL/SKIP line per check and exits 1 when any check failed.
 """
 import hashlib
+import json
 import importlib.util
 import os
 import subprocess
@@ -20,6 +21,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "data")
 sys.path.insert(0, DATA)
 import fineweb  # noqa: E402
+import hellaswag  # noqa: E402
 import tinyshakespeare  # noqa: E402
 from verdicts import check, report, results, summary  # noqa: E402,F401
 from shard_format import HEADER_BYTES, SHARD_MAGIC, ShardError, read_shard, read_shard_header, write_shard  # noqa: E402
@@ -151,10 +153,10 @@ def test_fineweb_input_path(tmp):
     check("fineweb_input_val_tokens", sizes == [30, expected.size - 30], f"sizes {sizes}")
 
 
-def run_script(script, args):
+def run_script(script, args, eot=True):
     """Runs data/SCRIPT.py's main with the fake encoder in a fresh process; returns the CompletedProcess."""
     code = ("import sys; sys.path.insert(0, %r); import %s; from test_data_scripts import fake_encode; "
-            "%s.main(sys.argv[1:], encode=fake_encode, eot=256)" % (DATA, script, script))
+            "%s.main(sys.argv[1:], encode=fake_encode%s)" % (DATA, script, script, ", eot=256" if eot else ""))
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120,
                           cwd=os.path.dirname(os.path.abspath(__file__)))
 
@@ -258,6 +260,71 @@ def test_tinyshakespeare_input_path(tmp):
           and val.size == 32768 and train.size == stream.size - 32768, f"{names}, val {val.size}, train {train.size}")
     check("tinyshakespeare_input_eot_per_section", sections_ok and len(eot_at) == len(paras) and eot_at[0] == 0
           and fake_decode(stream) == text, f"{len(eot_at)} end-of-text tokens for {len(paras)} sections, text restored: {fake_decode(stream) == text}")
+
+
+# ---------------------------------------------------------------- HellaSwag eval file
+
+def hellaswag_record(rng, i, **fields):
+    ex = {"ind": 100 + i, "ctx": "ctx %d %s" % (i, "x" * int(rng.integers(1, 6))),
+          "endings": ["end %d.%d%s" % (i, k, "y" * int(rng.integers(0, 4))) for k in range(4)], "label": int(rng.integers(4))}
+    ex.update(fields)
+    return {k: v for k, v in ex.items() if v is not None}  # a field given as None is left out
+
+
+def write_jsonl(path, records):
+    """records: JSON values, one a line; "" is a blank line."""
+    with open(path, "w") as f:
+        f.write("".join((json.dumps(r) if r != "" else "") + "\n" for r in records))
+    return path
+
+
+def test_hellaswag_input(tmp):
+    """data/hellaswag.py --input: the eval file's examples read back as written (a reader of
+    llm.c's layout here, not hellaswag.py's), and each bad record one line naming its line."""
+    rng = np.random.default_rng()
+    records = [hellaswag_record(rng, i) for i in range(5)]
+    records[3]["label"] = str(records[3]["label"])  # Hugging Face's copy spells labels as strings
+    good = write_jsonl(os.path.join(tmp, "good.jsonl"), records)
+    out = os.path.join(tmp, "good.bin")
+    r = run_script("hellaswag", ["--input", good, "-o", out], eot=False)
+    got = []
+    if r.returncode == 0:
+        header = np.fromfile(out, dtype="<i4", count=256)
+        w = np.fromfile(out, dtype="<u2", offset=1024).tolist()
+        pos = 0
+        for i in range(int(header[2])):
+            start, nbytes, index, label, ncomp, nctx = w[pos:pos + 6]
+            j = pos + 6 + nctx
+            ctx, comps = w[pos + 6:j], []
+            for _ in range(ncomp):
+                comps.append(w[j + 1:j + 1 + w[j]])
+                j += 1 + w[j]
+            got.append((start, index, label, fake_decode(ctx), [fake_decode(c) for c in comps], nbytes == 2 * (j - pos)))
+            pos = j
+    want = [(65535, i, int(e["label"]), e["ctx"], [" " + x for x in e["endings"]], True) for i, e in enumerate(records)]
+    check("hellaswag_input_roundtrip", r.returncode == 0 and got == want,
+          f"rc {r.returncode} {r.stderr.strip()[:200]}; {len(got)} examples read back, equal: {got == want}")
+    msg, ok = expect_error(ValueError, lambda: hellaswag.write_eval_file(os.path.join(tmp, "w.bin"), [(4, [1], [[2]] * 4)]),
+                           "example 0", "label 4")
+    check("hellaswag_writer_rejects_label_4", ok and not os.path.exists(os.path.join(tmp, "w.bin")), msg)
+    cases = [  # name, the record after a good one, words the one error line must hold
+        ("label_9", hellaswag_record(rng, 1, label=9), ['line 2 (ind 101)', '"label" 9 is not in 0..3']),
+        ("label_4_after_blank_line", ["", hellaswag_record(rng, 1, label=4)], ['line 3 (ind 101)', '"label" 4 is not in 0..3']),
+        ("label_negative", hellaswag_record(rng, 1, label=-1), ["line 2", '"label" -1 is not in 0..3']),
+        ("label_not_a_number", hellaswag_record(rng, 1, label="b"), ["line 2", '"label" "b" is not in 0..3']),
+        ("three_endings", hellaswag_record(rng, 1, endings=["a", "b", "c"], label=2), ["line 2", '"endings" has 3 entries, want 4']),
+        ("no_endings", hellaswag_record(rng, 1, endings=None), ["line 2 (ind 101)", 'no "endings" field']),
+        ("no_ctx_no_label", hellaswag_record(rng, 1, ctx=None, label=None), ["line 2", 'no "ctx" or "label" field']),
+        ("not_an_object", [1, 2], ["line 2", "not a JSON object"]),
+    ]
+    for name, bad, words in cases:
+        src = write_jsonl(os.path.join(tmp, name + ".jsonl"), [records[0]] + (bad if name.endswith("blank_line") else [bad]))
+        dst = os.path.join(tmp, name + ".bin")
+        check_one_line_error("hellaswag_error_" + name, run_script("hellaswag", ["--input", src, "-o", dst], eot=False),
+                             [name + ".jsonl"] + words, [dst])
+    src = write_file(os.path.join(tmp, "not_json.jsonl"), (json.dumps(records[0]) + "\n{oops\n").encode())
+    check_one_line_error("hellaswag_error_not_json", run_script("hellaswag", ["--input", src, "-o", os.path.join(tmp, "nj.bin")], eot=False),
+                         ["not_json.jsonl", "line 2 is not JSON"], [os.path.join(tmp, "nj.bin")])
 
 
 # ---------------------------------------------------------------- tokenizer file
@@ -375,7 +442,7 @@ def main():
     global SHARED
     shared = SHARED = sys.argv[1] if len(sys.argv) > 1 else ""
     tests = [test_shard_roundtrip, test_shard_errors, test_fineweb_input_path, test_fineweb_input_errors,
-             test_tinyshakespeare_input_path, test_tinyshakespeare_input_errors, test_tokenizer_file,
+             test_tinyshakespeare_input_path, test_tinyshakespeare_input_errors, test_hellaswag_input, test_tokenizer_file,
              test_scripts_without_packages, test_encoder_choice]
     with tempfile.TemporaryDirectory() as tmp:
         for t in tests:

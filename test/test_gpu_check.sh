@@ -7,6 +7,8 @@
 #     the data byte-identical, its size printed, the 64 MiB limit enforced;
 #   - the machinery on stand-in binaries: PASS/FAIL counts, tok/s means after the warm-up steps,
 #     the peer ratio, a step killed by its timeout, a step skipped when the budget is spent;
+#   - the libs step on stand-in ELF binaries: a library that only a fake PyTorch wheel folder
+#     holds is found through it, one that nothing holds is one SKIP and its steps are skipped;
 #   - end to end from the staged kit against the emulated binaries (build/emu/bf16, test/cuda_emu)
 #     with a tiny model: every step ok, the summary on one screen, only small files under OUT.
 #   test/test_gpu_check.sh [SHARED_DATA_DIR]    (the kit and emulated parts SKIP without the data)
@@ -33,7 +35,7 @@ rc=$?
 check gpu_check/dry_run_exit "exit $rc: $(head -c 200 "$work/plan.txt")" [ $rc -eq 0 ]
 check gpu_check/dry_run_creates_nothing "'$work/dry_out' exists after --dry-run" [ ! -e "$work/dry_out" ]
 order=$(awk 'NR > 1 { printf "%s ", $1 }' "$work/plan.txt")
-want="env build oracle cuda_vs_oracle flash_model dev_cuda nccl_pn1 speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon optimizer_bench torch_peer ncu "
+want="env build libs oracle cuda_vs_oracle flash_model dev_cuda nccl_pn1 speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon optimizer_bench torch_peer ncu "
 check gpu_check/plan_order "steps '$order', want '$want'" [ "$order" = "$want" ]
 check gpu_check/plan_d12_speed "no 'train_gpt2cu -e d12 -b 64 -t 1024 -d 65536' (no accumulation) in the speed step" \
     has "$work/plan.txt" '^speed_adamw .*train_gpt2cu -e d12 -b 64 -t 1024 -d 65536 -x 20 -v 0 -s 0 -i .* --optim adamw$'
@@ -44,7 +46,7 @@ check gpu_check/plan_build_all "the build step misses a binary" \
     has "$work/plan.txt" '^build .*make -j16 train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 dev$'
 bash "$check_script" --dry-run --prebuilt "$work" --only "speed" >"$work/plan_only.txt" 2>&1
 check gpu_check/only_speed "--only speed: $(awk '{ printf "%s ", $1 }' "$work/plan_only.txt")" \
-    [ "$(awk 'NR > 1 { printf "%s ", $1 }' "$work/plan_only.txt")" = "env speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon " ]
+    [ "$(awk 'NR > 1 { printf "%s ", $1 }' "$work/plan_only.txt")" = "env libs speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon " ]
 expect_one_line_error gpu_check/unknown_option "unknown option '--bogus'" "" bash "$check_script" --bogus
 expect_one_line_error gpu_check/unknown_step "unknown step 'flash'" "" bash "$check_script" --only flash --dry-run
 expect_one_line_error gpu_check/bad_budget "--budget wants a positive number" "" bash "$check_script" --budget 0 --dry-run
@@ -97,6 +99,48 @@ check gpu_check/timeout_killed "$(grep '^flash_model' "$sum2")" has "$sum2" '^fl
 check gpu_check/budget_skips "$(grep '^dev_cuda' "$sum2")" has "$sum2" '^dev_cuda +skipped .*budget spent'
 check gpu_check/budget_respected "took $took s for a 14 s budget, exit $rc" [ "$took" -le 25 ] && [ $rc -eq 1 ]
 
+# ---- the libs step, on stand-in ELF binaries: test_gpt2_cuda needs libfakewheel.so.1, which only
+# a fake PyTorch CUDA wheel folder (nvidia/fakewheel/lib, on PYTHONPATH) holds; test_flash_model
+# and dev/k2 need libnowhere.so.1, which nothing holds. With the wheel: test_gpt2_cuda runs, the
+# libs step SKIPs naming libnowhere.so.1, flash_model is skipped, dev_cuda runs k alone, no FAIL.
+# Without it: libfakewheel.so.1 is named too and cuda_vs_oracle is skipped.
+libs="$work/libs"
+mkdir -p "$libs/bin/dev" "$libs/site/nvidia/fakewheel/lib" "$libs/gone"
+printf 'int fake_wheel(void) { return 7; }\n' >"$libs/wheel.c"
+printf 'int nowhere(void) { return 1; }\n' >"$libs/nowhere.c"
+printf '#include <stdio.h>\nint fake_wheel(void);\nint main(void) { printf("PASS elf/wheel %%d\\n", fake_wheel()); return 0; }\n' >"$libs/uses_wheel.c"
+printf '#include <stdio.h>\nint nowhere(void);\nint main(void) { printf("PASS elf/nowhere %%d\\n", nowhere()); return 0; }\n' >"$libs/uses_nowhere.c"
+cc=${CC:-cc}
+if ! "$cc" -shared -fPIC -Wl,-soname,libfakewheel.so.1 -o "$libs/site/nvidia/fakewheel/lib/libfakewheel.so.1" "$libs/wheel.c" 2>"$libs/cc.err" ||
+   ! "$cc" -shared -fPIC -Wl,-soname,libnowhere.so.1 -o "$libs/gone/libnowhere.so.1" "$libs/nowhere.c" 2>>"$libs/cc.err" ||
+   ! "$cc" -o "$libs/bin/test_gpt2_cuda" "$libs/uses_wheel.c" "$libs/site/nvidia/fakewheel/lib/libfakewheel.so.1" 2>>"$libs/cc.err" ||
+   ! "$cc" -o "$libs/bin/test_flash_model" "$libs/uses_nowhere.c" "$libs/gone/libnowhere.so.1" 2>>"$libs/cc.err"; then
+    echo "SKIP gpu_check/libs: no C compiler to build the stand-ins ($(head -c 200 "$libs/cc.err"))"
+else
+    cp "$libs/bin/test_flash_model" "$libs/bin/dev/k2"
+    rm -rf "$libs/gone" # libnowhere.so.1 is now nowhere
+    printf '#!/bin/sh\necho "PASS k1"\n' >"$libs/bin/dev/k"
+    chmod +x "$libs/bin/dev/k"
+    steps="cuda_vs_oracle flash_model dev_cuda"
+    env -u LD_LIBRARY_PATH PYTHONPATH="$libs/site" PYTHON="$PYTHON" bash "$check_script" --prebuilt "$libs/bin" --only "$steps" --out "$work/libs_out" >"$work/libs.txt" 2>&1
+    rc=$?
+    sum="$work/libs_out/summary.txt"
+    check gpu_check/libs_exit_0 "exit $rc, want 0 (a missing library is a SKIP, not a FAIL): $(tail -n 6 "$work/libs.txt")" [ $rc -eq 0 ]
+    check gpu_check/libs_skip_names_library "$(grep '^libs' "$sum")" \
+        has "$sum" '^libs +SKIP +0 +missing libnowhere\.so\.1 \(needed by test_flash_model k2\); their steps skipped$'
+    check gpu_check/libs_one_skip_line "$(grep -c SKIP "$sum") SKIP lines, $(grep -cE ' (FAIL|TIMEOUT) ' "$sum") FAIL/TIMEOUT" \
+        [ "$(grep -c SKIP "$sum")" = 1 ] && [ "$(grep -cE ' (FAIL|TIMEOUT) ' "$sum")" = 0 ]
+    check gpu_check/libs_wheel_folder_used "$(grep '^cuda_vs_oracle' "$sum")" has "$sum" '^cuda_vs_oracle +ok .* 1 PASS, 0 FAIL'
+    check gpu_check/libs_step_skipped "$(grep '^flash_model' "$sum")" has "$sum" '^flash_model +skipped +0 +test_flash_model lacks a library \(see libs\)'
+    check gpu_check/libs_dev_check_left_out "$(grep '^dev_cuda' "$sum")" has "$sum" '^dev_cuda +ok .* 1 checks: 1 PASS, 0 FAIL'
+    check gpu_check/libs_logged "the log does not name the wheel folder" has "$work/libs_out/gpu_check.log" "LD_LIBRARY_PATH: $libs/site/nvidia/fakewheel/lib"
+    env -u LD_LIBRARY_PATH PYTHON="$PYTHON" bash "$check_script" --prebuilt "$libs/bin" --only "$steps" --out "$work/libs_out2" >"$work/libs2.txt" 2>&1
+    rc=$?
+    sum="$work/libs_out2/summary.txt"
+    check gpu_check/libs_without_wheel "exit $rc: $(grep -E '^(libs|cuda_vs_oracle) ' "$sum" | tr '\n' ' ')" \
+        bash -c "[ $rc -eq 0 ] && grep -qE '^libs +SKIP +0 +missing libfakewheel\.so\.1 libnowhere\.so\.1 ' '$sum' && grep -qE '^cuda_vs_oracle +skipped .*test_gpt2_cuda lacks a library' '$sum'"
+fi
+
 # ---- the kit
 if [ ! -r "$shared/tinyshakespeare/tiny_shakespeare_train.bin" ] && [ ! -r data/tinyshakespeare/tiny_shakespeare_train.bin ]; then
     echo "SKIP gpu_check/kit: no Tiny Shakespeare shards in $shared or data/"
@@ -140,7 +184,7 @@ rc=$? took=$(( $(date +%s) - start ))
 sum="$work/emu_out/summary.txt"
 check gpu_check/emu_exit "exit $rc after $took s: $(tail -n 12 "$work/emu.txt")" [ $rc -eq 0 ]
 check gpu_check/emu_labelled "the summary does not say EMULATED" has "$sum" '^gpu_check .* EMULATED'
-for s in env build oracle cuda_vs_oracle flash_model dev_cuda speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon torch_peer; do
+for s in env build libs oracle cuda_vs_oracle flash_model dev_cuda speed_adamw speed_sgd speed_signsgd speed_signum speed_lion speed_muon torch_peer; do
     check "gpu_check/emu_step/$s" "$(grep "^$s " "$sum" || echo 'no line')" has "$sum" "^$s +ok "
 done
 check gpu_check/emu_model_test_ran "$(grep '^cuda_vs_oracle' "$sum")" has "$sum" '^cuda_vs_oracle +ok .* [1-9][0-9]* PASS, 0 FAIL'

@@ -390,6 +390,7 @@ evals=$(grep ' eval:' "$hs/run/main.log" 2>/dev/null | tr '\n' ' ')
 "$bin" "${hsrun[@]}" -e "$hs/run/model_00000020.bin" -x 0 -v 1 -h 1 --hellaswag "$hs/wrong.bin" >"$hs/wrong.out" 2>&1
 grep -q "step 0: HellaSwag 0/7 = 0.0000" "$hs/wrong.out" && pass cli/hellaswag_wrong_labels_score_0 \
     || fail cli/hellaswag_wrong_labels_score_0 "$(grep -e HellaSwag -e error "$hs/wrong.out")"
+expect_usage_error hellaswag_directory "--hellaswag '$hs' is a directory, not a file" "${hsrun[@]}" -h 1 --hellaswag "$hs"
 expect_usage_error hellaswag_missing_file "-h 1 needs the HellaSwag eval file '$hs/none.bin' .*data/hellaswag.py" "${hsrun[@]}" -h 1 --hellaswag "$hs/none.bin"
 expect_usage_error hellaswag_bad_magic "HellaSwag file .* has magic 20240520, not 20240522" "${hsrun[@]}" -h 1 --hellaswag "$hs/train.bin"
 expect_usage_error hellaswag_bad_example_bytes "example 3: its byte count does not match" "${hsrun[@]}" -h 1 --hellaswag "$hs/bad_bytes.bin"
