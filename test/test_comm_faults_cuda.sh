@@ -192,7 +192,7 @@ EOF
             rdv=$(rendezvous $mode hang)
             start hang 1 GPT2_COMM_TIMEOUT=3 NCCL_EMU_HANG_COLLECTIVE=5 -- -b 2 -x 4 $rdv
             start hang 0 GPT2_COMM_TIMEOUT=3 -- -b 2 -x 4 $rdv
-            finish hang 0 300; finish hang 1 60
+            finish hang 0 120; finish hang 1 30
             apart=$(seconds_between "$work/hang.0.end" "$work/hang.1.end")
             if [ "$(rc hang.0)" = 1 ] && [ "$(rc hang.1)" = 1 ] && [ "$(errors hang)" = 1 ] &&
                grep -qE '^error: rank 0: collective 5 pending for 3 s after every rank reached it' "$work/hang.0.err" &&
