@@ -728,6 +728,8 @@ int main(int argc, char** argv) {
         if (noise_loader) st.noise_pos = noise_loader->position();
         save_checkpoint(cfg.output_dir, mc, host.master.data(), st, host.optim_refs, cfg.keep_checkpoints, extra);
         printf("wrote checkpoint %s/{model,state}_%08d.bin\n", cfg.output_dir.c_str(), step);
+        // test hook: a slow checkpoint, a long phase of rank 0 alone (test/test_comm_faults_cuda.sh)
+        if (const char* slow = getenv("GPT2_TEST_SLOW_CHECKPOINT_S")) sleep((unsigned)atoi(slow));
     };
     const int nan_step = test_nan_grad_step(rank);
     const double flops_per_step = gpt2_flops_per_token(mc, T) * (double)total_batch;

@@ -183,6 +183,11 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  -pi M        mpi|fs|tcp: how the ranks meet (default %s)\n", d.dist.init_method.c_str());
     printf("  -pf DIR      -pi fs: a directory every rank sees (default %s)\n", d.dist.fs_path.c_str());
     printf("  -ps ADDR     -pi tcp: rank 0's address\n");
+    printf("               -pi fs|tcp: rank 0's id file (fs) carries a random job token and a beat, so a stale\n"
+           "               ncclUniqueId.bin from a killed job is ignored (and removed by rank 0); a lost rank or a\n"
+           "               failing one ends every rank within seconds (one line). GPT2_DIST_TIMEOUT=S (default 120):\n"
+           "               the rendezvous and NCCL's init wait at most S s; GPT2_COMM_TIMEOUT=S (default 600): a\n"
+           "               collective pending S s after every rank reached it ends the job\n");
     printf("  --sign-vote 0|1  signsgd/signum: majority vote of the ranks' 1-bit signs (default %d)\n", d.dist.sign_vote);
     printf("  --vote-bits 1|2|8  the vote's wire format: 1-bit signs (sign(0) = +1), 2-bit (sign(0) = 0), both all-gathered,\n"
            "               or int8 signs all-reduced (fewer bytes beyond 16 ranks) (default %d)\n", d.dist.vote_bits);

@@ -145,6 +145,10 @@ run cuda_vs_oracle build/test_gpt2_cuda build/gpt2_debug_state.bin
 run flash_model build/test_flash_model
 # checkpoint_resume's checks on train_gpt2cu: on a GPU, else emulated (emu/...), else SKIP.
 run_bg checkpoint_resume_cuda bash test/test_checkpoint_resume_cuda.sh "$SHARED_DATA"
+# the same failures on real NCCL (SKIP with fewer than 2 GPUs)
+if nvidia-smi -L >/dev/null 2>&1 && [ -x ./train_gpt2cu ]; then
+    run comm_faults_cuda bash test/test_comm_faults_cuda.sh "$SHARED_DATA" ./train_gpt2cu cuda/comm/
+fi
 for bin in build/dev/*; do
     [ -x "$bin" ] && run "dev_cuda_$(basename "$bin")" "$bin"
 done
@@ -180,6 +184,10 @@ run emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 # train_gpt2cu's data parallelism: mpirun -np 2 of the emulated trainer (NCCL stand-in over MPI)
 # against one process; launch errors (SKIP of the mpirun runs without mpirun)
 run emu/data_parallel bash test/test_data_parallel_cuda.sh "$SHARED_DATA"
+# failures without mpirun: 2 ranks as separate processes under -pi fs and -pi tcp (the stand-in's
+# TCP star): a lost rank, a non-finite step, the init deadline, a slow rank 0 vs a hung
+# collective, a stale id file (each launch with a deadline)
+run emu/comm_faults bash test/test_comm_faults_cuda.sh "$SHARED_DATA"
 # test/test_preemption.sh's checks on train_gpt2cu: on a GPU, else emulated
 if nvidia-smi -L >/dev/null 2>&1 && [ -x ./train_gpt2cu ]; then
     run preemption_cuda bash test/test_preemption.sh "$SHARED_DATA" ./train_gpt2cu cuda/stop/
