@@ -264,6 +264,8 @@ static int train(int argc, char** argv) {
         // Every rank parses the same command line: a bad flag is one error line, rank 0's.
         const QuietStderrUnlessRank0 quiet;
         parse_train_args(argc, argv, &cfg);
+        check_train_val_overlap(cfg.train_glob, cfg.val_glob, cfg.val_every > 0 && cfg.val_batches > 0, cfg.allow_train_val_overlap != 0,
+                                cfg.overfit_single_batch != 0, &cfg.notes);
     }
     install_stop_handlers(); // SIGTERM, SIGUSR1, SIGINT: checkpoint after the step in flight, exit 75
     std::unique_ptr<Comm> comm_owner = make_host_comm(cfg.dist);
@@ -298,6 +300,7 @@ static int train(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
+    for (const std::string& n : notes_for_run_length(cfg, max_steps)) printf("note: %s\n", n.c_str());
     HellaSwagEval* hellaswag = cfg.hellaswag && root ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr;
 
     Tokenizer tokenizer;

@@ -61,6 +61,13 @@ inline void make_directories_or_fail(const std::string& dir) {
             if (!S_ISDIR(st.st_mode)) fail_usage("cannot create output directory '%s' ('%s' is not a directory)", dir.c_str(), prefix.c_str());
             continue;
         }
+        const int stat_errno = errno;
+        // stat failed but the name exists: a symlink to nowhere (mkdir would say only EEXIST)
+        char target[4096];
+        const ssize_t n = readlink(prefix.c_str(), target, sizeof target - 1);
+        if (n >= 0)
+            fail_usage("cannot create output directory '%s': '%s' is a symlink to '%.*s', which does not resolve (%s)", dir.c_str(),
+                       prefix.c_str(), (int)n, target, strerror(stat_errno));
         if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
             fail_usage("cannot create output directory '%s' (%s)", dir.c_str(), strerror(errno));
     }
