@@ -193,13 +193,34 @@ for c in "-l 1e-3|-l 1e-2|-l: rank 0 has '0.001', rank 1 has '0.01'" "-x 4|-x 5|
         || fail "$name" "exit $rc after ${seconds}s, want one line '... $want': $(grep -m3 '^error' "$work/mixed.err")"
 done
 
+# the same -i glob and -e file name seen from two working directories (a node with other files):
+# the files the glob matches, and the model file's content, are compared too
+abs_work=$(cd "$work" && pwd) abs_bin=$(pwd)/$bin
+for r in 0 1; do mkdir -p "$abs_work/node$r/data"; cp "$train" "$abs_work/node$r/data/train.bin"; done
+cp "$train" "$abs_work/node1/data/train_extra.bin"
+"$bin" -e d2 -x 0 -v 0 -s 0 -t 32 -i "$train" -j "$val" --seed 1 -o "$work/m1" >/dev/null 2>&1
+"$bin" -e d2 -x 0 -v 0 -s 0 -t 32 -i "$train" -j "$val" --seed 2 -o "$work/m2" >/dev/null 2>&1
+cp "$work/m1/model_00000000.bin" "$abs_work/node0/model.bin"; cp "$work/m2/model_00000000.bin" "$abs_work/node1/model.bin"
+for c in "-e d2 -i data/*.bin|-i (the files it matches): rank 0 has '" "-e model.bin -i data/train.bin|-e (the model file's content): rank 0 has '"; do
+    IFS='|' read -r args want <<<"$c"
+    name="dist/ranks_disagree_${want%%:*}"; name=${name//[- ()\']/_}; name=${name//__/_}
+    set -f # $args word-split, its globs left to the trainer
+    # shellcheck disable=SC2086
+    timeout 60 mpirun -np 1 --wdir "$abs_work/node0" "$abs_bin" -b 2 -t 32 -s 0 -x 4 -j "$(cd "$(dirname "$val")" && pwd)/$(basename "$val")" $args : \
+        -np 1 --wdir "$abs_work/node1" "$abs_bin" -b 2 -t 32 -s 0 -x 4 -j "$(cd "$(dirname "$val")" && pwd)/$(basename "$val")" $args >/dev/null 2>"$work/mixed.err"
+    rc=$?
+    set +f
+    [ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/mixed.err")" -eq 1 ] && grep -qF "error: rank 0: the ranks disagree on $want" "$work/mixed.err" \
+        && pass "$name" "($(grep '^error' "$work/mixed.err" | cut -c1-300))" || fail "$name" "exit $rc, want '$want': $(grep -m3 '^error' "$work/mixed.err")"
+done
+
 # ---- a rank that stops responding (SIGSTOP of rank 1): the collective's timeout
 # (GPT2_COMM_TIMEOUT=5) ends the job within seconds of it, one line naming rank 1; a rank stopped
 # for less than the timeout only delays the run. A wrapper records each rank's pid.
 stop_rank_1() { # NAME TIMEOUT STOP_SECONDS(0: for good) -> runs the job in the background, stops rank 1 after step 3
     local name=$1 timeout_s=$2 stop_s=$3
     rm -f "$work/$name".pid.* "$work/$name.out"
-    GPT2_COMM_TIMEOUT=$timeout_s timeout 120 mpirun -np 2 sh -c 'echo $$ >"$0.pid.$OMPI_COMM_WORLD_RANK"; shift; exec "$@"' "$work/$name" \
+    GPT2_COMM_TIMEOUT=$timeout_s timeout 120 mpirun -np 2 sh -c 'echo $$ >"$0.pid.$OMPI_COMM_WORLD_RANK"; exec "$@"' "$work/$name" \
         "$bin" "${mixed[@]}" -i "$train" -v 0 -x 60 >"$work/$name.out" 2>"$work/$name.err" &
     local job=$! i
     for i in $(seq 300); do grep -q '^step *3/' "$work/$name.out" 2>/dev/null && [ -f "$work/$name.pid.1" ] && break; sleep 0.1; done
