@@ -31,6 +31,7 @@
 #include "common/stop_request.h"
 #include "common/tail_index.h"
 #include "common/output_dir.h"
+#include "common/rank_agreement.h"
 #include "common/nonfinite_step.h"
 #include "common/run_log.h"
 #include "common/tokenizer.h"
@@ -266,6 +267,8 @@ static int train(int argc, char** argv) {
         // Every rank parses the same command line: a bad flag is one error line, rank 0's.
         const QuietStderrUnlessRank0 quiet;
         parse_train_args(argc, argv, &cfg);
+        check_train_val_overlap(cfg.train_glob, cfg.val_glob, cfg.val_every > 0 && cfg.val_batches > 0, cfg.allow_train_val_overlap != 0,
+                                cfg.overfit_single_batch != 0, &cfg.notes);
     }
     install_stop_handlers(); // SIGTERM, SIGUSR1, SIGINT: checkpoint after the step in flight, exit 75
     std::unique_ptr<Comm> comm_owner = make_host_comm(cfg.dist);
@@ -274,6 +277,7 @@ static int train(int argc, char** argv) {
     const bool root = rank == 0;
     cfg.dist.num_processes = ranks;
     if (!root && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout of rank %d", rank); // rank 0 speaks for the job
+    check_ranks_agree(comm, cfg); // before any other collective: mixed settings hang or truncate them
     print_config_notes(cfg);
     SameOnEveryRank same_on_every_rank(comm); // until the data: an error here is one line, rank 0's
     check_data_parallel_flags(cfg.dist, cfg.optim.algorithm, ranks);
@@ -301,6 +305,7 @@ static int train(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
+    for (const std::string& n : notes_for_run_length(cfg, max_steps)) printf("note: %s\n", n.c_str());
 
     Tokenizer tokenizer;
     if (cfg.sample_every > 0 && root) tokenizer.load(cfg.tokenizer_path);
@@ -334,7 +339,7 @@ static int train(int argc, char** argv) {
         measuring_tail ? new TailIndexSampler(tail_index_slice(mc, cfg.tail_index_wte, tail_index_layer(cfg, mc.num_layers)), cfg.tail_index_samples)
                        : nullptr);
     int start_step = 0, skips = 0;
-    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks};
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     int done = cfg.resume && root && resume_step == max_steps && run_done(cfg.output_dir, max_steps);
@@ -344,11 +349,12 @@ static int train(int argc, char** argv) {
         return 0;
     }
     if (resume_step >= 0) {
-        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, model.params.data(), dp.resume_state(),
+        SameOnEveryRank same_resume(comm); // every rank reads the same checkpoint: a refusal is one line, rank 0's
+        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, run_shape, max_steps, model.params.data(), dp.resume_state(),
                                                  dp.own_rank_state());
         train_loader.restore(st.train_pos);
         if (noise_loader) noise_loader->restore(st.noise_pos);
-        check_resume_matches(st, run_shape, max_steps, cfg.output_dir);
+        same_resume.end();
         start_step = st.step;
         skips = st.skips;
         printf("resuming from the checkpoint of step %d in %s\n", start_step, cfg.output_dir.c_str());

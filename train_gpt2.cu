@@ -31,6 +31,7 @@
 #include "common/model_file.h"
 #include "common/noise_density.h"
 #include "common/output_dir.h"
+#include "common/rank_agreement.h"
 #include "common/nonfinite_step.h"
 #include "common/rng.h"
 #include "common/run_log.h"
@@ -580,6 +581,8 @@ int main(int argc, char** argv) {
         // Every rank parses the same command line: a bad flag is one error line, rank 0's.
         const QuietStderrUnlessRank0 quiet;
         parse_train_args(argc, argv, &cfg);
+        check_train_val_overlap(cfg.train_glob, cfg.val_glob, cfg.val_every > 0 && cfg.val_batches > 0, cfg.allow_train_val_overlap != 0,
+                                cfg.overfit_single_batch != 0, &cfg.notes);
     }
     const int B = cfg.batch_size, T = cfg.seq_len;
 
@@ -595,6 +598,22 @@ int main(int argc, char** argv) {
     const int world = comm->size(), rank = comm->rank();
     cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
+    if (world > 1) { // every rank's settings agree (common/rank_agreement.h), before any collective that mixed ones could hang
+        const std::string line = first_disagreement(settings_that_must_agree(cfg), world, [&](const void* s, void* r, size_t bytes) {
+#ifdef USE_MPI
+            if (launcher_world_size() > 0) return bootstrap_mpi().all_gather(s, r, bytes, CommDtype::I8); // host memory
+#endif
+            char *ds = nullptr, *dr = nullptr; // NCCL (-pi fs|tcp): through device memory
+            cudaCheck(cudaMalloc(&ds, bytes));
+            cudaCheck(cudaMalloc(&dr, bytes * world));
+            cudaCheck(cudaMemcpy(ds, s, bytes, cudaMemcpyHostToDevice));
+            comm->all_gather(ds, dr, bytes, CommDtype::I8);
+            cudaCheck(cudaMemcpy(r, dr, bytes * world, cudaMemcpyDeviceToHost));
+            cudaCheck(cudaFree(ds));
+            cudaCheck(cudaFree(dr));
+        });
+        if (!line.empty()) end_rank_after_rank0(rank, EXIT_USAGE, line);
+    }
     print_config_notes(cfg);
     // under mpirun, until the memory check, an error every rank hits alike (batch plan, memory) is
     // one line, rank 0's (common/comm_mpi.h)
@@ -659,6 +678,7 @@ int main(int argc, char** argv) {
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, world, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
+    for (const std::string& n : notes_for_run_length(cfg, max_steps)) printf("note: %s\n", n.c_str());
     Tokenizer tokenizer;
     if (cfg.sample_every > 0) tokenizer.load(cfg.tokenizer_path);
 
@@ -684,21 +704,23 @@ int main(int argc, char** argv) {
     std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, world, true, tail_loader_seed(cfg.seed)) : nullptr);
     std::unique_ptr<GpuTailIndexSampler> tail_sampler(measuring_tail ? new GpuTailIndexSampler(tail_slice, cfg.tail_index_samples) : nullptr);
     int start_step = 0, skips = 0;
-    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world};
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world, cfg.shuffle, cfg.dist.sign_vote};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step == max_steps && run_done(cfg.output_dir, max_steps)) { // llm.c's restart loop ends here (every rank sees the marker)
         printf("already done at step %d: %s exists\n", max_steps, done_marker_path(cfg.output_dir, max_steps).c_str());
         return 0;
     }
     if (resume_step >= 0) {
+        // every rank reads the same checkpoint: under mpirun a refusal is one line, rank 0's
+        std::unique_ptr<SameOnEveryRank> same_resume(launcher_world_size() > 0 && world > 1 ? new SameOnEveryRank(*comm) : nullptr);
         HostTrainingState host(model, optimizer);
         std::vector<StateTensorRef> extra = host.extra_refs;
         if (dp) for (const StateTensorRef& r : dp->own_rank_state(optimizer, host.optim)) extra.push_back(r); // the vote's own momentum
-        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, host.master.data(), host.optim_refs, extra);
+        const TrainingState st = load_checkpoint(cfg.output_dir, resume_step, mc, cfg.seed, run_shape, max_steps, host.master.data(), host.optim_refs, extra);
         host.to_device(model, optimizer);
         train_loader.restore(st.train_pos);
         if (noise_loader) noise_loader->restore(st.noise_pos);
-        check_resume_matches(st, run_shape, max_steps, cfg.output_dir);
+        same_resume.reset();
         start_step = st.step;
         skips = st.skips;
         printf("resuming from the checkpoint of step %d in %s\n", start_step, cfg.output_dir.c_str());

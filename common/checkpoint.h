@@ -14,9 +14,11 @@
 //       "loader/train", "loader/noise" int32[6]: data-loader positions (epoch, shard,
 //       sample as lo/hi pairs),
 //       "run/batch" int32[4] (B, T, total batch lo, hi), "run/processes" int32[1] (data-
-//       parallel ranks; absent in older files: 1), "run/train_glob", "run/val_glob"
-//       bytes: what the data positions mean; a resume that changes them is refused
-//       (check_resume_matches). Nothing else run-specific (times, hosts) goes in, so two runs
+//       parallel ranks; absent in older files: 1), "run/shuffle", "run/sign_vote" int32[1]
+//       (absent in older files: not compared; the vote then read from the "rank<r>/" records),
+//       "run/train_glob", "run/val_glob" bytes: what the data positions and the optimizer
+//       state mean; a resume that changes them is refused (check_resume_matches, before any
+//       tensor is read). Nothing else run-specific (times, hosts) goes in, so two runs
 //       that reach the same step the same way write byte-identical files.
 //   The step's sampling and data order come from counter-based RNG streams keyed by
 //   (seed, step / position), so the positions above are the whole RNG state.
@@ -111,12 +113,15 @@ struct StateTensorRef {
 // (both trainers write and read these, so their checkpoints stay interchangeable).
 inline std::string rank_state_record(int r, const std::string& name) { return "rank" + std::to_string(r) + "/optim/" + name; }
 
-// The settings a data position is only meaningful with (-b, -t, -d, -i, -j).
+// The settings a data position and the optimizer state are only meaningful with (-b, -t, -d,
+// -i, -j, the rank count, --no-shuffle, --sign-vote).
 struct RunShape {
     int batch_size = 0, seq_len = 0;
     long total_batch = 0;
     std::string train_glob, val_glob;
     int processes = 1; // data-parallel ranks: each reads its own part of every step's batch
+    int shuffle = -1;   // 1: shuffled, 0: --no-shuffle; -1: not recorded (older checkpoints)
+    int sign_vote = -1; // --sign-vote: each rank's own momentum; -1: not recorded
 };
 
 struct TrainingState {
@@ -171,6 +176,8 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
                                         (int32_t)(uint32_t)((uint64_t)st.run.total_batch >> 32)};
     f.put_i32("run/batch", {4}, batch.data());
     f.put_i32("run/processes", {1}, &st.run.processes);
+    f.put_i32("run/shuffle", {1}, &st.run.shuffle);
+    f.put_i32("run/sign_vote", {1}, &st.run.sign_vote);
     f.put_str("run/train_glob", st.run.train_glob);
     f.put_str("run/val_glob", st.run.val_glob);
     f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
@@ -185,11 +192,13 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     delete_old_checkpoints(dir, keep);
 }
 
-// Reads the checkpoint of `step`: checks the model shape and the seed against this run,
-// fills master_params (gpt2_num_params(model) floats), every optimizer buffer and every
-// extra record by name.
-inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT2Config& model, uint64_t seed,
-                                     float* master_params, const std::vector<StateTensorRef>& optim_state,
+inline void check_resume_matches(const TrainingState& st, const RunShape& now, int max_steps, const std::string& dir);
+
+// Reads the checkpoint of `step`: checks the model shape, the seed and the run's settings
+// (check_resume_matches: now, max_steps) against this run, then fills master_params
+// (gpt2_num_params(model) floats), every optimizer buffer and every extra record by name.
+inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT2Config& model, uint64_t seed, const RunShape& now,
+                                     int max_steps, float* master_params, const std::vector<StateTensorRef>& optim_state,
                                      const std::vector<StateTensorRef>& extra = {}) {
     using namespace checkpoint_detail;
     const std::string state_path = checkpoint_path(dir, "state", step);
@@ -218,6 +227,11 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     st.run.processes = f.has("run/processes") ? f.i32("run/processes").at(0) : 1;
     st.run.train_glob = f.str("run/train_glob");
     st.run.val_glob = f.str("run/val_glob");
+    st.run.shuffle = f.has("run/shuffle") ? f.i32("run/shuffle").at(0) : -1;
+    bool rank_records = false; // the vote's per-rank momenta ("rank<r>/optim/...")
+    for (const auto& kv : f.records) rank_records |= kv.first.rfind("rank", 0) == 0;
+    st.run.sign_vote = f.has("run/sign_vote") ? f.i32("run/sign_vote").at(0) : rank_records ? 1 : st.run.processes > 1 ? 0 : -1;
+    check_resume_matches(st, now, max_steps, dir); // before any tensor: a changed setting names itself
     st.train_pos = position_from(f.i32("loader/train"), state_path);
     st.noise_pos = position_from(f.i32("loader/noise"), state_path);
     const std::vector<float>& params = f.f32("params");
@@ -236,7 +250,8 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
         read_into("optim/" + r.name, r, "trained with another --optim?");
         optim_names.insert(r.name);
     }
-    for (const StateTensorRef& r : extra) read_into(r.name, r, "written by another trainer?");
+    for (const StateTensorRef& r : extra)
+        read_into(r.name, r, r.name.rfind("rank", 0) == 0 ? "the vote's per-rank momentum: trained without --sign-vote 1?" : "written by another trainer?");
     size_t optim_records = 0;
     for (const auto& kv : f.records) optim_records += kv.first.rfind("optim/", 0) == 0;
     if (optim_records != optim_names.size())
@@ -245,9 +260,9 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     return st;
 }
 
-// A resume continues the checkpoint's run bit-identically only with the same batch and data:
-// a different -b, -t, -d, -i or -j is refused (naming the flag and both values), and so is
-// a -x that leaves nothing to train.
+// A resume continues the checkpoint's run bit-identically only with the same batch, data and
+// data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle or --sign-vote is refused
+// (naming the flag and both values), and so is a -x that leaves nothing to train.
 inline void check_resume_matches(const TrainingState& st, const RunShape& now, int max_steps, const std::string& dir) {
     auto refuse = [&](const char* flag, const std::string& was, const std::string& is) {
         fail_usage("cannot resume the checkpoint of step %d in '%s' with %s %s: it was trained with %s %s (the data "
@@ -262,6 +277,13 @@ inline void check_resume_matches(const TrainingState& st, const RunShape& now, i
     if (was.total_batch != now.total_batch) refuse("-d", std::to_string(was.total_batch), std::to_string(now.total_batch));
     if (was.train_glob != now.train_glob) refuse("-i", "'" + was.train_glob + "'", "'" + now.train_glob + "'");
     if (was.val_glob != now.val_glob) refuse("-j", "'" + was.val_glob + "'", "'" + now.val_glob + "'");
+    if (was.shuffle >= 0 && now.shuffle >= 0 && was.shuffle != now.shuffle)
+        fail_usage("cannot resume the checkpoint of step %d in '%s' %s --no-shuffle: it was trained %s (the data order would "
+                   "change mid-run)", st.step, dir.c_str(), now.shuffle ? "without" : "with",
+                   was.shuffle ? "shuffled" : "with --no-shuffle");
+    if (was.sign_vote >= 0 && now.sign_vote >= 0 && was.sign_vote != now.sign_vote)
+        fail_usage("cannot resume the checkpoint of step %d in '%s' with --sign-vote %d: it was trained with --sign-vote %d (the "
+                   "vote keeps each rank's own momentum)", st.step, dir.c_str(), now.sign_vote, was.sign_vote);
     if (max_steps <= st.step)
         fail_usage("nothing to do: the checkpoint in '%s' is at step %d and this run ends at step %d (-x); raise -x to "
                    "train further", dir.c_str(), st.step, max_steps);

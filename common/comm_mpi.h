@@ -10,14 +10,23 @@
 //   error, never N independent single-process runs writing one output directory.
 // MpiComm installs fail_hook() (common/utils.h): every error line names the rank, and the
 // failing rank ends the whole job with MPI_Abort, so no rank waits forever in a collective.
+// A rank that stops responding (SIGSTOP, a hung filesystem) would still hang the others: MPI
+// has no timeout. So every collective is non-blocking, polled with MPI_Test against a deadline
+// of GPT2_COMM_TIMEOUT seconds (default 600); past it the waiting ranks ping each other on a
+// duplicate communicator, and the lowest rank that answers ends the job with one line naming the
+// ranks that did not (MpiComm::wait). Cost: a poll loop instead of MPI's own; every 1,024 polls a
+// look at the clock, and past 10 ms a probe for pings and a sched_yield (no extra message).
 // An error every rank hits alike should be one line, rank 0's: QuietStderrUnlessRank0 (before
 // the ranks meet, e.g. flag parsing) and SameOnEveryRank (after) see to it.
 #pragma once
 #include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <vector>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -48,6 +57,8 @@ public:
         MPI_Comm_free(&local);
         // Errors in MPI itself come back as codes (checked below), so they get our one line too.
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        MPI_Comm_dup(MPI_COMM_WORLD, &watch_); // the timeout's pings, apart from the collectives' traffic
+        timeout_s_ = comm_timeout_seconds();
         if (size_ > 1) {
             fail_hook().rank = rank_;
             fail_hook().end_job = [](int code) { MPI_Abort(MPI_COMM_WORLD, code); };
@@ -57,15 +68,22 @@ public:
         if (owns_init_) {
             int finalized = 0;
             MPI_Finalized(&finalized);
-            if (!finalized) MPI_Finalize();
+            if (!finalized) {
+                MPI_Comm_free(&watch_);
+                MPI_Finalize();
+            }
         }
     }
     const char* backend() const override { return "mpi"; }
     void all_reduce_sum(void* buf, size_t count, CommDtype t) override {
-        check(MPI_Allreduce(MPI_IN_PLACE, buf, to_int(count), mpi_type(t), MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+        MPI_Request req;
+        check(MPI_Iallreduce(MPI_IN_PLACE, buf, to_int(count), mpi_type(t), MPI_SUM, MPI_COMM_WORLD, &req), "MPI_Allreduce");
+        wait(&req, "MPI_Allreduce");
     }
     void all_reduce_max(void* buf, size_t count, CommDtype t) override {
-        check(MPI_Allreduce(MPI_IN_PLACE, buf, to_int(count), mpi_type(t), MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+        MPI_Request req;
+        check(MPI_Iallreduce(MPI_IN_PLACE, buf, to_int(count), mpi_type(t), MPI_MAX, MPI_COMM_WORLD, &req), "MPI_Allreduce");
+        wait(&req, "MPI_Allreduce");
     }
     // One MPI_Reduce per block, rooted at the rank that receives it, rather than
     // MPI_Reduce_scatter_block: Open MPI's default for that (a reduce of the whole buffer to
@@ -74,21 +92,33 @@ public:
     // bytes, (N-1)/N of the buffer per rank, with segment-sized temporaries.
     void reduce_scatter_sum(const void* send, void* recv, size_t count, CommDtype t) override {
         const size_t bytes = count * comm_dtype_bytes(t);
-        for (int r = 0; r < size_; r++)
-            check(MPI_Reduce((const char*)send + (size_t)r * bytes, r == rank_ ? recv : nullptr, to_int(count), mpi_type(t), MPI_SUM, r,
-                             MPI_COMM_WORLD),
+        for (int r = 0; r < size_; r++) {
+            MPI_Request req;
+            check(MPI_Ireduce((const char*)send + (size_t)r * bytes, r == rank_ ? recv : nullptr, to_int(count), mpi_type(t), MPI_SUM, r,
+                              MPI_COMM_WORLD, &req),
                   "MPI_Reduce");
+            wait(&req, "MPI_Reduce");
+        }
     }
     void all_gather(const void* send, void* recv, size_t count, CommDtype t) override {
         // in place (send is this rank's part of recv): MPI wants MPI_IN_PLACE for that
         const bool in_place = send == (const char*)recv + (size_t)rank_ * count * comm_dtype_bytes(t);
-        check(MPI_Allgather(in_place ? MPI_IN_PLACE : send, to_int(count), mpi_type(t), recv, to_int(count), mpi_type(t), MPI_COMM_WORLD),
+        MPI_Request req;
+        check(MPI_Iallgather(in_place ? MPI_IN_PLACE : send, to_int(count), mpi_type(t), recv, to_int(count), mpi_type(t),
+                             MPI_COMM_WORLD, &req),
               "MPI_Allgather");
+        wait(&req, "MPI_Allgather");
     }
     void broadcast(void* buf, size_t count, CommDtype t, int root) override {
-        check(MPI_Bcast(buf, to_int(count), mpi_type(t), root, MPI_COMM_WORLD), "MPI_Bcast");
+        MPI_Request req;
+        check(MPI_Ibcast(buf, to_int(count), mpi_type(t), root, MPI_COMM_WORLD, &req), "MPI_Bcast");
+        wait(&req, "MPI_Bcast");
     }
-    void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+    void barrier() override {
+        MPI_Request req;
+        check(MPI_Ibarrier(MPI_COMM_WORLD, &req), "MPI_Barrier");
+        wait(&req, "MPI_Barrier");
+    }
     [[noreturn]] void abort_job(int code) override {
         fflush(stdout);
         fflush(stderr);
@@ -122,7 +152,89 @@ private:
         MPI_Error_string(rc, msg, &len);
         fail_runtime("%s failed: %.*s", what, len, msg);
     }
+
+    // ---- the timeout (see the top)
+    enum { kPing = 1, kPong = 2 };
+    static double seconds_since(std::chrono::steady_clock::time_point t) {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+    }
+    // Polls req until the collective completes. Past 10 ms: answers other ranks' pings and yields
+    // every 1,024 polls; past GPT2_COMM_TIMEOUT, or when a ping shows another rank timed out,
+    // finds who is missing (timed_out).
+    void wait(MPI_Request* req, const char* what) {
+        const auto start = std::chrono::steady_clock::now();
+        for (long polls = 1;; polls++) {
+            int done = 0;
+            check(MPI_Test(req, &done, MPI_STATUS_IGNORE), what);
+            if (done) return;
+            if (polls % 1024) continue; // MPI_Test drives the collective: poll it, look at the clock now and then
+            const double waited = seconds_since(start);
+            if (waited < 0.01) continue;
+            if (answer_pings() || waited > timeout_s_) timed_out(what, waited);
+            sched_yield(); // a long wait leaves the core to others (oversubscribed ranks)
+        }
+    }
+    // Answers every pending ping with a pong; true when there was one (another rank timed out).
+    bool answer_pings() {
+        bool pinged = false;
+        int flag = 0;
+        MPI_Status st;
+        while (MPI_Iprobe(MPI_ANY_SOURCE, kPing, watch_, &flag, &st) == MPI_SUCCESS && flag) {
+            int token = 0;
+            MPI_Recv(&token, 1, MPI_INT, st.MPI_SOURCE, kPing, watch_, MPI_STATUS_IGNORE);
+            MPI_Send(&rank_, 1, MPI_INT, st.MPI_SOURCE, kPong, watch_); // one int: sent eagerly, never blocks
+            pinged = true;
+        }
+        return pinged;
+    }
+    // Pings every other rank and collects pongs for 2 s: a rank that is waiting in a collective
+    // answers; one that never arrived (stopped, hung, dead, or still computing) does not. The
+    // lowest rank that answers (every answering rank computes the same) prints the one line and
+    // ends the job; the others keep answering until it does (30 s at most, then their own line).
+    [[noreturn]] void timed_out(const char* what, double waited) {
+        std::vector<int> answered(size_, 0), tokens(size_, rank_);
+        answered[rank_] = 1;
+        std::vector<MPI_Request> pings;
+        for (int r = 0; r < size_; r++) {
+            if (r == rank_) continue;
+            pings.emplace_back();
+            MPI_Isend(&tokens[r], 1, MPI_INT, r, kPing, watch_, &pings.back());
+        }
+        const auto asked = std::chrono::steady_clock::now();
+        while (seconds_since(asked) < 2.0 && std::count(answered.begin(), answered.end(), 1) < size_) {
+            int flag = 0;
+            MPI_Status st;
+            if (MPI_Iprobe(MPI_ANY_SOURCE, kPong, watch_, &flag, &st) == MPI_SUCCESS && flag) {
+                int who = 0;
+                MPI_Recv(&who, 1, MPI_INT, st.MPI_SOURCE, kPong, watch_, MPI_STATUS_IGNORE);
+                answered[st.MPI_SOURCE] = 1;
+                continue;
+            }
+            answer_pings();
+            usleep(1000);
+        }
+        std::string missing;
+        int missing_count = 0;
+        for (int r = 0; r < size_; r++)
+            if (!answered[r]) missing += (missing.empty() ? "" : ", ") + std::to_string(r), missing_count++;
+        const int reporter = (int)(std::find(answered.begin(), answered.end(), 1) - answered.begin());
+        if (reporter != rank_) { // the reporter ends the job; keep answering its pings meanwhile
+            const auto since = std::chrono::steady_clock::now();
+            while (seconds_since(since) < 30.0) {
+                answer_pings();
+                usleep(1000);
+            }
+        }
+        if (missing_count == 0)
+            fail_runtime("%s has waited %.0f s (GPT2_COMM_TIMEOUT=%d) though every rank answers: the ranks are in different "
+                         "collectives (a bug, or ranks with different settings)", what, waited, timeout_s_);
+        fail_runtime("%s has waited %.0f s (GPT2_COMM_TIMEOUT=%d) for %s %s, which never arrived (stopped, hung or dead); "
+                     "ending the job", what, waited, timeout_s_, missing_count > 1 ? "ranks" : "rank", missing.c_str());
+    }
+
     bool owns_init_ = false;
+    MPI_Comm watch_ = MPI_COMM_NULL;
+    int timeout_s_ = 600;
 };
 // A stretch of start-up that every rank runs identically (flags against the model, batch
 // plan, memory plan): an error there would print one line per rank. While one of these is

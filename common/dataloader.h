@@ -335,3 +335,46 @@ private:
     std::vector<size_t> cached_shard_order_, cached_windows_;
     size_t cached_window_shard_ = SIZE_MAX;
 };
+
+// The files the train glob -i and the val glob -j both match, compared by resolved real path
+// (a symlink or another spelling of the same file counts), in -i's order.
+inline std::vector<std::string> shared_shard_files(const std::string& train_glob, const std::string& val_glob) {
+    auto real_paths = [](const std::string& pattern) {
+        std::vector<std::pair<std::string, std::string>> out; // (real path, as matched)
+        glob_t g;
+        if (glob(pattern.c_str(), 0, nullptr, &g) == 0)
+            for (size_t i = 0; i < g.gl_pathc; i++) {
+                char* real = realpath(g.gl_pathv[i], nullptr);
+                out.push_back({real ? real : g.gl_pathv[i], g.gl_pathv[i]});
+                free(real);
+            }
+        globfree(&g);
+        return out;
+    };
+    std::set<std::string> val;
+    for (const auto& p : real_paths(val_glob)) val.insert(p.first);
+    std::vector<std::string> shared;
+    for (const auto& p : real_paths(train_glob))
+        if (val.count(p.first)) shared.push_back(p.second);
+    return shared;
+}
+
+// Training on the val shards makes the val loss meaningless: while validating, -i and -j must
+// not share a file unless --allow-train-val-overlap says so (then one note; the flag with
+// nothing shared is a note too). -a 1 trains on the val batch by design: not checked.
+inline void check_train_val_overlap(const std::string& train_glob, const std::string& val_glob, bool validating, bool allowed,
+                                    bool overfit_single_batch, std::vector<std::string>* notes) {
+    if (overfit_single_batch) return;
+    const std::vector<std::string> shared = validating ? shared_shard_files(train_glob, val_glob) : std::vector<std::string>{};
+    if (!shared.empty() && !allowed)
+        fail_usage("-i '%s' and -j '%s' both match '%s'%s: the val loss would be measured on training data (give disjoint "
+                   "globs, or --allow-train-val-overlap)", train_glob.c_str(), val_glob.c_str(), shared[0].c_str(),
+                   shared.size() > 1 ? (" and " + std::to_string(shared.size() - 1) + " more").c_str() : "");
+    if (!allowed) return;
+    if (shared.empty())
+        notes->push_back(validating ? "--allow-train-val-overlap has no effect: -i and -j share no file"
+                                    : "--allow-train-val-overlap has no effect: nothing is validated (-v 0 or -m 0)");
+    else
+        notes->push_back("--allow-train-val-overlap: -i and -j share " + std::to_string(shared.size()) + " file(s) ('" + shared[0] +
+                         "'...): the val loss includes training data");
+}

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,6 +42,7 @@ struct TrainConfig {
     int resume = 0;                // -y 1: resume from the latest complete checkpoint in -o
     int keep_checkpoints = 0;      // --keep K: keep the newest K checkpoints (0: keep all)
     int overwrite = 0;             // --overwrite: a fresh run may delete the checkpoints already in -o
+    int allow_train_val_overlap = 0; // --allow-train-val-overlap: -i and -j may share files (common/dataloader.h)
     int skip_nonfinite = 0;        // --skip-nonfinite: skip a non-finite step instead of stopping
     int noise_every = 0;           // --noise-every N: gradient-noise density every N steps (0: never)
     int noise_batches = 8;         // --noise-batches K: micro-batch gradients per estimate
@@ -118,6 +120,8 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --init I     counter|llmc: this project's counter-based init, or llm.c's train_gpt2.cu init\n"
            "               (its mt19937 and fill order, seeded with --seed; llm.c always uses 42) (default %s)\n", d.init.c_str());
     printf("  --no-shuffle read shards and samples in order\n");
+    printf("  --allow-train-val-overlap  let -i and -j match the same file (default: refused while validating: the val\n"
+           "               loss would be measured on training data)\n");
     printf("loop:\n");
     printf("  -x STEPS     optimizer steps, 0: evaluate only (with -o, writes model_00000000.bin) (default %d: one epoch)\n", d.max_steps);
     printf("  -v N         validate every N steps, 0 never (default %d)\n", d.val_every);
@@ -192,6 +196,9 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --vote-bits 1|2|8  the vote's wire format: 1-bit signs (sign(0) = +1), 2-bit (sign(0) = 0), both all-gathered,\n"
            "               or int8 signs all-reduced (fewer bytes beyond 16 ranks) (default %d)\n", d.dist.vote_bits);
     printf("  --byzantine K  research: K ranks send negated signs (with --sign-vote; default %d)\n", d.dist.byzantine);
+    printf("  every rank must run the same settings (flags, -e file, the files -i/-j match): checked at start-up, one line\n"
+           "  naming the flag otherwise (exit 2). GPT2_COMM_TIMEOUT=S (environment, default 600): a collective waiting\n"
+           "  longer ends the job, naming the rank that never arrived (MPI), or ends the rank (NCCL)\n");
     printf("llm.c flags accepted for its command lines (a one-line note says when one has no effect here):\n");
     printf("  -w 0|1       fp32 master weights: always kept here; -w 0 is ignored\n");
     printf("  -ge N        GELU fusion: train_gpt2cu fuses it into the forward matmul (bf16 build); ignored\n");
@@ -275,10 +282,56 @@ inline void parse_tail_index_tensor(const std::string& flag, const char* v, Trai
 }
 } // namespace train_config_detail
 
+// A flag given on the command line that this run never reads gets one note line (not an error:
+// a script that sets it for every run stays usable). given: the flags that came with a value.
+inline void notes_for_idle_flags(const std::set<std::string>& given, TrainConfig* cfg) {
+    auto note_if = [&](const char* flag, bool idle, const std::string& why) {
+        if (given.count(flag) && idle) cfg->notes.push_back(std::string(flag) + " has no effect: " + why);
+    };
+    const Algorithm a = cfg->optim.algorithm, fb = cfg->optim.muon_fallback;
+    const bool muon = a == Algorithm::Muon;
+    note_if("-m", cfg->val_every == 0, "-v 0 never validates");
+    if (given.count("-v") && cfg->val_every > 0 && cfg->val_batches == 0)
+        cfg->notes.push_back("-v " + std::to_string(cfg->val_every) + " has no effect: -m 0 gives it no val batches, so nothing is validated");
+    note_if("--noise-batches", cfg->noise_every == 0, "the noise density is measured only with --noise-every N");
+    note_if("--tail-index-samples", cfg->tail_index_every == 0, "the tail index is measured only with --tail-index-every N");
+    note_if("--tail-index-tensor", cfg->tail_index_every == 0, "the tail index is measured only with --tail-index-every N");
+    note_if("-g", cfg->sample_every == 0, "-s 0 never samples");
+    note_if("--tokenizer", cfg->sample_every == 0, "the tokenizer decodes samples, and -s 0 never samples");
+    note_if("--hellaswag", cfg->hellaswag == 0, "HellaSwag runs only with -h 1");
+    note_if("-n", cfg->output_dir.empty() && cfg->checkpoint_every > 0, "checkpoints are written only with -o DIR");
+    note_if("--keep", cfg->output_dir.empty(), "checkpoints are written only with -o DIR");
+    note_if("-nk", cfg->output_dir.empty(), "checkpoints are written only with -o DIR");
+    note_if("--wsd-decay-frac", cfg->schedule.kind != Schedule::WSD, "it shapes --schedule wsd only");
+    note_if("--wsd-shape", cfg->schedule.kind != Schedule::WSD, "it shapes --schedule wsd only");
+    const std::string by = std::string("--optim ") + algorithm_name(a) + " does not use it";
+    note_if("--momentum", a == Algorithm::SignSGD || a == Algorithm::AdamW || a == Algorithm::Lion, by);
+    note_if("--nesterov", a != Algorithm::SGD && !muon, by);
+    const bool betas = a == Algorithm::AdamW || a == Algorithm::Lion || (muon && (fb == Algorithm::AdamW || fb == Algorithm::Lion));
+    note_if("--beta1", !betas, by);
+    note_if("--beta2", !betas, by);
+    note_if("--eps", !(a == Algorithm::AdamW || (muon && fb == Algorithm::AdamW)), by);
+    for (const char* f : {"--muon-ns-steps", "--muon-fallback", "--muon-scale", "--muon-ns", "--fallback-lr"}) note_if(f, !muon, by);
+    note_if("--nsgd-norm", a != Algorithm::NSGD, by);
+}
+
+// Notes that need the run's length (-x, or one epoch): a --noise-windows window that starts
+// after the last step measures nothing.
+inline std::vector<std::string> notes_for_run_length(const TrainConfig& cfg, int max_steps) {
+    std::vector<std::string> notes;
+    if (cfg.noise_every > 0)
+        for (const auto& w : cfg.noise_windows)
+            if (w.first > max_steps)
+                notes.push_back("--noise-windows " + std::to_string(w.first) + ":" + std::to_string(w.second) + " has no effect: it starts "
+                                "after the run's last step " + std::to_string(max_steps) + " (-x), so nothing is measured there");
+    return notes;
+}
+
 // Parses argv into cfg (which holds the caller's defaults), then checks every value.
 inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     using namespace train_config_detail;
     const TrainConfig defaults = *cfg;
+    std::set<std::string> given; // the flags with a value on the command line (notes_for_idle_flags)
     for (int i = 1; i < argc; i++) {
         const std::string flag = argv[i];
         // llm.c's -h N is HellaSwag; help is --help, or -h with no value after it.
@@ -287,9 +340,11 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         if (flag == "--skip-nonfinite") { cfg->skip_nonfinite = 1; continue; }
         if (flag == "--profile-kernels") { cfg->profile_kernels = 1; continue; }
         if (flag == "--overwrite") { cfg->overwrite = 1; continue; }
+        if (flag == "--allow-train-val-overlap") { cfg->allow_train_val_overlap = 1; continue; }
         if (flag.size() < 2 || flag[0] != '-') fail_usage("unexpected argument '%s' (see --help)", flag.c_str());
         if (i + 1 >= argc) fail_usage("flag %s needs a value", flag.c_str());
         const char* v = argv[++i];
+        given.insert(flag);
         OptimConfig& o = cfg->optim;
         ScheduleConfig& s = cfg->schedule;
         if (flag == "-i") cfg->train_glob = v;
@@ -485,6 +540,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     // per-slice norms would need each slice's sum of squares summed over the ranks that share it
     if (o.algorithm == Algorithm::NSGD && o.nsgd_norm == NsgdNorm::Tensor && cfg->dist.zero_stage == 1)
         fail_usage("-z 1 shards nsgd's layer slices across ranks: use --nsgd-norm global or -z 0 with --nsgd-norm tensor");
+    notes_for_idle_flags(given, cfg);
     resolve_optim_defaults(&cfg->optim);
 }
 

@@ -26,13 +26,17 @@ inline FailHook& fail_hook() {
 }
 
 [[noreturn]] inline void fail_with(int code, const char* fmt, ...) {
+    // the whole line in one write: under mpirun, MPI_Abort's banner travels another way and
+    // could otherwise land between the prefix and the message
+    char line[4096];
+    int n = fail_hook().rank >= 0 ? snprintf(line, sizeof line, "error: rank %d: ", fail_hook().rank) : snprintf(line, sizeof line, "error: ");
     va_list ap;
     va_start(ap, fmt);
-    if (fail_hook().rank >= 0) fprintf(stderr, "error: rank %d: ", fail_hook().rank);
-    else fprintf(stderr, "error: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    n += vsnprintf(line + n, sizeof line - n, fmt, ap);
     va_end(ap);
+    if (n > (int)sizeof line - 2) n = (int)sizeof line - 2;
+    line[n] = '\n';
+    fwrite(line, 1, n + 1, stderr);
     fflush(stderr);
     fflush(stdout);
     if (fail_hook().end_job) fail_hook().end_job(code);
@@ -61,6 +65,13 @@ inline void make_directories_or_fail(const std::string& dir) {
             if (!S_ISDIR(st.st_mode)) fail_usage("cannot create output directory '%s' ('%s' is not a directory)", dir.c_str(), prefix.c_str());
             continue;
         }
+        const int stat_errno = errno;
+        // stat failed but the name exists: a symlink to nowhere (mkdir would say only EEXIST)
+        char target[4096];
+        const ssize_t n = readlink(prefix.c_str(), target, sizeof target - 1);
+        if (n >= 0)
+            fail_usage("cannot create output directory '%s': '%s' is a symlink to '%.*s', which does not resolve (%s)", dir.c_str(),
+                       prefix.c_str(), (int)n, target, strerror(stat_errno));
         if (mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST)
             fail_usage("cannot create output directory '%s' (%s)", dir.c_str(), strerror(errno));
     }

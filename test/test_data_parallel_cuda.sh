@@ -10,7 +10,8 @@
 # Losses equal to 1e-4 relative and the step-1 update's loss change to 1e-2 (bf16 sums in another
 # order; measured about 5e-4). Also: --sign-vote 1 on one process equals plain signsgd exactly
 # (--vote-bits 2 and 8: sign(0) = 0), 2 ranks of signum by vote run with the 1-bit all-gather's
-# and the int8 all-reduce's bytes, and launch errors (-pn
+# and the int8 all-reduce's bytes, ranks with different settings are one line naming the flag,
+# and launch errors (-pn
 # without -pi, the fs/tcp rendezvous timeouts, flag combinations; SLURM_* ranks without mpirun,
 # -pr contradicting SLURM_PROCID) are one line. No mpirun: those
 # runs SKIP. Nothing here ran on a GPU.
@@ -121,6 +122,21 @@ if ! ldd "$bin" 2>/dev/null | grep libmpi >/dev/null; then # not -q: an early gr
     echo "SKIP emu/dp/mpirun: $bin was built without MPI (make found no mpicxx)"
     [ $failures -eq 0 ]; exit
 fi
+
+# ---- ranks with different settings (an MPMD launch): one line naming the flag, exit 2, before any
+# collective (common/rank_agreement.h, over MPI; before: a silent mixed run, a hang or MPI_ERR_TRUNCATE)
+mpmd=(mpirun); [ "$(id -u)" = 0 ] && mpmd+=(--allow-run-as-root); mpmd+=(--oversubscribe)
+for c in "-l 1e-3|-l 1e-2|-l: rank 0 has '0.001', rank 1 has '0.01'" "-z 0|-z 1|-z: rank 0 has '0', rank 1 has '1'" \
+         "--optim signum --sign-vote 1|--optim signum|--sign-vote: rank 0 has '1', rank 1 has '0'"; do
+    IFS='|' read -r a b want <<<"$c"
+    name="emu/dp/ranks_disagree_${want%%:*}"; name=${name//-/}
+    # shellcheck disable=SC2086
+    timeout 120 "${mpmd[@]}" -np 1 "$bin" "${common[@]}" -b 1 $a : -np 1 "$bin" "${common[@]}" -b 1 $b >/dev/null 2>"$work/mixed.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/mixed.err")" -eq 1 ] \
+        && grep -qF "error: rank 0: the ranks disagree on $want (every rank must run the same configuration)" "$work/mixed.err" \
+        && pass "$name" "($(grep '^error' "$work/mixed.err"))" || fail "$name" "exit $rc, want one line '... $want': $(grep -m3 '^error' "$work/mixed.err")"
+done
 
 # ---- the vote's wire formats through the NCCL stand-in (dev/cuda/vote_comm.cu): every rank's
 # vote in each format equals the reference it computes from all ranks' gradients, on 2 and 3 ranks

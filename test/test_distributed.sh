@@ -169,5 +169,109 @@ for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or si
         && pass "dist/flag_error_${args// /_}" "($(cat "$work/flag.err"))" || fail "dist/flag_error_${args// /_}" "exit $rc: $(cat "$work/flag.err")"
 done
 
+# ---- the ranks' settings are compared before any collective (common/rank_agreement.h): an MPMD
+# launch with one flag different is one line naming the flag and both values, exit 2, within
+# seconds (before: silent training with mixed settings, a hang, or MPI_ERR_TRUNCATE)
+cp "$train" "$work/train_copy.bin"
+mixed=(-e d2 -b 2 -t 32 -s 0 -j "$val")
+for c in "-l 1e-3|-l 1e-2|-l: rank 0 has '0.001', rank 1 has '0.01'" "-x 4|-x 5|-x: rank 0 has '4', rank 1 has '5'" \
+         "-z 0|-z 1|-z: rank 0 has '0', rank 1 has '1'" "-n 1|-n 2|-n: rank 0 has '1', rank 1 has '2'" \
+         "-v 1|-v 2|-v: rank 0 has '1', rank 1 has '2'" "-b 2|-b 1|-b: rank 0 has '2', rank 1 has '1'" \
+         "--seed 1|--seed 2|--seed: rank 0 has '1', rank 1 has '2'" "--optim sgd|--optim adamw|--optim: rank 0 has 'sgd', rank 1 has 'adamw'" \
+         "--optim signum --sign-vote 1|--optim signum|--sign-vote: rank 0 has '1', rank 1 has '0'" \
+         "-x 4 -e d4|-x 4|-e: rank 0 has 'd4', rank 1 has 'd2'" \
+         "-i $work/train_copy.bin|-i $train|-i: rank 0 has '$work/train_copy.bin', rank 1 has '$train'"; do
+    IFS='|' read -r a b want <<<"$c"
+    name="dist/ranks_disagree_${want%%:*}"; name=${name//-/}; name=${name// /_}
+    start=$(date +%s)
+    # shellcheck disable=SC2086
+    timeout 60 mpirun -np 1 "$bin" "${mixed[@]}" -i "$train" -x 4 $a : -np 1 "$bin" "${mixed[@]}" -i "$train" -x 4 $b >/dev/null 2>"$work/mixed.err"
+    rc=$? seconds=$(( $(date +%s) - start ))
+    [ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/mixed.err")" -eq 1 ] && [ $seconds -le 30 ] \
+        && grep -qF "error: rank 0: the ranks disagree on $want (every rank must run the same configuration)" "$work/mixed.err" \
+        && pass "$name" "(${seconds}s: $(grep '^error' "$work/mixed.err"))" \
+        || fail "$name" "exit $rc after ${seconds}s, want one line '... $want': $(grep -m3 '^error' "$work/mixed.err")"
+done
+
+# the same -i glob and -e file name seen from two working directories (a node with other files):
+# the files the glob matches, and the model file's content, are compared too
+abs_work=$(cd "$work" && pwd) abs_bin=$(pwd)/$bin
+for r in 0 1; do mkdir -p "$abs_work/node$r/data"; cp "$train" "$abs_work/node$r/data/train.bin"; done
+cp "$train" "$abs_work/node1/data/train_extra.bin"
+"$bin" -e d2 -x 0 -v 0 -s 0 -t 32 -i "$train" -j "$val" --seed 1 -o "$work/m1" >/dev/null 2>&1
+"$bin" -e d2 -x 0 -v 0 -s 0 -t 32 -i "$train" -j "$val" --seed 2 -o "$work/m2" >/dev/null 2>&1
+cp "$work/m1/model_00000000.bin" "$abs_work/node0/model.bin"; cp "$work/m2/model_00000000.bin" "$abs_work/node1/model.bin"
+for c in "-e d2 -i data/*.bin|-i (the files it matches): rank 0 has '" "-e model.bin -i data/train.bin|-e (the model file's content): rank 0 has '"; do
+    IFS='|' read -r args want <<<"$c"
+    name="dist/ranks_disagree_${want%%:*}"; name=${name//[- ()\']/_}; name=${name//__/_}
+    set -f # $args word-split, its globs left to the trainer
+    # shellcheck disable=SC2086
+    timeout 60 mpirun -np 1 --wdir "$abs_work/node0" "$abs_bin" -b 2 -t 32 -s 0 -x 4 -j "$(cd "$(dirname "$val")" && pwd)/$(basename "$val")" $args : \
+        -np 1 --wdir "$abs_work/node1" "$abs_bin" -b 2 -t 32 -s 0 -x 4 -j "$(cd "$(dirname "$val")" && pwd)/$(basename "$val")" $args >/dev/null 2>"$work/mixed.err"
+    rc=$?
+    set +f
+    [ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/mixed.err")" -eq 1 ] && grep -qF "error: rank 0: the ranks disagree on $want" "$work/mixed.err" \
+        && pass "$name" "($(grep '^error' "$work/mixed.err" | cut -c1-300))" || fail "$name" "exit $rc, want '$want': $(grep -m3 '^error' "$work/mixed.err")"
+done
+
+# ---- a rank that stops responding (SIGSTOP of rank 1): the collective's timeout
+# (GPT2_COMM_TIMEOUT=5) ends the job within seconds of it, one line naming rank 1; a rank stopped
+# for less than the timeout only delays the run. A wrapper records each rank's pid.
+stop_rank_1() { # NAME TIMEOUT STOP_SECONDS(0: for good) -> runs the job in the background, stops rank 1 after step 3
+    local name=$1 timeout_s=$2 stop_s=$3
+    rm -f "$work/$name".pid.* "$work/$name.out"
+    GPT2_COMM_TIMEOUT=$timeout_s timeout 120 mpirun -np 2 sh -c 'echo $$ >"$0.pid.$OMPI_COMM_WORLD_RANK"; exec "$@"' "$work/$name" \
+        "$bin" "${mixed[@]}" -i "$train" -v 0 -x 60 >"$work/$name.out" 2>"$work/$name.err" &
+    local job=$! i
+    for i in $(seq 300); do grep -q '^step *3/' "$work/$name.out" 2>/dev/null && [ -f "$work/$name.pid.1" ] && break; sleep 0.1; done
+    kill -STOP "$(cat "$work/$name.pid.1")"; start=$(date +%s)
+    if [ "$stop_s" -gt 0 ]; then sleep "$stop_s"; kill -CONT "$(cat "$work/$name.pid.1")"; fi
+    wait $job; rc=$? seconds=$(( $(date +%s) - start ))
+}
+stop_rank_1 stopped 5 0
+[ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $seconds -le 15 ] && [ "$(grep -c '^error' "$work/stopped.err")" -eq 1 ] \
+    && grep -qE '^error: rank 0: MPI_[A-Za-z]+ has waited [0-9]+ s \(GPT2_COMM_TIMEOUT=5\) for rank 1, which never arrived' "$work/stopped.err" \
+    && pass dist/stopped_rank_1_times_out "(exit $rc ${seconds}s after SIGSTOP: $(grep '^error' "$work/stopped.err"))" \
+    || fail dist/stopped_rank_1_times_out "exit $rc ${seconds}s after SIGSTOP: $(grep -m3 '^error' "$work/stopped.err")"
+stop_rank_1 slow 8 3
+[ $rc -eq 0 ] && grep -q '^step *60/60' "$work/slow.out" && ! grep -q '^error' "$work/slow.err" \
+    && pass dist/slow_rank_1_not_killed "(rank 1 stopped 3 s under GPT2_COMM_TIMEOUT=8: the run finished)" \
+    || fail dist/slow_rank_1_not_killed "exit $rc: $(grep -m3 '^error' "$work/slow.err")"
+
+# ---- resumes that change the ranks or the vote: one line, rank 0's, naming what changed; the
+# rank count checked from checkpoints of steps 1 to 4 (before: from some steps each rank's
+# data-position error, interleaved)
+vote4=(-i "$train" -j "$val" -e d2 -t 16 -b 2 -v 0 -s 0 --optim signum)
+mpi 2 "$bin" "${vote4[@]}" -x 4 -n 1 --sign-vote 1 -o "$work/vote4" >/dev/null 2>&1 || fail dist/vote4_run "exit $?"
+mpi 2 "$bin" "${vote4[@]}" -x 2 -n 1 -o "$work/novote" >/dev/null 2>&1 || fail dist/novote_run "exit $?"
+resume_refused() { # NAME NP DIR STEP PATTERN ARGS...: DIR holding only STEP's checkpoint, resumed on NP ranks
+    local name=$1 np=$2 dir=$3 step=$4 pattern=$5; shift 5
+    rm -rf "$work/resumed"; mkdir "$work/resumed"
+    cp "$work/$dir/model_0000000$step.bin" "$work/$dir/state_0000000$step.bin" "$work/resumed/"
+    mpi "$np" "$bin" "$@" -o "$work/resumed" -y 1 >/dev/null 2>"$work/resumed.err"
+    local rc=$?
+    [ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/resumed.err")" -eq 1 ] && grep -qE "^error: rank 0: $pattern" "$work/resumed.err" \
+        && pass "$name" "($(grep '^error' "$work/resumed.err"))" || fail "$name" "exit $rc: $(grep -m3 '^error' "$work/resumed.err")"
+}
+for step in 1 2 3 4; do
+    resume_refused "dist/resume_3_ranks_from_2_step_$step" 3 vote4 $step "cannot resume the checkpoint of step $step .* with 3 process\(es\): it was trained with 2" \
+        "${vote4[@]}" -x 6 --sign-vote 1
+done
+resume_refused dist/resume_vote_dropped 2 vote4 2 "cannot resume .* with --sign-vote 0: it was trained with --sign-vote 1" "${vote4[@]}" -x 6
+resume_refused dist/resume_vote_added 2 novote 1 "cannot resume .* with --sign-vote 1: it was trained with --sign-vote 0" "${vote4[@]}" -x 6 --sign-vote 1
+# a checkpoint written before run/sign_vote was recorded: the vote is read from its per-rank records
+rm -rf "$work/novote_old"; cp -r "$work/novote" "$work/novote_old"
+"$PYTHON" - "$work/novote_old/state_00000001.bin" <<'PYEOF' || fail dist/strip_run_sign_vote "python failed"
+import sys
+sys.path.insert(0, "test")
+from named_tensors import read_named_tensors, write_named_tensors
+path = sys.argv[1]
+records = read_named_tensors(path)
+del records["run/sign_vote"]
+write_named_tensors(path, records)
+PYEOF
+resume_refused dist/resume_vote_added_older_checkpoint 2 novote_old 1 "cannot resume .* with --sign-vote 1: it was trained with --sign-vote 0" \
+    "${vote4[@]}" -x 6 --sign-vote 1
+
 [ $failures -eq 0 ] && rm -rf "$work"
 exit $((failures > 0))

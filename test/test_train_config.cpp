@@ -36,11 +36,11 @@ static void test_llmc_d12_line() {
 
 static void test_llmc_flags() {
     TrainConfig c;
-    parse_train_args_string("-k wsd -nk 3 -f 0 -a 1 -j val.bin -w 1 -sl 0 -sg 0 -nm 0 -r 2", &c);
+    parse_train_args_string("-o run -k wsd -nk 3 -f 0 -a 1 -j val.bin -w 1 -sl 0 -sg 0 -nm 0 -r 2", &c);
     test_expect(c.schedule.kind == Schedule::WSD && c.keep_checkpoints == 3 && c.attention == "cublas" &&
                     c.overfit_single_batch == 1 && c.train_glob == "val.bin" && c.shuffle == 0 && c.recompute == 1,
                 "flags/llmc_flags_mapped", "-k, -nk, -f, -a or -r did not map");
-    // -w 1, -sl 0, -sg 0, -nm 0 mean what they mean here (nothing to say); -r 2 gets a note.
+    // -w 1, -sl 0, -sg 0, -nm 0 mean what they mean here (nothing to say); -r 2 gets a note (-o: -nk without it is one too).
     test_expect(c.notes.size() == 1 && has_note(c, "-r 2"), "flags/llmc_flags_same_meaning_no_note",
                 std::to_string(c.notes.size()) + " notes");
     TrainConfig d;

@@ -21,7 +21,8 @@ expect_usage_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error 
 for h in --help -h "-e d2 -h"; do
     # shellcheck disable=SC2086
     "$bin" $h >"$work/help.out" 2>&1 && grep -q -- "--optim" "$work/help.out" && grep -q -- "--muon-ns-steps" "$work/help.out" \
-        && grep -q -- "-h 0|1 .*HellaSwag" "$work/help.out" && pass "cli/help(${h// /_})" || fail "cli/help(${h// /_})" "'$h' did not list the flags"
+        && grep -q -- "-h 0|1 .*HellaSwag" "$work/help.out" \
+        && grep -q -- "--allow-train-val-overlap" "$work/help.out" && grep -q "GPT2_COMM_TIMEOUT" "$work/help.out" && pass "cli/help(${h// /_})" || fail "cli/help(${h// /_})" "'$h' did not list the flags"
 done
 expect_usage_error unknown_flag "unknown flag '--bogus'" --bogus 1
 expect_usage_error missing_value "needs a value" -l
@@ -75,6 +76,11 @@ expect_usage_error noise_windows_need_every "--noise-windows picks where --noise
 expect_usage_error batch_not_multiple "not a multiple of B\*T" -e d2 -b 4 -t 64 -d 1000 \
     -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
 
+# -o on a symlink to nowhere names the symlink, not the lock file mkdir could not reach
+ln -sfn "$work/no_such_dir/out" "$work/dangling"
+expect_usage_error o_dangling_symlink "'$work/dangling' is a symlink to '$work/no_such_dir/out', which does not resolve" \
+    -o "$work/dangling" -e d2 -b 4 -t 64 -x 1 -i "$shared/tinyshakespeare/tiny_shakespeare_train.bin" -j "$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+
 # The memory plan (cpu/memory_plan.h): a run that cannot fit in MemAvailable is one line naming
 # the GiB it needs and the GiB available (exit 2), not a std::bad_alloc abort (exit 134). A case
 # SKIPs where MemAvailable reaches the least it needs (then it would start training for real).
@@ -101,6 +107,45 @@ if [ ! -f "$train" ] || [ ! -f "$val" ]; then
     exit 0
 fi
 data=(-i "$train" -j "$val" -e d2 -b 4 -t 64)
+
+# Training and validation data must not overlap (compared by real path) unless
+# --allow-train-val-overlap says so; -a 1 and a run that never validates are not checked.
+ln -sfn "$(cd "$(dirname "$val")" && pwd)/$(basename "$val")" "$work/val_link.bin"
+expect_usage_error train_val_overlap_glob "-i '.*\*\.bin' and -j '.*' both match '.*tiny_shakespeare_val.bin'.*--allow-train-val-overlap" \
+    -i "$(dirname "$train")/*.bin" -j "$val" -e d2 -b 4 -t 64 -x 1
+expect_usage_error train_val_overlap_symlink "both match '$work/val_link.bin'.*val loss would be measured on training data" \
+    -i "$work/val_link.bin" -j "$val" -e d2 -b 4 -t 64 -x 1
+overlap_ok() { # NAME NOTE_PATTERN ARGS...: exit 0, and a note matching NOTE_PATTERN ("" for none)
+    local name=$1 pattern=$2; shift 2
+    "$bin" -e d2 -b 4 -t 64 -x 1 -s 0 "$@" >"$work/$name.out" 2>&1
+    local rc=$?
+    if [ $rc -eq 0 ] && { [ -z "$pattern" ] && ! grep -q '^note: --allow' "$work/$name.out" || grep -qE -- "$pattern" "$work/$name.out"; }; then
+        pass "cli/$name" "($(grep -m1 '^note: --allow' "$work/$name.out"))"
+    else fail "cli/$name" "exit $rc: $(grep -m2 -e error -e note "$work/$name.out")"; fi
+}
+overlap_ok train_val_overlap_allowed "^note: --allow-train-val-overlap: -i and -j share 1 file" -i "$(dirname "$train")/*.bin" -j "$val" --allow-train-val-overlap -m 1
+overlap_ok train_val_overlap_not_validating "" -i "$(dirname "$train")/*.bin" -j "$val" -v 0
+overlap_ok train_val_overlap_flag_idle "^note: --allow-train-val-overlap has no effect: -i and -j share no file" -i "$train" -j "$val" --allow-train-val-overlap -m 1
+
+# Flags that would do nothing in this run: one note line each, and the run goes on.
+expect_note() { # NAME NOTE_PATTERN ARGS...
+    local name=$1 pattern=$2; shift 2
+    "$bin" "${data[@]}" -s 0 "$@" >"$work/$name.out" 2>&1
+    local rc=$? n
+    n=$(grep -cE -- "^note: $pattern" "$work/$name.out")
+    [ $rc -eq 0 ] && [ "$n" -eq 1 ] && pass "cli/$name" "($(grep -m1 -E -- "^note: $pattern" "$work/$name.out"))" \
+        || fail "cli/$name" "exit $rc, $n matching note(s): $(grep -m3 -e '^note' -e error "$work/$name.out")"
+}
+expect_note note_noise_windows_beyond_x "--noise-windows 100:200 has no effect: it starts after the run's last step 3" \
+    -x 3 -v 0 --noise-every 1 --noise-batches 2 --noise-windows 0:1,100:200
+expect_note note_v_without_val_batches "-v 1 has no effect: -m 0 gives it no val batches" -x 1 -v 1 -m 0
+expect_note note_m_without_v "-m has no effect: -v 0 never validates" -x 1 -v 0 -m 3
+expect_note note_noise_batches_without_every "--noise-batches has no effect" -x 1 -v 0 --noise-batches 4
+expect_note note_tail_samples_without_every "--tail-index-samples has no effect" -x 1 -v 0 --tail-index-samples 8
+expect_note note_g_without_s "-g has no effect: -s 0 never samples" -x 1 -v 0 -g 10
+expect_note note_n_without_o "-n has no effect: checkpoints are written only with -o DIR" -x 1 -v 0 -n 1
+expect_note note_beta1_for_sgd "--beta1 has no effect: --optim sgd does not use it" -x 1 -v 0 --optim sgd --beta1 0.8
+expect_note note_wsd_shape_for_cosine "--wsd-shape has no effect: it shapes --schedule wsd only" -x 1 -v 0 --wsd-shape linear
 
 # A short AdamW run: the loss must fall and the log must parse.
 "$bin" "${data[@]}" -x 30 -l 3e-3 -u 5 -v 15 -m 4 --optim adamw -o "$work/run" >"$work/run.out" 2>&1
@@ -380,7 +425,7 @@ for i in range(n):
     seen = max(seen, nbytes); pos += nbytes // 2
 assert pos == len(w) and seen == longest
 EOF
-hsrun=(-i "$hs/train.bin" -j "$hs/train.bin" -e d2 -b 8 -t 16 -m 1)
+hsrun=(-i "$hs/train.bin" -j "$hs/train.bin" --allow-train-val-overlap -e d2 -b 8 -t 16 -m 1) # one tiny shard for both
 "$bin" "${hsrun[@]}" -x 20 -v 10 -h 1 --hellaswag "$hs/good.bin" -l 1e-2 -o "$hs/run" >"$hs/run.out" 2>&1
 rc=$?
 evals=$(grep ' eval:' "$hs/run/main.log" 2>/dev/null | tr '\n' ' ')
