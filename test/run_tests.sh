@@ -126,6 +126,8 @@ run scripts env OMP_WAIT_POLICY=passive bash test/test_scripts.sh "$SHARED_DATA"
 wait_bg
 # First runs and bad inputs: output directory, shard token ids, directories for files, stdout order, build revision.
 run reliability bash test/test_reliability.sh "$SHARED_DATA"
+# Log writes: a failed write (injected, /dev/full, a full tmpfs) is one line and exit 1 with whole records; -y 1 cuts torn lines.
+run log_writes bash test/test_log_writes.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
 run distributed bash test/test_distributed.sh "$SHARED_DATA"
