@@ -125,6 +125,51 @@ bash "$sweep" --cpu --bin "$work/fake_trainer" --optims sgd --lr sgd=1e-3,3e-3 -
 check sweep/extend_off "sgd ran '$(ran extend0 sgd)'; $(grep note "$work/extend0/summary.md")" \
     grep -qx "note: sgd: best lr 0.003 is on the high edge of its grid" "$work/extend0/summary.md"
 
+# ---- a finished run is reused only when it ran the same command line and trainer binary
+# (DIR/.finished, scripts/run_record.sh); else it reruns with a note, and the table shows what ran.
+# The stand-in writes -x train lines and a final val loss of 3 + steps/100 + seed/1000.
+cat >"$work/steps_trainer" <<'FAKE'
+#!/usr/bin/env bash
+x=1 seed=0 out=""
+while [ $# -gt 0 ]; do case $1 in -x) x=$2; shift ;; --seed) seed=$2; shift ;; -o) out=$2; shift ;; esac; shift; done
+awk -v x="$x" -v seed="$seed" 'BEGIN { for (i = 0; i < x; i++) printf "s:%d trl:%.4f\n", i, 5 - i / 100
+                                       printf "s:%d tel:%.4f\n", x, 3 + x / 100 + seed / 1000 }' >"$out/main.log"
+echo "stand-in run of $x steps, seed $seed"
+FAKE
+chmod +x "$work/steps_trainer"
+reuse() { bash "$sweep" --cpu --bin "$work/steps_trainer" --optims sgd --lr sgd=1e-2 --extend 0 --out "$work/reuse" "$@" >"$work/reuse.out" 2>&1; }
+reuse_row() { grep -E '^\| sgd \|' "$work/reuse/summary.md" | tr -s ' '; }
+reuse --steps 3
+check sweep/reuse_first_run "$(tail -2 "$work/reuse.out")" grep -q '^command: .*steps_trainer .* -x 3 .*-o .*reuse/sgd_lr1e-2$' "$work/reuse/sgd_lr1e-2/.finished"
+reuse --steps 3
+check sweep/reuse_same_command_skips "$(head -2 "$work/reuse.out")" grep -q '^== skip .*sgd_lr1e-2 (finished earlier with this command and binary' "$work/reuse.out"
+reuse --steps 6; rc=$?
+check sweep/reuse_other_steps_reruns "exit $rc; $(grep -m1 -E '^(note|==)' "$work/reuse.out"); row: $(reuse_row)" \
+    bash -c "[ $rc -eq 0 ] && grep -q '^note: rerunning .*sgd_lr1e-2: it ran another command: .* -x 3 ' '$work/reuse.out' \
+             && [ \"\$(grep -c ' trl:' '$work/reuse/sgd_lr1e-2/main.log')\" -eq 6 ] && grep -qE '^\| sgd \| 0.01 \| yes \| 3.1020 \| [0-9.]+ \| 6 \|' '$work/reuse/summary.md'"
+reuse --steps 6 --seed 7
+check sweep/reuse_other_seed_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out"); row: $(reuse_row)" \
+    bash -c "grep -q '^note: rerunning .*: it ran another command: .*--seed 42 ' '$work/reuse.out' && grep -qE '^\| sgd \| 0.01 \| yes \| 3.0670 \|' '$work/reuse/summary.md'"
+echo "# another build" >>"$work/steps_trainer"
+reuse --steps 6 --seed 7
+check sweep/reuse_other_binary_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
+    grep -q "^note: rerunning .*: it ran another build of .*steps_trainer" "$work/reuse.out"
+printf '' >"$work/reuse/sgd_lr1e-2/.finished"   # an older sweep's bare marker
+reuse --steps 6 --seed 7
+check sweep/reuse_bare_marker_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
+    grep -q "^note: rerunning .*: its .finished does not record its command and binary" "$work/reuse.out"
+
+# The reproduction the same way: --steps 6 over 4-step runs reruns all five, and reproduction.md
+# lists the commands each run recorded above a table of what they wrote.
+reproduce() { bash scripts/reproduce_signsgd_paper.sh --scale cpu --bin "$work/steps_trainer" --out "$work/repro_reuse" "$@" >"$work/repro_reuse.out" 2>&1; }
+reproduce --steps 4
+reproduce --steps 6; rc=$?
+md="$work/repro_reuse/reproduction.md"
+check repro/reuse_other_steps_reruns "exit $rc, $(grep -c '^note: rerunning .*: it ran another command: .* -x 4 ' "$work/repro_reuse.out") notes; md: $(grep -c -- ' -x 6 .*# [0-9]* s$' "$md") commands -x 6, $(grep -c -- ' -x 4 ' "$md") -x 4, $(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| .* \| 3\.1020 \|' "$md") rows at 3.1020" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^note: rerunning .*: it ran another command: .* -x 4 ' '$work/repro_reuse.out') -eq 5 ] \
+             && [ \$(grep -c -- ' -x 6 .*# [0-9]* s\$' '$md') -eq 5 ] && [ \$(grep -c -- ' -x 4 ' '$md') -eq 0 ] \
+             && [ \$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| .* \| 3\.1020 \|' '$md') -eq 5 ]"
+
 # ---- scripts/reproduce_signsgd_paper.sh: --dry-run of both scales, option errors
 repro=scripts/reproduce_signsgd_paper.sh
 bash "$repro" --scale paper --dry-run --out "$dry" >"$work/repro_paper.txt" 2>"$work/repro_paper.err"
