@@ -229,6 +229,27 @@ expect_plot_error empty_log "no train or val loss lines" "$work/bad/empty_log"
 expect_plot_error garbage_log "main.log:2: expected 's:STEP" "$work/bad/garbage_log"
 expect_plot_error bad_json "metrics.jsonl:2: bad record" "$work/bad/bad_json"
 expect_plot_error bad_option "unrecognized arguments: --bogus" --bogus "$work/bad/empty_log"
+# Bytes that are not UTF-8 (a corrupt or binary file) name the file and line; never a traceback.
+mkdir -p "$work/bad/latin1_log" "$work/bad/binary_metrics"
+printf 's:0 trl:10.5\ns:1 trl:10.4 caf\xe9\n' >"$work/bad/latin1_log/main.log"
+printf '{"type":"config"}\n\x89PNG\r\n\x1a\n\x00\x00\xff\xd8{"type":\n' >"$work/bad/binary_metrics/metrics.jsonl"
+expect_plot_error non_utf8_log "main.log:2: not UTF-8 text \(byte 0xe9 at column 17\)" "$work/bad/latin1_log"
+expect_plot_error binary_metrics "metrics.jsonl:2: not UTF-8 text \(byte 0x89 at column 1\)" "$work/bad/binary_metrics"
+printf '{"type":"config","flags":[1]}\n{"type":"train","step":1e400,"loss":1}\n' >"$work/bad/bad_json/metrics.jsonl"
+expect_plot_error odd_json "metrics.jsonl:1: bad record \(AttributeError" "$work/bad/bad_json"
+printf '{"type":"train","step":1e400,"loss":1}\n' >"$work/bad/bad_json/metrics.jsonl"
+expect_plot_error huge_step "metrics.jsonl:1: bad record \(OverflowError" "$work/bad/bad_json"
+# Steps as the trainer counts them (updates made): a 4-step run is "4" with or without its final
+# validation (a train record at s:3 is the 4th update); a train loss reaches a target after S + 1.
+mkdir -p "$work/steps/final_val" "$work/steps/no_final_val" "$work/steps/train_only"
+printf 's:0 tel:11.0\ns:0 trl:11.0\ns:1 trl:10.9\ns:2 trl:10.8\ns:3 trl:10.7\ns:4 tel:10.6\n' >"$work/steps/final_val/main.log"
+printf 's:0 tel:11.0\ns:0 trl:11.0\ns:1 trl:10.9\ns:2 trl:10.8\ns:3 trl:10.7\n' >"$work/steps/no_final_val/main.log"
+printf 's:0 trl:11.0\ns:1 trl:10.9\ns:2 trl:10.8\ns:3 trl:10.7\n' >"$work/steps/train_only/main.log"
+"$PYTHON" "$plot" "$work/steps/final_val" "$work/steps/no_final_val" -o "$work/steps.png" >"$work/steps.out" 2>&1
+"$PYTHON" "$plot" "$work/steps/train_only" --smooth 0 --target 10.85 -o "$work/steps.png" >>"$work/steps.out" 2>&1
+check plot/steps_as_the_trainer_counts "$(grep -E '^\| (final|no_final|train_only)' "$work/steps.out" | tr '\n' ' ')" \
+    bash -c "grep -qE '^\| final_val \| - \| (yes)? *\| 10.6000 \| [0-9.]+ \| 4 \|' '$work/steps.out' && grep -qE '^\| no_final_val \| - \| (yes)? *\| 11.0000 \| [0-9.]+ \| 4 \|' '$work/steps.out' \
+             && grep -qE '^\| train_only \| - \| yes \| - \| 10.7000 \| 4 \| 3 \|' '$work/steps.out'"
 
 # is_png FILE: the 8-byte PNG signature and more than 10 kB.
 is_png() { [ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$1")" -gt 10000 ]; }
@@ -276,7 +297,7 @@ check plot/fixture_png "no PNG signature or under 10 kB" is_png "$work/fixture.p
 check plot/fixture_panels "$(tail -1 "$work/fixture.out")" \
     grep -q "3 runs; panels train/step, val/step, phi/step, mean_density/step, tail_index/step$" "$work/fixture.out"
 check plot/fixture_no_token_panels_note "$(grep note "$work/fixture.out")" \
-    grep -qF "note: every run: 1k tokens per step (tokens = step x 1000), so no token panels" "$work/fixture.out"
+    grep -qF "note: every run: 1k tokens per step (tokens = updates made x 1000: (S + 1) x 1000 after the update at s:S, S x 1000 at a validation at s:S), so no token panels" "$work/fixture.out"
 # The noise table: one row per measurement, an undefined tail index as "-".
 check plot/fixture_noise_table "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md") rows for run a" \
     [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 | - |' "$work/fixture.md")" \
@@ -333,7 +354,7 @@ done
 [ $logs_ok -eq 1 ] && pass sweep/real_run_logs "(3 runs in $real/<optim>_lr<lr>/)"
 check sweep/real_models_removed "model or state files left behind" bash -c "! ls $real/*/model_*.bin $real/*/state_*.bin >/dev/null 2>&1"
 check plot/real_png "no PNG signature or under 10 kB" is_png "$real/compare.png"
-# The same batch in every run: step panels only (tokens = step x 256).
+# The same batch in every run: step panels only (tokens = updates made x 256).
 check plot/real_panels "$(grep "panels" "$work/real.out")" grep -q "3 runs; panels train/step, val/step$" "$work/real.out"
 rows=$(grep -cE '^\| (sgd \| 0.01|sgd \| 0.03|signsgd \| 0.001) \| (yes)? *\| 1[01]\.[0-9]{4} \|' "$real/summary.md")
 check plot/real_summary "$rows of 3 rows with val losses: $(cat "$real/summary.md")" [ "$rows" -eq 3 ]
