@@ -56,6 +56,7 @@ extra=()
 declare -A lr_override=()
 
 is_number() { [[ $1 =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]]; }
+is_positive() { is_number "$1" && awk -v x="$1" 'BEGIN { exit !(x + 0 > 0) }'; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -73,7 +74,7 @@ while [ $# -gt 0 ]; do
                     [[ $2 =~ ^([a-z]+)=(.+)$ ]] || die "--lr wants OPTIM=LR1,LR2,..., got '$2'"
                     name=${BASH_REMATCH[1]} grid=${BASH_REMATCH[2]}
                     [[ " $all_optims " == *" $name "* ]] || die "--lr: unknown optimizer '$name' ($all_optims)"
-                    for lr in ${grid//,/ }; do is_number "$lr" || die "--lr: '$lr' is not a learning rate"; done
+                    for lr in ${grid//,/ }; do is_positive "$lr" || die "--lr: '$lr' is not a learning rate (a positive number)"; done
                     lr_override[$name]=${grid//,/ } ;;
                 --steps) [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--steps wants a positive integer, got '$2'"; steps=$2 ;;
                 --seed) [[ $2 =~ ^[0-9]+$ ]] || die "--seed wants a non-negative integer, got '$2'"; seed=$2 ;;
@@ -81,7 +82,7 @@ while [ $# -gt 0 ]; do
                 --extra) read -r -a words <<<"$2"; extra+=("${words[@]}") ;;
                 --bin) bin=$2 ;;
                 --extend) [[ $2 =~ ^[0-9]+$ ]] || die "--extend wants a non-negative integer, got '$2'"; extend=$2 ;;
-                --fallback-ratio) is_number "$2" || die "--fallback-ratio wants a number, got '$2'"; fallback_ratio=$2 ;;
+                --fallback-ratio) is_positive "$2" || die "--fallback-ratio wants a positive number, got '$2'"; fallback_ratio=$2 ;;
             esac
             shift ;;
         --) shift; extra+=("$@"); break ;;

@@ -95,7 +95,7 @@ expect_sweep_error bad_lr "'abc' is not a learning rate" --lr sgd=abc
 expect_sweep_error lr_unknown_optimizer "--lr: unknown optimizer 'foo'" --lr foo=1e-3
 expect_sweep_error missing_binary "not found or not executable" --cpu --bin "$work/no_such_trainer"
 expect_sweep_error bad_extend "--extend wants a non-negative integer, got 'x'" --extend x
-expect_sweep_error bad_fallback_ratio "--fallback-ratio wants a number, got 'big'" --fallback-ratio big
+expect_sweep_error bad_fallback_ratio "--fallback-ratio wants a positive number, got 'big'" --fallback-ratio big
 
 # ---- the grid extension, with a stand-in trainer whose final val loss is 3 + log10(lr / 0.05)^2
 cat >"$work/fake_trainer" <<'FAKE'
@@ -250,6 +250,28 @@ printf 's:0 trl:11.0\ns:1 trl:10.9\ns:2 trl:10.8\ns:3 trl:10.7\n' >"$work/steps/
 check plot/steps_as_the_trainer_counts "$(grep -E '^\| (final|no_final|train_only)' "$work/steps.out" | tr '\n' ' ')" \
     bash -c "grep -qE '^\| final_val \| - \| (yes)? *\| 10.6000 \| [0-9.]+ \| 4 \|' '$work/steps.out' && grep -qE '^\| no_final_val \| - \| (yes)? *\| 11.0000 \| [0-9.]+ \| 4 \|' '$work/steps.out' \
              && grep -qE '^\| train_only \| - \| yes \| - \| 10.7000 \| 4 \| 3 \|' '$work/steps.out'"
+
+# ---- every script's numeric arguments: a bad or missing value is one line, exit 2 (before any work)
+args_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "script_args/$name" "$pattern" "" "$@"; }
+args_error zero1_np_missing "--np needs a value" bash scripts/bench_zero1_memory.sh --np
+args_error zero1_steps_not_a_number "--steps wants a positive integer, got 'abc'" bash scripts/bench_zero1_memory.sh --steps abc
+args_error benchmark_b_empty "-b wants a positive integer, got ''" bash scripts/benchmark.sh --dry-run -b ''
+args_error bench_cpu_seqs_empty "--seqs is empty" bash scripts/bench_cpu.sh --dry-run --seqs ''
+args_error bench_cpu_models_empty "--models is empty" bash scripts/bench_cpu.sh --dry-run --models ' '
+args_error phi_scaling_seed "--seed wants a non-negative integer, got 'abc'" bash scripts/phi_scaling.sh --seed abc
+args_error phi_scaling_seq_len_zero "-t wants a positive integer, got '0'" bash scripts/phi_scaling.sh -t 0
+args_error phi_scaling_k_zero "-k takes K1,K2,... \(positive integers\), got '4,0'" bash scripts/phi_scaling.sh -k 4,0
+args_error phi_scaling_value_missing "--seed needs a value" bash scripts/phi_scaling.sh --seed
+args_error sweep_lr_zero "--lr: '0' is not a learning rate" bash "$sweep" --dry-run --lr sgd=0
+args_error sweep_fallback_ratio_zero "--fallback-ratio wants a positive number, got '0'" bash "$sweep" --dry-run --fallback-ratio 0
+args_error plot_target_nan "--target must be a finite loss, got nan" "$PYTHON" "$plot" --target nan "$work/steps/final_val" -o "$work/args.png"
+args_error plot_phi_span_inf "--phi-span must be a finite number, at least 1, got inf" "$PYTHON" "$plot" --phi-span inf "$work/steps/final_val" -o "$work/args.png"
+args_error comm_model_bandwidth_zero "--nvlink-gbs must be a positive number, got 0" "$PYTHON" scripts/comm_model.py --nvlink-gbs 0
+args_error comm_model_gpus_per_node "--gpus-per-node must be a positive number, got -1" "$PYTHON" scripts/comm_model.py --gpus-per-node -1
+args_error comm_model_not_an_int "argument --max-gpus: invalid int value: 'abc'" "$PYTHON" scripts/comm_model.py --max-gpus abc
+args_error phi_bias_trials_zero "--vocab and --trials must be positive" "$PYTHON" scripts/phi_bias_model.py --trials 0
+args_error phi_bias_k_one "--k at least 2" "$PYTHON" scripts/phi_bias_model.py --k 1
+args_error phi_bias_not_an_int "argument --vocab: invalid int value: 'abc'" "$PYTHON" scripts/phi_bias_model.py --vocab abc
 
 # is_png FILE: the 8-byte PNG signature and more than 10 kB.
 is_png() { [ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$1")" -gt 10000 ]; }
