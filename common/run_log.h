@@ -85,11 +85,12 @@ inline bool metrics_record(const std::string& line, long* step, std::string* typ
     return true;
 }
 // A whole main.log record: "s:STEP" then "key:value" pairs, one space apart, every value a
-// number (nan allowed), with every field its kind is written with (a line cut short lacks some).
+// number (nan allowed), with every field its kind is written with (a line cut short lacks some;
+// "s:STEP phi:PHI" alone is an older trainer's whole noise line).
 inline bool complete_main_log_line(const std::string& line) {
     static const std::vector<std::pair<std::string, std::vector<std::string>>> fields = {
-        {"trl", {"trl", "lr", "norm", "tps"}}, {"tel", {"tel"}}, {"eval", {"eval"}},
-        {"phi", {"phi", "md", "alpha"}}, {"tail", {"tail", "coord"}}, {"skip", {"skip"}}};
+        {"trl", {"trl", "lr", "norm", "tps"}}, {"tel", {"tel"}}, {"eval", {"eval"}}, {"phi", {"phi", "md", "alpha"}},
+        {"phi", {"phi"}}, {"tail", {"tail", "coord"}}, {"skip", {"skip"}}};
     std::vector<std::string> keys;
     size_t pos = 0;
     while (pos <= line.size()) {
@@ -106,9 +107,13 @@ inline bool complete_main_log_line(const std::string& line) {
         pos = end + 1;
     }
     if (keys.size() < 2 || keys[0] != "s") return false;
-    for (const auto& kind : fields)
-        if (kind.first == keys[1]) return std::vector<std::string>(keys.begin() + 1, keys.end()) == kind.second;
-    return true;  // a kind this version does not write: kept as it is
+    bool known = false;
+    for (const auto& kind : fields) {
+        if (kind.first != keys[1]) continue;
+        if (std::vector<std::string>(keys.begin() + 1, keys.end()) == kind.second) return true;
+        known = true;
+    }
+    return !known;  // a kind this version does not write is kept as it is
 }
 // A whole metrics.jsonl record: one JSON object, its braces and brackets closing exactly at the
 // last character, outside any string (a line cut short never closes; two halves run together
