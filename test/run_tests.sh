@@ -161,7 +161,7 @@ run emu/self_test build/emu/test_emulator
 # reference to the oracle.
 run_bg emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 wait_bg  # checkpoint_resume_cuda and the fp32 model test
-# log_writes' quick subset on train_gpt2cu (on a GPU, else emulated): a failed log write, its resume, stdout on /dev/full
+# log_writes on train_gpt2cu (on a GPU, else emulated, about 80 s): failed log writes, their resume, torn lines, stdout, a full tmpfs
 run log_writes_cuda env OMP_WAIT_POLICY=passive bash test/test_log_writes.sh "$SHARED_DATA" cuda
 run_bg emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 run emu/flash_model env OMP_WAIT_POLICY=passive build/emu/bf16/test_flash_model

@@ -7,8 +7,8 @@
 # /dev/full, and from a real full tmpfs (mounted here when root may, else SKIP).
 #   test/test_log_writes.sh [DATA_DIR [TRAINER [NAME_PREFIX]]]
 # TRAINER "cuda": ./train_gpt2cu on a GPU (cuda/...), else the emulated build/emu/bf16/train_gpt2cu
-# (emu/cuda/..., a quick subset of one-step runs, as an emulated step of d2 takes minutes on a busy
-# machine: the first main.log line fails half-way, stdout on /dev/full).
+# (emu/cuda/..., about 80 s; LOG_WRITES_QUICK=1: two one-step runs, the first main.log line failing
+# half-way and stdout on /dev/full), else one SKIP line.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -18,7 +18,7 @@ prefix="${3:-}"
 quick=0
 if [ "$bin" = cuda ]; then
     if nvidia-smi -L >/dev/null 2>&1 && [ -x ./train_gpt2cu ]; then bin=./train_gpt2cu prefix=cuda/
-    elif [ -x build/emu/bf16/train_gpt2cu ]; then bin=build/emu/bf16/train_gpt2cu prefix=emu/cuda/ quick=1
+    elif [ -x build/emu/bf16/train_gpt2cu ]; then bin=build/emu/bf16/train_gpt2cu prefix=emu/cuda/ quick=${LOG_WRITES_QUICK:-0}
     else echo "SKIP cuda/log_writes: no CUDA GPU and no build/emu/bf16/train_gpt2cu"; exit 0
     fi
 fi
@@ -35,18 +35,18 @@ if [ ! -f "$train" ] || [ ! -f "$val" ]; then
     echo "SKIP ${prefix}log_writes: no Tiny Shakespeare shards in $data"
     exit 0
 fi
-T=("$bin" -i "$train" -j "$val" -e d2 -b 2 -t 32 -s 0 -v 0)
+T=("$bin" -i "$train" -j "$val" -e d2 -b 2 -t 32 -d 64 -s 0 -v 0)  # -d: train_gpt2cu defaults to 524288 tokens
 if [ $quick -eq 1 ]; then
     {
     # write 2 is main.log's first line (write 1: the config record)
-    GPT2_TEST_FAIL_LOG_WRITE=2 "$bin" -i "$train" -j "$val" -e d2 -b 1 -t 16 -s 0 -v 0 -x 1 -o "$work/fail" >/dev/null 2>"$work/fail.err"
+    GPT2_TEST_FAIL_LOG_WRITE=2 "$bin" -i "$train" -j "$val" -e d2 -b 1 -t 16 -d 16 -s 0 -v 0 -x 1 -o "$work/fail" >/dev/null 2>"$work/fail.err"
     rc=$?
     [ $rc -eq 1 ] && [ "$(wc -l <"$work/fail.err")" -eq 1 ] && grep -q "cannot write '.*/main.log' (No space left on device)" "$work/fail.err" \
         && [ ! -s "$work/fail/main.log" ] && [ "$(grep -c '^{"type":"config".*}$' "$work/fail/metrics.jsonl")" -eq 1 ] \
         && [ "$(wc -l <"$work/fail/metrics.jsonl")" -eq 1 ] \
         && pass log_writes/failed_write_main.log_exit_1_logs_whole "($(cat "$work/fail.err"))" \
         || fail log_writes/failed_write_main.log_exit_1_logs_whole "exit $rc, stderr '$(head -c 300 "$work/fail.err")', main.log $(wc -c <"$work/fail/main.log") bytes"
-    "$bin" -i "$train" -j "$val" -e d2 -b 1 -t 16 -s 0 -v 0 -x 1 >/dev/full 2>"$work/console.err"
+    "$bin" -i "$train" -j "$val" -e d2 -b 1 -t 16 -d 16 -s 0 -v 0 -x 1 >/dev/full 2>"$work/console.err"
     rc=$?
     [ $rc -eq 1 ] && [ "$(wc -l <"$work/console.err")" -eq 1 ] && grep -q '^error: cannot write to standard output' "$work/console.err" \
         && pass log_writes/console_write_fails "($(cat "$work/console.err"))" \
