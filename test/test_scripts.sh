@@ -169,6 +169,11 @@ check repro/reuse_other_steps_reruns "exit $rc, $(grep -c '^note: rerunning .*: 
     bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^note: rerunning .*: it ran another command: .* -x 4 ' '$work/repro_reuse.out') -eq 5 ] \
              && [ \$(grep -c -- ' -x 6 .*# [0-9]* s\$' '$md') -eq 5 ] && [ \$(grep -c -- ' -x 4 ' '$md') -eq 0 ] \
              && [ \$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| .* \| 3\.1020 \|' '$md') -eq 5 ]"
+# A third call reuses all five; the md's commands and times are read from each run's .finished.
+sed -i 's/^seconds: .*/seconds: 4321/' "$work/repro_reuse/sgd/.finished"
+reproduce --steps 6; rc=$?
+check repro/reuse_md_from_records "exit $rc, $(grep -c '^== skip' "$work/repro_reuse.out") skips; sgd line: $(grep -- '--optim sgd' "$md" | grep -o '# .*')" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^== skip' '$work/repro_reuse.out') -eq 5 ] && grep -q -- '--optim sgd .* # 4321 s\$' '$md'"
 
 # ---- scripts/reproduce_signsgd_paper.sh: --dry-run of both scales, option errors
 repro=scripts/reproduce_signsgd_paper.sh
