@@ -498,7 +498,7 @@ def main():
     if not 0 <= args.smooth < 1:
         fail(f"--smooth must be in [0, 1), got {args.smooth}")
     if not (args.phi_span >= 1 and math.isfinite(args.phi_span)):
-        fail(f"--phi-span must be a finite number, at least 1, got {args.phi_span}")
+        fail(f"--phi-span must be at least 1 and finite, got {args.phi_span}")
     if args.target is not None and not math.isfinite(args.target):
         fail(f"--target must be a finite loss, got {args.target}")
     try:

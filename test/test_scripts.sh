@@ -270,7 +270,7 @@ args_error phi_scaling_value_missing "--seed needs a value" bash scripts/phi_sca
 args_error sweep_lr_zero "--lr: '0' is not a learning rate" bash "$sweep" --dry-run --lr sgd=0
 args_error sweep_fallback_ratio_zero "--fallback-ratio wants a positive number, got '0'" bash "$sweep" --dry-run --fallback-ratio 0
 args_error plot_target_nan "--target must be a finite loss, got nan" "$PYTHON" "$plot" --target nan "$work/steps/final_val" -o "$work/args.png"
-args_error plot_phi_span_inf "--phi-span must be a finite number, at least 1, got inf" "$PYTHON" "$plot" --phi-span inf "$work/steps/final_val" -o "$work/args.png"
+args_error plot_phi_span_inf "--phi-span must be at least 1 and finite, got inf" "$PYTHON" "$plot" --phi-span inf "$work/steps/final_val" -o "$work/args.png"
 args_error comm_model_bandwidth_zero "--nvlink-gbs must be a positive number, got 0" "$PYTHON" scripts/comm_model.py --nvlink-gbs 0
 args_error comm_model_gpus_per_node "--gpus-per-node must be a positive number, got -1" "$PYTHON" scripts/comm_model.py --gpus-per-node -1
 args_error comm_model_not_an_int "argument --max-gpus: invalid int value: 'abc'" "$PYTHON" scripts/comm_model.py --max-gpus abc
