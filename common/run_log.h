@@ -18,10 +18,21 @@
 //
 // Resuming (-y 1) from the checkpoint after S updates keeps both files, drops the records the
 // interrupted run wrote from step S on (the resumed run writes them again), appends a fresh
-// config record with "resumed_from":S and continues, so the files read as one run.
+// config record with "resumed_from":S and continues, so the files read as one run. A torn line
+// (no newline, or a record cut short: a crash mid-write) is cut off with one note line.
+//
+// A log never holds half a record: each line is written and flushed at once, and a failed write
+// (a full disk, a lost mount) cuts the file back to its last complete line and ends the run with
+// one line and exit 1; the checkpoints written so far are intact and -y 1 resumes from the last.
+// A failed write to stdout (the console's copy of each record) ends the run the same way.
+// Test hook: GPT2_TEST_FAIL_LOG_WRITE=N makes the N-th line written to the two logs (1-based,
+// counted over both files) write half of itself and then fail as a full disk does (ENOSPC).
 #pragma once
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +41,9 @@
 #include "tail_index.h"
 #include "train_config.h"
 #include "utils.h"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace run_log_detail {
 inline std::string json_string(const std::string& s) {
@@ -70,21 +84,139 @@ inline bool metrics_record(const std::string& line, long* step, std::string* typ
     *step = strtol(line.c_str() + s + 7, nullptr, 10);
     return true;
 }
-// Rewrites path (atomically) keeping the lines for which keep(line) is true.
-template <class Keep>
-inline void filter_lines(const std::string& path, Keep keep) {
+// A whole main.log record: "s:STEP" then "key:value" pairs, one space apart, every value a
+// number (nan allowed), with every field its kind is written with (a line cut short lacks some;
+// "s:STEP phi:PHI" alone is an older trainer's whole noise line).
+inline bool complete_main_log_line(const std::string& line) {
+    static const std::vector<std::pair<std::string, std::vector<std::string>>> fields = {
+        {"trl", {"trl", "lr", "norm", "tps"}}, {"tel", {"tel"}}, {"eval", {"eval"}}, {"phi", {"phi", "md", "alpha"}},
+        {"phi", {"phi"}}, {"tail", {"tail", "coord"}}, {"skip", {"skip"}}};
+    std::vector<std::string> keys;
+    size_t pos = 0;
+    while (pos <= line.size()) {
+        size_t end = line.find(' ', pos);
+        if (end == std::string::npos) end = line.size();
+        const std::string pair = line.substr(pos, end - pos);
+        const size_t colon = pair.find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == pair.size()) return false;
+        const std::string value = pair.substr(colon + 1);
+        char* stop = nullptr;
+        strtod(value.c_str(), &stop);
+        if (*stop != '\0') return false;
+        keys.push_back(pair.substr(0, colon));
+        pos = end + 1;
+    }
+    if (keys.size() < 2 || keys[0] != "s") return false;
+    bool known = false;
+    for (const auto& kind : fields) {
+        if (kind.first != keys[1]) continue;
+        if (std::vector<std::string>(keys.begin() + 1, keys.end()) == kind.second) return true;
+        known = true;
+    }
+    return !known;  // a kind this version does not write is kept as it is
+}
+// A whole metrics.jsonl record: one JSON object, its braces and brackets closing exactly at the
+// last character, outside any string (a line cut short never closes; two halves run together
+// close early or not at all).
+inline bool complete_metrics_line(const std::string& line) {
+    if (line.empty() || line[0] != '{') return false;
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < line.size(); i++) {
+        const char c = line[i];
+        if (in_string) {
+            if (c == '\\') i++;
+            else if (c == '"') in_string = false;
+            continue;
+        }
+        if (c == '"') in_string = true;
+        else if (c == '{' || c == '[') depth++;
+        else if (c == '}' || c == ']') {
+            if (--depth == 0 && i + 1 != line.size()) return false;
+        }
+    }
+    return depth == 0 && !in_string;
+}
+// Rewrites path (atomically) keeping the complete lines for which keep(line) is true; a torn
+// line (no newline at the end, or not complete(line)) is dropped and counted in *torn.
+template <class Complete, class Keep>
+inline void filter_lines(const std::string& path, Complete complete, Keep keep, int* torn) {
+    *torn = 0;
     FILE* f = fopen(path.c_str(), "rb");
     if (!f) return;  // nothing logged yet
     std::string kept, line;
     int c;
     while ((c = fgetc(f)) != EOF) {
         if (c != '\n') { line += (char)c; continue; }
-        if (keep(line)) kept += line + "\n";
+        if (!complete(line)) ++*torn;
+        else if (keep(line)) kept += line + "\n";
         line.clear();
     }
-    fclose(f);  // a trailing line without newline was cut off by a crash mid-write: dropped
+    fclose(f);
+    if (!line.empty()) ++*torn;  // the last line, cut off before its newline
     write_file_atomically(path, nullptr, 0, kept.data(), kept.size());
 }
+
+// The N of GPT2_TEST_FAIL_LOG_WRITE (see top), or 0.
+inline long test_fail_log_write() {
+    const char* env = getenv("GPT2_TEST_FAIL_LOG_WRITE");
+    return env ? atol(env) : 0;
+}
+
+// The console's copy of the records: a failed write to stdout (a full disk under a redirect)
+// is an error, not a silent gap.
+inline void check_console_or_fail() {
+    errno = 0;
+    const bool flush_failed = fflush(stdout) != 0;
+    const int err = errno;
+    if (flush_failed || ferror(stdout)) {  // a line-buffered printf already failed: its errno is gone
+        clearerr(stdout);
+        fail_runtime("cannot write to standard output%s%s%s: the run stops; its checkpoints are intact, -y 1 resumes",
+                     flush_failed ? " (" : "", flush_failed ? strerror(err) : "", flush_failed ? ")" : "");
+    }
+}
+
+// One log file written a whole line at a time (write(2), no stdio buffer that could flush half
+// a line later): a failed write cuts the file back to the end of its last complete line.
+class LogFile {
+public:
+    void open(const std::string& path, bool append) {
+        path_ = path;
+        fclose(open_or_fail(path.c_str(), append ? "a" : "w"));  // the usual error for a bad path
+        fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND);
+        if (fd_ < 0) fail_usage("cannot open '%s' (%s)", path.c_str(), strerror(errno));
+        complete_bytes_ = lseek(fd_, 0, SEEK_END);
+    }
+    ~LogFile() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    bool is_open() const { return fd_ >= 0; }
+    void write_line(const std::string& record) {
+        const std::string line = record + "\n";
+        static long lines_written = 0;
+        const bool inject = ++lines_written == test_fail_log_write();
+        const size_t want = inject ? line.size() / 2 : line.size();
+        size_t done = 0;
+        while (done < want) {
+            const ssize_t n = ::write(fd_, line.data() + done, want - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return failed(n < 0 ? errno : ENOSPC);
+            done += (size_t)n;
+        }
+        if (inject) return failed(ENOSPC);
+        complete_bytes_ += (off_t)line.size();
+    }
+
+private:
+    [[noreturn]] void failed(int err) {
+        const bool cut = ftruncate(fd_, complete_bytes_) == 0;
+        fail_runtime("cannot write '%s' (%s): the run stops%s; its checkpoints are intact, -y 1 resumes from the last one",
+                     path_.c_str(), strerror(err), cut ? " (the log ends at its last complete record)" : "");
+    }
+    std::string path_;
+    int fd_ = -1;
+    off_t complete_bytes_ = 0;
+};
 } // namespace run_log_detail
 
 // The source revision the binary was built from, recorded at build time (the Makefile
@@ -164,25 +296,26 @@ public:
         const std::string main_path = dir + "/main.log", metrics_path = dir + "/metrics.jsonl";
         if (resume_step >= 0) {
             const long S = resume_step;
-            filter_lines(main_path, [&](const std::string& line) {
+            int torn_main = 0, torn_metrics = 0;
+            filter_lines(main_path, complete_main_log_line, [&](const std::string& line) {
                 long step; std::string kind;
                 return main_log_record(line, &step, &kind) && step < S;
-            });
-            filter_lines(metrics_path, [&](const std::string& line) {
+            }, &torn_main);
+            filter_lines(metrics_path, complete_metrics_line, [&](const std::string& line) {
                 long step; std::string type;
                 if (!metrics_record(line, &step, &type)) return false;
                 return type == "config" || step < S;
-            });
+            }, &torn_metrics);
+            if (torn_main + torn_metrics > 0)
+                printf("note: cut %d torn line(s) from %s and %d from %s (a write cut short): the logs end at their last complete record\n",
+                       torn_main, main_path.c_str(), torn_metrics, metrics_path.c_str());
         }
-        const char* mode = resume_step >= 0 ? "a" : "w";
-        main_ = open_or_fail(main_path.c_str(), mode);
-        metrics_ = open_or_fail(metrics_path.c_str(), mode);
+        main_.open(main_path, resume_step >= 0);
+        metrics_.open(metrics_path, resume_step >= 0);
     }
-    ~RunLog() {
-        if (main_) fclose(main_);
-        if (metrics_) fclose(metrics_);
-    }
-    bool active() const { return main_ != nullptr; }
+    // The last lines printed after the last record (a checkpoint's) reached the console too.
+    ~RunLog() { run_log_detail::check_console_or_fail(); }
+    bool active() const { return main_.is_open(); }
 
     void config(const std::string& json) { metrics(json); }
 
@@ -191,10 +324,10 @@ public:
     void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens,
                double grad_l1 = NAN, double grad_linf = NAN, long long comm_bytes = -1) {
         using run_log_detail::json_number;
-        if (!main_) return;
+        run_log_detail::check_console_or_fail();
+        if (!active()) return;
         // comm_bytes: bytes this rank sent in the step's collectives (multi-process runs only)
-        fprintf(main_, "s:%d trl:%.4f lr:%.6f norm:%.2f tps:%.0f\n", step, loss, lr, norm, tokens_per_s);
-        fflush(main_);
+        main_line(format_line("s:%d trl:%.4f lr:%.6f norm:%.2f tps:%.0f", step, loss, lr, norm, tokens_per_s));
         metrics("{\"type\":\"train\",\"step\":" + std::to_string(step) + ",\"loss\":" + json_number(loss) +
                 ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"grad_l1\":" + json_number(grad_l1) +
                 ",\"grad_l2\":" + json_number(norm) + ",\"grad_linf\":" + json_number(grad_linf) + ",\"ms\":" + json_number(ms) +
@@ -202,17 +335,17 @@ public:
                 (comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : std::string()) + "}");
     }
     void val(int step, double loss, long tokens) {
-        if (!main_) return;
-        fprintf(main_, "s:%d tel:%.4f\n", step, loss);
-        fflush(main_);
+        run_log_detail::check_console_or_fail();
+        if (!active()) return;
+        main_line(format_line("s:%d tel:%.4f", step, loss));
         metrics("{\"type\":\"val\",\"step\":" + std::to_string(step) + ",\"loss\":" + run_log_detail::json_number(loss) +
                 ",\"tokens\":" + std::to_string(tokens) + "}");
     }
     void eval(int step, int correct, int examples, long tokens) {
-        if (!main_) return;
+        run_log_detail::check_console_or_fail();
+        if (!active()) return;
         const double acc = examples > 0 ? (double)correct / examples : 0.0;
-        fprintf(main_, "s:%d eval:%.4f\n", step, acc);
-        fflush(main_);
+        main_line(format_line("s:%d eval:%.4f", step, acc));
         metrics("{\"type\":\"eval\",\"step\":" + std::to_string(step) + ",\"task\":\"hellaswag\",\"accuracy\":" +
                 run_log_detail::json_number(acc) + ",\"correct\":" + std::to_string(correct) + ",\"examples\":" +
                 std::to_string(examples) + ",\"tokens\":" + std::to_string(tokens) + "}");
@@ -222,9 +355,9 @@ public:
     // counted; "K" (= "batches") and "tokens_per_gradient", what the estimate depends on.
     void noise(int step, const NoiseDensityResult& r, int batches, long tokens_per_gradient) {
         using run_log_detail::json_number;
-        if (!main_) return;
-        fprintf(main_, "s:%d phi:%.5f md:%.5f alpha:%.4f\n", step, r.all.phi, r.all.mean_density, r.all.tail_index);
-        fflush(main_);
+        run_log_detail::check_console_or_fail();
+        if (!active()) return;
+        main_line(format_line("s:%d phi:%.5f md:%.5f alpha:%.4f", step, r.all.phi, r.all.mean_density, r.all.tail_index));
         auto per_name = [&](const std::vector<std::pair<std::string, NoiseStats>>& named, double NoiseStats::*stat) {
             std::string t = "{";
             for (size_t i = 0; i < named.size(); i++)
@@ -248,9 +381,9 @@ public:
     void tail(int step, const std::string& tensor, int samples, int seq_len, int ranks, const TailIndexStats& s,
               const std::vector<size_t>& coords) {
         using run_log_detail::json_number;
-        if (!main_) return;
-        fprintf(main_, "s:%d tail:%.4f coord:%.4f\n", step, s.alpha, s.coord_mean());
-        fflush(main_);
+        run_log_detail::check_console_or_fail();
+        if (!active()) return;
+        main_line(format_line("s:%d tail:%.4f coord:%.4f", step, s.alpha, s.coord_mean()));
         std::string ca = "[", ci = "[";
         for (size_t i = 0; i < s.coord_alpha.size(); i++) ca += (i ? "," : "") + json_number(s.coord_alpha[i]);
         for (size_t i = 0; i < coords.size(); i++) ci += (i ? "," : "") + std::to_string(coords[i]);
@@ -261,21 +394,28 @@ public:
                 json_number(tail_index_gaussian(samples)) + ",\"coord_alpha\":" + ca + "],\"coords\":" + ci + "]}");
     }
     void skip(int step, const std::string& reason, int total_skips) {
-        if (!main_) return;
-        fprintf(main_, "s:%d skip:1\n", step);
-        fflush(main_);
+        run_log_detail::check_console_or_fail();
+        if (!active()) return;
+        main_line(format_line("s:%d skip:1", step));
         metrics("{\"type\":\"skip\",\"step\":" + std::to_string(step) + ",\"reason\":" + run_log_detail::json_string(reason) +
                 ",\"skips\":" + std::to_string(total_skips) + "}");
     }
 
 private:
     void metrics(const std::string& json) {
-        if (!metrics_) return;
-        fprintf(metrics_, "%s\n", json.c_str());
-        fflush(metrics_);
+        if (metrics_.is_open()) metrics_.write_line(json);
     }
-    FILE* main_ = nullptr;
-    FILE* metrics_ = nullptr;
+    void main_line(const std::string& line) { main_.write_line(line); }
+    static std::string format_line(const char* fmt, ...) __attribute__((format(printf, 1, 2))) {
+        char buf[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+        return buf;
+    }
+    run_log_detail::LogFile main_;
+    run_log_detail::LogFile metrics_;
 };
 
 // The command line as one string (the config record's "argv").

@@ -9,12 +9,11 @@ Every document gets the end-of-text token in front; shards hold --shard-size tok
 else with the built-in GPT-2 encoder (data/gpt2_bpe.py; --encoder picks). Needs datasets to
 download; tqdm for a nicer progress bar. See data/README.md.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tokenize_docs import (add_encoder_args, gpt2_encoder, prepare_out_dir, read_local_documents,  # noqa: E402
+from tokenize_docs import (OneLineParser, add_encoder_args, gpt2_encoder, prepare_out_dir, read_local_documents,  # noqa: E402
                            require, write_document_shards)
 
 DATASETS = {  # (edu, version) -> (Hugging Face repo, config, local name)
@@ -26,7 +25,7 @@ DATASETS = {  # (edu, version) -> (Hugging Face repo, config, local name)
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description="Tokenize FineWeb (or local text) into llm.c token shards.")
+    p = OneLineParser(description="Tokenize FineWeb (or local text) into llm.c token shards.")
     p.add_argument("-v", "--version", choices=["10B", "100B"], default="10B", help="which FineWeb sample (default 10B)")
     p.add_argument("--edu", action="store_true", help="FineWeb-Edu instead of FineWeb")
     p.add_argument("--input", nargs="+", metavar="FILE", help="local .txt (one document each) or .jsonl files "

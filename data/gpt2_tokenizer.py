@@ -5,18 +5,17 @@
 Token i's bytes come from tiktoken's "gpt2" encoding; the layout is in data/tokenizer_file.py
 and data/README.md. Needs tiktoken.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tokenize_docs import require  # noqa: E402
+from tokenize_docs import OneLineParser, require  # noqa: E402
 from tokenizer_file import write_tokenizer_file  # noqa: E402
 
 
 def main(argv=None):
     repo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    p = argparse.ArgumentParser(description="Write the GPT-2 tokenizer decode table from tiktoken.")
+    p = OneLineParser(description="Write the GPT-2 tokenizer decode table from tiktoken.")
     p.add_argument("-o", "--out", default=os.path.join(repo_dir, "data", "gpt2_tokenizer.bin"),
                    help="output file (default data/gpt2_tokenizer.bin)")
     args = p.parse_args(argv)

@@ -9,13 +9,12 @@ section, with its trailing blank line, is one document, so an end-of-text token 
 text and follows every section (as llm.c does). Tokenizes with tiktoken when it is installed,
 else with the built-in GPT-2 encoder (data/gpt2_bpe.py; --encoder picks).
 """
-import argparse
 import os
 import sys
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tokenize_docs import (InputError, add_encoder_args, fail, gpt2_encoder, prepare_out_dir,  # noqa: E402
+from tokenize_docs import (InputError, OneLineParser, add_encoder_args, fail, gpt2_encoder, prepare_out_dir,  # noqa: E402
                            read_text_file, write_document_shards)
 
 URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
@@ -31,13 +30,15 @@ def sections(text):
 def main(argv=None, encode=None, eot=None):
     """encode/eot default to GPT-2 (see --encoder); tests pass a fake encoder to run this offline."""
     repo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    p = argparse.ArgumentParser(description="Tokenize Tiny Shakespeare into llm.c token shards.")
+    p = OneLineParser(description="Tokenize Tiny Shakespeare into llm.c token shards.")
     p.add_argument("--input", metavar="FILE", help="a local copy of input.txt instead of downloading")
     p.add_argument("-o", "--out-dir", default=os.path.join(repo_dir, "data", "tinyshakespeare"),
                    help="output folder (default data/tinyshakespeare)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     add_encoder_args(p)
     args = p.parse_args(argv)
+    if args.input == "":  # not "no --input": that downloads
+        fail("--input is empty: give a local input.txt (or leave --input out to download)")
     if args.input and os.path.isdir(args.input):
         fail(f"input file '{args.input}' is a directory")
     if args.input and not os.path.isfile(args.input):

@@ -6,6 +6,7 @@ tiktoken when it is installed, else the built-in one (gpt2_bpe.py on the tokeniz
 Optional packages (tiktoken, regex, datasets, tqdm) are imported only where needed. Bad
 input, a missing package or an unwritable output folder is one line `error: ...`, exit 2.
 """
+import argparse
 import importlib
 import json
 import multiprocessing
@@ -29,6 +30,12 @@ def fail(message):
     """Bad input or a missing need: one line on stderr, exit 2 (no traceback)."""
     print(f"error: {message}", file=sys.stderr, flush=True)
     sys.exit(2)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose bad-option message is fail's one line (not usage plus error)."""
+    def error(self, message):
+        fail(f"{self.prog}: {message}")
 
 
 def require(module, purpose):

@@ -47,6 +47,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 declare -A shape=([d2]="2 4 64" [d6]="6 6 384" [d12]="12 12 768" [d24]="24 16 1024")
+[ -n "${models// /}" ] || die "--models is empty"
+[ -n "${seqs// /}" ] || die "--seqs is empty"
 for m in $models; do [ -n "${shape[$m]:-}" ] || die "unknown model '$m' (d2 d6 d12 d24)"; done
 for t in $seqs; do [[ "$t" =~ ^[0-9]+$ ]] && [ "$t" -ge 1 ] && [ "$t" -le 1024 ] || die "--seqs wants integers in 1..1024, got '$t'"; done
 

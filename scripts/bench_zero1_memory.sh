@@ -10,6 +10,7 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 model=d12 np=2 optim=adamw steps=1
 while [ $# -gt 0 ]; do
+    case "$1" in --model|--np|--optim|--steps) [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; } ;; esac
     case "$1" in
         --model) model=$2; shift 2 ;;
         --np) np=$2; shift 2 ;;

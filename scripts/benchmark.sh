@@ -20,7 +20,7 @@ bin=./train_gpt2cu build=1
 die() { echo "error: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
-        -b) [ $# -ge 2 ] || die "-b needs a value"; B=$2; shift 2 ;;
+        -b) [ $# -ge 2 ] || die "-b needs a value"; [ -n "$2" ] || die "-b wants a positive integer, got ''"; B=$2; shift 2 ;;
         -t) [ $# -ge 2 ] || die "-t needs a value"; T=$2; shift 2 ;;
         --steps) [ $# -ge 2 ] || die "--steps needs a value"; steps=$2; shift 2 ;;
         --warmup) [ $# -ge 2 ] || die "--warmup needs a value"; warmup=$2; shift 2 ;;

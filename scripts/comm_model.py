@@ -25,6 +25,7 @@ GPU-seconds per step; the global batch is fixed, so each of N GPUs computes 1.12
 time exceeds the compute time (and is costly beyond the first N where it exceeds --fraction of it).
 """
 import argparse
+import math
 import sys
 
 MODELS = {  # name: (layers, channels); GPT-2's padded vocabulary 50304 and 1024 positions
@@ -62,8 +63,14 @@ def compute_s(n, args):
     return args.compute_ms / 1e3 * args.compute_gpus / n
 
 
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print its usage too)
+        print(f"comm_model.py: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="d12", choices=sorted(MODELS))
     ap.add_argument("--max-gpus", type=int, default=64)
     ap.add_argument("--nvlink-gbs", type=float, default=450.0, help="GB/s per direction within a node")
@@ -74,8 +81,10 @@ def main():
     ap.add_argument("--fraction", type=float, default=0.25, help="the 'costly' threshold: comm > this x compute")
     ap.add_argument("--csv", action="store_true", help="one line per (N, scheme): n,scheme,mb,comm_ms,compute_ms")
     args = ap.parse_args()
-    if args.max_gpus < 1:
-        sys.exit("error: --max-gpus must be >= 1")
+    for name in ("max_gpus", "nvlink_gbs", "ib_gbps", "gpus_per_node", "compute_ms", "compute_gpus", "fraction"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):  # a rate, a count or a time: 0 divides by zero
+            ap.error(f"--{name.replace('_', '-')} must be a positive number, got {value:g}")
     p = num_params(*MODELS[args.model])
     ns = []
     n = 1

@@ -41,7 +41,8 @@ options:
                     anything after -- is appended the same way
   --bin PATH        trainer binary (default: the mode's)
   --keep-models     keep each run's model and state files (default: deleted after the run, they are big)
-  --force           rerun runs that already finished (default: skip them, so a sweep resumes)
+  --force           rerun runs that already finished (default: skip a run that finished with the
+                    same command line and trainer binary, so a sweep resumes; others rerun, with a note)
   --dry-run         print the exact commands, one per line, and run nothing
   -h, --help        this help
 EOF
@@ -55,6 +56,7 @@ extra=()
 declare -A lr_override=()
 
 is_number() { [[ $1 =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]]; }
+is_positive() { is_number "$1" && awk -v x="$1" 'BEGIN { exit !(x + 0 > 0) }'; }
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -72,7 +74,7 @@ while [ $# -gt 0 ]; do
                     [[ $2 =~ ^([a-z]+)=(.+)$ ]] || die "--lr wants OPTIM=LR1,LR2,..., got '$2'"
                     name=${BASH_REMATCH[1]} grid=${BASH_REMATCH[2]}
                     [[ " $all_optims " == *" $name "* ]] || die "--lr: unknown optimizer '$name' ($all_optims)"
-                    for lr in ${grid//,/ }; do is_number "$lr" || die "--lr: '$lr' is not a learning rate"; done
+                    for lr in ${grid//,/ }; do is_positive "$lr" || die "--lr: '$lr' is not a learning rate (a positive number)"; done
                     lr_override[$name]=${grid//,/ } ;;
                 --steps) [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--steps wants a positive integer, got '$2'"; steps=$2 ;;
                 --seed) [[ $2 =~ ^[0-9]+$ ]] || die "--seed wants a non-negative integer, got '$2'"; seed=$2 ;;
@@ -80,7 +82,7 @@ while [ $# -gt 0 ]; do
                 --extra) read -r -a words <<<"$2"; extra+=("${words[@]}") ;;
                 --bin) bin=$2 ;;
                 --extend) [[ $2 =~ ^[0-9]+$ ]] || die "--extend wants a non-negative integer, got '$2'"; extend=$2 ;;
-                --fallback-ratio) is_number "$2" || die "--fallback-ratio wants a number, got '$2'"; fallback_ratio=$2 ;;
+                --fallback-ratio) is_positive "$2" || die "--fallback-ratio wants a positive number, got '$2'"; fallback_ratio=$2 ;;
             esac
             shift ;;
         --) shift; extra+=("$@"); break ;;
@@ -170,18 +172,25 @@ fi
 [ -x "$bin" ] || die "trainer '$bin' not found or not executable (run make first)"
 mkdir -p "$out" || die "cannot create '$out'"
 failed=() done_dirs=()
-# run_one I: runs commands[I] into run_dirs[I] (or skips it, finished earlier).
+source scripts/run_record.sh
+# run_one I: runs commands[I] into run_dirs[I], or skips it when it finished earlier with the same
+# command line and trainer binary (DIR/.finished, scripts/run_record.sh).
 run_one() {
     local i=$1 dir=${run_dirs[$1]}
     if [ $force -eq 0 ] && [ -f "$dir/.finished" ]; then
-        echo "== skip $dir (finished earlier; --force reruns it)"
-        done_dirs+=("$dir"); return
+        local change; change=$(run_record_change "$dir" "${commands[$i]}" "$bin")
+        if [ -z "$change" ]; then
+            echo "== skip $dir (finished earlier with this command and binary; --force reruns it)"
+            done_dirs+=("$dir"); return
+        fi
+        echo "note: rerunning $dir: $change"
     fi
     rm -rf "$dir"; mkdir -p "$dir"
     echo "== run $((i + 1))/${#commands[@]}: ${commands[$i]}"
+    local t0; t0=$(date +%s)
     # The command line was built with printf %q, so eval gives back the exact words.
     if eval "${commands[$i]}" >"$dir/stdout.txt" 2>&1; then
-        touch "$dir/.finished"; done_dirs+=("$dir")
+        run_record_write "$dir" "${commands[$i]}" "$bin" "$(( $(date +%s) - t0 ))"; done_dirs+=("$dir")
         [ $keep_models -eq 1 ] || rm -f "$dir"/model_*.bin "$dir"/state_*.bin
         tail -n 1 "$dir/stdout.txt" | sed 's/^/   /'
     else

@@ -14,13 +14,20 @@ phi of those (the trainer's estimator); printed: its mean over --trials repetiti
 phi, per N and K (1 = unbiased). Rows with no occurrence in all K samples read sigma = 0.
 """
 import argparse
+import math
 import sys
 
 import numpy as np
 
 
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse would print its usage too)
+        print(f"phi_bias_model.py: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = OneLineParser(description=__doc__.split("\n")[0])
     p.add_argument("--vocab", type=int, default=50257)
     p.add_argument("--zipf", type=float, default=1.0)
     p.add_argument("--tokens", default="1024,8192,65536")
@@ -32,8 +39,11 @@ def main():
         tokens = [int(x) for x in a.tokens.split(",")]
         ks = [int(x) for x in a.k.split(",")]
     except ValueError as e:
-        print(f"phi_bias_model.py: error: bad list ({e})", file=sys.stderr)
-        sys.exit(2)
+        p.error(f"bad list ({e})")
+    if a.vocab < 1 or a.trials < 1 or a.seed < 0 or not (math.isfinite(a.zipf) and a.zipf >= 0):
+        p.error(f"--vocab and --trials must be positive, --seed and --zipf non-negative (got {a.vocab}, {a.trials}, {a.seed}, {a.zipf:g})")
+    if min(tokens) < 1 or min(ks) < 2:
+        p.error(f"--tokens must be positive and --k at least 2 (got {a.tokens}, {a.k})")
     rng = np.random.default_rng(a.seed)
     prob = 1.0 / np.arange(1, a.vocab + 1) ** a.zipf
     prob /= prob.sum()

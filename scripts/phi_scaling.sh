@@ -15,20 +15,24 @@ cd "$repo"
 model=d4 seed=42 T=128 bs=8,64:64 ks=8,16,32,64,128 data=../shared/data/fineweb_sample out=""
 usage_error() { echo "error: $1 (see --help)" >&2; exit 2; }
 while [ $# -gt 0 ]; do
+    case "$1" in --model|--seed|-t|-b|-k|--data|--out) [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value" ;; esac
     case "$1" in
-        --model) model=${2:?}; shift 2 ;;
-        --seed) seed=${2:?}; shift 2 ;;
-        -t) T=${2:?}; shift 2 ;;
-        -b) bs=${2:?}; shift 2 ;;
-        -k) ks=${2:?}; shift 2 ;;
-        --data) data=${2:?}; shift 2 ;;
-        --out) out=${2:?}; shift 2 ;;
+        --model) model=$2; shift 2 ;;
+        --seed) seed=$2; shift 2 ;;
+        -t) T=$2; shift 2 ;;
+        -b) bs=$2; shift 2 ;;
+        -k) ks=$2; shift 2 ;;
+        --data) data=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
         -h|--help) sed -n 2,11p "$0"; exit 0 ;;
         *) usage_error "unknown argument '$1'" ;;
     esac
 done
-[[ $bs =~ ^[0-9]+(:[0-9]+)?(,[0-9]+(:[0-9]+)?)*$ ]] || usage_error "-b takes B or B:KMAX, comma-separated, got '$bs'"
-[[ $ks =~ ^[0-9]+(,[0-9]+)*$ ]] || usage_error "-k takes K1,K2,..., got '$ks'"
+n='[1-9][0-9]*'  # a positive integer
+[[ $bs =~ ^$n(:$n)?(,$n(:$n)?)*$ ]] || usage_error "-b takes B or B:KMAX (positive integers), comma-separated, got '$bs'"
+[[ $ks =~ ^$n(,$n)*$ ]] || usage_error "-k takes K1,K2,... (positive integers), got '$ks'"
+[[ $seed =~ ^[0-9]+$ ]] || usage_error "--seed wants a non-negative integer, got '$seed'"
+[[ $T =~ ^[1-9][0-9]*$ ]] || usage_error "-t wants a positive integer, got '$T'"
 shard="$data/fineweb_edu_sample_train.bin"
 if [ ! -f "$shard" ]; then echo "SKIP phi_scaling: no $shard"; exit 0; fi
 [ -x build/phi_scaling ] || usage_error "build/phi_scaling is missing (make build/phi_scaling)"

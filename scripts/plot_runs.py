@@ -87,12 +87,22 @@ class Run:
         return all(t is not None for _, _, t in self.train + self.val) and bool(self.train or self.val)
 
 
+def text_lines(path, f):
+    """The lines of the binary file f, decoded; a line that is not UTF-8 (a binary or corrupt
+    file) is an input error naming it, not a traceback."""
+    for number, raw in enumerate(f, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})")
+
+
 def parse_main_log(path, run):
     """Fills run from llm.c-style main.log lines (run.eval too); returns (train, val, phi) lists."""
     train, val, phi = [], [], []
     run.noise = []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for number, line in enumerate(text_lines(path, f), 1):
             line = line.strip()
             if not line:
                 continue
@@ -131,8 +141,8 @@ def parse_main_log(path, run):
 def parse_metrics(path, run):
     """Fills run from metrics.jsonl (run.eval too, when recorded); returns (train, val, phi, tokens_per_s) lists."""
     train, val, phi, tps, evals, noise = [], [], [], [], [], []
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for number, line in enumerate(text_lines(path, f), 1):
             if not line.strip():
                 continue
             try:
@@ -169,7 +179,7 @@ def parse_metrics(path, run):
                         run.phi_parts.append((int(record["step"]), parts))
                 elif kind == "eval":
                     evals.append((int(record["step"]), float(record["accuracy"])))
-            except (ValueError, KeyError, TypeError) as e:
+            except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
                 raise InputError(f"{path}:{number}: bad record ({type(e).__name__}: {e})")
     if evals:
         run.eval = evals
@@ -255,10 +265,13 @@ def summary_table(runs, best, target, target_on, weight):
     rows = []
     for run in runs:
         smoothed = smooth([l for _, l, _ in run.train], weight)
+        # steps as the trainer counts them: updates made (a train record at s:S is the update
+        # after which S + 1 are made; a val record at S is after S), so a 4-step run reads 4
+        # with or without its final validation
         curve = run.val if target_on == "val" else [
-            (s, l, t) for (s, _, t), l in zip(run.train, smoothed)]
+            (s + 1, l, t) for (s, _, t), l in zip(run.train, smoothed)]
         hit = first_reaching(curve, target)
-        last_step = max([s for s, _, _ in run.train + run.val])
+        last_step = max([s + 1 for s, _, _ in run.train] + [s for s, _, _ in run.val])
         tps = run.tokens_per_s[1:] or run.tokens_per_s  # the first step includes warm-up costs
         lr_text = "-" if run.lr is None else f"{run.lr:g}"
         if run.optim == "muon" and run.fallback_lr is not None:
@@ -484,8 +497,10 @@ def main():
         fail("no run directories given")
     if not 0 <= args.smooth < 1:
         fail(f"--smooth must be in [0, 1), got {args.smooth}")
-    if not args.phi_span >= 1:
-        fail(f"--phi-span must be at least 1, got {args.phi_span}")
+    if not (args.phi_span >= 1 and math.isfinite(args.phi_span)):
+        fail(f"--phi-span must be at least 1 and finite, got {args.phi_span}")
+    if args.target is not None and not math.isfinite(args.target):
+        fail(f"--target must be a finite loss, got {args.target}")
     try:
         runs = [load_run(path) for path in args.runs]
     except (InputError, OSError) as e:
@@ -512,7 +527,8 @@ def main():
                      + ": plotted against step only")
     per_step = common_tokens_per_step(runs)
     if per_step is not None:
-        notes.append(f"every run: {fmt_count(per_step)} tokens per step (tokens = step x {per_step:g}), so no token panels")
+        notes.append(f"every run: {fmt_count(per_step)} tokens per step (tokens = updates made x {per_step:g}: "
+                     f"(S + 1) x {per_step:g} after the update at s:S, S x {per_step:g} at a validation at s:S), so no token panels")
     for r in runs:
         if r.skipped_steps:
             notes.append(f"{os.path.basename(os.path.normpath(r.path))} skipped {r.skipped_steps} non-finite step(s)")

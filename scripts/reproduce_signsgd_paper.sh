@@ -71,7 +71,8 @@ usage: $prog --scale paper|cpu [options] [-- extra trainer flags]
   --out DIR         one sub-directory per optimizer (default runs/repro_<scale>)
   --bin PATH        trainer binary (default: the scale's)
   --extra "FLAGS"   more trainer flags for every run, last (so they override); also anything after --
-  --force           rerun finished runs (default: skip them, so an interrupted reproduction resumes)
+  --force           rerun finished runs (default: skip a run that finished with the same command line
+                    and trainer binary, so an interrupted reproduction resumes; others rerun, with a note)
   --dry-run         print every command, one per line, and run nothing
   -h, --help        this help
 EOF
@@ -169,18 +170,23 @@ fi
 [ -x "$bin" ] || die "trainer '$bin' not found or not executable (run make first)"
 mkdir -p "$out" || die "cannot create '$out'"
 
+source scripts/run_record.sh
 start=$(date +%s)
 failed=()
 for i in "${!commands[@]}"; do
     dir=${run_dirs[$i]}
     if [ $force -eq 0 ] && [ -f "$dir/.finished" ]; then
-        echo "== skip $dir (finished earlier; --force reruns it)"; continue
+        change=$(run_record_change "$dir" "${commands[$i]}" "$bin")
+        if [ -z "$change" ]; then
+            echo "== skip $dir (finished earlier with this command and binary; --force reruns it)"; continue
+        fi
+        echo "note: rerunning $dir: $change"
     fi
     rm -rf "$dir"; mkdir -p "$dir"
     echo "== run $((i + 1))/${#commands[@]} ($(date -u +%H:%M:%S)): ${commands[$i]}"
     t0=$(date +%s)
     if eval "${commands[$i]}" >"$dir/stdout.txt" 2>&1; then
-        echo "$(( $(date +%s) - t0 ))" >"$dir/.finished"
+        run_record_write "$dir" "${commands[$i]}" "$bin" "$(( $(date +%s) - t0 ))"
         rm -f "$dir"/model_*.bin "$dir"/state_*.bin
         grep 'val loss' "$dir/stdout.txt" | tail -n 1 | sed 's/^/   /'
     else
@@ -197,10 +203,14 @@ wall=$(( $(date +%s) - start ))
 {
     echo "# arXiv 2605.06615 reproduction, --scale $scale"
     echo
-    echo "Trainer commands (run one after another; wall time of this invocation: $((wall / 60))m$((wall % 60))s):"
+    echo "Trainer commands, as each run recorded them (DIR/.finished; wall time of this invocation: $((wall / 60))m$((wall % 60))s,"
+    echo "each run's own after its command):"
     echo
     echo '```'
-    printf '%s\n' "${commands[@]}" "$plot_line"
+    for dir in "${run_dirs[@]}"; do
+        echo "$(run_record_field "$dir" command)   # $(run_record_field "$dir" seconds) s"
+    done
+    echo "$plot_line"
     echo '```'
     echo
     echo "Paper (GPT-2 124M on C4, 10k steps of 262k tokens): final val loss SGD 6.69, SignSGD 4.51;"

@@ -126,6 +126,8 @@ run scripts env OMP_WAIT_POLICY=passive bash test/test_scripts.sh "$SHARED_DATA"
 wait_bg
 # First runs and bad inputs: output directory, shard token ids, directories for files, stdout order, build revision.
 run reliability bash test/test_reliability.sh "$SHARED_DATA"
+# Log writes: a failed write (injected, /dev/full, a full tmpfs) is one line and exit 1 with whole records; -y 1 cuts torn lines.
+run log_writes bash test/test_log_writes.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
 run distributed bash test/test_distributed.sh "$SHARED_DATA"
@@ -165,6 +167,8 @@ run emu/self_test build/emu/test_emulator
 # reference to the oracle.
 run_bg emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 wait_bg  # checkpoint_resume_cuda and the fp32 model test
+# log_writes on train_gpt2cu (on a GPU, else emulated, about 80 s): failed log writes, their resume, torn lines, stdout, a full tmpfs
+run log_writes_cuda env OMP_WAIT_POLICY=passive bash test/test_log_writes.sh "$SHARED_DATA" cuda
 run_bg emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 run emu/flash_model env OMP_WAIT_POLICY=passive build/emu/bf16/test_flash_model
 # Both precisions: the fp32 build's 1e-5 tolerance catches what bf16's 2e-2 lets through

@@ -209,6 +209,9 @@ def test_fineweb_input_errors(tmp):
          ["201 tokens", "1,000 val tokens", "no train shard"], fake_shards("v1")),
         ("fineweb_error_val_tokens_equal_data", ["--input", good, "-o", out("v2"), "--name", "t", "--val-tokens", "201"],
          ["201 tokens", "201 val tokens", "no train shard"], fake_shards("v2")),
+        # numeric options: one line (argparse's usage lines are not printed), exit 2
+        ("fineweb_error_procs_zero", ["--input", good, "-j", "0"], ["--procs", "must be positive"], []),
+        ("fineweb_error_shard_size_not_a_number", ["--input", good, "-s", "abc"], ["--shard-size", "invalid int value: 'abc'"], []),
     ]
     for name, args, words, absent in cases:
         check_one_line_error(name, run_script("fineweb", args + ["-q"]), words, absent)
@@ -235,6 +238,9 @@ def test_tinyshakespeare_input_errors(tmp):
         ("tinyshakespeare_error_fewer_tokens_than_val", ["--input", small, "-o", os.path.join(tmp, "o3")],
          ["32,768 val tokens", "no train shard"], shards(os.path.join(tmp, "o3"))),
         ("tinyshakespeare_error_out_dir_is_file", ["--input", small, "-o", a_file], ["a_file", "is a file"], []),
+        # an empty --input is a mistake, not a request to download
+        ("tinyshakespeare_error_empty_input_flag", ["--input", "", "-o", os.path.join(tmp, "o4")], ["--input is empty"],
+         shards(os.path.join(tmp, "o4")) + [os.path.join(tmp, "o4", "input.txt")]),
     ]
     for name, args, words, absent in cases:
         check_one_line_error(name, run_script("tinyshakespeare", args + ["-q"]), words, absent)

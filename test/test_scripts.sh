@@ -95,7 +95,7 @@ expect_sweep_error bad_lr "'abc' is not a learning rate" --lr sgd=abc
 expect_sweep_error lr_unknown_optimizer "--lr: unknown optimizer 'foo'" --lr foo=1e-3
 expect_sweep_error missing_binary "not found or not executable" --cpu --bin "$work/no_such_trainer"
 expect_sweep_error bad_extend "--extend wants a non-negative integer, got 'x'" --extend x
-expect_sweep_error bad_fallback_ratio "--fallback-ratio wants a number, got 'big'" --fallback-ratio big
+expect_sweep_error bad_fallback_ratio "--fallback-ratio wants a positive number, got 'big'" --fallback-ratio big
 
 # ---- the grid extension, with a stand-in trainer whose final val loss is 3 + log10(lr / 0.05)^2
 cat >"$work/fake_trainer" <<'FAKE'
@@ -124,6 +124,56 @@ check sweep/extend_plotted "$(grep -cE '^\| (sgd|lion|adamw) \|' "$work/extend/s
 bash "$sweep" --cpu --bin "$work/fake_trainer" --optims sgd --lr sgd=1e-3,3e-3 --extend 0 --out "$work/extend0" >/dev/null 2>&1
 check sweep/extend_off "sgd ran '$(ran extend0 sgd)'; $(grep note "$work/extend0/summary.md")" \
     grep -qx "note: sgd: best lr 0.003 is on the high edge of its grid" "$work/extend0/summary.md"
+
+# ---- a finished run is reused only when it ran the same command line and trainer binary
+# (DIR/.finished, scripts/run_record.sh); else it reruns with a note, and the table shows what ran.
+# The stand-in writes -x train lines and a final val loss of 3 + steps/100 + seed/1000.
+cat >"$work/steps_trainer" <<'FAKE'
+#!/usr/bin/env bash
+x=1 seed=0 out=""
+while [ $# -gt 0 ]; do case $1 in -x) x=$2; shift ;; --seed) seed=$2; shift ;; -o) out=$2; shift ;; esac; shift; done
+awk -v x="$x" -v seed="$seed" 'BEGIN { for (i = 0; i < x; i++) printf "s:%d trl:%.4f\n", i, 5 - i / 100
+                                       printf "s:%d tel:%.4f\n", x, 3 + x / 100 + seed / 1000 }' >"$out/main.log"
+echo "stand-in run of $x steps, seed $seed"
+FAKE
+chmod +x "$work/steps_trainer"
+reuse() { bash "$sweep" --cpu --bin "$work/steps_trainer" --optims sgd --lr sgd=1e-2 --extend 0 --out "$work/reuse" "$@" >"$work/reuse.out" 2>&1; }
+reuse_row() { grep -E '^\| sgd \|' "$work/reuse/summary.md" | tr -s ' '; }
+reuse --steps 3
+check sweep/reuse_first_run "$(tail -2 "$work/reuse.out")" grep -q '^command: .*steps_trainer .* -x 3 .*-o .*reuse/sgd_lr1e-2$' "$work/reuse/sgd_lr1e-2/.finished"
+reuse --steps 3
+check sweep/reuse_same_command_skips "$(head -2 "$work/reuse.out")" grep -q '^== skip .*sgd_lr1e-2 (finished earlier with this command and binary' "$work/reuse.out"
+reuse --steps 6; rc=$?
+check sweep/reuse_other_steps_reruns "exit $rc; $(grep -m1 -E '^(note|==)' "$work/reuse.out"); row: $(reuse_row)" \
+    bash -c "[ $rc -eq 0 ] && grep -q '^note: rerunning .*sgd_lr1e-2: it ran another command: .* -x 3 ' '$work/reuse.out' \
+             && [ \"\$(grep -c ' trl:' '$work/reuse/sgd_lr1e-2/main.log')\" -eq 6 ] && grep -qE '^\| sgd \| 0.01 \| yes \| 3.1020 \| [0-9.]+ \| 6 \|' '$work/reuse/summary.md'"
+reuse --steps 6 --seed 7
+check sweep/reuse_other_seed_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out"); row: $(reuse_row)" \
+    bash -c "grep -q '^note: rerunning .*: it ran another command: .*--seed 42 ' '$work/reuse.out' && grep -qE '^\| sgd \| 0.01 \| yes \| 3.0670 \|' '$work/reuse/summary.md'"
+echo "# another build" >>"$work/steps_trainer"
+reuse --steps 6 --seed 7
+check sweep/reuse_other_binary_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
+    grep -q "^note: rerunning .*: it ran another build of .*steps_trainer" "$work/reuse.out"
+printf '' >"$work/reuse/sgd_lr1e-2/.finished"   # an older sweep's bare marker
+reuse --steps 6 --seed 7
+check sweep/reuse_bare_marker_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
+    grep -q "^note: rerunning .*: its .finished does not record its command and binary" "$work/reuse.out"
+
+# The reproduction the same way: --steps 6 over 4-step runs reruns all five, and reproduction.md
+# lists the commands each run recorded above a table of what they wrote.
+reproduce() { bash scripts/reproduce_signsgd_paper.sh --scale cpu --bin "$work/steps_trainer" --out "$work/repro_reuse" "$@" >"$work/repro_reuse.out" 2>&1; }
+reproduce --steps 4
+reproduce --steps 6; rc=$?
+md="$work/repro_reuse/reproduction.md"
+check repro/reuse_other_steps_reruns "exit $rc, $(grep -c '^note: rerunning .*: it ran another command: .* -x 4 ' "$work/repro_reuse.out") notes; md: $(grep -c -- ' -x 6 .*# [0-9]* s$' "$md") commands -x 6, $(grep -c -- ' -x 4 ' "$md") -x 4, $(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| .* \| 3\.1020 \|' "$md") rows at 3.1020" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^note: rerunning .*: it ran another command: .* -x 4 ' '$work/repro_reuse.out') -eq 5 ] \
+             && [ \$(grep -c -- ' -x 6 .*# [0-9]* s\$' '$md') -eq 5 ] && [ \$(grep -c -- ' -x 4 ' '$md') -eq 0 ] \
+             && [ \$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| .* \| 3\.1020 \|' '$md') -eq 5 ]"
+# A third call reuses all five; the md's commands and times are read from each run's .finished.
+sed -i 's/^seconds: .*/seconds: 4321/' "$work/repro_reuse/sgd/.finished"
+reproduce --steps 6; rc=$?
+check repro/reuse_md_from_records "exit $rc, $(grep -c '^== skip' "$work/repro_reuse.out") skips; sgd line: $(grep -- '--optim sgd' "$md" | grep -o '# .*')" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^== skip' '$work/repro_reuse.out') -eq 5 ] && grep -q -- '--optim sgd .* # 4321 s\$' '$md'"
 
 # ---- scripts/reproduce_signsgd_paper.sh: --dry-run of both scales, option errors
 repro=scripts/reproduce_signsgd_paper.sh
@@ -184,6 +234,49 @@ expect_plot_error empty_log "no train or val loss lines" "$work/bad/empty_log"
 expect_plot_error garbage_log "main.log:2: expected 's:STEP" "$work/bad/garbage_log"
 expect_plot_error bad_json "metrics.jsonl:2: bad record" "$work/bad/bad_json"
 expect_plot_error bad_option "unrecognized arguments: --bogus" --bogus "$work/bad/empty_log"
+# Bytes that are not UTF-8 (a corrupt or binary file) name the file and line; never a traceback.
+mkdir -p "$work/bad/latin1_log" "$work/bad/binary_metrics"
+printf 's:0 trl:10.5\ns:1 trl:10.4 caf\xe9\n' >"$work/bad/latin1_log/main.log"
+printf '{"type":"config"}\n\x89PNG\r\n\x1a\n\x00\x00\xff\xd8{"type":\n' >"$work/bad/binary_metrics/metrics.jsonl"
+expect_plot_error non_utf8_log "main.log:2: not UTF-8 text \(byte 0xe9 at column 17\)" "$work/bad/latin1_log"
+expect_plot_error binary_metrics "metrics.jsonl:2: not UTF-8 text \(byte 0x89 at column 1\)" "$work/bad/binary_metrics"
+printf '{"type":"config","flags":[1]}\n{"type":"train","step":1e400,"loss":1}\n' >"$work/bad/bad_json/metrics.jsonl"
+expect_plot_error odd_json "metrics.jsonl:1: bad record \(AttributeError" "$work/bad/bad_json"
+printf '{"type":"train","step":1e400,"loss":1}\n' >"$work/bad/bad_json/metrics.jsonl"
+expect_plot_error huge_step "metrics.jsonl:1: bad record \(OverflowError" "$work/bad/bad_json"
+# Steps as the trainer counts them (updates made): a 4-step run is "4" with or without its final
+# validation (a train record at s:3 is the 4th update); a train loss reaches a target after S + 1.
+mkdir -p "$work/steps/final_val" "$work/steps/no_final_val" "$work/steps/train_only"
+printf 's:0 tel:11.0\ns:0 trl:11.0\ns:1 trl:10.9\ns:2 trl:10.8\ns:3 trl:10.7\ns:4 tel:10.6\n' >"$work/steps/final_val/main.log"
+printf 's:0 tel:11.0\ns:0 trl:11.0\ns:1 trl:10.9\ns:2 trl:10.8\ns:3 trl:10.7\n' >"$work/steps/no_final_val/main.log"
+printf 's:0 trl:11.0\ns:1 trl:10.9\ns:2 trl:10.8\ns:3 trl:10.7\n' >"$work/steps/train_only/main.log"
+"$PYTHON" "$plot" "$work/steps/final_val" "$work/steps/no_final_val" -o "$work/steps.png" >"$work/steps.out" 2>&1
+"$PYTHON" "$plot" "$work/steps/train_only" --smooth 0 --target 10.85 -o "$work/steps.png" >>"$work/steps.out" 2>&1
+check plot/steps_as_the_trainer_counts "$(grep -E '^\| (final|no_final|train_only)' "$work/steps.out" | tr '\n' ' ')" \
+    bash -c "grep -qE '^\| final_val \| - \| (yes)? *\| 10.6000 \| [0-9.]+ \| 4 \|' '$work/steps.out' && grep -qE '^\| no_final_val \| - \| (yes)? *\| 11.0000 \| [0-9.]+ \| 4 \|' '$work/steps.out' \
+             && grep -qE '^\| train_only \| - \| yes \| - \| 10.7000 \| 4 \| 3 \|' '$work/steps.out'"
+
+# ---- every script's numeric arguments: a bad or missing value is one line, exit 2 (before any work)
+args_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "script_args/$name" "$pattern" "" "$@"; }
+args_error zero1_np_missing "--np needs a value" bash scripts/bench_zero1_memory.sh --np
+args_error zero1_steps_not_a_number "--steps wants a positive integer, got 'abc'" bash scripts/bench_zero1_memory.sh --steps abc
+args_error benchmark_b_empty "-b wants a positive integer, got ''" bash scripts/benchmark.sh --dry-run -b ''
+args_error bench_cpu_seqs_empty "--seqs is empty" bash scripts/bench_cpu.sh --dry-run --seqs ''
+args_error bench_cpu_models_empty "--models is empty" bash scripts/bench_cpu.sh --dry-run --models ' '
+args_error phi_scaling_seed "--seed wants a non-negative integer, got 'abc'" bash scripts/phi_scaling.sh --seed abc
+args_error phi_scaling_seq_len_zero "-t wants a positive integer, got '0'" bash scripts/phi_scaling.sh -t 0
+args_error phi_scaling_k_zero "-k takes K1,K2,... \(positive integers\), got '4,0'" bash scripts/phi_scaling.sh -k 4,0
+args_error phi_scaling_value_missing "--seed needs a value" bash scripts/phi_scaling.sh --seed
+args_error sweep_lr_zero "--lr: '0' is not a learning rate" bash "$sweep" --dry-run --lr sgd=0
+args_error sweep_fallback_ratio_zero "--fallback-ratio wants a positive number, got '0'" bash "$sweep" --dry-run --fallback-ratio 0
+args_error plot_target_nan "--target must be a finite loss, got nan" "$PYTHON" "$plot" --target nan "$work/steps/final_val" -o "$work/args.png"
+args_error plot_phi_span_inf "--phi-span must be at least 1 and finite, got inf" "$PYTHON" "$plot" --phi-span inf "$work/steps/final_val" -o "$work/args.png"
+args_error comm_model_bandwidth_zero "--nvlink-gbs must be a positive number, got 0" "$PYTHON" scripts/comm_model.py --nvlink-gbs 0
+args_error comm_model_gpus_per_node "--gpus-per-node must be a positive number, got -1" "$PYTHON" scripts/comm_model.py --gpus-per-node -1
+args_error comm_model_not_an_int "argument --max-gpus: invalid int value: 'abc'" "$PYTHON" scripts/comm_model.py --max-gpus abc
+args_error phi_bias_trials_zero "--vocab and --trials must be positive" "$PYTHON" scripts/phi_bias_model.py --trials 0
+args_error phi_bias_k_one "--k at least 2" "$PYTHON" scripts/phi_bias_model.py --k 1
+args_error phi_bias_not_an_int "argument --vocab: invalid int value: 'abc'" "$PYTHON" scripts/phi_bias_model.py --vocab abc
 
 # is_png FILE: the 8-byte PNG signature and more than 10 kB.
 is_png() { [ "$(head -c 8 "$1" 2>/dev/null | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] && [ "$(stat -c %s "$1")" -gt 10000 ]; }
@@ -231,7 +324,7 @@ check plot/fixture_png "no PNG signature or under 10 kB" is_png "$work/fixture.p
 check plot/fixture_panels "$(tail -1 "$work/fixture.out")" \
     grep -q "3 runs; panels train/step, val/step, phi/step, mean_density/step, tail_index/step$" "$work/fixture.out"
 check plot/fixture_no_token_panels_note "$(grep note "$work/fixture.out")" \
-    grep -qF "note: every run: 1k tokens per step (tokens = step x 1000), so no token panels" "$work/fixture.out"
+    grep -qF "note: every run: 1k tokens per step (tokens = updates made x 1000: (S + 1) x 1000 after the update at s:S, S x 1000 at a validation at s:S), so no token panels" "$work/fixture.out"
 # The noise table: one row per measurement, an undefined tail index as "-".
 check plot/fixture_noise_table "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md") rows for run a" \
     [ "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")" -eq 4 -a -n "$(grep -F '| sgd lr=0.01 | 5 | 0.5500 | 0.2500 | - | 8 | - |' "$work/fixture.md")" \
@@ -288,7 +381,7 @@ done
 [ $logs_ok -eq 1 ] && pass sweep/real_run_logs "(3 runs in $real/<optim>_lr<lr>/)"
 check sweep/real_models_removed "model or state files left behind" bash -c "! ls $real/*/model_*.bin $real/*/state_*.bin >/dev/null 2>&1"
 check plot/real_png "no PNG signature or under 10 kB" is_png "$real/compare.png"
-# The same batch in every run: step panels only (tokens = step x 256).
+# The same batch in every run: step panels only (tokens = updates made x 256).
 check plot/real_panels "$(grep "panels" "$work/real.out")" grep -q "3 runs; panels train/step, val/step$" "$work/real.out"
 rows=$(grep -cE '^\| (sgd \| 0.01|sgd \| 0.03|signsgd \| 0.001) \| (yes)? *\| 1[01]\.[0-9]{4} \|' "$real/summary.md")
 check plot/real_summary "$rows of 3 rows with val losses: $(cat "$real/summary.md")" [ "$rows" -eq 3 ]
