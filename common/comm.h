@@ -50,14 +50,16 @@ inline int launcher_world_size() {
     return 0;
 }
 
-// GPT2_COMM_TIMEOUT (seconds, default 600): how long a collective may wait for the other
-// ranks before the job ends naming the rank that never arrived (MPI: common/comm_mpi.h) or
-// the rank ends itself (NCCL: common/comm_nccl.cuh). Not a positive integer: the default.
-inline int comm_timeout_seconds() {
-    const char* v = getenv("GPT2_COMM_TIMEOUT");
+// A positive whole number of seconds from the environment variable NAME, else FALLBACK.
+inline int env_seconds(const char* name, int fallback) {
+    const char* v = getenv(name);
     const int s = v && *v ? atoi(v) : 0;
-    return s > 0 ? s : 600;
+    return s > 0 ? s : fallback;
 }
+// GPT2_COMM_TIMEOUT (seconds, default 600): how long a collective may wait for the other
+// ranks before the job ends naming the rank that never arrived (MPI: common/comm_mpi.h), or
+// stay pending after every rank reached it (NCCL: common/comm_nccl.cuh).
+inline int comm_timeout_seconds() { return env_seconds("GPT2_COMM_TIMEOUT", 600); }
 
 // Bytes one rank sends in a collective under the ring algorithms NCCL uses for large buffers
 // (an estimate from the sizes, not a measurement; MPI may pick other algorithms), averaged over

@@ -70,12 +70,6 @@
 #endif
 
 
-inline int dist_env_seconds(const char* name, int fallback) {
-    const char* v = getenv(name);
-    if (!v || !*v) return fallback;
-    const int s = atoi(v);
-    return s > 0 ? s : fallback;
-}
 
 #ifdef USE_MPI
 // MPI only bootstraps NCCL in train_gpt2cu (common/comm_mpi.h's MpiComm: rank, size, local
@@ -259,7 +253,7 @@ public:
     // The device must already be set (make_gpu_comm does it). mpi: the id comes by MPI broadcast.
     NcclComm(int rank, int size, int local_rank, const DistConfig& d, bool mpi) {
         rank_ = rank, size_ = size, local_rank_ = local_rank;
-        const int timeout_s = dist_env_seconds("GPT2_DIST_TIMEOUT", 120);
+        const int timeout_s = env_seconds("GPT2_DIST_TIMEOUT", 120);
         ncclUniqueId id;
         if (rank == 0) ncclCheck(ncclGetUniqueId(&id));
         UniqueIdFile id_file{};
@@ -441,7 +435,7 @@ private:
         };
         int device = 0;
         cudaGetDevice(&device);
-        const int timeout_s = dist_env_seconds("GPT2_COMM_TIMEOUT", 600);
+        const int timeout_s = comm_timeout_seconds();
         watchdog_ = std::thread([this, timeout_s, device] {
             cudaSetDevice(device); // for cudaEventQuery on this thread
             long watched = 0;          // the oldest pending collective

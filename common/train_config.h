@@ -197,8 +197,8 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               or int8 signs all-reduced (fewer bytes beyond 16 ranks) (default %d)\n", d.dist.vote_bits);
     printf("  --byzantine K  research: K ranks send negated signs (with --sign-vote; default %d)\n", d.dist.byzantine);
     printf("  every rank must run the same settings (flags, -e file, the files -i/-j match): checked at start-up, one line\n"
-           "  naming the flag otherwise (exit 2). GPT2_COMM_TIMEOUT=S (environment, default 600): a collective waiting\n"
-           "  longer ends the job, naming the rank that never arrived (MPI), or ends the rank (NCCL)\n");
+           "  naming the flag otherwise (exit 2). GPT2_COMM_TIMEOUT=S (environment, default 600): an MPI collective waiting\n"
+           "  longer ends the job, naming the rank that never arrived\n");
     printf("llm.c flags accepted for its command lines (a one-line note says when one has no effect here):\n");
     printf("  -w 0|1       fp32 master weights: always kept here; -w 0 is ignored\n");
     printf("  -ge N        GELU fusion: train_gpt2cu fuses it into the forward matmul (bf16 build); ignored\n");
