@@ -85,14 +85,22 @@ struct FusedStepArgs {
     size_t master_offset = 0;
 };
 
+// The tensor this block updates (its index in TABLE) and this thread's first element in it.
+template <typename Rule>
+__device__ inline int fused_tensor_of_block(const FusedTable<Rule>& table, size_t* local) {
+    int k = 0;
+    while (k + 1 < table.count && blockIdx.x >= table.tensors[k + 1].first_block) k++;
+    *local = (size_t)(blockIdx.x - table.tensors[k].first_block) * FUSED_CHUNK + (size_t)threadIdx.x * FUSED_VEC;
+    return k;
+}
+
 // The body of every fused element-wise kernel.
 template <typename Rule>
 __device__ inline void fused_elementwise_step(const FusedStepArgs& a, const FusedTable<Rule>& table) {
     constexpr int S = Rule::SLOTS > 0 ? Rule::SLOTS : 1;
-    int k = 0;
-    while (k + 1 < table.count && blockIdx.x >= table.tensors[k + 1].first_block) k++;
+    size_t local;
+    const int k = fused_tensor_of_block(table, &local);
     const size_t numel = table.tensors[k].numel, offset = table.tensors[k].offset;
-    const size_t local = (size_t)(blockIdx.x - table.tensors[k].first_block) * FUSED_CHUNK + (size_t)threadIdx.x * FUSED_VEC;
     if (local >= numel) return;
     const Rule rule = table.tensors[k].rule;
     float* state[S] = {};

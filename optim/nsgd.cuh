@@ -33,10 +33,8 @@ struct NsgdRule {
 
 __global__ void __launch_bounds__(FUSED_THREADS) nsgd_momentum_kernel(FusedTable<NsgdRule> table, const floatX* grads,
                                                                       const float* grad_scale, float beta, float* partials) {
-    int k = 0;
-    while (k + 1 < table.count && blockIdx.x >= table.tensors[k + 1].first_block) k++;
-    const FusedTensor<NsgdRule>& t = table.tensors[k];
-    const size_t local = (size_t)(blockIdx.x - t.first_block) * FUSED_CHUNK + (size_t)threadIdx.x * FUSED_VEC;
+    size_t local;
+    const FusedTensor<NsgdRule>& t = table.tensors[fused_tensor_of_block(table, &local)];
     const float scale = grad_scale ? *grad_scale : 1.0f;
     float sum_sq = 0.0f;
     if (t.vectorized && local + FUSED_VEC <= t.numel) {

@@ -23,10 +23,8 @@ struct SsvrRule {
 
 __global__ void __launch_bounds__(FUSED_THREADS) ssvr_fold_kernel(FusedTable<SsvrRule> table, const floatX* grads,
                                                                   const float* grad_scale, float past, bool add) {
-    int k = 0;
-    while (k + 1 < table.count && blockIdx.x >= table.tensors[k + 1].first_block) k++;
-    const FusedTensor<SsvrRule>& t = table.tensors[k];
-    const size_t local = (size_t)(blockIdx.x - t.first_block) * FUSED_CHUNK + (size_t)threadIdx.x * FUSED_VEC;
+    size_t local;
+    const FusedTensor<SsvrRule>& t = table.tensors[fused_tensor_of_block(table, &local)];
     const float scale = grad_scale ? *grad_scale : 1.0f;
     if (t.vectorized && local + FUSED_VEC <= t.numel) {
         float g[FUSED_VEC], v[FUSED_VEC];
