@@ -43,7 +43,7 @@
 # paper's single pass), warmup 10. Validation every 5 steps over 4 batches (4k of the 32k val
 # tokens). The learning rates are not the paper's: 1e-4 SignSGD would move a weight by at most
 # 0.01 in 100 steps. SGD, SignSGD and AdamW take the best of a 50-step probe at this size
-# (README, "Reproducing the SignSGD paper"): SGD 3e-1 (of 3e-1, 1), SignSGD 3e-3 (of 1e-3, 3e-3),
+# (docs/reproduction.md): SGD 3e-1 (of 3e-1, 1), SignSGD 3e-3 (of 1e-3, 3e-3),
 # AdamW 3e-3 (of 3e-3, 1e-2); Signum runs at SignSGD's rate (its momentum the only difference),
 # Muon at 3e-2 with its fallback AdamW at AdamW's 3e-3 (neither probed). phi over 32 gradients
 # at every step of [0,5), [5,10), [10,15), [20,25), [30,35), [50,55), [95,100): 35 measurements,

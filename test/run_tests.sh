@@ -82,6 +82,8 @@ wait_bg() {
 }
 
 start=$(date +%s)
+# README.md and docs/*.md: every relative link and #anchor resolves, every page is in docs/README.md, the README is short
+run docs_links "$PYTHON" test/test_docs_links.py
 echo "== building (CPU)"
 build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density \
     build/phi_scaling build/test_toy build/toy/toy_experiments build/test_tail_index

@@ -194,7 +194,7 @@ reloaded=$(grep -m1 'val loss' "$work/reload.out" | sed 's/.*val loss //')
 
 # Same flags and seed: the same losses, to the printed digit.
 for i in 1 2; do "$bin" "${data[@]}" -x 3 -v 0 --optim muon -o "$work/det$i" >/dev/null 2>&1; done
-# ... and the same weights, bit for bit, at 1 and 3 threads (README: thread count and results).
+# ... and the same weights, bit for bit, at 1 and 3 threads (docs/cpu_speed.md: thread count and results).
 for n in 1 3; do OMP_NUM_THREADS=$n "$bin" "${data[@]}" -x 3 -v 0 --optim muon -o "$work/det_threads$n" >/dev/null 2>&1; done
 cmp -s "$work/det1/model_00000003.bin" "$work/det_threads1/model_00000003.bin" \
     && cmp -s "$work/det1/model_00000003.bin" "$work/det_threads3/model_00000003.bin" \

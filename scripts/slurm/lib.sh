@@ -13,7 +13,7 @@ OUT=${OUT:-$REPO/runs/${SLURM_JOB_NAME:-gpt2}}
 # llm.c's GPT-2 (124M) run; -n: a checkpoint every 1000 steps besides the one on USR1/TERM
 TRAIN_ARGS=${TRAIN_ARGS:-"-i $DATA/fineweb_train_*.bin -j $DATA/fineweb_val_*.bin -e d12 -b 64 -t 1024 -d 524288 -z 1 -c 0.1 -l 0.0006 -q 0.0 -u 700 -n 1000 -v 250 -s 0 -h 0"}
 
-# NCCL: the knobs that matter on a cluster (README "Clusters (Slurm)"). Unset ones keep NCCL's choice.
+# NCCL: the knobs that matter on a cluster (docs/clusters.md). Unset ones keep NCCL's choice.
 export NCCL_DEBUG=${NCCL_DEBUG:-WARN}                           # INFO: which network and rings NCCL picked
 [ -n "${NCCL_SOCKET_IFNAME:-}" ] && export NCCL_SOCKET_IFNAME    # e.g. ib0 or eth0: the interface for sockets
 [ -n "${NCCL_IB_DISABLE:-}" ] && export NCCL_IB_DISABLE          # 1: no InfiniBand (sockets only)
