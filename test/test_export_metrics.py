@@ -208,12 +208,22 @@ def test_follow(tmp):
     p = subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = b"".join(json.dumps(r).encode() + b"\n" for r in RECORDS)
+    first = lines.index(b'"phi": 0.25') + 5  # the config and val records, then half a noise record
     cut = lines.index(b'"loss": 10.25') + 5  # inside a train record
+    waiting = p.stderr.readline()  # the follower is up, waiting for metrics.jsonl
+    seen_early = None
     with open(os.path.join(folder, "metrics.jsonl"), "wb") as f:
-        for piece in (lines[:200], lines[200:cut], lines[cut:]):
+        f.write(lines[:first])
+        f.flush()
+        deadline = time.time() + 30  # the complete records arrive while the torn one waits
+        while seen_early is None and time.time() < deadline and p.poll() is None:
+            if os.path.isdir(os.path.join(out, "live")):
+                seen_early = read_back(os.path.join(out, "live"))[0].get("val/loss")
+            time.sleep(0.05)
+        for piece in (lines[first:cut], lines[cut:]):
             f.write(piece)
             f.flush()
-            time.sleep(0.3)
+            time.sleep(0.2)
     open(os.path.join(folder, "DONE_00000003"), "w").close()
     try:
         _, err = p.communicate(timeout=30)
@@ -224,8 +234,9 @@ def test_follow(tmp):
         rc = "still running 30 s after DONE"
     scalars, texts = read_back(os.path.join(out, "live"))
     problem = diff_scalars(scalars, WANT)
-    check("export_follow_until_done", rc == 0 and not problem and "config/flags" in texts,
-          f"rc {rc}; records written in 3 pieces then DONE_00000003: exact: {not problem} {problem}; {err.strip()[:160]}")
+    check("export_follow_until_done", rc == 0 and not problem and "config/flags" in texts and seen_early == as_f32([(0, 10.83)]),
+          f"rc {rc}; read while being written: {seen_early} ({waiting.strip()[:60]}); records in 3 pieces (2 torn), then "
+          f"DONE_00000003: exact: {not problem} {problem}; {err.strip()[:160]}")
 
     folder = write_run(os.path.join(tmp, "unfinished"), RECORDS[:5])
     p = subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
