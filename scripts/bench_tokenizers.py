@@ -6,7 +6,8 @@ Runs fineweb.main(["--input", FILE..., "-j", "1", ...]) in this process with the
 --encoder E gives (tokenize_docs.gpt2_encoder, loaded before the clock starts and timed apart):
 the whole path a FineWeb run takes per document (end-of-text + encode_ordinary, uint16, shards
 written to a temporary folder), once per repeat and encoder, and prints the best wall time of
-each as tokens per second on one core (-j 1: one process). Default input: the FineWeb-Edu sample
+each as tokens per second on one core (-j 1: one process), by wall time and by this process's
+CPU time (the steadier figure on a shared, loaded machine). Default input: the FineWeb-Edu sample
 text (../shared/data/fineweb_sample/fineweb_edu_sample.txt, else data/fineweb_sample/). The
 tiktoken here is its gpt2 encoding with no download (data/tiktoken_gpt2.py).
 """
@@ -41,23 +42,25 @@ def main(argv=None):
     size = sum(os.path.getsize(f) for f in inputs)
     print(f"input: {', '.join(inputs)} ({size:,} bytes); load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     for encoder in args.encoders:
-        best, tokens = None, 0
+        best, best_cpu, tokens = None, None, 0
         for _ in range(args.repeats):
             out = tempfile.mkdtemp(prefix="bench_tokenizers_")
             try:
                 start = time.perf_counter()
                 encode, eot = gpt2_encoder(encoder, quiet=True)  # what fineweb.main does first; timed apart
                 load = time.perf_counter() - start
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 written = fineweb.main(["--input", *inputs, "-o", out, "-j", "1", "-q", "--val-tokens", "1000"],
                                        encode=encode, eot=eot)
-                seconds = time.perf_counter() - start
+                seconds, cpu = time.perf_counter() - start, time.process_time() - start_cpu
             finally:
                 shutil.rmtree(out)
             tokens = sum(n for _, n in written)
             best = seconds if best is None else min(best, seconds)
-        print(f"{encoder:9s} {tokens:,} tokens in {best:.3f} s (best of {args.repeats}; loading the encoder "
-              f"{load:.2f} s more): {tokens / best / 1e6:.3f} M tokens/s per core")
+            best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
+        print(f"{encoder:9s} {tokens:,} tokens in {best:.3f} s wall, {best_cpu:.3f} s CPU (best of {args.repeats}; "
+              f"loading the encoder {load:.2f} s more): {tokens / best / 1e6:.3f} M tokens/s per core by wall time, "
+              f"{tokens / best_cpu / 1e6:.3f} M by CPU time")
 
 
 if __name__ == "__main__":
