@@ -97,11 +97,12 @@ def test_shards(shared, table, tmp, encoder="builtin"):
              ("fineweb_sample", "fineweb_edu_sample", "fineweb_edu_sample.txt", ["val_000000", "train_000001"],
               fineweb.main, ["--val-tokens", "32768", "--name", "fineweb_edu_sample", "-j", "1"])]
     texts = {}
+    label = "bpe" if encoder == "builtin" else encoder
     for folder, stem, text_name, made, script, extra in cases:
         src = os.path.join(shared, folder, text_name)
         shipped = [os.path.join(shared, folder, f"{stem}_{split}.bin") for split in ("val", "train")]
         if not all(os.path.isfile(p) for p in [src] + shipped):
-            report("SKIP", f"{encoder}_reproduces_{folder}_shards", f"no {src} or its shards")
+            report("SKIP", f"{label}_reproduces_{folder}_shards", f"no {src} or its shards")
             continue
         out = os.path.join(tmp, folder)
         start = time.time()
@@ -109,7 +110,7 @@ def test_shards(shared, table, tmp, encoder="builtin"):
         seconds = time.time() - start
         mine = [os.path.join(out, f"{stem}_{split}.bin") for split in made]
         same = [os.path.isfile(m) and open(m, "rb").read() == open(s, "rb").read() for m, s in zip(mine, shipped)]
-        check(f"{'bpe' if encoder == 'builtin' else encoder}_reproduces_{folder}_shards", all(same) and sorted(os.listdir(out)) == sorted(map(os.path.basename, mine)),
+        check(f"{label}_reproduces_{folder}_shards", all(same) and sorted(os.listdir(out)) == sorted(map(os.path.basename, mine)),
               f"val, train identical: {same}, {os.path.getsize(src):,} bytes of text in {seconds:.1f} s")
         with open(src, encoding="utf-8") as f:
             texts[folder] = f.read()
