@@ -18,7 +18,8 @@ Runs are named by their folder (the shortest trailing parts of the paths that te
 so `tensorboard --logdir OUT` compares them; an export replaces the event files of OUT/NAME.
 A last line without its newline is a record still being written: it is left out (--follow reads
 it once complete). --follow tails each metrics.jsonl until every run has written its DONE_<step>
-marker (the trainers write it after the last step), or until Ctrl-C. Bad input (a missing folder,
+marker (the trainers write it after the last step), or until Ctrl-C; a file cut back by a
+resumed run (-y 1) is exported again from its start. Bad input (a missing folder,
 no metrics.jsonl, a line that is not a record) is one line `error: ...` and exit 2.
 
 Writer: tensorboard's own EventFileWriter with plain Summary protos (needs tensorboard only: no
@@ -122,6 +123,7 @@ class RunExport:
         self.out = os.path.join(out_root, name)
         self.tb = tb
         self.offset, self.line_no, self.records, self.writer = 0, 0, 0, None
+        self.last_line = b""  # the last complete line read, which ends at offset
         self.torn_noted = False
 
     def open_writer(self):
@@ -141,9 +143,10 @@ class RunExport:
         read of a finished run or a one-shot export (a torn last line is then noted once)."""
         try:
             with open(self.path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                if size < self.offset:  # rewritten by a resumed run: read it again from the start
-                    self.offset, self.line_no = 0, 0
+                if self.offset:
+                    f.seek(self.offset - len(self.last_line))
+                    if f.read(len(self.last_line)) != self.last_line:
+                        self.restart()  # cut back by a resumed run (-y 1): export it again from the start
                 f.seek(self.offset)
                 data = f.read()
         except FileNotFoundError:
@@ -159,6 +162,8 @@ class RunExport:
                 self.write(parse_record(self.path, self.line_no, raw))
                 count += 1
         self.offset += end
+        if end:
+            self.last_line = data[data.rfind(b"\n", 0, end - 1) + 1:end]
         if torn.strip() and final and not self.torn_noted:
             self.torn_noted = True
             print(f"{PROG}: note: '{self.path}' ends in a line without its newline (a record being written): "
@@ -167,6 +172,17 @@ class RunExport:
             self.writer.flush()
         self.records += count
         return count
+
+    def restart(self):
+        """New event files from the start of the file. A SessionLog START at step 0 first tells a
+        TensorBoard that already loaded this run's points to drop them (its purge rule)."""
+        event_pb2 = self.tb[0]
+        print(f"{PROG}: '{self.path}' was rewritten (a resumed run): exporting it again", file=sys.stderr, flush=True)
+        self.writer.close()
+        self.open_writer()
+        self.writer.add_event(event_pb2.Event(wall_time=time.time(), step=0,
+                                              session_log=event_pb2.SessionLog(status=event_pb2.SessionLog.START)))
+        self.offset, self.line_no, self.last_line = 0, 0, b""
 
     def write(self, record):
         event_pb2, summary_pb2, text_metadata, _, tensor_util = self.tb

@@ -6,7 +6,7 @@ TensorBoard's own reader (EventAccumulator) and compared exactly (scalars as flo
 Fixtures: runs written here with known values (every record type, a resumed config, two runs
 with the same folder name), and test/fixtures/metrics_d2/metrics.jsonl, a real train_gpt2cpu run
 (d2, -x 6, -v 2, -h 1, --noise-every 2, --tail-index-every 3). Also the torn last line, --follow
-(a run appended to as it trains, ending at its DONE marker; Ctrl-C) and bad input (one line, exit 2).
+(a run appended to as it trains, ending at its DONE marker; a run cut back by -y 1; Ctrl-C) and bad input (one line, exit 2).
 Prints one PASS/FAIL/SKIP line per check and exits 1 when any check failed.
 """
 import contextlib
@@ -237,6 +237,35 @@ def test_follow(tmp):
     check("export_follow_until_done", rc == 0 and not problem and "config/flags" in texts and seen_early == as_f32([(0, 10.83)]),
           f"rc {rc}; read while being written: {seen_early} ({waiting.strip()[:60]}); records in 3 pieces (2 torn), then "
           f"DONE_00000003: exact: {not problem} {problem}; {err.strip()[:160]}")
+
+    # a resumed run (-y 1 from step 2) cuts metrics.jsonl back to its records before step 2 and goes on
+    folder = write_run(os.path.join(tmp, "resumed"), RECORDS)
+    p = subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not (os.path.isdir(os.path.join(out, "resumed")) and
+                                          read_back(os.path.join(out, "resumed"))[0].get("eval/hellaswag/accuracy")):
+        time.sleep(0.1)
+    kept = b"".join(json.dumps(r).encode() + b"\n" for r in RECORDS[:5])
+    resumed = [dict(CONFIG, resumed_from=2), dict(RECORDS[6], loss=9.5), {"type": "val", "step": 3, "loss": 9.25, "tokens": 384}]
+    with open(os.path.join(folder, "metrics.jsonl"), "r+b") as f:
+        f.truncate(len(kept))
+        f.seek(0, os.SEEK_END)
+        f.write(b"".join(json.dumps(r).encode() + b"\n" for r in resumed))
+    open(os.path.join(folder, "DONE_00000003"), "w").close()
+    try:
+        _, err = p.communicate(timeout=30)
+        rc = p.returncode
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        rc = "still running 30 s after DONE"
+    scalars, texts = read_back(os.path.join(out, "resumed"))
+    want = {"train/loss": [(0, 10.5), (2, 9.5)], "val/loss": [(0, 10.83), (3, 9.25)]}
+    got = {t: scalars.get(t) for t in want}
+    check("export_follow_resumed_run", rc == 0 and all(got[t] == as_f32(want[t]) for t in want) and "eval/hellaswag/accuracy" not in scalars
+          and [s for s, _ in texts.get("config/flags", [])] == [0, 2] and "rewritten" in err,
+          f"rc {rc}; after the cut: {got} (want {want}), the dropped eval gone: {'eval/hellaswag/accuracy' not in scalars}; {err.strip()[:160]}")
 
     folder = write_run(os.path.join(tmp, "unfinished"), RECORDS[:5])
     p = subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
