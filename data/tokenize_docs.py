@@ -2,12 +2,14 @@
 
 The encoder is a plain function text -> list of ids, so tests can inject a fake one and run
 the whole path without GPT-2. load_gpt2 is the one place that picks the GPT-2 encoder:
-tiktoken when it is installed, else the built-in one (gpt2_bpe.py on the tokenizer table).
+tiktoken when it is installed (tiktoken_gpt2.py: never a download), else the built-in one
+(gpt2_bpe.py on the tokenizer table).
 Optional packages (tiktoken, regex, datasets, tqdm) are imported only where needed. Bad
 input, a missing package or an unwritable output folder is one line `error: ...`, exit 2.
 """
 import argparse
 import importlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -49,47 +51,57 @@ def require(module, purpose):
 # ---------------------------------------------------------------- the GPT-2 encoder
 
 DEFAULT_TOKENIZER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gpt2_tokenizer.bin")
-ENCODER_HELP = ("GPT-2 encoder: auto (default) uses tiktoken when it is installed, else the built-in "
-                "exact encoder (data/gpt2_bpe.py, needs python3-regex and --tokenizer)")
+ENCODER_HELP = ("GPT-2 encoder: auto (default) uses tiktoken when it is installed (its gpt2 encoding, never "
+                "downloaded: from tiktoken's cache, else built from --tokenizer), else the built-in exact "
+                "encoder (data/gpt2_bpe.py, needs python3-regex and --tokenizer)")
 
 
 def add_encoder_args(parser):
     parser.add_argument("--encoder", choices=["auto", "tiktoken", "builtin"], default="auto", help=ENCODER_HELP)
     parser.add_argument("--tokenizer", metavar="FILE", default=DEFAULT_TOKENIZER,
-                        help="GPT-2 tokenizer table for the built-in encoder (default data/gpt2_tokenizer.bin)")
+                        help="GPT-2 tokenizer table for the built-in encoder and tiktoken's offline gpt2 "
+                             "(default data/gpt2_tokenizer.bin)")
 
 
 def load_gpt2(choice="auto", table=DEFAULT_TOKENIZER):
     """The one place that picks the GPT-2 encoder: returns (object with encode_ordinary, description)."""
     if choice in ("auto", "tiktoken"):
-        try:
-            tiktoken = importlib.import_module("tiktoken")
-        except ImportError:
-            if choice == "tiktoken":
-                fail("--encoder tiktoken needs the Python package 'tiktoken', which is not installed")
-        else:
-            return tiktoken.get_encoding("gpt2"), "tiktoken"
+        if importlib.util.find_spec("tiktoken") is not None:
+            from tiktoken_gpt2 import load_tiktoken_gpt2  # the official cached files, else built from the table
+            return load_tiktoken_gpt2(table)
+        if choice == "tiktoken":
+            fail("--encoder tiktoken needs the Python package 'tiktoken', which is not installed")
     try:
         regex = importlib.import_module("regex")
     except ImportError:
         fail("the built-in GPT-2 encoder needs the Python package 'regex' (apt-get install python3-regex), "
              "or install tiktoken")
-    if os.path.isdir(table):
-        fail(f"tokenizer table '{table}' is a directory")
-    if not os.path.isfile(table):
-        fail(f"the built-in GPT-2 encoder needs the tokenizer table '{table}', which is not there "
-             "(data/use_shared_data.sh links it; or install tiktoken)")
+    token_bytes, eot = read_gpt2_table(table, "the built-in GPT-2 encoder")
     from gpt2_bpe import GPT2BPE
-    from tokenizer_file import TokenizerFileError, read_tokenizer_file
     try:
-        token_bytes, eot = read_tokenizer_file(table)
-        if len(token_bytes) != 50257 or eot != GPT2_EOT:
-            raise ValueError(f"vocab {len(token_bytes)} and end-of-text {eot}, want 50257 and {GPT2_EOT}")
         encoder = GPT2BPE(token_bytes, eot, regex)
-    except (TokenizerFileError, ValueError) as e:
+    except ValueError as e:
         fail(f"tokenizer table '{table}' is not the GPT-2 table: {e}")
     why = "; tiktoken is not installed" if choice == "auto" else ""
     return encoder, f"built-in (data/gpt2_bpe.py on {table}{why})"
+
+
+def read_gpt2_table(table, purpose, hint="or install tiktoken"):
+    """(token_bytes, eot) of the GPT-2 tokenizer table, or one line naming what needs it and why not."""
+    if os.path.isdir(table):
+        fail(f"tokenizer table '{table}' is a directory")
+    if not os.path.isfile(table):
+        fail(f"{purpose} needs the tokenizer table '{table}', which is not there "
+             f"(data/use_shared_data.sh links it; {hint})")
+    from tokenizer_file import TokenizerFileError, read_tokenizer_file
+    try:
+        token_bytes, eot = read_tokenizer_file(table)
+    except TokenizerFileError as e:
+        fail(f"tokenizer table '{table}' is not the GPT-2 table: {e}")
+    if len(token_bytes) != 50257 or eot != GPT2_EOT:
+        fail(f"tokenizer table '{table}' is not the GPT-2 table: vocab {len(token_bytes)} and end-of-text {eot}, "
+             f"want 50257 and {GPT2_EOT}")
+    return token_bytes, eot
 
 
 _gpt2 = None  # this process's encoder; set by gpt2_encoder before worker processes fork

@@ -360,9 +360,9 @@ def test_tokenizer_file(tmp):
 # ---------------------------------------------------------------- scripts without optional packages
 
 def test_scripts_without_packages(tmp):
-    for script in ("fineweb.py", "tinyshakespeare.py", "gpt2_tokenizer.py"):
+    for script in ("fineweb.py", "tinyshakespeare.py", "gpt2_tokenizer.py", "tiktoken_gpt2.py"):
         r = subprocess.run([sys.executable, os.path.join(DATA, script), "--help"], capture_output=True, text=True)
-        says_encoder = script == "gpt2_tokenizer.py" or all(w in " ".join(r.stdout.split()) for w in ("--encoder", "tiktoken", "built-in"))
+        says_encoder = script in ("gpt2_tokenizer.py", "tiktoken_gpt2.py") or all(w in " ".join(r.stdout.split()) for w in ("--encoder", "tiktoken", "built-in"))
         check(f"help_{script}", r.returncode == 0 and r.stdout.startswith("usage:") and says_encoder,
               f"rc {r.returncode}, {len(r.stdout.splitlines())} lines, names the encoder choice: {says_encoder}")
 
@@ -389,6 +389,25 @@ def test_encoder_choice(tmp):
         check_one_line_error("encoder_tiktoken_missing", run("--encoder", "tiktoken"), ["--encoder tiktoken", "'tiktoken'"])
     candidates = ([os.path.join(SHARED, "gpt2_tokenizer.bin")] if SHARED else []) + [os.path.join(DATA, "gpt2_tokenizer.bin")]
     table = next((t for t in candidates if os.path.isfile(t)), "")
+    if has_tiktoken:  # tiktoken's gpt2 never downloads: with no cached official files it needs the table
+        empty_cache = {**os.environ, "TIKTOKEN_CACHE_DIR": os.path.join(tmp, "no_cache")}
+        r = subprocess.run([sys.executable, os.path.join(DATA, "fineweb.py"), "--input", src, "--val-tokens", "2", "-o",
+                            os.path.join(tmp, "o"), "--encoder", "tiktoken", "--tokenizer", os.path.join(tmp, "nope.bin")],
+                           capture_output=True, text=True, timeout=120, env=empty_cache)
+        check_one_line_error("encoder_tiktoken_no_cache_no_table", r, ["nope.bin", "without a download", "--cache-dir"])
+        check_one_line_error("encoder_tiktoken_not_gpt2_table", run("--encoder", "tiktoken", "--tokenizer", small),
+                             ["small_tok.bin", "not the GPT-2 table", "vocab 257"])
+    tool = os.path.join(DATA, "tiktoken_gpt2.py")
+    for name, args, words in [("tiktoken_cache_missing_table", ["--tokenizer", os.path.join(tmp, "nope.bin")], ["nope.bin", "not there"]),
+                              ("tiktoken_cache_not_gpt2_table", ["--tokenizer", small], ["small_tok.bin", "vocab 257"]),
+                              ("tiktoken_cache_dir_is_file", ["--tokenizer", table, "--cache-dir", src], ["t.txt", "cannot write"]),
+                              ("tiktoken_cache_no_dir", ["--tokenizer", table, "--cache-dir"], ["--cache-dir"])]:
+        if not table and name.endswith("_file"):
+            report("SKIP", name, "no GPT-2 tokenizer table")
+            continue
+        full = args if "--cache-dir" in args else args + ["--cache-dir", os.path.join(tmp, "cache")]
+        check_one_line_error(name, subprocess.run([sys.executable, tool, *full], capture_output=True, text=True, timeout=120),
+                             words, [os.path.join(tmp, "cache")])
     if not has_tiktoken and not (os.path.isfile(table) and importlib.util.find_spec("regex")):
         report("SKIP", "encoder_auto_reported", "neither tiktoken nor the built-in encoder's table and regex module")
         return

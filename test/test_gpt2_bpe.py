@@ -3,7 +3,10 @@
 The proof is the shipped shards: tinyshakespeare.py and fineweb.py, run with the built-in
 encoder on the shipped .txt files, must write the shipped .bin shards byte for byte. Also
 fixed ids from tiktoken's own tests, the heap merge against a literal transcription of
-tiktoken's scan on hard pieces, and, where tiktoken is importable, tiktoken itself.
+tiktoken's scan on hard pieces. Where tiktoken is importable, its path in the data scripts:
+its gpt2 encoding made offline (data/tiktoken_gpt2.py: OpenAI's files from the table, their
+sha256 checked; and the Encoding built from the table) equals the built-in encoder on hard
+cases and the committed texts, and remakes the shipped shards.
 
     /usr/bin/python3 test/test_gpt2_bpe.py [SHARED_DATA_DIR]
 
@@ -12,12 +15,15 @@ it every check SKIPs (data/gpt2_tokenizer.bin, when present, still runs the fixe
 Prints one PASS/FAIL/SKIP line per check and exits 1 when any check failed.
 """
 import importlib.util
+import json
 import os
 import random
 import sys
 import tempfile
 import time
 import traceback
+
+import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(REPO, "data")
@@ -85,25 +91,26 @@ def test_heap_matches_scan(enc, vocab):
           f"{len(pieces)} pieces" + (f"; first differing {bad[0][:40]!r}" if bad else ""))
 
 
-def test_shards(shared, table, tmp):
-    """The shipped shards, re-made by the scripts with the built-in encoder, byte for byte."""
+def test_shards(shared, table, tmp, encoder="builtin"):
+    """The shipped shards, re-made by the scripts with the encoder, byte for byte."""
     cases = [("tinyshakespeare", "tiny_shakespeare", "input.txt", ["val", "train"], tinyshakespeare.main, []),
              ("fineweb_sample", "fineweb_edu_sample", "fineweb_edu_sample.txt", ["val_000000", "train_000001"],
               fineweb.main, ["--val-tokens", "32768", "--name", "fineweb_edu_sample", "-j", "1"])]
     texts = {}
+    label = "bpe" if encoder == "builtin" else encoder
     for folder, stem, text_name, made, script, extra in cases:
         src = os.path.join(shared, folder, text_name)
         shipped = [os.path.join(shared, folder, f"{stem}_{split}.bin") for split in ("val", "train")]
         if not all(os.path.isfile(p) for p in [src] + shipped):
-            report("SKIP", f"bpe_reproduces_{folder}_shards", f"no {src} or its shards")
+            report("SKIP", f"{label}_reproduces_{folder}_shards", f"no {src} or its shards")
             continue
         out = os.path.join(tmp, folder)
         start = time.time()
-        script(["--input", src, "-o", out, "-q", "--encoder", "builtin", "--tokenizer", table] + extra)
+        script(["--input", src, "-o", out, "-q", "--encoder", encoder, "--tokenizer", table] + extra)
         seconds = time.time() - start
         mine = [os.path.join(out, f"{stem}_{split}.bin") for split in made]
         same = [os.path.isfile(m) and open(m, "rb").read() == open(s, "rb").read() for m, s in zip(mine, shipped)]
-        check(f"bpe_reproduces_{folder}_shards", all(same) and sorted(os.listdir(out)) == sorted(map(os.path.basename, mine)),
+        check(f"{label}_reproduces_{folder}_shards", all(same) and sorted(os.listdir(out)) == sorted(map(os.path.basename, mine)),
               f"val, train identical: {same}, {os.path.getsize(src):,} bytes of text in {seconds:.1f} s")
         with open(src, encoding="utf-8") as f:
             texts[folder] = f.read()
@@ -118,17 +125,77 @@ def test_whole_text_count(enc, texts):
     check("bpe_tinyshakespeare_338025_tokens", n == 338025, f"{n} tokens without inserted end-of-text")
 
 
-def test_against_tiktoken(enc, texts):
+# Hard cases for the two encoders. "<|endoftext|>" in a document is text to the data scripts
+# (encode_ordinary in both encoders); the scripts put the one end-of-text id before each document.
+HARD = ["日本語のテキスト、中文文本，한국어 텍스트", "emoji 😀👍🏽 👨‍👩‍👧‍👦 🇩🇪 ❤️", "e\u0301 a\u0308\u0323 \u1100\u1161\u11a8 क्षि ñ",
+        " " * 300, "a" + " " * 77 + "b", "\t\t \n \t\n\n  x", "trailing   ", "   leading", "\r\n\r\nwin\r\n",
+        "3.14159 1,000,000 -42 007 12345678901234567890", "٣٤٥ ² ½ １２３ x2y3", "<|endoftext|>", "a<|endoftext|>b",
+        "doc one.<|endoftext|>doc two <|endoftext|><|endoftext|> end <|endo", "\n", "\n\n\n", "a\nb\n\nc\n",
+        "it's I'M we'll they'VE 'd'", "x\ud83dy", "\x00\x01\x7f\u00a0\u00ad", ""]
+
+
+def tiktoken_cases(enc, vocab, texts, shared, table, tmp):
+    """tiktoken's path in the data scripts: its gpt2 encoding made offline (tiktoken_gpt2.py)
+    must be OpenAI's, equal the built-in encoder, and remake the shipped shards."""
     if importlib.util.find_spec("tiktoken") is None:
-        report("SKIP", "bpe_equals_tiktoken", "tiktoken is not installed (the shard checks above are the proof)")
+        report("SKIP", "tiktoken_gpt2", "tiktoken is not installed (the shard checks above are the proof)")
         return
     import tiktoken
-    ref = tiktoken.get_encoding("gpt2")
-    rng = random.Random(99)
-    samples = list(texts.values()) + ["".join(chr(rng.choice([rng.randint(32, 0x2FF), rng.randint(0x3000, 0x9FFF), 10, 32]))
-                                              for _ in range(rng.randint(0, 200))) for _ in range(300)]
-    bad = [s for s in samples if enc.encode_ordinary(s) != ref.encode_ordinary(s)]
-    check("bpe_equals_tiktoken", not bad, f"{len(samples)} texts" + (f"; first differing {bad[0][:60]!r}" if bad else ""))
+    import tiktoken_gpt2
+    cache = os.path.join(tmp, "tiktoken_cache")
+    empty = os.path.join(tmp, "empty_cache")
+    os.makedirs(empty)
+    paths = tiktoken_gpt2.write_cache(table, cache)  # fails unless both files hash to OpenAI's sha256
+    check("tiktoken_official_files_from_table", len(paths) == 2,
+          "vocab.bpe and encoder.json made from the table have OpenAI's sha256")
+    os.environ["TIKTOKEN_CACHE_DIR"] = cache
+    official = tiktoken.get_encoding("gpt2")  # reads the cache, checks the sha256 itself
+    loaded, said = tiktoken_gpt2.load_tiktoken_gpt2(table)
+    os.environ["TIKTOKEN_CACHE_DIR"] = empty
+    built, said_built = tiktoken_gpt2.load_tiktoken_gpt2(table)
+    same = [official._mergeable_ranks == built._mergeable_ranks, official._pat_str == built._pat_str,
+            official._special_tokens == built._special_tokens, official.n_vocab == built.n_vocab == 50257]
+    check("tiktoken_built_equals_official", all(same) and loaded is official and "official" in said and "no download" in said_built,
+          f"ranks, pattern, special tokens, vocab equal: {same}; with the cache: {said!r}; without: {said_built!r}")
+
+    rng = random.Random(7)
+    samples = HARD + list(texts.values()) + [
+        "".join(chr(rng.choice([rng.randint(32, 0x2FF), rng.randint(0x3000, 0x9FFF), rng.randint(0x1F300, 0x1FAFF), 10, 32, 9]))
+                for _ in range(rng.randint(0, 200))) for _ in range(300)]
+    bad = [s for s in samples if not enc.encode_ordinary(s) == built.encode_ordinary(s) == official.encode_ordinary(s)]
+    check("tiktoken_equals_builtin", not bad, f"{len(samples)} texts: {len(HARD)} hard cases, the committed texts, 300 random"
+          + (f"; first differing {bad[0][:60]!r}: builtin {enc.encode_ordinary(bad[0])[:12]}, tiktoken {built.encode_ordinary(bad[0])[:12]}"
+             if bad else ""))
+    text = "a <|endoftext|> b"
+    ids = built.encode_ordinary(text)
+    try:
+        built.encode(text)
+        refused = False
+    except ValueError:  # tiktoken's encode refuses special tokens in text unless allowed
+        refused = True
+    special = built.encode(text, allowed_special="all")
+    check("tiktoken_endoftext_in_text_is_text", ids == enc.encode_ordinary(text) and 50256 not in ids and refused and special.count(50256) == 1,
+          f"encode_ordinary {ids}; encode refuses: {refused}; allowed_special='all' gives {special} (not used by the scripts)")
+
+    docs = os.path.join(tmp, "docs.jsonl")
+    with open(docs, "w", encoding="utf-8") as f:
+        for s in HARD:
+            f.write(json.dumps({"text": s}) + "\n")
+    outs = {}
+    for encoder in ("builtin", "tiktoken"):
+        out = os.path.join(tmp, "docs_" + encoder)
+        fineweb.main(["--input", docs, "-o", out, "-q", "--encoder", encoder, "--tokenizer", table, "--val-tokens", "8", "-j", "1"])
+        outs[encoder] = [open(os.path.join(out, f"text_{x}.bin"), "rb").read() for x in ("val_000000", "train_000001")]
+    stream = [int(t) for t in np.frombuffer(b"".join(o[1024:] for o in outs["tiktoken"]), dtype="<u2")]
+    eots = stream.count(50256)
+    check("tiktoken_fineweb_shards_equal_builtin", outs["builtin"] == outs["tiktoken"] and eots == len(HARD),
+          f"fineweb.py on {len(HARD)} hard documents (.jsonl): shards identical: {outs['builtin'] == outs['tiktoken']}, "
+          f"{eots} end-of-text ids (one per document)")
+
+    if shared and os.path.isdir(shared):
+        test_shards(shared, table, os.path.join(tmp, "tiktoken_shards"), "tiktoken")
+    else:
+        report("SKIP", "tiktoken_reproduces_shards", f"no shared data folder '{shared}'")
 
 
 def main():
@@ -150,7 +217,7 @@ def main():
             steps.append(lambda: texts.update(test_shards(shared, table, tmp)))
         else:
             report("SKIP", "bpe_reproduces_shards", f"no shared data folder '{shared}'")
-        steps += [lambda: test_whole_text_count(enc, texts), lambda: test_against_tiktoken(enc, texts)]
+        steps += [lambda: test_whole_text_count(enc, texts), lambda: tiktoken_cases(enc, vocab, texts, shared, table, tmp)]
         for step in steps:
             try:
                 step()
