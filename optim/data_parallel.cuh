@@ -242,7 +242,7 @@ public:
         }
         size_t s = 0; // state buffer index: tensors in order, their slots in order
         for (size_t k = 0; k < opt.groups().size(); k++) {
-            const size_t slots = optim_state_slots(opt.groups()[k].rule, oc_).size();
+            const size_t slots = optim_state_slots(opt.groups()[k]).size();
             for (size_t j = 0; j < slots; j++, s++) {
                 if (!opt.state()[s]) continue; // floatX (ssvr: one process only)
                 for (const OwnedPiece& p : opt.owned_pieces(k))

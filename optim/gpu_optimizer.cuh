@@ -117,7 +117,7 @@ public:
         if (layout.nsgd_scratch > 0) cudaCheck(cudaMalloc(&nsgd_scratch_, layout.nsgd_scratch * sizeof(float)));
         for (size_t k = 0; k < groups_.size(); k++) {
             std::vector<float*> slots;
-            const std::vector<std::string> names = optim_state_slots(groups_[k].rule, cfg_);
+            const std::vector<std::string> names = optim_state_slots(groups_[k]);
             for (size_t j = 0; j < names.size(); j++) {
                 state_names_.push_back(std::string(groups_[k].tensor.name) + "." + names[j]);
                 state_numel_.push_back(groups_[k].tensor.numel());
@@ -348,7 +348,7 @@ private:
             }
             layout.held.push_back(h);
             std::vector<size_t> offsets;
-            for (const std::string& slot : optim_state_slots(g.rule, cfg)) {
+            for (const std::string& slot : optim_state_slots(g)) {
                 if (is_prev_params(slot)) {
                     layout.prev_params = std::max(layout.prev_params, g.tensor.offset + g.tensor.numel());
                     continue;
