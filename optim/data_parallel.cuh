@@ -314,6 +314,10 @@ public:
         reduce_host(&v, 1, false);
         return (long)v;
     }
+    // The sums over ranks of n host values in place (the per-group update norms' squares).
+    void sum_over_ranks(double* x, int n) {
+        if (collective_) reduce_host(x, n, false);
+    }
     // Mean over ranks of a host value (each rank's loss over its own batches).
     double mean(double x) {
         if (!collective_) return x;
