@@ -537,7 +537,7 @@ RUNS = [  # name, trainer flags
                    " --schedule constant --grad-clip 0"),
     # --optim-group: SignSGD on the embeddings, SGD (its default momentum 0.9) elsewhere; signum
     # with AdamW on the norms and biases (weight decay on all) and Lion (its own beta2 0.99) on attn
-    ("group_sgd_signsgd", "--optim sgd -l 0.05 -c 0.1 --optim-group wte=signsgd:3e-3 --schedule constant --grad-clip 0.5"),
+    ("group_sgd_signsgd", "--optim sgd -l 0.05 -c 0.1 --optim-group wte=signsgd:3e-4 --schedule constant --grad-clip 0.5"),
     ("group_signum_adamw", "--optim signum -l 3e-4 -c 0.1 --wd-on all --optim-group norms=adamw:1e-3 --optim-group attn=lion"
                            " -u 1 --schedule cosine -q 0.1 --grad-clip 0"),
 ]
