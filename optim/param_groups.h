@@ -45,7 +45,7 @@ inline OptimConfig with_group_hyper(const OptimConfig& cfg, const ParamGroup& g)
     c.nesterov = g.hyper.nesterov;
     c.beta1 = g.hyper.beta1;
     c.beta2 = g.hyper.beta2;
-    c.group_rules.clear(); // a copy per tensor and step: no heap use for what the rule never reads
+    c.group_rules.clear(); // no rule reads them
     return c;
 }
 
