@@ -641,10 +641,12 @@ int main(int argc, char** argv) {
     const size_t dp_bytes = (padded_params > 0 ? 2 * (padded_params - gpt2_num_params(mc)) * sizeof(floatX) : 0) +
                             (data_parallel ? GpuDataParallel::device_bytes(cfg.dist, gpt2_num_params(mc), world) : 0);
     // -z 1: this rank's share of the optimizer state
+    // -z 1 without Muon shards the master weights too (GpuOptimizer::master_sharded): the update norms' snapshot is the shard
+    const bool master_shardable = cfg.optim.algorithm != Algorithm::Muon; // (Muon keeps them whole)
     const OptimShard planned_shard = GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
     const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
                         noise_bytes + tail_bytes + workspace_bytes + dp_bytes +
-                        (cfg.output_dir.empty() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 ? planned_shard.shard : gpt2_num_params(mc)));
+                        (cfg.output_dir.empty() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 && master_shardable ? planned_shard.shard : gpt2_num_params(mc)));
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
