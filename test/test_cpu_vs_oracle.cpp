@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
         bool sign_based = false;
         size_t flips = 0;
         std::vector<bool> flipped(want.size(), false);
+        size_t group_flips[NUM_OPTIM_GROUPS] = {}, group_numel[NUM_OPTIM_GROUPS] = {};
         for (const ParamGroup& g : optimizer.groups()) {
             const Algorithm a = g.rule;
             if (a != Algorithm::SignSGD && a != Algorithm::Signum && a != Algorithm::Lion && a != Algorithm::SSVR) continue;
@@ -134,6 +135,17 @@ int main(int argc, char** argv) {
             const std::vector<bool> f = sign_flipped(model.params, want, g.peak_lr, &n, g.tensor.offset, g.tensor.offset + g.tensor.numel());
             for (size_t i = g.tensor.offset; i < g.tensor.offset + g.tensor.numel(); i++) flipped[i] = f[i];
             flips += n;
+            group_flips[(int)g.group] += n;
+            group_numel[(int)g.group] += g.tensor.numel();
+        }
+        // --optim-group: the flip bound per sign-rule group too (a small group's wrong momentum or
+        // beta shows as flips that the whole model's bound would absorb)
+        for (int k = 0; k < NUM_OPTIM_GROUPS && !tc.optim.group_rules.empty(); k++) {
+            if (group_numel[k] == 0) continue;
+            char buf[128];
+            snprintf(buf, sizeof buf, "%zu of %zu coordinates differ by a sign flip (bound %.0e of them)", group_flips[k], group_numel[k],
+                     MAX_FLIP_FRACTION);
+            test_expect(group_flips[k] <= MAX_FLIP_FRACTION * group_numel[k], prefix + "sign_flips/" + optim_group_name((OptimGroup)k), buf);
         }
         if (sign_based) {
             char buf[128];
