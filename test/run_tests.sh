@@ -124,6 +124,8 @@ run toy_experiments bash test/test_toy.sh build
 # Logs, checkpoints, resume, non-finite steps and the noise density (runs build/test_noise_density).
 run_bg checkpoint_resume env OMP_WAIT_POLICY=passive bash test/test_checkpoint_resume.sh "$SHARED_DATA"
 run data env OMP_WAIT_POLICY=passive bash test/test_data.sh build "$SHARED_DATA"
+# --optim-group: all groups on one rule = the plain run, muon's fallback as groups, update norms, resume (CPU trainer)
+run optim_groups env OMP_WAIT_POLICY=passive bash test/test_optim_groups.sh "$SHARED_DATA"
 # ncu table from a CSV fixture, profile/benchmark commands, the PyTorch peer on the CPU,
 # train_gpt2cu --profile-kernels and --attention under the CUDA emulator.
 run speed_tools env OMP_WAIT_POLICY=passive bash test/test_speed_tools.sh "$SHARED_DATA"

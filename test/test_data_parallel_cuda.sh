@@ -6,7 +6,8 @@
 #   -pn 1 -pi fs (NCCL with one rank, without mpirun: what a one-GPU session can check),
 #   -z 0 AdamW (all-reduce; val loss averaged over ranks), -z 1 AdamW (reduce-scatter, shards,
 #   all-gather; comm_bytes in metrics.jsonl, one writer), -z 1 Muon (layers split, broadcasts),
-#   -z 1 nsgd --nsgd-norm global (the norm over the shards; tensor is refused with -z 1); -z 1 and signum-vote checkpoints resumed byte-identical.
+#   -z 1 nsgd --nsgd-norm global (the norm over the shards; tensor is refused with -z 1); -z 1 and signum-vote checkpoints resumed byte-identical;
+#   -z 1 with --optim-group (mixed rules on the shards; per-group update norms summed over the ranks).
 # Losses equal to 1e-4 relative and the step-1 update's loss change to 1e-2 (bf16 sums in another
 # order; measured about 5e-4). Also: --sign-vote 1 on one process equals plain signsgd exactly
 # (--vote-bits 2 and 8: sign(0) = 0), 2 ranks of signum by vote run with the 1-bit all-gather's
@@ -168,6 +169,24 @@ if [ "$(grep -c '"type":"config"' "$work/z1/metrics.jsonl" 2>/dev/null)" = 1 ] &
 else
     fail emu/dp/z1_metrics "want one config record and 2 train records with comm_bytes $want: $(head -c 400 "$work/z1/metrics.jsonl" 2>&1)"
 fi
+
+# ---- --optim-group (docs/param_groups.md) under -z 1: each rank applies each tensor's own rule to
+# its shard; the per-group update norms (each rank's own elements, summed over the ranks) equal
+# the one process's to 1e-2
+groups=(--optim sgd -l 0.05 --optim-group wte=adamw:1e-3 --optim-group norms=adamw)
+"$bin" "${common[@]}" -b 4 -d 64 "${groups[@]}" -o "$work/groups_one" >"$work/groups_one.out" 2>&1
+"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 "${groups[@]}" -z 1 -o "$work/groups_z1" >"$work/groups_z1.out" 2>&1
+compare emu/dp/optim_groups_z1 "$work/groups_one.out" "$work/groups_z1.out"
+verdict=$("$PYTHON" - "$work/groups_one/metrics.jsonl" "$work/groups_z1/metrics.jsonl" <<'EOF2'
+import json, sys
+one, two = ([r["update_norm"] for r in map(json.loads, open(p)) if r.get("type") == "train"] for p in sys.argv[1:3])
+errs = [abs(a[g] - b[g]) / a[g] for a, b in zip(one, two) for g in a]
+ok = len(one) == len(two) == 2 and len(errs) == 10 and max(errs) < 1e-2
+print("%s update norms of 2 steps x 5 groups: max rel diff %.1e (tol 1e-2); wte %s vs %s" %
+      ("ok" if ok else "differ", max(errs) if errs else float("nan"), [r["wte"] for r in one], [r["wte"] for r in two]))
+EOF2
+)
+case "$verdict" in ok*) pass emu/dp/optim_groups_z1_update_norms "(${verdict#ok })";; *) fail emu/dp/optim_groups_z1_update_norms "$verdict";; esac
 
 # the checkpoint rank 0 wrote at step 2 holds every shard's master weights: its change from the
 # initial model (-x 0) equals the one process's to 1e-2 (a rank's stale half would be 100% off)

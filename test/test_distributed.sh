@@ -61,6 +61,21 @@ for spec in "2 sgd 0 --noise-every 2 --noise-batches 2" "3 sgd 1" "2 adamw 1 -n 
         fail "dist/${name}_equals_one_process" "exit code: $(grep -m2 error "$work/$name.out")"
     fi
 done
+# --optim-group (docs/param_groups.md): mixed rules on -z 1's flat shards (which cut through
+# wte), and groups beside Muon's round-robin matrices (an sgd fallback on wte, mlp at its own lr)
+groups_sgd=(--optim sgd --grad-clip 0 --optim-group wte=adamw:1e-3 --optim-group attn=sgd:0.02)
+groups_muon=(--optim muon --optim-group wte=sgd --optim-group mlp=muon:0.01)
+for spec in "2 groups_sgd" "3 groups_muon"; do
+    read -r np kind <<<"$spec"
+    declare -n flags=$kind
+    "$bin" "${common[@]}" -b 6 "${flags[@]}" -o "$work/ref_$kind" >"$work/ref_$kind.out" 2>&1 || fail "dist/reference_$kind" "exit $?: $(tail -2 "$work/ref_$kind.out")"
+    if mpi "$np" "$bin" "${common[@]}" -b $((6 / np)) "${flags[@]}" -z 1 -o "$work/np${np}_${kind}_z1" >"$work/np${np}_${kind}_z1.out" 2>&1; then
+        check "dist/np${np}_${kind}_z1_equals_one_process" same "$work/ref_$kind" "$work/np${np}_${kind}_z1" 2 1e-6
+    else
+        fail "dist/np${np}_${kind}_z1_equals_one_process" "exit code: $(grep -m2 error "$work/np${np}_${kind}_z1.out")"
+    fi
+    unset -n flags
+done
 grep -q '"type":"noise"' "$work/np2_sgd_z0/metrics.jsonl" && grep -q '^s:2 phi:' "$work/np2_sgd_z0/main.log" \
     && pass dist/noise_density_record "($(grep -m1 phi: "$work/np2_sgd_z0/main.log"))" || fail dist/noise_density_record "no noise record"
 # only rank 0 writes: one config record, one line per step

@@ -7,6 +7,7 @@
 
 #include "../common/launch_env.h"
 #include "../common/train_config.h"
+#include "../optim/param_groups.h"
 #include "../optim/schedule.h"
 #include "check.h"
 
@@ -180,6 +181,43 @@ static void test_choose_gpu() {
     test_expect(negative == -1 && !error.empty(), "launch/choose_gpu_negative_local_rank", "got " + std::to_string(negative));
 }
 
+// --optim-group's defaults rule (optim_config.h resolve_optim_defaults): a group's rule takes
+// its own defaults unless the flag was given; the table (param_groups.h) gives every tensor
+// its group's rule, lr and hyperparameters, and Muon's fallback is the same table.
+static void test_optim_groups() {
+    const GPT2Config model = [] { GPT2Config m; gpt2_config_from_name("d2", &m); return m; }();
+    auto rule_of = [&](const OptimConfig& o, const char* tensor) {
+        for (const ParamGroup& g : optim_param_groups(o, model))
+            if (std::string(g.tensor.name) == tensor) return g;
+        return ParamGroup{};
+    };
+    TrainConfig a;
+    parse_train_args_string("--optim adamw --optim-group attn=lion --optim-group wte=sgd:0.5 --optim-group norms=signum", &a);
+    const ParamGroup qkvw = rule_of(a.optim, "qkvw"), wte = rule_of(a.optim, "wte"), fcb = rule_of(a.optim, "fcb"), fcw = rule_of(a.optim, "fcw");
+    test_expect(qkvw.rule == Algorithm::Lion && qkvw.peak_lr == 1e-4f && qkvw.hyper.beta2 == 0.99f && qkvw.hyper.beta1 == 0.9f &&
+                    rule_of(a.optim, "attprojw").rule == Algorithm::Lion && a.optim.beta2 == 0.95f,
+                "flags/optim_group_own_defaults", "attn: lion lr 1e-4 beta2 0.99 (adamw keeps 0.95)");
+    test_expect(wte.rule == Algorithm::SGD && wte.peak_lr == 0.5f && wte.hyper.momentum == 0.9f && wte.hyper.nesterov == 0 &&
+                    fcb.rule == Algorithm::Signum && fcb.hyper.momentum == 0.9f && rule_of(a.optim, "ln1w").rule == Algorithm::Signum &&
+                    fcw.rule == Algorithm::AdamW && fcw.peak_lr == 6e-4f && rule_of(a.optim, "wpe").rule == Algorithm::AdamW,
+                "flags/optim_group_membership", "wte sgd 0.5, norms (fcb, ln1w) signum, mlp and wpe adamw");
+    TrainConfig b;
+    parse_train_args_string("--optim adamw --beta2 0.9 --momentum 0.5 --optim-group attn=lion --optim-group wte=sgd", &b);
+    test_expect(rule_of(b.optim, "qkvw").hyper.beta2 == 0.9f && rule_of(b.optim, "wte").hyper.momentum == 0.5f,
+                "flags/optim_group_given_flags_win", "--beta2 0.9 and --momentum 0.5 reach the groups");
+    // muon: the fallback is the table's default for wte, wpe, norms; a muon group keeps -l's default (rms: 6e-4)
+    TrainConfig m;
+    parse_train_args_string("--optim muon --muon-scale rms --optim-group mlp=muon --optim-group wte=sgd", &m);
+    test_expect(rule_of(m.optim, "fcw").rule == Algorithm::Muon && rule_of(m.optim, "fcw").peak_lr == 6e-4f &&
+                    rule_of(m.optim, "fcw").hyper.momentum == 0.95f && rule_of(m.optim, "fcw").hyper.nesterov == 1 &&
+                    rule_of(m.optim, "wpe").rule == Algorithm::AdamW && rule_of(m.optim, "wpe").peak_lr == 6e-4f &&
+                    rule_of(m.optim, "wte").rule == Algorithm::SGD && rule_of(m.optim, "wte").hyper.momentum == 0.9f &&
+                    rule_of(m.optim, "qkvw").rule == Algorithm::Muon,
+                "flags/optim_group_under_muon", "mlp muon at -l 6e-4 (0.95, nesterov), wpe the adamw fallback, wte sgd (0.9)");
+    test_expect(optim_group_rules_string(a.optim) == "wte=sgd:0.5,attn=lion:9.99999975e-05,norms=signum:9.99999975e-05",
+                "flags/optim_group_rules_string", "'" + optim_group_rules_string(a.optim) + "' (group order, exact lr)");
+}
+
 int main(int argc, char** argv) {
     if (argc == 3 && std::string(argv[1]) == "--lrs") return print_lrs(argv[2]);
     test_llmc_d12_line();
@@ -188,5 +226,6 @@ int main(int argc, char** argv) {
     test_tail_index_flags();
     test_launch_ranks();
     test_choose_gpu();
+    test_optim_groups();
     return test_exit_code();
 }

@@ -36,6 +36,19 @@ expect_usage_error bad_muon_ns "--muon-ns wants quintic|polar-express" --muon-ns
 expect_usage_error muon_fallback_not_nsgd "--muon-fallback wants" --muon-fallback nsgd
 expect_usage_error bad_nsgd_norm "--nsgd-norm wants tensor\|global, got 'layer'" --nsgd-norm layer
 expect_usage_error bad_warmup_shape "--warmup-shape wants linear\|cos, got 'cosine'" --warmup-shape cosine
+# --optim-group GROUP=RULE[:LR] (docs/param_groups.md)
+expect_usage_error optim_group_unknown_group "--optim-group emb=sgd: unknown group 'emb' \(wte\|wpe\|attn\|mlp\|norms\)" --optim-group emb=sgd
+expect_usage_error optim_group_unknown_rule "--optim-group wte=adam: unknown rule 'adam'" --optim-group wte=adam
+expect_usage_error optim_group_not_group_rule "--optim-group wte=ssvr: ssvr is not a group rule" --optim-group wte=ssvr
+expect_usage_error optim_group_twice "--optim-group names group wte twice" --optim-group wte=sgd --optim-group wte=signsgd
+expect_usage_error optim_group_muon_non_matrix "--optim-group norms=muon: muon orthogonalizes matrices; group norms is not attn or mlp" --optim muon --optim-group norms=muon
+expect_usage_error optim_group_muon_without_muon "--optim-group attn=muon needs --optim muon" --optim-group attn=muon
+expect_usage_error optim_group_matrix_off_muon "under --optim muon the groups attn and mlp stay muon" --optim muon --optim-group mlp=adamw
+expect_usage_error optim_group_bad_lr "--optim-group wte=sgd:1e-x: the learning rate must be a number >= 0, got '1e-x'" --optim-group wte=sgd:1e-x
+expect_usage_error optim_group_negative_lr "the learning rate must be a number >= 0, got '-0.1'" --optim-group wte=sgd:-0.1
+expect_usage_error optim_group_no_rule "--optim-group wants GROUP=RULE\[:LR\], got 'wte'" --optim-group wte
+expect_usage_error optim_group_nsgd "--optim-group does not apply to --optim nsgd" --optim nsgd --optim-group wte=sgd
+expect_usage_error optim_group_sign_vote_mixed "--sign-vote 1 votes on one rule's signs: --optim-group wte=sgd differs from --optim signsgd" --optim signsgd --sign-vote 1 --optim-group wte=sgd
 expect_usage_error unknown_model "neither a model name .* nor a model file" -e d7
 expect_usage_error missing_shard "no_such_shard.*not found" -e d2 -t 64 -i "$work/no_such_shard.bin"
 # A model file whose header has 5 heads for width 64.
@@ -145,6 +158,7 @@ expect_note note_tail_samples_without_every "--tail-index-samples has no effect"
 expect_note note_g_without_s "-g has no effect: -s 0 never samples" -x 1 -v 0 -g 10
 expect_note note_n_without_o "-n has no effect: checkpoints are written only with -o DIR" -x 1 -v 0 -n 1
 expect_note note_beta1_for_sgd "--beta1 has no effect: --optim sgd does not use it" -x 1 -v 0 --optim sgd --beta1 0.8
+expect_note note_beta2_for_sgd_signsgd_groups "--beta2 has no effect: --optim sgd and its --optim-group rules do not use it" -x 1 -v 0 --optim sgd --optim-group wte=signsgd --beta2 0.9
 expect_note note_wsd_shape_for_cosine "--wsd-shape has no effect: it shapes --schedule wsd only" -x 1 -v 0 --wsd-shape linear
 
 # A short AdamW run: the loss must fall and the log must parse.
