@@ -190,10 +190,10 @@ def hf_config(cfg):
     return {
         "activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
         "bos_token_id": GPT2_EOT, "embd_pdrop": 0.1, "eos_token_id": GPT2_EOT, "initializer_range": 0.02,
-        "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": cfg["maxT"], "n_embd": cfg["C"],
+        "layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_embd": cfg["C"],
         "n_head": cfg["NH"], "n_inner": None, "n_layer": cfg["L"], "n_positions": cfg["maxT"],
         "reorder_and_upcast_attn": False, "resid_pdrop": 0.1, "scale_attn_by_inverse_layer_idx": False,
         "scale_attn_weights": True, "summary_activation": None, "summary_first_dropout": 0.1,
         "summary_proj_to_labels": True, "summary_type": "cls_index", "summary_use_proj": True,
-        "tie_word_embeddings": True, "use_cache": True, "vocab_size": cfg["V"],
+        "use_cache": True, "vocab_size": cfg["V"],  # tie_word_embeddings: true by default, so not written
     }

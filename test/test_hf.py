@@ -249,6 +249,18 @@ def main():
             want = made(torch.from_numpy(inputs)).logits.numpy()
         err = rel_err(trainer_logits(build, made_bin, inputs, work), want)
         check("hf/import/transformers_model/logits", err < TOL_FP32, f"rel err {err:.2e} (tol {TOL_FP32:g}) over {want.shape} logits")
+        # and back out: save_pretrained's own model.safetensors, byte for byte, and its config.json
+        back = os.path.join(work, "made_back_hf")
+        run_main(export_hf, made_bin, back)
+        same_bytes("hf/round_trip/save_pretrained_safetensors", os.path.join(made_dir, "model.safetensors"), os.path.join(back, "model.safetensors"))
+        import json
+        with open(os.path.join(made_dir, "config.json")) as f:
+            want_config = json.load(f)
+        with open(os.path.join(back, "config.json")) as f:
+            got_config = json.load(f)
+        differ = sorted(k for k in set(want_config) | set(got_config) if want_config.get(k) != got_config.get(k))
+        check("hf/round_trip/save_pretrained_config", not differ, f"{len(got_config)} fields equal" if not differ else
+              f"fields differ: {[(k, want_config.get(k), got_config.get(k)) for k in differ][:4]}")
         # the hub's gpt2 layout: a lone file, keys without "transformer.", mask buffers, lm_head.weight
         from safetensors.torch import save_file
         state = {k[len("transformer."):]: v.contiguous() for k, v in made.state_dict().items() if k.startswith("transformer.")}
