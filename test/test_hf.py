@@ -147,6 +147,14 @@ def main():
         report("FAIL", "hf", f"{build}/test_hf_logits is not built (make {build}/test_hf_logits)")
         return 1
     transformers.logging.set_verbosity_error()
+    # requirements.txt's pins are what this test runs on (scripts/setup.sh installs them)
+    from importlib.metadata import version
+    with open(os.path.join(REPO, "requirements.txt")) as f:
+        pins = dict(line.split("#")[0].strip().split("==") for line in f if "==" in line.split("#")[0])
+    used = {name: version(name) for name in ("transformers", "tokenizers", "safetensors")}
+    unmet = [f"{n} {v} (pinned {pins.get(n)})" for n, v in used.items() if pins.get(n) != v]
+    check("hf/pinned_packages", not unmet, f"{', '.join(f'{n} {v}' for n, v in used.items())} as pinned, on torch {torch.__version__}"
+          if not unmet else f"installed versions differ from requirements.txt: {', '.join(unmet)}")
     import export_hf
     import import_hf
     from gpt2_bpe import GPT2BPE
