@@ -43,7 +43,7 @@ TENSOR_NAMES = ["wte", "wpe"] + [t[0] for t in LAYER_TENSORS] + ["lnfw", "lnfb"]
 
 def layout_shapes(cfg):
     """Name -> shape of the 16 tensors (common/gpt2_layout.h), vectors without the trailing 1."""
-    L, C, V, Vp, T = cfg["L"], cfg["C"], cfg["V"], cfg["Vp"], cfg["maxT"]
+    L, C, Vp, T = cfg["L"], cfg["C"], cfg["Vp"], cfg["maxT"]
     return {"wte": (Vp, C), "wpe": (T, C), "ln1w": (L, C), "ln1b": (L, C), "qkvw": (L, 3 * C, C),
             "qkvb": (L, 3 * C), "attprojw": (L, C, C), "attprojb": (L, C), "ln2w": (L, C), "ln2b": (L, C),
             "fcw": (L, 4 * C, C), "fcb": (L, 4 * C), "fcprojw": (L, C, 4 * C), "fcprojb": (L, C),
