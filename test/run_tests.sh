@@ -86,7 +86,7 @@ start=$(date +%s)
 run docs_links "$PYTHON" test/test_docs_links.py
 echo "== building (CPU)"
 build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density \
-    build/phi_scaling build/test_toy build/toy/toy_experiments build/test_tail_index
+    build/phi_scaling build/test_toy build/toy/toy_experiments build/test_tail_index build/test_hf_logits
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -115,6 +115,9 @@ run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
 # the heavy-tail paper's tail index on synthetic alpha-stable samples, its slices and coordinates
 run tail_index build/test_tail_index
 run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
+# Hugging Face export and import: transformers' logits against the CPU trainer's (build/test_hf_logits), the
+# tokenizer files against data/gpt2_bpe.py, bit-identical round trips, bad input (offline; SKIP without transformers)
+run hf "$PYTHON" test/test_hf.py build "$SHARED_DATA"
 # The SignSGD paper's synthetic experiments (dev/toy/): the toy's rules against hand formulas and the
 # alpha-stable sampler, then `make toy` at reduced size with facts of its results (about 6 s).
 run toy build/test_toy
