@@ -674,6 +674,10 @@ int main(int argc, char** argv) {
     // ---- data
     // each rank reads its own windows (the loader splits by rank)
     DataLoader train_loader(cfg.train_glob, B, T, rank, world, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
+    if (cfg.dist.rank_data_split) {
+        train_loader.split_by_first_token(); // unequal data per rank (common/dataloader.h)
+        printf("rank data split (first token): %s\n", train_loader.split_summary().c_str());
+    }
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, world, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
@@ -686,7 +690,7 @@ int main(int argc, char** argv) {
     const OptimConfig& oc = cfg.optim;
     std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
     GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
-    if (dp) dp->attach(optimizer);
+    if (dp) dp->attach(optimizer), dp->set_seed(cfg.seed);
     if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
     print_run_plan(cfg, batch, max_steps);
     if (dp) printf("%s\n", dp->describe(optimizer).c_str());
