@@ -302,6 +302,7 @@ static int train(int argc, char** argv) {
     same_on_every_rank.end(); // each rank's own shards from here: its errors name it
     DataLoader train_loader(rank_train_glob(cfg.train_glob, rank), B, T, rank, ranks, cfg.shuffle != 0, cfg.seed);
     if (cfg.dist.rank_data_split) {
+        SameOnEveryRank same_split(comm); // every rank reads all shards for the ranges: a refusal is one line, rank 0's
         train_loader.split_by_first_token(); // unequal data per rank (common/dataloader.h)
         if (root) printf("rank data split (first token): %s\n", train_loader.split_summary().c_str());
     }

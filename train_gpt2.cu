@@ -675,6 +675,8 @@ int main(int argc, char** argv) {
     // each rank reads its own windows (the loader splits by rank)
     DataLoader train_loader(cfg.train_glob, B, T, rank, world, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
     if (cfg.dist.rank_data_split) {
+        // every rank reads all shards for the ranges: a refusal is one line, rank 0's
+        std::unique_ptr<SameOnEveryRank> same_split(launcher_world_size() > 0 && world > 1 ? new SameOnEveryRank(*comm) : nullptr);
         train_loader.split_by_first_token(); // unequal data per rank (common/dataloader.h)
         printf("rank data split (first token): %s\n", train_loader.split_summary().c_str());
     }

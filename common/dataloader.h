@@ -189,6 +189,8 @@ class DataLoader {
             fail_usage("--rank-data-split first-token: some rank's documents fill no batch of B*T+1 = %zu tokens in any shard "
                        "(%zu document(s) in all; a shard without EOT tokens is one document)", bt + 1, count);
         }
+        cached_shard_order_.clear(); // the window orders cached before the split are stale
+        cached_window_shard_ = SIZE_MAX;
         start(DataLoaderPosition{});
     }
     bool split() const { return !split_rank_of_.empty(); }

@@ -179,7 +179,13 @@ rc=$?
 # flags that need more ranks or another optimizer, and -pn without mpirun: one line, exit 2
 for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or signum" "--byzantine 1|--byzantine 1 negates" \
          "--byzantine 1 --sign-vote 1 --optim signsgd|must be fewer than the 1 process" "-pn 2|launch them with mpirun -np 2" \
-         "--vote-bits 2|it needs --sign-vote 1" "--vote-bits 4 --sign-vote 1 --optim signsgd|--vote-bits wants 1, 2 or 8"; do
+         "--vote-bits 2|it needs --sign-vote 1" "--vote-bits 4 --sign-vote 1 --optim signsgd|--vote-bits wants 1, 2 or 8" \
+         "--byzantine-mode omniscient|--byzantine-mode sets how --byzantine ranks attack the majority vote: it needs --sign-vote 1" \
+         "--byzantine-mode sneaky --sign-vote 1 --optim signsgd|--byzantine-mode wants blind or omniscient, got 'sneaky'" \
+         "--byzantine-mode omniscient --sign-vote 1 --optim signsgd|--byzantine-mode needs --byzantine K" \
+         "--vote-noise 0.1|--vote-noise 0.1 perturbs each rank's gradient before its sign in the majority vote: it needs --sign-vote 1" \
+         "--vote-noise -1 --sign-vote 1 --optim signsgd|--vote-noise wants a finite C >= 0" \
+         "--rank-data-split docs|--rank-data-split wants none or first-token, got 'docs'"; do
     args=${c%%|*}; pattern=${c#*|}
     # shellcheck disable=SC2086
     "$bin" "${vote[@]}" $args >/dev/null 2>"$work/flag.err"
@@ -187,6 +193,16 @@ for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or si
     [ $rc -eq 2 ] && [ "$(wc -l <"$work/flag.err")" -eq 1 ] && grep -q -- "$pattern" "$work/flag.err" \
         && pass "dist/flag_error_${args// /_}" "($(cat "$work/flag.err"))" || fail "dist/flag_error_${args// /_}" "exit $rc: $(cat "$work/flag.err")"
 done
+
+# --rank-data-split first-token on a shard without EOT tokens (one document: rank 1 gets nothing)
+fineweb="$shared/fineweb_sample/fineweb_edu_sample_train.bin"
+if [ -f "$fineweb" ]; then
+    timeout 60 mpirun -np 2 "$bin" "${vote[@]}" -i "$fineweb" --rank-data-split first-token >/dev/null 2>"$work/split.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/split.err")" -eq 1 ] && grep -q "rank-data-split first-token: some rank's documents fill no batch" "$work/split.err" \
+        && pass dist/rank_data_split_without_documents_one_line "($(grep '^error' "$work/split.err"))" \
+        || fail dist/rank_data_split_without_documents_one_line "exit $rc: $(grep -m3 '^error' "$work/split.err")"
+else echo "SKIP dist/rank_data_split_without_documents_one_line: no $fineweb"; fi
 
 # ---- the ranks' settings are compared before any collective (common/rank_agreement.h): an MPMD
 # launch with one flag different is one line naming the flag and both values, exit 2, within
