@@ -116,7 +116,7 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               auto: where it applies) or cuBLAS + softmax; train_gpt2cu only (default %s)\n", d.attention.c_str());
     printf("  --profile-kernels  after the run: per-phase GPU times (CUDA events, train_gpt2cu); the matmuls' share of\n"
            "               the step and their GFLOP/s (train_gpt2cpu)\n");
-    printf("  --seed N     seed for init, data order and sampling (default %llu)\n", d.seed);
+    printf("  --seed N     seed for init, data order, sampling and the vote noise (default %llu)\n", d.seed);
     printf("  --init I     counter|llmc: this project's counter-based init, or llm.c's train_gpt2.cu init\n"
            "               (its mt19937 and fill order, seeded with --seed; llm.c always uses 42) (default %s)\n", d.init.c_str());
     printf("  --no-shuffle read shards and samples in order\n");

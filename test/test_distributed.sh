@@ -8,6 +8,8 @@
 # - --sign-vote 1: the parameters after 2 steps equal the majority vote recomputed in numpy
 #   from every rank's dumped gradient (GPT2_TEST_DUMP_GRAD; ties and sign(0) present), for
 #   signsgd on 3 ranks and signum with --byzantine 1 on 2 (the flipped votes are counted);
+#   --byzantine-mode omniscient, --vote-noise (xi recomputed in numpy from the same counter RNG)
+#   and both, on 3 ranks (docs/byzantine_vote.md);
 # - comm_bytes in metrics.jsonl per scheme; a checkpoint of 2 ranks resumed with -y 1 writes
 #   byte-identical files (-z 1 adamw; signum's per-rank momenta under the vote), and a resume
 #   with another rank count is refused;
