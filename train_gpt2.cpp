@@ -301,6 +301,11 @@ static int train(int argc, char** argv) {
     std::unique_ptr<HellaSwagEval> hellaswag(cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr);
     same_on_every_rank.end(); // each rank's own shards from here: its errors name it
     DataLoader train_loader(rank_train_glob(cfg.train_glob, rank), B, T, rank, ranks, cfg.shuffle != 0, cfg.seed);
+    if (cfg.dist.rank_data_split) {
+        SameOnEveryRank same_split(comm); // every rank reads all shards for the ranges: a refusal is one line, rank 0's
+        train_loader.split_by_first_token(); // unequal data per rank (common/dataloader.h)
+        if (root) printf("rank data split (first token): %s\n", train_loader.split_summary().c_str());
+    }
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
@@ -314,6 +319,7 @@ static int train(int argc, char** argv) {
     const OptimConfig& oc = cfg.optim;
     CpuOptimizer optimizer(oc, mc, CpuDataParallel::zero1_state_ranges(cfg.dist, oc, mc, ranks, rank)); // -z 1: this rank's part only
     CpuDataParallel dp(comm, cfg.dist, optimizer, num_params);
+    dp.set_seed(cfg.seed);
     print_run_plan(cfg, batch, max_steps);
     const long long comm_bytes = dp.comm_bytes_per_step();
     if (ranks > 1) {

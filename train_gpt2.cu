@@ -678,6 +678,12 @@ int main(int argc, char** argv) {
     // ---- data
     // each rank reads its own windows (the loader splits by rank)
     DataLoader train_loader(cfg.train_glob, B, T, rank, world, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
+    if (cfg.dist.rank_data_split) {
+        // every rank reads all shards for the ranges: a refusal is one line, rank 0's
+        std::unique_ptr<SameOnEveryRank> same_split(launcher_world_size() > 0 && world > 1 ? new SameOnEveryRank(*comm) : nullptr);
+        train_loader.split_by_first_token(); // unequal data per rank (common/dataloader.h)
+        printf("rank data split (first token): %s\n", train_loader.split_summary().c_str());
+    }
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
     DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, world, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
@@ -690,7 +696,7 @@ int main(int argc, char** argv) {
     const OptimConfig& oc = cfg.optim;
     std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
     GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
-    if (dp) dp->attach(optimizer);
+    if (dp) dp->attach(optimizer), dp->set_seed(cfg.seed);
     if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
     // with -o, every rank: the train records' per-group update norms (summed over the ranks)
     std::unique_ptr<GpuUpdateNorms> update_norms(cfg.output_dir.empty() ? nullptr : new GpuUpdateNorms(model.master_count));

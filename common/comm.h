@@ -39,6 +39,9 @@ struct DistConfig {
     int sign_vote = 0;            // --sign-vote: signsgd/signum by majority vote of 1-bit signs
     int vote_bits = 1;            // --vote-bits 1|2|8: the vote's wire format (optim/sign_vote.h)
     int byzantine = 0;            // --byzantine K: ranks 0..K-1 send negated signs (research flag)
+    int byzantine_omniscient = 0; // --byzantine-mode omniscient: they vote -sign(mean honest gradient) instead (optim/sign_vote.h)
+    float vote_noise = 0.0f;      // --vote-noise C: N(0, b^2) added before each rank's sign, b = C max_ranks ||g||_inf per tensor
+    int rank_data_split = 0;      // --rank-data-split first-token: rank r keeps the documents whose first token is in its range
     bool num_processes_given = false, process_rank_given = false; // -pn/-pr on the command line (common/launch_env.h)
 };
 

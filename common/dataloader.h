@@ -9,6 +9,18 @@
 // steps to every rank (the remaining windows are skipped) so all ranks stay in step and
 // read disjoint windows.
 //
+// Unequal data per rank (--rank-data-split first-token, split_by_first_token(); for the vote
+// experiments, docs/byzantine_vote.md): the shards are read into memory and cut into documents
+// (a document starts at each EOT token, id 50256, and at the shard's first token; its first
+// token is the one after the EOT). Every first-token id goes to one rank: equal-mass ranges,
+// id x to rank floor(W (mass of the ids below x + mass(x) / 2) / total), mass counting the
+// tokens of all shards' documents, so the ranges are contiguous in id and about equally large
+// in tokens (equal-width ranges would give nearly all text to rank 0: ids are Zipf-like).
+// Rank r's stream in a shard is its documents concatenated in file order; windows as above
+// over that stream; every rank takes the same m = min over ranks of its windows in the shard
+// (all ranks compute all ranks' counts), in its own window order (permutation(m) from the same
+// keys), so the ranks stay in step and positions keep their meaning; the rest is unused.
+//
 // Memory: windows are read straight from the shard file with pread (the OS page cache does
 // the rest), so no shard is held in memory; a background thread reads the next batch into
 // the second of two host buffers (pinned when the trainer passes cudaMallocHost) while the
@@ -117,6 +129,87 @@ class DataLoader {
     size_t num_shards() const { return shards_.size(); }
     long batches_per_epoch() const { return batches_per_epoch_; }  // for this rank, all shards
     double wait_seconds() const { std::lock_guard<std::mutex> lock(mu_); return wait_seconds_; }
+    // See the top. Deterministic (no randomness: the ranges depend on the shards and W only).
+    void split_by_first_token() {
+        stop();
+        const uint16_t eot = 50256;
+        const size_t bt = (size_t)B_ * T_;
+        std::vector<std::vector<uint16_t>> tokens(shards_.size());
+        std::vector<double> mass(kVocabSize, 0.0);
+        struct Doc { size_t begin, end; int first; };
+        std::vector<std::vector<Doc>> docs(shards_.size());
+        double total = 0;
+        for (size_t k = 0; k < shards_.size(); k++) {
+            tokens[k].resize(shards_[k].tokens);
+            FILE* f = open_or_fail(shards_[k].path.c_str(), "rb");
+            fseek(f, kHeaderInts * sizeof(int32_t), SEEK_SET);
+            read_exact(f, tokens[k].data(), tokens[k].size() * sizeof(uint16_t), shards_[k].path.c_str());
+            fclose(f);
+            const std::vector<uint16_t>& t = tokens[k];
+            for (size_t b = 0; b < t.size();) {
+                size_t e = b + 1;
+                while (e < t.size() && t[e] != eot) e++;
+                const size_t at = t[b] == eot ? b + 1 : b; // the document's first token
+                if (at < e) {
+                    docs[k].push_back({b, e, t[at]});
+                    mass[t[at]] += (double)(e - b);
+                    total += (double)(e - b);
+                }
+                b = e;
+            }
+        }
+        split_rank_of_.assign(kVocabSize, 0);
+        double below = 0;
+        for (int id = 0; id < kVocabSize; id++) {
+            split_rank_of_[id] = total > 0 ? std::min(world_ - 1, (int)(world_ * (below + mass[id] / 2) / total)) : 0;
+            below += mass[id];
+        }
+        split_tokens_.assign(shards_.size(), {});
+        split_mass_.assign(world_, 0.0);
+        batches_per_epoch_ = 0;
+        total_tokens_ = 0;
+        for (size_t k = 0; k < shards_.size(); k++) {
+            std::vector<size_t> length(world_, 0);
+            for (const Doc& d : docs[k]) {
+                const int r = split_rank_of_[d.first];
+                length[r] += d.end - d.begin;
+                split_mass_[r] += (double)(d.end - d.begin);
+                if (r == rank_) split_tokens_[k].insert(split_tokens_[k].end(), tokens[k].begin() + d.begin, tokens[k].begin() + d.end);
+            }
+            size_t m = SIZE_MAX;
+            for (size_t len : length) m = std::min(m, len > 0 ? (len - 1) / bt : 0);
+            shards_[k].windows = m * (size_t)world_; // steps_in() = m
+            batches_per_epoch_ += (long)m;
+            total_tokens_ += split_tokens_[k].size();
+        }
+        if (batches_per_epoch_ == 0)
+        {
+            size_t count = 0;
+            for (const auto& d : docs) count += d.size();
+            fail_usage("--rank-data-split first-token: some rank's documents fill no batch of B*T+1 = %zu tokens in any shard "
+                       "(%zu document(s) in all; a shard without EOT tokens is one document)", bt + 1, count);
+        }
+        cached_shard_order_.clear(); // the window orders cached before the split are stale
+        cached_window_shard_ = SIZE_MAX;
+        start(DataLoaderPosition{});
+    }
+    bool split() const { return !split_rank_of_.empty(); }
+    // After split_by_first_token(): the first-token id range of rank r and its share of the tokens.
+    std::string split_summary() const {
+        std::string out;
+        for (int r = 0; r < world_; r++) {
+            int lo = -1, hi = -1;
+            for (int id = 0; id < kVocabSize; id++)
+                if (split_rank_of_[id] == r) { if (lo < 0) lo = id; hi = id; }
+            double all = 0;
+            for (double m : split_mass_) all += m;
+            char line[160];
+            snprintf(line, sizeof line, "%srank %d: first token ids %d..%d, %.1f%% of the tokens", r ? "; " : "", r, lo, hi,
+                     all > 0 ? 100.0 * split_mass_[r] / all : 0.0);
+            out += line;
+        }
+        return out + "; " + std::to_string(batches_per_epoch_) + " batches per rank per epoch";
+    }
     std::vector<std::string> shard_paths() const {
         std::vector<std::string> paths;
         for (const Shard& s : shards_) paths.push_back(s.path);
@@ -220,7 +313,7 @@ private:
     uint64_t epoch_key(uint64_t epoch) const { return splitmix64(splitmix64(seed_ ^ 0x6461746131ull) + epoch); }
     std::vector<size_t> shard_order(uint64_t epoch) const { return permutation(shards_.size(), epoch_key(epoch)); }
     std::vector<size_t> window_order(uint64_t epoch, size_t shard) const {
-        return permutation(shards_[shard].windows, splitmix64(epoch_key(epoch) + 1 + shard));
+        return permutation(split() ? steps_in(shards_[shard]) : shards_[shard].windows, splitmix64(epoch_key(epoch) + 1 + shard));
     }
 
     // Moves p forward past shards where this world size has no step left; rolls epochs over.
@@ -290,6 +383,11 @@ private:
             if (fd_ < 0) fail_runtime("cannot open shard '%s' (%s)", shards_[shard].path.c_str(), strerror(errno));
         }
         const size_t bt = (size_t)B_ * T_;
+        if (split()) { // this rank's own stream, in memory: its own window order
+            const uint16_t* w = split_tokens_[shard].data() + cached_windows_[p.sample_index / world_] * bt;
+            for (size_t i = 0; i < bt; i++) slot.inputs[i] = w[i], slot.targets[i] = w[i + 1];
+            return;
+        }
         const size_t window = cached_windows_[p.sample_index + rank_];
         const size_t bytes = (bt + 1) * sizeof(uint16_t);
         const off_t offset = (off_t)(kHeaderInts * sizeof(int32_t) + window * bt * sizeof(uint16_t));
@@ -334,6 +432,11 @@ private:
     uint64_t cached_epoch_ = 0;
     std::vector<size_t> cached_shard_order_, cached_windows_;
     size_t cached_window_shard_ = SIZE_MAX;
+
+    // --rank-data-split first-token (set before the reader starts; read-only after).
+    std::vector<int> split_rank_of_;                 // first-token id -> rank
+    std::vector<std::vector<uint16_t>> split_tokens_; // per shard: this rank's documents
+    std::vector<double> split_mass_;                  // per rank: tokens of its documents, all shards
 };
 
 // The files the train glob -i and the val glob -j both match, compared by resolved real path

@@ -17,23 +17,30 @@
 
 #include "gpt2_layout.h"
 
-inline uint64_t splitmix64(uint64_t x) {
+// The stream functions also run on the GPU (optim/sign_vote.cuh's vote noise).
+#ifdef __CUDACC__
+#define RNG_HD __host__ __device__
+#else
+#define RNG_HD
+#endif
+
+RNG_HD inline uint64_t splitmix64(uint64_t x) {
     uint64_t z = x + 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-inline uint64_t random_bits(uint64_t key, uint64_t i) { return splitmix64(splitmix64(key) + i); }
+RNG_HD inline uint64_t random_bits(uint64_t key, uint64_t i) { return splitmix64(splitmix64(key) + i); }
 
-inline double random_uniform(uint64_t key, uint64_t i) {
+RNG_HD inline double random_uniform(uint64_t key, uint64_t i) {
     return ((double)(random_bits(key, i) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 
-inline double random_normal(uint64_t key, uint64_t i) {
+RNG_HD inline double random_normal(uint64_t key, uint64_t i) {
     const double two_pi = 6.283185307179586476925286766559;
     double u1 = random_uniform(key, 2 * i), u2 = random_uniform(key, 2 * i + 1);
-    return std::sqrt(-2.0 * std::log(u1)) * std::cos(two_pi * u2);
+    return ::sqrt(-2.0 * ::log(u1)) * ::cos(two_pi * u2); // ::, not std::: callable on the device
 }
 
 // Fills the flat parameter buffer with GPT-2's initialization (see the header comment).

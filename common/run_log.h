@@ -275,7 +275,10 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"wsd_shape", json_string(wsd_shape_name(s.wsd_shape))}, {"overfit_single_batch", std::to_string(cfg.overfit_single_batch)},
         {"zero_stage", std::to_string(cfg.dist.zero_stage)}, {"sign_vote", std::to_string(cfg.dist.sign_vote)},
         {"vote_bits", std::to_string(cfg.dist.vote_bits)},
-        {"byzantine", std::to_string(cfg.dist.byzantine)}, {"processes", std::to_string(cfg.dist.num_processes)},
+        {"byzantine", std::to_string(cfg.dist.byzantine)},
+        {"byzantine_mode", json_string(cfg.dist.byzantine_omniscient ? "omniscient" : "blind")},
+        {"vote_noise", json_number(cfg.dist.vote_noise)},
+        {"rank_data_split", json_string(cfg.dist.rank_data_split ? "first-token" : "none")}, {"processes", std::to_string(cfg.dist.num_processes)},
     };
     // "optim_groups": every group's rule, lr and hyperparameters (optim/param_groups.h), --optim-group or not
     std::string groups = "{";

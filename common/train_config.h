@@ -116,7 +116,7 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               auto: where it applies) or cuBLAS + softmax; train_gpt2cu only (default %s)\n", d.attention.c_str());
     printf("  --profile-kernels  after the run: per-phase GPU times (CUDA events, train_gpt2cu); the matmuls' share of\n"
            "               the step and their GFLOP/s (train_gpt2cpu)\n");
-    printf("  --seed N     seed for init, data order and sampling (default %llu)\n", d.seed);
+    printf("  --seed N     seed for init, data order, sampling and the vote noise (default %llu)\n", d.seed);
     printf("  --init I     counter|llmc: this project's counter-based init, or llm.c's train_gpt2.cu init\n"
            "               (its mt19937 and fill order, seeded with --seed; llm.c always uses 42) (default %s)\n", d.init.c_str());
     printf("  --no-shuffle read shards and samples in order\n");
@@ -200,6 +200,14 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --vote-bits 1|2|8  the vote's wire format: 1-bit signs (sign(0) = +1), 2-bit (sign(0) = 0), both all-gathered,\n"
            "               or int8 signs all-reduced (fewer bytes beyond 16 ranks) (default %d)\n", d.dist.vote_bits);
     printf("  --byzantine K  research: K ranks send negated signs (with --sign-vote; default %d)\n", d.dist.byzantine);
+    printf("  --byzantine-mode blind|omniscient  blind: the K ranks negate their own signs; omniscient: they collude and all\n"
+           "               vote -sign(mean honest gradient), learnt by an extra all-reduce (docs/byzantine_vote.md; default %s)\n",
+           d.dist.byzantine_omniscient ? "omniscient" : "blind");
+    printf("  --vote-noise C  noisy vote (Chen et al. 2020): each rank signs g + b xi, xi ~ N(0, I), b = C x max over ranks of\n"
+           "               ||g||_inf per tensor; 0: off (with --sign-vote; default %g)\n", d.dist.vote_noise);
+    printf("  --rank-data-split none|first-token  first-token: rank r of N trains only on the documents (EOT-delimited)\n"
+           "               whose first token id is in the r-th of N equal-mass id ranges: unequal data per rank (default %s)\n",
+           d.dist.rank_data_split ? "first-token" : "none");
     printf("  every rank must run the same settings (flags, -e file, the files -i/-j match): checked at start-up, one line\n"
            "  naming the flag otherwise (exit 2). GPT2_COMM_TIMEOUT=S (environment, default 600): an MPI collective waiting\n"
            "  longer ends the job, naming the rank that never arrived\n");
@@ -450,6 +458,21 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "-ps") cfg->dist.server_ip = v;
         else if (flag == "--sign-vote") cfg->dist.sign_vote = parse_int(flag, v, 0, 1);
         else if (flag == "--byzantine") cfg->dist.byzantine = parse_int(flag, v, 0);
+        else if (flag == "--byzantine-mode") {
+            const std::string m = v;
+            if (m != "blind" && m != "omniscient") fail_usage("--byzantine-mode wants blind or omniscient, got '%s'", v);
+            cfg->dist.byzantine_omniscient = m == "omniscient";
+        }
+        else if (flag == "--vote-noise") {
+            cfg->dist.vote_noise = parse_float(flag, v);
+            if (!(cfg->dist.vote_noise >= 0.0f) || !std::isfinite(cfg->dist.vote_noise))
+                fail_usage("--vote-noise wants a finite C >= 0 (0: off), got '%s'", v);
+        }
+        else if (flag == "--rank-data-split") {
+            const std::string m = v;
+            if (m != "none" && m != "first-token") fail_usage("--rank-data-split wants none or first-token, got '%s'", v);
+            cfg->dist.rank_data_split = m == "first-token";
+        }
         else if (flag == "--vote-bits") {
             cfg->dist.vote_bits = parse_int(flag, v, 1, 8);
             if (cfg->dist.vote_bits != 1 && cfg->dist.vote_bits != 2 && cfg->dist.vote_bits != 8) fail_usage("--vote-bits wants 1, 2 or 8, got %d", cfg->dist.vote_bits);
@@ -565,6 +588,11 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
                    cfg->total_batch_tokens / tokens_per_micro, tokens_per_micro, INT_MAX);
     if (cfg->dist.zero_stage == 1 && cfg->dist.num_processes <= 1 && launcher_world_size() <= 1)
         cfg->notes.push_back("-z 1: ZeRO-1 shards the optimizer state across processes; with one process it equals -z 0");
+    const bool byzantine_mode_given = given.count("--byzantine-mode") > 0;
+    if (byzantine_mode_given && !cfg->dist.sign_vote)
+        fail_usage("--byzantine-mode sets how --byzantine ranks attack the majority vote: it needs --sign-vote 1");
+    if (byzantine_mode_given && cfg->dist.byzantine == 0) fail_usage("--byzantine-mode needs --byzantine K (K >= 1 adversarial ranks)");
+    if (cfg->dist.vote_noise > 0.0f && !cfg->dist.sign_vote) fail_usage("--vote-noise %g perturbs each rank's gradient before its sign in the majority vote: it needs --sign-vote 1", cfg->dist.vote_noise);
     if (cfg->dist.vote_bits != 1 && !cfg->dist.sign_vote) fail_usage("--vote-bits %d sets the majority vote's wire format: it needs --sign-vote 1", cfg->dist.vote_bits);
     if (cfg->recompute < 0 || cfg->recompute > 2) fail_usage("-r wants 0, 1 or 2, got %d", cfg->recompute);
     if (cfg->recompute == 2) {

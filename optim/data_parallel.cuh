@@ -19,7 +19,10 @@
 //   --sign-vote 1 (signsgd/signum): no gradient is reduced: each rank packs the signs of its own
 //         gradient or momentum (optim/sign_vote.cuh, --vote-bits 1 or 2 bits per element, the
 //         words all-gathered; or 8: int8 signs all-reduced), and every rank applies the vote.
-//         Clipping uses each rank's own norm.
+//         Clipping uses each rank's own norm. --byzantine-mode omniscient: the value each rank
+//         signs goes to an fp32 buffer, the honest ranks' sum is all-reduced and the colluders
+//         send its negated sign; --vote-noise C: b_k xi added before the sign, b_k = C x the
+//         ranks' max (all-reduced) of tensor k's ||value||_inf (optim/sign_vote.h).
 // Host scalars (the loss, the val loss, the norms) go through a small device buffer.
 // Before a checkpoint sync_for_checkpoint() brings every owner's master weights to all ranks
 // (whole master weights) and gather_state() every owner's optimizer state (and sharded master
@@ -84,6 +87,8 @@ public:
         if (d.sign_vote && d.zero_stage == 1)
             fail_usage("--sign-vote 1 sends signs, not gradients, and has no optimizer state to shard: use -z 0");
         if (d.byzantine > 0 && !d.sign_vote) fail_usage("--byzantine %d needs --sign-vote 1", d.byzantine);
+        if (d.byzantine_omniscient && d.byzantine == 0) fail_usage("--byzantine-mode omniscient needs --byzantine K (K >= 1 adversarial ranks)");
+        if (d.vote_noise > 0.0f && !d.sign_vote) fail_usage("--vote-noise %g needs --sign-vote 1", d.vote_noise);
         if (d.byzantine >= ranks_ && d.byzantine > 0)
             fail_usage("--byzantine %d needs more ranks than that (this job has %d)", d.byzantine, ranks_);
         if (d.sign_vote && d.vote_bits == 8 && ranks_ > 127)
@@ -98,9 +103,15 @@ public:
                 cudaCheck(cudaMalloc(&words_, (size_t)ranks_ * words_per_rank_ * sizeof(uint32_t)));
             }
             cudaCheck(cudaMalloc(&votes_, n_));
+            if (omniscient() || d.vote_noise > 0.0f) cudaCheck(cudaMalloc(&values_, n_ * sizeof(float)));
+            if (omniscient()) cudaCheck(cudaMalloc(&honest_, n_ * sizeof(float)));
+            if (d.vote_noise > 0.0f) cudaCheck(cudaMalloc(&linf_, NUM_PARAM_TENSORS * sizeof(float)));
         }
     }
     ~GpuDataParallel() {
+        cudaFree(values_);
+        cudaFree(honest_);
+        cudaFree(linf_);
         cudaFree(votes_);
         cudaFree(words_);
         cudaFree(scalars_);
@@ -116,7 +127,9 @@ public:
     // Device bytes besides the model's (the memory check): packed words of every rank and the votes.
     static size_t device_bytes(const DistConfig& d, size_t num_params, int ranks) {
         if (!d.sign_vote) return 0;
-        return (d.vote_bits == 8 ? 0 : (size_t)ranks * sign_vote_bytes(num_params, d.vote_bits)) + num_params;
+        const size_t values = (d.byzantine > 0 && d.byzantine_omniscient) || d.vote_noise > 0.0f ? num_params * sizeof(float) : 0;
+        const size_t honest = d.byzantine > 0 && d.byzantine_omniscient ? num_params * sizeof(float) : 0;
+        return (d.vote_bits == 8 ? 0 : (size_t)ranks * sign_vote_bytes(num_params, d.vote_bits)) + num_params + values + honest;
     }
 
     OptimShard optim_shard() const { return plan_shard(d_, n_, rank_, ranks_, collective_); }
@@ -134,6 +147,8 @@ public:
         return s;
     }
     bool sign_vote() const { return d_.sign_vote != 0; }
+    // The run's --seed: the vote noise's streams (vote_noise_key).
+    void set_seed(uint64_t seed) { seed_ = seed; }
     int ranks() const { return ranks_; }
 
     // After the backward passes: the gradients every rank's update reads.
@@ -180,13 +195,32 @@ public:
         if (d_.sign_vote) {
             PhaseScope r("optimizer/sign_vote");
             const SignVoteTable table = opt.sign_vote_table(lr_factor);
-            const bool signum = oc_.algorithm == Algorithm::Signum, byzantine = rank_ < d_.byzantine;
+            bool signum = oc_.algorithm == Algorithm::Signum;
+            const bool byzantine = rank_ < d_.byzantine, colluder = byzantine && omniscient();
+            const float* values = nullptr;
+            SignVoteNoise noise;
+            if (values_) { // the signed values in fp32 first (signum's momentum updated there)
+                sign_vote_values(values_, grads, grad_scale, table, n_, signum);
+                signum = false;
+                values = values_;
+            }
+            if (omniscient()) { // the honest ranks' sum, all-reduced; the colluders sign it (negated)
+                if (colluder) cudaCheck(cudaMemset(honest_, 0, n_ * sizeof(float)));
+                else cudaCheck(cudaMemcpy(honest_, values_, n_ * sizeof(float), cudaMemcpyDeviceToDevice));
+                if (collective_) comm_.all_reduce_sum(honest_, n_, CommDtype::F32);
+                if (colluder) values = honest_;
+            }
+            if (d_.vote_noise > 0.0f) { // every rank's own values join the max; colluders draw no noise
+                sign_vote_linf(linf_, values_, table, n_);
+                if (collective_) comm_.all_reduce_max(linf_, table.count, CommDtype::F32);
+                if (!colluder) noise = SignVoteNoise{linf_, d_.vote_noise, vote_noise_key(seed_, rank_, t)};
+            }
             if (d_.vote_bits == 8) { // the all-reduced int8 signs are the tally
-                sign_vote_pack(nullptr, votes_, grads, grad_scale, table, n_, 8, signum, byzantine);
+                sign_vote_pack(nullptr, votes_, grads, grad_scale, table, n_, 8, signum, byzantine, values, noise);
                 if (collective_) comm_.all_reduce_sum(votes_, n_, CommDtype::I8);
             } else {
                 uint32_t* mine = words_ + (size_t)rank_ * words_per_rank_;
-                sign_vote_pack(mine, nullptr, grads, grad_scale, table, n_, d_.vote_bits, signum, byzantine);
+                sign_vote_pack(mine, nullptr, grads, grad_scale, table, n_, d_.vote_bits, signum, byzantine, values, noise);
                 if (collective_) comm_.all_gather(mine, words_, words_per_rank_, CommDtype::U32);
                 sign_vote_count(votes_, words_, ranks_, n_, d_.vote_bits);
             }
@@ -332,8 +366,13 @@ public:
         const int N = ranks_;
         const double P = (double)n_ * sizeof(floatX);
         if (N == 1) return 0;
-        if (d_.sign_vote)
-            return (long)(d_.vote_bits == 8 ? ring_all_reduce_bytes((double)n_, N) : ring_all_gather_bytes((double)words_per_rank_ * 4 * N, N));
+        if (d_.sign_vote) {
+            double bytes = d_.vote_bits == 8 ? ring_all_reduce_bytes((double)n_, N) : ring_all_gather_bytes((double)words_per_rank_ * 4 * N, N);
+            // the omniscient adversaries' fp32 all-reduce of the honest values; the noise scale's max per tensor
+            if (omniscient()) bytes += ring_all_reduce_bytes((double)n_ * sizeof(float), N);
+            if (d_.vote_noise > 0.0f) bytes += ring_all_reduce_bytes((double)opt.groups().size() * sizeof(float), N);
+            return (long)bytes;
+        }
         const double padded = ring_all_gather_bytes((double)shard_ * N * sizeof(floatX), N); // one reduce-scatter or all-gather
         // -z 1: the parameters' all-gather after the gradients' reduce-scatter; Muon: the all-reduce
         // and the fallback tensors' all-gathers (their leftovers' broadcasts, under N elements each, left out)
@@ -356,7 +395,8 @@ public:
                                                           : "ZeRO-1 (reduce-scatter gradients, all-gather parameters)")
                                                 : "all-reduce of the gradients";
         snprintf(buf, sizeof buf, "data parallel: %d ranks (%s), %s%s; %.2f MB sent per rank per step", ranks_, comm_.backend(), scheme,
-                 d_.byzantine ? (", " + std::to_string(d_.byzantine) + " Byzantine rank(s)").c_str() : "", bytes_per_step(opt) / 1e6);
+                 d_.byzantine ? (", " + std::to_string(d_.byzantine) + (omniscient() ? " omniscient" : " blind") + " Byzantine rank(s)").c_str() : "",
+                 bytes_per_step(opt) / 1e6);
         std::string out = buf;
         if (opt.held_floats() < opt.whole_floats()) {
             snprintf(buf, sizeof buf, "\noptimizer state: this rank keeps %.2f MB of the whole %.2f MB", opt.held_floats() * 4 / 1e6,
@@ -373,6 +413,7 @@ public:
 
 private:
     bool muon() const { return oc_.algorithm == Algorithm::Muon; }
+    bool omniscient() const { return d_.byzantine > 0 && d_.byzantine_omniscient; }
     void reduce_host(double* v, int n, bool max) {
         cudaCheck(cudaMemcpy(scalars_, v, n * sizeof(double), cudaMemcpyHostToDevice));
         if (max) comm_.all_reduce_max(scalars_, n, CommDtype::F64);
@@ -400,4 +441,8 @@ private:
     double* scalars_ = nullptr;
     uint32_t* words_ = nullptr;
     int8_t* votes_ = nullptr;
+    uint64_t seed_ = 0;
+    float* values_ = nullptr; // --byzantine-mode omniscient or --vote-noise: the values each rank signs
+    float* honest_ = nullptr; // omniscient: the honest ranks' sum
+    float* linf_ = nullptr;   // --vote-noise: per tensor, the ranks' max ||value||_inf
 };

@@ -27,7 +27,10 @@
 //              all-gathered, or int8 signs all-reduced), and every rank applies signsgd's
 //              rule with the majority vote. The logged norms are the mean over
 //              ranks of the local norms (no global gradient exists); ranks 0..K-1 send
-//              negated signs under --byzantine K.
+//              negated signs under --byzantine K, or under --byzantine-mode omniscient all send
+//              -sign(sum of the honest ranks' values), all-reduced first; --vote-noise C adds
+//              b_k xi to each rank's value before its sign (b_k: C x the all-reduced max over
+//              ranks of tensor k's ||.||_inf). See optim/sign_vote.h.
 // ssvr runs under -z 0 only (its second gradient is all-reduced like the first).
 #pragma once
 #include <algorithm>
@@ -65,6 +68,8 @@ inline void check_data_parallel_flags(const DistConfig& d, Algorithm a, int rank
     if (d.sign_vote && !sign) fail_usage("--sign-vote 1 is for --optim signsgd or signum, not %s", algorithm_name(a));
     if (d.sign_vote && d.zero_stage == 1) fail_usage("--sign-vote 1 replaces the gradient reduction: -z 1 does not apply, leave it out");
     if (d.byzantine > 0 && !d.sign_vote) fail_usage("--byzantine %d negates the signs of the majority vote: it needs --sign-vote 1", d.byzantine);
+    if (d.byzantine_omniscient && d.byzantine == 0) fail_usage("--byzantine-mode omniscient needs --byzantine K (K >= 1 adversarial ranks)");
+    if (d.vote_noise > 0.0f && !d.sign_vote) fail_usage("--vote-noise %g needs --sign-vote 1", d.vote_noise);
     if (d.byzantine > 0 && d.byzantine >= ranks)
         fail_usage("--byzantine %d must be fewer than the %d process(es) of the job", d.byzantine, ranks);
     if (d.sign_vote && d.vote_bits == 8 && ranks > 127)
@@ -145,6 +150,8 @@ public:
         }
     }
 
+    // The run's --seed: the vote noise's streams (vote_noise_key).
+    void set_seed(uint64_t seed) { seed_ = seed; }
     bool sharded() const { return scheme_ == DpScheme::Zero1 || scheme_ == DpScheme::Zero1Muon; }
     // The flat ranges whose optimizer state rank `rank` keeps under -z 1 (for CpuOptimizer's
     // constructor, before any CpuDataParallel exists); empty when the state is not sharded.
@@ -239,7 +246,7 @@ public:
                 return;
             }
             case DpScheme::Zero1Muon: step_muon(params, grads, lr_factor, t); return;
-            case DpScheme::SignVote: step_sign_vote(params, grads, lr_factor); return;
+            case DpScheme::SignVote: step_sign_vote(params, grads, lr_factor, t); return;
         }
     }
 
@@ -337,9 +344,14 @@ public:
                 for (const auto& t : plan_.fallback) fallback += (double)((t.second - t.first) / N * N);
                 return (long long)(ring_all_reduce_bytes(n * e, N) + ring_all_gather_bytes(fallback * e, N) + ring_broadcast_bytes(matrices * e, N));
             }
-            case DpScheme::SignVote:
-                return (long long)(dist_.vote_bits == 8 ? ring_all_reduce_bytes(n, N)
-                                                        : ring_all_gather_bytes((double)sign_vote_bytes(n_, dist_.vote_bits) * N, N));
+            case DpScheme::SignVote: {
+                double bytes = dist_.vote_bits == 8 ? ring_all_reduce_bytes(n, N)
+                                                    : ring_all_gather_bytes((double)sign_vote_bytes(n_, dist_.vote_bits) * N, N);
+                // the omniscient adversaries' fp32 all-reduce of the honest values; the noise scale's max per tensor
+                if (dist_.byzantine > 0 && dist_.byzantine_omniscient) bytes += ring_all_reduce_bytes(n * sizeof(float), N);
+                if (dist_.vote_noise > 0.0f) bytes += ring_all_reduce_bytes((double)opt_.groups().size() * sizeof(float), N);
+                return (long long)bytes;
+            }
         }
         return 0;
     }
@@ -364,7 +376,7 @@ private:
         return scratch_.data();
     }
 
-    void step_sign_vote(float* params, const float* grads, float lr_factor) {
+    void step_sign_vote(float* params, const float* grads, float lr_factor, int t) {
         const float* source = grads;
         if (optimizer_algorithm() == Algorithm::Signum) {
             opt_.signum_momentum(grads);
@@ -372,7 +384,19 @@ private:
             opt_.copy_momentum(flat_.data());
             source = flat_.data();
         }
-        const bool byzantine = rank_ < dist_.byzantine;
+        const bool byzantine = rank_ < dist_.byzantine, colluder = byzantine && dist_.byzantine_omniscient;
+        const float* own = source;
+        if (dist_.byzantine > 0 && dist_.byzantine_omniscient) {
+            // the colluders learn the honest ranks' sum and all send its negated sign
+            honest_.assign(source, source + n_);
+            if (byzantine) std::fill(honest_.begin(), honest_.end(), 0.0f);
+            comm_.all_reduce_sum(honest_.data(), n_, CommDtype::F32);
+            if (byzantine) source = honest_.data();
+        }
+        if (dist_.vote_noise > 0.0f) {
+            const float* noisy = add_vote_noise(own, t, !colluder); // collective: a colluder's own value joins the max
+            if (!colluder) source = noisy;
+        }
         const int bits = dist_.vote_bits;
         vote_.resize(n_);
         if (bits == 8) {
@@ -391,8 +415,25 @@ private:
         opt_.apply_sign_vote(params, vote_.data(), lr_factor);
     }
 
+    // --vote-noise: source + b_k xi into noisy_ (b_k = C x the ranks' max of tensor k's
+    // ||source||_inf); with draw false only the max is taken part in.
+    const float* add_vote_noise(const float* source, int t, bool draw) {
+        const std::vector<ParamGroup>& groups = opt_.groups();
+        std::vector<float> scale(groups.size());
+        for (size_t k = 0; k < groups.size(); k++) scale[k] = sign_vote_linf(source, groups[k].tensor.offset, groups[k].tensor.numel());
+        comm_.all_reduce_max(scale.data(), scale.size(), CommDtype::F32);
+        if (!draw) return source;
+        noisy_.resize(n_);
+        const uint64_t key = vote_noise_key(seed_, rank_, t);
+        for (size_t k = 0; k < groups.size(); k++)
+            sign_vote_add_noise(source, groups[k].tensor.offset, groups[k].tensor.numel(), dist_.vote_noise * scale[k], key, noisy_.data());
+        return noisy_.data();
+    }
+
     Comm& comm_;
     DistConfig dist_;
+    uint64_t seed_ = 0;
+    std::vector<float> honest_, noisy_;
     CpuOptimizer& opt_;
     size_t n_;
     int ranks_, rank_;

@@ -15,14 +15,29 @@
 //      all-gathered: a ring all-reduce sends 2 (N-1)/N bytes per coordinate whatever the rank
 //      count N, the all-gather of 1-bit words (N-1)/8, so int8 sends less beyond N = 16 ranks
 //      (scripts/comm_model.py). The int8 sum holds at most 127 ranks.
-// Byzantine rank (--byzantine K: ranks 0..K-1): sends the negated signs.
+// Byzantine ranks (--byzantine K: ranks 0..K-1), by --byzantine-mode:
+//   blind       (default; Bernstein et al. 2019) each sends the negation of its own signs.
+//   omniscient  (Mengoli, Moll, Strozzi, El-Mhamdi 2025, arXiv 2502.19170: colluding adversaries
+//               that know the honest gradients) all send -sign(sum of the honest ranks' values),
+//               i.e. -sign(mean honest gradient) on every coordinate. They learn the sum by an extra
+//               fp32 all-reduce to which only honest ranks contribute (a research simulation,
+//               counted in comm_bytes). The honest values are the ones each would sign (its clipped
+//               gradient, or its signum momentum), before any --vote-noise.
+// Noisy vote (--vote-noise C; Chen, Chen, Sun, Wu, Hong, NeurIPS 2020, arXiv 1906.01736): every
+// rank that signs its own value signs x_i + b_k xi_i instead, xi_i ~ N(0, 1), independent per rank,
+// coordinate and step: value i (the flat index) of the common/rng.h stream
+// vote_noise_key(seed, rank, step); b_k = C * max over ranks of ||x over tensor k||_inf (one
+// all-reduce max of 16 floats). The noise goes in before the sign, never after the vote.
 // Vote: vote_i = sign(sum_r s_r,i), ties 0; every rank computes the same vote and applies
 // signsgd's rule with it: p -= lr*wd*p; p -= lr*vote.
 // Plain C++ with OPTIM_HD elements, so kernels can mirror it one word per thread.
 #pragma once
 #include <cstddef>
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 
+#include "../common/rng.h"
 #include "elementwise.h"
 
 inline bool sign_vote_bits_valid(int bits) { return bits == 1 || bits == 2 || bits == 8; }
@@ -88,4 +103,27 @@ inline void sign_vote_tally(const uint32_t* gathered, int ranks, size_t n, int b
 inline void sign_vote_tally_int8(const int8_t* sums, size_t n, float* vote) {
 #pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) vote[i] = (float)((sums[i] > 0) - (sums[i] < 0));
+}
+
+// ---- noisy vote (--vote-noise) and the omniscient attack (--byzantine-mode omniscient)
+
+// Distinguishes the vote noise from the init / data / rounding streams of the same seed.
+constexpr uint64_t VOTE_NOISE_SALT = 0x564f54454e4f4953ull;
+inline uint64_t vote_noise_key(uint64_t seed, int rank, int step) {
+    return random_bits(random_bits(seed ^ VOTE_NOISE_SALT, (uint64_t)rank), (uint64_t)step);
+}
+// x + b xi with xi = normal(key, i), i the flat index (b = 0: x itself).
+OPTIM_HD inline float vote_noisy_value(float x, float b, uint64_t key, size_t i) {
+    return b > 0.0f ? x + b * (float)random_normal(key, (uint64_t)i) : x;
+}
+// out[i] = x[i] + b xi_i over [offset, offset + count) (out may be x).
+inline void sign_vote_add_noise(const float* x, size_t offset, size_t count, float b, uint64_t key, float* out) {
+#pragma omp parallel for
+    for (long long j = 0; j < (long long)count; j++) out[offset + j] = vote_noisy_value(x[offset + j], b, key, offset + (size_t)j);
+}
+// ||x[offset, offset + count)||_inf.
+inline float sign_vote_linf(const float* x, size_t offset, size_t count) {
+    float m = 0.0f;
+    for (size_t j = 0; j < count; j++) m = std::max(m, std::fabs(x[offset + j]));
+    return m;
 }

@@ -3,17 +3,32 @@
 
   dp_check.py same REF_DIR DIR STEP TOL     losses of metrics.jsonl's train and val records and
                                             the parameters of model_STEP.bin: relative error <= TOL
-  dp_check.py vote DUMP_PREFIX RANKS STEPS LR MOMENTUM BYZANTINE OPTIM BITS MODEL_FILE
+  dp_check.py vote DUMP_PREFIX RANKS STEPS LR MOMENTUM BYZANTINE OPTIM BITS MODEL_FILE [MODE NOISE SEED]
                                             majority vote (--vote-bits BITS: 1 sends sign(0) as +1,
                                             2 and 8 as 0) recomputed from every rank's dumped
                                             gradients (GPT2_TEST_DUMP_GRAD), step by step, against
-                                            the parameters the run wrote (weight decay 0, constant lr)
+                                            the parameters the run wrote (weight decay 0, constant lr);
+                                            MODE blind|omniscient (--byzantine-mode), NOISE the
+                                            --vote-noise C, its xi drawn here from common/rng.h's
+                                            stream (test/gpt2_oracle.py's numpy copy) with --seed SEED
 Prints one PASS/FAIL line each (the caller adds the name); exit 1 on FAIL.
 """
 import json
 import sys
 
 import numpy as np
+
+VOTE_NOISE_SALT = 0x564f54454e4f4953  # optim/sign_vote.h
+
+
+def vote_noise(seed, rank, step, n):
+    """xi of rank RANK at step STEP: normal(vote_noise_key(seed, rank, step), i), i < n (optim/sign_vote.h)."""
+    from gpt2_oracle import random_normal, splitmix64  # (imports torch: only where noise is checked)
+
+    def random_bits(key, i):
+        with np.errstate(over="ignore"):
+            return int(splitmix64(splitmix64(np.uint64(key)) + np.uint64(i)))
+    return random_normal(random_bits(random_bits(seed ^ VOTE_NOISE_SALT, rank), step), n)
 
 
 def model_params(path, tensors=False):
@@ -77,29 +92,47 @@ def same(ref_dir, run_dir, step, tol):
     return ("PASS" if ok else "FAIL") + f" (relative errors {text}; tolerance {tol:g}; worst tensor {name} {err:.2e}, tolerance {tensor_tol:g})"
 
 
-def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, bits, model_file):
-    ranks, steps, byzantine, bits = int(ranks), int(steps), int(byzantine), int(bits)
-    lr, beta = np.float32(lr), np.float32(momentum)
+def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, bits, model_file, mode="blind", noise="0", seed="0"):
+    ranks, steps, byzantine, bits, seed = int(ranks), int(steps), int(byzantine), int(bits), int(seed)
+    lr, beta, c = np.float32(lr), np.float32(momentum), np.float32(noise)
     p = np.fromfile(f"{prefix}.step1.params.f32", dtype=np.float32).copy()
+    _, tensors = model_params(model_file, tensors=True)
     m = [np.zeros_like(p) for _ in range(ranks)]
-    ties = zeros = flipped = 0
+    ties = zeros = flipped = noise_moved = 0
     for step in range(1, steps + 1):
         before = np.fromfile(f"{prefix}.step{step}.params.f32", dtype=np.float32)
         if not np.array_equal(before, p):
             return f"FAIL the parameters before step {step} are not the reference's ({rel(before, p):.2e})"
-        signs = []
-        zero = np.ones_like(p, dtype=bool)  # every rank's value 0
+        sign = (lambda x: np.where(x < 0, -1, 1)) if bits == 1 else (lambda x: np.sign(x).astype(np.int32))
+        values = []
         for r in range(ranks):
             g = np.fromfile(f"{prefix}.step{step}.rank{r}.f32", dtype=np.float32)
             if optim == "signum":
                 m[r] = beta * m[r] + (np.float32(1) - beta) * g
                 g = m[r]
-            s = np.where(g < 0, -1, 1) if bits == 1 else np.sign(g).astype(np.int32)
-            zero &= g == 0
-            signs.append(-s if r < byzantine else s)
+            values.append(g)
+        zero = np.all([g == 0 for g in values], axis=0)  # every rank's value 0
+        sent = list(values)
+        if c > 0:  # b_k = C x the ranks' max |value| over tensor k; xi from each rank's own stream
+            for r in range(ranks):
+                if mode == "omniscient" and r < byzantine:
+                    continue
+                xi = vote_noise(seed, r, step, len(p)).astype(np.float32)
+                noisy = values[r].copy()
+                for _, a, b in tensors:
+                    scale = c * np.float32(max(np.max(np.abs(x[a:b])) for x in values))
+                    noisy[a:b] = values[r][a:b] + scale * xi[a:b]
+                noise_moved += int(np.sum(sign(noisy) != sign(values[r])))
+                sent[r] = noisy
+        signs = [sign(x) for x in sent]
+        if mode == "omniscient" and byzantine > 0:
+            honest_sum = np.sum([values[r] for r in range(byzantine, ranks)], axis=0, dtype=np.float32)
+            signs = [-sign(honest_sum) if r < byzantine else s for r, s in enumerate(signs)]
+        else:
+            signs = [-s if r < byzantine else s for r, s in enumerate(signs)]
         total = np.sum(signs, axis=0)
         v = np.sign(total).astype(np.float32)
-        honest = np.sign(np.sum([np.sign(x) * (-1 if r < byzantine else 1) for r, x in enumerate(signs)], axis=0))
+        honest = np.sign(np.sum([sign(x) for x in sent], axis=0))  # every rank sending its own sign
         ties += int(np.sum((total == 0) & ~zero))
         zeros += int(np.sum(zero))
         flipped += int(np.sum(honest != v))
@@ -107,14 +140,18 @@ def vote(prefix, ranks, steps, lr, momentum, byzantine, optim, bits, model_file)
     got = model_params(model_file)
     if byzantine > 0 and flipped == 0:
         return "FAIL --byzantine changed no vote coordinate (the test would not notice it being ignored)"
-    # with an odd rank count a tie needs a zero among the signs: rare, not required
-    if zeros == 0 or (ties == 0 and ranks % 2 == 0):
+    if c > 0 and noise_moved == 0:
+        return "FAIL --vote-noise changed no sent sign (the test would not notice it being ignored)"
+    # with an odd rank count a tie needs a zero among the signs: rare, not required;
+    # noise leaves no exact zero
+    if (zeros == 0 and c == 0) or (ties == 0 and ranks % 2 == 0 and c == 0):
         return f"FAIL the run had {ties} ties and {zeros} all-zero coordinates: the check needs both"
     err = rel(got, p)
     mismatched = int(np.sum(got != p))
     ok = err <= 1e-6 and mismatched == 0
     return ("PASS" if ok else "FAIL") + (f" ({ranks} ranks, {bits}-bit signs, {steps} steps: {ties} ties, {zeros} all-zero coordinates, "
-                                         f"{flipped} coordinates the byzantine ranks flipped; {mismatched} parameters differ, "
+                                         f"{flipped} coordinates the byzantine ranks flipped ({mode}), {noise_moved} signs the noise "
+                                         f"(C {float(c):g}) moved; {mismatched} parameters differ, "
                                          f"relative error {err:.2e})")
 
 

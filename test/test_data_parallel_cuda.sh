@@ -297,6 +297,33 @@ for spec in "1 $(( (3385088 + 31) / 32 * 4 )) 1-bit words" "8 3385088 int8 signs
         fail emu/dp/sign_vote_two_ranks_${bits}bit "$(grep -E '^(step|error)|data parallel' "$work/vote$bits.out" | tr '\n' ' ' | head -c 300)"
     fi
 done
+# --byzantine-mode omniscient on 2 ranks with int8 signs: rank 0 sends -sign(rank 1's gradient),
+# so every coordinate ties and the vote is 0: with -c 0 and the same batch every step (-a 1) the
+# master weights do not move and the two steps' losses differ only by the bf16 stochastic
+# rounding's new draw (measured 3.5e-5; under 1e-3 required); blind (rank 0 negates its own,
+# other, gradient) moved the loss by 1.5e-2 at lr 1e-2 (measured by hand; not run here). Then
+# omniscient with --vote-noise and --rank-data-split: the comm_bytes add the fp32 all-reduce of
+# the honest gradient (2 (N-1)/N 4 n) and the 16 noise scales' max (64 bytes on 2 ranks).
+for mode in omniscient; do
+    "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -a 1 -c 0 --optim signsgd -l 1e-2 --sign-vote 1 --vote-bits 8 --byzantine 1 \
+        --byzantine-mode $mode >"$work/omni_$mode.out" 2>&1
+    change=$(grep -E '^step' "$work/omni_$mode.out" | sed -E 's/.*loss ([0-9.]+).*/\1/' | awk 'NR == 1 { a = $1 } NR == 2 { d = $1 - a; print (d < 0 ? -d : d) }')
+    if grep -q "1 $mode Byzantine rank" "$work/omni_$mode.out" && [ -n "$change" ] &&
+       awk -v c="$change" -v m=$mode 'BEGIN { exit !((m == "omniscient" && c < 1e-3) || (m == "blind" && c > 1e-3)) }'; then
+        pass emu/dp/sign_vote_${mode}_two_ranks "(loss change over 2 steps of one batch: $change)"
+    else
+        fail emu/dp/sign_vote_${mode}_two_ranks "loss change '$change': $(grep -E '^(step|error)|data parallel' "$work/omni_$mode.out" | tr '\n' ' ' | head -c 300)"
+    fi
+done
+want=$(( 3385088 + 4 * 3385088 + 64 ))
+"${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -x 1 --optim signsgd --sign-vote 1 --vote-bits 8 --byzantine 1 --byzantine-mode omniscient \
+    --vote-noise 0.1 --rank-data-split first-token -o "$work/omni_noise" >"$work/omni_noise.out" 2>&1
+if grep -q "\"comm_bytes\":$want[,}]" "$work/omni_noise/metrics.jsonl" 2>/dev/null && grep -q "rank data split (first token): rank 0" "$work/omni_noise.out" &&
+   grep -qE '^step +1/1 \| loss [0-9]' "$work/omni_noise.out"; then
+    pass emu/dp/sign_vote_omniscient_noise_split "(comm_bytes $want)"
+else
+    fail emu/dp/sign_vote_omniscient_noise_split "want comm_bytes $want: $(grep -E '^(step|error)|data parallel|rank data' "$work/omni_noise.out" | tr '\n' ' ' | head -c 300)"
+fi
 # each rank's own signum momentum goes through the checkpoint (rank<r>/optim/... records): a
 # 2-rank vote resumed from step 1 writes byte-identical step-2 files
 vote=("${common[@]}" -b 2 -d 64 --optim signum --sign-vote 1 -n 1)

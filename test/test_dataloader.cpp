@@ -348,6 +348,75 @@ static void test_shared(const std::string& shared) {
                 "shared_tinyshakespeare_decodes_to_text", "first batch decodes to '" + escaped(decoded.substr(0, 40)) + "...' (" + std::to_string(decoded.size()) + " bytes)");
 }
 
+// --rank-data-split first-token on a shard written here: 90 documents [EOT, first, body...], the
+// first token one of 6 ids (100, 1100, ..., 5100) with unequal masses, every body token 20000 + the
+// document's number, so a batch token says its document. Over two epochs of W = 3 ranks: every
+// token a rank reads is from a document whose first id is in that rank's range; the ranges are
+// disjoint, ordered by rank and together hold every id; each rank's share of the tokens is within
+// one id's mass of 1/W; all ranks have the same batches per epoch; a second loader reads the same.
+static void test_rank_split() {
+    const std::string dir = g_dir + "/split";
+    mkdir(dir.c_str(), 0755);
+    std::vector<uint16_t> tokens;
+    std::vector<int> first_of_doc;
+    std::map<int, size_t> mass;
+    for (int d = 0; d < 90; d++) {
+        const int first = 100 + 1000 * ((d * d + d / 7) % 6), len = 20 + (d * 37) % 41;
+        first_of_doc.push_back(first);
+        tokens.push_back(50256);
+        tokens.push_back((uint16_t)first);
+        for (int i = 2; i < len; i++) tokens.push_back((uint16_t)(20000 + d));
+        mass[first] += (size_t)len;
+    }
+    int32_t header[256] = {20240520, 1, (int32_t)tokens.size()};
+    FILE* f = fopen((dir + "/split_train.bin").c_str(), "wb");
+    fwrite(header, sizeof header, 1, f);
+    fwrite(tokens.data(), sizeof(uint16_t), tokens.size(), f);
+    fclose(f);
+    const int W = 3;
+    std::vector<std::set<int>> ids(W);
+    std::vector<long> bpe(W);
+    bool own_only = true, same_again = true;
+    std::string detail;
+    for (int r = 0; r < W; r++) {
+        DataLoader dl(dir + "/split_train.bin", B, T, r, W, true, 5), again(dir + "/split_train.bin", B, T, r, W, true, 5);
+        dl.split_by_first_token();
+        again.split_by_first_token();
+        bpe[r] = dl.batches_per_epoch();
+        for (long s = 0; s < 2 * bpe[r]; s++) {
+            dl.next_batch();
+            again.next_batch();
+            for (int i = 0; i < BT; i++) {
+                const int t = dl.inputs()[i];
+                same_again = same_again && t == again.inputs()[i] && dl.targets()[i] == again.targets()[i];
+                if (t == 50256) continue;
+                ids[r].insert(t >= 20000 ? first_of_doc[t - 20000] : t);
+            }
+        }
+        if (r == 0) detail = dl.split_summary();
+    }
+    // the ranges: each rank's ids below the next rank's, every id read by exactly one rank
+    std::set<int> all;
+    for (int r = 0; r < W; r++) {
+        for (int id : ids[r]) own_only = own_only && !all.count(id);
+        all.insert(ids[r].begin(), ids[r].end());
+        if (r > 0 && !ids[r].empty() && !ids[r - 1].empty()) own_only = own_only && *ids[r - 1].rbegin() < *ids[r].begin();
+    }
+    // balance: rank r's ids' mass within the largest id's mass of total / W
+    size_t total = 0, largest = 0;
+    for (const auto& m : mass) total += m.second, largest = std::max(largest, m.second);
+    bool balanced = true;
+    for (int r = 0; r < W; r++) {
+        size_t m = 0;
+        for (int id : ids[r]) m += mass[id];
+        balanced = balanced && std::fabs((double)m - (double)total / W) <= (double)largest;
+    }
+    expect(own_only && all.size() == mass.size() && balanced && bpe[0] == bpe[1] && bpe[1] == bpe[2] && bpe[0] > 0 && same_again,
+           "rank_split_first_token", std::string("ranges disjoint and ordered: ") + (own_only ? "yes" : "no") + ", " + std::to_string(all.size()) +
+               " of " + std::to_string(mass.size()) + " ids read, balanced: " + (balanced ? "yes" : "no") + ", deterministic: " +
+               (same_again ? "yes" : "no") + "; " + detail);
+}
+
 int main(int argc, char** argv) {
     if (argc < 2 || argc > 3) { fprintf(stderr, "usage: %s TEST_DIR [SHARED_DATA_DIR]\n", argv[0]); return 2; }
     g_dir = argv[1];
@@ -367,6 +436,7 @@ int main(int argc, char** argv) {
     test_prefetch();
     test_errors();
     test_fake_tokenizer();
+    test_rank_split();
     const std::string shared = argc == 3 ? argv[2] : "";
     if (shared.empty() || !file_exists(shared)) test_skip("shared_data", "no shared data folder '" + shared + "'");
     else test_shared(shared);

@@ -8,6 +8,8 @@
 # - --sign-vote 1: the parameters after 2 steps equal the majority vote recomputed in numpy
 #   from every rank's dumped gradient (GPT2_TEST_DUMP_GRAD; ties and sign(0) present), for
 #   signsgd on 3 ranks and signum with --byzantine 1 on 2 (the flipped votes are counted);
+#   --byzantine-mode omniscient, --vote-noise (xi recomputed in numpy from the same counter RNG)
+#   and both, on 3 ranks (docs/byzantine_vote.md);
 # - comm_bytes in metrics.jsonl per scheme; a checkpoint of 2 ranks resumed with -y 1 writes
 #   byte-identical files (-z 1 adamw; signum's per-rank momenta under the vote), and a resume
 #   with another rank count is refused;
@@ -142,6 +144,25 @@ else fail dist/vote_signum_2_ranks_2bit_byzantine_1 "exit code: $(grep -m2 error
 if GPT2_TEST_DUMP_GRAD="$work/g8" mpi 2 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 --vote-bits 8 -o "$work/vote8" >"$work/vote8.out" 2>&1; then
     check dist/vote_signsgd_2_ranks_int8 vote "$work/g8" 2 2 1e-3 0 0 signsgd 8 "$work/vote8/model_00000002.bin"
 else fail dist/vote_signsgd_2_ranks_int8 "exit code: $(grep -m2 error "$work/vote8.out")"; fi
+# --byzantine-mode omniscient (rank 0 sends -sign(sum of ranks 1, 2)) with 2-bit signs; --vote-noise
+# (xi from the same counter RNG in numpy) with a blind Byzantine rank, signum, 1-bit; both together, int8
+if GPT2_TEST_DUMP_GRAD="$work/go" mpi 3 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 --vote-bits 2 --byzantine 1 --byzantine-mode omniscient \
+    -o "$work/vote_omni" >"$work/vote_omni.out" 2>&1; then
+    check dist/vote_signsgd_3_ranks_2bit_omniscient_1 vote "$work/go" 3 2 1e-3 0 1 signsgd 2 "$work/vote_omni/model_00000002.bin" omniscient 0 0
+else fail dist/vote_signsgd_3_ranks_2bit_omniscient_1 "exit code: $(grep -m2 error "$work/vote_omni.out")"; fi
+if GPT2_TEST_DUMP_GRAD="$work/gn" mpi 3 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --byzantine 1 --vote-noise 0.1 --seed 7 \
+    -o "$work/vote_noise" >"$work/vote_noise.out" 2>&1; then
+    check dist/vote_signum_3_ranks_1bit_noise_blind_1 vote "$work/gn" 3 2 1e-3 0.9 1 signum 1 "$work/vote_noise/model_00000002.bin" blind 0.1 7
+else fail dist/vote_signum_3_ranks_1bit_noise_blind_1 "exit code: $(grep -m2 error "$work/vote_noise.out")"; fi
+if GPT2_TEST_DUMP_GRAD="$work/gon" mpi 3 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 --vote-bits 8 --byzantine 1 --byzantine-mode omniscient \
+    --vote-noise 0.5 -o "$work/vote_omni_noise" >"$work/vote_omni_noise.out" 2>&1; then
+    check dist/vote_signsgd_3_ranks_int8_noise_omniscient_1 vote "$work/gon" 3 2 1e-3 0 1 signsgd 8 "$work/vote_omni_noise/model_00000002.bin" omniscient 0.5 42
+else fail dist/vote_signsgd_3_ranks_int8_noise_omniscient_1 "exit code: $(grep -m2 error "$work/vote_omni_noise.out")"; fi
+# the omniscient ranks' fp32 all-reduce of n floats is counted: 2 (N-1)/N 4 n bytes on top of the 2-bit all-gather
+want=$(awk -v n="$N" 'BEGIN { w = 2 * int((n + 31) / 32); printf "%d", (2 / 3) * (w * 4 * 3) + (2.0 * 2 / 3) * (4 * n) }')
+got=$(comm_bytes "$work/vote_omni")
+[ "$got" = "$want" ] && pass dist/comm_bytes_vote_omniscient "($got bytes: 2-bit signs and the honest sum's fp32 all-reduce)" \
+    || fail dist/comm_bytes_vote_omniscient "metrics $got, want $want"
 # bytes each rank sends (ring estimates): the all-gather of 1- or 2-bit words forwards the
 # other ranks' (N-1 times its own on N ranks), the int8 all-reduce 2 (N-1)/N bytes per coordinate
 for c in "vote3 $(( 2 * 4 * ((N + 31) / 32) )) 1-bit" "vote2 $(( 8 * ((N + 31) / 32) )) 2-bit" "vote8 $N int8"; do
@@ -175,7 +196,13 @@ rc=$?
 # flags that need more ranks or another optimizer, and -pn without mpirun: one line, exit 2
 for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or signum" "--byzantine 1|--byzantine 1 negates" \
          "--byzantine 1 --sign-vote 1 --optim signsgd|must be fewer than the 1 process" "-pn 2|launch them with mpirun -np 2" \
-         "--vote-bits 2|it needs --sign-vote 1" "--vote-bits 4 --sign-vote 1 --optim signsgd|--vote-bits wants 1, 2 or 8"; do
+         "--vote-bits 2|it needs --sign-vote 1" "--vote-bits 4 --sign-vote 1 --optim signsgd|--vote-bits wants 1, 2 or 8" \
+         "--byzantine-mode omniscient|--byzantine-mode sets how --byzantine ranks attack the majority vote: it needs --sign-vote 1" \
+         "--byzantine-mode sneaky --sign-vote 1 --optim signsgd|--byzantine-mode wants blind or omniscient, got 'sneaky'" \
+         "--byzantine-mode omniscient --sign-vote 1 --optim signsgd|--byzantine-mode needs --byzantine K" \
+         "--vote-noise 0.1|--vote-noise 0.1 perturbs each rank's gradient before its sign in the majority vote: it needs --sign-vote 1" \
+         "--vote-noise -1 --sign-vote 1 --optim signsgd|--vote-noise wants a finite C >= 0" \
+         "--rank-data-split docs|--rank-data-split wants none or first-token, got 'docs'"; do
     args=${c%%|*}; pattern=${c#*|}
     # shellcheck disable=SC2086
     "$bin" "${vote[@]}" $args >/dev/null 2>"$work/flag.err"
@@ -183,6 +210,16 @@ for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or si
     [ $rc -eq 2 ] && [ "$(wc -l <"$work/flag.err")" -eq 1 ] && grep -q -- "$pattern" "$work/flag.err" \
         && pass "dist/flag_error_${args// /_}" "($(cat "$work/flag.err"))" || fail "dist/flag_error_${args// /_}" "exit $rc: $(cat "$work/flag.err")"
 done
+
+# --rank-data-split first-token on a shard without EOT tokens (one document: rank 1 gets nothing)
+fineweb="$shared/fineweb_sample/fineweb_edu_sample_train.bin"
+if [ -f "$fineweb" ]; then
+    timeout 60 mpirun -np 2 "$bin" "${vote[@]}" -i "$fineweb" --rank-data-split first-token >/dev/null 2>"$work/split.err"
+    rc=$?
+    [ $rc -eq 2 ] && [ "$(grep -c '^error' "$work/split.err")" -eq 1 ] && grep -q "rank-data-split first-token: some rank's documents fill no batch" "$work/split.err" \
+        && pass dist/rank_data_split_without_documents_one_line "($(grep '^error' "$work/split.err"))" \
+        || fail dist/rank_data_split_without_documents_one_line "exit $rc: $(grep -m3 '^error' "$work/split.err")"
+else echo "SKIP dist/rank_data_split_without_documents_one_line: no $fineweb"; fi
 
 # ---- the ranks' settings are compared before any collective (common/rank_agreement.h): an MPMD
 # launch with one flag different is one line naming the flag and both values, exit 2, within

@@ -3,6 +3,11 @@
 // momentum), rank 0 Byzantine (negated), exact zeros and two-against-one / tied votes included.
 // Pack, count and apply are checked separately: the packed words, the int8 signs and the votes
 // exactly, the master weights to fp32 rounding. The int8 all-reduce is summed on the host.
+// v4 (--vote-noise, --byzantine-mode omniscient): the fp32 values a rank signs (signum's
+// momentum), each tensor's ||.||_inf, and the 2-bit words of values + c linf_k xi (xi from
+// vote_noise_key's stream, the same OPTIM_HD function as the CPU) and of -sign(values) against
+// the CPU reference, word for word (an FMA-contracted x + b xi may move a sign a GPU's rounding
+// away from 0: at most 1e-6 of the words may differ on a GPU, none under emulation).
 #include "../../optim/sign_vote.cuh"
 #include "dev_common.cuh"
 
@@ -126,10 +131,63 @@ int main(int argc, char** argv) {
         const double packed = bits == 8 ? 2.0 : R * bits / 8.0;
         return (double)n * (sizeof(floatX) + 8 + packed + 1 + 1 + 8 + sizeof(floatX));
     };
+    float* d_values = device_alloc<float>(n);
+    float* d_linf = device_alloc<float>(2);
+    const float c = 0.1f;
+    const uint64_t key = vote_noise_key(42, 1, 3);
+    auto check_noise = [&]() {
+        const std::string tag = "sign_vote/noise";
+        poison(d_values, n);
+        cudaCheck(cudaMemcpy(d_m[1], m0[1].data(), n * sizeof(float), cudaMemcpyHostToDevice));
+        sign_vote_values(d_values, d_grads[1], d_scale, table_for(d_m[1]), n, true);
+        const std::vector<float> values = download_f32(d_values, n);
+        check_close((tag + "/values").c_str(), values.data(), m_ref[1].data(), n, 1e-6);
+        sign_vote_linf(d_linf, d_values, table_for(d_m[1]), n);
+        const std::vector<float> linf = download_f32(d_linf, 2);
+        float linf_ref[2] = {0.0f, 0.0f};
+        for (size_t i = 0; i < n; i++) linf_ref[tensor_of(i)] = std::max(linf_ref[tensor_of(i)], std::fabs(values[i]));
+        test_expect(linf[0] == linf_ref[0] && linf[1] == linf_ref[1], (tag + "/linf").c_str(),
+                    ("got " + std::to_string(linf[0]) + ", " + std::to_string(linf[1]) + "; want " + std::to_string(linf_ref[0]) + ", " +
+                     std::to_string(linf_ref[1])).c_str());
+        // CPU reference: sign(values + c linf_k xi) packed as 2 bits; the omniscient -sign(values)
+        std::vector<float> noisy(n);
+        size_t moved = 0;
+        for (size_t i = 0; i < n; i++) {
+            noisy[i] = vote_noisy_value(values[i], c * linf_ref[tensor_of(i)], key, i);
+            moved += sent_sign(noisy[i], 2) != sent_sign(values[i], 2);
+        }
+        const size_t W = sign_vote_words(n, 2);
+        for (int negate = 0; negate < 2; negate++) {
+            std::vector<uint32_t> ref(W);
+            sign_vote_pack(negate ? values.data() : noisy.data(), n, 2, negate, ref.data());
+            SignVoteNoise noise;
+            if (!negate) noise = SignVoteNoise{d_linf, c, key};
+            sign_vote_pack(d_words, nullptr, d_grads[0], d_scale, table_for(nullptr), n, 2, false, negate, d_values, noise);
+            std::vector<uint32_t> words(W);
+            cudaCheck(cudaMemcpy(words.data(), d_words, W * sizeof(uint32_t), cudaMemcpyDeviceToHost));
+            size_t bad = 0;
+            for (size_t w = 0; w < W; w++) bad += words[w] != ref[w];
+#if defined(CUDA_EMULATION)
+            const size_t allowed = 0;
+#else
+            const size_t allowed = W / 1000000;
+#endif
+            const std::string name = tag + (negate ? "/omniscient_pack" : "/noisy_pack");
+            test_expect(bad <= allowed && (negate || moved > n / 10), name.c_str(),
+                        (std::to_string(bad) + " of " + std::to_string(W) + " words differ (at most " + std::to_string(allowed) + "); the noise moved " +
+                         std::to_string(moved) + " of " + std::to_string(n) + " signs").c_str());
+        }
+    };
     std::vector<DevVersion> versions = {
         {1, "1bit_pack_count_apply", [&] { check_format(1); }, [&] { timed(1); }, bytes(1)},
         {2, "2bit_pack_count_apply", [&] { check_format(2); }, [&] { timed(2); }, bytes(2)},
         {3, "int8_pack_apply", [&] { check_format(8); }, [&] { timed(8); }, bytes(8)},
+        {4, "noisy_2bit_pack", check_noise,
+         [&] {
+             sign_vote_linf(d_linf, d_values, table_for(nullptr), n);
+             sign_vote_pack(d_words, nullptr, d_grads[0], d_scale, table_for(nullptr), n, 2, false, false, d_values, SignVoteNoise{d_linf, c, key});
+         },
+         (double)n * (4 + 4 + 2.0 / 8)},
     };
     return dev_main("sign_vote.cu", argc, argv, versions);
 }
