@@ -339,7 +339,8 @@ static int train(int argc, char** argv) {
         measuring_tail ? new TailIndexSampler(tail_index_slice(mc, cfg.tail_index_wte, tail_index_layer(cfg, mc.num_layers)), cfg.tail_index_samples)
                        : nullptr);
     int start_step = 0, skips = 0;
-    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote, cfg.data_seed};
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote,
+                             optim_group_rules_string(cfg.optim), cfg.data_seed};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     int done = cfg.resume && root && resume_step == max_steps && run_done(cfg.output_dir, max_steps);
@@ -386,6 +387,7 @@ static int train(int argc, char** argv) {
     MatmulProfile profile(cfg.profile_kernels != 0);
 
     int stopped_by = 0; // the signal every rank agreed to stop on (common/stop_request.h)
+    std::vector<float> params_before; // rank 0 with -o: the parameters before the update
 
     // ---- the loop
     for (int step = start_step; step <= max_steps; step++) {
@@ -449,14 +451,18 @@ static int train(int argc, char** argv) {
             if (oc.algorithm == Algorithm::SSVR)
                 ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum, B, T, oc.grad_clip, step + 1, dp);
             dump_test_gradient(model.grads, model.params, step + 1, rank);
+            if (log.active()) params_before = model.params; // the train record's per-group update norms
             dp.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+            double update_sq[NUM_OPTIM_GROUPS] = {};
+            if (log.active())
+                add_update_sq_per_group(optimizer.groups(), params_before.data(), model.params.data(), 0, num_params, update_sq);
             profile.end_step(ms);
             const double tokens_per_s = total_batch / (ms / 1000.0);
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
                    oc.lr * lr_factor, norm, ms, tokens_per_s);
             log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
-                      ranks > 1 ? comm_bytes : -1);
+                      ranks > 1 ? comm_bytes : -1, log.active() ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
         }
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.

@@ -55,6 +55,7 @@
 #include "kernels/phase_timer.cuh"
 #include "optim/data_parallel.cuh"
 #include "optim/gpu_optimizer.cuh"
+#include "optim/update_norm.cuh"
 #include "optim/grad_clip.h"
 #include "optim/schedule.h"
 
@@ -642,7 +643,8 @@ int main(int argc, char** argv) {
     // -z 1: this rank's share of the optimizer state
     const OptimShard planned_shard = GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
     const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
-                        noise_bytes + tail_bytes + workspace_bytes + dp_bytes;
+                        noise_bytes + tail_bytes + workspace_bytes + dp_bytes +
+                        (cfg.output_dir.empty() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 ? planned_shard.shard : gpt2_num_params(mc)));
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
@@ -688,6 +690,8 @@ int main(int argc, char** argv) {
     GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
     if (dp) dp->attach(optimizer);
     if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
+    // with -o, every rank: the train records' per-group update norms (summed over the ranks)
+    std::unique_ptr<GpuUpdateNorms> update_norms(cfg.output_dir.empty() ? nullptr : new GpuUpdateNorms(model.master_count));
     print_run_plan(cfg, batch, max_steps);
     if (dp) printf("%s\n", dp->describe(optimizer).c_str());
     const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;
@@ -704,7 +708,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, world, true, tail_loader_seed(cfg.data_seed)) : nullptr);
     std::unique_ptr<GpuTailIndexSampler> tail_sampler(measuring_tail ? new GpuTailIndexSampler(tail_slice, cfg.tail_index_samples) : nullptr);
     int start_step = 0, skips = 0;
-    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world, cfg.shuffle, cfg.dist.sign_vote, cfg.data_seed};
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world, cfg.shuffle, cfg.dist.sign_vote,
+                             optim_group_rules_string(cfg.optim), cfg.data_seed};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step == max_steps && run_done(cfg.output_dir, max_steps)) { // llm.c's restart loop ends here (every rank sees the marker)
         printf("already done at step %d: %s exists\n", max_steps, done_marker_path(cfg.output_dir, max_steps).c_str());
@@ -832,8 +837,15 @@ int main(int argc, char** argv) {
                                1.0f / ((float)tokens_per_micro * grad_accum), oc.grad_clip, step + 1);
             {
                 PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
+                if (update_norms) update_norms->before_step(model.master);
                 if (dp) dp->step(optimizer, model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
                 else optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+            }
+            double update_sq[NUM_OPTIM_GROUPS] = {};
+            if (update_norms) {
+                PhaseScope r("optimizer/update_norms");
+                update_norms->after_step(optimizer, model.master, model.master_begin, rank, update_sq);
+                if (dp) dp->sum_over_ranks(update_sq, NUM_OPTIM_GROUPS);
             }
             cudaCheck(cudaDeviceSynchronize());
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -844,7 +856,7 @@ int main(int argc, char** argv) {
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
                    loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
             log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
-                      comm_bytes);
+                      comm_bytes, update_norms ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
         }
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run
@@ -862,6 +874,7 @@ int main(int argc, char** argv) {
     delete val_loader;
     delete noise_loader;
     delete noise_acc;
+    update_norms.reset();
     dp.reset();
     comm.reset();
     cuda_context_destroy();

@@ -37,6 +37,7 @@
 #include <utility>
 #include <vector>
 
+#include "../optim/param_groups.h"
 #include "noise_density.h"
 #include "tail_index.h"
 #include "train_config.h"
@@ -276,6 +277,20 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"vote_bits", std::to_string(cfg.dist.vote_bits)},
         {"byzantine", std::to_string(cfg.dist.byzantine)}, {"processes", std::to_string(cfg.dist.num_processes)},
     };
+    // "optim_groups": every group's rule, lr and hyperparameters (optim/param_groups.h), --optim-group or not
+    std::string groups = "{";
+    for (int k = 0; k < NUM_OPTIM_GROUPS; k++) {
+        const GroupRule r = optim_group_rule(o, (OptimGroup)k);
+        bool given = false; // by --optim-group
+        for (const GroupRule& g : o.group_rules) given |= g.group == r.group;
+        groups += std::string(k ? "," : "") + json_string(optim_group_name(r.group)) + ":{\"rule\":" + json_string(algorithm_name(r.rule)) +
+                  ",\"lr\":" + json_number(r.lr) + ",\"momentum\":" + json_number(r.hyper.momentum) + ",\"nesterov\":" +
+                  std::to_string(r.hyper.nesterov) + ",\"beta1\":" + json_number(r.hyper.beta1) + ",\"beta2\":" + json_number(r.hyper.beta2) +
+                  ",\"given\":" + (given ? "true" : "false") + "}";
+    }
+    groups += "}";
+    f.push_back({"optim_group", json_string(optim_group_rules_string(o))});
+    f.push_back({"optim_groups", groups});
     std::string flags = "{";
     for (size_t i = 0; i < f.size(); i++) flags += (i ? "," : "") + json_string(f[i].first) + ":" + f[i].second;
     flags += "}";
@@ -322,7 +337,8 @@ public:
     // grad_l1, grad_linf: ||g||_1 and ||g||_inf of the step's gradient (before clipping), from
     // the same pass as norm (= ||g||_2).
     void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens,
-               double grad_l1 = NAN, double grad_linf = NAN, long long comm_bytes = -1) {
+               double grad_l1 = NAN, double grad_linf = NAN, long long comm_bytes = -1,
+               const std::vector<std::pair<std::string, double>>& update_norms = {}) {
         using run_log_detail::json_number;
         run_log_detail::check_console_or_fail();
         if (!active()) return;
@@ -332,7 +348,16 @@ public:
                 ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"grad_l1\":" + json_number(grad_l1) +
                 ",\"grad_l2\":" + json_number(norm) + ",\"grad_linf\":" + json_number(grad_linf) + ",\"ms\":" + json_number(ms) +
                 ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) +
-                (comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : std::string()) + "}");
+                (comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : std::string()) + update_norm_json(update_norms) + "}");
+    }
+    // ,"update_norm":{"wte":..,...}: the L2 norm of each group's parameter change in the step
+    // (optim/param_groups.h); "" when not measured.
+    static std::string update_norm_json(const std::vector<std::pair<std::string, double>>& norms) {
+        if (norms.empty()) return "";
+        std::string out = ",\"update_norm\":{";
+        for (size_t i = 0; i < norms.size(); i++)
+            out += (i ? "," : "") + run_log_detail::json_string(norms[i].first) + ":" + run_log_detail::json_number(norms[i].second);
+        return out + "}";
     }
     void val(int step, double loss, long tokens) {
         run_log_detail::check_console_or_fail();

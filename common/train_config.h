@@ -167,6 +167,10 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               fallback at muon's lr, default lr 6e-4 (default %s)\n", muon_scale_name(d.optim.muon_scale));
     printf("  --muon-ns N  quintic|polar-express Newton-Schulz coefficients (default %s)\n", muon_ns_name(d.optim.muon_ns));
     printf("  --fallback-lr LR  its learning rate (* the fallback's default lr)\n");
+    printf("  --optim-group GROUP=RULE[:LR]  repeatable: GROUP (wte|wpe|attn: qkvw, attprojw|mlp: fcw, fcprojw|norms:\n"
+           "               LayerNorm weights and all biases) trains with RULE (sgd|signsgd|signum|adamw|lion; muon for\n"
+           "               attn|mlp under --optim muon) at LR (* RULE's default lr), with its own state and RULE's own\n"
+           "               momentum/betas unless --momentum/--nesterov/--beta1/--beta2 are given (docs/param_groups.md)\n");
     printf("  --nsgd-norm N  tensor|global: nsgd normalizes each layer slice's gradient, g/(||g||+1e-8), before the\n"
            "               momentum (the heavy-tail paper's NSGD), or steps by m/||m|| over the whole model (default %s)\n",
            nsgd_norm_name(d.optim.nsgd_norm));
@@ -250,6 +254,57 @@ inline float parse_float(const std::string& flag, const char* v) {
     if (*v == '\0' || *end != '\0' || !std::isfinite(x)) fail_usage("flag %s wants a number, got '%s'", flag.c_str(), v);
     return x;
 }
+// --optim-group GROUP=RULE[:LR] (optim/param_groups.h): one group's rule and lr. The rules
+// are the element-wise ones that update each tensor on its own (sgd, signsgd, signum, adamw,
+// lion), and muon for the matrix groups attn and mlp; nsgd and ssvr are not group rules.
+// Checks what the value alone decides; parse_train_args checks the rest after every flag.
+inline GroupRule parse_optim_group(const char* v) {
+    const std::string all = v;
+    const size_t eq = all.find('=');
+    if (eq == std::string::npos) fail_usage("--optim-group wants GROUP=RULE[:LR], got '%s'", v);
+    GroupRule r;
+    const std::string group = all.substr(0, eq), rest = all.substr(eq + 1);
+    if (!optim_group_from_name(group, &r.group))
+        fail_usage("--optim-group %s: unknown group '%s' (wte|wpe|attn|mlp|norms)", v, group.c_str());
+    const size_t colon = rest.find(':');
+    const std::string rule = rest.substr(0, colon);
+    if (!algorithm_from_name(rule, &r.rule))
+        fail_usage("--optim-group %s: unknown rule '%s' (sgd|signsgd|signum|adamw|lion, or muon for attn|mlp)", v, rule.c_str());
+    if (r.rule == Algorithm::NSGD || r.rule == Algorithm::SSVR) // a norm over many tensors, a second gradient pass
+        fail_usage("--optim-group %s: %s is not a group rule (sgd|signsgd|signum|adamw|lion, or muon for attn|mlp)", v, rule.c_str());
+    if (r.rule == Algorithm::Muon && r.group != OptimGroup::Attn && r.group != OptimGroup::Mlp)
+        fail_usage("--optim-group %s: muon orthogonalizes matrices; group %s is not attn or mlp", v, group.c_str());
+    if (colon != std::string::npos) {
+        const std::string lr = rest.substr(colon + 1);
+        char* end;
+        r.lr = strtof(lr.c_str(), &end);
+        if (lr.empty() || *end != '\0' || !std::isfinite(r.lr) || r.lr < 0)
+            fail_usage("--optim-group %s: the learning rate must be a number >= 0, got '%s'", v, lr.c_str());
+    }
+    return r;
+}
+// What --optim-group rules need of the other flags (the groups named once each already).
+inline void check_optim_groups(const TrainConfig& cfg) {
+    const OptimConfig& o = cfg.optim;
+    if (o.group_rules.empty()) return;
+    if (o.algorithm == Algorithm::NSGD || o.algorithm == Algorithm::SSVR)
+        fail_usage("--optim-group does not apply to --optim %s (its norm or second gradient spans the whole model)", algorithm_name(o.algorithm));
+    for (const GroupRule& r : o.group_rules) {
+        const char* g = optim_group_name(r.group);
+        const bool matrix_group = r.group == OptimGroup::Attn || r.group == OptimGroup::Mlp;
+        // data parallelism deals Muon's matrices whole by --optim (optim/data_parallel.h)
+        if (r.rule == Algorithm::Muon && o.algorithm != Algorithm::Muon)
+            fail_usage("--optim-group %s=muon needs --optim muon (which gives attn and mlp muon already; the group may set its lr)", g);
+        if (o.algorithm == Algorithm::Muon && matrix_group && r.rule != Algorithm::Muon)
+            fail_usage("--optim-group %s=%s: under --optim muon the groups attn and mlp stay muon (give %s=muon:LR for another lr)", g,
+                       algorithm_name(r.rule), g);
+        if (cfg.dist.sign_vote && r.rule != o.algorithm)
+            fail_usage("--sign-vote 1 votes on one rule's signs: --optim-group %s=%s differs from --optim %s (a group may set its lr only)", g,
+                       algorithm_name(r.rule), algorithm_name(o.algorithm));
+        if (r.rule == Algorithm::SGD && o.nesterov == 1 && o.momentum == 0.0f) fail_usage("--nesterov 1 needs --momentum > 0 for sgd (--optim-group %s)", g);
+    }
+}
+
 // "A:B,C:D": step windows [A, B), 0 <= A < B, in increasing order and not overlapping.
 inline std::vector<std::pair<int, int>> parse_step_windows(const std::string& flag, const char* v) {
     std::vector<std::pair<int, int>> out;
@@ -308,13 +363,23 @@ inline void notes_for_idle_flags(const std::set<std::string>& given, TrainConfig
     note_if("-nk", cfg->output_dir.empty(), "checkpoints are written only with -o DIR");
     note_if("--wsd-decay-frac", cfg->schedule.kind != Schedule::WSD, "it shapes --schedule wsd only");
     note_if("--wsd-shape", cfg->schedule.kind != Schedule::WSD, "it shapes --schedule wsd only");
-    const std::string by = std::string("--optim ") + algorithm_name(a) + " does not use it";
-    note_if("--momentum", a == Algorithm::SignSGD || a == Algorithm::AdamW || a == Algorithm::Lion, by);
-    note_if("--nesterov", a != Algorithm::SGD && !muon, by);
-    const bool betas = a == Algorithm::AdamW || a == Algorithm::Lion || (muon && (fb == Algorithm::AdamW || fb == Algorithm::Lion));
+    // the rules in use: --optim's, muon's fallback, the --optim-group rules
+    std::set<Algorithm> rules = {a};
+    if (muon) rules.insert(fb);
+    for (const GroupRule& r : cfg->optim.group_rules) rules.insert(r.rule);
+    auto uses = [&](std::initializer_list<Algorithm> any) {
+        for (Algorithm x : any)
+            if (rules.count(x)) return true;
+        return false;
+    };
+    const std::string by = std::string("--optim ") + algorithm_name(a) + (cfg->optim.group_rules.empty() ? "" : " and its --optim-group rules") +
+                           " do" + (cfg->optim.group_rules.empty() ? "es" : "") + " not use it";
+    note_if("--momentum", !uses({Algorithm::SGD, Algorithm::Signum, Algorithm::Muon, Algorithm::NSGD, Algorithm::SSVR}), by);
+    note_if("--nesterov", !uses({Algorithm::SGD, Algorithm::Muon}), by);
+    const bool betas = uses({Algorithm::AdamW, Algorithm::Lion});
     note_if("--beta1", !betas, by);
     note_if("--beta2", !betas, by);
-    note_if("--eps", !(a == Algorithm::AdamW || (muon && fb == Algorithm::AdamW)), by);
+    note_if("--eps", !uses({Algorithm::AdamW}), by);
     for (const char* f : {"--muon-ns-steps", "--muon-fallback", "--muon-scale", "--muon-ns", "--fallback-lr"}) note_if(f, !muon, by);
     note_if("--nsgd-norm", a != Algorithm::NSGD, by);
 }
@@ -454,6 +519,12 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
                 fail_usage("--muon-fallback wants sgd|signsgd|signum|adamw|lion, got '%s'", v);
         }
         else if (flag == "--fallback-lr") o.fallback_lr = parse_float(flag, v);
+        else if (flag == "--optim-group") {
+            const GroupRule r = parse_optim_group(v);
+            for (const GroupRule& other : o.group_rules)
+                if (other.group == r.group) fail_usage("--optim-group names group %s twice", optim_group_name(r.group));
+            o.group_rules.push_back(r);
+        }
         else if (flag == "--nsgd-norm") {
             if (!strcmp(v, "tensor")) o.nsgd_norm = NsgdNorm::Tensor;
             else if (!strcmp(v, "global")) o.nsgd_norm = NsgdNorm::Global;
@@ -546,6 +617,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     // per-slice norms would need each slice's sum of squares summed over the ranks that share it
     if (o.algorithm == Algorithm::NSGD && o.nsgd_norm == NsgdNorm::Tensor && cfg->dist.zero_stage == 1)
         fail_usage("-z 1 shards nsgd's layer slices across ranks: use --nsgd-norm global or -z 0 with --nsgd-norm tensor");
+    check_optim_groups(*cfg);
     notes_for_idle_flags(given, cfg);
     resolve_optim_defaults(&cfg->optim);
 }
@@ -630,6 +702,8 @@ inline void print_run_plan(const TrainConfig& cfg, const BatchPlan& b, int max_s
     printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(o.algorithm), o.lr,
            o.weight_decay, wd_on_name(o.wd_on), o.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
     if (o.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(o.muon_fallback), o.fallback_lr);
+    for (const GroupRule& r : o.group_rules)
+        printf(", group %s %s at lr %g", optim_group_name(r.group), algorithm_name(r.rule), r.lr);
     if (o.algorithm == Algorithm::NSGD) printf(", norm per %s", o.nsgd_norm == NsgdNorm::Tensor ? "layer slice" : "whole model");
     if (cfg.schedule.warmup_shape == WarmupShape::Cos) printf(", cos warmup");
     printf("\n");

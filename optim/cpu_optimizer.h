@@ -4,8 +4,9 @@
 //   sgd: "momentum" (only when momentum > 0)   signsgd: none   signum: "momentum"
 //   adamw: "exp_avg", "exp_avg_sq"             lion: "exp_avg" muon: "momentum"
 //   nsgd: "momentum"                           ssvr: "v", "prev_params"
-// Under muon the fallback rule's slots are used for the non-matrix tensors. All rules share
-// the config's momentum, nesterov, betas and eps. Gradients arrive already clipped.
+// Under muon the fallback rule's slots are used for the non-matrix tensors. Each tensor's rule
+// reads its group's momentum, nesterov and betas (ParamGroup::hyper: the config's, or an
+// --optim-group rule's own); eps is shared. Gradients arrive already clipped.
 // ssvr needs two gradients per step (optim/ssvr.h): the trainer calls ssvr_add_current with
 // the step's gradient, then (steps after the first) computes the gradient at
 // ssvr_previous_params on the same batch and passes it to ssvr_sub_previous, then step().
@@ -49,9 +50,9 @@ struct OptimStateBuffer {
     }
 };
 
-inline std::vector<std::string> optim_state_slots(Algorithm rule, const OptimConfig& cfg) {
-    switch (rule) {
-        case Algorithm::SGD: return cfg.momentum > 0.0f ? std::vector<std::string>{"momentum"} : std::vector<std::string>{};
+inline std::vector<std::string> optim_state_slots(const ParamGroup& g) {
+    switch (g.rule) {
+        case Algorithm::SGD: return g.hyper.momentum > 0.0f ? std::vector<std::string>{"momentum"} : std::vector<std::string>{};
         case Algorithm::SignSGD: return {};
         case Algorithm::Signum: return {"momentum"};
         case Algorithm::AdamW: return {"exp_avg", "exp_avg_sq"};
@@ -71,7 +72,7 @@ public:
         : cfg_(cfg), groups_(optim_param_groups(cfg, model)) {
         for (const ParamGroup& g : groups_) {
             std::vector<int> slots;
-            for (const std::string& slot : optim_state_slots(g.rule, cfg_)) {
+            for (const std::string& slot : optim_state_slots(g)) {
                 slots.push_back((int)state_.size());
                 state_.push_back({std::string(g.tensor.name) + "." + slot, g.tensor.offset, g.tensor.numel(), {}, {}});
             }
@@ -151,13 +152,14 @@ public:
                 const float* g = grads + lo;
                 const float lr = group.peak_lr * lr_factor;
                 const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
+                const RuleHyper& h = group.hyper;
                 float* s0 = slot(k, 0, at);
                 switch (group.rule) {
-                    case Algorithm::SGD: sgd_update(p, g, s0, n, {lr, wd, cfg_.momentum, cfg_.nesterov == 1}); break;
+                    case Algorithm::SGD: sgd_update(p, g, s0, n, {lr, wd, h.momentum, h.nesterov == 1}); break;
                     case Algorithm::SignSGD: signsgd_update(p, g, n, {lr, wd}); break;
-                    case Algorithm::Signum: signum_update(p, g, s0, n, {lr, wd, cfg_.momentum}); break;
-                    case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1, at), n, {lr, wd, cfg_.beta1, cfg_.beta2, cfg_.eps}, t); break;
-                    case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, cfg_.beta1, cfg_.beta2}); break;
+                    case Algorithm::Signum: signum_update(p, g, s0, n, {lr, wd, h.momentum}); break;
+                    case Algorithm::AdamW: adamw_update(p, g, s0, slot(k, 1, at), n, {lr, wd, h.beta1, h.beta2, cfg_.eps}, t); break;
+                    case Algorithm::Lion: lion_update(p, g, s0, n, {lr, wd, h.beta1, h.beta2}); break;
                     case Algorithm::Muon: break;
                     case Algorithm::NSGD:
                         if (nsgd_global) nsgd_apply(p, s0, n, nsgd_inv, {lr, wd, cfg_.momentum});
@@ -175,7 +177,7 @@ public:
         const ParamTensor& tensor = group.tensor;
         const float lr = group.peak_lr * lr_factor;
         const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
-        const MuonHyper h = {lr, wd, cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps, cfg_.muon_scale, cfg_.muon_ns};
+        const MuonHyper h = {lr, wd, group.hyper.momentum, group.hyper.nesterov == 1, cfg_.muon_ns_steps, cfg_.muon_scale, cfg_.muon_ns};
         const size_t slice = tensor.layer_numel(), at = (size_t)l * slice;
         muon_update_matrix(params + tensor.offset + at, grads + tensor.offset + at, slot(k, 0, at), tensor.rows, tensor.cols, h,
                            &scratch_);
@@ -188,7 +190,7 @@ public:
         for (size_t k = 0; k < groups_.size(); k++) {
             float* m = slot(k, 0);
             const float* g = grads + groups_[k].tensor.offset;
-            const float beta = cfg_.momentum;
+            const float beta = groups_[k].hyper.momentum;
 #pragma omp parallel for simd
             for (long long i = 0; i < (long long)groups_[k].tensor.numel(); i++) m[i] = beta * m[i] + (1.0f - beta) * g[i];
         }
@@ -251,7 +253,7 @@ public:
     static size_t allocated_floats(const OptimConfig& cfg, const GPT2Config& model, int shards = 1) {
         size_t n = 0, scratch = 0;
         for (const ParamGroup& g : optim_param_groups(cfg, model)) {
-            n += optim_state_slots(g.rule, cfg).size() * g.tensor.numel();
+            n += optim_state_slots(g).size() * g.tensor.numel();
             if (g.rule == Algorithm::Muon) scratch = std::max(scratch, muon_scratch_floats(g.tensor.rows, g.tensor.cols));
         }
         return (n + shards - 1) / shards + scratch;

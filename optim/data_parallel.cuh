@@ -242,7 +242,7 @@ public:
         }
         size_t s = 0; // state buffer index: tensors in order, their slots in order
         for (size_t k = 0; k < opt.groups().size(); k++) {
-            const size_t slots = optim_state_slots(opt.groups()[k].rule, oc_).size();
+            const size_t slots = optim_state_slots(opt.groups()[k]).size();
             for (size_t j = 0; j < slots; j++, s++) {
                 if (!opt.state()[s]) continue; // floatX (ssvr: one process only)
                 for (const OwnedPiece& p : opt.owned_pieces(k))
@@ -313,6 +313,10 @@ public:
         double v = (double)x;
         reduce_host(&v, 1, false);
         return (long)v;
+    }
+    // The sums over ranks of n host values in place (the per-group update norms' squares).
+    void sum_over_ranks(double* x, int n) {
+        if (collective_) reduce_host(x, n, false);
     }
     // Mean over ranks of a host value (each rank's loss over its own batches).
     double mean(double x) {

@@ -117,7 +117,7 @@ public:
         if (layout.nsgd_scratch > 0) cudaCheck(cudaMalloc(&nsgd_scratch_, layout.nsgd_scratch * sizeof(float)));
         for (size_t k = 0; k < groups_.size(); k++) {
             std::vector<float*> slots;
-            const std::vector<std::string> names = optim_state_slots(groups_[k].rule, cfg_);
+            const std::vector<std::string> names = optim_state_slots(groups_[k]);
             for (size_t j = 0; j < names.size(); j++) {
                 state_names_.push_back(std::string(groups_[k].tensor.name) + "." + names[j]);
                 state_numel_.push_back(groups_[k].tensor.numel());
@@ -177,9 +177,9 @@ public:
         for (Algorithm rule : elementwise_rules_) {
             NvtxRange r("optimizer/%s", algorithm_name(rule));
             switch (rule) {
-                case Algorithm::SGD:
-                    if (cfg_.momentum > 0.0f) launch<SgdMomentumRule>(rule, args, lr_factor, t);
-                    else launch<SgdPlainRule>(rule, args, lr_factor, t);
+                case Algorithm::SGD: // each sgd tensor by its group's momentum (optim_state_slots)
+                    launch<SgdMomentumRule>(rule, args, lr_factor, t);
+                    launch<SgdPlainRule>(rule, args, lr_factor, t);
                     break;
                 case Algorithm::SignSGD: launch<SignSgdRule>(rule, args, lr_factor, t); break;
                 case Algorithm::Signum: launch<SignumRule>(rule, args, lr_factor, t); break;
@@ -204,7 +204,7 @@ public:
             const size_t k = muon_tensors_[j];
             if (muon_ranges_[j].count == 0) continue;
             momentum.push_back(slots_[k][0]); // this rank's layers, one after the other
-            hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), cfg_.momentum, cfg_.nesterov == 1, cfg_.muon_ns_steps,
+            hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), groups_[k].hyper.momentum, groups_[k].hyper.nesterov == 1, cfg_.muon_ns_steps,
                              cfg_.muon_scale, cfg_.muon_ns});
         }
         muon_->step(master, params, grads, grad_scale, momentum, hyper, args.rounding_key);
@@ -348,7 +348,7 @@ private:
             }
             layout.held.push_back(h);
             std::vector<size_t> offsets;
-            for (const std::string& slot : optim_state_slots(g.rule, cfg)) {
+            for (const std::string& slot : optim_state_slots(g)) {
                 if (is_prev_params(slot)) {
                     layout.prev_params = std::max(layout.prev_params, g.tensor.offset + g.tensor.numel());
                     continue;
@@ -383,12 +383,14 @@ private:
         FusedTable<Rule> table;
         for (size_t k = 0; k < groups_.size(); k++) {
             if (groups_[k].rule != rule) continue;
+            if (rule == Algorithm::SGD && slots_[k].size() != (size_t)Rule::SLOTS) continue; // the other sgd kernel's
             if (slots_[k].size() != (size_t)Rule::SLOTS) fail_runtime("%s: %zu state buffers, the kernel expects %d", groups_[k].tensor.name, slots_[k].size(), Rule::SLOTS);
             const ParamTensor& p = groups_[k].tensor;
             size_t begin = 0, end = p.numel();
             if (shard_.shard > 0) std::tie(begin, end) = zero1_part(p, shard_, shard_.rank, !muon_tensors_.empty());
             if (end > begin)
-                table.add_range(p, begin, end - begin, slots_[k].data(), Rule::make(cfg_, groups_[k].peak_lr * lr_factor, weight_decay(k), t));
+                table.add_range(p, begin, end - begin, slots_[k].data(),
+                                Rule::make(with_group_hyper(cfg_, groups_[k]), groups_[k].peak_lr * lr_factor, weight_decay(k), t));
         }
         return table;
     }
@@ -421,7 +423,7 @@ private:
     std::vector<std::string> state_names_;
     std::vector<size_t> state_numel_;
     std::vector<HeldRange> state_held_;  // per state buffer: the tensor elements it holds
-    std::vector<Algorithm> elementwise_rules_; // the rules with a fused launch (at most one)
+    std::vector<Algorithm> elementwise_rules_; // the rules with a fused launch (one each; sgd: two, with and without momentum)
     std::vector<size_t> muon_tensors_;        // group indices of Muon's matrices
     std::unique_ptr<GpuMuon> muon_;
     std::function<void(double*)> global_sum_; // -z 1: nsgd's sum of squares over the ranks

@@ -2,7 +2,9 @@
 // Defaults that depend on the algorithm (learning rate, momentum, Nesterov, betas) are
 // left unset (negative) here and filled in by resolve_optim_defaults().
 #pragma once
+#include <cstdio>
 #include <string>
+#include <vector>
 
 enum class Algorithm { SGD, SignSGD, Signum, AdamW, Lion, Muon, NSGD, SSVR };
 enum class MuonScale { Shape, RMS };             // --muon-scale (optim/muon.h)
@@ -12,6 +14,26 @@ enum class Schedule { Cosine, Linear, Constant, WSD };
 enum class WsdShape { Sqrt, Linear }; // wsd's cool-down: 1 - sqrt(progress) (llm.c) or 1 - progress
 enum class WarmupShape { Linear, Cos }; // --warmup-shape: llm.c's linear ramp or OneCycleLR's cosine ramp
 enum class NsgdNorm { Tensor, Global };  // --nsgd-norm (optim/nsgd.h): per layer slice (the paper's) or whole model
+
+// --optim-group's parameter groups (optim/param_groups.h: which tensors each holds).
+enum class OptimGroup { Wte, Wpe, Attn, Mlp, Norms };
+constexpr int NUM_OPTIM_GROUPS = 5;
+
+// The rule-specific hyperparameters of one tensor's rule (resolved: none negative).
+struct RuleHyper {
+    float momentum;
+    int nesterov;
+    float beta1, beta2;
+};
+
+// --optim-group GROUP=RULE[:LR]: one group's own rule, lr and hyperparameters (after
+// resolve_optim_defaults: the rule's defaults where the flag was not given).
+struct GroupRule {
+    OptimGroup group;
+    Algorithm rule;
+    float lr = -1.0f; // < 0: the rule's default lr
+    RuleHyper hyper = {-1.0f, -1, -1.0f, -1.0f};
+};
 
 struct OptimConfig {
     Algorithm algorithm = Algorithm::AdamW;
@@ -30,6 +52,7 @@ struct OptimConfig {
     float fallback_lr = -1.0f;                  // < 0: the fallback algorithm's default lr
     float grad_clip = 1.0f;                     // global-norm clipping; 0 turns it off
     NsgdNorm nsgd_norm = NsgdNorm::Tensor;      // nsgd: normalize each layer slice's gradient, or the whole momentum
+    std::vector<GroupRule> group_rules;         // --optim-group, in the order given (each group at most once)
 };
 
 struct ScheduleConfig {
@@ -64,6 +87,22 @@ inline bool algorithm_from_name(const std::string& s, Algorithm* a) {
     for (Algorithm x : {Algorithm::SGD, Algorithm::SignSGD, Algorithm::Signum, Algorithm::AdamW, Algorithm::Lion, Algorithm::Muon,
                         Algorithm::NSGD, Algorithm::SSVR})
         if (s == algorithm_name(x)) { *a = x; return true; }
+    return false;
+}
+
+inline const char* optim_group_name(OptimGroup g) {
+    switch (g) {
+        case OptimGroup::Wte: return "wte";
+        case OptimGroup::Wpe: return "wpe";
+        case OptimGroup::Attn: return "attn";
+        case OptimGroup::Mlp: return "mlp";
+        case OptimGroup::Norms: return "norms";
+    }
+    return "?";
+}
+inline bool optim_group_from_name(const std::string& s, OptimGroup* g) {
+    for (OptimGroup x : {OptimGroup::Wte, OptimGroup::Wpe, OptimGroup::Attn, OptimGroup::Mlp, OptimGroup::Norms})
+        if (s == optim_group_name(x)) { *g = x; return true; }
     return false;
 }
 
@@ -111,8 +150,17 @@ inline float default_lr(Algorithm a) {
     return 1e-3f;
 }
 
-// Fills every unset (negative) field with the algorithm's default.
+// Fills every unset (negative) field with the algorithm's default. An --optim-group rule
+// takes a hyperparameter from its flag (--momentum, --nesterov, --beta1, --beta2) when the
+// flag was given, else from its own rule's default (so sgd's momentum 0.9 and a lion group's
+// beta2 0.99 whatever --optim is); its lr, when not given, is default_lr(rule) (muon: -l's).
 inline void resolve_optim_defaults(OptimConfig* o) {
+    for (GroupRule& g : o->group_rules) { // before the global fields lose their "not given" mark
+        g.hyper.momentum = o->momentum >= 0 ? o->momentum : g.rule == Algorithm::Muon ? 0.95f : 0.9f;
+        g.hyper.nesterov = o->nesterov >= 0 ? o->nesterov : g.rule == Algorithm::Muon ? 1 : 0;
+        g.hyper.beta1 = o->beta1 >= 0 ? o->beta1 : 0.9f;
+        g.hyper.beta2 = o->beta2 >= 0 ? o->beta2 : g.rule == Algorithm::Lion ? 0.99f : 0.95f;
+    }
     const bool muon_rms = o->algorithm == Algorithm::Muon && o->muon_scale == MuonScale::RMS;
     const bool nsgd_global = o->algorithm == Algorithm::NSGD && o->nsgd_norm == NsgdNorm::Global;
     if (o->lr < 0) o->lr = muon_rms ? default_lr(Algorithm::AdamW) : nsgd_global ? default_nsgd_global_lr : default_lr(o->algorithm);
@@ -124,4 +172,23 @@ inline void resolve_optim_defaults(OptimConfig* o) {
                             (o->algorithm == Algorithm::Muon && o->muon_fallback == Algorithm::Lion);
     if (o->beta1 < 0) o->beta1 = 0.9f;
     if (o->beta2 < 0) o->beta2 = lion_betas ? 0.99f : 0.95f;
+    // a muon group (attn or mlp under --optim muon) defaults to muon's own lr (--muon-scale's)
+    for (GroupRule& g : o->group_rules)
+        if (g.lr < 0) g.lr = g.rule == Algorithm::Muon ? o->lr : default_lr(g.rule);
+}
+
+// "wte=signsgd:0.003,norms=adamw:0.0006": the --optim-group rules with their resolved lr
+// (exact: %.9g), in group order (wte, wpe, attn, mlp, norms); "" without any. What a
+// checkpoint records and a resume must repeat.
+inline std::string optim_group_rules_string(const OptimConfig& cfg) {
+    std::string out;
+    for (int k = 0; k < NUM_OPTIM_GROUPS; k++) {
+        for (const GroupRule& r : cfg.group_rules) {
+            if ((int)r.group != k) continue;
+            char lr[32];
+            snprintf(lr, sizeof lr, "%.9g", r.lr);
+            out += std::string(out.empty() ? "" : ",") + optim_group_name(r.group) + "=" + algorithm_name(r.rule) + ":" + lr;
+        }
+    }
+    return out;
 }

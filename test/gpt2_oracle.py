@@ -31,7 +31,8 @@ each with its layout shape, per-layer ones stacked along dim 0):
   optim/<R>/inputs, optim/<R>/targets  int32 (3,B,T): only for runs that take a new batch
                         every step (ssvr); the others use batch/ every step
   Runs R: sgd, sgd_momentum, sgd_nesterov, signsgd, signum, adamw, lion, muon, nsgd (per layer slice),
-          nsgd_global (--nsgd-norm global), ssvr, muon_rms (--muon-scale rms), muon_polar (--muon-ns polar-express).
+          nsgd_global (--nsgd-norm global), ssvr, muon_rms (--muon-scale rms), muon_polar (--muon-ns polar-express),
+          group_sgd_signsgd, group_signum_adamw (--optim-group: each group its own optimizer, GroupedOptimizer).
 
 Step semantics (sign(0) = 0): forward and backward of the mean loss; global norm
 sqrt(sum g^2) over all parameters; when --grad-clip > 0 and the norm exceeds it, every
@@ -215,11 +216,16 @@ def parse_optim_flags(line):
     words = {"--optim": "optim", "--wd-on": "wd_on", "--muon-fallback": "fallback", "--schedule": "schedule",
              "--wsd-shape": "wsd_shape", "--muon-scale": "muon_scale", "--muon-ns": "muon_ns", "--nsgd-norm": "nsgd_norm",
              "--warmup-shape": "warmup_shape"}
+    groups = {}  # --optim-group GROUP=RULE[:LR], repeatable
     tokens = line.split()
     if len(tokens) % 2:
         raise SystemExit("error: flags '%s' are not flag/value pairs" % line)
     for flag, value in zip(tokens[::2], tokens[1::2]):
-        if flag in floats:
+        if flag == "--optim-group":
+            group, rule_lr = value.split("=")
+            rule, _, lr = rule_lr.partition(":")
+            groups[group] = (rule, f32(lr) if lr else -1.0)
+        elif flag in floats:
             s[floats[flag]] = f32(value)
         elif flag in ints:
             s[ints[flag]] = int(value)
@@ -227,7 +233,16 @@ def parse_optim_flags(line):
             s[words[flag]] = value
         else:
             raise SystemExit("error: the oracle does not know flag '%s'" % flag)
-    # resolve_optim_defaults() of optim/optim_config.h
+    # resolve_optim_defaults() of optim/optim_config.h. A group's rule takes --momentum, --nesterov,
+    # --beta1, --beta2 when given, else its own rule's defaults; its lr defaults to the rule's.
+    s["groups"] = {}
+    for group, (rule, lr) in groups.items():
+        s["groups"][group] = dict(
+            optim=rule, lr=lr if lr >= 0 else f32(DEFAULT_LR[rule]),
+            momentum=s["momentum"] if s["momentum"] >= 0 else f32("0.95" if rule == "muon" else "0.9"),
+            nesterov=s["nesterov"] if s["nesterov"] >= 0 else (1 if rule == "muon" else 0),
+            beta1=s["beta1"] if s["beta1"] >= 0 else f32("0.9"),
+            beta2=s["beta2"] if s["beta2"] >= 0 else f32("0.99" if rule == "lion" else "0.95"))
     muon_rms = s["optim"] == "muon" and s["muon_scale"] == "rms"
     if s["lr"] < 0:
         nsgd_global = s["optim"] == "nsgd" and s["nsgd_norm"] == "global"
@@ -451,6 +466,28 @@ class Muon:
         self.fallback.step(fallback_lr)
 
 
+# --optim-group's groups by tensor name (optim/param_groups.h): everything else is "norms".
+GROUP_OF = {"wte": "wte", "wpe": "wpe", "qkvw": "attn", "attprojw": "attn", "fcw": "mlp", "fcprojw": "mlp"}
+
+
+class GroupedOptimizer:
+    """--optim-group: each group's tensors under their own optimizer (own state, rule, lr and
+    hyperparameters); the groups not named share one optimizer of --optim at -l."""
+
+    def __init__(self, named_entries, s):
+        self.parts = []  # (optimizer, its peak lr)
+        rest = [(p, kind) for name, p, kind in named_entries if GROUP_OF.get(name, "norms") not in s["groups"]]
+        if rest:
+            self.parts.append((make_optimizer(rest, s), s["lr"]))
+        for group, g in s["groups"].items():
+            mine = [(p, kind) for name, p, kind in named_entries if GROUP_OF.get(name, "norms") == group]
+            self.parts.append((make_optimizer(mine, dict(s, **g)), g["lr"]))
+
+    def step(self, factor):
+        for opt, peak in self.parts:
+            opt.step(peak * factor)
+
+
 def make_optimizer(entries, s):
     if s["optim"] in ("sgd", "adamw"):
         return TorchOptimizer(entries, s, s["optim"])
@@ -498,6 +535,11 @@ RUNS = [  # name, trainer flags
     ("muon_rms", "--optim muon --muon-scale rms -l 5e-4 -c 0.1 --schedule constant --grad-clip 0"),
     ("muon_polar", "--optim muon --muon-ns polar-express -l 0.005 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4"
                    " --schedule constant --grad-clip 0"),
+    # --optim-group: SignSGD on the embeddings, SGD (its default momentum 0.9) elsewhere; signum
+    # with AdamW on the norms and biases (weight decay on all) and Lion (its own beta2 0.99) on attn
+    ("group_sgd_signsgd", "--optim sgd -l 0.05 -c 0.1 --optim-group wte=signsgd:3e-3 --schedule constant --grad-clip 0.5"),
+    ("group_signum_adamw", "--optim signum -l 3e-4 -c 0.1 --wd-on all --optim-group norms=adamw:1e-3 --optim-group attn=lion"
+                           " -u 1 --schedule cosine -q 0.1 --grad-clip 0"),
 ]
 
 
@@ -511,7 +553,9 @@ def run_optimizer(flags, init, batches, cfg):
     s = parse_optim_flags(flags)
     p = torch_params(init)
     entries = [(p[name], kind) for name, kind, _ in param_layout(cfg)]
-    opt = make_optimizer(entries, s)
+    if s["groups"] and s["optim"] in ("muon", "nsgd", "ssvr"):
+        raise SystemExit("error: the oracle has no --optim-group under --optim %s" % s["optim"])
+    opt = GroupedOptimizer([(name, p[name], kind) for name, kind, _ in param_layout(cfg)], s) if s["groups"] else make_optimizer(entries, s)
     losses, norms, lrs = [], [], []
     for step in range(STEPS):
         inputs, targets = batches[step]
@@ -529,6 +573,8 @@ def run_optimizer(flags, init, batches, cfg):
                 clip_gradients(list(q.values()), s["grad_clip"])
                 prev_grads = [q[name].grad for name, _, _ in param_layout(cfg)]
             opt.step(s["lr"] * factor, prev_grads)
+        elif s["groups"]:
+            opt.step(factor)
         elif s["optim"] == "muon":
             opt.step(s["lr"] * factor, s["fallback_lr"] * factor)
         else:

@@ -33,10 +33,12 @@ static const double MAX_FLIP_FRACTION = 1e-3;
 
 // Coordinates where ours and the oracle's parameters differ by at least a quarter of the
 // learning rate: only a sign flip of a +-lr step can do that in a correct implementation.
-static std::vector<bool> sign_flipped(const std::vector<float>& ours, const std::vector<float>& want, float lr, size_t* count) {
+// Over [begin, end) (a tensor) only.
+static std::vector<bool> sign_flipped(const std::vector<float>& ours, const std::vector<float>& want, float lr, size_t* count,
+                                      size_t begin, size_t end) {
     std::vector<bool> flipped(want.size(), false);
     *count = 0;
-    for (size_t i = 0; i < want.size(); i++)
+    for (size_t i = begin; i < end; i++)
         if (std::fabs((double)ours[i] - want[i]) >= 0.25 * lr) { flipped[i] = true; (*count)++; }
     return flipped;
 }
@@ -93,7 +95,7 @@ int main(int argc, char** argv) {
     //      (ssvr: then the gradient at the previous parameters on the same batch, train_gpt2cpu's
     //      ssvr_gradients; its run takes a new batch every step, optim/ssvr/inputs)
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "nsgd_global", "ssvr",
-                            "muon_rms", "muon_polar"}) {
+                            "muon_rms", "muon_polar", "group_sgd_signsgd", "group_signum_adamw"}) {
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail(prefix + "flags", "missing from the debug state"); continue; }
         TrainConfig tc;
@@ -120,12 +122,20 @@ int main(int argc, char** argv) {
         }
         check_close(prefix + "losses", losses.data(), state.f32(prefix + "losses").data(), 3, TOL_FP32);
         const std::vector<float>& want = state.f32(prefix + "params");
-        const Algorithm a = tc.optim.algorithm;
-        const bool sign_based = a == Algorithm::SignSGD || a == Algorithm::Signum || a == Algorithm::Lion || a == Algorithm::SSVR;
+        // the tensors a sign-based rule updates (per group: --optim-group mixes rules), at their lr
+        bool sign_based = false;
         size_t flips = 0;
         std::vector<bool> flipped(want.size(), false);
+        for (const ParamGroup& g : optimizer.groups()) {
+            const Algorithm a = g.rule;
+            if (a != Algorithm::SignSGD && a != Algorithm::Signum && a != Algorithm::Lion && a != Algorithm::SSVR) continue;
+            sign_based = true;
+            size_t n = 0;
+            const std::vector<bool> f = sign_flipped(model.params, want, g.peak_lr, &n, g.tensor.offset, g.tensor.offset + g.tensor.numel());
+            for (size_t i = g.tensor.offset; i < g.tensor.offset + g.tensor.numel(); i++) flipped[i] = f[i];
+            flips += n;
+        }
         if (sign_based) {
-            flipped = sign_flipped(model.params, want, tc.optim.lr, &flips);
             char buf[128];
             snprintf(buf, sizeof buf, "%zu of %zu coordinates differ by a sign flip (bound %.0e of them)", flips, want.size(), MAX_FLIP_FRACTION);
             if (flips <= MAX_FLIP_FRACTION * want.size()) test_pass(prefix + "sign_flips", buf);

@@ -157,11 +157,13 @@ static std::string run_name(const OptimConfig& oc) {
     if (oc.algorithm == Algorithm::Muon && oc.muon_scale == MuonScale::RMS) name += "_rms";
     if (oc.algorithm == Algorithm::Muon && oc.muon_ns == MuonNs::PolarExpress) name += "_polar";
     if (oc.algorithm == Algorithm::NSGD) name += std::string("_") + nsgd_norm_name(oc.nsgd_norm);
+    if (!oc.group_rules.empty()) name += "+" + optim_group_rules_string(oc);
     return name;
 }
 
 // Every rule, weight decay on (on different tensor sets), clipping active in some, warmup and
-// schedules in some; Muon with each kind of fallback (with state, without, with one buffer).
+// schedules in some; Muon with each kind of fallback (with state, without, with one buffer);
+// --optim-group's mixed rules.
 static const int CPU_STEPS = 10;
 static const char* CPU_RUNS[] = {
     "--optim sgd -l 0.1 --momentum 0 -c 0.1 --schedule constant --grad-clip 0 -x 10",
@@ -177,6 +179,8 @@ static const char* CPU_RUNS[] = {
     "--optim nsgd -l 0.01 --momentum 0.9 -c 0.1 -u 3 --warmup-init 0.01 --warmup-shape cos --schedule cosine --grad-clip 0.5 -x 10",
     "--optim nsgd --nsgd-norm global -l 0.05 --momentum 0.9 -c 0.1 --schedule cosine --grad-clip 0.5 -x 10",
     "--optim ssvr -l 3e-4 --momentum 0.9 -c 0.1 --schedule constant --grad-clip 1 -x 10",
+    // --optim-group: four rules in one step (sgd, signsgd, adamw, lion: each its own launch)
+    "--optim sgd -l 0.05 -c 0.1 --optim-group wte=signsgd:3e-3 --optim-group norms=adamw:1e-3 --optim-group mlp=lion --grad-clip 0.5 -x 10",
 };
 
 int main(int argc, char** argv) {
@@ -281,7 +285,7 @@ int main(int argc, char** argv) {
 
     // ---- 3 steps of each optimizer against the oracle
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "nsgd_global", "ssvr",
-                            "muon_rms", "muon_polar"}) {
+                            "muon_rms", "muon_polar", "group_sgd_signsgd", "group_signum_adamw"}) {
         if (skip_oracle_optim) break;
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail("cuda/" + prefix + "flags", "missing from the debug state"); continue; }

@@ -431,7 +431,7 @@ static double elementwise_bytes(const OptimConfig& oc, const std::vector<ParamGr
     for (const ParamGroup& g : groups)
         bytes += (double)g.tensor.numel() *
                  (g.rule == Algorithm::Muon ? 4.0 * sizeof(floatX) + 16.0 // momentum: grad, m, u; apply: O, master, param
-                                            : (double)fused_bytes_per_element((int)optim_state_slots(g.rule, oc).size()));
+                                            : (double)fused_bytes_per_element((int)optim_state_slots(g).size()));
     return bytes;
 }
 
