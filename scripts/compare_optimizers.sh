@@ -276,12 +276,18 @@ if [ "$mode" != cpu ] && ! nvidia-smi -L >/dev/null 2>&1; then
 fi
 [ -x "$bin" ] || die "trainer '$bin' not found or not executable (run make first)"
 mkdir -p "$out" || die "cannot create '$out'"
-failed=() done_dirs=()
+failed=() done_dirs=() busy=()
 source scripts/run_record.sh
 # run_one I: runs commands[I] into run_dirs[I], or skips it when it finished earlier with the same
-# command line and trainer binary (DIR/.finished, scripts/run_record.sh).
+# command line and trainer binary (DIR/.finished, scripts/run_record.sh), or when another sweep on
+# this host is running it now (DIR/.running holds that sweep's host and process id): two sweeps
+# into one --out share the work instead of clobbering each other's runs.
 run_one() {
-    local i=$1 dir=${run_dirs[$1]}
+    local i=$1 dir=${run_dirs[$1]} owner
+    owner=$(cat "$dir/.running" 2>/dev/null)
+    if [ -n "$owner" ] && [ "${owner% *}" = "$(hostname)" ] && [ "${owner#* }" != $$ ] && kill -0 "${owner#* }" 2>/dev/null; then
+        echo "== busy $dir (another sweep, process ${owner#* }, is running it)"; busy+=("$dir"); return
+    fi
     if [ $force -eq 0 ] && [ -f "$dir/.finished" ]; then
         local change; change=$(run_record_change "$dir" "${commands[$i]}" "$bin")
         if [ -z "$change" ]; then
@@ -291,15 +297,18 @@ run_one() {
         echo "note: rerunning $dir: $change"
     fi
     rm -rf "$dir"; mkdir -p "$dir"
+    echo "$(hostname) $$" >"$dir/.running"
     echo "== run $((i + 1))/${#commands[@]}: ${commands[$i]}"
     local t0; t0=$(date +%s)
     # The command line was built with printf %q, so eval gives back the exact words.
     if eval "${commands[$i]}" >"$dir/stdout.txt" 2>&1; then
+        rm -f "$dir/.running"
         run_record_write "$dir" "${commands[$i]}" "$bin" "$(( $(date +%s) - t0 ))"; done_dirs+=("$dir")
         [ $keep_models -eq 1 ] || rm -f "$dir"/model_*.bin "$dir"/state_*.bin
         tail -n 1 "$dir/stdout.txt" | sed 's/^/   /'
     else
         local rc=$?
+        rm -f "$dir/.running"
         # The trainer's one-line reason, else its last line.
         local reason; reason=$(grep -m1 '^error:' "$dir/stdout.txt" || tail -n 1 "$dir/stdout.txt")
         echo "   FAILED (exit $rc): $reason"
@@ -355,6 +364,7 @@ if [ ${#done_dirs[@]} -gt 0 ]; then
     "$PYTHON" scripts/plot_runs.py "${done_dirs[@]}" -o "$out/compare.png" --summary "$out/summary.md" || failed+=("plot")
     for n in "${edge_notes[@]}"; do echo "note: $n" | tee -a "$out/summary.md"; done
 fi
+[ ${#busy[@]} -eq 0 ] || echo "note: ${#busy[@]} run(s) left to the sweep running them (not in this summary): ${busy[*]}"
 if [ ${#failed[@]} -gt 0 ]; then
     echo "$prog: ${#failed[@]} failed: ${failed[*]}" >&2
     exit 1

@@ -535,6 +535,21 @@ def noise_table(runs):
     return "\n".join(lines)
 
 
+def phi_parts_table(runs):
+    """phi by part (docs/phi.md's groups) of every measurement that has them, one row each, the run
+    named by its directory; '' when none has."""
+    rows = [(r, step, parts) for r in runs for step, parts in r.phi_parts]
+    if not rows:
+        return ""
+    labels = [label for label, _, _ in PHI_PARTS]
+    lines = ["| run (directory) | step | " + " | ".join(labels) + " | whole model |", "|---|---|" + "---|" * (len(labels) + 1)]
+    for r, step, parts in rows:
+        whole = next((phi for s, phi in r.phi if s == step), None)
+        lines.append(f"| {os.path.basename(os.path.normpath(r.path))} | {step} | "
+                     + " | ".join(fmt(parts.get(label)) for label in labels) + f" | {fmt(whole)} |")
+    return "\n".join(lines)
+
+
 def tell_apart_labels(runs):
     """Two runs with the same legend label (same optimizer and rates, other flags) get their
     directory names added, so the legend and the table name each run once."""
@@ -620,6 +635,9 @@ def main():
         fail(f"cannot write '{args.output}': {e}")
 
     table = summary_table(runs, best, target, target_on, args.smooth)
+    grid_lines = run_stats.trials_lines(all_runs, optimizer_rank)
+    if grid_lines:
+        table += "\n\nGrid (best: the lowest final val loss, the mean over seeds):\n\n" + "\n".join(grid_lines)
     if runs is not all_runs:
         with_val = [r for r in all_runs if r.val]
         if with_val:
@@ -630,6 +648,9 @@ def main():
     noise = noise_table(runs)
     if noise:
         table += "\n\nGradient-noise statistics (K micro-batch gradients at fixed weights per measurement):\n\n" + noise
+    parts = phi_parts_table(runs)
+    if parts:
+        table += "\n\nphi by part (docs/phi.md; K and tokens per gradient as above):\n\n" + parts
     print(table)
     for note in notes:
         print(f"note: {note}")

@@ -167,6 +167,19 @@ def grid_position(points, best):
     return "; ".join(phrases) or "one value per key"
 
 
+def trials_lines(runs, order=None):
+    """One line per optimizer with 2+ grid points: its trials and where its best point lies."""
+    points = group_points(runs)
+    best = best_points(points)
+    lines = []
+    for o in sorted(best, key=order or (lambda x: x)):
+        trials = sum(q.optim == o for q in points)
+        if trials > 1:
+            lines.append(f"- {o}: {trials} trials (grid points), best {best[o].label(varying_keys(points, o))}; "
+                         f"{grid_position(points, best[o])}")
+    return lines
+
+
 def steps_to_target(run, target):
     for step, loss, _ in run.val:
         if loss <= target:

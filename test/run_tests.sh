@@ -106,6 +106,8 @@ run train_config build/test_train_config
 run warmup_onecycle "$PYTHON" test/test_warmup_onecycle.py build
 # phi, mean density, tail index of the C++ accumulator vs numpy on synthetic samples, known answers
 run noise_stats "$PYTHON" test/test_noise_stats.py build
+# seeds' statistics (scripts/run_stats.py): t quantiles vs the integrated density, fixture runs' means, intervals, paired differences
+run run_stats "$PYTHON" test/test_run_stats.py
 # phi's panels in plot_runs.py (parts, the paper's EMA per window) and scripts/phi_scaling.sh on 2 x 2 cells of d2
 run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
 # the heavy-tail paper's tail index on synthetic alpha-stable samples, its slices and coordinates

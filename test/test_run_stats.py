@@ -10,6 +10,7 @@ Usage: /usr/bin/python3 test/test_run_stats.py   (PASS/FAIL lines; exit 1 on a f
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -147,4 +148,9 @@ check("stats/log_only_seeds_from_names", "signsgd - sgd = -0.9000 +- 1.2706 nats
 out = subprocess.run([PY, os.path.join(repo, "scripts/run_stats.py"), logdirs[0], logdirs[1]], capture_output=True, text=True)
 check("stats/one_seed_no_interval", "1 seed: no interval" in out.stdout, out.stdout.strip()[-200:] or out.stderr.strip())
 
-sys.exit(summary("test_run_stats.py"))
+code = summary("test_run_stats.py")
+if code == 0:
+    shutil.rmtree(work)  # kept on a failure, to look at
+else:
+    print(f"(fixtures kept in {work})")
+sys.exit(code)
