@@ -70,6 +70,7 @@ class Run:
         self.seed = None         # --seed and --data-seed, from the config record (run_stats.seed_of)
         self.data_seed = None
         self.hyper = {}          # run_stats.POINT_KEYS: what makes a point besides the optimizer
+        self.flags = {}          # the config record's flags (run_stats.point_key compares the rest)
         self.label_suffix = ""   # set when two runs would otherwise share a legend label
         self.eval = []   # (step, HellaSwag accuracy)
         self.tokens_per_s = []
@@ -166,6 +167,7 @@ def parse_metrics(path, run):
                     run.device = record.get("device")
                     if isinstance(flags.get("fallback_lr"), (int, float)) and flags["fallback_lr"] >= 0:
                         run.fallback_lr = float(flags["fallback_lr"])
+                    run.flags = dict(flags)
                     for key in ("seed", "data_seed"):
                         if str(flags.get(key, "")).isdigit():
                             setattr(run, key, int(flags[key]))
@@ -208,8 +210,8 @@ def group_rules_name(flags):
     """'wte=signsgd' (or 'wte=signsgd:0.003,attn=...') for a run with --optim-group, from the config
     record's optim_group; '' without groups (or from a trainer that has none)."""
     given = flags.get("optim_group")
-    if isinstance(given, str) and given and given != "none":
-        return given.replace(" ", "")
+    if isinstance(given, str) and given and given != "none":  # the trainer's %.9g of a float lr: 0.0299999993 -> 0.03
+        return re.sub(r":([0-9.eE+-]+)", lambda m: f":{float(m.group(1)):.6g}", given.replace(" ", ""))
     return ""
 
 

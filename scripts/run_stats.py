@@ -98,9 +98,21 @@ def seed_of(run):
     return None
 
 
+# config-record flags that do not change what a run trains: seeds of one point may differ in them
+# (the reproduction measures phi on its first seed only; a run may checkpoint, sample, or be resumed)
+NOT_POINT_FLAGS = {"seed", "data_seed", "output_dir", "resume", "keep", "overwrite", "checkpoint_every", "sample_every",
+                   "gen_tokens", "noise_every", "noise_batches", "noise_windows", "tail_index_every", "tail_index_samples",
+                   "tail_index_tensor", "profile_kernels", "hellaswag", "hellaswag_path", "tokenizer"}
+
+
 def point_key(run):
-    """What makes two runs the same point: the optimizer name (with its groups) and its hyperparameters."""
-    return (run.optim,) + tuple((k, run.hyper.get(k)) for k in POINT_KEYS)
+    """What makes two runs the same point: the optimizer name (with its groups), its hyperparameters and
+    every other training flag of its config record. A run whose seed is unknown (no config seed, no
+    _s<seed> in its name) is a point of its own: it cannot be told from another setting's run."""
+    if seed_of(run) is None:
+        return ("path", os.path.normpath(run.path))
+    flags = tuple(sorted((k, str(v)) for k, v in (run.flags or {}).items() if k not in NOT_POINT_FLAGS))
+    return (run.optim,) + tuple((k, run.hyper.get(k)) for k in POINT_KEYS) + flags
 
 
 class Point:

@@ -20,6 +20,7 @@ repo = os.path.dirname(here)
 sys.path.insert(0, os.path.join(repo, "scripts"))
 sys.path.insert(0, here)
 import run_stats  # noqa: E402
+import plot_runs as plot_runs_module  # noqa: E402
 from verdicts import check, report, summary  # noqa: E402
 
 PY = sys.executable
@@ -147,6 +148,22 @@ check("stats/log_only_seeds_from_names", "signsgd - sgd = -0.9000 +- 1.2706 nats
       out.stdout.strip()[-200:] or out.stderr.strip())
 out = subprocess.run([PY, os.path.join(repo, "scripts/run_stats.py"), logdirs[0], logdirs[1]], capture_output=True, text=True)
 check("stats/one_seed_no_interval", "1 seed: no interval" in out.stdout, out.stdout.strip()[-200:] or out.stderr.strip())
+
+# ---- two runs of one optimizer and lr that differ in another training flag are two points, not two seeds
+other = []
+for seed, batch in ((0, 4), (1, 8)):
+    d = write_run(f"batch{batch}/sgd_lr0.1_s{seed}", "sgd", 0.1, seed, 5.0 + seed)
+    path = os.path.join(d, "metrics.jsonl")
+    lines = open(path).read().splitlines()
+    cfg = json.loads(lines[0])
+    cfg["flags"]["batch_size"] = batch
+    cfg["flags"]["noise_every"] = seed  # a measurement flag: does not make another point
+    open(path, "w").write("\n".join([json.dumps(cfg)] + lines[1:]) + "\n")
+    other.append(d)
+points = run_stats.group_points([plot_runs_module.load_run(d) for d in other])
+same = run_stats.group_points([plot_runs_module.load_run(d) for d in dirs[:3]])
+check("stats/other_flag_other_point", len(points) == 2 and len(same) == 1 and len(same[0].runs) == 3,
+      f"{len(points)} points for -b 4 and -b 8 (want 2); {len(same)} point(s) for sgd lr 0.1 seeds 0-2 (want 1 of 3 runs)")
 
 code = summary("test_run_stats.py")
 if code == 0:
