@@ -189,6 +189,14 @@ seeds_sweep; rc=$?
 check sweep/seeds_resume "exit $rc, $(grep -c '^== skip' "$work/seeds.out") skips, runs: $(grep '^== run' "$work/seeds.out" | grep -o -- '-o .*' | tr '\n' ' ')" \
     bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^== skip' '$work/seeds.out') -eq 5 ] && [ \$(grep -c '^== run' '$work/seeds.out') -eq 1 ] \
              && grep -q '^== run .* -o .*signsgd_lr1e-3_s1$' '$work/seeds.out'"
+# A run that another sweep is running (DIR/.running: this host and a live process, here this test) is
+# left to it: not deleted, not rerun, not in this sweep's summary.
+rm "$work/seeds/sgd_lr1e-2_s2/.finished"; echo "$(hostname) $$" >"$work/seeds/sgd_lr1e-2_s2/.running"
+seeds_sweep; rc=$?
+check sweep/seeds_busy_left_alone "exit $rc, $(grep -E '^== (busy|run)' "$work/seeds.out" | head -2 | tr '\n' ' ')" \
+    bash -c "[ $rc -eq 0 ] && grep -q '^== busy .*sgd_lr1e-2_s2 (another sweep, process $$, is running it)' '$work/seeds.out' \
+             && [ \$(grep -c '^== run' '$work/seeds.out') -eq 0 ] && [ -e '$work/seeds/sgd_lr1e-2_s2/main.log' ]"
+rm "$work/seeds/sgd_lr1e-2_s2/.running"
 bash "$sweep" --cpu --dry-run --optims sgd --lr sgd=1e-2 --seeds 2 --seed 5 --seed-mode data --out "$work/sm" >"$work/seed_mode.txt" 2>&1
 check sweep/seed_mode_data "$(grep -o -- '--seed .* --optim\|-o .*' "$work/seed_mode.txt" | tr '\n' ' ')" \
     bash -c "grep -q -- '--seed 5 --optim sgd .* -o $work/sm/sgd_lr1e-2_s5$' '$work/seed_mode.txt' \
