@@ -300,14 +300,14 @@ static int train(int argc, char** argv) {
     // every rank evaluates its share of HellaSwag; a bad file is the same error on every rank
     std::unique_ptr<HellaSwagEval> hellaswag(cfg.hellaswag ? new HellaSwagEval(cfg.hellaswag_path, B, T, mc.vocab_size) : nullptr);
     same_on_every_rank.end(); // each rank's own shards from here: its errors name it
-    DataLoader train_loader(rank_train_glob(cfg.train_glob, rank), B, T, rank, ranks, cfg.shuffle != 0, cfg.seed);
+    DataLoader train_loader(rank_train_glob(cfg.train_glob, rank), B, T, rank, ranks, cfg.shuffle != 0, cfg.data_seed);
     if (cfg.dist.rank_data_split) {
         SameOnEveryRank same_split(comm); // every rank reads all shards for the ranges: a refusal is one line, rank 0's
         train_loader.split_by_first_token(); // unequal data per rank (common/dataloader.h)
         if (root) printf("rank data split (first token): %s\n", train_loader.split_summary().c_str());
     }
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
-    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.seed) : nullptr;
+    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, ranks, false, cfg.data_seed) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
     for (const std::string& n : notes_for_run_length(cfg, max_steps)) printf("note: %s\n", n.c_str());
@@ -337,16 +337,16 @@ static int train(int argc, char** argv) {
     comm.barrier(); // the directory is claimed (and --overwrite done) before any rank looks into it
     const bool measuring_noise = cfg.noise_every > 0;
     DataLoader* noise_loader =
-        measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, ranks, true, noise_loader_seed(cfg.seed)) : nullptr;
+        measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, ranks, true, noise_loader_seed(cfg.data_seed)) : nullptr;
     GradientNoiseAccumulator* noise_acc = measuring_noise ? new GradientNoiseAccumulator(num_params) : nullptr;
     const bool measuring_tail = cfg.tail_index_every > 0;
-    std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, ranks, true, tail_loader_seed(cfg.seed)) : nullptr);
+    std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, ranks, true, tail_loader_seed(cfg.data_seed)) : nullptr);
     std::unique_ptr<TailIndexSampler> tail_sampler(
         measuring_tail ? new TailIndexSampler(tail_index_slice(mc, cfg.tail_index_wte, tail_index_layer(cfg, mc.num_layers)), cfg.tail_index_samples)
                        : nullptr);
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote,
-                             optim_group_rules_string(cfg.optim)};
+                             optim_group_rules_string(cfg.optim), cfg.data_seed};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     int done = cfg.resume && root && resume_step == max_steps && run_done(cfg.output_dir, max_steps);

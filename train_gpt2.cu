@@ -677,7 +677,7 @@ int main(int argc, char** argv) {
 
     // ---- data
     // each rank reads its own windows (the loader splits by rank)
-    DataLoader train_loader(cfg.train_glob, B, T, rank, world, cfg.shuffle != 0, cfg.seed, pinned_alloc, pinned_free);
+    DataLoader train_loader(cfg.train_glob, B, T, rank, world, cfg.shuffle != 0, cfg.data_seed, pinned_alloc, pinned_free);
     if (cfg.dist.rank_data_split) {
         // every rank reads all shards for the ranges: a refusal is one line, rank 0's
         std::unique_ptr<SameOnEveryRank> same_split(launcher_world_size() > 0 && world > 1 ? new SameOnEveryRank(*comm) : nullptr);
@@ -685,7 +685,7 @@ int main(int argc, char** argv) {
         printf("rank data split (first token): %s\n", train_loader.split_summary().c_str());
     }
     const bool validating = cfg.val_every > 0 && cfg.val_batches > 0;
-    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, world, false, cfg.seed, pinned_alloc, pinned_free) : nullptr;
+    DataLoader* val_loader = validating ? new DataLoader(cfg.val_glob, B, T, rank, world, false, cfg.data_seed, pinned_alloc, pinned_free) : nullptr;
     const int val_batches = validating ? (int)std::min<long>(cfg.val_batches, val_loader->batches_per_epoch()) : 0;
     const int max_steps = plan_max_steps(cfg, train_loader.batches_per_epoch(), grad_accum);
     for (const std::string& n : notes_for_run_length(cfg, max_steps)) printf("note: %s\n", n.c_str());
@@ -709,15 +709,15 @@ int main(int argc, char** argv) {
     const bool writing = !cfg.output_dir.empty() && rank == 0;
     if (writing) claim_output_dir(cfg.output_dir, cfg.resume != 0, cfg.overwrite != 0);
     if (world > 1 && !cfg.output_dir.empty()) comm->barrier(); // rank 0 has claimed (or cleared) the directory
-    DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, world, true, noise_loader_seed(cfg.seed),
+    DataLoader* noise_loader = measuring_noise ? new DataLoader(cfg.train_glob, B, T, rank, world, true, noise_loader_seed(cfg.data_seed),
                                                                 pinned_alloc, pinned_free) : nullptr;
     GpuNoiseAccumulator* noise_acc = measuring_noise ? new GpuNoiseAccumulator(model.num_params, cfg.noise_batches) : nullptr;
     const bool measuring_tail = cfg.tail_index_every > 0;
-    std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, world, true, tail_loader_seed(cfg.seed)) : nullptr);
+    std::unique_ptr<DataLoader> tail_loader(measuring_tail ? new DataLoader(cfg.train_glob, 1, T, rank, world, true, tail_loader_seed(cfg.data_seed)) : nullptr);
     std::unique_ptr<GpuTailIndexSampler> tail_sampler(measuring_tail ? new GpuTailIndexSampler(tail_slice, cfg.tail_index_samples) : nullptr);
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world, cfg.shuffle, cfg.dist.sign_vote,
-                             optim_group_rules_string(cfg.optim)};
+                             optim_group_rules_string(cfg.optim), cfg.data_seed};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step == max_steps && run_done(cfg.output_dir, max_steps)) { // llm.c's restart loop ends here (every rank sees the marker)
         printf("already done at step %d: %s exists\n", max_steps, done_marker_path(cfg.output_dir, max_steps).c_str());

@@ -16,6 +16,7 @@
 //       "run/batch" int32[4] (B, T, total batch lo, hi), "run/processes" int32[1] (data-
 //       parallel ranks; absent in older files: 1), "run/shuffle", "run/sign_vote" int32[1]
 //       (absent in older files: not compared; the vote then read from the "rank<r>/" records),
+//       "run/data_seed" int32[2] (--data-seed lo, hi; absent in older files: their --seed),
 //       "run/train_glob", "run/val_glob", "run/optim_groups" (--optim-group's rules, "" none;
 //       absent in older files: none) bytes: what the data positions and the optimizer
 //       state mean; a resume that changes them is refused (check_resume_matches, before any
@@ -115,7 +116,7 @@ struct StateTensorRef {
 inline std::string rank_state_record(int r, const std::string& name) { return "rank" + std::to_string(r) + "/optim/" + name; }
 
 // The settings a data position and the optimizer state are only meaningful with (-b, -t, -d,
-// -i, -j, the rank count, --no-shuffle, --sign-vote, --optim-group).
+// -i, -j, the rank count, --no-shuffle, --sign-vote, --optim-group, --data-seed).
 struct RunShape {
     int batch_size = 0, seq_len = 0;
     long total_batch = 0;
@@ -124,6 +125,7 @@ struct RunShape {
     int shuffle = -1;   // 1: shuffled, 0: --no-shuffle; -1: not recorded (older checkpoints)
     int sign_vote = -1; // --sign-vote: each rank's own momentum; -1: not recorded
     std::string optim_groups; // --optim-group's rules (optim_group_rules_string); "" none (and older checkpoints)
+    uint64_t data_seed = 0; // --data-seed (older checkpoints, without the record: their --seed, which set the order)
 };
 
 struct TrainingState {
@@ -180,6 +182,8 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     f.put_i32("run/processes", {1}, &st.run.processes);
     f.put_i32("run/shuffle", {1}, &st.run.shuffle);
     f.put_i32("run/sign_vote", {1}, &st.run.sign_vote);
+    const std::vector<int32_t> data_seed = split64({st.run.data_seed});
+    f.put_i32("run/data_seed", {2}, data_seed.data());
     f.put_str("run/train_glob", st.run.train_glob);
     f.put_str("run/val_glob", st.run.val_glob);
     f.put_str("run/optim_groups", st.run.optim_groups);
@@ -232,6 +236,7 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     st.run.val_glob = f.str("run/val_glob");
     st.run.shuffle = f.has("run/shuffle") ? f.i32("run/shuffle").at(0) : -1;
     st.run.optim_groups = f.has("run/optim_groups") ? f.str("run/optim_groups") : "";
+    st.run.data_seed = f.has("run/data_seed") ? join64(f.i32("run/data_seed"), 0) : st.seed;
     bool rank_records = false; // the vote's per-rank momenta ("rank<r>/optim/...")
     for (const auto& kv : f.records) rank_records |= kv.first.rfind("rank", 0) == 0;
     st.run.sign_vote = f.has("run/sign_vote") ? f.i32("run/sign_vote").at(0) : rank_records ? 1 : st.run.processes > 1 ? 0 : -1;
@@ -265,8 +270,8 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
 }
 
 // A resume continues the checkpoint's run bit-identically only with the same batch, data and
-// data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle, --sign-vote or --optim-group is refused
-// (naming the flag and both values), and so is a -x that leaves nothing to train.
+// data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle, --sign-vote, --optim-group or
+// --data-seed is refused (naming the flag and both values), and so is a -x that leaves nothing to train.
 inline void check_resume_matches(const TrainingState& st, const RunShape& now, int max_steps, const std::string& dir) {
     auto refuse = [&](const char* flag, const std::string& was, const std::string& is) {
         fail_usage("cannot resume the checkpoint of step %d in '%s' with %s %s: it was trained with %s %s (the data "
@@ -285,6 +290,8 @@ inline void check_resume_matches(const TrainingState& st, const RunShape& now, i
         fail_usage("cannot resume the checkpoint of step %d in '%s' %s --no-shuffle: it was trained %s (the data order would "
                    "change mid-run)", st.step, dir.c_str(), now.shuffle ? "without" : "with",
                    was.shuffle ? "shuffled" : "with --no-shuffle");
+    if (was.data_seed != now.data_seed)
+        refuse("--data-seed", std::to_string(was.data_seed), std::to_string(now.data_seed));
     if (was.sign_vote >= 0 && now.sign_vote >= 0 && was.sign_vote != now.sign_vote)
         fail_usage("cannot resume the checkpoint of step %d in '%s' with --sign-vote %d: it was trained with --sign-vote %d (the "
                    "vote keeps each rank's own momentum)", st.step, dir.c_str(), now.sign_vote, was.sign_vote);

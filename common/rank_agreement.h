@@ -93,7 +93,7 @@ inline std::vector<Setting> settings_that_must_agree(const TrainConfig& c) {
         {"-m", std::to_string(c.val_batches)}, {"-n", std::to_string(c.checkpoint_every)}, {"-s", std::to_string(c.sample_every)},
         {"-g", std::to_string(c.gen_tokens)}, {"-r", std::to_string(c.recompute)}, {"--attention", c.attention},
         {"--profile-kernels", std::to_string(c.profile_kernels)}, {"--no-shuffle", c.shuffle ? "off" : "on"},
-        {"--seed", std::to_string(c.seed)}, {"-y", std::to_string(c.resume)}, {"--keep", std::to_string(c.keep_checkpoints)},
+        {"--seed", std::to_string(c.seed)}, {"--data-seed", std::to_string(c.data_seed)}, {"-y", std::to_string(c.resume)}, {"--keep", std::to_string(c.keep_checkpoints)},
         {"--overwrite", std::to_string(c.overwrite)}, {"--skip-nonfinite", std::to_string(c.skip_nonfinite)},
         {"--noise-every", std::to_string(c.noise_every)}, {"--noise-batches", std::to_string(c.noise_batches)},
         {"--noise-windows", noise_windows_string(c)}, {"--tail-index-every", std::to_string(c.tail_index_every)},

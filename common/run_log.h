@@ -257,7 +257,7 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"warmup_shape", json_string(warmup_shape_name(s.warmup_shape))}, {"model", json_string(cfg.model)},
         {"batch_size", std::to_string(cfg.batch_size)}, {"seq_len", std::to_string(cfg.seq_len)},
         {"total_batch_tokens", std::to_string(cfg.total_batch_tokens)}, {"max_steps", std::to_string(cfg.max_steps)},
-        {"seed", std::to_string(cfg.seed)}, {"train_glob", json_string(cfg.train_glob)},
+        {"seed", std::to_string(cfg.seed)}, {"data_seed", std::to_string(cfg.data_seed)}, {"train_glob", json_string(cfg.train_glob)},
         {"val_glob", json_string(cfg.val_glob)}, {"tokenizer", json_string(cfg.tokenizer_path)},
         {"output_dir", json_string(cfg.output_dir)}, {"val_every", std::to_string(cfg.val_every)},
         {"val_batches", std::to_string(cfg.val_batches)}, {"checkpoint_every", std::to_string(cfg.checkpoint_every)},

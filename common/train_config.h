@@ -38,7 +38,9 @@ struct TrainConfig {
     std::string attention = "auto"; // --attention auto|flash|cublas (CUDA trainer; train_gpt2cpu has one attention)
     int profile_kernels = 0;       // --profile-kernels: per-phase GPU time table after the run (CUDA trainer)
     int shuffle = 1;               // --no-shuffle sets 0
-    unsigned long long seed = 42;  // --seed: init, data order, sampling
+    unsigned long long seed = 42;  // --seed: init, data order (unless --data-seed), sampling
+    unsigned long long data_seed = 0; // --data-seed: the data order; --seed's value unless given
+    bool data_seed_given = false;
     int resume = 0;                // -y 1: resume from the latest complete checkpoint in -o
     int keep_checkpoints = 0;      // --keep K: keep the newest K checkpoints (0: keep all)
     int overwrite = 0;             // --overwrite: a fresh run may delete the checkpoints already in -o
@@ -116,7 +118,9 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               auto: where it applies) or cuBLAS + softmax; train_gpt2cu only (default %s)\n", d.attention.c_str());
     printf("  --profile-kernels  after the run: per-phase GPU times (CUDA events, train_gpt2cu); the matmuls' share of\n"
            "               the step and their GFLOP/s (train_gpt2cpu)\n");
-    printf("  --seed N     seed for init, data order, sampling and the vote noise (default %llu)\n", d.seed);
+    printf("  --seed N     seed for init, sampling, the vote noise and (without --data-seed) the data order (default %llu)\n", d.seed);
+    printf("  --data-seed N  seed for the data order alone (shuffled shards and windows, and the noise loaders'\n"
+           "               draws): a run varies its init and its data apart (default: --seed's value)\n");
     printf("  --init I     counter|llmc: this project's counter-based init, or llm.c's train_gpt2.cu init\n"
            "               (its mt19937 and fill order, seeded with --seed; llm.c always uses 42) (default %s)\n", d.init.c_str());
     printf("  --no-shuffle read shards and samples in order\n");
@@ -504,6 +508,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
                 fail_usage("--attention wants auto|flash|cublas, got '%s'", v);
         }
         else if (flag == "--seed") cfg->seed = parse_seed(flag, v);
+        else if (flag == "--data-seed") { cfg->data_seed = parse_seed(flag, v); cfg->data_seed_given = true; }
         else if (flag == "-y") cfg->resume = parse_int(flag, v);
         else if (flag == "--keep") cfg->keep_checkpoints = parse_int(flag, v);
         else if (flag == "--noise-every") cfg->noise_every = parse_int(flag, v);
@@ -599,6 +604,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         cfg->recompute = 1;
         cfg->notes.push_back("-r 2 recomputes GELU only: layernorm recomputation is not implemented (the same as -r 1)");
     }
+    if (!cfg->data_seed_given) cfg->data_seed = cfg->seed; // the old runs' data order, bit for bit
     if (cfg->overfit_single_batch) { // llm.c: the first batch of the (smaller) val split, re-read every step
         cfg->train_glob = cfg->val_glob;
         cfg->shuffle = 0;

@@ -27,6 +27,9 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_stats  # noqa: E402  (the seeds' statistics: one implementation, scripts/run_stats.py)
+
 PROG = "plot_runs.py"
 OPTIMIZER_ORDER = ["sgd", "signsgd", "signum", "muon", "adamw", "lion"]
 # tab10 colors, fixed per optimizer so pictures of different sweeps read the same way.
@@ -64,10 +67,15 @@ class Run:
         self.phi_parts = []  # (step, {part: phi}) for PHI_PARTS, from the noise records
         self.noise_windows = []  # [(A, B)] of --noise-windows, from the config record
         self.fallback_lr = None  # muon's --fallback-lr, from the config record
+        self.seed = None         # --seed and --data-seed, from the config record (run_stats.seed_of)
+        self.data_seed = None
+        self.hyper = {}          # run_stats.POINT_KEYS: what makes a point besides the optimizer
+        self.flags = {}          # the config record's flags (run_stats.point_key compares the rest)
         self.label_suffix = ""   # set when two runs would otherwise share a legend label
         self.eval = []   # (step, HellaSwag accuracy)
         self.tokens_per_s = []
         self.skipped_steps = 0
+        self.seed_curves = None  # a point's mean run (mean_run): {"train"|"val": [per-seed loss lists]}
 
     @property
     def label(self):
@@ -159,6 +167,16 @@ def parse_metrics(path, run):
                     run.device = record.get("device")
                     if isinstance(flags.get("fallback_lr"), (int, float)) and flags["fallback_lr"] >= 0:
                         run.fallback_lr = float(flags["fallback_lr"])
+                    run.flags = dict(flags)
+                    for key in ("seed", "data_seed"):
+                        if str(flags.get(key, "")).isdigit():
+                            setattr(run, key, int(flags[key]))
+                    for key in ("lr", "weight_decay", "momentum", "beta1", "beta2", "fallback_lr"):
+                        if isinstance(flags.get(key), (int, float)):
+                            run.hyper[key] = float(flags[key])
+                    groups = group_rules_name(flags)
+                    if groups:
+                        run.optim += "+" + groups
                     if flags.get("noise_windows"):
                         run.noise_windows = [tuple(int(x) for x in w.split(":")) for w in str(flags["noise_windows"]).split(",")]
                 elif kind == "train":
@@ -188,6 +206,15 @@ def parse_metrics(path, run):
     return train, val, phi, tps
 
 
+def group_rules_name(flags):
+    """'wte=signsgd' (or 'wte=signsgd:0.003,attn=...') for a run with --optim-group, from the config
+    record's optim_group; '' without groups (or from a trainer that has none)."""
+    given = flags.get("optim_group")
+    if isinstance(given, str) and given and given != "none":  # the trainer's %.9g of a float lr: 0.0299999993 -> 0.03
+        return re.sub(r":([0-9.eE+-]+)", lambda m: f":{float(m.group(1)):.6g}", given.replace(" ", ""))
+    return ""
+
+
 def load_run(path):
     run = Run(path)
     log_path = os.path.join(path, "main.log")
@@ -207,11 +234,18 @@ def load_run(path):
     if not train and not val:
         raise InputError(f"run '{path}' has no train or val loss lines")
     name = os.path.basename(os.path.normpath(path))
-    m = re.fullmatch(r"([A-Za-z0-9]+)_lr([0-9.]+(?:[eE][-+]?[0-9]+)?)", name)
+    # <optim>_lr<lr>, then compare_optimizers.sh's other grid keys and seeds (_wd.. _mom.. _b1.. _b2.. _s<S>[_d<D>])
+    num = r"[0-9.]+(?:[eE][-+]?[0-9]+)?"
+    m = re.fullmatch(rf"([A-Za-z0-9+=]+)_lr({num})((?:_(?:wd|mom|b1|b2){num})*)(?:_s\d+(?:_d\d+)?)?", name)
     if run.optim is None:
         run.optim = m.group(1) if m else name
     if run.lr is None and m:
         run.lr = float(m.group(2))
+    if not run.hyper and m:
+        run.hyper["lr"] = float(m.group(2))
+        full = {"wd": "weight_decay", "mom": "momentum", "b1": "beta1", "b2": "beta2"}
+        for short, value in re.findall(rf"_(wd|mom|b1|b2)({num})", m.group(3)):
+            run.hyper[full[short]] = float(value)
     run.train = sorted((s, l, run.tokens_at(s + 1, t)) for s, l, t in train)
     run.val = sorted((s, l, run.tokens_at(s, t)) for s, l, t in val)
     run.phi = sorted(phi)
@@ -220,6 +254,43 @@ def load_run(path):
     run.eval = sorted(dict(run.eval).items())  # a resumed llm.c log repeats steps: the last wins
     run.tokens_per_s = tps
     return run
+
+
+def mean_run(point):
+    """One Run for a point's seeds: the mean train and val curves over the steps every seed has,
+    the per-seed curves kept for the bands (draw), the noise records of the first seed that has them."""
+    runs = point.runs
+    first = runs[0]
+    if len(runs) == 1:
+        return first
+    m = Run(first.path)
+    m.optim, m.lr, m.fallback_lr, m.hyper, m.device = first.optim, first.lr, first.fallback_lr, first.hyper, first.device
+    m.tokens_per_step = first.tokens_per_step
+    m.seed_curves = {}
+    for what in ("train", "val"):
+        steps = sorted(set.intersection(*(set(s for s, _, _ in getattr(r, what)) for r in runs)))
+        per_seed = [[dict((s, l) for s, l, _ in getattr(r, what))[s] for s in steps] for r in runs]
+        tokens = dict((s, t) for s, _, t in getattr(first, what))
+        setattr(m, what, [(s, statistics.mean(col), tokens.get(s)) for s, col in zip(steps, zip(*per_seed))])
+        m.seed_curves[what] = (steps, per_seed)
+    noisy = next((r for r in runs if r.noise or r.phi), None)
+    if noisy is not None:
+        m.noise, m.phi, m.phi_parts, m.noise_windows = noisy.noise, noisy.phi, noisy.phi_parts, noisy.noise_windows
+    m.eval = first.eval
+    m.tokens_per_s = [t for r in runs for t in r.tokens_per_s]
+    m.skipped_steps = sum(r.skipped_steps for r in runs)
+    m.label_suffix = f" ({len(runs)} seeds)"
+    return m
+
+
+def seed_band(per_seed):
+    """(low, high) lists of the 95% Student-t interval of the mean at each step of per-seed curves."""
+    lows, highs = [], []
+    for col in zip(*per_seed):
+        mean, half, _ = run_stats.mean_ci(col)
+        lows.append(mean - (half or 0.0))
+        highs.append(mean + (half or 0.0))
+    return lows, highs
 
 
 def smooth(values, weight):
@@ -424,6 +495,13 @@ def draw(runs, best, colors, weight, png_path, notes, title, phi_span):
             ax.plot(xs, ys, color=colors[run.optim], lw=2.2 if bold else 0.9, alpha=1.0 if bold else 0.35,
                     marker="o" if what not in ("train", "eval") else None, ms=3 if bold else 2,
                     label=run.label + (" (best)" if bold and not alone else ""))
+            if run.seed_curves and what in ("train", "val"):  # the mean over seeds, its 95% interval as a band
+                steps, per_seed = run.seed_curves[what]
+                if what == "train":
+                    per_seed = [smooth(c, weight) for c in per_seed]
+                low, high = seed_band(per_seed)
+                bx = steps if x_axis == "step" else xs
+                ax.fill_between(bx, low, high, color=colors[run.optim], alpha=0.25 if bold else 0.08, lw=0)
         ax.set_title(f"{titles[what]} vs {x_axis}" + (f" (points; line: EMA span {phi_span:g} per window)" if what == "phi" else ""))
         ax.set_xlabel("optimizer step" if x_axis == "step" else "training tokens")
         if x_axis == "tokens":
@@ -459,6 +537,21 @@ def noise_table(runs):
     return "\n".join(lines)
 
 
+def phi_parts_table(runs):
+    """phi by part (docs/phi.md's groups) of every measurement that has them, one row each, the run
+    named by its directory; '' when none has."""
+    rows = [(r, step, parts) for r in runs for step, parts in r.phi_parts]
+    if not rows:
+        return ""
+    labels = [label for label, _, _ in PHI_PARTS]
+    lines = ["| run (directory) | step | " + " | ".join(labels) + " | whole model |", "|---|---|" + "---|" * (len(labels) + 1)]
+    for r, step, parts in rows:
+        whole = next((phi for s, phi in r.phi if s == step), None)
+        lines.append(f"| {os.path.basename(os.path.normpath(r.path))} | {step} | "
+                     + " | ".join(fmt(parts.get(label)) for label in labels) + f" | {fmt(whole)} |")
+    return "\n".join(lines)
+
+
 def tell_apart_labels(runs):
     """Two runs with the same legend label (same optimizer and rates, other flags) get their
     directory names added, so the legend and the table name each run once."""
@@ -472,7 +565,9 @@ def tell_apart_labels(runs):
 
 
 def optimizer_rank(name):
-    return OPTIMIZER_ORDER.index(name) if name in OPTIMIZER_ORDER else len(OPTIMIZER_ORDER)
+    """Sort key: the known optimizers in their order, a per-group variant ('sgd+wte=signsgd:0.003') after its base."""
+    base = name.split("+")[0]
+    return (OPTIMIZER_ORDER.index(base) if base in OPTIMIZER_ORDER else len(OPTIMIZER_ORDER), "+" in name, name)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -506,6 +601,10 @@ def main():
     except (InputError, OSError) as e:
         fail(str(e))
     runs.sort(key=lambda r: (optimizer_rank(r.optim), r.optim, r.lr if r.lr is not None else 0.0))
+    all_runs = runs
+    # Several seeds of one point: one mean run per point (curves with bands, table rows of means).
+    if any(len(p.runs) > 1 for p in run_stats.group_points(runs)):
+        runs = [mean_run(p) for p in run_stats.group_points(runs)]
     tell_apart_labels(runs)
 
     best = {}
@@ -538,9 +637,22 @@ def main():
         fail(f"cannot write '{args.output}': {e}")
 
     table = summary_table(runs, best, target, target_on, args.smooth)
+    grid_lines = run_stats.trials_lines(all_runs, optimizer_rank)
+    if grid_lines:
+        table += "\n\nGrid (best: the lowest final val loss, the mean over seeds):\n\n" + "\n".join(grid_lines)
+    if runs is not all_runs:
+        with_val = [r for r in all_runs if r.val]
+        if with_val:
+            val_target = args.target if args.target is not None and target_on == "val" else \
+                statistics.median(r.val[-1][1] for r in with_val)
+            seeds_text, _ = run_stats.seed_summary(all_runs, val_target, "sgd", optimizer_rank)
+            table += "\n\nOver seeds (rows above: each point's mean over its seeds; here each optimizer's best point):\n\n" + seeds_text
     noise = noise_table(runs)
     if noise:
         table += "\n\nGradient-noise statistics (K micro-batch gradients at fixed weights per measurement):\n\n" + noise
+    parts = phi_parts_table(runs)
+    if parts:
+        table += "\n\nphi by part (docs/phi.md; K and tokens per gradient as above):\n\n" + parts
     print(table)
     for note in notes:
         print(f"note: {note}")

@@ -68,6 +68,11 @@ usage: $prog --scale paper|cpu [options] [-- extra trainer flags]
   --scale cpu       the same protocol shrunk: ./train_gpt2cpu -e d4 -b 8 -t 128, 100 steps on the
                     FineWeb-Edu sample (about 35 minutes on 2 quiet cores)
   --steps N         steps per run (the warmup, the validation interval and the noise windows follow)
+  --seeds N         every optimizer N times, seeds 42, 43, ..., into OUT/<optim>_s<seed>/ (without it: one
+                    run, seed 42, in OUT/<optim>/); phi is measured on the first seed's SGD run only; the
+                    table then has each optimizer's mean, 95% interval and paired difference to SGD
+  --seed-mode M     both (default: --seed and the data order together), init (--seed varies, the data
+                    order stays seed 42's: --data-seed 42) or data (--data-seed varies, --seed 42)
   --out DIR         one sub-directory per optimizer (default runs/repro_<scale>)
   --bin PATH        trainer binary (default: the scale's)
   --extra "FLAGS"   more trainer flags for every run, last (so they override); also anything after --
@@ -79,18 +84,20 @@ EOF
 }
 die() { echo "$prog: $*" >&2; exit 2; }
 
-scale="" steps="" out="" bin="" dry_run=0 force=0
+scale="" steps="" out="" bin="" dry_run=0 force=0 seeds="" seed_mode=both
 extra=()
 while [ $# -gt 0 ]; do
     case $1 in
         -h|--help) usage; exit 0 ;;
         --dry-run) dry_run=1 ;;
         --force) force=1 ;;
-        --scale|--steps|--out|--bin|--extra)
+        --scale|--steps|--seeds|--seed-mode|--out|--bin|--extra)
             [ $# -ge 2 ] || die "option $1 needs a value"
             case $1 in
                 --scale) [[ $2 == paper || $2 == cpu ]] || die "--scale wants paper or cpu, got '$2'"; scale=$2 ;;
                 --steps) [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--steps wants a positive integer, got '$2'"; steps=$2 ;;
+                --seeds) [[ $2 =~ ^[1-9][0-9]*$ ]] || die "--seeds wants a positive integer (runs per optimizer), got '$2'"; seeds=$2 ;;
+                --seed-mode) [[ $2 =~ ^(both|init|data)$ ]] || die "--seed-mode wants both, init or data, got '$2'"; seed_mode=$2 ;;
                 --out) out=$2 ;;
                 --bin) bin=$2 ;;
                 --extra) read -r -a words <<<"$2"; extra+=("${words[@]}") ;;
@@ -143,18 +150,26 @@ for start in 0 $((x * 5 / 100)) $((x / 10)) $((x / 5)) $((x * 3 / 10)) "$mid" $(
 done
 out=${out:-runs/repro_$scale}
 protocol=(-x "$x" -u "$warmup" --warmup-shape cos --warmup-init 0.01 -q 1e-6 --schedule cosine --grad-clip 1.0 -c 0.1 --wd-on hidden
-          -v "$val_every" -s 0 --seed 42)
+          -v "$val_every" -s 0)
 noise=(--noise-every "$noise_every" --noise-batches "$noise_k" --noise-windows "$windows")
 
 commands=() run_dirs=()
 for o in "${optims[@]}"; do
-    dir="$out/$o"
-    read -r -a oflags <<<"${optim_flags[$o]}"
-    cmd=("$bin" "${model[@]}" "${protocol[@]}" --optim "$o" -l "${lr[$o]}" "${oflags[@]}")
-    [ "$o" = sgd ] && cmd+=("${noise[@]}")
-    cmd+=("${extra[@]}" -o "$dir")
-    line=$(printf "%q " "${cmd[@]}"); commands+=("${line% }")
-    run_dirs+=("$dir")
+    for ((rep = 0; rep < ${seeds:-1}; rep++)); do
+        # the seeds of repetition rep (--seed-mode); --data-seed only where it differs from --seed
+        s=42 ds=42
+        [ "$seed_mode" = data ] || s=$((42 + rep))
+        [ "$seed_mode" = init ] || ds=$((42 + rep))
+        dir="$out/$o"
+        [ -z "$seeds" ] || { dir+="_s$s"; [ "$ds" = "$s" ] || dir+="_d$ds"; }
+        sflags=(--seed "$s"); [ "$ds" = "$s" ] || sflags+=(--data-seed "$ds")
+        read -r -a oflags <<<"${optim_flags[$o]}"
+        cmd=("$bin" "${model[@]}" "${protocol[@]}" "${sflags[@]}" --optim "$o" -l "${lr[$o]}" "${oflags[@]}")
+        [ "$o" = sgd ] && [ "$rep" -eq 0 ] && cmd+=("${noise[@]}")
+        cmd+=("${extra[@]}" -o "$dir")
+        line=$(printf "%q " "${cmd[@]}"); commands+=("${line% }")
+        run_dirs+=("$dir")
+    done
 done
 plot_cmd=("$PYTHON" scripts/plot_runs.py "${run_dirs[@]}" -o "$out/reproduction.png" --summary "$out/runs.md"
           --phi-span "$window" --title "arXiv 2605.06615 reproduction, --scale $scale")

@@ -110,6 +110,8 @@ run warmup_onecycle "$PYTHON" test/test_warmup_onecycle.py build
 run noise_stats "$PYTHON" test/test_noise_stats.py build
 # scripts/export_metrics.py: metrics.jsonl -> TensorBoard events, read back with TensorBoard's reader; --follow, bad input
 run export_metrics "$PYTHON" test/test_export_metrics.py
+# seeds' statistics (scripts/run_stats.py): t quantiles vs the integrated density, fixture runs' means, intervals, paired differences
+run run_stats "$PYTHON" test/test_run_stats.py
 # phi's panels in plot_runs.py (parts, the paper's EMA per window) and scripts/phi_scaling.sh on 2 x 2 cells of d2
 run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
 # the heavy-tail paper's tail index on synthetic alpha-stable samples, its slices and coordinates

@@ -230,7 +230,7 @@ expect ckpt/failed_write_leaves_nothing "(exit $rc: $(cat "$work/D2.err"))" \
 fi
 # ---- R: what a resume must refuse (one line, exit 2, nothing trained or written): a fresh
 # run into a directory holding another run's checkpoints, a resume with another -b, -t,
-# -d, -i, -j or --no-shuffle, a -x with nothing left to do, a flipped bit in the state file.
+# -d, -i, -j, --no-shuffle or --data-seed, a -x with nothing left to do, a flipped bit in the state file.
 fresh_ckpt() { rm -rf "$work/R"; mkdir -p "$work/R"; cp "$work/A/model_00000002.bin" "$work/A/state_00000002.bin" "$work/R/"; }
 refuse() {
     local name=$1 pattern=$2; shift 2
@@ -251,6 +251,8 @@ refuse resume_other_j "with -j '.*val_copy.bin'.*trained with -j" -i "$train" -j
 fi
 # the data order: A was shuffled; --no-shuffle would read another order from step 3 on
 refuse resume_no_shuffle "with --no-shuffle: it was trained shuffled" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1 --no-shuffle
+# another data seed: another order of batches from step 3 on (A ran with --seed's default 42)
+refuse resume_other_data_seed "with --data-seed 7: it was trained with --data-seed 42" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1 --data-seed 7
 refuse resume_nothing_to_do "nothing to do: .* at step 2 and this run ends at step 2" -i "$train" -j "$val" "${small[@]}" -x 2 "${others[@]}" -y 1
 if [ "$quick" -eq 0 ]; then  # CKPT_QUICK=1 leaves this out: state-file corruption
 fresh_ckpt

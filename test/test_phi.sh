@@ -39,6 +39,9 @@ check phi/plot_parts_panel "$(tail -1 "$work/fx.out")" \
     grep -q "1 runs; panels train/step, val/step, phi/step, phi_parts/sgd lr=0.01, mean_density/step, tail_index/step$" "$work/fx.out"
 check phi/plot_table_k_and_tokens "$(grep -F '| sgd lr=0.01 | 11 |' "$work/fx.md")" \
     grep -qF "| sgd lr=0.01 | 11 | 0.1900 | 0.1000 | 2.400 | 16 | 1024 |" "$work/fx.md"
+# phi by part, one row per measurement: wte, wpe (per tensor 0.5), attention 0.3, MLP 0.8, norms 0.2, all but wte 0.6, whole 0.19
+check phi/plot_parts_table "$(grep -F '| sgd | 11 |' "$work/fx.md")" \
+    grep -qF "| sgd | 11 | 0.5000 | 0.5000 | 0.3000 | 0.8000 | 0.2000 | 0.6000 | 0.1900 |" "$work/fx.md"
 
 # The EMA and the windows as the paper's plot script smooths: pandas' ewm(span, adjust=False),
 # written here in closed form, y_t = (1-a)^t x_0 + sum_{j=1..t} a (1-a)^(t-j) x_j, a = 2/(span+1).

@@ -96,6 +96,18 @@ expect_sweep_error lr_unknown_optimizer "--lr: unknown optimizer 'foo'" --lr foo
 expect_sweep_error missing_binary "not found or not executable" --cpu --bin "$work/no_such_trainer"
 expect_sweep_error bad_extend "--extend wants a non-negative integer, got 'x'" --extend x
 expect_sweep_error bad_fallback_ratio "--fallback-ratio wants a positive number, got 'big'" --fallback-ratio big
+expect_sweep_error seeds_zero "--seeds wants a positive integer \(runs per point\), got '0'" --seeds 0
+expect_sweep_error seeds_text "--seeds wants a positive integer \(runs per point\), got '3x'" --seeds 3x
+expect_sweep_error bad_seed_mode "--seed-mode wants both, init or data, got 'weights'" --seed-mode weights
+expect_sweep_error grid_missing_file "--grid: cannot read '.*no_such.grid'" --grid "$work/no_such.grid"
+expect_sweep_error grid_bad_line "--grid: 'lr' is not KEY=V1,V2,..." --grid-line lr
+expect_sweep_error grid_unknown_key "--grid: unknown key 'eps'" --grid-line eps=1e-8
+expect_sweep_error grid_unknown_optimizer "--grid: unknown optimizer 'adam'" --grid-line adam.lr=1e-3
+expect_sweep_error grid_key_unused "--grid: signsgd does not use momentum" --grid-line signsgd.momentum=0.9
+expect_sweep_error grid_bad_value "--grid: 'fast' in 'wd=0,fast' is not a number" --grid-line wd=0,fast
+expect_sweep_error grid_lr_zero "--grid: '0' in 'sgd.lr=0,1' is not a learning rate" --grid-line sgd.lr=0,1
+expect_sweep_error grid_repeated_value "--grid: '1e-3' appears twice" --grid-line lr=1e-3,1e-3
+expect_sweep_error grid_unequal_trials "--grid gives the optimizers different numbers of trials \(sgd 6, signsgd 3\)" --optims "sgd signsgd" --grid-line sgd.momentum=0.8,0.9
 
 # ---- the grid extension, with a stand-in trainer whose final val loss is 3 + log10(lr / 0.05)^2
 cat >"$work/fake_trainer" <<'FAKE'
@@ -159,6 +171,56 @@ reuse --steps 6 --seed 7
 check sweep/reuse_bare_marker_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
     grep -q "^note: rerunning .*: its .finished does not record its command and binary" "$work/reuse.out"
 
+# ---- --seeds: every point N times in OUT/<optim>_lr<lr>_s<seed>/, an interrupted study resumes
+# (only the unfinished run reruns), and the summary has each optimizer's mean and interval and the
+# paired difference to sgd. The stand-in's final val loss 3 + 6/100 + seed/1000: 3.060, 3.061, 3.062
+# (mean 3.061, sd 0.001, 95% half-width 4.303 x 0.001 / sqrt 3 = 0.0025), the same for both rules.
+seeds_sweep() { bash "$sweep" --cpu --bin "$work/steps_trainer" --optims "sgd signsgd" --lr sgd=1e-2 --lr signsgd=1e-3 --extend 0 \
+                     --steps 6 --seeds 3 --seed 0 --out "$work/seeds" "$@" >"$work/seeds.out" 2>&1; }
+seeds_sweep; rc=$?
+got=$(cd "$work/seeds" 2>/dev/null && LC_ALL=C ls -d *_s* | tr '\n' ' ')
+check sweep/seeds_dirs "exit $rc, dirs '$got'" [ $rc -eq 0 -a "$got" = "sgd_lr1e-2_s0 sgd_lr1e-2_s1 sgd_lr1e-2_s2 signsgd_lr1e-3_s0 signsgd_lr1e-3_s1 signsgd_lr1e-3_s2 " ]
+check sweep/seeds_summary "$(grep -E '^\| sgd \| lr|^- signsgd' "$work/seeds/summary.md")" \
+    bash -c "grep -qF '| sgd | lr=0.01 | 1 | 3 | 3.0610 +- 0.0025 |' '$work/seeds/summary.md' \
+             && grep -qF -- '- signsgd - sgd = +0.0000 +- 0.0000 nats, 3 seeds: no difference detected' '$work/seeds/summary.md' \
+             && grep -qF '| 0.01 (3 seeds) | yes | 3.0610 |' '$work/seeds/summary.md'"
+rm "$work/seeds/signsgd_lr1e-3_s1/.finished"
+seeds_sweep; rc=$?
+check sweep/seeds_resume "exit $rc, $(grep -c '^== skip' "$work/seeds.out") skips, runs: $(grep '^== run' "$work/seeds.out" | grep -o -- '-o .*' | tr '\n' ' ')" \
+    bash -c "[ $rc -eq 0 ] && [ \$(grep -c '^== skip' '$work/seeds.out') -eq 5 ] && [ \$(grep -c '^== run' '$work/seeds.out') -eq 1 ] \
+             && grep -q '^== run .* -o .*signsgd_lr1e-3_s1$' '$work/seeds.out'"
+# A run that another sweep is running (DIR/.running: this host and a live process, here this test) is
+# left to it: not deleted, not rerun, not in this sweep's summary.
+rm "$work/seeds/sgd_lr1e-2_s2/.finished"; echo "$(hostname) $$" >"$work/seeds/sgd_lr1e-2_s2/.running"
+seeds_sweep; rc=$?
+check sweep/seeds_busy_left_alone "exit $rc, $(grep -E '^== (busy|run)' "$work/seeds.out" | head -2 | tr '\n' ' ')" \
+    bash -c "[ $rc -eq 0 ] && grep -q '^== busy .*sgd_lr1e-2_s2 (another sweep, process $$, is running it)' '$work/seeds.out' \
+             && [ \$(grep -c '^== run' '$work/seeds.out') -eq 0 ] && [ -e '$work/seeds/sgd_lr1e-2_s2/main.log' ]"
+rm "$work/seeds/sgd_lr1e-2_s2/.running"
+bash "$sweep" --cpu --dry-run --optims sgd --lr sgd=1e-2 --seeds 2 --seed 5 --seed-mode data --out "$work/sm" >"$work/seed_mode.txt" 2>&1
+check sweep/seed_mode_data "$(grep -o -- '--seed .* --optim\|-o .*' "$work/seed_mode.txt" | tr '\n' ' ')" \
+    bash -c "grep -q -- '--seed 5 --optim sgd .* -o $work/sm/sgd_lr1e-2_s5$' '$work/seed_mode.txt' \
+             && grep -q -- '--seed 5 --data-seed 6 --optim sgd .* -o $work/sm/sgd_lr1e-2_s5_d6$' '$work/seed_mode.txt'"
+
+# ---- --grid FILE: the cartesian product per optimizer, a key only where the rule uses it, the same
+# number of trials for every optimizer, and the summary's trials and best-point positions
+cat >"$work/study.grid" <<'GRID'
+# a search space as a paper would publish it
+sgd.lr = 1e-2, 3e-2
+signsgd.lr = 1e-3, 3e-3
+wd = 0, 0.1
+momentum = 0.9    # sgd only (signsgd has none)
+GRID
+bash "$sweep" --cpu --bin "$work/fake_trainer" --optims "sgd signsgd" --grid "$work/study.grid" --extend 0 --out "$work/grid" >"$work/grid.out" 2>&1; rc=$?
+got=$(cd "$work/grid" 2>/dev/null && LC_ALL=C ls -d *_lr* | tr '\n' ' ')
+check sweep/grid_points "exit $rc, dirs '$got'" [ $rc -eq 0 -a "$got" = "sgd_lr1e-2_wd0.1_mom0.9 sgd_lr1e-2_wd0_mom0.9 sgd_lr3e-2_wd0.1_mom0.9 sgd_lr3e-2_wd0_mom0.9 signsgd_lr1e-3_wd0 signsgd_lr1e-3_wd0.1 signsgd_lr3e-3_wd0 signsgd_lr3e-3_wd0.1 " ]
+check sweep/grid_flags "$(grep -o -- '--optim sgd.*' "$work/grid/sgd_lr3e-2_wd0.1_mom0.9/.finished")" \
+    grep -q -- '--optim sgd --momentum 0.9 --nesterov 0 -l 3e-2 -c 0.1 --momentum 0.9 -o ' "$work/grid/sgd_lr3e-2_wd0.1_mom0.9/.finished"
+# the stand-in's loss is lowest at lr 0.05: sgd's best lr 3e-2 (the high edge), signsgd's 3e-3 (high edge)
+check sweep/grid_trials "$(grep '^- s' "$work/grid/summary.md" | tr '\n' ' ')" \
+    bash -c "grep -qF -- '- sgd: 4 trials (grid points), best lr=0.03 wd=0; lr 0.03: 2 of 2 (high edge); wd 0: 1 of 2 (low edge)' '$work/grid/summary.md' \
+             && grep -qF -- '- signsgd: 4 trials (grid points), best lr=0.003 wd=0; lr 0.003: 2 of 2 (high edge)' '$work/grid/summary.md'"
+
 # The reproduction the same way: --steps 6 over 4-step runs reruns all five, and reproduction.md
 # lists the commands each run recorded above a table of what they wrote.
 reproduce() { bash scripts/reproduce_signsgd_paper.sh --scale cpu --bin "$work/steps_trainer" --out "$work/repro_reuse" "$@" >"$work/repro_reuse.out" 2>&1; }
@@ -216,6 +278,14 @@ expect_repro_error no_scale "give --scale paper or --scale cpu"
 expect_repro_error bad_scale "--scale wants paper or cpu, got 'gpu'" --scale gpu
 expect_repro_error bad_steps "--steps wants a positive integer, got '0'" --scale cpu --steps 0
 expect_repro_error unknown_option "unknown option '--bogus'" --scale cpu --bogus
+expect_repro_error bad_seeds "--seeds wants a positive integer \(runs per optimizer\), got '-1'" --scale cpu --seeds -1
+expect_repro_error bad_seed_mode "--seed-mode wants both, init or data, got 'all'" --scale cpu --seed-mode all
+# --seeds 2: two runs per optimizer in OUT/<optim>_s<seed>/, phi on the first seed's sgd run only
+bash "$repro" --scale cpu --dry-run --seeds 2 --out "$dry" >"$work/repro_seeds.txt" 2>&1
+check repro/dry_run_seeds "$(grep -c -- '--optim' "$work/repro_seeds.txt") commands, $(grep -c -- '--noise-every' "$work/repro_seeds.txt") with noise" \
+    bash -c "[ \$(grep -c -- '--optim' '$work/repro_seeds.txt') -eq 10 ] && [ \$(grep -c -- '--noise-every' '$work/repro_seeds.txt') -eq 1 ] \
+             && grep -q -- '--seed 43 --optim signsgd .* -o $dry/signsgd_s43$' '$work/repro_seeds.txt' \
+             && grep -q -- '--seed 42 --optim sgd .*--noise-every .* -o $dry/sgd_s42$' '$work/repro_seeds.txt'"
 expect_repro_error missing_binary "trainer '.*no_such' not found" --scale cpu --bin "$work/no_such"
 if ! nvidia-smi -L >/dev/null 2>&1; then
     expect_repro_error paper_needs_gpu "--scale paper trains with train_gpt2cu and nvidia-smi finds no CUDA GPU" --scale paper

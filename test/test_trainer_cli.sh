@@ -22,7 +22,7 @@ for h in --help -h "-e d2 -h"; do
     # shellcheck disable=SC2086
     "$bin" $h >"$work/help.out" 2>&1 && grep -q -- "--optim" "$work/help.out" && grep -q -- "--muon-ns-steps" "$work/help.out" \
         && grep -q -- "-h 0|1 .*HellaSwag" "$work/help.out" \
-        && grep -q -- "--allow-train-val-overlap" "$work/help.out" && grep -q "GPT2_COMM_TIMEOUT" "$work/help.out" && pass "cli/help(${h// /_})" || fail "cli/help(${h// /_})" "'$h' did not list the flags"
+        && grep -q -- "--allow-train-val-overlap" "$work/help.out" && grep -q -- "--data-seed" "$work/help.out" && grep -q "GPT2_COMM_TIMEOUT" "$work/help.out" && pass "cli/help(${h// /_})" || fail "cli/help(${h// /_})" "'$h' did not list the flags"
 done
 expect_usage_error unknown_flag "unknown flag '--bogus'" --bogus 1
 expect_usage_error missing_value "needs a value" -l
@@ -70,6 +70,7 @@ expect_usage_error d_accum_wraps_to_1 "total batch -d 1099511628032 is too large
 expect_usage_error bt_product_too_large "micro-batch -b 2147483647 x -t 2 .* too large" -b 2147483647 -t 2 "${nowhere[@]}"
 expect_usage_error d_beyond_long "flag -d: 99999999999999999999 is too large" -d 99999999999999999999 "${nowhere[@]}"
 expect_usage_error negative_seed "--seed wants a non-negative integer" --seed -1 "${nowhere[@]}"
+expect_usage_error bad_data_seed "--data-seed wants a non-negative integer below 2\^64, got 'x1'" --data-seed x1 "${nowhere[@]}"
 expect_usage_error v_too_large "flag -v: 2147483648 is too large" -v 2147483648 "${nowhere[@]}"
 expect_usage_error x_below_minus_1 "max steps -x must be -1 .*, 0 .* or positive" -x -2 "${nowhere[@]}"
 expect_usage_error nsgd_tensor_z1 "-z 1 shards nsgd's layer slices across ranks: use --nsgd-norm global" --optim nsgd -z 1 "${nowhere[@]}"
@@ -221,6 +222,19 @@ cmp -s <(losses "$work/det1/main.log") <(losses "$work/det2/main.log") && [ -s "
 "$bin" "${data[@]}" -x 3 -v 0 --optim muon --seed 7 -o "$work/det3" >/dev/null 2>&1
 cmp -s <(losses "$work/det1/main.log") <(losses "$work/det3/main.log") \
     && fail cli/seed_changes_run "--seed 7 gave the same losses as seed 42" || pass cli/seed_changes_run
+# --data-seed: its default is --seed's value (the same run, bit for bit); another value changes the
+# data order (other losses) and not the init (the same step-0 model file).
+"$bin" "${data[@]}" -x 3 -v 0 --optim muon --data-seed 42 -o "$work/ds42" >/dev/null 2>&1
+cmp -s "$work/det1/model_00000003.bin" "$work/ds42/model_00000003.bin" && grep -q '"data_seed":"\?42' "$work/ds42/metrics.jsonl" \
+    && pass cli/data_seed_default_is_seed "(--data-seed 42 = no --data-seed under --seed 42: identical model after 3 steps)" \
+    || fail cli/data_seed_default_is_seed "--data-seed 42 trained another model than the default, or no data_seed 42 in metrics.jsonl"
+"$bin" "${data[@]}" -x 3 -v 0 --optim muon --data-seed 7 -o "$work/ds7" >/dev/null 2>&1
+for d in s0 ds0; do "$bin" "${data[@]}" -x 0 -v 0 $([ $d = ds0 ] && echo --data-seed 7) -o "$work/init_$d" >/dev/null 2>&1; done
+cmp -s <(losses "$work/det1/main.log") <(losses "$work/ds7/main.log") || [ ! -s "$work/ds7/main.log" ] \
+    && fail cli/data_seed_changes_order "--data-seed 7 gave the same losses as the default (or did not run)" \
+    || { cmp -s "$work/init_s0/model_00000000.bin" "$work/init_ds0/model_00000000.bin" && [ -s "$work/init_s0/model_00000000.bin" ] \
+         && pass cli/data_seed_changes_order "(other losses, the same init)" \
+         || fail cli/data_seed_changes_order "--data-seed 7 changed the step-0 model (the init must follow --seed alone)"; }
 
 # --noise-windows: noise records only at A, A+N, ... below B in each window, none at the end.
 "$bin" "${data[@]}" -x 6 -v 0 --optim sgd --noise-every 2 --noise-batches 2 --noise-windows 1:4,5:6 -o "$work/noise_windows" >"$work/noise_windows.out" 2>&1
