@@ -542,7 +542,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (!(o.fanion_alpha >= 0 && o.fanion_alpha <= 1)) fail_usage("--fanion-alpha must be in [0, 1], got %g", o.fanion_alpha);
     if (given.count("--smuon-sign-scale") && !(o.algorithm == Algorithm::Muon && o.muon_variant == MuonVariant::SMuon))
         fail_usage("--smuon-sign-scale needs --optim smuon, got --optim %s", optim_name(o));
-    if (!(o.smuon_sign_scale > 0 && std::isfinite(o.smuon_sign_scale)))
+    if (!(o.smuon_sign_scale > 0))
         fail_usage("--smuon-sign-scale must be positive, got %g", o.smuon_sign_scale);
     if (s.warmup_steps < 0) fail_usage("warmup -u must not be negative, got %d", s.warmup_steps);
     if (!(s.warmup_init >= 0 && s.warmup_init <= 1)) fail_usage("--warmup-init must be in [0, 1], got %g", s.warmup_init);
