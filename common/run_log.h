@@ -244,7 +244,7 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
     const OptimConfig& o = cfg.optim;
     const ScheduleConfig& s = cfg.schedule;
     std::vector<std::pair<std::string, std::string>> f = {
-        {"optim", json_string(algorithm_name(o.algorithm))}, {"lr", json_number(o.lr)},
+        {"optim", json_string(optim_name(o))}, {"lr", json_number(o.lr)},
         {"momentum", json_number(o.momentum)}, {"nesterov", std::to_string(o.nesterov)},
         {"beta1", json_number(o.beta1)}, {"beta2", json_number(o.beta2)}, {"eps", json_number(o.eps)},
         {"weight_decay", json_number(o.weight_decay)}, {"wd_on", json_string(wd_on_name(o.wd_on))},
@@ -253,7 +253,8 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"final_lr_frac", json_number(s.final_lr_frac)}, {"wsd_decay_frac", json_number(s.wsd_decay_frac)},
         {"muon_ns_steps", std::to_string(o.muon_ns_steps)}, {"muon_fallback", json_string(algorithm_name(o.muon_fallback))},
         {"fallback_lr", json_number(o.fallback_lr)}, {"muon_scale", json_string(muon_scale_name(o.muon_scale))},
-        {"muon_ns", json_string(muon_ns_name(o.muon_ns))}, {"nsgd_norm", json_string(nsgd_norm_name(o.nsgd_norm))},
+        {"muon_ns", json_string(muon_ns_name(o.muon_ns))}, {"fanion_alpha", json_number(o.fanion_alpha)},
+        {"smuon_sign_scale", json_number(o.smuon_sign_scale)}, {"nsgd_norm", json_string(nsgd_norm_name(o.nsgd_norm))},
         {"warmup_shape", json_string(warmup_shape_name(s.warmup_shape))}, {"model", json_string(cfg.model)},
         {"batch_size", std::to_string(cfg.batch_size)}, {"seq_len", std::to_string(cfg.seq_len)},
         {"total_batch_tokens", std::to_string(cfg.total_batch_tokens)}, {"max_steps", std::to_string(cfg.max_steps)},

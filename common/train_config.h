@@ -150,8 +150,8 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --tail-index-tensor qkvw:LAYER|wte  the tensor: layer LAYER's qkvw, or 2,048 fixed random rows of wte\n"
            "               (default qkvw of the middle layer, L/2)\n");
     printf("optimizer (defaults marked * depend on --optim):\n");
-    printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr (default %s)\n", algorithm_name(d.optim.algorithm));
-    printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion/ssvr 1e-4, adamw 6e-4, muon 2e-2\n"
+    printf("  --optim NAME sgd|signsgd|signum|adamw|lion|muon|fmuon|smuon|nsgd|ssvr (default %s)\n", algorithm_name(d.optim.algorithm));
+    printf("  -l LR        peak learning rate (* sgd 1e-2, signsgd/signum/lion/ssvr 1e-4, adamw 6e-4, muon/fmuon/smuon 2e-2\n"
            "               (6e-4 with --muon-scale rms), nsgd 1e-3 (0.1 with --nsgd-norm global))\n");
     printf("  --momentum M momentum of sgd, signum, muon, nsgd; ssvr's 1 - beta (* 0.9, muon 0.95)\n");
     printf("  --nesterov 0|1  Nesterov momentum for sgd, muon (* sgd 0, muon 1)\n");
@@ -171,6 +171,9 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
            "               LayerNorm weights and all biases) trains with RULE (sgd|signsgd|signum|adamw|lion; muon for\n"
            "               attn|mlp under --optim muon) at LR (* RULE's default lr), with its own state and RULE's own\n"
            "               momentum/betas unless --momentum/--nesterov/--beta1/--beta2 are given (docs/param_groups.md)\n");
+    printf("  --fanion-alpha A  fmuon, smuon: U = (1-A) scale NS(M) + A M/||M||_F (fmuon) or A s sign(M) (smuon),\n"
+           "               A in [0, 1]; the muon-* flags and -z 1 apply as under muon (default %g)\n", d.optim.fanion_alpha);
+    printf("  --smuon-sign-scale S  smuon: s > 0 (default %g)\n", d.optim.smuon_sign_scale);
     printf("  --nsgd-norm N  tensor|global: nsgd normalizes each layer slice's gradient, g/(||g||+1e-8), before the\n"
            "               momentum (the heavy-tail paper's NSGD), or steps by m/||m|| over the whole model (default %s)\n",
            nsgd_norm_name(d.optim.nsgd_norm));
@@ -380,7 +383,7 @@ inline void notes_for_idle_flags(const std::set<std::string>& given, TrainConfig
             if (rules.count(x)) return true;
         return false;
     };
-    const std::string by = std::string("--optim ") + algorithm_name(a) + (cfg->optim.group_rules.empty() ? "" : " and its --optim-group rules") +
+    const std::string by = std::string("--optim ") + optim_name(cfg->optim) + (cfg->optim.group_rules.empty() ? "" : " and its --optim-group rules") +
                            " do" + (cfg->optim.group_rules.empty() ? "es" : "") + " not use it";
     note_if("--momentum", !uses({Algorithm::SGD, Algorithm::Signum, Algorithm::Muon, Algorithm::NSGD, Algorithm::SSVR}), by);
     note_if("--nesterov", !uses({Algorithm::SGD, Algorithm::Muon}), by);
@@ -517,7 +520,9 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         else if (flag == "--tail-index-every") cfg->tail_index_every = parse_int(flag, v);
         else if (flag == "--tail-index-samples") cfg->tail_index_samples = parse_int(flag, v);
         else if (flag == "--tail-index-tensor") parse_tail_index_tensor(flag, v, cfg);
-        else if (flag == "--optim") { if (!algorithm_from_name(v, &o.algorithm)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon|nsgd|ssvr)", v); }
+        else if (flag == "--optim") { if (!optim_from_name(v, &o)) fail_usage("unknown optimizer '%s' (sgd|signsgd|signum|adamw|lion|muon|fmuon|smuon|nsgd|ssvr)", v); }
+        else if (flag == "--fanion-alpha") o.fanion_alpha = parse_float(flag, v);
+        else if (flag == "--smuon-sign-scale") o.smuon_sign_scale = parse_float(flag, v);
         else if (flag == "--muon-scale") { if (!strcmp(v, "shape")) o.muon_scale = MuonScale::Shape; else if (!strcmp(v, "rms")) o.muon_scale = MuonScale::RMS; else fail_usage("--muon-scale wants shape|rms, got '%s'", v); }
         else if (flag == "--muon-ns") { if (!strcmp(v, "quintic")) o.muon_ns = MuonNs::Quintic; else if (!strcmp(v, "polar-express")) o.muon_ns = MuonNs::PolarExpress; else fail_usage("--muon-ns wants quintic|polar-express, got '%s'", v); }
         else if (flag == "-l") o.lr = parse_float(flag, v);
@@ -637,6 +642,13 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (!(o.weight_decay >= 0)) fail_usage("weight decay -c must not be negative, got %g", o.weight_decay);
     if (!(o.grad_clip >= 0)) fail_usage("--grad-clip must not be negative, got %g", o.grad_clip);
     if (o.muon_ns_steps < 0) fail_usage("--muon-ns-steps must not be negative, got %d", o.muon_ns_steps);
+    const bool fanion = o.algorithm == Algorithm::Muon && o.muon_variant != MuonVariant::Muon;
+    if (given.count("--fanion-alpha") && !fanion) fail_usage("--fanion-alpha needs --optim fmuon or smuon, got --optim %s", optim_name(o));
+    if (!(o.fanion_alpha >= 0 && o.fanion_alpha <= 1)) fail_usage("--fanion-alpha must be in [0, 1], got %g", o.fanion_alpha);
+    if (given.count("--smuon-sign-scale") && !(o.algorithm == Algorithm::Muon && o.muon_variant == MuonVariant::SMuon))
+        fail_usage("--smuon-sign-scale needs --optim smuon, got --optim %s", optim_name(o));
+    if (!(o.smuon_sign_scale > 0))
+        fail_usage("--smuon-sign-scale must be positive, got %g", o.smuon_sign_scale);
     if (s.warmup_steps < 0) fail_usage("warmup -u must not be negative, got %d", s.warmup_steps);
     if (!(s.warmup_init >= 0 && s.warmup_init <= 1)) fail_usage("--warmup-init must be in [0, 1], got %g", s.warmup_init);
     if (!(s.final_lr_frac >= 0 && s.final_lr_frac <= 1)) fail_usage("final lr fraction -q must be in [0, 1], got %g", s.final_lr_frac);
@@ -727,11 +739,13 @@ inline void print_run_plan(const TrainConfig& cfg, const BatchPlan& b, int max_s
     else
         printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", cfg.batch_size,
                cfg.seq_len, b.grad_accum, b.total_batch, max_steps);
-    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(o.algorithm), o.lr,
+    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", optim_name(o), o.lr,
            o.weight_decay, wd_on_name(o.wd_on), o.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
     if (o.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(o.muon_fallback), o.fallback_lr);
     for (const GroupRule& r : o.group_rules)
         printf(", group %s %s at lr %g", optim_group_name(r.group), algorithm_name(r.rule), r.lr);
+    if (o.algorithm == Algorithm::Muon && o.muon_variant != MuonVariant::Muon) printf(", alpha %g", o.fanion_alpha);
+    if (o.algorithm == Algorithm::Muon && o.muon_variant == MuonVariant::SMuon) printf(", sign scale %g", o.smuon_sign_scale);
     if (o.algorithm == Algorithm::NSGD) printf(", norm per %s", o.nsgd_norm == NsgdNorm::Tensor ? "layer slice" : "whole model");
     if (cfg.schedule.warmup_shape == WarmupShape::Cos) printf(", cos warmup");
     printf("\n");

@@ -177,7 +177,7 @@ public:
         const ParamTensor& tensor = group.tensor;
         const float lr = group.peak_lr * lr_factor;
         const float wd = group.weight_decay ? cfg_.weight_decay : 0.0f;
-        const MuonHyper h = {lr, wd, group.hyper.momentum, group.hyper.nesterov == 1, cfg_.muon_ns_steps, cfg_.muon_scale, cfg_.muon_ns};
+        const MuonHyper h = muon_hyper(with_group_hyper(cfg_, group), lr, wd); // the group's momentum, nesterov
         const size_t slice = tensor.layer_numel(), at = (size_t)l * slice;
         muon_update_matrix(params + tensor.offset + at, grads + tensor.offset + at, slot(k, 0, at), tensor.rows, tensor.cols, h,
                            &scratch_);

@@ -204,8 +204,7 @@ public:
             const size_t k = muon_tensors_[j];
             if (muon_ranges_[j].count == 0) continue;
             momentum.push_back(slots_[k][0]); // this rank's layers, one after the other
-            hyper.push_back({groups_[k].peak_lr * lr_factor, weight_decay(k), groups_[k].hyper.momentum, groups_[k].hyper.nesterov == 1, cfg_.muon_ns_steps,
-                             cfg_.muon_scale, cfg_.muon_ns});
+            hyper.push_back(muon_hyper(with_group_hyper(cfg_, groups_[k]), groups_[k].peak_lr * lr_factor, weight_decay(k)));
         }
         muon_->step(master, params, grads, grad_scale, momentum, hyper, args.rounding_key);
     }

@@ -14,7 +14,10 @@
 //     (a, b, c) are the iteration's coefficients (--muon-ns: fixed quintic or Polar Express,
 //     optim/muon.h), and the normalization 1 / (||u||_F + 1e-7) or 1 / (1.02 ||u||_F + 1e-6).
 //  4. apply kernel, one launch: muon_apply_element with lr * scale (--muon-scale shape or
-//     rms, optim/muon.h); floatX parameters rounded stochastically.
+//     rms, optim/muon.h); floatX parameters rounded stochastically. fmuon, smuon: the NS part
+//     at lr (1 - alpha) scale, then fanion_apply_element's second update, with u recomputed in
+//     fp32 from the gradient and the new momentum (muon_u_element: the work buffers hold
+//     Newton-Schulz's iterates by then) and F-Muon's 1 / ||u||_F from step 2's sums.
 // Element-wise bytes per bf16 parameter: momentum 12 (grad 2, m 8, u 2), apply 12 (O 2,
 // master 8, param 2).
 #pragma once
@@ -37,7 +40,7 @@ struct MuonTensor {
     bool vectorized;    // offsets, slice and stride are multiples of 8 elements
     float* momentum;
     MuonHyper h;
-    float scaled_lr;    // lr * scale (muon_scaled_lr)
+    float scaled_lr;    // lr * scale (muon_scaled_lr); fmuon, smuon: lr * (1 - alpha) * scale
 };
 
 struct MuonTable {
@@ -101,9 +104,10 @@ __global__ void __launch_bounds__(FUSED_THREADS) muon_momentum_kernel(MuonTable 
     if (threadIdx.x == 0) partials[blockIdx.x] = sum_sq;
 }
 
-// One block per layer slice: inv_norm = 1 / (norm_scale ||u||_F + norm_eps).
-__global__ void muon_inverse_norm_kernel(MuonTable table, const float* partials, float* inv_norm, float norm_scale,
-                                         double norm_eps) {
+// One block per layer slice: inv_norm = 1 / (norm_scale ||u||_F + norm_eps), and F-Muon's
+// inv_frobenius = 1 / ||u||_F (0 when u = 0).
+__global__ void muon_inverse_norm_kernel(MuonTable table, const float* partials, float* inv_norm, float* inv_frobenius,
+                                         float norm_scale, double norm_eps) {
     int k = 0;
     while (k + 1 < table.count && (int)blockIdx.x >= table.tensors[k + 1].first_slice) k++;
     const MuonTensor& t = table.tensors[k];
@@ -111,7 +115,10 @@ __global__ void muon_inverse_norm_kernel(MuonTable table, const float* partials,
     float sum = 0.0f;
     for (unsigned j = threadIdx.x; j < t.blocks_per_slice; j += blockDim.x) sum += p[j];
     sum = block_sum(sum);
-    if (threadIdx.x == 0) inv_norm[blockIdx.x] = (float)(1.0 / ((double)norm_scale * sqrt((double)sum) + norm_eps));
+    if (threadIdx.x == 0) {
+        inv_norm[blockIdx.x] = (float)(1.0 / ((double)norm_scale * sqrt((double)sum) + norm_eps));
+        inv_frobenius[blockIdx.x] = fanion_inv_frobenius(sum);
+    }
 }
 
 // B = a I + b A for L r x r matrices (grid.y = L). With inv (the first iteration): A *= inv^2
@@ -132,8 +139,11 @@ __global__ void newton_schulz_combine_kernel(floatX* B, floatX* A, floatX* A_lef
 }
 
 // o_scale: per-slice factor on O (the inverse norms when there were no iterations), or nullptr.
+// grads, grad_scale, inv_frobenius: fmuon and smuon's u (read only for them).
 __global__ void __launch_bounds__(FUSED_THREADS) muon_apply_kernel(MuonTable table, float* master, floatX* params,
-                                                                   const floatX* o, const float* o_scale, uint64_t rounding_key) {
+                                                                   const floatX* o, const float* o_scale, const floatX* grads,
+                                                                   const float* grad_scale, const float* inv_frobenius,
+                                                                   uint64_t rounding_key) {
     const MuonThreadSpan s = muon_thread_span(table);
     const MuonTensor& t = table.tensors[s.k];
     if (s.local >= s.end) return;
@@ -143,18 +153,31 @@ __global__ void __launch_bounds__(FUSED_THREADS) muon_apply_kernel(MuonTable tab
     const size_t i = t.offset + (size_t)s.layer * t.flat_stride + (s.local - (size_t)s.layer * t.slice);
     const floatX* ov = o + t.work_offset + s.local;
     const int count = s.end - s.local < FUSED_VEC ? (int)(s.end - s.local) : FUSED_VEC;
+    const bool fanion = h.variant != MuonVariant::Muon;
+    const float gs = fanion && grad_scale ? *grad_scale : 1.0f;
+    const float mix_lr = fanion ? fanion_mix_lr(h, inv_frobenius[t.first_slice + s.layer]) : 0.0f;
+    const float* m = t.momentum + s.local;
     if (t.vectorized && count == FUSED_VEC) {
-        float p[FUSED_VEC], oo[FUSED_VEC];
+        float p[FUSED_VEC], oo[FUSED_VEC], gv[FUSED_VEC], mv[FUSED_VEC];
         load8(master + i, p);
         load8(ov, oo);
+        if (fanion) {
+            load8(grads + i, gv);
+            load8(m, mv);
 #pragma unroll
-        for (int e = 0; e < FUSED_VEC; e++) muon_apply_element(p[e], oo[e] * os, scaled_lr, h);
+            for (int e = 0; e < FUSED_VEC; e++)
+                fanion_apply_element(p[e], oo[e] * os, muon_u_element(gv[e] * gs, mv[e], h), scaled_lr, mix_lr, h);
+        } else {
+#pragma unroll
+            for (int e = 0; e < FUSED_VEC; e++) muon_apply_element(p[e], oo[e] * os, scaled_lr, h);
+        }
         store8(master + i, p);
         store_params8(params, i, p, rounding_key);
     } else {
         for (int e = 0; e < count; e++) {
             float p = master[i + e];
-            muon_apply_element(p, to_float(ov[e]) * os, scaled_lr, h);
+            if (fanion) fanion_apply_element(p, to_float(ov[e]) * os, muon_u_element(to_float(grads[i + e]) * gs, m[e], h), scaled_lr, mix_lr, h);
+            else muon_apply_element(p, to_float(ov[e]) * os, scaled_lr, h);
             master[i + e] = p;
             store_param(params, i + e, p, rounding_key);
         }
@@ -201,16 +224,17 @@ public:
         cudaCheck(cudaMalloc(&b_, z.gram * sizeof(floatX)));
         cudaCheck(cudaMalloc(&partials_, z.blocks * sizeof(float)));
         cudaCheck(cudaMalloc(&inv_norm_, z.slices * sizeof(float)));
+        cudaCheck(cudaMalloc(&inv_frobenius_, z.slices * sizeof(float)));
     }
     ~GpuMuon() {
-        for (void* p : {(void*)u_, (void*)w_, (void*)a_, (void*)a_left_, (void*)b_, (void*)partials_, (void*)inv_norm_}) cudaFree(p);
+        for (void* p : {(void*)u_, (void*)w_, (void*)a_, (void*)a_left_, (void*)b_, (void*)partials_, (void*)inv_norm_, (void*)inv_frobenius_}) cudaFree(p);
     }
     GpuMuon(const GpuMuon&) = delete;
     GpuMuon& operator=(const GpuMuon&) = delete;
 
     static size_t device_bytes(const std::vector<ParamTensor>& matrices) {
         const Sizes z = sizes(matrices);
-        return (2 * z.work + 3 * z.gram) * sizeof(floatX) + (z.blocks + z.slices) * sizeof(float);
+        return (2 * z.work + 3 * z.gram) * sizeof(floatX) + (z.blocks + 2 * z.slices) * sizeof(float);
     }
 
     // One update of the matrices. momentum[k], hyper[k]: tensor k's buffer and constants
@@ -232,7 +256,7 @@ public:
             t.vectorized = t.offset % FUSED_VEC == 0 && t.work_offset % FUSED_VEC == 0 && t.slice % FUSED_VEC == 0;
             t.momentum = momentum[k];
             t.h = hyper[k];
-            t.scaled_lr = muon_scaled_lr(hyper[k].lr, p.rows, p.cols, hyper[k].scale);
+            t.scaled_lr = muon_scaled_lr(hyper[k].lr * (1.0f - hyper[k].alpha), p.rows, p.cols, hyper[k].scale); // alpha 0 under muon
             table.blocks += t.blocks_per_slice * p.layers;
             slices += p.layers;
         }
@@ -242,7 +266,7 @@ public:
             NvtxRange r("optimizer/muon/momentum");
             muon_momentum_kernel<<<table.blocks, FUSED_THREADS>>>(table, grads, grad_scale, u_, partials_);
             cudaCheckLaunch();
-            muon_inverse_norm_kernel<<<slices, 256>>>(table, partials_, inv_norm_, ns_norm_scale(ns_), ns_norm_eps(ns_));
+            muon_inverse_norm_kernel<<<slices, 256>>>(table, partials_, inv_norm_, inv_frobenius_, ns_norm_scale(ns_), ns_norm_eps(ns_));
             cudaCheckLaunch();
         }
         {
@@ -251,7 +275,7 @@ public:
         }
         NvtxRange r("optimizer/muon/apply");
         muon_apply_kernel<<<table.blocks, FUSED_THREADS>>>(table, master, params, result(), steps_ == 0 ? inv_norm_ : nullptr,
-                                                           rounding_key);
+                                                           grads, grad_scale, inv_frobenius_, rounding_key);
         cudaCheckLaunch();
     }
 
@@ -310,7 +334,7 @@ private:
     std::vector<size_t> work_offset_;
     std::vector<int> strides_; // per matrix tensor: layers apart in the flat buffers
     floatX *u_ = nullptr, *w_ = nullptr, *a_ = nullptr, *a_left_ = nullptr, *b_ = nullptr;
-    float *partials_ = nullptr, *inv_norm_ = nullptr;
+    float *partials_ = nullptr, *inv_norm_ = nullptr, *inv_frobenius_ = nullptr;
     int steps_ = 0;
     MuonNs ns_ = MuonNs::Quintic;
 };

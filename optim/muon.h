@@ -15,6 +15,16 @@
 //   iteration coefficients, X normalized by 1.02 ||X||_F + 1e-6, as modded-nanogpt uses them
 //   (the last pair repeats past 5 iterations).
 // Stacked per-layer tensors (L, rows, cols) are updated one layer slice at a time.
+// --optim fmuon|smuon (Kravatskiy et al., "The Ky Fan Norms and Beyond", arXiv 2512.09678;
+// docs/fanions.md): the LMO over the sum of the spectral ball and a Frobenius (F-Muon) or
+// l_inf (S-Muon) ball, weighted 1 - alpha and alpha, so the update is the convex combination
+//   F-Muon: U = (1 - alpha) scale O + alpha u / ||u||_F     (u = 0: that part is 0)
+//   S-Muon: U = (1 - alpha) scale O + alpha s sign(u)       (s: --smuon-sign-scale)
+//   p -= lr * wd * p;  p -= lr * U
+// with u and O = newton_schulz(u) as above. --muon-scale's scale belongs to the spectral
+// ball's geometry (the RMS-to-RMS operator norm), so it multiplies the NS part only. At
+// alpha = 0 both are Muon exactly; u itself is never modified (the authors' class divides
+// the momentum buffer in place when Nesterov is off).
 #pragma once
 #include <cmath>
 #include <cstddef>
@@ -31,7 +41,17 @@ struct MuonHyper {
     int ns_steps;
     MuonScale scale = MuonScale::Shape;
     MuonNs ns = MuonNs::Quintic;
+    MuonVariant variant = MuonVariant::Muon;
+    float alpha = 0.0f;      // fmuon, smuon: the weight of the second update (0 under muon)
+    float sign_scale = 0.0f; // smuon: s
 };
+
+// Muon's constants at learning rate lr and weight decay wd (both trainers).
+inline MuonHyper muon_hyper(const OptimConfig& c, float lr, float wd) {
+    const bool fanion = c.muon_variant != MuonVariant::Muon;
+    return {lr, wd, c.momentum, c.nesterov == 1, c.muon_ns_steps, c.muon_scale, c.muon_ns, c.muon_variant,
+            fanion ? c.fanion_alpha : 0.0f, c.muon_variant == MuonVariant::SMuon ? c.smuon_sign_scale : 0.0f};
+}
 
 // Quintic Newton-Schulz coefficients from the Muon reference implementation.
 constexpr float NS_A = 3.4445f, NS_B = -4.7750f, NS_C = 2.0315f;
@@ -130,10 +150,13 @@ inline void newton_schulz_cpu(float* out, const float* in, int rows, int cols, i
             out[(size_t)i * cols + j] = tall ? X[(size_t)j * c + i] : X[(size_t)i * c + j];
 }
 
+// u from the gradient and the momentum after this step's update.
+OPTIM_HD inline float muon_u_element(float g, float m, const MuonHyper& h) { return h.nesterov ? (1.0f - h.beta) * g + h.beta * m : m; }
+
 // Momentum step; u receives the matrix to orthogonalize.
 OPTIM_HD inline void muon_momentum_element(float g, float& m, float& u, const MuonHyper& h) {
     m = h.beta * m + (1.0f - h.beta) * g;
-    u = h.nesterov ? (1.0f - h.beta) * g + h.beta * m : m;
+    u = muon_u_element(g, m, h);
 }
 
 // scaled_lr = lr * scale (see the top).
@@ -141,6 +164,23 @@ OPTIM_HD inline void muon_apply_element(float& p, float o, float scaled_lr, cons
     p -= h.lr * h.weight_decay * p;
     p -= scaled_lr * o;
 }
+
+// fmuon, smuon: p -= lr * wd * p;  p -= ns_lr * o (Muon's step, ns_lr = lr (1 - alpha) scale);
+// then p -= mix_lr * (u or sign(u)), mix_lr from fanion_mix_lr. Two subtractions, so that at
+// alpha = 0 (mix_lr = 0) the result is Muon's bit for bit.
+OPTIM_HD inline void fanion_apply_element(float& p, float o, float u, float ns_lr, float mix_lr, const MuonHyper& h) {
+    muon_apply_element(p, o, ns_lr, h);
+    p -= mix_lr * (h.variant == MuonVariant::SMuon ? sign_or_zero(u) : u);
+}
+
+// The factor on the second update: F-Muon lr alpha / ||u||_F (inv_frobenius; 0 when u = 0),
+// S-Muon lr alpha s, Muon 0.
+OPTIM_HD inline float fanion_mix_lr(const MuonHyper& h, float inv_frobenius) {
+    if (h.variant == MuonVariant::FMuon) return h.lr * h.alpha * inv_frobenius;
+    if (h.variant == MuonVariant::SMuon) return h.lr * h.alpha * h.sign_scale;
+    return 0.0f;
+}
+OPTIM_HD inline float fanion_inv_frobenius(double sum_sq) { return sum_sq > 0.0 ? (float)(1.0 / sqrt(sum_sq)) : 0.0f; }
 
 // Data parallel (both trainers, KellerJordan/Muon's distributed scheme): the hidden matrices are
 // dealt to ranks whole, round-robin: matrix j = k L + l (Muon tensor k of L layers, layer l, in
@@ -170,7 +210,15 @@ inline void muon_update_matrix(float* p, const float* g, float* m, int rows, int
 #pragma omp parallel for simd
     for (long long i = 0; i < (long long)n; i++) muon_momentum_element(g[i], m[i], u[i], h);
     newton_schulz_cpu(o, u, rows, cols, h.ns_steps, h.ns);
-    const float scaled_lr = muon_scaled_lr(h.lr, rows, cols, h.scale);
+    const float scaled_lr = muon_scaled_lr(h.lr * (1.0f - h.alpha), rows, cols, h.scale); // alpha = 0 under muon
+    if (h.variant == MuonVariant::Muon) {
 #pragma omp parallel for simd
-    for (long long i = 0; i < (long long)n; i++) muon_apply_element(p[i], o[i], scaled_lr, h);
+        for (long long i = 0; i < (long long)n; i++) muon_apply_element(p[i], o[i], scaled_lr, h);
+        return;
+    }
+    double sum_sq = 0.0;
+    for (size_t i = 0; i < n; i++) sum_sq += (double)u[i] * u[i];
+    const float mix_lr = fanion_mix_lr(h, fanion_inv_frobenius(sum_sq));
+#pragma omp parallel for simd
+    for (long long i = 0; i < (long long)n; i++) fanion_apply_element(p[i], o[i], u[i], scaled_lr, mix_lr, h);
 }

@@ -9,6 +9,9 @@
 enum class Algorithm { SGD, SignSGD, Signum, AdamW, Lion, Muon, NSGD, SSVR };
 enum class MuonScale { Shape, RMS };             // --muon-scale (optim/muon.h)
 enum class MuonNs { Quintic, PolarExpress };      // --muon-ns (optim/muon.h)
+// --optim muon|fmuon|smuon: all three are Algorithm::Muon (the same matrices, fallback, data
+// parallel and state); F-Muon and S-Muon add alpha of a second update to NS(M) (optim/muon.h).
+enum class MuonVariant { Muon, FMuon, SMuon };
 enum class WeightDecayOn { Matrices, Hidden, All }; // which tensors get weight decay
 enum class Schedule { Cosine, Linear, Constant, WSD };
 enum class WsdShape { Sqrt, Linear }; // wsd's cool-down: 1 - sqrt(progress) (llm.c) or 1 - progress
@@ -48,6 +51,9 @@ struct OptimConfig {
     int muon_ns_steps = 5;
     MuonScale muon_scale = MuonScale::Shape;
     MuonNs muon_ns = MuonNs::Quintic;
+    MuonVariant muon_variant = MuonVariant::Muon; // --optim fmuon|smuon
+    float fanion_alpha = 0.5f;                    // fmuon, smuon: the second update's weight
+    float smuon_sign_scale = 0.003f;              // smuon: s of alpha s sign(M)
     Algorithm muon_fallback = Algorithm::AdamW; // for embeddings, norms and biases under muon
     float fallback_lr = -1.0f;                  // < 0: the fallback algorithm's default lr
     float grad_clip = 1.0f;                     // global-norm clipping; 0 turns it off
@@ -104,6 +110,23 @@ inline bool optim_group_from_name(const std::string& s, OptimGroup* g) {
     for (OptimGroup x : {OptimGroup::Wte, OptimGroup::Wpe, OptimGroup::Attn, OptimGroup::Mlp, OptimGroup::Norms})
         if (s == optim_group_name(x)) { *g = x; return true; }
     return false;
+}
+
+inline const char* muon_variant_name(MuonVariant v) {
+    return v == MuonVariant::FMuon ? "fmuon" : v == MuonVariant::SMuon ? "smuon" : "muon";
+}
+
+// The --optim name of a configuration: algorithm_name, or fmuon/smuon for Muon's variants.
+inline const char* optim_name(const OptimConfig& o) {
+    return o.algorithm == Algorithm::Muon ? muon_variant_name(o.muon_variant) : algorithm_name(o.algorithm);
+}
+
+// Parses an --optim name (algorithm_from_name's, plus fmuon and smuon) into o.
+inline bool optim_from_name(const std::string& s, OptimConfig* o) {
+    for (MuonVariant v : {MuonVariant::FMuon, MuonVariant::SMuon})
+        if (s == muon_variant_name(v)) { o->algorithm = Algorithm::Muon; o->muon_variant = v; return true; }
+    o->muon_variant = MuonVariant::Muon;
+    return algorithm_from_name(s, &o->algorithm);
 }
 
 inline const char* muon_scale_name(MuonScale s) { return s == MuonScale::RMS ? "rms" : "shape"; }

@@ -32,13 +32,14 @@ each with its layout shape, per-layer ones stacked along dim 0):
                         every step (ssvr); the others use batch/ every step
   Runs R: sgd, sgd_momentum, sgd_nesterov, signsgd, signum, adamw, lion, muon, nsgd (per layer slice),
           nsgd_global (--nsgd-norm global), ssvr, muon_rms (--muon-scale rms), muon_polar (--muon-ns polar-express),
-          group_sgd_signsgd, group_signum_adamw (--optim-group: each group its own optimizer, GroupedOptimizer).
+          group_sgd_signsgd, group_signum_adamw (--optim-group: each group its own optimizer, GroupedOptimizer);
+          fmuon, smuon (F-Muon and S-Muon, arXiv 2512.09678).
 
 Step semantics (sign(0) = 0): forward and backward of the mean loss; global norm
 sqrt(sum g^2) over all parameters; when --grad-clip > 0 and the norm exceeds it, every
 gradient is scaled by clip / (norm + 1e-6); lr = peak * factor(step); then the update.
 sgd and adamw are torch.optim.SGD / torch.optim.AdamW themselves (two parameter groups:
-with and without weight decay); signsgd, signum, lion, muon, nsgd and ssvr are written out
+with and without weight decay); signsgd, signum, lion, muon (and fmuon, smuon), nsgd and ssvr are written out
 below. ssvr also takes, from the second step on, the gradient at the previous step's
 parameters on the same batch (clipped by its own norm).
 """
@@ -202,16 +203,19 @@ def f32(text):
 DEFAULT_LR = {"sgd": 1e-2, "signsgd": 1e-4, "signum": 1e-4, "adamw": 6e-4, "lion": 1e-4, "muon": 2e-2, "nsgd": 1e-3,
               "ssvr": 1e-4}
 NSGD_GLOBAL_LR = 1e-1  # --nsgd-norm global's default
+MUONS = ("muon", "fmuon", "smuon")  # one algorithm with its matrices, fallback and defaults
 
 
 def parse_optim_flags(line):
     s = dict(optim="adamw", lr=-1.0, momentum=-1.0, nesterov=-1, beta1=-1.0, beta2=-1.0, eps=f32("1e-8"),
              wd=0.0, wd_on="matrices", grad_clip=1.0, ns_steps=5, fallback="adamw", fallback_lr=-1.0,
              schedule="cosine", warmup=0, warmup_init=0.0, final_frac=0.0, wsd_decay_frac=f32("0.2"), wsd_shape="sqrt",
-             max_steps=-1, muon_scale="shape", muon_ns="quintic", nsgd_norm="tensor", warmup_shape="linear")
+             max_steps=-1, muon_scale="shape", muon_ns="quintic", nsgd_norm="tensor", warmup_shape="linear",
+             fanion_alpha=f32("0.5"), smuon_sign_scale=f32("0.003"))
     floats = {"-l": "lr", "--momentum": "momentum", "--beta1": "beta1", "--beta2": "beta2", "--eps": "eps",
               "-c": "wd", "--grad-clip": "grad_clip", "--fallback-lr": "fallback_lr", "--warmup-init": "warmup_init",
-              "-q": "final_frac", "--wsd-decay-frac": "wsd_decay_frac"}
+              "-q": "final_frac", "--wsd-decay-frac": "wsd_decay_frac", "--fanion-alpha": "fanion_alpha",
+              "--smuon-sign-scale": "smuon_sign_scale"}
     ints = {"--nesterov": "nesterov", "--muon-ns-steps": "ns_steps", "-u": "warmup", "-x": "max_steps"}
     words = {"--optim": "optim", "--wd-on": "wd_on", "--muon-fallback": "fallback", "--schedule": "schedule",
              "--wsd-shape": "wsd_shape", "--muon-scale": "muon_scale", "--muon-ns": "muon_ns", "--nsgd-norm": "nsgd_norm",
@@ -243,17 +247,18 @@ def parse_optim_flags(line):
             nesterov=s["nesterov"] if s["nesterov"] >= 0 else (1 if rule == "muon" else 0),
             beta1=s["beta1"] if s["beta1"] >= 0 else f32("0.9"),
             beta2=s["beta2"] if s["beta2"] >= 0 else f32("0.99" if rule == "lion" else "0.95"))
-    muon_rms = s["optim"] == "muon" and s["muon_scale"] == "rms"
+    muon = s["optim"] in MUONS
+    muon_rms = muon and s["muon_scale"] == "rms"
     if s["lr"] < 0:
         nsgd_global = s["optim"] == "nsgd" and s["nsgd_norm"] == "global"
-        s["lr"] = f32(NSGD_GLOBAL_LR) if nsgd_global else f32(DEFAULT_LR["adamw" if muon_rms else s["optim"]])
+        s["lr"] = f32(NSGD_GLOBAL_LR) if nsgd_global else f32(DEFAULT_LR["adamw" if muon_rms else "muon" if muon else s["optim"]])
     if s["fallback_lr"] < 0:
         s["fallback_lr"] = s["lr"] if muon_rms else f32(DEFAULT_LR[s["fallback"]])
     if s["momentum"] < 0:
-        s["momentum"] = f32("0.95") if s["optim"] == "muon" else f32("0.9")
+        s["momentum"] = f32("0.95") if muon else f32("0.9")
     if s["nesterov"] < 0:
-        s["nesterov"] = 1 if s["optim"] == "muon" else 0
-    lion_betas = s["optim"] == "lion" or (s["optim"] == "muon" and s["fallback"] == "lion")
+        s["nesterov"] = 1 if muon else 0
+    lion_betas = s["optim"] == "lion" or (muon and s["fallback"] == "lion")
     if s["beta1"] < 0:
         s["beta1"] = f32("0.9")
     if s["beta2"] < 0:
@@ -434,7 +439,9 @@ class SSVR:
 
 
 class Muon:
-    """Muon on every layer slice of the hidden matrices; the rest goes to the fallback."""
+    """Muon on every layer slice of the hidden matrices; the rest goes to the fallback.
+    fmuon, smuon (arXiv 2512.09678): the update (1 - alpha) scale NS(u) + alpha u / ||u||_F
+    (fmuon) or alpha s sign(u) (smuon), --muon-scale's scale on the NS part only."""
 
     def __init__(self, entries, s):
         self.s = s
@@ -459,10 +466,16 @@ class Muon:
                 g = p.grad[l]
                 m[l].mul_(beta).add_(g, alpha=1.0 - beta)
                 u = g * (1.0 - beta) + m[l] * beta if s["nesterov"] else m[l]
-                update = newton_schulz(u, s["ns_steps"], s["muon_ns"])
+                update = newton_schulz(u, s["ns_steps"], s["muon_ns"]) * scale
+                alpha = s["fanion_alpha"]
+                if s["optim"] == "fmuon":
+                    norm = float(u.double().norm())
+                    update = update * (1.0 - alpha) + (u / norm if norm > 0 else torch.zeros_like(u)) * alpha
+                elif s["optim"] == "smuon":
+                    update = update * (1.0 - alpha) + torch.sign(u) * (alpha * s["smuon_sign_scale"])
                 if decays and s["wd"] > 0:
                     p[l].sub_(p[l] * (lr * s["wd"]))
-                p[l].sub_(update * (lr * scale))
+                p[l].sub_(update * lr)
         self.fallback.step(fallback_lr)
 
 
@@ -493,7 +506,7 @@ def make_optimizer(entries, s):
         return TorchOptimizer(entries, s, s["optim"])
     if s["optim"] in ("signsgd", "signum", "lion"):
         return SignOptimizer(entries, s, s["optim"])
-    if s["optim"] == "muon":
+    if s["optim"] in MUONS:
         return Muon(entries, s)
     if s["optim"] == "nsgd":
         return NSGD(entries, s)
@@ -540,6 +553,10 @@ RUNS = [  # name, trainer flags
     ("group_sgd_signsgd", "--optim sgd -l 0.05 -c 0.1 --optim-group wte=signsgd:3e-4 --schedule constant --grad-clip 0.5"),
     ("group_signum_adamw", "--optim signum -l 3e-4 -c 0.1 --wd-on all --optim-group norms=adamw:1e-3 --optim-group attn=lion"
                            " -u 1 --schedule cosine -q 0.1 --grad-clip 0"),
+    ("fmuon", "--optim fmuon --fanion-alpha 0.4 -l 0.008 -c 0.1 --muon-fallback adamw --fallback-lr 5e-4 --schedule constant"
+              " --grad-clip 1.1"),
+    ("smuon", "--optim smuon --fanion-alpha 0.3 --smuon-sign-scale 0.01 --muon-scale rms --nesterov 0 --momentum 0.9"
+              " -l 5e-4 -c 0.1 --schedule constant --grad-clip 0"),
 ]
 
 
@@ -575,7 +592,7 @@ def run_optimizer(flags, init, batches, cfg):
             opt.step(s["lr"] * factor, prev_grads)
         elif s["groups"]:
             opt.step(factor)
-        elif s["optim"] == "muon":
+        elif s["optim"] in MUONS:
             opt.step(s["lr"] * factor, s["fallback_lr"] * factor)
         else:
             opt.step(s["lr"] * factor)

@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     //      (ssvr: then the gradient at the previous parameters on the same batch, train_gpt2cpu's
     //      ssvr_gradients; its run takes a new batch every step, optim/ssvr/inputs)
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "nsgd_global", "ssvr",
-                            "muon_rms", "muon_polar", "group_sgd_signsgd", "group_signum_adamw"}) {
+                            "muon_rms", "muon_polar", "group_sgd_signsgd", "group_signum_adamw", "fmuon", "smuon"}) {
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail(prefix + "flags", "missing from the debug state"); continue; }
         TrainConfig tc;

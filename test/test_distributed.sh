@@ -48,12 +48,12 @@ common=(-i "$train" -j "$val" -e d2 -t 16 -d 192 -x 2 -v 2 -m 1 -s 0 --no-shuffl
 # sgd without clipping: its parameters then scale with the gradient (a clipped or AdamW update
 # would hide a gradient off by a factor); adamw and muon clip at the default 1 (norm ~2.5).
 opt_flags() { [ "$1" = sgd ] && echo "--optim sgd --grad-clip 0" || echo "--optim $1"; }
-for opt in sgd adamw muon; do
+for opt in sgd adamw muon fmuon; do
     # shellcheck disable=SC2046
     "$bin" "${common[@]}" -b 6 $(opt_flags "$opt") -o "$work/ref_$opt" >"$work/ref_$opt.out" 2>&1 || fail "dist/reference_$opt" "exit $?: $(tail -2 "$work/ref_$opt.out")"
 done
 # "np optimizer -z [extra flags]": every optimizer under both stages, both rank counts under both
-for spec in "2 sgd 0 --noise-every 2 --noise-batches 2" "3 sgd 1" "2 adamw 1 -n 1" "3 adamw 0" "2 muon 0" "3 muon 1 -n 1"; do
+for spec in "2 sgd 0 --noise-every 2 --noise-batches 2" "3 sgd 1" "2 adamw 1 -n 1" "3 adamw 0" "2 muon 0" "3 muon 1 -n 1" "3 fmuon 1 -n 1"; do
     read -r np opt z extra <<<"$spec"
     name="np${np}_${opt}_z${z}"
     # shellcheck disable=SC2086,SC2046
@@ -115,6 +115,8 @@ check_resume() {
 # matrices, fallback tensors split with leftovers
 check_resume dist/resume_2_ranks_z1_bit_identical 2 np2_adamw_z1 "${common[@]}" -b 3 --optim adamw -z 1
 check_resume dist/resume_3_ranks_muon_z1_bit_identical 3 np3_muon_z1 "${common[@]}" -b 2 --optim muon -z 1
+# F-Muon: Muon's round-robin and state; its momentum alone carries it across the resume
+check_resume dist/resume_3_ranks_fmuon_z1_bit_identical 3 np3_fmuon_z1 "${common[@]}" -b 2 --optim fmuon -z 1
 # ZeRO-1's memory: each rank keeps about 1/ranks of the optimizer state (the line rank 0 prints)
 for run in np2_adamw_z1 np3_sgd_z1 np3_muon_z1; do
     line=$(grep -m1 '^optimizer state: this rank keeps' "$work/$run.out")

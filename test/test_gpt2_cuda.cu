@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
 
     // ---- 3 steps of each optimizer against the oracle
     for (const char* run : {"sgd", "sgd_momentum", "sgd_nesterov", "signsgd", "signum", "adamw", "lion", "muon", "nsgd", "nsgd_global", "ssvr",
-                            "muon_rms", "muon_polar", "group_sgd_signsgd", "group_signum_adamw"}) {
+                            "muon_rms", "muon_polar", "group_sgd_signsgd", "group_signum_adamw", "fmuon", "smuon"}) {
         if (skip_oracle_optim) break;
         const std::string prefix = std::string("optim/") + run + "/";
         if (!state.has(prefix + "flags")) { test_fail("cuda/" + prefix + "flags", "missing from the debug state"); continue; }

@@ -265,6 +265,81 @@ static void test_muon_diagonal() {
         }
 }
 
+// F-Muon and S-Muon (optim/muon.h) on one matrix over 3 steps from a random momentum, against
+// a double reference built on newton_schulz_cpu's output (Newton-Schulz is checked above):
+// alpha 0 is Muon bit for bit; alpha 1 of F-Muon is normalized momentum, of S-Muon s sign(u);
+// alpha 0.3 mixes them with --muon-scale on the NS part only; the momentum buffer follows
+// m = beta m + (1 - beta) g with or without Nesterov (never divided in place).
+static void test_fanions() {
+    const float lr = 0.02f, wd = 0.1f, beta = 0.9f, s = 0.003f;
+    for (int tall = 0; tall <= 1; tall++)
+        for (int nesterov = 0; nesterov <= 1; nesterov++)
+            for (MuonScale scale : {MuonScale::Shape, MuonScale::RMS}) {
+                const int rows = tall ? 24 : 16, cols = tall ? 16 : 24;
+                const size_t n = (size_t)rows * cols;
+                const std::string tag = std::string(tall ? "tall" : "wide") + (nesterov ? "_nesterov" : "") + "_" + muon_scale_name(scale);
+                // small weights: the update, not the rounding of p, sets the error of p_after - p_before
+                const Vec p0 = random_vec(n, 60, 1e-3f), m0 = random_vec(n, 61, 0.1f);
+                const MuonHyper muon = {lr, wd, beta, nesterov == 1, 5, scale};
+                auto run = [&](MuonVariant v, float alpha, Vec* p, Vec* m) {
+                    MuonHyper h = muon;
+                    h.variant = v; h.alpha = alpha; h.sign_scale = v == MuonVariant::SMuon ? s : 0.0f;
+                    *p = p0; *m = m0;
+                    Vec scratch;
+                    for (int t = 0; t < 3; t++) {
+                        const Vec g = random_vec(n, 62 + t);
+                        muon_update_matrix(p->data(), g.data(), m->data(), rows, cols, h, &scratch);
+                    }
+                };
+                Vec pm, mm;
+                run(MuonVariant::Muon, 0.0f, &pm, &mm);
+                for (MuonVariant v : {MuonVariant::FMuon, MuonVariant::SMuon}) {
+                    Vec pv, mv;
+                    run(v, 0.0f, &pv, &mv);
+                    size_t differ = 0;
+                    for (size_t i = 0; i < n; i++) differ += pv[i] != pm[i] || mv[i] != mm[i];
+                    test_expect(differ == 0, std::string(muon_variant_name(v)) + "_alpha0_is_muon_" + tag,
+                                std::to_string(differ) + " of " + std::to_string(n) + " parameters or momenta differ");
+                    for (float alpha : {1.0f, 0.3f}) {
+                        run(v, alpha, &pv, &mv);
+                        // the reference: double momentum and mix, NS from newton_schulz_cpu on the float u
+                        std::vector<double> pd(p0.begin(), p0.end()), md(m0.begin(), m0.end());
+                        Vec uf(n), o(n);
+                        const double ns_lr = muon_scaled_lr(1.0f, rows, cols, scale) * lr * (1.0 - alpha);
+                        for (int t = 0; t < 3; t++) {
+                            const Vec g = random_vec(n, 62 + t);
+                            std::vector<double> u(n);
+                            double sum_sq = 0.0;
+                            for (size_t i = 0; i < n; i++) {
+                                md[i] = beta * md[i] + (1.0 - beta) * g[i];
+                                u[i] = nesterov ? (1.0 - beta) * g[i] + beta * md[i] : md[i];
+                                uf[i] = (float)u[i];
+                                sum_sq += u[i] * u[i];
+                            }
+                            newton_schulz_cpu(o.data(), uf.data(), rows, cols, 5);
+                            for (size_t i = 0; i < n; i++) {
+                                const double second = v == MuonVariant::FMuon ? u[i] / std::sqrt(sum_sq) : s * ((u[i] > 0) - (u[i] < 0));
+                                pd[i] = pd[i] - lr * wd * pd[i] - ns_lr * o[i] - lr * alpha * second;
+                            }
+                        }
+                        Vec up(n);
+                        std::vector<double> ud(n);
+                        for (size_t i = 0; i < n; i++) { up[i] = pv[i] - p0[i]; ud[i] = pd[i] - p0[i]; }
+                        char name[64];
+                        snprintf(name, sizeof name, "%s_alpha%g_update_", muon_variant_name(v), alpha);
+                        check_close(name + tag, up.data(), ud.data(), n, 1e-5);
+                        check_close(std::string(muon_variant_name(v)) + "_momentum_" + tag, mv.data(), md.data(), n, 1e-6);
+                    }
+                }
+            }
+    // u = 0 (zero gradient and momentum): F-Muon's u / ||u|| is 0, not NaN; only weight decay moves p.
+    const MuonHyper h = {0.02f, 0.1f, 0.9f, true, 5, MuonScale::Shape, MuonNs::Quintic, MuonVariant::FMuon, 1.0f, 0.0f};
+    Vec p = {1.0f, -2.0f, 3.0f, 4.0f}, g(4, 0.0f), m(4, 0.0f), scratch;
+    muon_update_matrix(p.data(), g.data(), m.data(), 2, 2, h, &scratch);
+    const double want[4] = {1.0 * 0.998, -2.0 * 0.998, 3.0 * 0.998, 4.0 * 0.998};
+    check_close("fmuon_zero_momentum_no_step", p.data(), want, 4, 1e-6);
+}
+
 // ---------------------------------------------------------------------------------------
 
 static void test_grad_clip() {
@@ -862,6 +937,7 @@ int main() {
     test_adamw_first_step();
     test_newton_schulz_random();
     test_muon_diagonal();
+    test_fanions();
     test_grad_clip();
     test_schedules();
     test_param_groups();

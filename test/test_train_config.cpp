@@ -58,6 +58,29 @@ static void test_llmc_flags() {
                 "flags/defaults", "wsd shape sqrt, init counter, no HellaSwag by default");
 }
 
+// --optim fmuon|smuon: Muon's algorithm with its variant, Muon's defaults, Muon's parameter groups.
+static void test_fanion_flags() {
+    TrainConfig f, m, sm;
+    parse_train_args_string("--optim fmuon", &f);
+    parse_train_args_string("--optim muon", &m);
+    parse_train_args_string("--optim smuon --fanion-alpha 0.25 --smuon-sign-scale 0.01 --muon-scale rms", &sm);
+    const OptimConfig &o = f.optim, &s = sm.optim;
+    test_expect(o.algorithm == Algorithm::Muon && o.muon_variant == MuonVariant::FMuon && o.fanion_alpha == 0.5f &&
+                    o.smuon_sign_scale == 0.003f && o.lr == m.optim.lr && o.momentum == 0.95f && o.nesterov == 1 &&
+                    o.fallback_lr == m.optim.fallback_lr && std::string(optim_name(o)) == "fmuon" && f.notes.empty(),
+                "flags/fmuon_defaults", std::string(optim_name(o)) + " lr " + std::to_string(o.lr) + " alpha " + std::to_string(o.fanion_alpha));
+    test_expect(s.muon_variant == MuonVariant::SMuon && s.fanion_alpha == 0.25f && s.smuon_sign_scale == 0.01f &&
+                    s.lr == default_lr(Algorithm::AdamW) && std::string(optim_name(s)) == "smuon" &&
+                    std::string(optim_name(m.optim)) == "muon",
+                "flags/smuon_values", std::string(optim_name(s)) + " alpha " + std::to_string(s.fanion_alpha));
+    GPT2Config model;
+    gpt2_config_from_name("d2", &model);
+    const std::vector<ParamGroup> gf = optim_param_groups(o, model), gm = optim_param_groups(m.optim, model);
+    bool same = gf.size() == gm.size();
+    for (size_t k = 0; same && k < gf.size(); k++) same = gf[k].rule == gm[k].rule && gf[k].peak_lr == gm[k].peak_lr;
+    test_expect(same, "flags/fmuon_param_groups_are_muons", "the rule or lr of some tensor differs from muon's");
+}
+
 // --noise-windows: the paper's measurement windows (issue 13) on top of --noise-every.
 static void test_noise_windows() {
     auto due_steps = [](const TrainConfig& c, int max_steps) {
@@ -224,6 +247,7 @@ int main(int argc, char** argv) {
     test_llmc_flags();
     test_noise_windows();
     test_tail_index_flags();
+    test_fanion_flags();
     test_launch_ranks();
     test_choose_gpu();
     test_optim_groups();

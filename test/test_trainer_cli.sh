@@ -21,6 +21,7 @@ expect_usage_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error 
 for h in --help -h "-e d2 -h"; do
     # shellcheck disable=SC2086
     "$bin" $h >"$work/help.out" 2>&1 && grep -q -- "--optim" "$work/help.out" && grep -q -- "--muon-ns-steps" "$work/help.out" \
+        && grep -q -- "--fanion-alpha" "$work/help.out" && grep -q -- "--smuon-sign-scale" "$work/help.out" \
         && grep -q -- "-h 0|1 .*HellaSwag" "$work/help.out" \
         && grep -q -- "--allow-train-val-overlap" "$work/help.out" && grep -q -- "--data-seed" "$work/help.out" && grep -q "GPT2_COMM_TIMEOUT" "$work/help.out" && pass "cli/help(${h// /_})" || fail "cli/help(${h// /_})" "'$h' did not list the flags"
 done
@@ -34,6 +35,11 @@ expect_usage_error bad_schedule "--schedule" --schedule step
 expect_usage_error bad_muon_scale "--muon-scale wants shape|rms" --muon-scale big
 expect_usage_error bad_muon_ns "--muon-ns wants quintic|polar-express" --muon-ns cubic
 expect_usage_error muon_fallback_not_nsgd "--muon-fallback wants" --muon-fallback nsgd
+expect_usage_error fanion_alpha_above_1 "--fanion-alpha must be in \[0, 1\], got 1.5" --optim fmuon --fanion-alpha 1.5
+expect_usage_error fanion_alpha_nan "--fanion-alpha wants a number, got .nan." --optim smuon --fanion-alpha nan
+expect_usage_error fanion_alpha_without_fanion "--fanion-alpha needs --optim fmuon or smuon, got --optim muon" --optim muon --fanion-alpha 0.5
+expect_usage_error smuon_sign_scale_zero "--smuon-sign-scale must be positive, got 0" --optim smuon --smuon-sign-scale 0
+expect_usage_error smuon_sign_scale_with_fmuon "--smuon-sign-scale needs --optim smuon, got --optim fmuon" --optim fmuon --smuon-sign-scale 0.01
 expect_usage_error bad_nsgd_norm "--nsgd-norm wants tensor\|global, got 'layer'" --nsgd-norm layer
 expect_usage_error bad_warmup_shape "--warmup-shape wants linear\|cos, got 'cosine'" --warmup-shape cosine
 # --optim-group GROUP=RULE[:LR] (docs/param_groups.md)
@@ -244,7 +250,8 @@ got=$(grep ' phi:' "$work/noise_windows/main.log" 2>/dev/null | cut -d' ' -f1 | 
 
 # Every optimizer (and a muon fallback that is not adamw) takes finite steps.
 for opt in "sgd" "sgd --nesterov 1" "signsgd" "signum" "lion" "muon --muon-fallback lion" "adamw -c 0.1 --wd-on all --schedule wsd" \
-           "nsgd" "nsgd --nsgd-norm global" "ssvr -d 512" "muon --muon-scale rms --muon-ns polar-express"; do
+           "nsgd" "nsgd --nsgd-norm global" "ssvr -d 512" "muon --muon-scale rms --muon-ns polar-express" \
+           "fmuon" "smuon --fanion-alpha 0.3 --muon-fallback signsgd"; do
     name="optim_$(echo "$opt" | tr ' ' '_' | tr -d '-')"
     # shellcheck disable=SC2086
     "$bin" "${data[@]}" -x 2 -v 0 --optim $opt >"$work/$name.out" 2>&1

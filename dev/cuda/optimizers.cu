@@ -518,6 +518,11 @@ int main(int argc, char** argv) {
     for (bool odd : {false, true})
         for (const auto& run : runs) check_rule(run[0], run[1], odd, steps);
     check_issue13_rules(steps);
+    // F-Muon and S-Muon (optim/muon.h): the apply kernel's second update from the recomputed u;
+    // one shape each (the odd one has the unaligned slices), for make test's time
+    check_rule("fmuon", "--optim fmuon -c 0.1 --fallback-lr 1e-3", true, steps);
+    check_rule("smuon", "--optim smuon --nesterov 0 --fanion-alpha 0.3 --smuon-sign-scale 0.01 --muon-scale rms -c 0.1", false, steps);
+    check_zero1_shards("fmuon", "--optim fmuon -c 0.1 --fallback-lr 1e-3", true, steps);
     for (bool odd : {false, true}) {
         check_zero1_shards("adamw", "--optim adamw -c 0.1", odd, steps);
         check_zero1_shards("muon_adamw", "--optim muon -c 0.1 --fallback-lr 1e-3", odd, steps);
