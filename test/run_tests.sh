@@ -116,7 +116,7 @@ run run_stats "$PYTHON" test/test_run_stats.py
 run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
 # the heavy-tail paper's tail index on synthetic alpha-stable samples, its slices and coordinates
 run tail_index build/test_tail_index
-run cpu_vs_oracle build/test_cpu_vs_oracle build/gpt2_debug_state.bin
+run cpu_vs_oracle env OMP_WAIT_POLICY=passive build/test_cpu_vs_oracle build/gpt2_debug_state.bin
 # Hugging Face export and import: transformers' logits against the CPU trainer's (build/test_hf_logits), the
 # tokenizer files against data/gpt2_bpe.py, bit-identical round trips, bad input (offline; SKIP without transformers)
 run hf "$PYTHON" test/test_hf.py build "$SHARED_DATA"
