@@ -81,10 +81,12 @@ struct GPT2Cpu {
 
     // Floats of activations and activation gradients that a forward + backward at (B, T)
     // allocates: the same lists allocate_activations / allocate_activation_grads resize.
-    static size_t activation_floats(const GPT2Config& c, int B, int T) {
+    // forward_only: the activations alone (no backward ever runs: --zo).
+    static size_t activation_floats(const GPT2Config& c, int B, int T, bool forward_only = false) {
         size_t n = 0;
         Activations a;
         for_each_activation(c, a, B, T, [&](std::vector<float>&, size_t size) { n += size; });
+        if (forward_only) return n;
         Gradients d;
         for_each_activation_grad(c, d, B, T, [&](std::vector<float>&, size_t size) { n += size; });
         return n;

@@ -1,0 +1,34 @@
+// --zo: zero-order training's flags (common/zero_order.h has the methods). Kept apart from
+// the methods so train_config.h stays light.
+//   --zo mezo|jaguar-sign|jaguar-muon (default off), --zo-eps (MeZO), --zo-tau, --zo-beta,
+//   --zo-fraction (JAGUAR). Defaults: MeZO's eps 1e-3 (Malladi et al. 2023); JAGUAR's
+//   fine-tuning script: tau 5e-3, beta 0.1, a tenth of each tensor's rows and columns.
+#pragma once
+#include <cstring>
+
+enum class ZoMethod { Off, MeZO, JaguarSign, JaguarMuon };
+
+struct ZoConfig {
+    ZoMethod method = ZoMethod::Off;
+    float eps = 1e-3f;      // --zo-eps: MeZO's perturbation scale
+    float tau = 5e-3f;      // --zo-tau: JAGUAR's coordinate shift
+    float beta = 0.1f;      // --zo-beta: JAGUAR's m = beta m + (1 - beta) rho on the sampled set
+    float fraction = 0.1f;  // --zo-fraction: JAGUAR samples this share of a vector's entries, of a matrix's rows and of its columns
+    bool on() const { return method != ZoMethod::Off; }
+};
+
+inline const char* zo_method_name(ZoMethod m) {
+    switch (m) {
+        case ZoMethod::Off: return "off";
+        case ZoMethod::MeZO: return "mezo";
+        case ZoMethod::JaguarSign: return "jaguar-sign";
+        case ZoMethod::JaguarMuon: return "jaguar-muon";
+    }
+    return "?";
+}
+
+inline bool zo_method_from_name(const char* s, ZoMethod* out) {
+    for (ZoMethod m : {ZoMethod::MeZO, ZoMethod::JaguarSign, ZoMethod::JaguarMuon})
+        if (!strcmp(s, zo_method_name(m))) { *out = m; return true; }
+    return false;
+}
