@@ -59,7 +59,7 @@ static GPT2Config model_shape(const TrainConfig& cfg) {
 static GPT2Cpu build_model(const TrainConfig& cfg) {
     GPT2Config shape;
     if (gpt2_config_from_name(cfg.model, &shape)) {
-        GPT2Cpu model(shape);
+        GPT2Cpu model(shape, !cfg.zo.on()); // --zo: no gradient buffer
         if (cfg.init == "llmc") gpt2_init_params_llmc(shape, (uint32_t)cfg.seed, model.params.data());
         else model.init(cfg.seed);
         return model;
@@ -67,7 +67,7 @@ static GPT2Cpu build_model(const TrainConfig& cfg) {
     if (cfg.init == "llmc") fail_usage("--init llmc initializes a model named by -e (d12, ...); -e '%s' is a file", cfg.model.c_str());
     std::vector<float> params;
     load_model_file(cfg.model, &shape, &params);
-    GPT2Cpu model(shape);
+    GPT2Cpu model(shape, !cfg.zo.on());
     model.params = std::move(params);
     return model;
 }
@@ -320,7 +320,6 @@ static int train(int argc, char** argv) {
     if (T > shape.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, shape.max_seq_len);
     check_memory(cfg, shape, ranks);
     GPT2Cpu model = build_model(cfg);
-    if (cfg.zo.on()) std::vector<float>().swap(model.grads); // --zo: forward passes only, no gradient buffer
     const GPT2Config& mc = model.config;
     const size_t num_params = model.params.size();
     printf("model %s: L=%d C=%d heads=%d V=%d (padded %d), %zu parameters\n", cfg.model.c_str(), mc.num_layers,

@@ -56,7 +56,7 @@ static TrainConfig zo_config(const std::string& flags) {
 static void test_mezo_estimate() {
     TinyRun run;
     const std::vector<float> g = run.gradient(), w0 = run.model.params;
-    const TrainConfig cfg = zo_config("--zo mezo --zo-eps 1e-3");
+    const TrainConfig cfg = zo_config("--zo mezo --zo-eps 1e-4");
     CpuZeroOrder zo(cfg.zo, run.model.config, cfg.seed);
     const int t = 3;
     const uint64_t key = zo_step_key(cfg.seed, t, ZoStream::MezoDirection);
@@ -66,8 +66,8 @@ static void test_mezo_estimate() {
     const ZoStepResult r = zo.mezo_estimate(run.model.params.data(), [&] { return run.loss(); }, t);
     const double err = std::fabs(r.estimate - gz) / std::fabs(gz);
     char buf[200];
-    snprintf(buf, sizeof buf, "(L+ - L-)/(2 eps) %.6f, g.z %.6f, rel err %.2e (tol 1e-2)", r.estimate, gz, err);
-    expect_values(err < 1e-2, "zo/mezo_estimate_vs_directional_derivative", buf);
+    snprintf(buf, sizeof buf, "(L+ - L-)/(2 eps) %.6f, g.z %.6f, rel err %.2e (tol 5e-3; the O(eps^2) term dominates)", r.estimate, gz, err);
+    expect_values(err < 5e-3, "zo/mezo_estimate_vs_directional_derivative", buf);
 }
 
 static void test_mezo_step() {
