@@ -4,7 +4,8 @@
 #   scripts/bench_zero_order.sh [--model d12] [--steps 3] [--data DIR] [--threads N]
 # Prints a Markdown table: peak resident memory (/usr/bin/time -v), the run's own memory plan
 # line, the mean step time over the steps after the first, and forward passes per second
-# (--zo: 2 forwards per step; AdamW: 1 forward + 1 backward per step). -b 1 -t 64: d12 is
+# (--zo: 2 forwards per step; AdamW: 1 forward + 1 backward per step), and the whole run's user
+# CPU seconds (less sensitive to a shared machine's load than wall time). -b 1 -t 64: d12 is
 # slow on a CPU; the parameters (124M x 4 bytes = 0.5 GB) dominate at this batch anyway.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -30,8 +31,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 echo "train_gpt2cpu -e $model -b 1 -t 64 -x $steps, $threads thread(s) ($(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 echo
-echo "| run | peak RSS (GiB) | memory plan | ms per step | forward passes / s |"
-echo "|---|---|---|---|---|"
+echo "| run | peak RSS (GiB) | memory plan | ms per step | forward passes / s | CPU seconds of the run (user) |"
+echo "|---|---|---|---|---|---|"
 for run in "adamw|--optim adamw" "mezo|--zo mezo" "jaguar-sign|--zo jaguar-sign" "jaguar-muon|--zo jaguar-muon"; do
     name=${run%%|*} flags=${run#*|}
     # shellcheck disable=SC2086
@@ -46,5 +47,6 @@ for run in "adamw|--optim adamw" "mezo|--zo mezo" "jaguar-sign|--zo jaguar-sign"
     # AdamW: a backward costs about two forwards, so its step is about 3 forward-equivalents; the
     # column counts the forward passes actually run
     fwd=$(awk -v ms="$ms" -v n="$([ "$name" = adamw ] && echo 1 || echo 2)" 'BEGIN {printf "%.2f", n * 1000 / ms}')
-    printf '| %s | %.2f | %s | %s | %s |\n' "$name $flags" "$(awk -v k="$kib" 'BEGIN {print k / 1048576}')" "$plan" "$ms" "$fwd"
+    user=$(sed -n 's/.*User time (seconds): //p' "$work/$name.err")
+    printf '| %s | %.2f | %s | %s | %s | %s |\n' "$name $flags" "$(awk -v k="$kib" 'BEGIN {print k / 1048576}')" "$plan" "$ms" "$fwd" "$user"
 done
