@@ -111,6 +111,8 @@ inline std::vector<Setting> settings_that_must_agree(const TrainConfig& c) {
         {"--nsgd-norm", nsgd_norm_name(o.nsgd_norm)}, {"--schedule", schedule_name(s.kind)}, {"-u", std::to_string(s.warmup_steps)},
         {"--warmup-init", num(s.warmup_init)}, {"--warmup-shape", warmup_shape_name(s.warmup_shape)}, {"-q", num(s.final_lr_frac)},
         {"--wsd-decay-frac", num(s.wsd_decay_frac)}, {"--wsd-shape", wsd_shape_name(s.wsd_shape)},
+        {"--zo", zo_method_name(c.zo.method)}, {"--zo-eps", num(c.zo.eps)}, {"--zo-tau", num(c.zo.tau)}, {"--zo-beta", num(c.zo.beta)},
+        {"--zo-fraction", num(c.zo.fraction)},
     };
     return v;
 }
