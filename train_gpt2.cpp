@@ -376,7 +376,8 @@ static int train(int argc, char** argv) {
         measuring_tail ? new TailIndexSampler(tail_index_slice(mc, cfg.tail_index_wte, tail_index_layer(cfg, mc.num_layers)), cfg.tail_index_samples)
                        : nullptr);
     int start_step = 0, skips = 0;
-    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote};
+    const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote,
+                             zo_settings_name(cfg.zo)};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     int done = cfg.resume && root && resume_step == max_steps && run_done(cfg.output_dir, max_steps);

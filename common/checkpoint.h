@@ -16,7 +16,8 @@
 //       "run/batch" int32[4] (B, T, total batch lo, hi), "run/processes" int32[1] (data-
 //       parallel ranks; absent in older files: 1), "run/shuffle", "run/sign_vote" int32[1]
 //       (absent in older files: not compared; the vote then read from the "rank<r>/" records),
-//       "run/train_glob", "run/val_glob" bytes: what the data positions and the optimizer
+//       "run/train_glob", "run/val_glob" bytes, "run/zo" bytes (--zo and its settings,
+//       zo_settings_name; absent in older files: not compared): what the data positions and the optimizer
 //       state mean; a resume that changes them is refused (check_resume_matches, before any
 //       tensor is read). Nothing else run-specific (times, hosts) goes in, so two runs
 //       that reach the same step the same way write byte-identical files.
@@ -122,6 +123,7 @@ struct RunShape {
     int processes = 1; // data-parallel ranks: each reads its own part of every step's batch
     int shuffle = -1;   // 1: shuffled, 0: --no-shuffle; -1: not recorded (older checkpoints)
     int sign_vote = -1; // --sign-vote: each rank's own momentum; -1: not recorded
+    std::string zo;     // --zo and its settings (zo_settings_name); "": not recorded
 };
 
 struct TrainingState {
@@ -180,6 +182,7 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     f.put_i32("run/sign_vote", {1}, &st.run.sign_vote);
     f.put_str("run/train_glob", st.run.train_glob);
     f.put_str("run/val_glob", st.run.val_glob);
+    if (!st.run.zo.empty()) f.put_str("run/zo", st.run.zo);
     f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
     for (const StateTensorRef& r : optim_state) f.put_f32("optim/" + r.name, {(int)r.numel}, r.data);
     for (const StateTensorRef& r : extra) f.put_f32(r.name, {(int)r.numel}, r.data);
@@ -228,6 +231,7 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     st.run.train_glob = f.str("run/train_glob");
     st.run.val_glob = f.str("run/val_glob");
     st.run.shuffle = f.has("run/shuffle") ? f.i32("run/shuffle").at(0) : -1;
+    st.run.zo = f.has("run/zo") ? f.str("run/zo") : "";
     bool rank_records = false; // the vote's per-rank momenta ("rank<r>/optim/...")
     for (const auto& kv : f.records) rank_records |= kv.first.rfind("rank", 0) == 0;
     st.run.sign_vote = f.has("run/sign_vote") ? f.i32("run/sign_vote").at(0) : rank_records ? 1 : st.run.processes > 1 ? 0 : -1;
@@ -261,7 +265,8 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
 }
 
 // A resume continues the checkpoint's run bit-identically only with the same batch, data and
-// data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle or --sign-vote is refused
+// data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle, --sign-vote or --zo
+// (its method or settings) is refused
 // (naming the flag and both values), and so is a -x that leaves nothing to train.
 inline void check_resume_matches(const TrainingState& st, const RunShape& now, int max_steps, const std::string& dir) {
     auto refuse = [&](const char* flag, const std::string& was, const std::string& is) {
@@ -284,6 +289,9 @@ inline void check_resume_matches(const TrainingState& st, const RunShape& now, i
     if (was.sign_vote >= 0 && now.sign_vote >= 0 && was.sign_vote != now.sign_vote)
         fail_usage("cannot resume the checkpoint of step %d in '%s' with --sign-vote %d: it was trained with --sign-vote %d (the "
                    "vote keeps each rank's own momentum)", st.step, dir.c_str(), now.sign_vote, was.sign_vote);
+    if (!was.zo.empty() && !now.zo.empty() && was.zo != now.zo) // e.g. signum's momentum slot holding JAGUAR's m
+        fail_usage("cannot resume the checkpoint of step %d in '%s' with --zo %s: it was trained with --zo %s (the step's rule "
+                   "and what its momentum holds depend on it)", st.step, dir.c_str(), now.zo.c_str(), was.zo.c_str());
     if (max_steps <= st.step)
         fail_usage("nothing to do: the checkpoint in '%s' is at step %d and this run ends at step %d (-x); raise -x to "
                    "train further", dir.c_str(), st.step, max_steps);

@@ -685,8 +685,9 @@ inline void print_run_plan(const TrainConfig& cfg, const BatchPlan& b, int max_s
     else
         printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", cfg.batch_size,
                cfg.seq_len, b.grad_accum, b.total_batch, max_steps);
-    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", algorithm_name(o.algorithm), o.lr,
-           o.weight_decay, wd_on_name(o.wd_on), o.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
+    printf("optimizer %s: lr %g, weight decay %g on %s", algorithm_name(o.algorithm), o.lr, o.weight_decay, wd_on_name(o.wd_on));
+    if (!cfg.zo.on()) printf(", clip %g", o.grad_clip); // --zo: no gradient, nothing clipped
+    printf(", schedule %s (warmup %d)", schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
     if (o.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(o.muon_fallback), o.fallback_lr);
     if (o.algorithm == Algorithm::NSGD) printf(", norm per %s", o.nsgd_norm == NsgdNorm::Tensor ? "layer slice" : "whole model");
     if (cfg.schedule.warmup_shape == WarmupShape::Cos) printf(", cos warmup");

@@ -4,7 +4,9 @@
 //   --zo-fraction (JAGUAR). Defaults: MeZO's eps 1e-3 (Malladi et al. 2023); JAGUAR's
 //   fine-tuning script: tau 5e-3, beta 0.1, a tenth of each tensor's rows and columns.
 #pragma once
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 enum class ZoMethod { Off, MeZO, JaguarSign, JaguarMuon };
 
@@ -31,4 +33,15 @@ inline bool zo_method_from_name(const char* s, ZoMethod* out) {
     for (ZoMethod m : {ZoMethod::MeZO, ZoMethod::JaguarSign, ZoMethod::JaguarMuon})
         if (!strcmp(s, zo_method_name(m))) { *out = m; return true; }
     return false;
+}
+
+// The method and its settings as one line, e.g. "jaguar-sign tau 0.005 beta 0.1 fraction 0.1"
+// ("off" without --zo): checkpoints record it as "run/zo" and a resume that changes it is
+// refused (common/checkpoint.h), since the momentum slot and the step's rule depend on it.
+inline std::string zo_settings_name(const ZoConfig& z) {
+    char s[160];
+    if (z.method == ZoMethod::Off) return "off";
+    if (z.method == ZoMethod::MeZO) snprintf(s, sizeof s, "mezo eps %g", z.eps);
+    else snprintf(s, sizeof s, "%s tau %g beta %g fraction %g", zo_method_name(z.method), z.tau, z.beta, z.fraction);
+    return s;
 }

@@ -86,6 +86,20 @@ for method in mezo jaguar-muon; do
     fi
 done
 
+# ---- the checkpoint records --zo and its settings: a resume that changes them is one line, exit 2
+# (a jaguar-sign checkpoint holds JAGUAR's m in signum's momentum slot, so nothing else would notice)
+"$bin" "${common[@]}" -e "$model" --zo jaguar-sign -l 1e-3 -x 2 -n 2 -o "$work/ck_jaguar" >"$work/ck_jaguar.out" 2>&1
+"$bin" "${common[@]}" -e "$model" --optim signum -l 1e-3 -x 2 -n 2 -o "$work/ck_signum" >"$work/ck_signum.out" 2>&1
+expect_one_line_error zo/resume_refuses_dropping_zo "with --zo off: it was trained with --zo jaguar-sign tau 0.005" "" \
+    "$bin" "${common[@]}" -e "$model" --optim signum -l 1e-3 -x 3 -n 2 -y 1 -o "$work/ck_jaguar"
+expect_one_line_error zo/resume_refuses_adding_zo "with --zo jaguar-sign tau 0.005 beta 0.1 fraction 0.1: it was trained with --zo off" "" \
+    "$bin" "${common[@]}" -e "$model" --zo jaguar-sign -l 1e-3 -x 3 -n 2 -y 1 -o "$work/ck_signum"
+expect_one_line_error zo/resume_refuses_other_tau "with --zo jaguar-sign tau 0.01 beta 0.1 fraction 0.1: it was trained with --zo jaguar-sign tau 0.005" "" \
+    "$bin" "${common[@]}" -e "$model" --zo jaguar-sign --zo-tau 0.01 -l 1e-3 -x 3 -n 2 -y 1 -o "$work/ck_jaguar"
+line=$(grep -m1 "^optimizer" "$work/ck_jaguar.out")
+[[ -n "$line" && "$line" != *clip* ]] && grep -q "clip 1" "$work/ck_signum.out" && pass zo/optimizer_line_without_clip \
+    || fail zo/optimizer_line_without_clip "under --zo: '$line'; without: '$(grep -m1 "^optimizer" "$work/ck_signum.out")'"
+
 # ---- data parallel: 2 ranks at B=2 against one process at B=4 (--no-shuffle: the same tokens)
 if command -v mpirun >/dev/null && ldd "$bin" | grep libmpi >/dev/null; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
