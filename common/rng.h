@@ -17,14 +17,21 @@
 
 #include "gpt2_layout.h"
 
-inline uint64_t splitmix64(uint64_t x) {
+// splitmix64 and random_bits run on the device too (--zo's perturbations, optim/zero_order.cuh)
+#ifdef __CUDACC__
+#define RNG_HD __host__ __device__
+#else
+#define RNG_HD
+#endif
+
+RNG_HD inline uint64_t splitmix64(uint64_t x) {
     uint64_t z = x + 0x9E3779B97F4A7C15ull;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
     return z ^ (z >> 31);
 }
 
-inline uint64_t random_bits(uint64_t key, uint64_t i) { return splitmix64(splitmix64(key) + i); }
+RNG_HD inline uint64_t random_bits(uint64_t key, uint64_t i) { return splitmix64(splitmix64(key) + i); }
 
 inline double random_uniform(uint64_t key, uint64_t i) {
     return ((double)(random_bits(key, i) >> 11) + 0.5) * (1.0 / 9007199254740992.0);

@@ -45,3 +45,12 @@ inline std::string zo_settings_name(const ZoConfig& z) {
     else snprintf(s, sizeof s, "%s tau %g beta %g fraction %g", zo_method_name(z.method), z.tau, z.beta, z.fraction);
     return s;
 }
+
+// The line both trainers print under --zo, after the optimizer line.
+inline void print_zero_order_plan(const ZoConfig& zo) {
+    if (zo.method == ZoMethod::MeZO)
+        printf("zero-order mezo: eps %g, two forward passes per step, no backward (the rule above applies the estimate)\n", zo.eps);
+    else
+        printf("zero-order %s: tau %g, beta %g, fraction %g of each vector / of each matrix's rows and columns, two forward "
+               "passes per step, no backward\n", zo_method_name(zo.method), zo.tau, zo.beta, zo.fraction);
+}

@@ -38,10 +38,10 @@ grep -q -- "--zo-fraction F" "$work/help.out" && pass zo/help_lists_flags || fai
 "$bin" --zo-tau 0.01 -x 0 -e d2 -t 8 -v 0 >"$work/idle.out" 2>&1
 grep -q "note: --zo-tau has no effect" "$work/idle.out" && pass zo/idle_flag_note || fail zo/idle_flag_note "no note for --zo-tau without --zo"
 
-# train_gpt2cu has no zero-order step yet: refused with one line (the emulated build, when make test built it)
+# train_gpt2cu runs mezo and jaguar-sign (optim/zero_order.cuh) but refuses jaguar-muon with one line
 emu=build/emu/bf16/train_gpt2cu
 if [ -x "$emu" ]; then
-    expect_one_line_error zo/cuda_refuses "--zo mezo runs in train_gpt2cpu only so far" "" "$emu" --zo mezo
+    expect_one_line_error zo/cuda_refuses_jaguar_muon "--zo jaguar-muon runs in train_gpt2cpu only" "" "$emu" --zo jaguar-muon
 else
     echo "SKIP zo/cuda_refuses: no $emu (make build/emu/bf16/train_gpt2cu)"
 fi
