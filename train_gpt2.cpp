@@ -36,6 +36,7 @@
 #include "common/run_log.h"
 #include "common/tokenizer.h"
 #include "common/train_config.h"
+#include "common/zero_order.h"
 #include "cpu/gpt2.h"
 #include "cpu/memory_plan.h"
 #include "optim/cpu_optimizer.h"
@@ -58,7 +59,7 @@ static GPT2Config model_shape(const TrainConfig& cfg) {
 static GPT2Cpu build_model(const TrainConfig& cfg) {
     GPT2Config shape;
     if (gpt2_config_from_name(cfg.model, &shape)) {
-        GPT2Cpu model(shape);
+        GPT2Cpu model(shape, !cfg.zo.on()); // --zo: no gradient buffer
         if (cfg.init == "llmc") gpt2_init_params_llmc(shape, (uint32_t)cfg.seed, model.params.data());
         else model.init(cfg.seed);
         return model;
@@ -66,7 +67,7 @@ static GPT2Cpu build_model(const TrainConfig& cfg) {
     if (cfg.init == "llmc") fail_usage("--init llmc initializes a model named by -e (d12, ...); -e '%s' is a file", cfg.model.c_str());
     std::vector<float> params;
     load_model_file(cfg.model, &shape, &params);
-    GPT2Cpu model(shape);
+    GPT2Cpu model(shape, !cfg.zo.on());
     model.params = std::move(params);
     return model;
 }
@@ -81,7 +82,7 @@ static void check_memory(const TrainConfig& cfg, const GPT2Config& mc, int ranks
         cfg.tail_index_every > 0 ? tail_index_plan_bytes(mc, cfg.tail_index_wte, tail_layer, cfg.tail_index_samples, cfg.seq_len) : 0;
     const CpuMemoryPlan plan = plan_cpu_memory(mc, cfg.optim, cfg.batch_size, cfg.seq_len,
                                                1 + validating + measuring_noise, measuring_noise ? cfg.noise_batches : 0, state_shards,
-                                               tail_bytes);
+                                               tail_bytes, cfg.zo.on());
     const size_t available = mem_available_bytes();
     if (available > 0 && plan.total() > available)
         fail_usage("not enough memory: this run needs %.2f GiB (%s), %.2f GiB available (try a smaller -b or -t)",
@@ -260,6 +261,37 @@ static void dump_test_gradient(const std::vector<float>& grads, const std::vecto
     if (rank == 0) write_file_atomically(base + ".params.f32", nullptr, 0, params.data(), params.size() * sizeof(float));
 }
 
+// --zo (common/zero_order.h): one zero-order step: the losses of the step's batch (every
+// micro-batch, replayed from the same position, averaged over ranks) at the two perturbed
+// weights, then the update. The "norm" column is |estimate| (MeZO's projected gradient,
+// JAGUAR's rho).
+static void zero_order_step(GPT2Cpu& model, CpuZeroOrder& zo, CpuOptimizer& optimizer, DataLoader& loader, const TrainConfig& cfg,
+                            int step, int max_steps, int grad_accum, CpuDataParallel& dp, Comm& comm, int* skips, RunLog& log,
+                            std::chrono::steady_clock::time_point t0, long total_batch) {
+    const int B = cfg.batch_size, T = cfg.seq_len;
+    const DataLoaderPosition batch_start = loader.position();
+    auto batch_loss = [&]() {
+        loader.restore(batch_start);
+        double loss = 0;
+        for (int micro = 0; micro < grad_accum; micro++) {
+            loader.next_batch();
+            loss += model.forward(loader.inputs(), loader.targets(), B, T) / grad_accum;
+        }
+        return dp.mean(loss);
+    };
+    const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+    const ZoStepResult r = zo.step(model.params.data(), optimizer, batch_loss, lr_factor, step + 1);
+    const double loss = r.loss(), norm = std::fabs(r.estimate);
+    if (!cfg.skip_nonfinite && !std::isfinite(r.estimate)) leave_nonfinite_step_to(comm, 0, step + 1);
+    if (skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, skips, log)) return; // the step left the weights as they were
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double tokens_per_s = total_batch / (ms / 1000.0);
+    printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
+           cfg.optim.lr * lr_factor, norm, ms, tokens_per_s);
+    log.train(step, loss, cfg.optim.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm,
+              comm.size() > 1 ? 2 * (long long)sizeof(double) : -1);
+}
+
 static int train(int argc, char** argv) {
     // ---- flags
     TrainConfig cfg = cpu_trainer_defaults();  // a tiny model, minutes on 2 cores (-h lists what differs from train_gpt2cu)
@@ -321,8 +353,13 @@ static int train(int argc, char** argv) {
     CpuDataParallel dp(comm, cfg.dist, optimizer, num_params);
     dp.set_seed(cfg.seed);
     print_run_plan(cfg, batch, max_steps);
+    std::unique_ptr<CpuZeroOrder> zero_order(cfg.zo.on() ? new CpuZeroOrder(cfg.zo, mc, cfg.seed) : nullptr);
+    if (zero_order) print_zero_order_plan(cfg.zo);
     const long long comm_bytes = dp.comm_bytes_per_step();
-    if (ranks > 1) {
+    if (ranks > 1 && cfg.zo.on()) {
+        printf("data parallel: %d processes (%s), --zo: each rank its own batch, the two losses all-reduced (16 bytes per step)\n",
+               ranks, comm.backend());
+    } else if (ranks > 1) {
         printf("data parallel: %d processes (%s), %s; %lld bytes sent per rank per step (%.2f MB)\n", ranks, comm.backend(),
                dp_scheme_name(dp.scheme(), cfg.dist.vote_bits).c_str(), comm_bytes, comm_bytes / 1e6);
         if (dp.sharded())
@@ -346,7 +383,8 @@ static int train(int argc, char** argv) {
                        : nullptr);
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote,
-                             optim_group_rules_string(cfg.optim), cfg.data_seed};
+                             optim_group_rules_string(cfg.optim), cfg.data_seed,
+                             zo_settings_name(cfg.zo)};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     int done = cfg.resume && root && resume_step == max_steps && run_done(cfg.output_dir, max_steps);
@@ -432,6 +470,10 @@ static int train(int argc, char** argv) {
 
         const auto t0 = std::chrono::steady_clock::now();
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
+        if (zero_order) {
+            zero_order_step(model, *zero_order, optimizer, train_loader, cfg, step, max_steps, grad_accum, dp, comm, &skips, log, t0,
+                            total_batch);
+        } else {
         model.zero_grad();
         double loss = 0;
         const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
@@ -469,6 +511,7 @@ static int train(int argc, char** argv) {
                    oc.lr * lr_factor, norm, ms, tokens_per_s);
             log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
                       ranks > 1 ? comm_bytes : -1, log.active() ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
+        }
         }
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.

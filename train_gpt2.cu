@@ -58,6 +58,7 @@
 #include "optim/update_norm.cuh"
 #include "optim/grad_clip.h"
 #include "optim/schedule.h"
+#include "optim/zero_order.cuh"
 
 // ---------------------------------------------------------------------------------------
 // Activation buffers. One plan lists every buffer with its size; walking it without a base
@@ -123,13 +124,13 @@ inline size_t plan_activations(ActivationBuffers* a, char* base, const GPT2Confi
     return p.bytes();
 }
 
-// Device bytes the model needs besides the optimizer: parameters and gradients (floatX),
-// fp32 master weights, activations, the encoder's bucket lists and the reduction scratch.
-inline size_t model_device_bytes(const GPT2Config& c, int B, int T, bool recompute, bool flash) {
+// Device bytes the model needs besides the optimizer: parameters and gradients (floatX; --zo:
+// no gradients), fp32 master weights, activations, the encoder's bucket lists and the reduction scratch.
+inline size_t model_device_bytes(const GPT2Config& c, int B, int T, bool recompute, bool flash, bool with_grads = true) {
     ActivationBuffers unused;
     const size_t P = gpt2_num_params(c);
     const size_t reduce = 2 * (size_t)COLSUM_CHUNKS * 4 * c.channels * sizeof(float);
-    return 2 * P * sizeof(floatX) + P * sizeof(float) + plan_activations(&unused, nullptr, c, B, T, recompute, flash) +
+    return (with_grads ? 2 : 1) * P * sizeof(floatX) + P * sizeof(float) + plan_activations(&unused, nullptr, c, B, T, recompute, flash) +
            EncoderBuckets::device_bytes(B * T, c.channels) + reduce;
 }
 
@@ -168,7 +169,9 @@ struct GPT2Cuda {
 
     size_t alloc_params = 0; // >= num_params: -z 1 pads params and grads to ranks x shard
 
-    GPT2Cuda(const GPT2Config& c, int B_, int T_, bool recompute_, const std::string& attention = "auto", size_t padded_params = 0)
+    // with_grads false (--zo): no gradient buffer; backward and zero_grad must not be called
+    GPT2Cuda(const GPT2Config& c, int B_, int T_, bool recompute_, const std::string& attention = "auto", size_t padded_params = 0,
+             bool with_grads = true)
         : config(c), B(B_), T(T_), recompute(recompute_) {
         const std::string problem = gpt2_config_problem(c);
         if (!problem.empty()) fail_runtime("bad model config: %s", problem.c_str());
@@ -178,10 +181,10 @@ struct GPT2Cuda {
         num_params = gpt2_num_params(c);
         alloc_params = std::max(num_params, padded_params);
         cudaCheck(cudaMalloc(&params, alloc_params * sizeof(floatX)));
-        cudaCheck(cudaMalloc(&grads, alloc_params * sizeof(floatX)));
+        if (with_grads) cudaCheck(cudaMalloc(&grads, alloc_params * sizeof(floatX)));
         cudaCheck(cudaMalloc(&master, num_params * sizeof(float)));
         master_count = num_params;
-        cudaCheck(cudaMemset(grads, 0, alloc_params * sizeof(floatX)));
+        if (with_grads) cudaCheck(cudaMemset(grads, 0, alloc_params * sizeof(floatX)));
         const size_t bytes = plan_activations(&acts, nullptr, c, B, T, recompute, flash);
         cudaCheck(cudaMalloc(&acts_base, bytes));
         plan_activations(&acts, acts_base, c, B, T, recompute, flash);
@@ -582,6 +585,9 @@ int main(int argc, char** argv) {
         // Every rank parses the same command line: a bad flag is one error line, rank 0's.
         const QuietStderrUnlessRank0 quiet;
         parse_train_args(argc, argv, &cfg);
+        if (cfg.zo.method == ZoMethod::JaguarMuon) // optim/zero_order.cuh says why
+            fail_usage("--zo jaguar-muon runs in train_gpt2cpu only: train_gpt2cu's Muon (optim/muon.cuh) orthogonalizes its own "
+                       "momentum of a floatX gradient, not JAGUAR's m (--zo jaguar-sign and mezo run here)");
         check_train_val_overlap(cfg.train_glob, cfg.val_glob, cfg.val_every > 0 && cfg.val_batches > 0, cfg.allow_train_val_overlap != 0,
                                 cfg.overfit_single_batch != 0, &cfg.notes);
     }
@@ -597,6 +603,9 @@ int main(int argc, char** argv) {
     // ---- the ranks (common/comm_nccl.cuh): sets the device to the local rank
     std::unique_ptr<Comm> comm = make_gpu_comm(cfg.dist);
     const int world = comm->size(), rank = comm->rank();
+    if (cfg.zo.on() && world > 1) // not written yet: the two losses would be averaged over ranks as train_gpt2cpu does
+        fail_usage("--zo %s runs in one process in train_gpt2cu so far (%d given); train_gpt2cpu runs it data parallel",
+                   zo_method_name(cfg.zo.method), world);
     cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
     if (world > 1) { // every rank's settings agree (common/rank_agreement.h), before any collective that mixed ones could hang
@@ -644,9 +653,9 @@ int main(int argc, char** argv) {
     // -z 1 without Muon shards the master weights too (GpuOptimizer::master_sharded): the update norms' snapshot is the shard
     const bool master_shardable = cfg.optim.algorithm != Algorithm::Muon; // (Muon keeps them whole)
     const OptimShard planned_shard = GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
-    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc)) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
+    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc), !cfg.zo.on()) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
                         noise_bytes + tail_bytes + workspace_bytes + dp_bytes +
-                        (cfg.output_dir.empty() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 && master_shardable ? planned_shard.shard : gpt2_num_params(mc)));
+                        (cfg.output_dir.empty() || cfg.zo.on() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 && master_shardable ? planned_shard.shard : gpt2_num_params(mc)));
     if (need > free_bytes)
         fail_runtime("not enough GPU memory: this run needs %.2f GiB, %s has %.2f GiB free (try a smaller -b or -r 1)",
                      need / 1073741824.0, prop.name, free_bytes / 1073741824.0);
@@ -657,7 +666,7 @@ int main(int argc, char** argv) {
     printf("device %s, %.1f GiB; precision %s; this run needs %.2f GiB\n", prop.name, total_bytes / 1073741824.0,
            PRECISION_NAME, need / 1073741824.0);
 
-    GPT2Cuda model(mc, B, T, cfg.recompute != 0, cfg.attention, padded_params);
+    GPT2Cuda model(mc, B, T, cfg.recompute != 0, cfg.attention, padded_params, !cfg.zo.on());
     if (host_params.empty()) {
         host_params.assign(gpt2_num_params(mc), 0.0f);
         if (cfg.init == "llmc") {
@@ -699,8 +708,14 @@ int main(int argc, char** argv) {
     if (dp) dp->attach(optimizer), dp->set_seed(cfg.seed);
     if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
     // with -o, every rank: the train records' per-group update norms (summed over the ranks)
-    std::unique_ptr<GpuUpdateNorms> update_norms(cfg.output_dir.empty() ? nullptr : new GpuUpdateNorms(model.master_count));
+    std::unique_ptr<GpuUpdateNorms> update_norms(cfg.output_dir.empty() || cfg.zo.on() ? nullptr : new GpuUpdateNorms(model.master_count));
     print_run_plan(cfg, batch, max_steps);
+    std::unique_ptr<GpuZeroOrder> zero_order(cfg.zo.on() ? new GpuZeroOrder(cfg.zo, mc, cfg.seed) : nullptr);
+    if (zero_order) {
+        print_zero_order_plan(cfg.zo);
+        printf("zero-order memory plan: no gradient buffer (%.1f MiB not allocated); the backward's activation scratch is still "
+               "allocated; JAGUAR's m in signum's momentum slot\n", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
+    }
     if (dp) printf("%s\n", dp->describe(optimizer).c_str());
     const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;
 
@@ -717,7 +732,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<GpuTailIndexSampler> tail_sampler(measuring_tail ? new GpuTailIndexSampler(tail_slice, cfg.tail_index_samples) : nullptr);
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world, cfg.shuffle, cfg.dist.sign_vote,
-                             optim_group_rules_string(cfg.optim), cfg.data_seed};
+                             optim_group_rules_string(cfg.optim), cfg.data_seed,
+                             zo_settings_name(cfg.zo)};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step == max_steps && run_done(cfg.output_dir, max_steps)) { // llm.c's restart loop ends here (every rank sees the marker)
         printf("already done at step %d: %s exists\n", max_steps, done_marker_path(cfg.output_dir, max_steps).c_str());
@@ -811,6 +827,30 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         phase_timer().begin_step();
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
+        if (zero_order) { // two forwards on the same batch, no backward (optim/zero_order.cuh); "norm": |estimate|
+            const DataLoaderPosition batch_start = train_loader.position();
+            auto batch_loss = [&]() {
+                PhaseScope r("zero-order/forward");
+                train_loader.restore(batch_start);
+                model.clear_losses();
+                for (int micro = 0; micro < grad_accum; micro++) {
+                    train_loader.next_batch();
+                    model.forward_async(train_loader.inputs(), train_loader.targets(), 0.0f);
+                }
+                return model.mean_loss();
+            };
+            const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+            const ZoStepResult r = zero_order->step(model.master, model.params, optimizer, oc, batch_loss, lr_factor, step + 1);
+            const double loss = r.loss(), norm = std::fabs(r.estimate);
+            if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
+                cudaCheck(cudaDeviceSynchronize());
+                const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+                const double tokens_per_s = total_batch / (ms / 1000.0);
+                printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
+                       oc.lr * lr_factor, norm, ms, tokens_per_s);
+                log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm, -1);
+            }
+        } else {
         model.zero_grad();
         const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
         model.clear_losses();
@@ -866,6 +906,7 @@ int main(int argc, char** argv) {
             log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
                       comm_bytes, update_norms ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
         }
+        } // first-order step
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.

@@ -18,7 +18,8 @@
 //       (absent in older files: not compared; the vote then read from the "rank<r>/" records),
 //       "run/data_seed" int32[2] (--data-seed lo, hi; absent in older files: their --seed),
 //       "run/train_glob", "run/val_glob", "run/optim_groups" (--optim-group's rules, "" none;
-//       absent in older files: none) bytes: what the data positions and the optimizer
+//       absent in older files: none), "run/zo" (--zo and its settings,
+//       zo_settings_name; absent in older files: not compared) bytes: what the data positions and the optimizer
 //       state mean; a resume that changes them is refused (check_resume_matches, before any
 //       tensor is read). Nothing else run-specific (times, hosts) goes in, so two runs
 //       that reach the same step the same way write byte-identical files.
@@ -126,6 +127,7 @@ struct RunShape {
     int sign_vote = -1; // --sign-vote: each rank's own momentum; -1: not recorded
     std::string optim_groups; // --optim-group's rules (optim_group_rules_string); "" none (and older checkpoints)
     uint64_t data_seed = 0; // --data-seed (older checkpoints, without the record: their --seed, which set the order)
+    std::string zo;     // --zo and its settings (zo_settings_name); "": not recorded
 };
 
 struct TrainingState {
@@ -187,6 +189,7 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     f.put_str("run/train_glob", st.run.train_glob);
     f.put_str("run/val_glob", st.run.val_glob);
     f.put_str("run/optim_groups", st.run.optim_groups);
+    if (!st.run.zo.empty()) f.put_str("run/zo", st.run.zo);
     f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
     for (const StateTensorRef& r : optim_state) f.put_f32("optim/" + r.name, {(int)r.numel}, r.data);
     for (const StateTensorRef& r : extra) f.put_f32(r.name, {(int)r.numel}, r.data);
@@ -237,6 +240,7 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     st.run.shuffle = f.has("run/shuffle") ? f.i32("run/shuffle").at(0) : -1;
     st.run.optim_groups = f.has("run/optim_groups") ? f.str("run/optim_groups") : "";
     st.run.data_seed = f.has("run/data_seed") ? join64(f.i32("run/data_seed"), 0) : st.seed;
+    st.run.zo = f.has("run/zo") ? f.str("run/zo") : "";
     bool rank_records = false; // the vote's per-rank momenta ("rank<r>/optim/...")
     for (const auto& kv : f.records) rank_records |= kv.first.rfind("rank", 0) == 0;
     st.run.sign_vote = f.has("run/sign_vote") ? f.i32("run/sign_vote").at(0) : rank_records ? 1 : st.run.processes > 1 ? 0 : -1;
@@ -270,8 +274,9 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
 }
 
 // A resume continues the checkpoint's run bit-identically only with the same batch, data and
-// data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle, --sign-vote, --optim-group or
-// --data-seed is refused (naming the flag and both values), and so is a -x that leaves nothing to train.
+// data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle, --sign-vote, --optim-group,
+// --data-seed or --zo (its method or settings) is refused (naming the flag and both values), and so is
+// a -x that leaves nothing to train.
 inline void check_resume_matches(const TrainingState& st, const RunShape& now, int max_steps, const std::string& dir) {
     auto refuse = [&](const char* flag, const std::string& was, const std::string& is) {
         fail_usage("cannot resume the checkpoint of step %d in '%s' with %s %s: it was trained with %s %s (the data "
@@ -298,6 +303,9 @@ inline void check_resume_matches(const TrainingState& st, const RunShape& now, i
     if (was.optim_groups != now.optim_groups)
         fail_usage("cannot resume the checkpoint of step %d in '%s' with --optim-group '%s': it was trained with '%s' (each group's "
                    "rule, lr and state must stay the same)", st.step, dir.c_str(), now.optim_groups.c_str(), was.optim_groups.c_str());
+    if (!was.zo.empty() && !now.zo.empty() && was.zo != now.zo) // e.g. signum's momentum slot holding JAGUAR's m
+        fail_usage("cannot resume the checkpoint of step %d in '%s' with --zo %s: it was trained with --zo %s (the step's rule "
+                   "and what its momentum holds depend on it)", st.step, dir.c_str(), now.zo.c_str(), was.zo.c_str());
     if (max_steps <= st.step)
         fail_usage("nothing to do: the checkpoint in '%s' is at step %d and this run ends at step %d (-x); raise -x to "
                    "train further", dir.c_str(), st.step, max_steps);

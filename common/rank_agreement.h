@@ -114,6 +114,8 @@ inline std::vector<Setting> settings_that_must_agree(const TrainConfig& c) {
         {"--warmup-init", num(s.warmup_init)}, {"--warmup-shape", warmup_shape_name(s.warmup_shape)}, {"-q", num(s.final_lr_frac)},
         {"--wsd-decay-frac", num(s.wsd_decay_frac)}, {"--wsd-shape", wsd_shape_name(s.wsd_shape)},
         {"--optim-group", optim_group_rules_string(o)},
+        {"--zo", zo_method_name(c.zo.method)}, {"--zo-eps", num(c.zo.eps)}, {"--zo-tau", num(c.zo.tau)}, {"--zo-beta", num(c.zo.beta)},
+        {"--zo-fraction", num(c.zo.fraction)},
     };
     return v;
 }

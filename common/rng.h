@@ -17,7 +17,8 @@
 
 #include "gpt2_layout.h"
 
-// The stream functions also run on the GPU (optim/sign_vote.cuh's vote noise).
+// The stream functions also run on the GPU (optim/sign_vote.cuh's vote noise, optim/zero_order.cuh's
+// perturbations).
 #ifdef __CUDACC__
 #define RNG_HD __host__ __device__
 #else

@@ -17,6 +17,7 @@
 #include "comm.h"
 #include "gpt2_layout.h"
 #include "utils.h"
+#include "zero_order_config.h"
 
 struct TrainConfig {
     // data
@@ -61,6 +62,7 @@ struct TrainConfig {
     DistConfig dist;               // -pn -pr -pg -pi -pf -ps -z --sign-vote --byzantine (common/comm.h)
     OptimConfig optim;
     ScheduleConfig schedule;
+    ZoConfig zo;                   // --zo, --zo-eps, --zo-tau, --zo-beta, --zo-fraction (common/zero_order.h)
 };
 
 // Each trainer's defaults. train_gpt2cpu: a tiny model that visibly learns Tiny Shakespeare
@@ -177,6 +179,15 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --nsgd-norm N  tensor|global: nsgd normalizes each layer slice's gradient, g/(||g||+1e-8), before the\n"
            "               momentum (the heavy-tail paper's NSGD), or steps by m/||m|| over the whole model (default %s)\n",
            nsgd_norm_name(d.optim.nsgd_norm));
+    printf("zero-order training (forward passes only, no gradients; common/zero_order.h, docs/zero_order.md):\n");
+    printf("  --zo M       mezo|jaguar-sign|jaguar-muon: MeZO's Gaussian two-point estimate and an SGD step (lr * 1e-6),\n"
+           "               or JAGUAR's coordinate momentum with a sign step / Newton-Schulz on the hidden matrices\n"
+           "               (lr * 1e-4); constant schedule unless --schedule is given (default off)\n");
+    printf("  --zo-eps E   mezo: losses at W + E z and W - E z (default %g)\n", d.zo.eps);
+    printf("  --zo-tau T   jaguar: losses at W + T s and W - T s on the sampled coordinates (default %g)\n", d.zo.tau);
+    printf("  --zo-beta B  jaguar: m = B m + (1 - B) rho on the sampled coordinates (default %g)\n", d.zo.beta);
+    printf("  --zo-fraction F  jaguar: samples F of a vector's entries, F of a matrix's rows x F of its columns (default %g)\n",
+           d.zo.fraction);
     printf("schedule:\n");
     printf("  --schedule S cosine|linear|constant|wsd (default %s)\n", schedule_name(d.schedule.kind));
     printf("  -u N         warmup steps (default %d)\n", d.schedule.warmup_steps);
@@ -407,6 +418,51 @@ inline std::vector<std::string> notes_for_run_length(const TrainConfig& cfg, int
     return notes;
 }
 
+// --zo's values and what cannot go with it (one line, exit 2). A zero-order run has no gradient,
+// so everything that reads one is refused; its step reuses an existing rule, which --zo picks:
+// mezo: sgd without momentum; jaguar-sign: signum's slot holds JAGUAR's momentum; jaguar-muon:
+// muon on the hidden matrices, signum's slot and sign step (at -l) for the rest.
+inline void check_zero_order_flags(const std::set<std::string>& given, TrainConfig* cfg) {
+    ZoConfig& z = cfg->zo;
+    OptimConfig& o = cfg->optim;
+    if (!(z.eps > 0)) fail_usage("--zo-eps must be positive, got %g", z.eps);
+    if (!(z.tau > 0)) fail_usage("--zo-tau must be positive, got %g", z.tau);
+    if (!(z.beta >= 0 && z.beta < 1)) fail_usage("--zo-beta must be in [0, 1), got %g", z.beta);
+    if (!(z.fraction > 0 && z.fraction <= 1)) fail_usage("--zo-fraction must be in (0, 1], got %g", z.fraction);
+    const bool mezo = z.method == ZoMethod::MeZO, jaguar = z.method == ZoMethod::JaguarSign || z.method == ZoMethod::JaguarMuon;
+    auto idle = [&](const char* flag, bool is_idle, const char* why) {
+        if (given.count(flag) && is_idle) cfg->notes.push_back(std::string(flag) + " has no effect: " + why);
+    };
+    idle("--zo-eps", !mezo, "it is --zo mezo's perturbation scale");
+    idle("--zo-tau", !jaguar, "it is --zo jaguar-sign|jaguar-muon's coordinate shift");
+    idle("--zo-beta", !jaguar, "it is --zo jaguar-sign|jaguar-muon's momentum");
+    idle("--zo-fraction", !jaguar, "it is --zo jaguar-sign|jaguar-muon's sampled share");
+    if (!z.on()) return;
+    const char* zo = zo_method_name(z.method);
+    if (cfg->dist.sign_vote) fail_usage("--zo %s has no gradient signs to vote on: leave out --sign-vote", zo);
+    if (cfg->dist.zero_stage == 1) fail_usage("--zo %s keeps no sharded optimizer state: -z 1 does not apply, leave it out", zo);
+    if (cfg->noise_every > 0) fail_usage("--noise-every measures gradients, and --zo %s computes none: leave one out", zo);
+    if (cfg->tail_index_every > 0) fail_usage("--tail-index-every measures gradients, and --zo %s computes none: leave one out", zo);
+    const Algorithm rule = mezo ? Algorithm::SGD : z.method == ZoMethod::JaguarSign ? Algorithm::Signum : Algorithm::Muon;
+    const bool rule_given = given.count("--optim") > 0;
+    const bool rule_fits = o.algorithm == rule || (z.method == ZoMethod::JaguarSign && o.algorithm == Algorithm::SignSGD);
+    if (rule_given && !rule_fits)
+        fail_usage("--zo %s steps with %s's rule: --optim %s does not go with it (leave --optim out)", zo,
+                   mezo ? "sgd" : z.method == ZoMethod::JaguarSign ? "signsgd" : "muon", algorithm_name(o.algorithm));
+    if (given.count("--momentum"))
+        fail_usage("--zo %s: --momentum does not apply (%s)", zo, mezo ? "MeZO is plain zero-order SGD" : "JAGUAR's momentum is --zo-beta");
+    if (given.count("--nesterov")) fail_usage("--zo %s: --nesterov does not apply (no gradient to look ahead with)", zo);
+    if (given.count("--muon-fallback")) fail_usage("--zo %s: --muon-fallback does not apply (the non-matrix tensors take JAGUAR's sign step)", zo);
+    o.algorithm = rule;
+    o.momentum = 0.0f; // sgd: none; signum / muon: their momentum slot is JAGUAR's, updated by zero_order.h
+    o.nesterov = 0;
+    o.muon_fallback = Algorithm::Signum;
+    if (!given.count("-l")) o.lr = mezo ? 1e-6f : 1e-4f; // MeZO's OPT runs; JAGUAR's fine-tuning script
+    if (!given.count("--fallback-lr")) o.fallback_lr = o.lr;
+    if (!given.count("--schedule") && !given.count("-k")) cfg->schedule.kind = Schedule::Constant;
+    idle("--grad-clip", true, "--zo computes no gradient to clip");
+}
+
 // Parses argv into cfg (which holds the caller's defaults), then checks every value.
 inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     using namespace train_config_detail;
@@ -558,6 +614,13 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
             else if (!strcmp(v, "global")) o.nsgd_norm = NsgdNorm::Global;
             else fail_usage("--nsgd-norm wants tensor|global, got '%s'", v);
         }
+        else if (flag == "--zo") {
+            if (!zo_method_from_name(v, &cfg->zo.method)) fail_usage("--zo wants mezo|jaguar-sign|jaguar-muon, got '%s'", v);
+        }
+        else if (flag == "--zo-eps") cfg->zo.eps = parse_float(flag, v);
+        else if (flag == "--zo-tau") cfg->zo.tau = parse_float(flag, v);
+        else if (flag == "--zo-beta") cfg->zo.beta = parse_float(flag, v);
+        else if (flag == "--zo-fraction") cfg->zo.fraction = parse_float(flag, v);
         else if (flag == "--schedule" || flag == "-k") {
             const std::string w = v;
             if (w == "cosine") s.kind = Schedule::Cosine;
@@ -658,6 +721,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
     if (o.algorithm == Algorithm::NSGD && o.nsgd_norm == NsgdNorm::Tensor && cfg->dist.zero_stage == 1)
         fail_usage("-z 1 shards nsgd's layer slices across ranks: use --nsgd-norm global or -z 0 with --nsgd-norm tensor");
     check_optim_groups(*cfg);
+    check_zero_order_flags(given, cfg);
     notes_for_idle_flags(given, cfg);
     resolve_optim_defaults(&cfg->optim);
 }
@@ -739,8 +803,9 @@ inline void print_run_plan(const TrainConfig& cfg, const BatchPlan& b, int max_s
     else
         printf("batch: %d x %d tokens, %d accumulation step(s) = %ld tokens per step; %d steps\n", cfg.batch_size,
                cfg.seq_len, b.grad_accum, b.total_batch, max_steps);
-    printf("optimizer %s: lr %g, weight decay %g on %s, clip %g, schedule %s (warmup %d)", optim_name(o), o.lr,
-           o.weight_decay, wd_on_name(o.wd_on), o.grad_clip, schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
+    printf("optimizer %s: lr %g, weight decay %g on %s", optim_name(o), o.lr, o.weight_decay, wd_on_name(o.wd_on));
+    if (!cfg.zo.on()) printf(", clip %g", o.grad_clip); // --zo: no gradient, nothing clipped
+    printf(", schedule %s (warmup %d)", schedule_name(cfg.schedule.kind), cfg.schedule.warmup_steps);
     if (o.algorithm == Algorithm::Muon) printf(", fallback %s at lr %g", algorithm_name(o.muon_fallback), o.fallback_lr);
     for (const GroupRule& r : o.group_rules)
         printf(", group %s %s at lr %g", optim_group_name(r.group), algorithm_name(r.rule), r.lr);

@@ -62,12 +62,13 @@ struct GPT2Cpu {
     GPT2Config config;
     std::vector<float> params, grads;
 
-    explicit GPT2Cpu(const GPT2Config& c) : config(c) {
+    // with_grads false: no gradient buffer (forward passes only: --zo); backward must not run.
+    explicit GPT2Cpu(const GPT2Config& c, bool with_grads = true) : config(c) {
         const std::string problem = gpt2_config_problem(c);
         if (!problem.empty()) fail_runtime("bad model config: %s", problem.c_str());
         tensors_ = gpt2_param_tensors(c);
         params.assign(gpt2_num_params(c), 0.0f);
-        grads.assign(params.size(), 0.0f);
+        if (with_grads) grads.assign(params.size(), 0.0f);
     }
 
     void init(uint64_t seed) { gpt2_init_params(config, seed, params.data()); }
@@ -81,10 +82,12 @@ struct GPT2Cpu {
 
     // Floats of activations and activation gradients that a forward + backward at (B, T)
     // allocates: the same lists allocate_activations / allocate_activation_grads resize.
-    static size_t activation_floats(const GPT2Config& c, int B, int T) {
+    // forward_only: the activations alone (no backward ever runs: --zo).
+    static size_t activation_floats(const GPT2Config& c, int B, int T, bool forward_only = false) {
         size_t n = 0;
         Activations a;
         for_each_activation(c, a, B, T, [&](std::vector<float>&, size_t size) { n += size; });
+        if (forward_only) return n;
         Gradients d;
         for_each_activation_grad(c, d, B, T, [&](std::vector<float>&, size_t size) { n += size; });
         return n;
@@ -149,6 +152,7 @@ struct GPT2Cpu {
     // Consumes the forward (the logits become their gradient): one backward per forward.
     void backward(float dloss) {
         if (!has_targets_) fail_runtime("backward needs a preceding forward with targets");
+        if (grads.size() != params.size()) fail_runtime("backward on a model built without gradients (forward passes only)");
         const int B = B_, T = T_, N = B * T, C = config.channels, L = config.num_layers, NH = config.num_heads;
         const int V = config.vocab_size, Vp = config.padded_vocab_size;
         const size_t NC = (size_t)N * C;

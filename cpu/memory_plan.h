@@ -45,13 +45,15 @@ struct CpuMemoryPlan {
 // noise_batches: K of --noise-every (0: no noise accumulator). state_shards: ZeRO-1's ranks
 // (each keeps about 1/state_shards of the optimizer state), 1 otherwise. tail_index_bytes:
 // --tail-index-every's samples and loader (tail_index_plan_bytes), 0 without it.
+// zero_order (--zo): forward passes only, so no gradient buffer and no activation gradients
+// (the trainer frees GPT2Cpu's grads; common/zero_order.h).
 inline CpuMemoryPlan plan_cpu_memory(const GPT2Config& model, const OptimConfig& optim, int B, int T, int loaders,
-                                     int noise_batches, int state_shards = 1, size_t tail_index_bytes = 0) {
+                                     int noise_batches, int state_shards = 1, size_t tail_index_bytes = 0, bool zero_order = false) {
     const size_t P = gpt2_num_params(model), f = sizeof(float), bt = (size_t)B * T;
     CpuMemoryPlan plan;
-    plan.parts.push_back({"params+grads", 2 * P * f});
+    plan.parts.push_back({zero_order ? "params" : "params+grads", (zero_order ? 1 : 2) * P * f});
     plan.parts.push_back({"optimizer", CpuOptimizer::allocated_floats(optim, model, state_shards) * f});
-    plan.parts.push_back({"activations", GPT2Cpu::activation_floats(model, B, T) * f});
+    plan.parts.push_back({"activations", GPT2Cpu::activation_floats(model, B, T, zero_order) * f});
     plan.parts.push_back({"noise accumulator", noise_batches > 0 ? GradientNoiseAccumulator::bytes(P, noise_batches) : 0});
     plan.parts.push_back({"tail-index samples", tail_index_bytes});
     plan.parts.push_back({"ssvr params copy", optim.algorithm == Algorithm::SSVR ? P * f : 0});

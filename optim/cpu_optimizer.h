@@ -260,6 +260,7 @@ public:
     }
 
     const std::vector<ParamGroup>& groups() const { return groups_; }
+    const OptimConfig& config() const { return cfg_; }
     // Every state buffer, in tensor order then slot order: what a checkpoint saves and restores.
     std::vector<OptimStateBuffer>& state() { return state_; }
     const std::vector<OptimStateBuffer>& state() const { return state_; }

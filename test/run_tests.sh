@@ -86,7 +86,7 @@ start=$(date +%s)
 run docs_links "$PYTHON" test/test_docs_links.py
 echo "== building (CPU)"
 build train_gpt2cpu build/test_gradcheck build/noblas/test_gradcheck build/test_optim build/test_train_config build/test_cpu_vs_oracle build/test_noise_density \
-    build/phi_scaling build/test_toy build/toy/toy_experiments build/test_tail_index build/test_hf_logits
+    build/phi_scaling build/test_toy build/toy/toy_experiments build/test_tail_index build/test_hf_logits build/test_zero_order
 echo "== building (CUDA: these must compile and link even without a GPU)"
 build train_gpt2cu build/test_gpt2_cuda build/test_flash_model profile_gpt2 $(ls dev/cuda/*.cu 2>/dev/null | sed 's#dev/cuda/\(.*\)\.cu#build/dev/\1#')
 echo "== building (CUDA under CPU emulation, test/cuda_emu: the same sources with g++)"
@@ -103,6 +103,8 @@ run gradcheck build/test_gradcheck
 # the same checks on a BLAS=0 build: the model on the reference loops
 run gradcheck_noblas build/noblas/test_gradcheck
 run optimizers build/test_optim
+# --zo: MeZO's and JAGUAR's estimates against the backward pass's directional derivatives, their updates
+run zero_order build/test_zero_order
 run train_config build/test_train_config
 # --warmup-shape cos: every step's lr against torch.optim.lr_scheduler.OneCycleLR (10,000 steps)
 run warmup_onecycle "$PYTHON" test/test_warmup_onecycle.py build
@@ -136,6 +138,8 @@ run optim_groups env OMP_WAIT_POLICY=passive bash test/test_optim_groups.sh "$SH
 run speed_tools env OMP_WAIT_POLICY=passive bash test/test_speed_tools.sh "$SHARED_DATA"
 wait_bg
 run_bg trainer_cli env OMP_WAIT_POLICY=passive bash test/test_trainer_cli.sh "$SHARED_DATA"
+# --zo end to end: bad values, loss falls from a model file, byte-identical resume, 2 ranks = 1 process
+run_bg zero_order_cli bash test/test_zero_order.sh "$SHARED_DATA"
 run scripts env OMP_WAIT_POLICY=passive bash test/test_scripts.sh "$SHARED_DATA"
 wait_bg
 # First runs and bad inputs: output directory, shard token ids, directories for files, stdout order, build revision.

@@ -1,0 +1,179 @@
+// --zo on the GPU (train_gpt2cu): MeZO and JAGUAR SignSGD as in common/zero_order.h, with
+// the same draws (common/zero_order_draws.h: the perturbation of step t at flat index i is a
+// pure function of (--seed, t, i) on host and device alike). docs/zero_order.md has the methods.
+//
+// Differences from the CPU step, all from the bf16 copy the model computes with:
+//   - the perturbed weights are written into the floatX params from the fp32 master copy,
+//     floatX(master + eps z), and the restore is floatX(master): exact, where the CPU's in-place
+//     W + eps z - 2 eps z + eps z drifts by about an ulp per element per step;
+//   - in bf16 a shift smaller than half the weight's bf16 spacing rounds away (a LayerNorm
+//     gain of 1 has spacing 2^-7 = 0.0078 > MeZO's eps 1e-3), so the losses see less of the
+//     perturbation than the fp32 CPU does; the fp32 build (-DENABLE_FP32) does not round.
+// jaguar-muon is refused on the GPU: GpuMuon (optim/muon.cuh) forms its own momentum from a
+// floatX gradient buffer and cannot take JAGUAR's fp32 m as the matrix to orthogonalize
+// without a gradient-sized buffer, which --zo exists to avoid.
+#pragma once
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../common/zero_order_config.h"
+#include "../common/zero_order_draws.h"
+#include "../kernels/common.cuh"
+#include "gpu_optimizer.cuh"
+
+// params[i] = floatX(master[i] + scale z_i) on [lo, hi) (scale 0: the restore).
+__global__ void zo_mezo_perturb_kernel(floatX* params, const float* master, size_t lo, size_t hi, uint64_t key, float scale) {
+    const size_t i = lo + (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < hi) params[i] = from_float<floatX>(master[i] + scale * mezo_direction(key, i));
+}
+
+// MeZO's update on [lo, hi): sgd's rule (no momentum) with the estimate g z_i, then the floatX copy.
+__global__ void zo_mezo_update_kernel(float* master, floatX* params, size_t lo, size_t hi, uint64_t key, float g, SgdHyper h) {
+    const size_t i = lo + (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= hi) return;
+    float unused = 0.0f;
+    sgd_update_element(master[i], g * mezo_direction(key, i), unused, h);
+    params[i] = from_float<floatX>(master[i]);
+}
+
+// JAGUAR's set of one tensor (local indices, offset: the tensor's first flat index):
+// params = floatX(master + by s_i) on the set (by 0: the restore, exact).
+__global__ void zo_jaguar_shift_kernel(floatX* params, const float* master, const unsigned* local, size_t n, size_t offset,
+                                       uint64_t sign_key, float by) {
+    const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= n) return;
+    const size_t i = offset + local[k];
+    params[i] = from_float<floatX>(master[i] + by * jaguar_sign(sign_key, i));
+}
+
+// m_i = beta m_i + (1 - beta) s_i rho on the set, unchanged elsewhere (m: the tensor's slot).
+__global__ void zo_jaguar_momentum_kernel(float* m, const unsigned* local, size_t n, size_t offset, uint64_t sign_key, float rho,
+                                          float beta) {
+    const size_t k = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (k >= n) return;
+    float& mi = m[local[k]];
+    mi = beta * mi + (1.0f - beta) * (jaguar_sign(sign_key, offset + local[k]) * rho);
+}
+
+// W -= lr sign(m) on a whole tensor (signsgd's rule on m), then the floatX copy.
+__global__ void zo_sign_step_kernel(float* master, floatX* params, const float* m, size_t n, SignSgdHyper h) {
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    signsgd_update_element(master[i], m[i], h);
+    params[i] = from_float<floatX>(master[i]);
+}
+
+class GpuZeroOrder {
+public:
+    static constexpr int threads = 256;
+
+    GpuZeroOrder(const ZoConfig& zo, const GPT2Config& model, uint64_t seed) : zo_(zo), model_(model), seed_(seed) {}
+    ~GpuZeroOrder() { release_sets(); }
+    GpuZeroOrder(const GpuZeroOrder&) = delete;
+    GpuZeroOrder& operator=(const GpuZeroOrder&) = delete;
+
+    // One step; loss(): the step's mean loss (same batch every call) at the current params.
+    template <class LossFn>
+    ZoStepResult step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+        return zo_.method == ZoMethod::MeZO ? mezo_step(master, params, opt, oc, loss, lr_factor, t)
+                                            : jaguar_step(master, params, opt, oc, loss, lr_factor, t);
+    }
+
+private:
+    static unsigned blocks(size_t n) { return (unsigned)((n + threads - 1) / threads); }
+
+    void mezo_perturb(float* master, floatX* params, uint64_t key, float scale) {
+        for (const auto& r : mezo_ranges(model_))
+            if (r.second > r.first) zo_mezo_perturb_kernel<<<blocks(r.second - r.first), threads>>>(params, master, r.first, r.second, key, scale);
+        cudaCheck(cudaGetLastError());
+    }
+
+    template <class LossFn>
+    ZoStepResult mezo_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+        const uint64_t key = zo_step_key(seed_, t, ZoStream::MezoDirection);
+        ZoStepResult r;
+        mezo_perturb(master, params, key, zo_.eps);
+        r.loss_plus = loss();
+        mezo_perturb(master, params, key, -zo_.eps);
+        r.loss_minus = loss();
+        mezo_perturb(master, params, key, 0.0f); // back to floatX(W), exactly
+        r.estimate = (r.loss_plus - r.loss_minus) / (2.0 * zo_.eps);
+        if (!std::isfinite(r.estimate)) return r;
+        for (const ParamGroup& group : opt.groups()) {
+            const SgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f, 0.0f, false};
+            const size_t lo = group.tensor.offset;
+            const size_t hi = lo + (std::string(group.tensor.name) == "wte" ? (size_t)model_.vocab_size * model_.channels : group.tensor.numel());
+            zo_mezo_update_kernel<<<blocks(hi - lo), threads>>>(master, params, lo, hi, key, (float)r.estimate, h);
+        }
+        cudaCheck(cudaGetLastError());
+        return r;
+    }
+
+    // The step's sets as local indices per tensor on the device (jaguar_sets: host, the CPU's).
+    void upload_sets(const GpuOptimizer& opt, int t) {
+        const std::vector<JaguarSet> sets = jaguar_sets(model_, zo_.fraction, seed_, t);
+        release_sets();
+        size_t set = 0;
+        for (const ParamGroup& group : opt.groups()) {
+            std::vector<unsigned> local;
+            for (int l = 0; l < group.tensor.layers; l++, set++)
+                for (size_t e = 0; e < sets[set].size(); e++) local.push_back((unsigned)(sets[set].flat(e) - group.tensor.offset));
+            unsigned* d = nullptr;
+            cudaCheck(cudaMalloc(&d, std::max<size_t>(local.size(), 1) * sizeof(unsigned)));
+            cudaCheck(cudaMemcpy(d, local.data(), local.size() * sizeof(unsigned), cudaMemcpyHostToDevice));
+            set_idx_.push_back(d);
+            set_n_.push_back(local.size());
+        }
+    }
+    void release_sets() {
+        for (unsigned* d : set_idx_) cudaFree(d);
+        set_idx_.clear(), set_n_.clear();
+    }
+    void jaguar_shift(float* master, floatX* params, const GpuOptimizer& opt, uint64_t sign_key, float by) {
+        for (size_t k = 0; k < opt.groups().size(); k++)
+            if (set_n_[k]) zo_jaguar_shift_kernel<<<blocks(set_n_[k]), threads>>>(params, master, set_idx_[k], set_n_[k],
+                                                                                     opt.groups()[k].tensor.offset, sign_key, by);
+        cudaCheck(cudaGetLastError());
+    }
+
+    template <class LossFn>
+    ZoStepResult jaguar_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+        const uint64_t sign_key = zo_step_key(seed_, t, ZoStream::JaguarSigns);
+        upload_sets(opt, t);
+        ZoStepResult r;
+        jaguar_shift(master, params, opt, sign_key, zo_.tau);
+        r.loss_plus = loss();
+        jaguar_shift(master, params, opt, sign_key, -zo_.tau);
+        r.loss_minus = loss();
+        jaguar_shift(master, params, opt, sign_key, 0.0f); // floatX(W) on the set, exactly
+        r.estimate = (r.loss_plus - r.loss_minus) / (2.0 * zo_.tau);
+        if (!std::isfinite(r.estimate)) return r;
+        for (size_t k = 0; k < opt.groups().size(); k++) {
+            const ParamGroup& group = opt.groups()[k];
+            float* m = momentum(opt, group);
+            if (set_n_[k])
+                zo_jaguar_momentum_kernel<<<blocks(set_n_[k]), threads>>>(m, set_idx_[k], set_n_[k], group.tensor.offset, sign_key,
+                                                                          (float)r.estimate, zo_.beta);
+            const SignSgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f};
+            const size_t n = group.tensor.numel();
+            zo_sign_step_kernel<<<blocks(n), threads>>>(master + group.tensor.offset, params + group.tensor.offset, m, n, h);
+        }
+        cudaCheck(cudaGetLastError());
+        return r;
+    }
+
+    // JAGUAR's m of a tensor: signum's "<tensor>.momentum" slot, whole (--zo refuses -z 1).
+    static float* momentum(const GpuOptimizer& opt, const ParamGroup& group) {
+        const std::string name = std::string(group.tensor.name) + ".momentum";
+        for (size_t j = 0; j < opt.state_names().size(); j++)
+            if (opt.state_names()[j] == name && opt.state()[j]) return opt.state()[j];
+        fail_usage("internal: --zo jaguar needs the device buffer %s", name.c_str());
+    }
+
+    ZoConfig zo_;
+    GPT2Config model_;
+    uint64_t seed_;
+    std::vector<unsigned*> set_idx_;
+    std::vector<size_t> set_n_;
+};

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# --zo (common/zero_order.h) in train_gpt2cpu end to end, on d2 (B=4, T=16) fine-tuned from a
+# model file of a few AdamW steps: every bad --zo value and impossible combination is one
+# line and exit 2; each method's loss falls over 6 steps on one batch (-a 1); a run stopped
+# at a checkpoint and resumed writes byte-identical checkpoints; mpirun -np 2 at B=2 equals
+# one process at B=4 (the losses all-reduced, the same perturbation on every rank).
+# build/test_zero_order checks the estimates and updates themselves.
+#   test/test_zero_order.sh [SHARED_DATA_DIR]
+set -uo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+shared="${1:-../shared/data}"
+bin=./train_gpt2cpu
+PYTHON="${PYTHON:-/usr/bin/python3}"
+source test/lib.sh
+mkdir -p build/zo_tests
+work=$(mktemp -d build/zo_tests/run.XXXXXX)
+export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=passive
+
+expect_usage_error() { local name=$1 pattern=$2; shift 2; expect_one_line_error "zo/$name" "$pattern" "" "$bin" "$@"; }
+expect_usage_error bad_method "--zo wants mezo\|jaguar-sign\|jaguar-muon, got 'spsa'" --zo spsa
+expect_usage_error eps_zero "--zo-eps must be positive, got 0" --zo mezo --zo-eps 0
+expect_usage_error tau_negative "--zo-tau must be positive, got -0.1" --zo jaguar-sign --zo-tau -0.1
+expect_usage_error beta_one "--zo-beta must be in \[0, 1\), got 1" --zo jaguar-sign --zo-beta 1
+expect_usage_error fraction_zero "--zo-fraction must be in \(0, 1\], got 0" --zo jaguar-sign --zo-fraction 0
+expect_usage_error fraction_big "--zo-fraction must be in \(0, 1\], got 1.5" --zo jaguar-muon --zo-fraction 1.5
+expect_usage_error fraction_word "--zo-fraction wants a number, got 'tenth'" --zo jaguar-muon --zo-fraction tenth
+expect_usage_error with_sign_vote "no gradient signs to vote on" --zo jaguar-sign --optim signsgd --sign-vote 1
+expect_usage_error with_zero1 "-z 1 does not apply" --zo mezo -z 1
+expect_usage_error with_noise "--noise-every measures gradients" --zo mezo --noise-every 2
+expect_usage_error with_tail_index "--tail-index-every measures gradients" --zo jaguar-muon --tail-index-every 2
+expect_usage_error with_other_optim "--zo mezo steps with sgd's rule: --optim adamw" --zo mezo --optim adamw
+expect_usage_error with_momentum "JAGUAR's momentum is --zo-beta" --zo jaguar-sign --momentum 0.9
+expect_usage_error with_nesterov "--nesterov does not apply" --zo jaguar-muon --nesterov 1
+expect_usage_error with_muon_fallback "--muon-fallback does not apply" --zo jaguar-muon --muon-fallback adamw
+"$bin" --help >"$work/help.out" 2>&1
+grep -q -- "--zo-fraction F" "$work/help.out" && pass zo/help_lists_flags || fail zo/help_lists_flags "--help has no --zo-fraction"
+"$bin" --zo-tau 0.01 -x 0 -e d2 -t 8 -v 0 >"$work/idle.out" 2>&1
+grep -q "note: --zo-tau has no effect" "$work/idle.out" && pass zo/idle_flag_note || fail zo/idle_flag_note "no note for --zo-tau without --zo"
+
+# train_gpt2cu runs mezo and jaguar-sign (optim/zero_order.cuh) but refuses jaguar-muon with one line
+emu=build/emu/bf16/train_gpt2cu
+if [ -x "$emu" ]; then
+    expect_one_line_error zo/cuda_refuses_jaguar_muon "--zo jaguar-muon runs in train_gpt2cpu only" "" "$emu" --zo jaguar-muon
+else
+    echo "SKIP zo/cuda_refuses: no $emu (make build/emu/bf16/train_gpt2cu)"
+fi
+
+train="$shared/tinyshakespeare/tiny_shakespeare_train.bin" val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+if [ ! -f "$train" ]; then
+    echo "SKIP zo/training: no Tiny Shakespeare shards in $shared"
+    [ $failures -eq 0 ] && rm -rf "$work"
+    exit $((failures > 0))
+fi
+common=(-i "$train" -j "$val" -b 4 -t 16 -v 0 -s 0)
+"$bin" "${common[@]}" -e d2 -x 4 --optim adamw -l 3e-3 -o "$work/pre" >"$work/pre.out" 2>&1 || fail zo/pretrain "exit $?: $(tail -2 "$work/pre.out")"
+model="$work/pre/model_00000004.bin"
+
+# ---- loss falls over 8 steps on one batch (-a 1), from the model file
+step_loss() { grep -E "^step +$2/" "$1" | sed 's/.*| loss \([0-9.]*\) .*/\1/'; }
+for spec in "mezo -l 3e-4" "jaguar-sign -l 2e-3" "jaguar-muon -l 2e-3"; do
+    read -r method lr_flag lr <<<"$spec"
+    out="$work/fall_$method.out"
+    if "$bin" "${common[@]}" -e "$model" -x 6 -a 1 --zo "$method" "$lr_flag" "$lr" >"$out" 2>&1; then
+        first=$(step_loss "$out" 1) last=$(step_loss "$out" 6)
+        "$PYTHON" -c "import sys; sys.exit(0 if float('$last') < float('$first') - 1e-3 else 1)" \
+            && pass "zo/${method}_loss_falls" "(step 1 $first, step 6 $last)" || fail "zo/${method}_loss_falls" "step 1 $first, step 6 $last (want a drop > 1e-3)"
+    else
+        fail "zo/${method}_loss_falls" "exit $?: $(tail -2 "$out")"
+    fi
+done
+grep -q "memory: this run needs" "$work/fall_mezo.out" && ! grep -q "params+grads" "$work/fall_mezo.out" && pass zo/memory_plan_line || fail zo/memory_plan_line "$(grep memory: "$work/fall_mezo.out")"
+
+# ---- resume: 3 steps straight against 2 + 1 with a checkpoint between: byte-identical
+for method in mezo jaguar-muon; do
+    args=("${common[@]}" -e "$model" --zo "$method" -l 1e-3 -n 2)
+    "$bin" "${args[@]}" -x 3 -o "$work/straight_$method" >"$work/straight_$method.out" 2>&1
+    "$bin" "${args[@]}" -x 2 -o "$work/resumed_$method" >"$work/resumed_$method.out" 2>&1
+    "$bin" "${args[@]}" -x 3 -o "$work/resumed_$method" -y 1 >>"$work/resumed_$method.out" 2>&1
+    if cmp -s "$work/straight_$method/model_00000003.bin" "$work/resumed_$method/model_00000003.bin" \
+        && cmp -s "$work/straight_$method/state_00000003.bin" "$work/resumed_$method/state_00000003.bin" \
+        && grep -q "resuming from the checkpoint of step 2" "$work/resumed_$method.out"; then
+        pass "zo/${method}_resume_byte_identical"
+    else
+        fail "zo/${method}_resume_byte_identical" "step 3's model/state files differ (or no resume): $(grep -m1 -E 'error|resuming' "$work/resumed_$method.out")"
+    fi
+done
+
+# ---- the checkpoint records --zo and its settings: a resume that changes them is one line, exit 2
+# (a jaguar-sign checkpoint holds JAGUAR's m in signum's momentum slot, so nothing else would notice)
+"$bin" "${common[@]}" -e "$model" --zo jaguar-sign -l 1e-3 -x 2 -n 2 -o "$work/ck_jaguar" >"$work/ck_jaguar.out" 2>&1
+"$bin" "${common[@]}" -e "$model" --optim signum -l 1e-3 -x 2 -n 2 -o "$work/ck_signum" >"$work/ck_signum.out" 2>&1
+expect_one_line_error zo/resume_refuses_dropping_zo "with --zo off: it was trained with --zo jaguar-sign tau 0.005" "" \
+    "$bin" "${common[@]}" -e "$model" --optim signum -l 1e-3 -x 3 -n 2 -y 1 -o "$work/ck_jaguar"
+expect_one_line_error zo/resume_refuses_adding_zo "with --zo jaguar-sign tau 0.005 beta 0.1 fraction 0.1: it was trained with --zo off" "" \
+    "$bin" "${common[@]}" -e "$model" --zo jaguar-sign -l 1e-3 -x 3 -n 2 -y 1 -o "$work/ck_signum"
+expect_one_line_error zo/resume_refuses_other_tau "with --zo jaguar-sign tau 0.01 beta 0.1 fraction 0.1: it was trained with --zo jaguar-sign tau 0.005" "" \
+    "$bin" "${common[@]}" -e "$model" --zo jaguar-sign --zo-tau 0.01 -l 1e-3 -x 3 -n 2 -y 1 -o "$work/ck_jaguar"
+line=$(grep -m1 "^optimizer" "$work/ck_jaguar.out")
+[[ -n "$line" && "$line" != *clip* ]] && grep -q "clip 1" "$work/ck_signum.out" && pass zo/optimizer_line_without_clip \
+    || fail zo/optimizer_line_without_clip "under --zo: '$line'; without: '$(grep -m1 "^optimizer" "$work/ck_signum.out")'"
+
+# ---- data parallel: 2 ranks at B=2 against one process at B=4 (--no-shuffle: the same tokens)
+if command -v mpirun >/dev/null && ldd "$bin" | grep libmpi >/dev/null; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+    dp=(-i "$train" -j "$val" -t 16 -v 2 -m 1 -s 0 --no-shuffle -e "$model" -x 2 --zo jaguar-sign -l 1e-3)
+    "$bin" "${dp[@]}" -b 4 -o "$work/dp_ref" >"$work/dp_ref.out" 2>&1
+    if timeout 120 mpirun -np 2 "$bin" "${dp[@]}" -b 2 -o "$work/dp_np2" >"$work/dp_np2.out" 2>&1; then
+        # the weights byte for byte; the logged |rho| (the norm column) at 1e-3: the losses' last-bit
+        # differences (a mean of two rank means against one mean) are divided by 2 tau
+        out=$("$PYTHON" test/dp_check.py same "$work/dp_ref" "$work/dp_np2" 2 1e-3 2>&1) \
+            && cmp -s "$work/dp_ref/model_00000002.bin" "$work/dp_np2/model_00000002.bin" \
+            && pass zo/np2_equals_one_process "(model file byte-identical; ${out#PASS })" || fail zo/np2_equals_one_process "model files $(cmp -s "$work/dp_ref/model_00000002.bin" "$work/dp_np2/model_00000002.bin" && echo identical || echo differ); $out"
+    else
+        fail zo/np2_equals_one_process "mpirun exit: $(grep -m2 error "$work/dp_np2.out")"
+    fi
+else
+    echo "SKIP zo/np2_equals_one_process: no mpirun or a train_gpt2cpu without MPI"
+fi
+
+[ $failures -eq 0 ] && rm -rf "$work"
+exit $((failures > 0))
