@@ -86,6 +86,44 @@ for method in mezo jaguar-muon; do
     fi
 done
 
+# ---- train_gpt2cu's zero-order step (optim/zero_order.cuh; emulated here, passed under emulation):
+# the same draws as the CPU's, so its losses follow the CPU trainer's (bf16 weights: within 2e-4 relative, measured 5e-5; one step moves them ~6e-4), and
+# its resume is byte-identical; -d 64: train_gpt2cu's default batch is 524288 tokens
+if [ -x "$emu" ]; then
+    for spec in "mezo 3e-4" "jaguar-sign 2e-3"; do
+        read -r method lr <<<"$spec"
+        args=("${common[@]}" -d 64 -e "$model" -x 3 -a 1 --zo "$method" -l "$lr")
+        "$bin" "${args[@]}" >"$work/cpu3_$method.out" 2>&1
+        if OMP_WAIT_POLICY=passive "$emu" "${args[@]}" >"$work/emu3_$method.out" 2>&1; then
+            verdict=$("$PYTHON" - "$work/cpu3_$method.out" "$work/emu3_$method.out" <<'PYEOF'
+import re, sys
+def losses(p): return [float(m.group(1)) for m in re.finditer(r"^step +\d+/\d+ \| loss ([0-9.]+)", open(p).read(), re.M)]
+c, g = losses(sys.argv[1]), losses(sys.argv[2])
+worst = max((abs(a - b) / abs(a) for a, b in zip(c, g)), default=1.0)
+ok = len(c) == len(g) == 3 and worst < 2e-4  # a step moves the loss by ~6e-4 relative
+print(("ok " if ok else "bad ") + f"cpu {c} emulated {g} worst rel {worst:.1e}")
+PYEOF
+)
+            [[ $verdict == ok* ]] && pass "zo/cuda_${method}_follows_cpu" "${verdict#ok }" || fail "zo/cuda_${method}_follows_cpu" "${verdict#bad }"
+        else
+            fail "zo/cuda_${method}_follows_cpu" "exit $?: $(tail -2 "$work/emu3_$method.out")"
+        fi
+    done
+    args=("${common[@]}" -d 64 -e "$model" --zo mezo -l 1e-3 -n 2)
+    OMP_WAIT_POLICY=passive "$emu" "${args[@]}" -x 3 -o "$work/emu_straight" >"$work/emu_straight.out" 2>&1
+    OMP_WAIT_POLICY=passive "$emu" "${args[@]}" -x 2 -o "$work/emu_resumed" >"$work/emu_resumed.out" 2>&1
+    OMP_WAIT_POLICY=passive "$emu" "${args[@]}" -x 3 -o "$work/emu_resumed" -y 1 >>"$work/emu_resumed.out" 2>&1
+    if cmp -s "$work/emu_straight/model_00000003.bin" "$work/emu_resumed/model_00000003.bin" \
+        && cmp -s "$work/emu_straight/state_00000003.bin" "$work/emu_resumed/state_00000003.bin" \
+        && grep -q "resuming from the checkpoint of step 2" "$work/emu_resumed.out"; then
+        pass zo/cuda_mezo_resume_byte_identical
+    else
+        fail zo/cuda_mezo_resume_byte_identical "step 3's files differ (or no resume): $(grep -m1 -E 'error|resuming' "$work/emu_resumed.out")"
+    fi
+else
+    echo "SKIP zo/cuda_steps: no $emu (make build/emu/bf16/train_gpt2cu)"
+fi
+
 # ---- the checkpoint records --zo and its settings: a resume that changes them is one line, exit 2
 # (a jaguar-sign checkpoint holds JAGUAR's m in signum's momentum slot, so nothing else would notice)
 "$bin" "${common[@]}" -e "$model" --zo jaguar-sign -l 1e-3 -x 2 -n 2 -o "$work/ck_jaguar" >"$work/ck_jaguar.out" 2>&1
