@@ -290,7 +290,7 @@ for spec in "1 $(( (3385088 + 31) / 32 * 4 )) 1-bit words" "8 3385088 int8 signs
     read -r bits want what <<<"$spec"
     "${mpi[@]}" "$bin" "${common[@]}" -b 2 -d 64 -x 1 --optim signum --sign-vote 1 --vote-bits "$bits" --byzantine 1 -o "$work/vote$bits" \
         >"$work/vote$bits.out" 2>&1
-    if grep -q "\"comm_bytes\":$want[,}]" "$work/vote$bits/metrics.jsonl" 2>/dev/null && grep -q "1 Byzantine rank" "$work/vote$bits.out" &&
+    if grep -q "\"comm_bytes\":$want[,}]" "$work/vote$bits/metrics.jsonl" 2>/dev/null && grep -q "1 blind Byzantine rank" "$work/vote$bits.out" &&
        grep -qE '^step +1/1 \| loss [0-9]' "$work/vote$bits.out"; then
         pass emu/dp/sign_vote_two_ranks_${bits}bit "(comm_bytes $want: $what)"
     else
