@@ -384,7 +384,7 @@ static int train(int argc, char** argv) {
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, ranks, cfg.shuffle, cfg.dist.sign_vote,
                              optim_group_rules_string(cfg.optim), cfg.data_seed,
-                             zo_settings_name(cfg.zo)};
+                             zo_settings_name(cfg.zo), cfg.dist.rank_data_split};
     int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     comm.broadcast(&resume_step, 1, CommDtype::I32, 0); // rank 0's view of the directory decides
     int done = cfg.resume && root && resume_step == max_steps && run_done(cfg.output_dir, max_steps);

@@ -733,7 +733,7 @@ int main(int argc, char** argv) {
     int start_step = 0, skips = 0;
     const RunShape run_shape{B, T, total_batch, cfg.train_glob, cfg.val_glob, world, cfg.shuffle, cfg.dist.sign_vote,
                              optim_group_rules_string(cfg.optim), cfg.data_seed,
-                             zo_settings_name(cfg.zo)};
+                             zo_settings_name(cfg.zo), cfg.dist.rank_data_split};
     const int resume_step = cfg.resume ? latest_checkpoint_step(cfg.output_dir) : -1;
     if (resume_step == max_steps && run_done(cfg.output_dir, max_steps)) { // llm.c's restart loop ends here (every rank sees the marker)
         printf("already done at step %d: %s exists\n", max_steps, done_marker_path(cfg.output_dir, max_steps).c_str());

@@ -16,6 +16,7 @@
 //       "run/batch" int32[4] (B, T, total batch lo, hi), "run/processes" int32[1] (data-
 //       parallel ranks; absent in older files: 1), "run/shuffle", "run/sign_vote" int32[1]
 //       (absent in older files: not compared; the vote then read from the "rank<r>/" records),
+//       "run/rank_data_split" int32[1] (1 first-token, 0 none; absent in older files: not compared),
 //       "run/data_seed" int32[2] (--data-seed lo, hi; absent in older files: their --seed),
 //       "run/train_glob", "run/val_glob", "run/optim_groups" (--optim-group's rules, "" none;
 //       absent in older files: none), "run/zo" (--zo and its settings,
@@ -128,6 +129,7 @@ struct RunShape {
     std::string optim_groups; // --optim-group's rules (optim_group_rules_string); "" none (and older checkpoints)
     uint64_t data_seed = 0; // --data-seed (older checkpoints, without the record: their --seed, which set the order)
     std::string zo;     // --zo and its settings (zo_settings_name); "": not recorded
+    int rank_data_split = -1; // --rank-data-split: 1 first-token, 0 none; -1: not recorded (older checkpoints)
 };
 
 struct TrainingState {
@@ -190,6 +192,7 @@ inline void save_checkpoint(const std::string& dir, const GPT2Config& model, con
     f.put_str("run/val_glob", st.run.val_glob);
     f.put_str("run/optim_groups", st.run.optim_groups);
     if (!st.run.zo.empty()) f.put_str("run/zo", st.run.zo);
+    f.put_i32("run/rank_data_split", {1}, &st.run.rank_data_split);
     f.put_f32("params", {(int)gpt2_num_params(model)}, master_params);
     for (const StateTensorRef& r : optim_state) f.put_f32("optim/" + r.name, {(int)r.numel}, r.data);
     for (const StateTensorRef& r : extra) f.put_f32(r.name, {(int)r.numel}, r.data);
@@ -241,6 +244,7 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
     st.run.optim_groups = f.has("run/optim_groups") ? f.str("run/optim_groups") : "";
     st.run.data_seed = f.has("run/data_seed") ? join64(f.i32("run/data_seed"), 0) : st.seed;
     st.run.zo = f.has("run/zo") ? f.str("run/zo") : "";
+    st.run.rank_data_split = f.has("run/rank_data_split") ? f.i32("run/rank_data_split").at(0) : -1;
     bool rank_records = false; // the vote's per-rank momenta ("rank<r>/optim/...")
     for (const auto& kv : f.records) rank_records |= kv.first.rfind("rank", 0) == 0;
     st.run.sign_vote = f.has("run/sign_vote") ? f.i32("run/sign_vote").at(0) : rank_records ? 1 : st.run.processes > 1 ? 0 : -1;
@@ -275,7 +279,7 @@ inline TrainingState load_checkpoint(const std::string& dir, int step, const GPT
 
 // A resume continues the checkpoint's run bit-identically only with the same batch, data and
 // data order: a different rank count, -b, -t, -d, -i, -j, --no-shuffle, --sign-vote, --optim-group,
-// --data-seed or --zo (its method or settings) is refused (naming the flag and both values), and so is
+// --data-seed, --rank-data-split or --zo (its method or settings) is refused (naming the flag and both values), and so is
 // a -x that leaves nothing to train.
 inline void check_resume_matches(const TrainingState& st, const RunShape& now, int max_steps, const std::string& dir) {
     auto refuse = [&](const char* flag, const std::string& was, const std::string& is) {
@@ -303,6 +307,8 @@ inline void check_resume_matches(const TrainingState& st, const RunShape& now, i
     if (was.optim_groups != now.optim_groups)
         fail_usage("cannot resume the checkpoint of step %d in '%s' with --optim-group '%s': it was trained with '%s' (each group's "
                    "rule, lr and state must stay the same)", st.step, dir.c_str(), now.optim_groups.c_str(), was.optim_groups.c_str());
+    if (was.rank_data_split >= 0 && now.rank_data_split >= 0 && was.rank_data_split != now.rank_data_split)
+        refuse("--rank-data-split", was.rank_data_split ? "first-token" : "none", now.rank_data_split ? "first-token" : "none");
     if (!was.zo.empty() && !now.zo.empty() && was.zo != now.zo) // e.g. signum's momentum slot holding JAGUAR's m
         fail_usage("cannot resume the checkpoint of step %d in '%s' with --zo %s: it was trained with --zo %s (the step's rule "
                    "and what its momentum holds depend on it)", st.step, dir.c_str(), now.zo.c_str(), was.zo.c_str());

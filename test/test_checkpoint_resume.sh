@@ -253,6 +253,8 @@ fi
 refuse resume_no_shuffle "with --no-shuffle: it was trained shuffled" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1 --no-shuffle
 # another data seed: another order of batches from step 3 on (A ran with --seed's default 42)
 refuse resume_other_data_seed "with --data-seed 7: it was trained with --data-seed 42" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1 --data-seed 7
+# unequal data per rank: another split reads other documents from step 3 on (A ran without one)
+refuse resume_rank_data_split "with --rank-data-split first-token: it was trained with --rank-data-split none" -i "$train" -j "$val" "${small[@]}" -x 4 "${others[@]}" -y 1 --rank-data-split first-token
 refuse resume_nothing_to_do "nothing to do: .* at step 2 and this run ends at step 2" -i "$train" -j "$val" "${small[@]}" -x 2 "${others[@]}" -y 1
 if [ "$quick" -eq 0 ]; then  # CKPT_QUICK=1 leaves this out: state-file corruption
 fresh_ckpt
