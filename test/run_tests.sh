@@ -184,9 +184,11 @@ run emu/self_test build/emu/test_emulator
 # GPU, and emulated at a small vocabulary in emu/gpu_check; test_cpu_vs_oracle ties the CPU
 # reference to the oracle.
 run_bg emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
-wait_bg  # checkpoint_resume_cuda and the fp32 model test
-# log_writes on train_gpt2cu (on a GPU, else emulated, about 80 s): failed log writes, their resume, torn lines, stdout, a full tmpfs
+# log_writes on train_gpt2cu (on a GPU, else emulated, about 45 s): failed log writes, their resume, torn lines, stdout, a
+# full tmpfs; in the foreground beside the two background tests (it is not timing-sensitive), so that no core idles
+# while the longer of those two ends (make test's time)
 run log_writes_cuda env OMP_WAIT_POLICY=passive bash test/test_log_writes.sh "$SHARED_DATA" cuda
+wait_bg  # checkpoint_resume_cuda and the fp32 model test
 run_bg emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 # failures without mpirun: 2 ranks as separate processes under -pi fs and -pi tcp (the stand-in's
 # TCP star): a lost rank, a non-finite step, the init deadline, a slow rank 0 vs a hung
