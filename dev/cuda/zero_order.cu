@@ -247,9 +247,7 @@ static void check_jaguar(uint64_t key) {
                 std::to_string(wrong_sign) + " of " + std::to_string(c.n) + " coordinates moved the wrong way");
     check_values("zero_order/jaguar/master_vs_cpu_step", master, want_master, MASTER_TOL);
     check_identical("zero_order/jaguar/params_are_floatx_master", download(c.d_params, c.n), floatx_of(master), "params");
-    char buf[120];
-    snprintf(buf, sizeof buf, "rho %.4f, %zu of %zu coordinates in the set", r.estimate, set.size(), c.n);
-    test_pass("zero_order/jaguar/inputs", buf);
+    printf("  jaguar: rho %.4f, %zu of %zu coordinates in the set\n", r.estimate, set.size(), c.n);
 }
 
 // A non-finite estimate: no update, and the restore (shift by 0) leaves params floatX(master).
