@@ -19,7 +19,6 @@ optimizer's best learning rate (lowest final val loss, else lowest final smoothe
 is drawn bold, the others faint. The table (printed, and written with --summary): optimizer,
 lr, final losses, steps and tokens until the loss first reaches --target, tokens/s.
 """
-import argparse
 import json
 import math
 import os
@@ -28,6 +27,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_errors  # noqa: E402
 import run_stats  # noqa: E402  (the seeds' statistics: one implementation, scripts/run_stats.py)
 
 PROG = "plot_runs.py"
@@ -49,8 +49,7 @@ class InputError(Exception):
 
 
 def fail(message):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    cli_errors.fail(message, prog=PROG)
 
 
 class Run:
@@ -570,13 +569,8 @@ def optimizer_rank(name):
     return (OPTIMIZER_ORDER.index(base) if base in OPTIMIZER_ORDER else len(OPTIMIZER_ORDER), "+" in name, name)
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        fail(message)
-
-
 def main():
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = cli_errors.OneLineParser(prog=PROG, prog_first=True, description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="*", help="run directories (main.log and/or metrics.jsonl)")
     parser.add_argument("-o", "--output", default="compare.png", help="PNG to write (default compare.png)")
     parser.add_argument("--summary", help="also write the Markdown table to this file")
