@@ -10,26 +10,16 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
+source scripts/bench_lib.sh
 model=d12 steps=3 data=data/tinyshakespeare threads=${OMP_NUM_THREADS:-2}
-while [ $# -gt 0 ]; do
-    case "$1" in --model|--steps|--data|--threads) [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; } ;; esac
-    case "$1" in
-        --model) model=$2; shift 2 ;;
-        --steps) steps=$2; shift 2 ;;
-        --data) data=$2; shift 2 ;;
-        --threads) threads=$2; shift 2 ;;
-        -h|--help) sed -n 2,8p "$0"; exit 0 ;;
-        *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-    esac
-done
-[[ "$steps" =~ ^[2-9]$|^[1-9][0-9]+$ ]] || { echo "error: --steps wants an integer of at least 2 (the first step is not timed), got '$steps'" >&2; exit 2; }
-[[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "error: --threads wants a positive integer, got '$threads'" >&2; exit 2; }
-[ -f "$data/tiny_shakespeare_train.bin" ] || { echo "error: no $data/tiny_shakespeare_train.bin (give --data DIR)" >&2; exit 2; }
-[ -x ./train_gpt2cpu ] || { echo "error: no ./train_gpt2cpu (make train_gpt2cpu)" >&2; exit 2; }
+bench_flags 2,8 --model --steps --data --threads -- "$@"
+[[ "$steps" =~ ^[2-9]$|^[1-9][0-9]+$ ]] || die "--steps wants an integer of at least 2 (the first step is not timed), got '$steps'"
+positive --threads "$threads"
+[ -f "$data/tiny_shakespeare_train.bin" ] || die "no $data/tiny_shakespeare_train.bin (give --data DIR)"
+[ -x ./train_gpt2cpu ] || die "no ./train_gpt2cpu (make train_gpt2cpu)"
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-echo "train_gpt2cpu -e $model -b 1 -t 64 -x $steps, $threads thread(s) ($(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
+make_work
+echo "train_gpt2cpu -e $model -b 1 -t 64 -x $steps, $threads thread(s) ($(bench_stamp), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
 echo
 echo "| run | peak RSS (GiB) | memory plan | ms per step | forward passes / s | CPU seconds of the run (user) |"
 echo "|---|---|---|---|---|---|"
@@ -48,5 +38,5 @@ for run in "adamw|--optim adamw" "mezo|--zo mezo" "jaguar-sign|--zo jaguar-sign"
     # column counts the forward passes actually run
     fwd=$(awk -v ms="$ms" -v n="$([ "$name" = adamw ] && echo 1 || echo 2)" 'BEGIN {printf "%.2f", n * 1000 / ms}')
     user=$(sed -n 's/.*User time (seconds): //p' "$work/$name.err")
-    printf '| %s | %.2f | %s | %s | %s | %s |\n' "$name $flags" "$(awk -v k="$kib" 'BEGIN {print k / 1048576}')" "$plan" "$ms" "$fwd" "$user"
+    printf '| %s | %s | %s | %s | %s | %s |\n' "$name $flags" "$(gib "$kib")" "$plan" "$ms" "$fwd" "$user"
 done
