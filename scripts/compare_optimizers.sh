@@ -31,8 +31,9 @@ options:
   --optims "A B"    optimizers to compare (default: "$default_optims"; also: fmuon smuon, docs/fanions.md)
   --lr OPTIM=L1,L2  learning-rate grid of one optimizer (repeatable; default: 3 values per optimizer)
   --grid FILE       a search space in a file, one 'KEY=V1,V2,...' or 'OPTIM.KEY=V1,V2,...' per line ('#'
-                    comments); KEY: lr, wd (weight decay, -c), momentum (sgd, signum, muon, fmuon, smuon), beta1,
-                    beta2 (adamw, lion), alpha (--fanion-alpha: fmuon, smuon), sscale (--smuon-sign-scale). A bare KEY applies to every optimizer that uses it, OPTIM.KEY to one (it
+                    comments); KEY: lr, wd (weight decay, -c), momentum (sgd, signum, muon, fmuon, smuon),
+                    beta1, beta2 (adamw, lion), alpha (--fanion-alpha: fmuon, smuon), sscale (smuon's
+                    --smuon-sign-scale). A bare KEY applies to every optimizer that uses it, OPTIM.KEY to one (it
                     wins); lr defaults to the mode's grid. Each optimizer's trials are the product of its
                     keys' value counts, and every optimizer must get the same number (refused otherwise).
                     Runs go to OUT/<optim>_lr<lr>[_wd<v>][_mom<v>][_b1<v>][_b2<v>][_a<v>][_ss<v>][_s<seed>]/.
@@ -153,7 +154,8 @@ case $mode in
                          [fmuon]="2e-2 4e-2 8e-2" [smuon]="2e-2 4e-2 8e-2") ;;
 esac
 # fmuon and smuon at alpha 0.5 take half of Muon's Newton-Schulz step (docs/fanions.md): their grids are
-# muon's x2, about 1 / (1 - alpha), as the F-Muon authors raised the lr over Muon's.
+# muon's x2, about 1 / (1 - alpha), as the F-Muon authors raised the lr over Muon's (at d2 on the CPU
+# the best came out 0.06 and 0.2 against muon's 0.1: the x2 centers the grid, it does not predict the best).
 # muon's fallback (AdamW on embeddings, norms, biases) at the ratio of the two grids' centers
 center() { local g=($1); echo "${g[$(( ${#g[@]} / 2 ))]}"; }
 fallback_ratio=${fallback_ratio:-$(awk -v a="$(center "${grid[adamw]}")" -v m="$(center "${grid[muon]}")" 'BEGIN { printf "%g", a / m }')}
