@@ -28,20 +28,23 @@ modes (default: GPU, ./train_gpt2cu -e d6 -b 16 -t 512 -d 8192 (no accumulation)
                     512 x 512 tokens per step (-b 64, accumulation 8), 10000 steps, warmup 1000
                     from lr/100, cosine to lr/100, weight decay 0.1 on hidden matrices, clip 1.0
 options:
-  --optims "A B"    optimizers to compare (default: "$all_optims")
+  --optims "A B"    optimizers to compare (default: "$default_optims"; also: fmuon smuon, docs/fanions.md)
   --lr OPTIM=L1,L2  learning-rate grid of one optimizer (repeatable; default: 3 values per optimizer)
   --grid FILE       a search space in a file, one 'KEY=V1,V2,...' or 'OPTIM.KEY=V1,V2,...' per line ('#'
-                    comments); KEY: lr, wd (weight decay, -c), momentum (sgd, signum, muon), beta1, beta2
-                    (adamw, lion). A bare KEY applies to every optimizer that uses it, OPTIM.KEY to one (it
+                    comments); KEY: lr, wd (weight decay, -c), momentum (sgd, signum, muon, fmuon, smuon),
+                    beta1, beta2 (adamw, lion), alpha (--fanion-alpha: fmuon, smuon), sscale (smuon's
+                    --smuon-sign-scale). A bare KEY applies to every optimizer that uses it, OPTIM.KEY to one (it
                     wins); lr defaults to the mode's grid. Each optimizer's trials are the product of its
                     keys' value counts, and every optimizer must get the same number (refused otherwise).
-                    Runs go to OUT/<optim>_lr<lr>[_wd<v>][_mom<v>][_b1<v>][_b2<v>][_s<seed>]/.
+                    Runs go to OUT/<optim>_lr<lr>[_wd<v>][_mom<v>][_b1<v>][_b2<v>][_a<v>][_ss<v>][_s<seed>]/.
                     Example: scripts/grids/cpu_study.grid
   --grid-line LINE  one such line on the command line (repeatable; with or without --grid)
   --extend N        a grid of 2+ rates whose best is on its edge gets one more x3 step beyond it,
                     at most N per optimizer (default 2; 0: off; the best is then reported as it is)
-  --fallback-ratio R  muon's --fallback-lr is R x its lr (default: AdamW's grid center over muon's,
-                    the mode's 0.03 or 0.1)
+  --fallback-ratio R  muon's (fmuon's, smuon's) --fallback-lr is R x its lr (default: AdamW's grid
+                    center over muon's, the mode's 0.03 or 0.1)
+  --fallback-lr LR  instead, one fixed --fallback-lr for every muon, fmuon and smuon run: a sweep of the
+                    hidden matrices' rule alone (the fallback trains the embeddings, norms and biases)
   --steps N         optimizer steps per run (overrides the mode's -x)
   --seed N          seed for every run (default 42); with --seeds, the first seed
   --seeds N         run every point N times, with seeds --seed, --seed+1, ..., into
@@ -64,8 +67,9 @@ EOF
 
 die() { echo "$prog: $*" >&2; exit 2; }
 
-all_optims="sgd signsgd signum muon adamw lion"
-mode=gpu optims="$all_optims" grid_lines=() steps="" seed=42 seeds="" seed_mode=both out="" bin="" dry_run=0 keep_models=0 force=0 extend=2 fallback_ratio=""
+default_optims="sgd signsgd signum muon adamw lion"
+all_optims="$default_optims fmuon smuon"
+mode=gpu optims="$default_optims" grid_lines=() steps="" seed=42 seeds="" seed_mode=both out="" bin="" dry_run=0 keep_models=0 force=0 extend=2 fallback_ratio="" fallback_lr=""
 extra=()
 declare -A lr_override=()
 
@@ -80,7 +84,7 @@ while [ $# -gt 0 ]; do
         --dry-run) dry_run=1 ;;
         --keep-models) keep_models=1 ;;
         --force) force=1 ;;
-        --optims|--lr|--grid|--grid-line|--steps|--seed|--seeds|--seed-mode|--out|--extra|--bin|--extend|--fallback-ratio)
+        --optims|--lr|--grid|--grid-line|--steps|--seed|--seeds|--seed-mode|--out|--extra|--bin|--extend|--fallback-ratio|--fallback-lr)
             [ $# -ge 2 ] || die "option $1 needs a value"
             case $1 in
                 --optims) optims=$2 ;;
@@ -106,6 +110,7 @@ while [ $# -gt 0 ]; do
                 --bin) bin=$2 ;;
                 --extend) [[ $2 =~ ^[0-9]+$ ]] || die "--extend wants a non-negative integer, got '$2'"; extend=$2 ;;
                 --fallback-ratio) is_positive "$2" || die "--fallback-ratio wants a positive number, got '$2'"; fallback_ratio=$2 ;;
+                --fallback-lr) is_positive "$2" || die "--fallback-lr wants a learning rate (a positive number), got '$2'"; fallback_lr=$2 ;;
             esac
             shift ;;
         --) shift; extra+=("$@"); break ;;
@@ -118,6 +123,7 @@ for o in $optims; do
     [[ " $all_optims " == *" $o "* ]] || die "unknown optimizer '$o' in --optims ($all_optims)"
 done
 [ -n "$optims" ] || die "--optims is empty"
+[ -z "$fallback_lr" ] || [ -z "$fallback_ratio" ] || die "--fallback-lr and --fallback-ratio both set the fallback's rate: give one"
 
 # Mode settings. The learning-rate grids are x3 steps around each optimizer's default
 # (the trainer's -l defaults; SGD 1e-2 and SignSGD 1e-4 are the paper's). The CPU smoke
@@ -130,20 +136,26 @@ case $mode in
         # -d B*T: train_gpt2cu's default total batch is llm.c's 524288 tokens (32 accumulation steps here)
         common=(-e d6 -b 16 -t 512 -d 8192 -x 200 -u 20 -q 0.1 -v 10 -m 4)
         declare -A grid=([sgd]="3e-3 1e-2 3e-2" [signsgd]="3e-5 1e-4 3e-4" [signum]="3e-5 1e-4 3e-4"
-                         [muon]="1e-2 2e-2 4e-2" [adamw]="2e-4 6e-4 1.8e-3" [lion]="3e-5 1e-4 3e-4") ;;
+                         [muon]="1e-2 2e-2 4e-2" [adamw]="2e-4 6e-4 1.8e-3" [lion]="3e-5 1e-4 3e-4"
+                         [fmuon]="2e-2 4e-2 8e-2" [smuon]="2e-2 4e-2 8e-2") ;;
     cpu)
         bin=${bin:-./train_gpt2cpu}
         common=(-e d2 -b 4 -t 64 -x 30 -u 3 -q 0.1 -v 2 -m 4)
         declare -A grid=([sgd]="3e-2 1e-1 3e-1" [signsgd]="1e-3 3e-3 1e-2" [signum]="1e-3 3e-3 1e-2"
-                         [muon]="3e-2 1e-1 3e-1" [adamw]="3e-3 1e-2 3e-2" [lion]="1e-3 3e-3 1e-2") ;;
+                         [muon]="3e-2 1e-1 3e-1" [adamw]="3e-3 1e-2 3e-2" [lion]="1e-3 3e-3 1e-2"
+                         [fmuon]="6e-2 2e-1 6e-1" [smuon]="6e-2 2e-1 6e-1") ;;
     paper)
         bin=${bin:-./train_gpt2cu}
         common=(-e d12 -b 64 -t 512 -d 262144 -x 10000 -u 1000 --warmup-shape cos --warmup-init 0.01 -q 1e-6
                 -c 0.1 --wd-on hidden --grad-clip 1.0 -v 100 -m 20
                 -i 'data/fineweb10B/fineweb_train_*.bin' -j 'data/fineweb10B/fineweb_val_*.bin')
         declare -A grid=([sgd]="3e-3 1e-2 3e-2" [signsgd]="3e-5 1e-4 3e-4" [signum]="3e-5 1e-4 3e-4"
-                         [muon]="1e-2 2e-2 4e-2" [adamw]="2e-4 6e-4 1.8e-3" [lion]="3e-5 1e-4 3e-4") ;;
+                         [muon]="1e-2 2e-2 4e-2" [adamw]="2e-4 6e-4 1.8e-3" [lion]="3e-5 1e-4 3e-4"
+                         [fmuon]="2e-2 4e-2 8e-2" [smuon]="2e-2 4e-2 8e-2") ;;
 esac
+# fmuon and smuon at alpha 0.5 take half of Muon's Newton-Schulz step (docs/fanions.md): their grids are
+# muon's x2, about 1 / (1 - alpha), as the F-Muon authors raised the lr over Muon's (at d2 on the CPU
+# the best came out 0.06 and 0.2 against muon's 0.1: the x2 centers the grid, it does not predict the best).
 # muon's fallback (AdamW on embeddings, norms, biases) at the ratio of the two grids' centers
 center() { local g=($1); echo "${g[$(( ${#g[@]} / 2 ))]}"; }
 fallback_ratio=${fallback_ratio:-$(awk -v a="$(center "${grid[adamw]}")" -v m="$(center "${grid[muon]}")" 'BEGIN { printf "%g", a / m }')}
@@ -151,9 +163,10 @@ for o in "${!lr_override[@]}"; do grid[$o]=${lr_override[$o]}; done
 
 # --grid / --grid-line: per optimizer, the values of each key (lr, wd, momentum, beta1, beta2).
 declare -A uses=([sgd]="lr wd momentum" [signsgd]="lr wd" [signum]="lr wd momentum" [muon]="lr wd momentum"
-                 [adamw]="lr wd beta1 beta2" [lion]="lr wd beta1 beta2")
+                 [adamw]="lr wd beta1 beta2" [lion]="lr wd beta1 beta2" [fmuon]="lr wd momentum alpha"
+                 [smuon]="lr wd momentum alpha sscale")
 declare -A grid_values=() grid_set=()  # [optim.key]="v1 v2 ...", and which were set by OPTIM.KEY
-grid_keys="lr wd momentum beta1 beta2"
+grid_keys="lr wd momentum beta1 beta2 alpha sscale"
 for line in "${grid_lines[@]}"; do
     [[ $line =~ ^(([a-z]+)\.)?([a-z0-9]+)=(.+)$ ]] || die "--grid: '$line' is not KEY=V1,V2,... or OPTIM.KEY=V1,V2,..."
     go=${BASH_REMATCH[2]} key=${BASH_REMATCH[3]} values=${BASH_REMATCH[4]}
@@ -176,7 +189,7 @@ for line in "${grid_lines[@]}"; do
         [ -z "$go" ] || grid_set[$o.$key]=1
     done
 done
-# point_specs OPTIM: one line per grid point, 'lr=V[ wd=V][ momentum=V][ beta1=V][ beta2=V]', the cartesian
+# point_specs OPTIM: one line per grid point, 'lr=V[ wd=V][ momentum=V][ beta1=V][ beta2=V][ alpha=V][ sscale=V]', the cartesian
 # product in key order (lr slowest); without --grid, one point per lr of the mode's grid.
 point_specs() {
     local o=$1 specs=("") key v s next
@@ -202,11 +215,11 @@ fi
 out=${out:-runs/compare_$mode}
 
 # Per-optimizer flags: SGD is heavy-ball momentum 0.9 (stated, not left to the default);
-# muon's fallback rate moves with its rate.
+# muon's (fmuon's, smuon's) fallback rate moves with its rate, or is --fallback-lr.
 optim_flags() {
     case $1 in
         sgd) echo "--momentum 0.9 --nesterov 0" ;;
-        muon) echo "--fallback-lr $(awk -v l="$2" -v r="$fallback_ratio" 'BEGIN { printf "%g", l * r }')" ;;
+        muon|fmuon|smuon) echo "--fallback-lr ${fallback_lr:-$(awk -v l="$2" -v r="$fallback_ratio" 'BEGIN { printf "%g", l * r }')}" ;;
         *) echo "" ;;
     esac
 }
@@ -234,6 +247,8 @@ run_command() {
             momentum) hflags+=(--momentum "${kv#*=}"); dsuffix+="_mom${kv#*=}" ;;
             beta1) hflags+=(--beta1 "${kv#*=}"); dsuffix+="_b1${kv#*=}" ;;
             beta2) hflags+=(--beta2 "${kv#*=}"); dsuffix+="_b2${kv#*=}" ;;
+            alpha) hflags+=(--fanion-alpha "${kv#*=}"); dsuffix+="_a${kv#*=}" ;;
+            sscale) hflags+=(--smuon-sign-scale "${kv#*=}"); dsuffix+="_ss${kv#*=}" ;;
         esac
     done
     local dir="$out/${o}_lr$lr$dsuffix" oflags s=$seed ds=$seed

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Draws training runs of train_gpt2cpu / train_gpt2cu into one picture and a summary table.
 
-    scripts/plot_runs.py RUN_DIR... -o compare.png [--summary summary.md] [--target LOSS]
+    scripts/plot_runs.py RUN_DIR... -o compare.png [--summary summary.md] [--target LOSS] [--baseline OPTIM]
 
 Each run directory holds main.log (llm.c lines and step numbers: `s:STEP trl:LOSS [lr:..
 norm:.. tps:..]` for the update at STEP (the first is s:0), `s:STEP tel:VAL` and
@@ -33,11 +33,11 @@ import cli_errors  # noqa: E402
 import run_stats  # noqa: E402  (the seeds' statistics: one implementation, scripts/run_stats.py)
 
 PROG = "plot_runs.py"
-OPTIMIZER_ORDER = ["sgd", "signsgd", "signum", "muon", "adamw", "lion"]
+OPTIMIZER_ORDER = ["sgd", "signsgd", "signum", "muon", "fmuon", "smuon", "adamw", "lion"]
 # tab10 colors, fixed per optimizer so pictures of different sweeps read the same way.
 OPTIMIZER_COLORS = {"sgd": "#1f77b4", "signsgd": "#d62728", "signum": "#ff7f0e",
-                    "muon": "#9467bd", "adamw": "#2ca02c", "lion": "#8c564b"}
-EXTRA_COLORS = ["#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+                    "muon": "#9467bd", "adamw": "#2ca02c", "lion": "#8c564b", "fmuon": "#17becf", "smuon": "#bcbd22"}
+EXTRA_COLORS = ["#e377c2", "#7f7f7f", "#000000", "#aec7e8"]
 # phi by part of the model (docs/phi.md): (label, noise record field, key).
 PHI_PARTS = [("wte", "phi_per_tensor", "wte"), ("wpe", "phi_per_tensor", "wpe"),
              ("attention matrices", "phi_per_group", "attention"), ("MLP matrices", "phi_per_group", "mlp"),
@@ -176,7 +176,7 @@ def parse_metrics(path, run):
                     for key in ("seed", "data_seed"):
                         if str(flags.get(key, "")).isdigit():
                             setattr(run, key, int(flags[key]))
-                    for key in ("lr", "weight_decay", "momentum", "beta1", "beta2", "fallback_lr"):
+                    for key in run_stats.POINT_KEYS:
                         if isinstance(flags.get(key), (int, float)):
                             run.hyper[key] = float(flags[key])
                     groups = group_rules_name(flags)
@@ -242,17 +242,18 @@ def load_run(path):
     if not train and not val:
         raise InputError(f"run '{path}' has no train or val loss lines")
     name = os.path.basename(os.path.normpath(path))
-    # <optim>_lr<lr>, then compare_optimizers.sh's other grid keys and seeds (_wd.. _mom.. _b1.. _b2.. _s<S>[_d<D>])
+    # <optim>_lr<lr>, then compare_optimizers.sh's other grid keys and seeds (_wd.. _mom.. _b1.. _b2.. _a.. _ss.. _s<S>[_d<D>])
     num = r"[0-9.]+(?:[eE][-+]?[0-9]+)?"
-    m = re.fullmatch(rf"([A-Za-z0-9+=]+)_lr({num})((?:_(?:wd|mom|b1|b2){num})*)(?:_s\d+(?:_d\d+)?)?", name)
+    full = {short: key for key, short in run_stats.KEY_SHORT.items() if key != "lr"}
+    shorts = "|".join(full)
+    m = re.fullmatch(rf"([A-Za-z0-9+=]+)_lr({num})((?:_(?:{shorts}){num})*)(?:_s\d+(?:_d\d+)?)?", name)
     if run.optim is None:
         run.optim = m.group(1) if m else name
     if run.lr is None and m:
         run.lr = float(m.group(2))
     if not run.hyper and m:
         run.hyper["lr"] = float(m.group(2))
-        full = {"wd": "weight_decay", "mom": "momentum", "b1": "beta1", "b2": "beta2"}
-        for short, value in re.findall(rf"_(wd|mom|b1|b2)({num})", m.group(3)):
+        for short, value in re.findall(rf"_({shorts})({num})", m.group(3)):
             run.hyper[full[short]] = float(value)
     run.train = sorted((s, l, run.tokens_at(s + 1, t)) for s, l, t in train)
     run.val = sorted((s, l, run.tokens_at(s, t)) for s, l, t in val)
@@ -609,6 +610,7 @@ def main():
     parser.add_argument("--phi-span", type=float, default=100,
                         help="span of phi's EMA, alpha = 2/(span+1), as the paper (default 100)")
     parser.add_argument("--title", help="the figure's title (default: 'Optimizer comparison: ' and the optimizers)")
+    parser.add_argument("--baseline", default="sgd", help="the optimizer the seeds' paired differences are to (default sgd)")
     args = parser.parse_args()
     if not args.runs:
         fail("no run directories given")
@@ -667,7 +669,7 @@ def main():
         if with_val:
             val_target = args.target if args.target is not None and target_on == "val" else \
                 statistics.median(r.val[-1][1] for r in with_val)
-            seeds_text, _ = run_stats.seed_summary(all_runs, val_target, "sgd", optimizer_rank)
+            seeds_text, _ = run_stats.seed_summary(all_runs, val_target, args.baseline, optimizer_rank)
             table += "\n\nOver seeds (rows above: each point's mean over its seeds; here each optimizer's best point):\n\n" + seeds_text
     noise = noise_table(runs)
     if noise:

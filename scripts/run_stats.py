@@ -26,9 +26,10 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
 Z975 = 1.959964  # the normal limit, df -> infinity
 
 # Hyperparameters that make a point (config-record flag names); seeds and paths do not.
-POINT_KEYS = ["lr", "weight_decay", "momentum", "beta1", "beta2", "fallback_lr"]
+POINT_KEYS = ["lr", "weight_decay", "momentum", "beta1", "beta2", "fallback_lr", "fanion_alpha", "smuon_sign_scale"]
 # short names in directory names and the summary (compare_optimizers.sh writes these)
-KEY_SHORT = {"lr": "lr", "weight_decay": "wd", "momentum": "mom", "beta1": "b1", "beta2": "b2"}
+KEY_SHORT = {"lr": "lr", "weight_decay": "wd", "momentum": "mom", "beta1": "b1", "beta2": "b2",
+             "fanion_alpha": "a", "smuon_sign_scale": "ss"}
 
 
 def t975(df):

@@ -133,6 +133,30 @@ check("plot/seeds_summary", out.returncode == 0 and "adamw - sgd = -0.6000 +- 0.
       and "| 0.1 (3 seeds) | yes | 5.2000 |" in out.stdout and os.path.getsize(png) > 1000,
       (out.stderr.strip() or out.stdout[-300:]))
 
+# --baseline: the paired differences to another optimizer (the fanion study's is muon)
+out = subprocess.run([PY, os.path.join(repo, "scripts/plot_runs.py"), *dirs, "-o", png, "--target", "5.9", "--baseline", "adamw"],
+                     capture_output=True, text=True)
+check("plot/seeds_baseline", out.returncode == 0 and "sgd - adamw = +0.6000 +- 0.2484 nats, 3 seeds: sgd higher" in out.stdout
+      and "- adamw - " not in out.stdout, (out.stderr.strip() or out.stdout[-300:]))
+
+# ---- fmuon/smuon directory names (compare_optimizers.sh's _a<alpha>, _ss<sign scale>): alpha makes another point
+fan = []
+for name, v in (("fmuon_lr0.2_a0.25_s0", 5.0), ("fmuon_lr0.2_a0.75_s0", 4.0), ("fmuon_lr0.2_a0.75_s1", 4.2),
+                ("smuon_lr0.2_a0.5_ss0.003_s1", 4.5)):
+    d = os.path.join(work, "fan", name)
+    os.makedirs(d)
+    with open(os.path.join(d, "main.log"), "w") as f:
+        f.write(f"s:0 tel:10.8\ns:0 trl:10.9\ns:1 trl:{v + 0.1}\ns:2 tel:{v}\n")
+    fan.append(d)
+fan_runs = [plot_runs_module.load_run(d) for d in fan]
+points = run_stats.group_points(fan_runs)
+best = run_stats.best_points(points)
+got = [(r.optim, r.hyper.get("fanion_alpha"), r.hyper.get("smuon_sign_scale"), run_stats.seed_of(r)) for r in fan_runs]
+check("stats/fanion_dir_names", got == [("fmuon", 0.25, None, (0, 0)), ("fmuon", 0.75, None, (0, 0)), ("fmuon", 0.75, None, (1, 1)),
+                                        ("smuon", 0.5, 0.003, (1, 1))]
+      and len(points) == 3 and best["fmuon"].label(run_stats.varying_keys(points, "fmuon")) == "lr=0.2 a=0.75"
+      and run_stats.grid_position(points, best["fmuon"]) == "a 0.75: 2 of 2 (high edge)", f"{got}; {len(points)} points")
+
 # ---- main.log-only runs: seed and lr from the directory name; one seed gives no interval
 logdirs = []
 for seed, (a, b) in enumerate([(5.0, 4.0), (5.5, 4.7)]):

@@ -63,6 +63,20 @@ check sweep/dry_run_muon_fallback_moves "$muon_rates" \
     [ "$muon_rates" = "--fallback-lr 0.003 -l 3e-2 --fallback-lr 0.01 -l 1e-1 --fallback-lr 0.03 -l 3e-1 " ]
 bash "$sweep" --optims muon --fallback-ratio 0.5 --lr muon=2e-2 --dry-run --out "$dry" >"$work/ratio.txt" 2>&1
 check sweep/dry_run_fallback_ratio "$(head -1 "$work/ratio.txt")" grep -q -- '--optim muon --fallback-lr 0.01 -l 2e-2 ' "$work/ratio.txt"
+# fmuon and smuon (docs/fanions.md): muon's fallback rule, their own grid keys alpha and sscale, and
+# --fallback-lr holding the fallback's rate for every muon-like run.
+bash "$sweep" --cpu --optims "muon fmuon smuon" --lr muon=1e-1 --lr fmuon=2e-1 --lr smuon=2e-1 --dry-run --out "$dry" >"$work/fan.txt" 2>&1
+fan_rates=$(grep -oE -- '--optim [a-z]+ --fallback-lr [^ ]+ -l [^ ]+' "$work/fan.txt" | tr '\n' ' ')
+check sweep/dry_run_fanion_fallback_moves "$fan_rates" \
+    [ "$fan_rates" = "--optim muon --fallback-lr 0.01 -l 1e-1 --optim fmuon --fallback-lr 0.02 -l 2e-1 --optim smuon --fallback-lr 0.02 -l 2e-1 " ]
+bash "$sweep" --cpu --optims "fmuon smuon" --fallback-lr 3e-3 --lr fmuon=2e-1 --lr smuon=2e-1 --grid-line alpha=0.25,0.75 \
+    --grid-line smuon.sscale=0.01 --seeds 1 --seed 0 --dry-run --out "$dry" >"$work/fan_grid.txt" 2>&1
+fan_runs=$(grep -oE -- '--optim .*' "$work/fan_grid.txt" | sed -E 's/ -b 4 .* -m 4 / /; s|-o [^ ]*/|-o |' | tr '\n' ';')
+check sweep/dry_run_fanion_keys "$(head -c 600 "$work/fan_grid.txt")" [ "$fan_runs" = "$(printf '%s;' \
+    "--optim fmuon --fallback-lr 3e-3 -l 2e-1 --fanion-alpha 0.25 -o fmuon_lr2e-1_a0.25_s0" \
+    "--optim fmuon --fallback-lr 3e-3 -l 2e-1 --fanion-alpha 0.75 -o fmuon_lr2e-1_a0.75_s0" \
+    "--optim smuon --fallback-lr 3e-3 -l 2e-1 --fanion-alpha 0.25 --smuon-sign-scale 0.01 -o smuon_lr2e-1_a0.25_ss0.01_s0" \
+    "--optim smuon --fallback-lr 3e-3 -l 2e-1 --fanion-alpha 0.75 --smuon-sign-scale 0.01 -o smuon_lr2e-1_a0.75_ss0.01_s0")" ]
 check sweep/dry_run_says_extension "no line about the grid extension" grep -q '^# then each grid of 2+ rates whose best .* at most 2 per optimizer (--extend)' "$work/dry.txt"
 
 bash "$sweep" --paper --optims "sgd signsgd" --dry-run --out "$dry" >"$work/paper.txt" 2>&1
@@ -107,6 +121,9 @@ expect_sweep_error grid_key_unused "--grid: signsgd does not use momentum" --gri
 expect_sweep_error grid_bad_value "--grid: 'fast' in 'wd=0,fast' is not a number" --grid-line wd=0,fast
 expect_sweep_error grid_lr_zero "--grid: '0' in 'sgd.lr=0,1' is not a learning rate" --grid-line sgd.lr=0,1
 expect_sweep_error grid_repeated_value "--grid: '1e-3' appears twice" --grid-line lr=1e-3,1e-3
+expect_sweep_error grid_alpha_not_muon "--grid: muon does not use alpha" --grid-line muon.alpha=0.5
+expect_sweep_error fallback_lr_and_ratio "--fallback-lr and --fallback-ratio both set" --fallback-lr 3e-3 --fallback-ratio 0.1
+expect_sweep_error bad_fallback_lr "--fallback-lr wants a learning rate \(a positive number\), got '0'" --fallback-lr 0
 expect_sweep_error grid_unequal_trials "--grid gives the optimizers different numbers of trials \(sgd 6, signsgd 3\)" --optims "sgd signsgd" --grid-line sgd.momentum=0.8,0.9
 
 # ---- the grid extension, with a stand-in trainer whose final val loss is 3 + log10(lr / 0.05)^2
