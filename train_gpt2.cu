@@ -576,6 +576,36 @@ static void ssvr_gradients(GPT2Cuda& model, GpuOptimizer& optimizer, DataLoader&
     optimizer.ssvr_sub_previous(model.grads, model.acts.grad_scale);
 }
 
+// --zo (optim/zero_order.cuh): one zero-order step, as train_gpt2cpu's zero_order_step: the
+// losses of the step's batch (every micro-batch, replayed from the same position) at the two
+// perturbed weights, then the update. The "norm" column is |estimate| (MeZO's projected
+// gradient, JAGUAR's rho).
+static void zero_order_step(GPT2Cuda& model, GpuZeroOrder& zo, GpuOptimizer& optimizer, const OptimConfig& oc, DataLoader& loader,
+                            const TrainConfig& cfg, int step, int max_steps, int grad_accum, int* skips, RunLog& log,
+                            std::chrono::steady_clock::time_point t0, long total_batch) {
+    const DataLoaderPosition batch_start = loader.position();
+    auto batch_loss = [&]() {
+        PhaseScope r("zero-order/forward");
+        loader.restore(batch_start);
+        model.clear_losses();
+        for (int micro = 0; micro < grad_accum; micro++) {
+            loader.next_batch();
+            model.forward_async(loader.inputs(), loader.targets(), 0.0f);
+        }
+        return model.mean_loss();
+    };
+    const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+    const ZoStepResult r = zo.step(model.master, model.params, optimizer, oc, batch_loss, lr_factor, step + 1);
+    const double loss = r.loss(), norm = std::fabs(r.estimate);
+    if (skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, skips, log)) return; // the step left the weights as they were
+    cudaCheck(cudaDeviceSynchronize());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double tokens_per_s = total_batch / (ms / 1000.0);
+    printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss, oc.lr * lr_factor,
+           norm, ms, tokens_per_s);
+    log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm, -1);
+}
+
 int main(int argc, char** argv) {
     line_buffer_stdout();
     install_stop_handlers(); // SIGTERM, SIGUSR1, SIGINT: checkpoint after the step in flight, exit 75
@@ -827,86 +857,66 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         phase_timer().begin_step();
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
-        if (zero_order) { // two forwards on the same batch, no backward (optim/zero_order.cuh); "norm": |estimate|
-            const DataLoaderPosition batch_start = train_loader.position();
-            auto batch_loss = [&]() {
-                PhaseScope r("zero-order/forward");
-                train_loader.restore(batch_start);
-                model.clear_losses();
-                for (int micro = 0; micro < grad_accum; micro++) {
-                    train_loader.next_batch();
-                    model.forward_async(train_loader.inputs(), train_loader.targets(), 0.0f);
-                }
-                return model.mean_loss();
-            };
-            const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-            const ZoStepResult r = zero_order->step(model.master, model.params, optimizer, oc, batch_loss, lr_factor, step + 1);
-            const double loss = r.loss(), norm = std::fabs(r.estimate);
+        if (zero_order) {
+            zero_order_step(model, *zero_order, optimizer, oc, train_loader, cfg, step, max_steps, grad_accum, &skips, log, t0,
+                            total_batch);
+        } else {
+            model.zero_grad();
+            const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
+            model.clear_losses();
+            // several ranks: each gradient is 1/ranks of the mean, so their sum is the mean (a
+            // sign-voting rank keeps its own mean gradient: clipping reads its norm)
+            const int grad_divisor = dp && !dp->sign_vote() ? world : 1;
+            for (int micro = 0; micro < grad_accum; micro++) {
+                train_loader.next_batch();
+                const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum * grad_divisor);
+                model.forward_async(train_loader.inputs(), train_loader.targets(), dloss);
+                model.backward();
+            }
+            const double local_loss = model.mean_loss(); // the step's one loss copy
+            const double loss = dp ? dp->mean(local_loss) : local_loss;
+            if (step + 1 == nan_step) {
+                const floatX nan = from_float<floatX>(NAN);
+                cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
+            }
+            if (dp) dp->reduce_gradients(model.grads);
+            const GradNorms norms = dp ? dp->norms_and_clip(model.acts.norm, model.acts.norm_scratch, model.grads, oc.grad_clip, model.acts.grad_scale)
+                                       : model.grad_norm_and_clip(oc.grad_clip);
+            const double norm = norms.l2;
+            // Several ranks see the same non-finite loss or norm: one reports it (the lowest rank whose
+            // own loss is not finite, else rank 0: the gradients were summed), the others wait in a
+            // barrier until it ends the job, so the error is one line.
+            if (dp && world > 1 && !cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm)))
+                leave_nonfinite_step_to(*comm, std::max(0, dp->lowest_rank_where(!std::isfinite(local_loss))), step + 1);
             if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
+                const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+                if (oc.algorithm == Algorithm::SSVR)
+                    ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum,
+                                   1.0f / ((float)tokens_per_micro * grad_accum), oc.grad_clip, step + 1);
+                {
+                    PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
+                    if (update_norms) update_norms->before_step(model.master);
+                    if (dp) dp->step(optimizer, model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+                    else optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+                }
+                double update_sq[NUM_OPTIM_GROUPS] = {};
+                if (update_norms) {
+                    PhaseScope r("optimizer/update_norms");
+                    update_norms->after_step(optimizer, model.master, model.master_begin, rank, update_sq);
+                    if (dp) dp->sum_over_ranks(update_sq, NUM_OPTIM_GROUPS);
+                }
                 cudaCheck(cudaDeviceSynchronize());
                 const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
                 const double tokens_per_s = total_batch / (ms / 1000.0);
-                printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
-                       oc.lr * lr_factor, norm, ms, tokens_per_s);
-                log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm, -1);
+                char mfu[32];
+                if (peak_flops > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * flops_per_step / (ms / 1000.0) / peak_flops);
+                else snprintf(mfu, sizeof mfu, "n/a");
+                printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
+                       loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
+                log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
+                          comm_bytes, update_norms ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
             }
-        } else {
-        model.zero_grad();
-        const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
-        model.clear_losses();
-        // several ranks: each gradient is 1/ranks of the mean, so their sum is the mean (a
-        // sign-voting rank keeps its own mean gradient: clipping reads its norm)
-        const int grad_divisor = dp && !dp->sign_vote() ? world : 1;
-        for (int micro = 0; micro < grad_accum; micro++) {
-            train_loader.next_batch();
-            const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum * grad_divisor);
-            model.forward_async(train_loader.inputs(), train_loader.targets(), dloss);
-            model.backward();
         }
-        const double local_loss = model.mean_loss(); // the step's one loss copy
-        const double loss = dp ? dp->mean(local_loss) : local_loss;
-        if (step + 1 == nan_step) {
-            const floatX nan = from_float<floatX>(NAN);
-            cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
-        }
-        if (dp) dp->reduce_gradients(model.grads);
-        const GradNorms norms = dp ? dp->norms_and_clip(model.acts.norm, model.acts.norm_scratch, model.grads, oc.grad_clip, model.acts.grad_scale)
-                                   : model.grad_norm_and_clip(oc.grad_clip);
-        const double norm = norms.l2;
-        // Several ranks see the same non-finite loss or norm: one reports it (the lowest rank whose
-        // own loss is not finite, else rank 0: the gradients were summed), the others wait in a
-        // barrier until it ends the job, so the error is one line.
-        if (dp && world > 1 && !cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm)))
-            leave_nonfinite_step_to(*comm, std::max(0, dp->lowest_rank_where(!std::isfinite(local_loss))), step + 1);
-        if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
-            const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-            if (oc.algorithm == Algorithm::SSVR)
-                ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum,
-                               1.0f / ((float)tokens_per_micro * grad_accum), oc.grad_clip, step + 1);
-            {
-                PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
-                if (update_norms) update_norms->before_step(model.master);
-                if (dp) dp->step(optimizer, model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
-                else optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
-            }
-            double update_sq[NUM_OPTIM_GROUPS] = {};
-            if (update_norms) {
-                PhaseScope r("optimizer/update_norms");
-                update_norms->after_step(optimizer, model.master, model.master_begin, rank, update_sq);
-                if (dp) dp->sum_over_ranks(update_sq, NUM_OPTIM_GROUPS);
-            }
-            cudaCheck(cudaDeviceSynchronize());
-            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            const double tokens_per_s = total_batch / (ms / 1000.0);
-            char mfu[32];
-            if (peak_flops > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * flops_per_step / (ms / 1000.0) / peak_flops);
-            else snprintf(mfu, sizeof mfu, "n/a");
-            printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
-                   loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
-            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
-                      comm_bytes, update_norms ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
-        }
-        } // first-order step
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.
