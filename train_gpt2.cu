@@ -577,12 +577,12 @@ static void ssvr_gradients(GPT2Cuda& model, GpuOptimizer& optimizer, DataLoader&
 }
 
 // --zo (optim/zero_order.cuh): one zero-order step, as train_gpt2cpu's zero_order_step: the
-// losses of the step's batch (every micro-batch, replayed from the same position) at the two
-// perturbed weights, then the update. The "norm" column is |estimate| (MeZO's projected
-// gradient, JAGUAR's rho).
+// losses of the step's batch (every micro-batch, replayed from the same position; each rank its
+// own batch, the two losses averaged over the ranks) at the two perturbed weights, then the
+// update. The "norm" column is |estimate| (MeZO's projected gradient, JAGUAR's rho).
 static void zero_order_step(GPT2Cuda& model, GpuZeroOrder& zo, GpuOptimizer& optimizer, const OptimConfig& oc, DataLoader& loader,
-                            const TrainConfig& cfg, int step, int max_steps, int grad_accum, int* skips, RunLog& log,
-                            std::chrono::steady_clock::time_point t0, long total_batch) {
+                            const TrainConfig& cfg, int step, int max_steps, int grad_accum, GpuDataParallel* dp, Comm& comm, int* skips,
+                            RunLog& log, std::chrono::steady_clock::time_point t0, long total_batch, long comm_bytes) {
     const DataLoaderPosition batch_start = loader.position();
     auto batch_loss = [&]() {
         PhaseScope r("zero-order/forward");
@@ -595,15 +595,22 @@ static void zero_order_step(GPT2Cuda& model, GpuZeroOrder& zo, GpuOptimizer& opt
         return model.mean_loss();
     };
     const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-    const ZoStepResult r = zo.step(model.master, model.params, optimizer, oc, batch_loss, lr_factor, step + 1);
+    auto mean_over_ranks = [&](double* x, int n) {
+        if (!dp) return;
+        dp->sum_over_ranks(x, n);
+        for (int i = 0; i < n; i++) x[i] /= dp->ranks();
+    };
+    const ZoStepResult r = zo.step(model.master, model.params, optimizer, oc, batch_loss, mean_over_ranks, lr_factor, step + 1);
     const double loss = r.loss(), norm = std::fabs(r.estimate);
+    // every rank holds the same estimate: rank 0 reports a non-finite one, the others wait for it to end the job
+    if (comm.size() > 1 && !cfg.skip_nonfinite && !std::isfinite(r.estimate)) leave_nonfinite_step_to(comm, 0, step + 1);
     if (skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, skips, log)) return; // the step left the weights as they were
     cudaCheck(cudaDeviceSynchronize());
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const double tokens_per_s = total_batch / (ms / 1000.0);
     printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss, oc.lr * lr_factor,
            norm, ms, tokens_per_s);
-    log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm, -1);
+    log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm, comm_bytes);
 }
 
 int main(int argc, char** argv) {
@@ -633,9 +640,6 @@ int main(int argc, char** argv) {
     // ---- the ranks (common/comm_nccl.cuh): sets the device to the local rank
     std::unique_ptr<Comm> comm = make_gpu_comm(cfg.dist);
     const int world = comm->size(), rank = comm->rank();
-    if (cfg.zo.on() && world > 1) // not written yet: the two losses would be averaged over ranks as train_gpt2cpu does
-        fail_usage("--zo %s runs in one process in train_gpt2cu so far (%d given); train_gpt2cpu runs it data parallel",
-                   zo_method_name(cfg.zo.method), world);
     cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
     if (world > 1) { // every rank's settings agree (common/rank_agreement.h), before any collective that mixed ones could hang
@@ -682,7 +686,9 @@ int main(int argc, char** argv) {
     // -z 1: this rank's share of the optimizer state
     // -z 1 without Muon shards the master weights too (GpuOptimizer::master_sharded): the update norms' snapshot is the shard
     const bool master_shardable = cfg.optim.algorithm != Algorithm::Muon; // (Muon keeps them whole)
-    const OptimShard planned_shard = GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
+    // --zo: every rank applies the same update to the whole model, so each holds all of the state (JAGUAR's m)
+    const OptimShard planned_shard = cfg.zo.on() ? OptimShard{}
+                                                 : GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
     const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc), !cfg.zo.on()) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
                         noise_bytes + tail_bytes + workspace_bytes + dp_bytes +
                         (cfg.output_dir.empty() || cfg.zo.on() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 && master_shardable ? planned_shard.shard : gpt2_num_params(mc)));
@@ -734,7 +740,7 @@ int main(int argc, char** argv) {
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
     std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
-    GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
+    GpuOptimizer optimizer(oc, mc, cfg.seed, dp && !cfg.zo.on() ? dp->optim_shard() : OptimShard{});
     if (dp) dp->attach(optimizer), dp->set_seed(cfg.seed);
     if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
     // with -o, every rank: the train records' per-group update norms (summed over the ranks)
@@ -746,8 +752,11 @@ int main(int argc, char** argv) {
         printf("zero-order memory plan: no gradient buffer (%.1f MiB not allocated); the backward's activation scratch is still "
                "allocated; JAGUAR's m in signum's momentum slot\n", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
     }
-    if (dp) printf("%s\n", dp->describe(optimizer).c_str());
-    const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;
+    // --zo: no gradient or parameter travels, only the two losses (two doubles, as train_gpt2cpu reports them)
+    if (dp && zero_order) printf("data parallel: %d ranks (%s), --zo: each rank its own batch, the two losses all-reduced (16 bytes per step)\n",
+                                 world, comm->backend());
+    else if (dp) printf("%s\n", dp->describe(optimizer).c_str());
+    const long comm_bytes = !dp || !GpuDataParallel::uses_collectives(*comm) ? -1 : zero_order ? (world > 1 ? 16 : 0) : dp->bytes_per_step(optimizer);
 
     // ---- output, checkpoints, resume (as train_gpt2cpu; the device state goes through HostTrainingState)
     // rank 0 writes; every rank reads the checkpoint it resumes from (a shared filesystem)
@@ -858,8 +867,8 @@ int main(int argc, char** argv) {
         phase_timer().begin_step();
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
         if (zero_order) {
-            zero_order_step(model, *zero_order, optimizer, oc, train_loader, cfg, step, max_steps, grad_accum, &skips, log, t0,
-                            total_batch);
+            zero_order_step(model, *zero_order, optimizer, oc, train_loader, cfg, step, max_steps, grad_accum, dp.get(), *comm, &skips,
+                            log, t0, total_batch, comm_bytes);
         } else {
             model.zero_grad();
             const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches

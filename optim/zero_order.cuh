@@ -73,11 +73,14 @@ public:
     GpuZeroOrder(const GpuZeroOrder&) = delete;
     GpuZeroOrder& operator=(const GpuZeroOrder&) = delete;
 
-    // One step; loss(): the step's mean loss (same batch every call) at the current params.
-    template <class LossFn>
-    ZoStepResult step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
-        return zo_.method == ZoMethod::MeZO ? mezo_step(master, params, opt, oc, loss, lr_factor, t)
-                                            : jaguar_step(master, params, opt, oc, loss, lr_factor, t);
+    // One step; loss(): this rank's mean loss of the step's batch (same batch every call) at the
+    // current params; mean(x, 2): the two losses averaged over the ranks in place (one all-reduce),
+    // so every rank computes the same estimate and applies the same update.
+    template <class LossFn, class MeanFn>
+    ZoStepResult step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, MeanFn mean, float lr_factor,
+                      int t) {
+        return zo_.method == ZoMethod::MeZO ? mezo_step(master, params, opt, oc, loss, mean, lr_factor, t)
+                                            : jaguar_step(master, params, opt, oc, loss, mean, lr_factor, t);
     }
 
 private:
@@ -89,8 +92,17 @@ private:
         cudaCheck(cudaGetLastError());
     }
 
-    template <class LossFn>
-    ZoStepResult mezo_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+    // L+ and L- over the ranks (both at once: one all-reduce), then the estimate (L+ - L-) / (2 shift).
+    template <class MeanFn> static void average_losses(ZoStepResult* r, MeanFn mean, float shift) {
+        double losses[2] = {r->loss_plus, r->loss_minus};
+        mean(losses, 2);
+        r->loss_plus = losses[0], r->loss_minus = losses[1];
+        r->estimate = (r->loss_plus - r->loss_minus) / (2.0 * shift);
+    }
+
+    template <class LossFn, class MeanFn>
+    ZoStepResult mezo_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, MeanFn mean, float lr_factor,
+                           int t) {
         const uint64_t key = zo_step_key(seed_, t, ZoStream::MezoDirection);
         ZoStepResult r;
         mezo_perturb(master, params, key, zo_.eps);
@@ -98,7 +110,7 @@ private:
         mezo_perturb(master, params, key, -zo_.eps);
         r.loss_minus = loss();
         mezo_perturb(master, params, key, 0.0f); // back to floatX(W), exactly
-        r.estimate = (r.loss_plus - r.loss_minus) / (2.0 * zo_.eps);
+        average_losses(&r, mean, zo_.eps);
         if (!std::isfinite(r.estimate)) return r;
         for (const ParamGroup& group : opt.groups()) {
             const SgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f, 0.0f, false};
@@ -137,8 +149,9 @@ private:
         cudaCheck(cudaGetLastError());
     }
 
-    template <class LossFn>
-    ZoStepResult jaguar_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+    template <class LossFn, class MeanFn>
+    ZoStepResult jaguar_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, MeanFn mean,
+                             float lr_factor, int t) {
         const uint64_t sign_key = zo_step_key(seed_, t, ZoStream::JaguarSigns);
         upload_sets(opt, t);
         ZoStepResult r;
@@ -147,7 +160,7 @@ private:
         jaguar_shift(master, params, opt, sign_key, -zo_.tau);
         r.loss_minus = loss();
         jaguar_shift(master, params, opt, sign_key, 0.0f); // floatX(W) on the set, exactly
-        r.estimate = (r.loss_plus - r.loss_minus) / (2.0 * zo_.tau);
+        average_losses(&r, mean, zo_.tau);
         if (!std::isfinite(r.estimate)) return r;
         for (size_t k = 0; k < opt.groups().size(); k++) {
             const ParamGroup& group = opt.groups()[k];
