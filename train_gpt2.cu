@@ -622,9 +622,6 @@ int main(int argc, char** argv) {
         // Every rank parses the same command line: a bad flag is one error line, rank 0's.
         const QuietStderrUnlessRank0 quiet;
         parse_train_args(argc, argv, &cfg);
-        if (cfg.zo.method == ZoMethod::JaguarMuon) // optim/zero_order.cuh says why
-            fail_usage("--zo jaguar-muon runs in train_gpt2cpu only: train_gpt2cu's Muon (optim/muon.cuh) orthogonalizes its own "
-                       "momentum of a floatX gradient, not JAGUAR's m (--zo jaguar-sign and mezo run here)");
         check_train_val_overlap(cfg.train_glob, cfg.val_glob, cfg.val_every > 0 && cfg.val_batches > 0, cfg.allow_train_val_overlap != 0,
                                 cfg.overfit_single_batch != 0, &cfg.notes);
     }
@@ -689,7 +686,8 @@ int main(int argc, char** argv) {
     // --zo: every rank applies the same update to the whole model, so each holds all of the state (JAGUAR's m)
     const OptimShard planned_shard = cfg.zo.on() ? OptimShard{}
                                                  : GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
-    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc), !cfg.zo.on()) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
+    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc), !cfg.zo.on()) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard, !cfg.zo.on()) +
+                        GpuZeroOrder::device_bytes(cfg.zo, cfg.optim, mc) +
                         noise_bytes + tail_bytes + workspace_bytes + dp_bytes +
                         (cfg.output_dir.empty() || cfg.zo.on() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 && master_shardable ? planned_shard.shard : gpt2_num_params(mc)));
     if (need > free_bytes)
@@ -740,7 +738,7 @@ int main(int argc, char** argv) {
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
     std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
-    GpuOptimizer optimizer(oc, mc, cfg.seed, dp && !cfg.zo.on() ? dp->optim_shard() : OptimShard{});
+    GpuOptimizer optimizer(oc, mc, cfg.seed, dp && !cfg.zo.on() ? dp->optim_shard() : OptimShard{}, !cfg.zo.on()); // --zo: GpuZeroOrder's NS work
     if (dp) dp->attach(optimizer), dp->set_seed(cfg.seed);
     if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
     // with -o, every rank: the train records' per-group update norms (summed over the ranks)
@@ -750,7 +748,12 @@ int main(int argc, char** argv) {
     if (zero_order) {
         print_zero_order_plan(cfg.zo);
         printf("zero-order memory plan: no gradient buffer (%.1f MiB not allocated); the backward's activation scratch is still "
-               "allocated; JAGUAR's m in signum's momentum slot\n", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
+               "allocated; JAGUAR's m in the optimizer's momentum slots", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
+        if (cfg.zo.method == ZoMethod::JaguarMuon) // one layer's matrices, where --optim muon's GpuMuon holds all of them
+            printf("; Newton-Schulz work %.1f MiB (one layer's matrices; --optim muon's: %.1f MiB)",
+                   GpuZeroOrder::device_bytes(cfg.zo, oc, mc) / 1048576.0,
+                   (GpuOptimizer::device_bytes(oc, mc) - GpuOptimizer::device_bytes(oc, mc, OptimShard{}, false)) / 1048576.0);
+        printf("\n");
     }
     // --zo: no gradient or parameter travels, only the two losses (two doubles, as train_gpt2cpu reports them)
     if (dp && zero_order) printf("data parallel: %d ranks (%s), --zo: each rank its own batch, the two losses all-reduced (16 bytes per step)\n",

@@ -14,6 +14,7 @@
 // without a gradient-sized buffer, which --zo exists to avoid.
 #pragma once
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -168,12 +169,59 @@ private:
             if (set_n_[k])
                 zo_jaguar_momentum_kernel<<<blocks(set_n_[k]), threads>>>(m, set_idx_[k], set_n_[k], group.tensor.offset, sign_key,
                                                                           (float)r.estimate, zo_.beta);
+            if (group.rule == Algorithm::Muon) continue; // jaguar-muon's matrices: muon_step, once every m is updated
             const SignSgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f};
             const size_t n = group.tensor.numel();
             zo_sign_step_kernel<<<blocks(n), threads>>>(master + group.tensor.offset, params + group.tensor.offset, m, n, h);
         }
         cudaCheck(cudaGetLastError());
+        muon_step(master, params, opt, oc, lr_factor, t);
         return r;
+    }
+
+public:
+    // Device bytes of jaguar-muon's Newton-Schulz work (GpuMuon on one layer of each hidden
+    // matrix); 0 for the other methods (and the sets' index lists, about --zo-fraction^2 of the
+    // matrices and --zo-fraction of the vectors, 4 bytes an index, left out).
+    static size_t device_bytes(const ZoConfig& zo, const OptimConfig& oc, const GPT2Config& model) {
+        if (zo.method != ZoMethod::JaguarMuon) return 0;
+        const std::vector<ParamTensor> layer = one_layer_matrices(optim_param_groups(oc, model));
+        return layer.empty() ? 0 : GpuMuon::device_bytes(layer);
+    }
+
+private:
+    // One layer slice of each of Muon's matrices (offsets: layer 0; step_direction gives each call's).
+    static std::vector<ParamTensor> one_layer_matrices(const std::vector<ParamGroup>& groups) {
+        std::vector<ParamTensor> out;
+        for (const ParamGroup& g : groups)
+            if (g.rule == Algorithm::Muon) out.push_back(g.tensor), out.back().layers = 1;
+        return out;
+    }
+
+    // jaguar-muon's hidden matrices, layer by layer: W -= lr scale NS(m) (+ decoupled decay), the
+    // CPU's newton_schulz_cpu on m and muon_apply_element (common/zero_order.h), through
+    // GpuMuon::step_direction; ns_ holds one layer of each matrix, never a gradient-sized buffer.
+    void muon_step(float* master, floatX* params, const GpuOptimizer& opt, const OptimConfig& oc, float lr_factor, int t) {
+        std::vector<const ParamGroup*> matrices;
+        std::vector<MuonHyper> hyper;
+        for (const ParamGroup& g : opt.groups())
+            if (g.rule == Algorithm::Muon) {
+                matrices.push_back(&g);
+                hyper.push_back(MuonHyper{g.peak_lr * lr_factor, g.weight_decay ? oc.weight_decay : 0.0f, 0.0f, false, oc.muon_ns_steps,
+                                          oc.muon_scale, oc.muon_ns});
+            }
+        if (matrices.empty()) return;
+        if (!ns_) ns_.reset(new GpuMuon(one_layer_matrices(opt.groups()))); // counted by device_bytes
+        for (int l = 0; l < matrices[0]->tensor.layers; l++) {
+            std::vector<size_t> offsets;
+            std::vector<float*> direction;
+            for (const ParamGroup* g : matrices) {
+                const size_t at = (size_t)l * g->tensor.layer_numel();
+                offsets.push_back(g->tensor.offset + at);
+                direction.push_back(momentum(opt, *g) + at);
+            }
+            ns_->step_direction(master, params, offsets, direction, hyper, opt.step_rounding_key(t));
+        }
     }
 
     // JAGUAR's m of a tensor: signum's "<tensor>.momentum" slot, whole (--zo refuses -z 1).
@@ -189,4 +237,5 @@ private:
     uint64_t seed_;
     std::vector<unsigned*> set_idx_;
     std::vector<size_t> set_n_;
+    std::unique_ptr<GpuMuon> ns_; // jaguar-muon: Newton-Schulz work of one layer's matrices
 };
