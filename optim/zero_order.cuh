@@ -1,6 +1,8 @@
-// --zo on the GPU (train_gpt2cu): MeZO and JAGUAR SignSGD as in common/zero_order.h, with
-// the same draws (common/zero_order_draws.h: the perturbation of step t at flat index i is a
+// --zo on the GPU (train_gpt2cu): MeZO, JAGUAR SignSGD and JAGUAR Muon as in common/zero_order.h,
+// with the same draws (common/zero_order_draws.h: the perturbation of step t at flat index i is a
 // pure function of (--seed, t, i) on host and device alike). docs/zero_order.md has the methods.
+// Data parallel: each rank's two losses are averaged over the ranks (step's mean, one all-reduce of
+// two doubles), so every rank applies the same update to its whole copy of the model and state.
 //
 // Differences from the CPU step, all from the bf16 copy the model computes with:
 //   - the perturbed weights are written into the floatX params from the fp32 master copy,
@@ -8,10 +10,10 @@
 //     W + eps z - 2 eps z + eps z drifts by about an ulp per element per step;
 //   - in bf16 a shift smaller than half the weight's bf16 spacing rounds away (a LayerNorm
 //     gain of 1 has spacing 2^-7 = 0.0078 > MeZO's eps 1e-3), so the losses see less of the
-//     perturbation than the fp32 CPU does; the fp32 build (-DENABLE_FP32) does not round.
-// jaguar-muon is refused on the GPU: GpuMuon (optim/muon.cuh) forms its own momentum from a
-// floatX gradient buffer and cannot take JAGUAR's fp32 m as the matrix to orthogonalize
-// without a gradient-sized buffer, which --zo exists to avoid.
+//     perturbation than the fp32 CPU does; the fp32 build (-DENABLE_FP32) does not round;
+//   - jaguar-muon's Newton-Schulz runs in bf16 (GpuMuon::step_direction on JAGUAR's fp32 m, one
+//     layer of each hidden matrix per call: its work buffers hold one layer's matrices, not a
+//     gradient-sized buffer) and the matrices' bf16 copy is rounded stochastically, as Muon's.
 #pragma once
 #include <cmath>
 #include <memory>
