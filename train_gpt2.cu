@@ -12,7 +12,8 @@
 // with TESTING defined to reuse GPT2Cuda without main.
 // Data parallel (mpirun -np N, or -pn/-pr with -pi fs|tcp; common/comm_nccl.cuh): every rank
 // trains on its own B x T micro-batches, the gradients (or, with --sign-vote, their signs) are
-// communicated as optim/data_parallel.cuh says; rank 0 prints, logs and writes checkpoints.
+// communicated as optim/data_parallel.cuh says (under --zo only the two losses, zero_order_step);
+// rank 0 prints, logs and writes checkpoints.
 // One process without -pi fs|tcp never calls a collective: it runs exactly as a build without NCCL.
 #include <sys/stat.h>
 

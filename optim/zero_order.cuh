@@ -86,6 +86,15 @@ public:
                                             : jaguar_step(master, params, opt, oc, loss, mean, lr_factor, t);
     }
 
+    // Device bytes of jaguar-muon's Newton-Schulz work (GpuMuon on one layer of each hidden
+    // matrix); 0 for the other methods (and the sets' index lists, about --zo-fraction^2 of the
+    // matrices and --zo-fraction of the vectors, 4 bytes an index, left out).
+    static size_t device_bytes(const ZoConfig& zo, const OptimConfig& oc, const GPT2Config& model) {
+        if (zo.method != ZoMethod::JaguarMuon) return 0;
+        const std::vector<ParamTensor> layer = one_layer_matrices(optim_param_groups(oc, model));
+        return layer.empty() ? 0 : GpuMuon::device_bytes(layer);
+    }
+
 private:
     static unsigned blocks(size_t n) { return (unsigned)((n + threads - 1) / threads); }
 
@@ -181,17 +190,6 @@ private:
         return r;
     }
 
-public:
-    // Device bytes of jaguar-muon's Newton-Schulz work (GpuMuon on one layer of each hidden
-    // matrix); 0 for the other methods (and the sets' index lists, about --zo-fraction^2 of the
-    // matrices and --zo-fraction of the vectors, 4 bytes an index, left out).
-    static size_t device_bytes(const ZoConfig& zo, const OptimConfig& oc, const GPT2Config& model) {
-        if (zo.method != ZoMethod::JaguarMuon) return 0;
-        const std::vector<ParamTensor> layer = one_layer_matrices(optim_param_groups(oc, model));
-        return layer.empty() ? 0 : GpuMuon::device_bytes(layer);
-    }
-
-private:
     // One layer slice of each of Muon's matrices (offsets: layer 0; step_direction gives each call's).
     static std::vector<ParamTensor> one_layer_matrices(const std::vector<ParamGroup>& groups) {
         std::vector<ParamTensor> out;
