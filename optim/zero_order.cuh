@@ -85,6 +85,11 @@ public:
         return zo_.method == ZoMethod::MeZO ? mezo_step(master, params, opt, oc, loss, mean, lr_factor, t)
                                             : jaguar_step(master, params, opt, oc, loss, mean, lr_factor, t);
     }
+    // One process: the losses as they are.
+    template <class LossFn>
+    ZoStepResult step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+        return step(master, params, opt, oc, loss, [](double*, int) {}, lr_factor, t);
+    }
 
     // Device bytes of jaguar-muon's Newton-Schulz work (GpuMuon on one layer of each hidden
     // matrix); 0 for the other methods (and the sets' index lists, about --zo-fraction^2 of the
