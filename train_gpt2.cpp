@@ -431,7 +431,10 @@ static int train(int argc, char** argv) {
     MatmulProfile profile(cfg.profile_kernels != 0);
 
     int stopped_by = 0; // the signal every rank agreed to stop on (common/stop_request.h)
-    std::vector<float> params_before; // rank 0 with -o: the parameters before the update
+    // Rank 0 with -o: the parameters before the step's update, for the train record's per-group
+    // update norms (every step writes a train record). Copied before the step's timer starts:
+    // forward, backward and ssvr's detour to its previous parameters leave them as they are.
+    std::vector<float> params_before;
 
     // ---- the loop
     for (int step = start_step; step <= max_steps; step++) {
@@ -468,6 +471,7 @@ static int train(int argc, char** argv) {
             break;
         }
 
+        if (log.active() && !zero_order) params_before = model.params;
         const auto t0 = std::chrono::steady_clock::now();
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
         if (zero_order) {
@@ -499,7 +503,6 @@ static int train(int argc, char** argv) {
             if (oc.algorithm == Algorithm::SSVR)
                 ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum, B, T, oc.grad_clip, step + 1, dp);
             dump_test_gradient(model.grads, model.params, step + 1, rank);
-            if (log.active()) params_before = model.params; // the train record's per-group update norms
             dp.step(model.params.data(), model.grads.data(), lr_factor, step + 1);
             const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
             double update_sq[NUM_OPTIM_GROUPS] = {};

@@ -5,9 +5,9 @@ the whole path without GPT-2. load_gpt2 is the one place that picks the GPT-2 en
 tiktoken when it is installed (tiktoken_gpt2.py: never a download), else the built-in one
 (gpt2_bpe.py on the tokenizer table).
 Optional packages (tiktoken, regex, datasets, tqdm) are imported only where needed. Bad
-input, a missing package or an unwritable output folder is one line `error: ...`, exit 2.
+input, a missing package or an unwritable output folder is one line `error: ...`, exit 2
+(scripts/cli_errors.py).
 """
-import argparse
 import importlib
 import importlib.util
 import json
@@ -20,32 +20,15 @@ import numpy as np
 
 from shard_format import ShardSplitter
 
+sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+from cli_errors import OneLineParser, fail, prepare_out_dir, require  # noqa: E402,F401  (re-exported for data/)
+
 GPT2_EOT = 50256  # tiktoken's gpt2 "<|endoftext|>"
 
 
 class InputError(Exception):
     """Bad input data. Raised, not sys.exit: the documents are read in a Pool thread, where
     SystemExit would hang the pool; write_document_shards turns it into a one-line exit."""
-
-
-def fail(message):
-    """Bad input or a missing need: one line on stderr, exit 2 (no traceback)."""
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose bad-option message is fail's one line (not usage plus error)."""
-    def error(self, message):
-        fail(f"{self.prog}: {message}")
-
-
-def require(module, purpose):
-    """Imports an optional package or exits with one line saying what needs it."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        fail(f"{purpose} needs the Python package '{module}' (pip install {module})")
 
 
 # ---------------------------------------------------------------- the GPT-2 encoder
@@ -127,18 +110,6 @@ def gpt2_encoder(choice="auto", table=DEFAULT_TOKENIZER, quiet=False):
 
 
 # ---------------------------------------------------------------- input and output
-
-def prepare_out_dir(out_dir):
-    """Creates the output folder (with parents) or fails with one line, before any work is done."""
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        fail(f"output folder '{out_dir}' is a file")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        fail(f"cannot create output folder '{out_dir}' ({e.strerror})")
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        fail(f"output folder '{out_dir}' is not writable")
-
 
 def read_text_file(path):
     """The whole file as str; raises InputError naming the file when it is not UTF-8 or unreadable."""

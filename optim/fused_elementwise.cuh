@@ -94,6 +94,27 @@ __device__ inline int fused_tensor_of_block(const FusedTable<Rule>& table, size_
     return k;
 }
 
+// A pass over state slot 0 alone (nsgd's momentum, ssvr's gradient folds): fold(g, s) on each
+// of this thread's at most FUSED_VEC elements of its block's tensor, g the gradient times its
+// clip scale, s the slot's element (written back); 16-byte loads and stores where the tensor
+// is 8-aligned, element by element in its tail.
+template <typename Rule, typename Fold>
+__device__ inline void fused_state0_pass(const FusedTable<Rule>& table, const floatX* grads, const float* grad_scale, Fold fold) {
+    size_t local;
+    const FusedTensor<Rule>& t = table.tensors[fused_tensor_of_block(table, &local)];
+    const float scale = grad_scale ? *grad_scale : 1.0f;
+    if (t.vectorized && local + FUSED_VEC <= t.numel) {
+        float g[FUSED_VEC], s[FUSED_VEC];
+        load8(grads + t.offset + local, g);
+        load8(t.state[0] + local, s);
+#pragma unroll
+        for (int e = 0; e < FUSED_VEC; e++) fold(g[e] * scale, s[e]);
+        store8(t.state[0] + local, s);
+        return;
+    }
+    for (int e = 0; e < FUSED_VEC && local + e < t.numel; e++) fold(to_float(grads[t.offset + local + e]) * scale, t.state[0][local + e]);
+}
+
 // The body of every fused element-wise kernel.
 template <typename Rule>
 __device__ inline void fused_elementwise_step(const FusedStepArgs& a, const FusedTable<Rule>& table) {

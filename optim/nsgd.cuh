@@ -9,8 +9,9 @@
 // Bytes per bf16 parameter: 2 (the norms' gradient read) + 20 (the step: grad 2, master 8, m 8,
 // param 2). -z 1 shards cut slices: refused (parse_train_args, GpuOptimizer).
 // --nsgd-norm global, three launches over every tensor:
-//  1. momentum kernel (the fused table's block layout and loads: 8 elements per thread, 16-byte
-//     loads and stores where the tensor is 8-aligned, element by element in its tail):
+//  1. momentum kernel (fused_state0_pass: the fused table's block layout and loads, 8 elements
+//     per thread, 16-byte loads and stores where the tensor is 8-aligned, element by element
+//     in its tail):
 //     m = beta m + (1 - beta) g * clip scale, each block's sum of m^2 into a partial;
 //  2. one block adds the partials in a fixed order (in double): inv_norm = 1 / ||m||_2; under
 //     ZeRO-1 (-z 1) each rank holds a shard of m: the sum of squares goes through the
@@ -33,27 +34,11 @@ struct NsgdRule {
 
 __global__ void __launch_bounds__(FUSED_THREADS) nsgd_momentum_kernel(FusedTable<NsgdRule> table, const floatX* grads,
                                                                       const float* grad_scale, float beta, float* partials) {
-    size_t local;
-    const FusedTensor<NsgdRule>& t = table.tensors[fused_tensor_of_block(table, &local)];
-    const float scale = grad_scale ? *grad_scale : 1.0f;
     float sum_sq = 0.0f;
-    if (t.vectorized && local + FUSED_VEC <= t.numel) {
-        float g[FUSED_VEC], m[FUSED_VEC];
-        load8(grads + t.offset + local, g);
-        load8(t.state[0] + local, m);
-#pragma unroll
-        for (int e = 0; e < FUSED_VEC; e++) {
-            nsgd_momentum_element(g[e] * scale, m[e], beta);
-            sum_sq += m[e] * m[e];
-        }
-        store8(t.state[0] + local, m);
-    } else {
-        for (int e = 0; e < FUSED_VEC && local + e < t.numel; e++) {
-            float& m = t.state[0][local + e];
-            nsgd_momentum_element(to_float(grads[t.offset + local + e]) * scale, m, beta);
-            sum_sq += m * m;
-        }
-    }
+    fused_state0_pass(table, grads, grad_scale, [&](float g, float& m) {
+        nsgd_momentum_element(g, m, beta);
+        sum_sq += m * m;
+    });
     sum_sq = block_sum(sum_sq);
     if (threadIdx.x == 0) partials[blockIdx.x] = sum_sq;
 }

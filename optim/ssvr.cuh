@@ -3,7 +3,7 @@
 // the floatX gradient times its clip scale:
 //   ssvr_fold_kernel(add = true):  v = g * scale + past * v
 //   ssvr_fold_kernel(add = false): v -= past * g * scale
-// The folds load like the fused step: 8 elements per thread, 16-byte loads and stores where
+// The folds load like the fused step (fused_state0_pass): 8 elements per thread, 16-byte loads and stores where
 // the tensor is 8-aligned, element by element in its tail. Bytes moved per element: grad
 // sizeof(floatX) + v read and written 8 (bf16: 10); the step (fused_bytes_per_element(1)):
 // grad 2, master and v read and written 8 each, param 2 written (bf16: 20).
@@ -23,27 +23,10 @@ struct SsvrRule {
 
 __global__ void __launch_bounds__(FUSED_THREADS) ssvr_fold_kernel(FusedTable<SsvrRule> table, const floatX* grads,
                                                                   const float* grad_scale, float past, bool add) {
-    size_t local;
-    const FusedTensor<SsvrRule>& t = table.tensors[fused_tensor_of_block(table, &local)];
-    const float scale = grad_scale ? *grad_scale : 1.0f;
-    if (t.vectorized && local + FUSED_VEC <= t.numel) {
-        float g[FUSED_VEC], v[FUSED_VEC];
-        load8(grads + t.offset + local, g);
-        load8(t.state[0] + local, v);
-#pragma unroll
-        for (int e = 0; e < FUSED_VEC; e++) {
-            if (add) ssvr_add_current_element(g[e] * scale, v[e], past);
-            else ssvr_sub_previous_element(g[e] * scale, v[e], past);
-        }
-        store8(t.state[0] + local, v);
-        return;
-    }
-    for (int e = 0; e < FUSED_VEC && local + e < t.numel; e++) {
-        float& v = t.state[0][local + e];
-        const float g = to_float(grads[t.offset + local + e]) * scale;
+    fused_state0_pass(table, grads, grad_scale, [&](float g, float& v) {
         if (add) ssvr_add_current_element(g, v, past);
         else ssvr_sub_previous_element(g, v, past);
-    }
+    });
 }
 
 __global__ void __launch_bounds__(FUSED_THREADS) ssvr_step_kernel(FusedStepArgs a, FusedTable<SsvrRule> t) {

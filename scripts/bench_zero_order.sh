@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Zero-order training's memory and speed in train_gpt2cpu (common/zero_order.h), measured beside
 # first-order AdamW: one short run each, in this invocation, on the same model and batch.
-#   scripts/bench_zero_order.sh [--model d12] [--steps 3] [--data DIR] [--threads N] [--gpu-plan-only]
+#   scripts/bench_zero_order.sh [--model d12] [--steps 3] [--data DIR] [--threads N] [--cpu-runs 1]
 # Prints a Markdown table: peak resident memory (/usr/bin/time -v), the run's own memory plan
 # line, the mean step time over the steps after the first, and forward passes per second
 # (--zo: 2 forwards per step; AdamW: 1 forward + 1 backward per step), and the whole run's user
@@ -10,33 +10,23 @@
 # Then train_gpt2cu's device memory plan of the same runs ("this run needs", computed before any
 # allocation; -x 0): ./train_gpt2cu where nvidia-smi sees a GPU, else the emulated build
 # (build/emu/bf16/train_gpt2cu, whose plan is the same but for the cuBLAS workspace); a plan,
-# never a measured peak. --gpu-plan-only: that table alone (seconds, not minutes).
+# never a measured peak. --cpu-runs 0: that table alone (seconds, not minutes).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-model=d12 steps=3 data=data/tinyshakespeare threads=${OMP_NUM_THREADS:-2} cpu=1
-while [ $# -gt 0 ]; do
-    case "$1" in --model|--steps|--data|--threads) [ $# -ge 2 ] || { echo "error: $1 needs a value" >&2; exit 2; } ;; esac
-    case "$1" in
-        --model) model=$2; shift 2 ;;
-        --steps) steps=$2; shift 2 ;;
-        --data) data=$2; shift 2 ;;
-        --threads) threads=$2; shift 2 ;;
-        --gpu-plan-only) cpu=0; shift ;;
-        -h|--help) sed -n 2,12p "$0"; exit 0 ;;
-        *) echo "error: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-    esac
-done
-[[ "$steps" =~ ^[2-9]$|^[1-9][0-9]+$ ]] || { echo "error: --steps wants an integer of at least 2 (the first step is not timed), got '$steps'" >&2; exit 2; }
-[[ "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "error: --threads wants a positive integer, got '$threads'" >&2; exit 2; }
-[ -f "$data/tiny_shakespeare_train.bin" ] || { echo "error: no $data/tiny_shakespeare_train.bin (give --data DIR)" >&2; exit 2; }
-[ $cpu = 0 ] || [ -x ./train_gpt2cpu ] || { echo "error: no ./train_gpt2cpu (make train_gpt2cpu)" >&2; exit 2; }
+source scripts/bench_lib.sh
+model=d12 steps=3 data=data/tinyshakespeare threads=${OMP_NUM_THREADS:-2} cpu_runs=1
+bench_flags 2,12 --model --steps --data --threads --cpu-runs -- "$@"
+[[ "$steps" =~ ^[2-9]$|^[1-9][0-9]+$ ]] || die "--steps wants an integer of at least 2 (the first step is not timed), got '$steps'"
+positive --threads "$threads"
+[ -f "$data/tiny_shakespeare_train.bin" ] || die "no $data/tiny_shakespeare_train.bin (give --data DIR)"
+[[ "$cpu_runs" =~ ^[01]$ ]] || die "--cpu-runs wants 0 or 1, got '$cpu_runs'"
+[ "$cpu_runs" = 0 ] || [ -x ./train_gpt2cpu ] || die "no ./train_gpt2cpu (make train_gpt2cpu)"
 export OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=passive
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+make_work
 runs=("adamw|--optim adamw" "mezo|--zo mezo" "jaguar-sign|--zo jaguar-sign" "jaguar-muon|--zo jaguar-muon")
-if [ $cpu = 1 ]; then
-    echo "train_gpt2cpu -e $model -b 1 -t 64 -x $steps, $threads thread(s) ($(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
+if [ "$cpu_runs" = 1 ]; then
+    echo "train_gpt2cpu -e $model -b 1 -t 64 -x $steps, $threads thread(s) ($(bench_stamp), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg))"
     echo
     echo "| run | peak RSS (GiB) | memory plan | ms per step | forward passes / s | CPU seconds of the run (user) |"
     echo "|---|---|---|---|---|---|"
@@ -55,7 +45,7 @@ if [ $cpu = 1 ]; then
         # column counts the forward passes actually run
         fwd=$(awk -v ms="$ms" -v n="$([ "$name" = adamw ] && echo 1 || echo 2)" 'BEGIN {printf "%.2f", n * 1000 / ms}')
         user=$(sed -n 's/.*User time (seconds): //p' "$work/$name.err")
-        printf '| %s | %.2f | %s | %s | %s | %s |\n' "$name $flags" "$(awk -v k="$kib" 'BEGIN {print k / 1048576}')" "$plan" "$ms" "$fwd" "$user"
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$name $flags" "$(gib "$kib")" "$plan" "$ms" "$fwd" "$user"
     done
     echo
 fi
@@ -65,7 +55,7 @@ if [ -x ./train_gpt2cu ] && nvidia-smi -L >/dev/null 2>&1; then gpu=./train_gpt2
 elif [ -x build/emu/bf16/train_gpt2cu ]; then gpu=build/emu/bf16/train_gpt2cu
 else echo "no train_gpt2cu plan: no GPU with ./train_gpt2cu, and no build/emu/bf16/train_gpt2cu (make build/emu/bf16/train_gpt2cu)"; exit 0
 fi
-echo "$gpu -e $model -b 1 -t 64 -d -1 -x 0: its device memory plan, not a measurement ($(date -u +%Y-%m-%dT%H:%MZ), $(git rev-parse --short HEAD))"
+echo "$gpu -e $model -b 1 -t 64 -d -1 -x 0: its device memory plan, not a measurement ($(bench_stamp))"
 echo
 echo "| run | this run needs (GiB) | what --zo leaves out or adds |"
 echo "|---|---|---|"

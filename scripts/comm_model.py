@@ -24,9 +24,9 @@ GPU-seconds per step; the global batch is fixed, so each of N GPUs computes 1.12
 (perfect compute scaling assumed). A scheme stops scaling at the first N where its communication
 time exceeds the compute time (and is costly beyond the first N where it exceeds --fraction of it).
 """
-import argparse
 import math
-import sys
+
+from cli_errors import OneLineParser
 
 MODELS = {  # name: (layers, channels); GPT-2's padded vocabulary 50304 and 1024 positions
     "d2": (2, 64), "d4": (4, 128), "d6": (6, 384), "d12": (12, 768), "d24": (24, 1024), "d36": (36, 1280), "d48": (48, 1600),
@@ -63,14 +63,8 @@ def compute_s(n, args):
     return args.compute_ms / 1e3 * args.compute_gpus / n
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse would print its usage too)
-        print(f"comm_model.py: error: {message}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main():
-    ap = OneLineParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(prog_first=True, description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="d12", choices=sorted(MODELS))
     ap.add_argument("--max-gpus", type=int, default=64)
     ap.add_argument("--nvlink-gbs", type=float, default=450.0, help="GB/s per direction within a node")

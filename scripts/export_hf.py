@@ -16,20 +16,10 @@ import os
 
 import numpy as np
 
-from hf_gpt2 import GPT2_EOT, OneLineParser, convert, fail, hf_config, read_model_file, require, to_hf
+from cli_errors import OneLineParser, prepare_out_dir, require
+from hf_gpt2 import GPT2_EOT, convert, hf_config, read_model_file, to_hf
 
 TORCH_DTYPE = {"fp32": "float32", "bf16": "bfloat16"}
-
-
-def prepare_out_dir(path):
-    if os.path.exists(path) and not os.path.isdir(path):
-        fail(f"output folder '{path}' is a file")
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        fail(f"cannot create output folder '{path}': {e.strerror}")
-    if not os.access(path, os.W_OK | os.X_OK):
-        fail(f"output folder '{path}' is not writable")
 
 
 def write_safetensors(path, hf, dtype):

@@ -25,7 +25,6 @@ no metrics.jsonl, a line that is not a record) is one line `error: ...` and exit
 Writer: tensorboard's own EventFileWriter with plain Summary protos (needs tensorboard only: no
 TensorFlow and no torch, whose SummaryWriter takes seconds to import and wraps the same writer).
 """
-import argparse
 import glob
 import json
 import math
@@ -33,22 +32,14 @@ import os
 import sys
 import time
 
+from cli_errors import OneLineParser, fail
+
 PROG = "export_metrics.py"
 EVENT_PREFIX = "events.out.tfevents."
 
 
 class InputError(Exception):
     pass
-
-
-def fail(message):
-    print(f"error: {message}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        fail(f"{PROG}: {message}")
 
 
 def tensorboard_modules():

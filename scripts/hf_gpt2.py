@@ -13,15 +13,13 @@ transpose of ours; lm_head.weight is tied to wte and not written.
 
 Weights are numpy arrays: fp32 as float32, bf16 as its uint16 bit patterns (numpy has no
 bfloat16), so bf16 passes through unrounded. Bad input ends the program with one line on
-stderr and exit code 2 (data/tokenize_docs.py's fail).
+stderr and exit code 2 (scripts/cli_errors.py).
 """
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data"))
-from tokenize_docs import OneLineParser, fail, require  # noqa: E402,F401  (re-exported for the two scripts)
+from cli_errors import fail, require
 
 MODEL_FILE_MAGIC = 20240326
 VERSION_OF_DTYPE = {"fp32": 3, "bf16": 5}

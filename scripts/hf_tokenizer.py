@@ -10,10 +10,13 @@ bytes_to_unicode). tokenizer.json comes from transformers' own slow-to-fast conv
 """
 import json
 import os
+import sys
 
-from hf_gpt2 import GPT2_EOT, fail, require
+from cli_errors import fail, require
+from hf_gpt2 import GPT2_EOT
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.append(os.path.join(REPO, "data"))  # tokenizer_file
 DEFAULT_TABLE = os.path.join(REPO, "data", "gpt2_tokenizer.bin")
 
 

@@ -20,7 +20,8 @@ import re
 
 import numpy as np
 
-from hf_gpt2 import OneLineParser, convert, fail, from_hf, hf_shapes, require, shape_problem, write_model_file
+from cli_errors import OneLineParser, fail, require
+from hf_gpt2 import convert, from_hf, hf_shapes, shape_problem, write_model_file
 
 MASK_BUFFER = re.compile(r"h\.\d+\.attn\.(bias|masked_bias)$")
 GPT2_HEAD_SIZE = 64

@@ -13,21 +13,15 @@ whatever N is. The estimate takes K such micro-batches, the sample standard devi
 phi of those (the trainer's estimator); printed: its mean over --trials repetitions over the true
 phi, per N and K (1 = unbiased). Rows with no occurrence in all K samples read sigma = 0.
 """
-import argparse
 import math
-import sys
 
 import numpy as np
 
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse would print its usage too)
-        print(f"phi_bias_model.py: error: {message}", file=sys.stderr)
-        sys.exit(2)
+from cli_errors import OneLineParser
 
 
 def main():
-    p = OneLineParser(description=__doc__.split("\n")[0])
+    p = OneLineParser(prog_first=True, description=__doc__.split("\n")[0])
     p.add_argument("--vocab", type=int, default=50257)
     p.add_argument("--zipf", type=float, default=1.0)
     p.add_argument("--tokens", default="1024,8192,65536")

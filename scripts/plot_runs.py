@@ -14,12 +14,13 @@ else from the directory name <optim>_lr<lr>.
 The picture: train loss (smoothed) and val loss against step and, when tokens per step are
 known, against tokens; the phi noise measure when recorded (raw points and the paper's EMA, span
 --phi-span, restarted in each --noise-windows window), and per run with noise records its phi by
-part (wte, wpe, attention and MLP matrices, LayerNorms and biases, all but wte). One color per optimizer; each
-optimizer's best learning rate (lowest final val loss, else lowest final smoothed train loss)
-is drawn bold, the others faint. The table (printed, and written with --summary): optimizer,
+part (wte, wpe, attention and MLP matrices, LayerNorms and biases, all but wte); when the train
+records have them (the trainers' -o), every run's per-group update norms ||p_after - p_before||
+(one line style per --optim-group group). One color per optimizer; each optimizer's best
+learning rate (lowest final val loss, else lowest final smoothed train loss) is drawn bold, the
+others faint. The table (printed, and written with --summary): optimizer,
 lr, final losses, steps and tokens until the loss first reaches --target, tokens/s.
 """
-import argparse
 import json
 import math
 import os
@@ -28,6 +29,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_errors  # noqa: E402
 import run_stats  # noqa: E402  (the seeds' statistics: one implementation, scripts/run_stats.py)
 
 PROG = "plot_runs.py"
@@ -42,6 +44,9 @@ PHI_PARTS = [("wte", "phi_per_tensor", "wte"), ("wpe", "phi_per_tensor", "wpe"),
              ("LayerNorms and biases", "phi_per_group", "norms_biases"), ("all but wte", "phi_per_group", "all_but_wte")]
 PHI_PART_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 MAX_PHI_PART_PANELS = 6
+# The train records' per-group update norms (||p_after - p_before||, optim/param_groups.h): one
+# line style per --optim-group group, the run's color.
+UPDATE_NORM_STYLES = {"wte": "-", "wpe": ":", "attn": "--", "mlp": "-.", "norms": (0, (5, 1, 1, 1, 1, 1))}
 
 
 class InputError(Exception):
@@ -49,8 +54,7 @@ class InputError(Exception):
 
 
 def fail(message):
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    sys.exit(2)
+    cli_errors.fail(message, prog=PROG)
 
 
 class Run:
@@ -65,6 +69,7 @@ class Run:
         self.phi = []    # (step, phi)
         self.noise = []  # (step, phi, mean_density, tail_index or None, batches or None, tokens per gradient or None)
         self.phi_parts = []  # (step, {part: phi}) for PHI_PARTS, from the noise records
+        self.update_norms = []  # (step, {group: ||update||}) from the train records' update_norm
         self.noise_windows = []  # [(A, B)] of --noise-windows, from the config record
         self.fallback_lr = None  # muon's --fallback-lr, from the config record
         self.seed = None         # --seed and --data-seed, from the config record (run_stats.seed_of)
@@ -181,6 +186,9 @@ def parse_metrics(path, run):
                         run.noise_windows = [tuple(int(x) for x in w.split(":")) for w in str(flags["noise_windows"]).split(",")]
                 elif kind == "train":
                     train.append((int(record["step"]), float(record["loss"]), record.get("tokens")))
+                    norms = record.get("update_norm")
+                    if isinstance(norms, dict) and norms:
+                        run.update_norms.append((int(record["step"]), {str(g): float(v) for g, v in norms.items()}))
                     if record.get("tokens_per_s") is not None:
                         tps.append(float(record["tokens_per_s"]))
                 elif kind == "val":
@@ -413,6 +421,16 @@ def window_segments(steps, windows):
     return segments
 
 
+def label_log_panel(ax, title, ylabel):
+    """A panel whose lines carry their own legend, against step on a log axis."""
+    ax.set_title(title)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(ylabel)
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+
+
 def draw(runs, best, colors, weight, png_path, notes, title, phi_span):
     import matplotlib
     matplotlib.use("Agg")
@@ -433,6 +451,8 @@ def draw(runs, best, colors, weight, png_path, notes, title, phi_span):
     for what in ("mean_density", "tail_index"):
         if any(noise_series(r, what)[0] for r in runs):
             panels.append((what, "step"))
+    if any(r.update_norms for r in runs):
+        panels.append(("update_norm", "step"))
     if any(r.eval for r in runs):
         panels.append(("eval", "step"))
     cols = 2
@@ -450,12 +470,19 @@ def draw(runs, best, colors, weight, png_path, notes, title, phi_span):
                     ax.plot([s for s, _ in points], [v for _, v in points], color=color, lw=1.2, marker="o", ms=2.5, label=label)
             xs, ys = noise_series(run, "phi")
             ax.plot(xs, ys, color="k", lw=1.2, ls="--", marker="o", ms=2.5, label="whole model")
-            ax.set_title(f"phi by part: {run.label}")
-            ax.set_xlabel("optimizer step")
-            ax.set_ylabel("phi")
-            ax.set_yscale("log")
-            ax.legend(fontsize=7)
-            ax.grid(True, alpha=0.3)
+            label_log_panel(ax, f"phi by part: {run.label}", "phi")
+            continue
+        if what == "update_norm":  # every run's groups: its color, a line style per group
+            for run in runs:
+                bold = run is best[run.optim]
+                for group, style in UPDATE_NORM_STYLES.items():
+                    points = [(s, n[group]) for s, n in run.update_norms if n.get(group, 0) > 0]  # log axis: no zeros
+                    if points:
+                        ax.plot([s for s, _ in points], [v for _, v in points], color=colors[run.optim], ls=style,
+                                lw=1.6 if bold else 0.8, alpha=1.0 if bold else 0.35, label="_" + group)
+            for group, style in UPDATE_NORM_STYLES.items():  # the styles' key, in black
+                ax.plot([], [], color="k", ls=style, lw=1.2, label=group)
+            label_log_panel(ax, "update norm per group vs step", "||p_after - p_before||")
             continue
         if what == "tail_index":
             ax.axhline(2.0, color="0.5", lw=0.8, ls="--", label="_alpha 2")  # finite variance, K -> infinity
@@ -570,13 +597,8 @@ def optimizer_rank(name):
     return (OPTIMIZER_ORDER.index(base) if base in OPTIMIZER_ORDER else len(OPTIMIZER_ORDER), "+" in name, name)
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        fail(message)
-
-
 def main():
-    parser = OneLineParser(prog=PROG, description=__doc__.split("\n")[0])
+    parser = cli_errors.OneLineParser(prog=PROG, prog_first=True, description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="*", help="run directories (main.log and/or metrics.jsonl)")
     parser.add_argument("-o", "--output", default="compare.png", help="PNG to write (default compare.png)")
     parser.add_argument("--summary", help="also write the Markdown table to this file")

@@ -242,8 +242,8 @@ def seed_summary(runs, target, baseline="sgd", order=None):
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import plot_runs
-    import argparse
-    parser = plot_runs.OneLineParser(prog="run_stats.py", description=__doc__.split("\n")[0])
+    from cli_errors import OneLineParser
+    parser = OneLineParser(prog="run_stats.py", prog_first=True, description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="*")
     parser.add_argument("--baseline", default="sgd", help="the optimizer the paired differences are to (default sgd)")
     parser.add_argument("--target", type=float, help="val loss to reach (default: the median final val loss)")

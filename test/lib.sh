@@ -19,3 +19,14 @@ expect_one_line_error() {
         fail "$name" "exit $rc, $lines stderr line(s)${absent:+, created $absent: $([ -e "$absent" ] && echo yes || echo no)}: $(head -c 300 "$err")"
     fi
 }
+
+# The trainer tests' arguments [DATA_DIR [TRAINER [NAME_PREFIX]]]: trainer_test_args "$@" sets
+# shared (default ../shared/data), bin (./train_gpt2cpu), prefix (for prefix_verdicts) and
+# train, val: the Tiny Shakespeare shards under shared (test_tiny_shakespeare: both there).
+trainer_test_args() {
+    shared="${1:-../shared/data}" bin="${2:-./train_gpt2cpu}" prefix="${3:-}"
+    train="$shared/tinyshakespeare/tiny_shakespeare_train.bin" val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
+}
+test_tiny_shakespeare() { [ -f "$train" ] && [ -f "$val" ]; }
+# { ...tests... } 2>&1 | prefix_verdicts: NAME_PREFIX ("cuda/", "emu/cuda/") before every verdict name.
+prefix_verdicts() { sed -E "s#^(PASS|FAIL|SKIP) #\1 ${prefix}#"; }

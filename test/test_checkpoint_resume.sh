@@ -16,9 +16,8 @@
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-shared="${1:-../shared/data}"
-bin="${2:-./train_gpt2cpu}"
-prefix="${3:-}"
+source test/lib.sh
+trainer_test_args "$@"
 # CKPT_QUICK=1 (the emulated CUDA trainer in make test, for time): the reference run, phi, HellaSwag,
 # the bit-identical resume, the fresh-run, -b and nothing-to-do refusals, --overwrite and the lock;
 # the rest (the same common/ code) runs for train_gpt2cpu and on a GPU.
@@ -31,7 +30,6 @@ mkdir -p build/checkpoint_tests
 work=$(mktemp -d build/checkpoint_tests/run.XXXXXX)
 PYTHON="${PYTHON:-/usr/bin/python3}"
 
-source test/lib.sh
 # expect NAME DETAIL COMMAND...: PASS when COMMAND succeeds.
 expect() { local name=$1 detail=$2; shift 2; if "$@"; then pass "$name" "$detail"; else fail "$name" "$detail"; fi; }
 # emit COMMAND...: runs a checker that prints its own PASS/FAIL lines, counting its failures.
@@ -50,9 +48,7 @@ for args in "-y 1" "-y 2 -o $work/x" "--keep -1" "--noise-batches 1" "--noise-ev
         || fail "ckpt/flag_error_${label// /_}" "exit $rc: $(cat "$work/flag.err")"
 done
 
-train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
-val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
-if [ ! -f "$train" ] || [ ! -f "$val" ]; then
+if ! test_tiny_shakespeare; then
     echo "SKIP ckpt/runs: no Tiny Shakespeare shards in $shared"
     exit 0
 fi
@@ -327,4 +323,4 @@ expect ckpt/skip_nonfinite "(exit $rc: $(tr '\n' ' ' <"$work/G/main.log" | sed '
 fi
 # Keep the outputs only when something failed (they are large).
 if [ "$failures" -eq 0 ]; then rm -rf "$work"; else echo "outputs kept in $work"; fi
-} 2>&1 | sed -E "s#^(PASS|FAIL|SKIP) #\1 ${prefix}#"
+} 2>&1 | prefix_verdicts

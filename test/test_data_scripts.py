@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import traceback
 
 import numpy as np
 
@@ -23,7 +22,7 @@ sys.path.insert(0, DATA)
 import fineweb  # noqa: E402
 import hellaswag  # noqa: E402
 import tinyshakespeare  # noqa: E402
-from verdicts import check, report, results, summary  # noqa: E402,F401
+from verdicts import check, raised, report, results, run_in_folders, summary  # noqa: E402,F401
 from shard_format import HEADER_BYTES, SHARD_MAGIC, ShardError, read_shard, read_shard_header, write_shard  # noqa: E402
 from tokenizer_file import TokenizerFileError, decode, read_tokenizer_file, write_tokenizer_file  # noqa: E402
 
@@ -470,13 +469,7 @@ def main():
              test_tinyshakespeare_input_path, test_tinyshakespeare_input_errors, test_hellaswag_input, test_tokenizer_file,
              test_scripts_without_packages, test_encoder_choice]
     with tempfile.TemporaryDirectory() as tmp:
-        for t in tests:
-            sub = os.path.join(tmp, t.__name__)
-            os.makedirs(sub)
-            try:
-                t(sub)
-            except Exception:
-                report("FAIL", t.__name__, "raised " + traceback.format_exc().strip().splitlines()[-1])
+        run_in_folders(tests, tmp)
         try:
             sub = os.path.join(tmp, "shared")
             os.makedirs(sub)
@@ -484,7 +477,7 @@ def main():
         except Skip as e:
             report("SKIP", "shared_data", str(e))
         except Exception:
-            report("FAIL", "test_shared", "raised " + traceback.format_exc().strip().splitlines()[-1])
+            raised("test_shared")
     return summary("test_data_scripts.py")
 
 

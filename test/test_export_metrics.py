@@ -19,14 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 sys.path.insert(0, os.path.join(REPO, "test"))
-from verdicts import check, report, summary  # noqa: E402
+from verdicts import check, report, run_in_folders, summary  # noqa: E402
 
 SCRIPT = os.path.join(REPO, "scripts", "export_metrics.py")
 REAL = os.path.join(REPO, "test", "fixtures", "metrics_d2", "metrics.jsonl")
@@ -199,14 +198,36 @@ def test_bad_input(tmp):
         check_one_line_error(name, run_main(*argv), words)
 
 
+def start_follower(folder, out):
+    return subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def end_of_follower(p, after):
+    """(exit code, stderr) of a follower that should end within 30 s (of DONE, of Ctrl-C); the
+    exit code is a sentence saying so when it did not."""
+    try:
+        _, err = p.communicate(timeout=30)
+        return p.returncode, err
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return f"still running 30 s after {after}", p.communicate()[1]
+
+
+def wait_for_scalar(out, name, tag):
+    """Up to 30 s until the follower has exported a point of tag for run name."""
+    deadline = time.time() + 30
+    while time.time() < deadline and not (os.path.isdir(os.path.join(out, name)) and read_back(os.path.join(out, name))[0].get(tag)):
+        time.sleep(0.1)
+
+
 def test_follow(tmp):
     """--follow on a run being written: records arrive in pieces (a torn line completed later),
     the DONE marker ends it; a follower of an unfinished run stops on Ctrl-C, its events kept."""
     out = os.path.join(tmp, "tb")
     folder = os.path.join(tmp, "live")
     os.makedirs(folder)
-    p = subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = start_follower(folder, out)
     lines = b"".join(json.dumps(r).encode() + b"\n" for r in RECORDS)
     first = lines.index(b'"phi": 0.25') + 5  # the config and val records, then half a noise record
     cut = lines.index(b'"loss": 10.25') + 5  # inside a train record
@@ -225,13 +246,7 @@ def test_follow(tmp):
             f.flush()
             time.sleep(0.2)
     open(os.path.join(folder, "DONE_00000003"), "w").close()
-    try:
-        _, err = p.communicate(timeout=30)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-        rc = "still running 30 s after DONE"
+    rc, err = end_of_follower(p, "DONE")
     scalars, texts = read_back(os.path.join(out, "live"))
     problem = diff_scalars(scalars, WANT)
     check("export_follow_until_done", rc == 0 and not problem and "config/flags" in texts and seen_early == as_f32([(0, 10.83)]),
@@ -240,12 +255,8 @@ def test_follow(tmp):
 
     # a resumed run (-y 1 from step 2) cuts metrics.jsonl back to its records before step 2 and goes on
     folder = write_run(os.path.join(tmp, "resumed"), RECORDS)
-    p = subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline and not (os.path.isdir(os.path.join(out, "resumed")) and
-                                          read_back(os.path.join(out, "resumed"))[0].get("eval/hellaswag/accuracy")):
-        time.sleep(0.1)
+    p = start_follower(folder, out)
+    wait_for_scalar(out, "resumed", "eval/hellaswag/accuracy")
     kept = b"".join(json.dumps(r).encode() + b"\n" for r in RECORDS[:5])
     resumed = [dict(CONFIG, resumed_from=2), dict(RECORDS[6], loss=9.5), {"type": "val", "step": 3, "loss": 9.25, "tokens": 384}]
     with open(os.path.join(folder, "metrics.jsonl"), "r+b") as f:
@@ -253,13 +264,7 @@ def test_follow(tmp):
         f.seek(0, os.SEEK_END)
         f.write(b"".join(json.dumps(r).encode() + b"\n" for r in resumed))
     open(os.path.join(folder, "DONE_00000003"), "w").close()
-    try:
-        _, err = p.communicate(timeout=30)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-        rc = "still running 30 s after DONE"
+    rc, err = end_of_follower(p, "DONE")
     scalars, texts = read_back(os.path.join(out, "resumed"))
     want = {"train/loss": [(0, 10.5), (2, 9.5)], "val/loss": [(0, 10.83), (3, 9.25)]}
     got = {t: scalars.get(t) for t in want}
@@ -268,20 +273,10 @@ def test_follow(tmp):
           f"rc {rc}; after the cut: {got} (want {want}), the dropped eval gone: {'eval/hellaswag/accuracy' not in scalars}; {err.strip()[:160]}")
 
     folder = write_run(os.path.join(tmp, "unfinished"), RECORDS[:5])
-    p = subprocess.Popen([sys.executable, SCRIPT, folder, "--tensorboard", out, "--follow", "--poll", "0.05"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline and not (os.path.isdir(os.path.join(out, "unfinished")) and
-                                          read_back(os.path.join(out, "unfinished"))[0].get("train/loss")):
-        time.sleep(0.1)
+    p = start_follower(folder, out)
+    wait_for_scalar(out, "unfinished", "train/loss")
     p.send_signal(signal.SIGINT)
-    try:
-        _, err = p.communicate(timeout=30)
-        rc = p.returncode
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-        rc = "still running 30 s after Ctrl-C"
+    rc, err = end_of_follower(p, "Ctrl-C")
     scalars, _ = read_back(os.path.join(out, "unfinished"))
     check("export_follow_ctrl_c", rc == 0 and "Ctrl-C" in err and scalars.get("train/loss") == as_f32([(0, 10.5)]),
           f"rc {rc}, {err.strip()[:120]!r}, train/loss {scalars.get('train/loss')}")
@@ -292,13 +287,7 @@ def main():
         report("SKIP", "export_metrics", "tensorboard is not installed (scripts/setup.sh installs requirements.txt)")
         return summary("test_export_metrics.py")
     with tempfile.TemporaryDirectory() as tmp:
-        for t in (test_known_runs, test_real_run, test_torn_last_line, test_bad_input, test_follow):
-            sub = os.path.join(tmp, t.__name__)
-            os.makedirs(sub)
-            try:
-                t(sub)
-            except Exception:
-                report("FAIL", t.__name__, "raised " + traceback.format_exc().strip().splitlines()[-1])
+        run_in_folders((test_known_runs, test_real_run, test_torn_last_line, test_bad_input, test_follow), tmp)
     return summary("test_export_metrics.py")
 
 

@@ -16,16 +16,12 @@
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-shared="${1:-../shared/data}"
-bin="${2:-./train_gpt2cpu}"
-prefix="${3:-}"
-PYTHON="${PYTHON:-/usr/bin/python3}"
 source test/lib.sh
+trainer_test_args "$@"
+PYTHON="${PYTHON:-/usr/bin/python3}"
 
 {
-train="$shared/tinyshakespeare/tiny_shakespeare_train.bin"
-val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
-if [ ! -f "$train" ] || [ ! -x "$bin" ]; then
+if ! test_tiny_shakespeare || [ ! -x "$bin" ]; then
     echo "SKIP groups: no $train or no trainer $bin"
     exit 0
 fi
@@ -107,5 +103,5 @@ expect_one_line_error groups/resume_without_groups_refused "with --optim-group '
 
 if [ "$failures" -eq 0 ]; then rm -rf "$work"; else echo "outputs kept in $work"; fi
 exit $((failures > 0))
-} 2>&1 | sed -E "s#^(PASS|FAIL|SKIP) #\1 ${prefix}#"
+} 2>&1 | prefix_verdicts
 exit "${PIPESTATUS[0]}"

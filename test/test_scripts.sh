@@ -374,12 +374,14 @@ for name, (optim, lr, val, explicit_tokens) in runs.items():
             w(r)
 # d: another batch (2000 tokens per step), so a token axis is not a rescaled step axis.
 # e: the same optimizer and lr as a (another flag set): its legend label must differ from a's.
+# d's train records carry per-group update norms (as the trainers' -o writes them).
 for name, (optim, lr, per_step) in {"d": ("adamw", 1e-3, 2000), "e": ("sgd", 0.01, 1000)}.items():
     os.makedirs(f"{root}/{name}")
     with open(f"{root}/{name}/metrics.jsonl", "w") as f:
         f.write(json.dumps({"type": "config", "flags": {"optim": optim, "lr": lr}, "tokens_per_step": per_step}) + "\n")
         for step in range(0, 20):
-            f.write(json.dumps({"type": "train", "step": step, "loss": 9 - 0.1 * step}) + "\n")
+            norms = {"update_norm": {"wte": 0.5, "wpe": 0.1, "attn": 0.3, "mlp": 0.4, "norms": 0.0}} if name == "d" else {}
+            f.write(json.dumps({"type": "train", "step": step, "loss": 9 - 0.1 * step, **norms}) + "\n")
         f.write(json.dumps({"type": "val", "step": 20, "loss": 5.0}) + "\n")
 # A main.log with other numbers: the metrics.jsonl records must win.
 with open(f"{root}/a/main.log", "w") as f:
@@ -401,7 +403,7 @@ check plot/fixture_noise_table "$(grep -c '^| sgd lr=0.01 |' "$work/fixture.md")
       -a -n "$(grep -F '| signsgd lr=0.0001 | 15 | 0.6500 | 0.2500 | 1.500 | 8 | - |' "$work/fixture.md")" ]
 "$PYTHON" "$plot" "$fx/a" "$fx/d" "$fx/e" -o "$work/fixture_e.png" >"$work/fixture_e.out" 2>&1
 check plot/fixture_token_panels_differing_batches "$(tail -1 "$work/fixture_e.out")" \
-    grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step, mean_density/step, tail_index/step$" "$work/fixture_e.out"
+    grep -q "3 runs; panels train/step, val/step, train/tokens, val/tokens, phi/step, mean_density/step, tail_index/step, update_norm/step$" "$work/fixture_e.out"
 check plot/fixture_same_labels_told_apart "$(grep -E '^\| sgd \|' "$work/fixture_e.out" | cut -d'|' -f2-3 | tr '\n' ' ')" \
     [ -n "$(grep -F '| sgd | 0.01 [a] |' "$work/fixture_e.out")" -a -n "$(grep -F '| sgd | 0.01 [e] |' "$work/fixture_e.out")" ]
 # Default target: the median of the final val losses (4, 6, 3) = 4. a reaches it at step 20
@@ -452,7 +454,7 @@ done
 check sweep/real_models_removed "model or state files left behind" bash -c "! ls $real/*/model_*.bin $real/*/state_*.bin >/dev/null 2>&1"
 check plot/real_png "no PNG signature or under 10 kB" is_png "$real/compare.png"
 # The same batch in every run: step panels only (tokens = updates made x 256).
-check plot/real_panels "$(grep "panels" "$work/real.out")" grep -q "3 runs; panels train/step, val/step$" "$work/real.out"
+check plot/real_panels "$(grep "panels" "$work/real.out")" grep -q "3 runs; panels train/step, val/step, update_norm/step$" "$work/real.out"
 rows=$(grep -cE '^\| (sgd \| 0.01|sgd \| 0.03|signsgd \| 0.001) \| (yes)? *\| 1[01]\.[0-9]{4} \|' "$real/summary.md")
 check plot/real_summary "$rows of 3 rows with val losses: $(cat "$real/summary.md")" [ "$rows" -eq 3 ]
 check plot/real_one_best_per_optimizer "best-lr marks: $(grep -c '| yes |' "$real/summary.md")" [ "$(grep -c '| yes |' "$real/summary.md")" -eq 2 ]
@@ -480,7 +482,7 @@ if [ -f "$fw_train" ] && [ -f "$fw_val" ]; then
     check repro/real_runs "exit $rc: $(tail -3 "$work/repro.out")" [ $rc -eq 0 ]
     check repro/real_png "no PNG signature or under 10 kB" is_png "$work/repro/reproduction.png"
     check repro/real_panels "$(grep panels "$work/repro/plot.out")" \
-        grep -q "5 runs; panels train/step, val/step, phi/step, phi_parts/sgd lr=0.3, mean_density/step, tail_index/step$" "$work/repro/plot.out"
+        grep -q "5 runs; panels train/step, val/step, phi/step, phi_parts/sgd lr=0.3, mean_density/step, tail_index/step, update_norm/step$" "$work/repro/plot.out"
     check repro/real_table "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md") of 5 rows" \
         [ "$(grep -cE '^\| (sgd|signsgd|signum|muon|adamw) \| [0-9.e-]+( \(fallback [0-9.e-]+\))? \| yes \| 10\.[0-9]{4} \|' "$work/repro/reproduction.md")" -eq 5 ]
     # windows 0:1 and 1:2 at 2 steps: measurements before the updates at steps 0 and 1, K = 4

@@ -20,3 +20,21 @@ def summary(program):
     import sys
     print(f"[{results['PASS']} passed, {results['FAIL']} failed, {results['SKIP']} skipped in {program}]", file=sys.stderr)
     return 1 if results["FAIL"] else 0
+
+
+def raised(name):
+    """Inside an except block: the exception as one FAIL line (its last traceback line)."""
+    import traceback
+    report("FAIL", name, "raised " + traceback.format_exc().strip().splitlines()[-1])
+
+
+def run_in_folders(tests, tmp):
+    """Runs each test(folder) in a fresh subfolder of tmp named after it; one that raises is a FAIL."""
+    import os
+    for t in tests:
+        sub = os.path.join(tmp, t.__name__)
+        os.makedirs(sub)
+        try:
+            t(sub)
+        except Exception:
+            raised(t.__name__)
