@@ -12,7 +12,8 @@
 // with TESTING defined to reuse GPT2Cuda without main.
 // Data parallel (mpirun -np N, or -pn/-pr with -pi fs|tcp; common/comm_nccl.cuh): every rank
 // trains on its own B x T micro-batches, the gradients (or, with --sign-vote, their signs) are
-// communicated as optim/data_parallel.cuh says; rank 0 prints, logs and writes checkpoints.
+// communicated as optim/data_parallel.cuh says (under --zo only the two losses, zero_order_step);
+// rank 0 prints, logs and writes checkpoints.
 // One process without -pi fs|tcp never calls a collective: it runs exactly as a build without NCCL.
 #include <sys/stat.h>
 
@@ -576,6 +577,43 @@ static void ssvr_gradients(GPT2Cuda& model, GpuOptimizer& optimizer, DataLoader&
     optimizer.ssvr_sub_previous(model.grads, model.acts.grad_scale);
 }
 
+// --zo (optim/zero_order.cuh): one zero-order step, as train_gpt2cpu's zero_order_step: the
+// losses of the step's batch (every micro-batch, replayed from the same position; each rank its
+// own batch, the two losses averaged over the ranks) at the two perturbed weights, then the
+// update. The "norm" column is |estimate| (MeZO's projected gradient, JAGUAR's rho).
+static void zero_order_step(GPT2Cuda& model, GpuZeroOrder& zo, GpuOptimizer& optimizer, const OptimConfig& oc, DataLoader& loader,
+                            const TrainConfig& cfg, int step, int max_steps, int grad_accum, GpuDataParallel* dp, Comm& comm, int* skips,
+                            RunLog& log, std::chrono::steady_clock::time_point t0, long total_batch, long comm_bytes) {
+    const DataLoaderPosition batch_start = loader.position();
+    auto batch_loss = [&]() {
+        PhaseScope r("zero-order/forward");
+        loader.restore(batch_start);
+        model.clear_losses();
+        for (int micro = 0; micro < grad_accum; micro++) {
+            loader.next_batch();
+            model.forward_async(loader.inputs(), loader.targets(), 0.0f);
+        }
+        return model.mean_loss();
+    };
+    const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+    auto mean_over_ranks = [&](double* x, int n) {
+        if (!dp) return;
+        dp->sum_over_ranks(x, n);
+        for (int i = 0; i < n; i++) x[i] /= dp->ranks();
+    };
+    const ZoStepResult r = zo.step(model.master, model.params, optimizer, oc, batch_loss, mean_over_ranks, lr_factor, step + 1);
+    const double loss = r.loss(), norm = std::fabs(r.estimate);
+    // every rank holds the same estimate: rank 0 reports a non-finite one, the others wait for it to end the job
+    if (comm.size() > 1 && !cfg.skip_nonfinite && !std::isfinite(r.estimate)) leave_nonfinite_step_to(comm, 0, step + 1);
+    if (skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, skips, log)) return; // the step left the weights as they were
+    cudaCheck(cudaDeviceSynchronize());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const double tokens_per_s = total_batch / (ms / 1000.0);
+    printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss, oc.lr * lr_factor,
+           norm, ms, tokens_per_s);
+    log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm, comm_bytes);
+}
+
 int main(int argc, char** argv) {
     line_buffer_stdout();
     install_stop_handlers(); // SIGTERM, SIGUSR1, SIGINT: checkpoint after the step in flight, exit 75
@@ -585,9 +623,6 @@ int main(int argc, char** argv) {
         // Every rank parses the same command line: a bad flag is one error line, rank 0's.
         const QuietStderrUnlessRank0 quiet;
         parse_train_args(argc, argv, &cfg);
-        if (cfg.zo.method == ZoMethod::JaguarMuon) // optim/zero_order.cuh says why
-            fail_usage("--zo jaguar-muon runs in train_gpt2cpu only: train_gpt2cu's Muon (optim/muon.cuh) orthogonalizes its own "
-                       "momentum of a floatX gradient, not JAGUAR's m (--zo jaguar-sign and mezo run here)");
         check_train_val_overlap(cfg.train_glob, cfg.val_glob, cfg.val_every > 0 && cfg.val_batches > 0, cfg.allow_train_val_overlap != 0,
                                 cfg.overfit_single_batch != 0, &cfg.notes);
     }
@@ -603,9 +638,6 @@ int main(int argc, char** argv) {
     // ---- the ranks (common/comm_nccl.cuh): sets the device to the local rank
     std::unique_ptr<Comm> comm = make_gpu_comm(cfg.dist);
     const int world = comm->size(), rank = comm->rank();
-    if (cfg.zo.on() && world > 1) // not written yet: the two losses would be averaged over ranks as train_gpt2cpu does
-        fail_usage("--zo %s runs in one process in train_gpt2cu so far (%d given); train_gpt2cpu runs it data parallel",
-                   zo_method_name(cfg.zo.method), world);
     cfg.dist.num_processes = world, cfg.dist.process_rank = rank; // resolved (mpirun sets them), for the run log
     if (rank > 0 && !freopen("/dev/null", "w", stdout)) fail_runtime("cannot silence stdout"); // rank 0 prints
     if (world > 1) { // every rank's settings agree (common/rank_agreement.h), before any collective that mixed ones could hang
@@ -652,8 +684,11 @@ int main(int argc, char** argv) {
     // -z 1: this rank's share of the optimizer state
     // -z 1 without Muon shards the master weights too (GpuOptimizer::master_sharded): the update norms' snapshot is the shard
     const bool master_shardable = cfg.optim.algorithm != Algorithm::Muon; // (Muon keeps them whole)
-    const OptimShard planned_shard = GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
-    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc), !cfg.zo.on()) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard) +
+    // --zo: every rank applies the same update to the whole model, so each holds all of the state (JAGUAR's m)
+    const OptimShard planned_shard = cfg.zo.on() ? OptimShard{}
+                                                 : GpuDataParallel::plan_shard(cfg.dist, gpt2_num_params(mc), rank, world, GpuDataParallel::uses_collectives(*comm));
+    const size_t need = model_device_bytes(mc, B, T, cfg.recompute != 0, use_flash_attention(cfg.attention, mc), !cfg.zo.on()) + GpuOptimizer::device_bytes(cfg.optim, mc, planned_shard, !cfg.zo.on()) +
+                        GpuZeroOrder::device_bytes(cfg.zo, cfg.optim, mc) +
                         noise_bytes + tail_bytes + workspace_bytes + dp_bytes +
                         (cfg.output_dir.empty() || cfg.zo.on() ? 0 : GpuUpdateNorms::device_bytes(planned_shard.shard > 0 && master_shardable ? planned_shard.shard : gpt2_num_params(mc)));
     if (need > free_bytes)
@@ -704,7 +739,7 @@ int main(int argc, char** argv) {
     // ---- optimizer
     const OptimConfig& oc = cfg.optim;
     std::unique_ptr<GpuDataParallel> dp(data_parallel ? new GpuDataParallel(*comm, cfg.dist, oc, model.num_params) : nullptr);
-    GpuOptimizer optimizer(oc, mc, cfg.seed, dp ? dp->optim_shard() : OptimShard{});
+    GpuOptimizer optimizer(oc, mc, cfg.seed, dp && !cfg.zo.on() ? dp->optim_shard() : OptimShard{}, !cfg.zo.on()); // --zo: GpuZeroOrder's NS work
     if (dp) dp->attach(optimizer), dp->set_seed(cfg.seed);
     if (optimizer.master_sharded()) model.keep_master_part(optimizer.master_part(model.num_params)); // -z 1: this rank's shard
     // with -o, every rank: the train records' per-group update norms (summed over the ranks)
@@ -714,10 +749,18 @@ int main(int argc, char** argv) {
     if (zero_order) {
         print_zero_order_plan(cfg.zo);
         printf("zero-order memory plan: no gradient buffer (%.1f MiB not allocated); the backward's activation scratch is still "
-               "allocated; JAGUAR's m in signum's momentum slot\n", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
+               "allocated; JAGUAR's m in the optimizer's momentum slots", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
+        if (cfg.zo.method == ZoMethod::JaguarMuon) // one layer's matrices, where --optim muon's GpuMuon holds all of them
+            printf("; Newton-Schulz work %.1f MiB (one layer's matrices; --optim muon's: %.1f MiB)",
+                   GpuZeroOrder::device_bytes(cfg.zo, oc, mc) / 1048576.0,
+                   (GpuOptimizer::device_bytes(oc, mc) - GpuOptimizer::device_bytes(oc, mc, OptimShard{}, false)) / 1048576.0);
+        printf("\n");
     }
-    if (dp) printf("%s\n", dp->describe(optimizer).c_str());
-    const long comm_bytes = dp && GpuDataParallel::uses_collectives(*comm) ? dp->bytes_per_step(optimizer) : -1;
+    // --zo: no gradient or parameter travels, only the two losses (two doubles, as train_gpt2cpu reports them)
+    if (dp && zero_order) printf("data parallel: %d ranks (%s), --zo: each rank its own batch, the two losses all-reduced (16 bytes per step)\n",
+                                 world, comm->backend());
+    else if (dp) printf("%s\n", dp->describe(optimizer).c_str());
+    const long comm_bytes = !dp || !GpuDataParallel::uses_collectives(*comm) ? -1 : zero_order ? (world > 1 ? 16 : 0) : dp->bytes_per_step(optimizer);
 
     // ---- output, checkpoints, resume (as train_gpt2cpu; the device state goes through HostTrainingState)
     // rank 0 writes; every rank reads the checkpoint it resumes from (a shared filesystem)
@@ -827,86 +870,66 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         phase_timer().begin_step();
         if (cfg.overfit_single_batch) train_loader.reset(); // -a 1: the same batch every step
-        if (zero_order) { // two forwards on the same batch, no backward (optim/zero_order.cuh); "norm": |estimate|
-            const DataLoaderPosition batch_start = train_loader.position();
-            auto batch_loss = [&]() {
-                PhaseScope r("zero-order/forward");
-                train_loader.restore(batch_start);
-                model.clear_losses();
-                for (int micro = 0; micro < grad_accum; micro++) {
-                    train_loader.next_batch();
-                    model.forward_async(train_loader.inputs(), train_loader.targets(), 0.0f);
-                }
-                return model.mean_loss();
-            };
-            const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-            const ZoStepResult r = zero_order->step(model.master, model.params, optimizer, oc, batch_loss, lr_factor, step + 1);
-            const double loss = r.loss(), norm = std::fabs(r.estimate);
+        if (zero_order) {
+            zero_order_step(model, *zero_order, optimizer, oc, train_loader, cfg, step, max_steps, grad_accum, dp.get(), *comm, &skips,
+                            log, t0, total_batch, comm_bytes);
+        } else {
+            model.zero_grad();
+            const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
+            model.clear_losses();
+            // several ranks: each gradient is 1/ranks of the mean, so their sum is the mean (a
+            // sign-voting rank keeps its own mean gradient: clipping reads its norm)
+            const int grad_divisor = dp && !dp->sign_vote() ? world : 1;
+            for (int micro = 0; micro < grad_accum; micro++) {
+                train_loader.next_batch();
+                const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum * grad_divisor);
+                model.forward_async(train_loader.inputs(), train_loader.targets(), dloss);
+                model.backward();
+            }
+            const double local_loss = model.mean_loss(); // the step's one loss copy
+            const double loss = dp ? dp->mean(local_loss) : local_loss;
+            if (step + 1 == nan_step) {
+                const floatX nan = from_float<floatX>(NAN);
+                cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
+            }
+            if (dp) dp->reduce_gradients(model.grads);
+            const GradNorms norms = dp ? dp->norms_and_clip(model.acts.norm, model.acts.norm_scratch, model.grads, oc.grad_clip, model.acts.grad_scale)
+                                       : model.grad_norm_and_clip(oc.grad_clip);
+            const double norm = norms.l2;
+            // Several ranks see the same non-finite loss or norm: one reports it (the lowest rank whose
+            // own loss is not finite, else rank 0: the gradients were summed), the others wait in a
+            // barrier until it ends the job, so the error is one line.
+            if (dp && world > 1 && !cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm)))
+                leave_nonfinite_step_to(*comm, std::max(0, dp->lowest_rank_where(!std::isfinite(local_loss))), step + 1);
             if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
+                const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+                if (oc.algorithm == Algorithm::SSVR)
+                    ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum,
+                                   1.0f / ((float)tokens_per_micro * grad_accum), oc.grad_clip, step + 1);
+                {
+                    PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
+                    if (update_norms) update_norms->before_step(model.master);
+                    if (dp) dp->step(optimizer, model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+                    else optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
+                }
+                double update_sq[NUM_OPTIM_GROUPS] = {};
+                if (update_norms) {
+                    PhaseScope r("optimizer/update_norms");
+                    update_norms->after_step(optimizer, model.master, model.master_begin, rank, update_sq);
+                    if (dp) dp->sum_over_ranks(update_sq, NUM_OPTIM_GROUPS);
+                }
                 cudaCheck(cudaDeviceSynchronize());
                 const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
                 const double tokens_per_s = total_batch / (ms / 1000.0);
-                printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
-                       oc.lr * lr_factor, norm, ms, tokens_per_s);
-                log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norm, norm, -1);
+                char mfu[32];
+                if (peak_flops > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * flops_per_step / (ms / 1000.0) / peak_flops);
+                else snprintf(mfu, sizeof mfu, "n/a");
+                printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
+                       loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
+                log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
+                          comm_bytes, update_norms ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
             }
-        } else {
-        model.zero_grad();
-        const DataLoaderPosition batch_start = train_loader.position(); // ssvr replays the step's batches
-        model.clear_losses();
-        // several ranks: each gradient is 1/ranks of the mean, so their sum is the mean (a
-        // sign-voting rank keeps its own mean gradient: clipping reads its norm)
-        const int grad_divisor = dp && !dp->sign_vote() ? world : 1;
-        for (int micro = 0; micro < grad_accum; micro++) {
-            train_loader.next_batch();
-            const float dloss = 1.0f / ((float)tokens_per_micro * grad_accum * grad_divisor);
-            model.forward_async(train_loader.inputs(), train_loader.targets(), dloss);
-            model.backward();
         }
-        const double local_loss = model.mean_loss(); // the step's one loss copy
-        const double loss = dp ? dp->mean(local_loss) : local_loss;
-        if (step + 1 == nan_step) {
-            const floatX nan = from_float<floatX>(NAN);
-            cudaCheck(cudaMemcpy(model.grads, &nan, sizeof nan, cudaMemcpyHostToDevice));
-        }
-        if (dp) dp->reduce_gradients(model.grads);
-        const GradNorms norms = dp ? dp->norms_and_clip(model.acts.norm, model.acts.norm_scratch, model.grads, oc.grad_clip, model.acts.grad_scale)
-                                   : model.grad_norm_and_clip(oc.grad_clip);
-        const double norm = norms.l2;
-        // Several ranks see the same non-finite loss or norm: one reports it (the lowest rank whose
-        // own loss is not finite, else rank 0: the gradients were summed), the others wait in a
-        // barrier until it ends the job, so the error is one line.
-        if (dp && world > 1 && !cfg.skip_nonfinite && !(std::isfinite(loss) && std::isfinite(norm)))
-            leave_nonfinite_step_to(*comm, std::max(0, dp->lowest_rank_where(!std::isfinite(local_loss))), step + 1);
-        if (!skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, &skips, log)) {
-            const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
-            if (oc.algorithm == Algorithm::SSVR)
-                ssvr_gradients(model, optimizer, train_loader, batch_start, grad_accum,
-                               1.0f / ((float)tokens_per_micro * grad_accum), oc.grad_clip, step + 1);
-            {
-                PhaseScope r("optimizer/%s", algorithm_name(oc.algorithm));
-                if (update_norms) update_norms->before_step(model.master);
-                if (dp) dp->step(optimizer, model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
-                else optimizer.step(model.master, model.params, model.grads, model.acts.grad_scale, lr_factor, step + 1);
-            }
-            double update_sq[NUM_OPTIM_GROUPS] = {};
-            if (update_norms) {
-                PhaseScope r("optimizer/update_norms");
-                update_norms->after_step(optimizer, model.master, model.master_begin, rank, update_sq);
-                if (dp) dp->sum_over_ranks(update_sq, NUM_OPTIM_GROUPS);
-            }
-            cudaCheck(cudaDeviceSynchronize());
-            const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-            const double tokens_per_s = total_batch / (ms / 1000.0);
-            char mfu[32];
-            if (peak_flops > 0) snprintf(mfu, sizeof mfu, "%.1f%%", 100.0 * flops_per_step / (ms / 1000.0) / peak_flops);
-            else snprintf(mfu, sizeof mfu, "n/a");
-            printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s | MFU %s\n", step + 1, max_steps,
-                   loss, oc.lr * lr_factor, norm, ms, tokens_per_s, mfu);
-            log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
-                      comm_bytes, update_norms ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
-        }
-        } // first-order step
         phase_timer().end_step();
         // Right after the update, before the next step's val and noise batches, so a resumed run
         // redoes exactly those; the last step always gets one.

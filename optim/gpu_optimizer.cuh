@@ -97,8 +97,11 @@ inline std::pair<size_t, size_t> zero1_part(const ParamTensor& t, const OptimSha
 
 class GpuOptimizer {
 public:
-    // cfg must have its defaults resolved. rounding_seed: the run's --seed.
-    GpuOptimizer(const OptimConfig& cfg, const GPT2Config& model, uint64_t rounding_seed = 0, const OptimShard& shard = OptimShard{})
+    // cfg must have its defaults resolved. rounding_seed: the run's --seed. muon_work false (--zo
+    // jaguar-muon, optim/zero_order.cuh): Muon's state without GpuMuon, whose work buffers hold
+    // every matrix (2 floatX per element); step() then leaves the matrices alone.
+    GpuOptimizer(const OptimConfig& cfg, const GPT2Config& model, uint64_t rounding_seed = 0, const OptimShard& shard = OptimShard{},
+                 bool muon_work = true)
         : cfg_(cfg), groups_(optim_param_groups(cfg, model)), rounding_seed_(rounding_seed), shard_(shard) {
         if (shard_.shard > 0 && (cfg_.algorithm == Algorithm::SSVR || (cfg_.algorithm == Algorithm::Muon && cfg_.muon_fallback == Algorithm::SSVR)))
             fail_usage("-z 1 shards element-wise rules; ssvr (a second gradient pass) is not sharded: use -z 0 on one process");
@@ -151,7 +154,7 @@ public:
             mine.push_back(part);
             strides.push_back(r.stride);
         }
-        if (!mine.empty()) muon_.reset(new GpuMuon(mine, strides));
+        if (!mine.empty() && muon_work) muon_.reset(new GpuMuon(mine, strides));
     }
     ~GpuOptimizer() {
         cudaFree(nsgd_scratch_);
@@ -162,10 +165,10 @@ public:
     GpuOptimizer& operator=(const GpuOptimizer&) = delete;
 
     // Bytes of device memory an optimizer for this config allocates (for the memory check).
-    static size_t device_bytes(const OptimConfig& cfg, const GPT2Config& model, const OptimShard& shard = OptimShard{}) {
+    static size_t device_bytes(const OptimConfig& cfg, const GPT2Config& model, const OptimShard& shard = OptimShard{}, bool muon_work = true) {
         const Layout layout = plan(cfg, optim_param_groups(cfg, model), shard);
         return layout.state_floats * sizeof(float) + layout.prev_params * sizeof(floatX) + layout.nsgd_scratch * sizeof(float) +
-               (layout.matrices.empty() ? 0 : GpuMuon::device_bytes(layout.matrices));
+               (layout.matrices.empty() || !muon_work ? 0 : GpuMuon::device_bytes(layout.matrices));
     }
 
     // One update: master (fp32) and params (floatX) are the flat buffers; grad_scale is a

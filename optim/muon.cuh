@@ -18,6 +18,8 @@
 //     at lr (1 - alpha) scale, then fanion_apply_element's second update, with u recomputed in
 //     fp32 from the gradient and the new momentum (muon_u_element: the work buffers hold
 //     Newton-Schulz's iterates by then) and F-Muon's 1 / ||u||_F from step 2's sums.
+// step_direction (JAGUAR Muon, optim/zero_order.cuh): steps 2-4 on a given fp32 direction, read
+// as u by the momentum kernel (no gradient, no momentum update), at offsets the caller gives.
 // Element-wise bytes per bf16 parameter: momentum 12 (grad 2, m 8, u 2), apply 12 (O 2,
 // master 8, param 2).
 #pragma once
@@ -80,22 +82,23 @@ __global__ void __launch_bounds__(FUSED_THREADS) muon_momentum_kernel(MuonTable 
         floatX* uo = u + t.work_offset + s.local;
         const int count = s.end - s.local < FUSED_VEC ? (int)(s.end - s.local) : FUSED_VEC;
         float gv[FUSED_VEC], mv[FUSED_VEC], uv[FUSED_VEC];
+        // grads nullptr (step_direction): u = m as given, m left as it is
         if (t.vectorized && count == FUSED_VEC) {
-            load8(grads + i, gv);
+            if (grads) load8(grads + i, gv);
             load8(m, mv);
 #pragma unroll
             for (int e = 0; e < FUSED_VEC; e++) {
-                muon_momentum_element(gv[e] * scale, mv[e], uv[e], h);
+                if (grads) muon_momentum_element(gv[e] * scale, mv[e], uv[e], h);
+                else uv[e] = mv[e];
                 sum_sq += uv[e] * uv[e];
             }
-            store8(m, mv);
+            if (grads) store8(m, mv);
             store8_nearest(uo, uv);
         } else {
             for (int e = 0; e < count; e++) {
-                float me = m[e], ue;
-                muon_momentum_element(to_float(grads[i + e]) * scale, me, ue, h);
+                float me = m[e], ue = me;
+                if (grads) muon_momentum_element(to_float(grads[i + e]) * scale, me, ue, h), m[e] = me;
                 sum_sq += ue * ue;
-                m[e] = me;
                 uo[e] = from_float<floatX>(ue);
             }
         }
@@ -241,12 +244,36 @@ public:
     // (every tensor must have the same ns_steps).
     void step(float* master, floatX* params, const floatX* grads, const float* grad_scale,
               const std::vector<float*>& momentum, const std::vector<MuonHyper>& hyper, uint64_t rounding_key) {
+        std::vector<size_t> offsets;
+        for (const ParamTensor& p : tensors_) offsets.push_back(p.offset);
+        update(master, params, grads, grad_scale, offsets, momentum, hyper, rounding_key);
+    }
+
+    // The same update of a given fp32 direction instead of a gradient's momentum: u = direction[k]
+    // (read only), normalized, Newton-Schulz, applied to tensor k's elements at flat offset
+    // offsets[k] (JAGUAR Muon, optim/zero_order.cuh: one layer of each matrix per call, so the
+    // work buffers hold one layer's matrices, not all of them). Muon's variant only (no fanion).
+    void step_direction(float* master, floatX* params, const std::vector<size_t>& offsets, const std::vector<float*>& direction,
+                        const std::vector<MuonHyper>& hyper, uint64_t rounding_key) {
+        for (const MuonHyper& h : hyper)
+            if (h.variant != MuonVariant::Muon) fail_runtime("internal: GpuMuon::step_direction takes Muon's variant only");
+        update(master, params, nullptr, nullptr, offsets, direction, hyper, rounding_key);
+    }
+
+    // Tensor k's Newton-Schulz output of the last step, in the tensor's layout (with 0
+    // iterations: the unnormalized momentum update u).
+    const floatX* orthogonalized(int k) const { return result() + work_offset_[k]; }
+
+private:
+    // grads nullptr: momentum[k] is the direction u itself (step_direction).
+    void update(float* master, floatX* params, const floatX* grads, const float* grad_scale, const std::vector<size_t>& offsets,
+                const std::vector<float*>& momentum, const std::vector<MuonHyper>& hyper, uint64_t rounding_key) {
         MuonTable table;
         int slices = 0;
         for (size_t k = 0; k < tensors_.size(); k++) {
             const ParamTensor& p = tensors_[k];
             MuonTensor& t = table.tensors[table.count++];
-            t.offset = p.offset;
+            t.offset = offsets[k];
             t.work_offset = work_offset_[k];
             t.slice = p.layer_numel();
             t.flat_stride = (size_t)strides_[k] * t.slice;
@@ -279,11 +306,6 @@ public:
         cudaCheckLaunch();
     }
 
-    // Tensor k's Newton-Schulz output of the last step, in the tensor's layout (with 0
-    // iterations: the unnormalized momentum update u).
-    const floatX* orthogonalized(int k) const { return result() + work_offset_[k]; }
-
-private:
     struct Sizes {
         std::vector<size_t> work_offset;
         size_t work = 0, gram = 0, blocks = 0, slices = 0;

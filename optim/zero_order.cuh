@@ -1,6 +1,8 @@
-// --zo on the GPU (train_gpt2cu): MeZO and JAGUAR SignSGD as in common/zero_order.h, with
-// the same draws (common/zero_order_draws.h: the perturbation of step t at flat index i is a
+// --zo on the GPU (train_gpt2cu): MeZO, JAGUAR SignSGD and JAGUAR Muon as in common/zero_order.h,
+// with the same draws (common/zero_order_draws.h: the perturbation of step t at flat index i is a
 // pure function of (--seed, t, i) on host and device alike). docs/zero_order.md has the methods.
+// Data parallel: each rank's two losses are averaged over the ranks (step's mean, one all-reduce of
+// two doubles), so every rank applies the same update to its whole copy of the model and state.
 //
 // Differences from the CPU step, all from the bf16 copy the model computes with:
 //   - the perturbed weights are written into the floatX params from the fp32 master copy,
@@ -8,12 +10,13 @@
 //     W + eps z - 2 eps z + eps z drifts by about an ulp per element per step;
 //   - in bf16 a shift smaller than half the weight's bf16 spacing rounds away (a LayerNorm
 //     gain of 1 has spacing 2^-7 = 0.0078 > MeZO's eps 1e-3), so the losses see less of the
-//     perturbation than the fp32 CPU does; the fp32 build (-DENABLE_FP32) does not round.
-// jaguar-muon is refused on the GPU: GpuMuon (optim/muon.cuh) forms its own momentum from a
-// floatX gradient buffer and cannot take JAGUAR's fp32 m as the matrix to orthogonalize
-// without a gradient-sized buffer, which --zo exists to avoid.
+//     perturbation than the fp32 CPU does; the fp32 build (-DENABLE_FP32) does not round;
+//   - jaguar-muon's Newton-Schulz runs in bf16 (GpuMuon::step_direction on JAGUAR's fp32 m, one
+//     layer of each hidden matrix per call: its work buffers hold one layer's matrices, not a
+//     gradient-sized buffer) and the matrices' bf16 copy is rounded stochastically, as Muon's.
 #pragma once
 #include <cmath>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -73,11 +76,28 @@ public:
     GpuZeroOrder(const GpuZeroOrder&) = delete;
     GpuZeroOrder& operator=(const GpuZeroOrder&) = delete;
 
-    // One step; loss(): the step's mean loss (same batch every call) at the current params.
+    // One step; loss(): this rank's mean loss of the step's batch (same batch every call) at the
+    // current params; mean(x, 2): the two losses averaged over the ranks in place (one all-reduce),
+    // so every rank computes the same estimate and applies the same update.
+    template <class LossFn, class MeanFn>
+    ZoStepResult step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, MeanFn mean, float lr_factor,
+                      int t) {
+        return zo_.method == ZoMethod::MeZO ? mezo_step(master, params, opt, oc, loss, mean, lr_factor, t)
+                                            : jaguar_step(master, params, opt, oc, loss, mean, lr_factor, t);
+    }
+    // One process: the losses as they are.
     template <class LossFn>
     ZoStepResult step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
-        return zo_.method == ZoMethod::MeZO ? mezo_step(master, params, opt, oc, loss, lr_factor, t)
-                                            : jaguar_step(master, params, opt, oc, loss, lr_factor, t);
+        return step(master, params, opt, oc, loss, [](double*, int) {}, lr_factor, t);
+    }
+
+    // Device bytes of jaguar-muon's Newton-Schulz work (GpuMuon on one layer of each hidden
+    // matrix); 0 for the other methods (and the sets' index lists, about --zo-fraction^2 of the
+    // matrices and --zo-fraction of the vectors, 4 bytes an index, left out).
+    static size_t device_bytes(const ZoConfig& zo, const OptimConfig& oc, const GPT2Config& model) {
+        if (zo.method != ZoMethod::JaguarMuon) return 0;
+        const std::vector<ParamTensor> layer = one_layer_matrices(optim_param_groups(oc, model));
+        return layer.empty() ? 0 : GpuMuon::device_bytes(layer);
     }
 
 private:
@@ -89,8 +109,17 @@ private:
         cudaCheck(cudaGetLastError());
     }
 
-    template <class LossFn>
-    ZoStepResult mezo_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+    // L+ and L- over the ranks (both at once: one all-reduce), then the estimate (L+ - L-) / (2 shift).
+    template <class MeanFn> static void average_losses(ZoStepResult* r, MeanFn mean, float shift) {
+        double losses[2] = {r->loss_plus, r->loss_minus};
+        mean(losses, 2);
+        r->loss_plus = losses[0], r->loss_minus = losses[1];
+        r->estimate = (r->loss_plus - r->loss_minus) / (2.0 * shift);
+    }
+
+    template <class LossFn, class MeanFn>
+    ZoStepResult mezo_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, MeanFn mean, float lr_factor,
+                           int t) {
         const uint64_t key = zo_step_key(seed_, t, ZoStream::MezoDirection);
         ZoStepResult r;
         mezo_perturb(master, params, key, zo_.eps);
@@ -98,7 +127,7 @@ private:
         mezo_perturb(master, params, key, -zo_.eps);
         r.loss_minus = loss();
         mezo_perturb(master, params, key, 0.0f); // back to floatX(W), exactly
-        r.estimate = (r.loss_plus - r.loss_minus) / (2.0 * zo_.eps);
+        average_losses(&r, mean, zo_.eps);
         if (!std::isfinite(r.estimate)) return r;
         for (const ParamGroup& group : opt.groups()) {
             const SgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f, 0.0f, false};
@@ -137,8 +166,9 @@ private:
         cudaCheck(cudaGetLastError());
     }
 
-    template <class LossFn>
-    ZoStepResult jaguar_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
+    template <class LossFn, class MeanFn>
+    ZoStepResult jaguar_step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, MeanFn mean,
+                             float lr_factor, int t) {
         const uint64_t sign_key = zo_step_key(seed_, t, ZoStream::JaguarSigns);
         upload_sets(opt, t);
         ZoStepResult r;
@@ -147,7 +177,7 @@ private:
         jaguar_shift(master, params, opt, sign_key, -zo_.tau);
         r.loss_minus = loss();
         jaguar_shift(master, params, opt, sign_key, 0.0f); // floatX(W) on the set, exactly
-        r.estimate = (r.loss_plus - r.loss_minus) / (2.0 * zo_.tau);
+        average_losses(&r, mean, zo_.tau);
         if (!std::isfinite(r.estimate)) return r;
         for (size_t k = 0; k < opt.groups().size(); k++) {
             const ParamGroup& group = opt.groups()[k];
@@ -155,12 +185,48 @@ private:
             if (set_n_[k])
                 zo_jaguar_momentum_kernel<<<blocks(set_n_[k]), threads>>>(m, set_idx_[k], set_n_[k], group.tensor.offset, sign_key,
                                                                           (float)r.estimate, zo_.beta);
+            if (group.rule == Algorithm::Muon) continue; // jaguar-muon's matrices: muon_step, once every m is updated
             const SignSgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f};
             const size_t n = group.tensor.numel();
             zo_sign_step_kernel<<<blocks(n), threads>>>(master + group.tensor.offset, params + group.tensor.offset, m, n, h);
         }
         cudaCheck(cudaGetLastError());
+        muon_step(master, params, opt, oc, lr_factor, t);
         return r;
+    }
+
+    // One layer slice of each of Muon's matrices (offsets: layer 0; step_direction gives each call's).
+    static std::vector<ParamTensor> one_layer_matrices(const std::vector<ParamGroup>& groups) {
+        std::vector<ParamTensor> out;
+        for (const ParamGroup& g : groups)
+            if (g.rule == Algorithm::Muon) out.push_back(g.tensor), out.back().layers = 1;
+        return out;
+    }
+
+    // jaguar-muon's hidden matrices, layer by layer: W -= lr scale NS(m) (+ decoupled decay), the
+    // CPU's newton_schulz_cpu on m and muon_apply_element (common/zero_order.h), through
+    // GpuMuon::step_direction; ns_ holds one layer of each matrix, never a gradient-sized buffer.
+    void muon_step(float* master, floatX* params, const GpuOptimizer& opt, const OptimConfig& oc, float lr_factor, int t) {
+        std::vector<const ParamGroup*> matrices;
+        std::vector<MuonHyper> hyper;
+        for (const ParamGroup& g : opt.groups())
+            if (g.rule == Algorithm::Muon) {
+                matrices.push_back(&g);
+                hyper.push_back(MuonHyper{g.peak_lr * lr_factor, g.weight_decay ? oc.weight_decay : 0.0f, 0.0f, false, oc.muon_ns_steps,
+                                          oc.muon_scale, oc.muon_ns});
+            }
+        if (matrices.empty()) return;
+        if (!ns_) ns_.reset(new GpuMuon(one_layer_matrices(opt.groups()))); // counted by device_bytes
+        for (int l = 0; l < matrices[0]->tensor.layers; l++) {
+            std::vector<size_t> offsets;
+            std::vector<float*> direction;
+            for (const ParamGroup* g : matrices) {
+                const size_t at = (size_t)l * g->tensor.layer_numel();
+                offsets.push_back(g->tensor.offset + at);
+                direction.push_back(momentum(opt, *g) + at);
+            }
+            ns_->step_direction(master, params, offsets, direction, hyper, opt.step_rounding_key(t));
+        }
     }
 
     // JAGUAR's m of a tensor: signum's "<tensor>.momentum" slot, whole (--zo refuses -z 1).
@@ -176,4 +242,5 @@ private:
     uint64_t seed_;
     std::vector<unsigned*> set_idx_;
     std::vector<size_t> set_n_;
+    std::unique_ptr<GpuMuon> ns_; // jaguar-muon: Newton-Schulz work of one layer's matrices
 };

@@ -3,7 +3,11 @@
 # model file of a few AdamW steps: every bad --zo value and impossible combination is one
 # line and exit 2; each method's loss falls over 6 steps on one batch (-a 1); a run stopped
 # at a checkpoint and resumed writes byte-identical checkpoints; mpirun -np 2 at B=2 equals
-# one process at B=4 (the losses all-reduced, the same perturbation on every rank).
+# one process at B=4 (the losses all-reduced, the same perturbation on every rank). train_gpt2cu
+# under the CPU emulator (build/emu/bf16/train_gpt2cu; those checks SKIP without it, and are
+# "passed under emulation", never on a GPU): each method's losses follow the CPU trainer's,
+# jaguar-muon's first update follows it tensor by tensor, resume is byte-identical, and 2 emulated
+# NCCL ranks equal one process (and resume byte-identical).
 # build/test_zero_order checks the estimates and updates themselves.
 #   test/test_zero_order.sh [SHARED_DATA_DIR]
 set -uo pipefail
@@ -38,12 +42,12 @@ grep -q -- "--zo-fraction F" "$work/help.out" && pass zo/help_lists_flags || fai
 "$bin" --zo-tau 0.01 -x 0 -e d2 -t 8 -v 0 >"$work/idle.out" 2>&1
 grep -q "note: --zo-tau has no effect" "$work/idle.out" && pass zo/idle_flag_note || fail zo/idle_flag_note "no note for --zo-tau without --zo"
 
-# train_gpt2cu runs mezo and jaguar-sign (optim/zero_order.cuh) but refuses jaguar-muon with one line
+# train_gpt2cu parses the same flags (common/train_config.h): one of the refusals there too
 emu=build/emu/bf16/train_gpt2cu
 if [ -x "$emu" ]; then
-    expect_one_line_error zo/cuda_refuses_jaguar_muon "--zo jaguar-muon runs in train_gpt2cpu only" "" "$emu" --zo jaguar-muon
+    expect_one_line_error zo/cuda_with_nesterov "--nesterov does not apply" "" "$emu" --zo jaguar-muon --nesterov 1
 else
-    echo "SKIP zo/cuda_refuses: no $emu (make build/emu/bf16/train_gpt2cu)"
+    echo "SKIP zo/cuda_with_nesterov: no $emu (make build/emu/bf16/train_gpt2cu)"
 fi
 
 train="$shared/tinyshakespeare/tiny_shakespeare_train.bin" val="$shared/tinyshakespeare/tiny_shakespeare_val.bin"
@@ -72,25 +76,31 @@ done
 grep -q "memory: this run needs" "$work/fall_mezo.out" && ! grep -q "params+grads" "$work/fall_mezo.out" && pass zo/memory_plan_line || fail zo/memory_plan_line "$(grep memory: "$work/fall_mezo.out")"
 
 # ---- resume: 3 steps straight against 2 + 1 with a checkpoint between: byte-identical
+# resumed_equals NAME STRAIGHT_DIR DIR STEPS CMD...: CMD -x STEPS-1 -o DIR, then -y 1 -x STEPS;
+# step STEPS's model and state files must equal STRAIGHT_DIR's (CMD's run of -x STEPS)
+resumed_equals() {
+    local name=$1 straight=$2 dir=$3 steps=$4; shift 4
+    local at; at=$(printf %08d "$steps")
+    "$@" -x $((steps - 1)) -o "$dir" >"$dir.out" 2>&1
+    "$@" -x "$steps" -o "$dir" -y 1 >>"$dir.out" 2>&1
+    if cmp -s "$straight/model_$at.bin" "$dir/model_$at.bin" && cmp -s "$straight/state_$at.bin" "$dir/state_$at.bin" \
+        && grep -q "resuming from the checkpoint of step $((steps - 1))" "$dir.out"; then
+        pass "$name"
+    else
+        fail "$name" "step $steps's model/state files differ (or no resume): $(grep -m1 -E 'error|resuming' "$dir.out")"
+    fi
+}
 for method in mezo jaguar-muon; do
     args=("${common[@]}" -e "$model" --zo "$method" -l 1e-3 -n 2)
     "$bin" "${args[@]}" -x 3 -o "$work/straight_$method" >"$work/straight_$method.out" 2>&1
-    "$bin" "${args[@]}" -x 2 -o "$work/resumed_$method" >"$work/resumed_$method.out" 2>&1
-    "$bin" "${args[@]}" -x 3 -o "$work/resumed_$method" -y 1 >>"$work/resumed_$method.out" 2>&1
-    if cmp -s "$work/straight_$method/model_00000003.bin" "$work/resumed_$method/model_00000003.bin" \
-        && cmp -s "$work/straight_$method/state_00000003.bin" "$work/resumed_$method/state_00000003.bin" \
-        && grep -q "resuming from the checkpoint of step 2" "$work/resumed_$method.out"; then
-        pass "zo/${method}_resume_byte_identical"
-    else
-        fail "zo/${method}_resume_byte_identical" "step 3's model/state files differ (or no resume): $(grep -m1 -E 'error|resuming' "$work/resumed_$method.out")"
-    fi
+    resumed_equals "zo/${method}_resume_byte_identical" "$work/straight_$method" "$work/resumed_$method" 3 "$bin" "${args[@]}"
 done
 
 # ---- train_gpt2cu's zero-order step (optim/zero_order.cuh; emulated here, passed under emulation):
 # the same draws as the CPU's, so its losses follow the CPU trainer's (bf16 weights: within 2e-4 relative, measured 5e-5; one step moves them ~6e-4), and
 # its resume is byte-identical; -d 64: train_gpt2cu's default batch is 524288 tokens
 if [ -x "$emu" ]; then
-    for spec in "mezo 3e-4" "jaguar-sign 2e-3"; do
+    for spec in "mezo 3e-4" "jaguar-sign 2e-3" "jaguar-muon 2e-3"; do
         read -r method lr <<<"$spec"
         args=("${common[@]}" -d 64 -e "$model" -x 3 -a 1 --zo "$method" -l "$lr")
         "$bin" "${args[@]}" >"$work/cpu3_$method.out" 2>&1
@@ -109,17 +119,40 @@ PYEOF
             fail "zo/cuda_${method}_follows_cpu" "exit $?: $(tail -2 "$work/emu3_$method.out")"
         fi
     done
-    args=("${common[@]}" -d 64 -e "$model" --zo mezo -l 1e-3 -n 2)
-    OMP_WAIT_POLICY=passive "$emu" "${args[@]}" -x 3 -o "$work/emu_straight" >"$work/emu_straight.out" 2>&1
-    OMP_WAIT_POLICY=passive "$emu" "${args[@]}" -x 2 -o "$work/emu_resumed" >"$work/emu_resumed.out" 2>&1
-    OMP_WAIT_POLICY=passive "$emu" "${args[@]}" -x 3 -o "$work/emu_resumed" -y 1 >>"$work/emu_resumed.out" 2>&1
-    if cmp -s "$work/emu_straight/model_00000003.bin" "$work/emu_resumed/model_00000003.bin" \
-        && cmp -s "$work/emu_straight/state_00000003.bin" "$work/emu_resumed/state_00000003.bin" \
-        && grep -q "resuming from the checkpoint of step 2" "$work/emu_resumed.out"; then
-        pass zo/cuda_mezo_resume_byte_identical
+    # jaguar-muon's first update, tensor by tensor, against the CPU's: m = (1 - beta) s rho on the
+    # sets, so sign(m) and NS(m) (scale-free) depend on rho's sign only, not on the bf16-rounded
+    # shifts' |rho|: the sign-step tensors' updates equal the CPU's, the matrices' follow to the
+    # bf16 Newton-Schulz (measured 1.0e-2 to 3.0e-2 relative)
+    args=("${common[@]}" -d 64 -e "$model" -x 1 -a 1 --zo jaguar-muon -l 2e-3)
+    "$bin" "${args[@]}" -o "$work/cpu_muon1" >"$work/cpu_muon1.out" 2>&1
+    if "$emu" "${args[@]}" -o "$work/emu_muon1" >"$work/emu_muon1.out" 2>&1; then
+        verdict=$("$PYTHON" - "$model" "$work/cpu_muon1/model_00000001.bin" "$work/emu_muon1/model_00000001.bin" <<'PYEOF'
+import sys
+sys.path.insert(0, "test")
+import numpy as np
+from dp_check import model_params
+p0, tensors = model_params(sys.argv[1], tensors=True)
+cpu, emu = model_params(sys.argv[2]) - p0, model_params(sys.argv[3]) - p0
+bad, worst = [], {}
+for name, a, b in tensors:
+    dc, de = cpu[a:b].astype(np.float64), emu[a:b].astype(np.float64)
+    rel = np.linalg.norm(de - dc) / np.linalg.norm(dc) if np.linalg.norm(dc) > 0 else np.inf
+    matrix = name in ("qkvw", "attprojw", "fcw", "fcprojw")
+    worst["matrices" if matrix else "the rest"] = max(worst.get("matrices" if matrix else "the rest", 0.0), rel)
+    if not rel <= (5e-2 if matrix else 1e-6): bad.append(f"{name} {rel:.1e}")
+text = ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
+print(("ok " if not bad else "bad ") + f"worst relative error of the update: {text} (tol 5e-2, 1e-6)" + ("; " + ", ".join(bad) if bad else ""))
+PYEOF
+)
+        [[ $verdict == ok* ]] && pass zo/cuda_jaguar-muon_first_update "(${verdict#ok })" || fail zo/cuda_jaguar-muon_first_update "${verdict#bad }"
     else
-        fail zo/cuda_mezo_resume_byte_identical "step 3's files differ (or no resume): $(grep -m1 -E 'error|resuming' "$work/emu_resumed.out")"
+        fail zo/cuda_jaguar-muon_first_update "exit $?: $(tail -2 "$work/emu_muon1.out")"
     fi
+    for method in mezo jaguar-muon; do
+        args=("${common[@]}" -d 64 -e "$model" --zo "$method" -l 1e-3 -n 2)
+        "$emu" "${args[@]}" -x 3 -o "$work/emu_straight_$method" >"$work/emu_straight_$method.out" 2>&1
+        resumed_equals "zo/cuda_${method}_resume_byte_identical" "$work/emu_straight_$method" "$work/emu_resumed_$method" 3 "$emu" "${args[@]}"
+    done
 else
     echo "SKIP zo/cuda_steps: no $emu (make build/emu/bf16/train_gpt2cu)"
 fi
@@ -154,6 +187,28 @@ if command -v mpirun >/dev/null && ldd "$bin" | grep libmpi >/dev/null; then
     fi
 else
     echo "SKIP zo/np2_equals_one_process: no mpirun or a train_gpt2cpu without MPI"
+fi
+
+# ---- train_gpt2cu data parallel (emulated NCCL over MPI; passed under emulation): 2 ranks at B=2
+# against one process at B=4, mezo (its update scales with the estimate, so a rank that kept its
+# own losses would move its weights apart: the val loss at step 2, a mean over both ranks'
+# weights, and rank 0's step-2 update would show it); then 1 + 1 steps resumed under 2 ranks
+if command -v mpirun >/dev/null && [ -x "$emu" ] && ldd "$emu" | grep libmpi >/dev/null; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+    export OMPI_MCA_mpi_yield_when_idle=1 GPT2_DIST_TIMEOUT=1
+    dp=(-i "$train" -j "$val" -t 16 -v 2 -m 1 -s 0 --no-shuffle -e "$model" -d 64 --zo mezo -l 1e-3 -n 1)
+    "$emu" "${dp[@]}" -x 2 -b 4 -o "$work/emu_dp_ref" >"$work/emu_dp_ref.out" 2>&1
+    if timeout 300 mpirun -np 2 "$emu" "${dp[@]}" -x 2 -b 2 -o "$work/emu_dp_np2" >"$work/emu_dp_np2.out" 2>&1; then
+        # losses, val losses, |estimate| and the weights at 1e-6 (measured: 0 but the val loss's last float bit)
+        out=$("$PYTHON" test/dp_check.py same "$work/emu_dp_ref" "$work/emu_dp_np2" 2 1e-6 2>&1) \
+            && grep -q "the two losses all-reduced (16 bytes per step)" "$work/emu_dp_np2.out" \
+            && pass zo/cuda_np2_equals_one_process "(${out#PASS })" || fail zo/cuda_np2_equals_one_process "$out; $(grep -m1 'data parallel' "$work/emu_dp_np2.out")"
+    else
+        fail zo/cuda_np2_equals_one_process "mpirun exit: $(grep -m2 error "$work/emu_dp_np2.out")"
+    fi
+    resumed_equals zo/cuda_np2_resume_byte_identical "$work/emu_dp_np2" "$work/emu_dp_resumed" 2 timeout 300 mpirun -np 2 "$emu" "${dp[@]}" -b 2
+else
+    echo "SKIP zo/cuda_np2: no mpirun or no $emu built with MPI"
 fi
 
 [ $failures -eq 0 ] && rm -rf "$work"
