@@ -207,7 +207,8 @@ for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or si
          "--byzantine-mode omniscient --sign-vote 1 --optim signsgd|--byzantine-mode needs --byzantine K" \
          "--vote-noise 0.1|--vote-noise 0.1 perturbs each rank's gradient before its sign in the majority vote: it needs --sign-vote 1" \
          "--vote-noise -1 --sign-vote 1 --optim signsgd|--vote-noise wants a finite C >= 0" \
-         "--rank-data-split docs|--rank-data-split wants none or first-token, got 'docs'"; do
+         "--rank-data-split docs|--rank-data-split wants none or first-token, got 'docs'" \
+         "--vote-agreement 1|--vote-agreement 1 measures the majority vote: it needs --sign-vote 1"; do
     args=${c%%|*}; pattern=${c#*|}
     # shellcheck disable=SC2086
     "$bin" "${vote[@]}" $args >/dev/null 2>"$work/flag.err"
