@@ -226,9 +226,11 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --rank-data-split none|first-token  first-token: rank r of N trains only on the documents (EOT-delimited)\n"
            "               whose first token id is in the r-th of N equal-mass id ranges: unequal data per rank (default %s)\n",
            d.dist.rank_data_split ? "first-token" : "none");
-    printf("  --vote-agreement 0|1  diagnostic (train_gpt2cpu): the train record's vote_mean_agree, the fraction of coordinates\n"
-           "               where the vote equals sign(mean of the ranks' unperturbed values), and vote_mean_agree_w, that\n"
-           "               fraction weighted by |mean|; one extra fp32 all-reduce per step, not in comm_bytes (default %d)\n",
+    printf("  --vote-agreement 0|1  diagnostic (train_gpt2cpu): each train record gets vote_mean_agree, the fraction of\n"
+           "               coordinates where the vote equals sign(mean of the ranks' unperturbed values), vote_mean_agree_w,\n"
+           "               that fraction weighted by |mean|, and vote_expected_mean_agree(_w), the same for the sign of the\n"
+           "               vote's expected tally under --vote-noise; two extra fp32 all-reduces per step, not in comm_bytes\n"
+           "               (docs/byzantine_vote.md; default %d)\n",
            d.dist.vote_agreement);
     printf("  every rank must run the same settings (flags, -e file, the files -i/-j match): checked at start-up, one line\n"
            "  naming the flag otherwise (exit 2). GPT2_COMM_TIMEOUT=S (environment, default 600): an MPI collective waiting\n"

@@ -66,7 +66,7 @@ def ci(values):
 def agreement_study(directory):
     """Table of the agreement runs; returns (grid, per-kind arrays) for the panels."""
     curves, agree = load(directory), load(directory, agreement_means)
-    final = max(max(c) for r in curves.values() for c in r.values())
+    final = max(max(c) for r in curves.values() for c in r.values() if c)
     for n in curves:  # a run still going (no val record at the last step) is left out
         curves[n] = {s: c for s, c in curves[n].items() if final in c}
     curves = {n: r for n, r in curves.items() if r}
@@ -100,11 +100,11 @@ def agreement_panels(ax_agree, ax_loss, grid, out):
     for kind, style in (("equal", "-"), ("unequal", "--")):
         cs = [c for c in grid if (kind, c) in out]
         xs = [max(c, 1e-3) for c in cs]
-        for idx, label in ((0, "vote"), (1, "expected tally")):
+        for idx, label, color in ((0, "vote", "C0"), (1, "expected tally", "C1")):
             m = np.array([out[(kind, c)][idx][0] for c in cs]); h = np.array([out[(kind, c)][idx][1] for c in cs])
-            ax_agree.errorbar(xs, m, yerr=h, ls=style, marker="o", ms=3, capsize=2, label=f"{label}, {kind} data")
+            ax_agree.errorbar(xs, m, yerr=h, ls=style, color=color, marker="o", ms=3, capsize=2, label=f"{label}, {kind} data")
         m = np.array([out[(kind, c)][3][0] for c in cs]); h = np.array([out[(kind, c)][3][1] for c in cs])
-        ax_loss.errorbar(xs, m, yerr=h, ls=style, marker="o", ms=3, capsize=2, label=f"{kind} data")
+        ax_loss.errorbar(xs, m, yerr=h, ls=style, color="C2", marker="o", ms=3, capsize=2, label=f"{kind} data")
     for ax, title, ylabel in ((ax_agree, "(a) agreement with sign(mean of the ranks' values), |mean|-weighted", "weighted agreement"),
                               (ax_loss, "(b) val loss at the last step", "val loss")):
         ax.set_xscale("log")
