@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The two majority-vote experiments of docs/byzantine_vote.md (train_gpt2cpu under mpirun, d2,
-# Tiny Shakespeare, signsgd --sign-vote 1 on 5 ranks, -b 4 -t 32, constant lr 2e-3, 30 steps,
+# The three majority-vote experiments of docs/byzantine_vote.md (train_gpt2cpu under mpirun, d2,
+# Tiny Shakespeare, signsgd --sign-vote 1 on 5 ranks (agreement: 3), -b 4 -t 32, constant lr 2e-3, 30 steps (agreement: 60),
 # val loss on 8 batches every 10 steps; seeds 1 2 3 set init, data order and vote noise):
 #   byzantine   f = 0, 1, 2 adversarial ranks (ranks 0..f-1), --byzantine-mode blind and omniscient
 #   hetero      equal data (the loader's disjoint windows) against --rank-data-split first-token,
@@ -12,13 +12,14 @@
 #   scripts/vote_experiments.sh byzantine|hetero|agreement OUT_DIR [--seeds "1 2 3"] [--steps 30] [--noise 0.1]
 #                                                                  [--noise-grid "0 0.01 0.1 1"]
 # Each run writes OUT_DIR/<config>_s<seed>/metrics.jsonl; then
-#   /usr/bin/python3 scripts/plot_vote_experiments.py OUT_DIR FIGURE.png   (table + figure)
+#   /usr/bin/python3 scripts/plot_vote_experiments.py BYZANTINE_DIR HETERO_DIR FIGURE.png   (tables + figure)
+#   /usr/bin/python3 scripts/plot_vote_experiments.py --agreement AGREEMENT_DIR FIGURE.png
 # Runs one job at a time under nice -n 5 (the machine is shared); prints each run's wall time.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
 usage_error() { echo "error: $1 (see --help)" >&2; exit 2; }
-case "${1:-}" in -h|--help) sed -n 2,16p "$0"; exit 0 ;; byzantine|hetero|agreement) ;; *) usage_error "first argument: byzantine, hetero or agreement" ;; esac
+case "${1:-}" in -h|--help) sed -n 2,17p "$0"; exit 0 ;; byzantine|hetero|agreement) ;; *) usage_error "first argument: byzantine, hetero or agreement" ;; esac
 exp=$1
 [ $# -ge 2 ] || usage_error "OUT_DIR is missing"
 out=$2
