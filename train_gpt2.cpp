@@ -513,7 +513,8 @@ static int train(int argc, char** argv) {
             printf("step %4d/%d | loss %.6f | lr %.3e | norm %.4f | %.1f ms | %.0f tok/s\n", step + 1, max_steps, loss,
                    oc.lr * lr_factor, norm, ms, tokens_per_s);
             log.train(step, loss, oc.lr * lr_factor, norm, ms, tokens_per_s, (long)(step + 1) * total_batch, norms.l1, norms.linf,
-                      ranks > 1 ? comm_bytes : -1, log.active() ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{});
+                      ranks > 1 ? comm_bytes : -1, log.active() ? update_norms_of(update_sq) : std::vector<std::pair<std::string, double>>{},
+                      dp.vote_agreement());
         }
         }
         // Right after the update, before the next step's val and noise batches, so a resumed run

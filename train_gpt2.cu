@@ -635,6 +635,8 @@ int main(int argc, char** argv) {
     if (cfg.init == "llmc" && !host_params.empty())
         fail_usage("--init llmc initializes a model named by -e (d12, ...); -e '%s' is a file", cfg.model.c_str());
     if (T > mc.max_seq_len) fail_usage("sequence length -t %d exceeds the model's maximum %d", T, mc.max_seq_len);
+    if (cfg.dist.vote_agreement) // not written yet here: the diagnostic's mean and tally are CPU code (optim/data_parallel.h)
+        fail_usage("--vote-agreement 1 is measured by train_gpt2cpu only (under mpirun)");
     // ---- the ranks (common/comm_nccl.cuh): sets the device to the local rank
     std::unique_ptr<Comm> comm = make_gpu_comm(cfg.dist);
     const int world = comm->size(), rank = comm->rank();

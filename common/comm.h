@@ -42,6 +42,7 @@ struct DistConfig {
     int byzantine_omniscient = 0; // --byzantine-mode omniscient: they vote -sign(mean honest gradient) instead (optim/sign_vote.h)
     float vote_noise = 0.0f;      // --vote-noise C: N(0, b^2) added before each rank's sign, b = C max_ranks ||g||_inf per tensor
     int rank_data_split = 0;      // --rank-data-split first-token: rank r keeps the documents whose first token is in its range
+    int vote_agreement = 0;       // --vote-agreement 1: log how often the vote agrees with sign(mean of the ranks' values) (diagnostic)
     bool num_processes_given = false, process_rank_given = false; // -pn/-pr on the command line (common/launch_env.h)
 };
 

@@ -104,6 +104,7 @@ inline std::vector<Setting> settings_that_must_agree(const TrainConfig& c) {
         {"--sign-vote", std::to_string(c.dist.sign_vote)}, {"--vote-bits", std::to_string(c.dist.vote_bits)},
         {"--byzantine", std::to_string(c.dist.byzantine)}, {"--byzantine-mode", c.dist.byzantine_omniscient ? "omniscient" : "blind"},
         {"--vote-noise", num(c.dist.vote_noise)}, {"--rank-data-split", c.dist.rank_data_split ? "first-token" : "none"},
+        {"--vote-agreement", std::to_string(c.dist.vote_agreement)},
         {"--optim", optim_name(o)}, {"-l", num(o.lr)}, {"--momentum", num(o.momentum)},
         {"--nesterov", std::to_string(o.nesterov)}, {"--beta1", num(o.beta1)}, {"--beta2", num(o.beta2)}, {"--eps", num(o.eps)},
         {"-c", num(o.weight_decay)}, {"--wd-on", wd_on_name(o.wd_on)}, {"--grad-clip", num(o.grad_clip)},

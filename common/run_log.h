@@ -279,7 +279,8 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
         {"byzantine", std::to_string(cfg.dist.byzantine)},
         {"byzantine_mode", json_string(cfg.dist.byzantine_omniscient ? "omniscient" : "blind")},
         {"vote_noise", json_number(cfg.dist.vote_noise)},
-        {"rank_data_split", json_string(cfg.dist.rank_data_split ? "first-token" : "none")}, {"processes", std::to_string(cfg.dist.num_processes)},
+        {"rank_data_split", json_string(cfg.dist.rank_data_split ? "first-token" : "none")},
+        {"vote_agreement", std::to_string(cfg.dist.vote_agreement)}, {"processes", std::to_string(cfg.dist.num_processes)},
     };
     // "optim_groups": every group's rule, lr and hyperparameters (optim/param_groups.h), --optim-group or not
     std::string groups = "{";
@@ -342,7 +343,8 @@ public:
     // the same pass as norm (= ||g||_2).
     void train(int step, double loss, double lr, double norm, double ms, double tokens_per_s, long tokens,
                double grad_l1 = NAN, double grad_linf = NAN, long long comm_bytes = -1,
-               const std::vector<std::pair<std::string, double>>& update_norms = {}) {
+               const std::vector<std::pair<std::string, double>>& update_norms = {},
+               const std::vector<std::pair<std::string, double>>& extra = {}) {
         using run_log_detail::json_number;
         run_log_detail::check_console_or_fail();
         if (!active()) return;
@@ -352,7 +354,14 @@ public:
                 ",\"lr\":" + json_number(lr) + ",\"grad_norm\":" + json_number(norm) + ",\"grad_l1\":" + json_number(grad_l1) +
                 ",\"grad_l2\":" + json_number(norm) + ",\"grad_linf\":" + json_number(grad_linf) + ",\"ms\":" + json_number(ms) +
                 ",\"tokens_per_s\":" + json_number(tokens_per_s) + ",\"tokens\":" + std::to_string(tokens) +
-                (comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : std::string()) + update_norm_json(update_norms) + "}");
+                (comm_bytes >= 0 ? ",\"comm_bytes\":" + std::to_string(comm_bytes) : std::string()) + update_norm_json(update_norms) +
+                extra_json(extra) + "}");
+    }
+    // extra: further top-level number fields (--vote-agreement's), "" when none.
+    static std::string extra_json(const std::vector<std::pair<std::string, double>>& fields) {
+        std::string out;
+        for (const auto& f : fields) out += "," + run_log_detail::json_string(f.first) + ":" + run_log_detail::json_number(f.second);
+        return out;
     }
     // ,"update_norm":{"wte":..,...}: the L2 norm of each group's parameter change in the step
     // (optim/param_groups.h); "" when not measured.

@@ -226,6 +226,12 @@ inline void print_train_usage(const char* prog, const TrainConfig& d) {
     printf("  --rank-data-split none|first-token  first-token: rank r of N trains only on the documents (EOT-delimited)\n"
            "               whose first token id is in the r-th of N equal-mass id ranges: unequal data per rank (default %s)\n",
            d.dist.rank_data_split ? "first-token" : "none");
+    printf("  --vote-agreement 0|1  diagnostic (train_gpt2cpu): each train record gets vote_mean_agree, the fraction of\n"
+           "               coordinates where the vote equals sign(mean of the ranks' unperturbed values), vote_mean_agree_w,\n"
+           "               that fraction weighted by |mean|, and vote_expected_mean_agree(_w), the same for the sign of the\n"
+           "               vote's expected tally under --vote-noise; two extra fp32 all-reduces per step, not in comm_bytes\n"
+           "               (docs/byzantine_vote.md; default %d)\n",
+           d.dist.vote_agreement);
     printf("  every rank must run the same settings (flags, -e file, the files -i/-j match): checked at start-up, one line\n"
            "  naming the flag otherwise (exit 2). GPT2_COMM_TIMEOUT=S (environment, default 600): an MPI collective waiting\n"
            "  longer ends the job, naming the rank that never arrived\n");
@@ -536,6 +542,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
             if (m != "none" && m != "first-token") fail_usage("--rank-data-split wants none or first-token, got '%s'", v);
             cfg->dist.rank_data_split = m == "first-token";
         }
+        else if (flag == "--vote-agreement") cfg->dist.vote_agreement = parse_int(flag, v, 0, 1);
         else if (flag == "--vote-bits") {
             cfg->dist.vote_bits = parse_int(flag, v, 1, 8);
             if (cfg->dist.vote_bits != 1 && cfg->dist.vote_bits != 2 && cfg->dist.vote_bits != 8) fail_usage("--vote-bits wants 1, 2 or 8, got %d", cfg->dist.vote_bits);
@@ -666,6 +673,7 @@ inline void parse_train_args(int argc, char** argv, TrainConfig* cfg) {
         fail_usage("--byzantine-mode sets how --byzantine ranks attack the majority vote: it needs --sign-vote 1");
     if (byzantine_mode_given && cfg->dist.byzantine == 0) fail_usage("--byzantine-mode needs --byzantine K (K >= 1 adversarial ranks)");
     if (cfg->dist.vote_noise > 0.0f && !cfg->dist.sign_vote) fail_usage("--vote-noise %g perturbs each rank's gradient before its sign in the majority vote: it needs --sign-vote 1", cfg->dist.vote_noise);
+    if (cfg->dist.vote_agreement && !cfg->dist.sign_vote) fail_usage("--vote-agreement 1 measures the majority vote: it needs --sign-vote 1");
     if (cfg->dist.vote_bits != 1 && !cfg->dist.sign_vote) fail_usage("--vote-bits %d sets the majority vote's wire format: it needs --sign-vote 1", cfg->dist.vote_bits);
     if (cfg->recompute < 0 || cfg->recompute > 2) fail_usage("-r wants 0, 1 or 2, got %d", cfg->recompute);
     if (cfg->recompute == 2) {

@@ -166,6 +166,8 @@ public:
     size_t full_state_floats() const { return sharded() ? full_state_floats_ : opt_.state_floats(); }
 
     DpScheme scheme() const { return scheme_; }
+    // --vote-agreement: the last step's fields for the train record (empty when off).
+    const std::vector<std::pair<std::string, double>>& vote_agreement() const { return agreement_; }
     int ranks() const { return ranks_; }
     int rank() const { return rank_; }
     bool is_root() const { return rank_ == 0; }
@@ -412,7 +414,35 @@ private:
             comm_.all_gather(mine_.data(), gathered_.data(), words, CommDtype::U32);
             sign_vote_tally(gathered_.data(), ranks_, n_, bits, vote_.data());
         }
+        if (dist_.vote_agreement) measure_agreement(own, byzantine, colluder);
         opt_.apply_sign_vote(params, vote_.data(), lr_factor);
+    }
+
+    // --vote-agreement: how often the vote, and the sign of the vote's expected tally (the sum
+    // over ranks of E[sent sign] given the values: erf(x / (b sqrt 2)) under the noise, the sign
+    // itself without), equal sign(mean over ranks of each rank's own value before noise and
+    // attack); plain and weighted by |mean|. Chen et al.'s point: without noise the vote follows
+    // the ranks' median, whose sign need not be the mean's; noise makes the expected tally follow
+    // the mean. Two extra fp32 all-reduces of the model (diagnostic, not in comm_bytes).
+    void measure_agreement(const float* own, bool byzantine, bool colluder) {
+        mean_.assign(own, own + n_);
+        comm_.all_reduce_sum(mean_.data(), n_, CommDtype::F32); // the sum: its sign is the mean's
+        tally_.resize(n_);
+        const std::vector<ParamGroup>& groups = opt_.groups();
+        for (size_t k = 0; k < groups.size(); k++) {
+            const float b = dist_.vote_noise > 0.0f ? dist_.vote_noise * noise_scale_[k] : 0.0f;
+            const size_t a = groups[k].tensor.offset;
+            const float* x = colluder ? honest_.data() : own;
+            for (size_t i = a; i < a + groups[k].tensor.numel(); i++)
+                tally_[i] = colluder ? -(float)sign_vote_sign(x[i], dist_.vote_bits, false)
+                                     : sign_vote_expected_sign(x[i], b, dist_.vote_bits, byzantine);
+        }
+        comm_.all_reduce_sum(tally_.data(), n_, CommDtype::F32);
+        for (float& t : tally_) t = (float)((t > 0.0f) - (t < 0.0f));
+        const VoteAgreement a = sign_vote_agreement(vote_.data(), mean_.data(), n_);
+        const VoteAgreement e = sign_vote_agreement(tally_.data(), mean_.data(), n_);
+        agreement_ = {{"vote_mean_agree", a.fraction}, {"vote_mean_agree_w", a.weighted},
+                      {"vote_expected_mean_agree", e.fraction}, {"vote_expected_mean_agree_w", e.weighted}};
     }
 
     // --vote-noise: source + b_k xi into noisy_ (b_k = C x the ranks' max of tensor k's
@@ -422,6 +452,7 @@ private:
         std::vector<float> scale(groups.size());
         for (size_t k = 0; k < groups.size(); k++) scale[k] = sign_vote_linf(source, groups[k].tensor.offset, groups[k].tensor.numel());
         comm_.all_reduce_max(scale.data(), scale.size(), CommDtype::F32);
+        noise_scale_ = scale; // --vote-agreement's expected tally
         if (!draw) return source;
         noisy_.resize(n_);
         const uint64_t key = vote_noise_key(seed_, rank_, t);
@@ -433,7 +464,8 @@ private:
     Comm& comm_;
     DistConfig dist_;
     uint64_t seed_ = 0;
-    std::vector<float> honest_, noisy_;
+    std::vector<float> honest_, noisy_, mean_, tally_, noise_scale_;
+    std::vector<std::pair<std::string, double>> agreement_;
     CpuOptimizer& opt_;
     size_t n_;
     int ranks_, rank_;

@@ -121,6 +121,28 @@ inline void sign_vote_add_noise(const float* x, size_t offset, size_t count, flo
 #pragma omp parallel for
     for (long long j = 0; j < (long long)count; j++) out[offset + j] = vote_noisy_value(x[offset + j], b, key, offset + (size_t)j);
 }
+// --vote-agreement: the fraction of the n coordinates where vote[i] == sign(mean[i]) (sign(0) = 0),
+// and the same fraction weighted by |mean[i]| (1 when every mean is 0). mean may be any positive
+// multiple of the mean (the all-reduced sum).
+struct VoteAgreement { double fraction, weighted; };
+inline VoteAgreement sign_vote_agreement(const float* vote, const float* mean, size_t n) {
+    double agree = 0, w_agree = 0, w_all = 0;
+#pragma omp parallel for reduction(+ : agree, w_agree, w_all)
+    for (long long i = 0; i < (long long)n; i++) {
+        const float m = mean[i];
+        const bool same = vote[i] == (float)((m > 0.0f) - (m < 0.0f));
+        agree += same;
+        w_agree += same ? std::fabs((double)m) : 0.0;
+        w_all += std::fabs((double)m);
+    }
+    return {n ? agree / (double)n : 1.0, w_all > 0 ? w_agree / w_all : 1.0};
+}
+// E[the sign a rank sends for x + b xi], xi ~ N(0, 1): erf(x / (b sqrt 2)); b = 0: the sign itself
+// (sign_vote_sign's convention for sign(0)); negated for a blind Byzantine rank.
+inline float sign_vote_expected_sign(float x, float b, int bits, bool byzantine) {
+    const float e = b > 0.0f ? (float)std::erf((double)x / ((double)b * std::sqrt(2.0))) : (float)sign_vote_sign(x, bits, false);
+    return byzantine ? -e : e;
+}
 // ||x[offset, offset + count)||_inf.
 inline float sign_vote_linf(const float* x, size_t offset, size_t count) {
     float m = 0.0f;

@@ -147,18 +147,21 @@ if GPT2_TEST_DUMP_GRAD="$work/g8" mpi 2 "$bin" "${vote[@]}" --optim signsgd --si
     check dist/vote_signsgd_2_ranks_int8 vote "$work/g8" 2 2 1e-3 0 0 signsgd 8 "$work/vote8/model_00000002.bin"
 else fail dist/vote_signsgd_2_ranks_int8 "exit code: $(grep -m2 error "$work/vote8.out")"; fi
 # --byzantine-mode omniscient (rank 0 sends -sign(sum of ranks 1, 2)) with 2-bit signs; --vote-noise
-# (xi from the same counter RNG in numpy) with a blind Byzantine rank, signum, 1-bit; both together, int8
+# (xi from the same counter RNG in numpy) with a blind Byzantine rank, signum, 1-bit; both together, int8;
+# the two noisy runs with --vote-agreement 1, its four fields recomputed in numpy too
 if GPT2_TEST_DUMP_GRAD="$work/go" mpi 3 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 --vote-bits 2 --byzantine 1 --byzantine-mode omniscient \
     -o "$work/vote_omni" >"$work/vote_omni.out" 2>&1; then
     check dist/vote_signsgd_3_ranks_2bit_omniscient_1 vote "$work/go" 3 2 1e-3 0 1 signsgd 2 "$work/vote_omni/model_00000002.bin" omniscient 0 0
 else fail dist/vote_signsgd_3_ranks_2bit_omniscient_1 "exit code: $(grep -m2 error "$work/vote_omni.out")"; fi
 if GPT2_TEST_DUMP_GRAD="$work/gn" mpi 3 "$bin" "${vote[@]}" --optim signum --momentum 0.9 --sign-vote 1 --byzantine 1 --vote-noise 0.1 --seed 7 \
-    -o "$work/vote_noise" >"$work/vote_noise.out" 2>&1; then
-    check dist/vote_signum_3_ranks_1bit_noise_blind_1 vote "$work/gn" 3 2 1e-3 0.9 1 signum 1 "$work/vote_noise/model_00000002.bin" blind 0.1 7
+    --vote-agreement 1 -o "$work/vote_noise" >"$work/vote_noise.out" 2>&1; then
+    check dist/vote_signum_3_ranks_1bit_noise_blind_1 vote "$work/gn" 3 2 1e-3 0.9 1 signum 1 "$work/vote_noise/model_00000002.bin" blind 0.1 7 \
+        "$work/vote_noise/metrics.jsonl"
 else fail dist/vote_signum_3_ranks_1bit_noise_blind_1 "exit code: $(grep -m2 error "$work/vote_noise.out")"; fi
 if GPT2_TEST_DUMP_GRAD="$work/gon" mpi 3 "$bin" "${vote[@]}" --optim signsgd --sign-vote 1 --vote-bits 8 --byzantine 1 --byzantine-mode omniscient \
-    --vote-noise 0.5 -o "$work/vote_omni_noise" >"$work/vote_omni_noise.out" 2>&1; then
-    check dist/vote_signsgd_3_ranks_int8_noise_omniscient_1 vote "$work/gon" 3 2 1e-3 0 1 signsgd 8 "$work/vote_omni_noise/model_00000002.bin" omniscient 0.5 42
+    --vote-noise 0.5 --vote-agreement 1 -o "$work/vote_omni_noise" >"$work/vote_omni_noise.out" 2>&1; then
+    check dist/vote_signsgd_3_ranks_int8_noise_omniscient_1 vote "$work/gon" 3 2 1e-3 0 1 signsgd 8 "$work/vote_omni_noise/model_00000002.bin" omniscient 0.5 42 \
+        "$work/vote_omni_noise/metrics.jsonl"
 else fail dist/vote_signsgd_3_ranks_int8_noise_omniscient_1 "exit code: $(grep -m2 error "$work/vote_omni_noise.out")"; fi
 # the omniscient ranks' fp32 all-reduce of n floats is counted: 2 (N-1)/N 4 n bytes on top of the 2-bit all-gather
 want=$(awk -v n="$N" 'BEGIN { w = 2 * int((n + 31) / 32); printf "%d", (2 / 3) * (w * 4 * 3) + (2.0 * 2 / 3) * (4 * n) }')
@@ -204,7 +207,8 @@ for c in "--sign-vote 1 --optim adamw|--sign-vote 1 is for --optim signsgd or si
          "--byzantine-mode omniscient --sign-vote 1 --optim signsgd|--byzantine-mode needs --byzantine K" \
          "--vote-noise 0.1|--vote-noise 0.1 perturbs each rank's gradient before its sign in the majority vote: it needs --sign-vote 1" \
          "--vote-noise -1 --sign-vote 1 --optim signsgd|--vote-noise wants a finite C >= 0" \
-         "--rank-data-split docs|--rank-data-split wants none or first-token, got 'docs'"; do
+         "--rank-data-split docs|--rank-data-split wants none or first-token, got 'docs'" \
+         "--vote-agreement 1|--vote-agreement 1 measures the majority vote: it needs --sign-vote 1"; do
     args=${c%%|*}; pattern=${c#*|}
     # shellcheck disable=SC2086
     "$bin" "${vote[@]}" $args >/dev/null 2>"$work/flag.err"
