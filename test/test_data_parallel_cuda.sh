@@ -139,6 +139,10 @@ for c in "-l 1e-3|-l 1e-2|-l: rank 0 has '0.001', rank 1 has '0.01'" "-z 0|-z 1|
         && pass "$name" "($(grep '^error' "$work/mixed.err"))" || fail "$name" "exit $rc, want one line '... $want': $(grep -m3 '^error' "$work/mixed.err")"
 done
 
+# ---- --vote-agreement is train_gpt2cpu's diagnostic: train_gpt2cu refuses it with one line, exit 2
+expect_one_line_error emu/dp/vote_agreement_refused "--vote-agreement 1 is measured by train_gpt2cpu only" "" \
+    "$bin" "${common[@]}" -b 1 --optim signsgd --sign-vote 1 --vote-agreement 1
+
 # ---- the vote's wire formats through the NCCL stand-in (dev/cuda/vote_comm.cu): every rank's
 # vote in each format equals the reference it computes from all ranks' gradients, on 2 and 3 ranks
 for np in 2 3; do
