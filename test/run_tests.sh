@@ -37,7 +37,9 @@ record() {
 # built together on BUILD_JOBS cores (-k: past failures); the per-target make then only
 # records the verdict, and rebuilds a failed target alone to log its errors.
 build() {
-    $MAKE -j"${BUILD_JOBS:-2}" -k --no-print-directory "$@" >/dev/null 2>&1 || true
+    local all="$logs/build_all_$(echo "$1" | tr '/' '_').log" t0=$SECONDS
+    timed "$all" $MAKE -j"${BUILD_JOBS:-2}" -k --no-print-directory "$@"
+    echo "   (build: $(( SECONDS - t0 )) s, $(cpu_seconds "$all") s CPU)"
     for target in "$@"; do
         local log="$logs/build_$(echo "$target" | tr '/' '_').log"
         if $MAKE --no-print-directory "$target" >"$log" 2>&1; then
@@ -49,14 +51,23 @@ build() {
     done
 }
 
+# timed LOG COMMAND...: runs COMMAND into LOG and its CPU seconds (user+sys, children included)
+# into LOG.cpu: wall seconds say little on a machine shared with other jobs.
+timed() {
+    local log=$1; shift
+    local TIMEFORMAT='%U %S'
+    { time "$@" >"$log" 2>&1; } 2>"$log.cpu"
+}
+cpu_seconds() { awk '{ printf "%.0f", $1 + $2 }' "$1.cpu" 2>/dev/null; }
+
 # run NAME COMMAND...: runs a test and records its verdicts.
 run() {
     local name=$1; shift
     local log="$logs/${name//\//_}.log"
     echo "== $name"
     local t0=$SECONDS rc
-    "$@" >"$log" 2>&1; rc=$?
-    echo "   ($name: $(( SECONDS - t0 )) s)"
+    timed "$log" "$@"; rc=$?
+    echo "   ($name: $(( SECONDS - t0 )) s, $(cpu_seconds "$log") s CPU)"
     record "$name" "$log" $rc
 }
 
@@ -68,15 +79,16 @@ run_bg() {
     local name=$1; shift
     local log="$logs/${name//\//_}.log"
     echo "== $name (in the background)"
-    "$@" >"$log" 2>&1 &
+    timed "$log" "$@" &
     bg_names+=("$name"); bg_pids+=($!)
 }
 wait_bg() {
     local i rc
     for i in "${!bg_pids[@]}"; do
         wait "${bg_pids[$i]}"; rc=$?
-        echo "   (${bg_names[$i]}: ended at $(( $(date +%s) - start )) s of make test)"
-        record "${bg_names[$i]}" "$logs/${bg_names[$i]//\//_}.log" $rc
+        local log="$logs/${bg_names[$i]//\//_}.log"
+        echo "   (${bg_names[$i]}: ended at $(( $(date +%s) - start )) s of make test, $(cpu_seconds "$log") s CPU)"
+        record "${bg_names[$i]}" "$log" $rc
     done
     bg_names=() bg_pids=()
 }
@@ -225,7 +237,9 @@ echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) 
 passed=$(grep -c '^PASS ' "$verdicts")
 failed=$(grep -c '^FAIL ' "$verdicts")
 skipped=$(grep -c '^SKIP ' "$verdicts")
-echo "== $(( $(date +%s) - start )) s; failures:"
+# the children's user and sys time (bash's times, second line): all of make test's CPU seconds
+cpu_total=$(times | awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+echo "== $(( $(date +%s) - start )) s, $cpu_total s CPU; failures:"
 grep '^FAIL ' "$verdicts" | sed 's/^/  /'
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
