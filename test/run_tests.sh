@@ -7,6 +7,12 @@
 #
 # Environment: PYTHON (default /usr/bin/python3: Debian's, with torch), SHARED_DATA
 # (default ../shared/data, else the repo's data/; tests that need what is absent SKIP), MAKE.
+#
+# Schedule (2 cores; each test's wall and CPU seconds are printed): the builds (make -j2), then the
+# tests in the order below in the foreground, with pairs started by run_bg and collected by the
+# next wait_bg; the emulated bf16 model test (run_bg --long, one core for about 250 s) runs from
+# the oracle to the end of the file. A new test goes in the foreground where it belongs; a
+# timing-sensitive one (deadlines, signals, SIGSTOP) must pass beside other CPU-heavy jobs too.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -71,26 +77,30 @@ run() {
     record "$name" "$log" $rc
 }
 
-# run_bg NAME COMMAND...: starts a test in the background (its verdicts are recorded by
-# wait_bg, in start order). The emulated CUDA tests run one kernel thread each, so two at a
-# time use both cores of the 2-core machines: make test stays under 15 minutes.
-bg_names=() bg_pids=()
+# run_bg [--long] NAME COMMAND...: starts a test in the background; wait_bg records the verdicts
+# of those started without --long (in start order), wait_bg --long of every one still running.
+# --long: the long emulated model test, started right after the oracle and left to run beside
+# the whole CPU section (one kernel thread: the second core the CPU tests leave idle).
+bg_names=() bg_pids=() bg_long=()
 run_bg() {
+    local long=0; [ "$1" = --long ] && { long=1; shift; }
     local name=$1; shift
     local log="$logs/${name//\//_}.log"
     echo "== $name (in the background)"
     timed "$log" "$@" &
-    bg_names+=("$name"); bg_pids+=($!)
+    bg_names+=("$name"); bg_pids+=($!); bg_long+=($long)
 }
 wait_bg() {
-    local i rc
+    local i rc all=0
+    [ "${1:-}" = --long ] && all=1
     for i in "${!bg_pids[@]}"; do
+        [ $all = 1 ] || [ "${bg_long[$i]}" = 0 ] || continue
         wait "${bg_pids[$i]}"; rc=$?
         local log="$logs/${bg_names[$i]//\//_}.log"
         echo "   (${bg_names[$i]}: ended at $(( $(date +%s) - start )) s of make test, $(cpu_seconds "$log") s CPU)"
         record "${bg_names[$i]}" "$log" $rc
+        unset "bg_names[$i]" "bg_pids[$i]" "bg_long[$i]"
     done
-    bg_names=() bg_pids=()
 }
 
 start=$(date +%s)
@@ -111,6 +121,9 @@ emu_seconds=$(( $(date +%s) - emu_start ))
 # The PyTorch oracle writes the debug state and checks itself (autograd vs finite
 # differences, file round trip, RNG); everything below compares against that state.
 run oracle "$PYTHON" test/gpt2_oracle.py --selftest --out build/gpt2_debug_state.bin
+# The longest test (the emulated bf16 model test, about 250 s of one core) starts here, beside the
+# CPU section, and is recorded at the end with the rest of the emulated tests (see that section).
+run_bg --long emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 run gradcheck build/test_gradcheck
 # the same checks on a BLAS=0 build: the model on the reference loops
 run gradcheck_noblas build/noblas/test_gradcheck
@@ -160,11 +173,13 @@ run reliability bash test/test_reliability.sh "$SHARED_DATA"
 run log_writes bash test/test_log_writes.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
-run distributed bash test/test_distributed.sh "$SHARED_DATA"
+# (in the background beside the next two: its ranks run one thread each and wait on each other)
+run_bg distributed bash test/test_distributed.sh "$SHARED_DATA"
 # HellaSwag dealt over the ranks: mpirun -np 2 and 3 of train_gpt2cpu, -np 2 of the emulated train_gpt2cu, the same line as one process
 run hellaswag_ranks bash test/test_hellaswag_ranks.sh
 # Slurm: the sbatch templates (bash -n, dry runs with a fake job), SLURM_* ranks in train_gpt2cpu, mpirun beside SLURM_*
 run slurm bash test/test_slurm.sh "$SHARED_DATA"
+wait_bg
 # Stops and restarts: SIGTERM / SIGUSR1 stop with a checkpoint (exit 75), the DONE marker and llm.c's restart
 # loop, a signal to one rank, a dead rank and a hung one under mpirun (train_gpt2cu: below)
 run preemption bash test/test_preemption.sh "$SHARED_DATA" ./train_gpt2cpu stop/
@@ -194,14 +209,13 @@ run emu/self_test build/emu/test_emulator
 # optimizer for 10 steps against the CPU reference, in both precisions, but not the 3-step
 # optimizer runs against the oracle at the full vocabulary (2+ minutes each): those run on a
 # GPU, and emulated at a small vocabulary in emu/gpu_check; test_cpu_vs_oracle ties the CPU
-# reference to the oracle.
-run_bg emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
+# reference to the oracle. (bf16: started after the oracle, above.)
 # log_writes on train_gpt2cu (on a GPU, else emulated, about 45 s): failed log writes, their resume, torn lines, stdout, a
-# full tmpfs; in the foreground beside the two background tests (it is not timing-sensitive), so that no core idles
-# while the longer of those two ends (make test's time)
+# full tmpfs; in the foreground beside checkpoint_resume_cuda.
 run log_writes_cuda env OMP_WAIT_POLICY=passive bash test/test_log_writes.sh "$SHARED_DATA" cuda
-wait_bg  # checkpoint_resume_cuda and the fp32 model test
-run_bg emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
+wait_bg  # checkpoint_resume_cuda
+# The fp32 model test and comm_faults in the background beside the rest of this section.
+run_bg emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 # failures without mpirun: 2 ranks as separate processes under -pi fs and -pi tcp (the stand-in's
 # TCP star): a lost rank, a non-finite step, the init deadline, a slow rank 0 vs a hung
 # collective, a stale id file (each launch with a deadline). In the background: it mostly waits
@@ -220,7 +234,7 @@ for src in dev/cuda/*.cu; do
 done
 # scripts/gpu_check.sh, the one device call of a GPU session: its plan, make gpu-kit, its
 # machinery on stand-ins, and end to end from the kit on the emulated binaries (tiny model).
-# (in the foreground beside the bf16 model test, which takes longer than both of these)
+# (in the foreground beside the fp32 model test)
 run emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 # train_gpt2cu's data parallelism: mpirun -np 2 of the emulated trainer (NCCL stand-in over MPI)
 # against one process; launch errors (SKIP of the mpirun runs without mpirun)
@@ -231,7 +245,7 @@ if nvidia-smi -L >/dev/null 2>&1 && [ -x ./train_gpt2cu ]; then
 else
     run emu/preemption bash test/test_preemption.sh "$SHARED_DATA" build/emu/bf16/train_gpt2cu emu/cuda/stop/
 fi
-wait_bg  # the bf16 model test and comm_faults
+wait_bg --long  # the fp32 and bf16 model tests and comm_faults
 echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 
 passed=$(grep -c '^PASS ' "$verdicts")
