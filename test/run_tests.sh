@@ -58,12 +58,13 @@ build() {
 }
 
 # timed LOG COMMAND...: runs COMMAND into LOG and its CPU seconds (user+sys, children included)
-# into LOG.cpu: wall seconds say little on a machine shared with other jobs.
-timed() {
-    local log=$1; shift
-    local TIMEFORMAT='%U %S'
+# into LOG.cpu: wall seconds say little on a machine shared with other jobs. In a subshell: this
+# shell's own children total would also count a background test that ends meanwhile.
+timed() (
+    log=$1; shift
+    TIMEFORMAT='%U %S'
     { time "$@" >"$log" 2>&1; } 2>"$log.cpu"
-}
+)
 cpu_seconds() { awk '{ printf "%.0f", $1 + $2 }' "$1.cpu" 2>/dev/null; }
 
 # run NAME COMMAND...: runs a test and records its verdicts.
