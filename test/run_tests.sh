@@ -10,9 +10,10 @@
 #
 # Schedule (2 cores; each test's wall and CPU seconds are printed): the builds (make -j2), then the
 # tests in the order below in the foreground, with pairs started by run_bg and collected by the
-# next wait_bg; the emulated bf16 model test (run_bg --long, one core for about 250 s) runs from
-# the oracle to the end of the file. A new test goes in the foreground where it belongs; a
-# timing-sensitive one (deadlines, signals, SIGSTOP) must pass beside other CPU-heavy jobs too.
+# next wait_bg; the emulated model tests (run_bg --long, one core for about 90 s each) run beside
+# the CPU section (bf16 from the oracle on, fp32 from its middle) and are collected at the end. A
+# new test goes in the foreground where it belongs; a timing-sensitive one (deadlines, signals,
+# SIGSTOP) must pass beside other CPU-heavy jobs too.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -80,8 +81,8 @@ run() {
 
 # run_bg [--long] NAME COMMAND...: starts a test in the background; wait_bg records the verdicts
 # of those started without --long (in start order), wait_bg --long of every one still running.
-# --long: the long emulated model test, started right after the oracle and left to run beside
-# the whole CPU section (one kernel thread: the second core the CPU tests leave idle).
+# --long: the emulated model tests, started in the CPU section and left to run beside it (one
+# kernel thread each: the second core that the CPU tests, mostly one process at a time, leave idle).
 bg_names=() bg_pids=() bg_long=()
 run_bg() {
     local long=0; [ "$1" = --long ] && { long=1; shift; }
@@ -163,6 +164,8 @@ run optim_groups env OMP_WAIT_POLICY=passive bash test/test_optim_groups.sh "$SH
 # train_gpt2cu --profile-kernels and --attention under the CUDA emulator.
 run speed_tools env OMP_WAIT_POLICY=passive bash test/test_speed_tools.sh "$SHARED_DATA"
 wait_bg
+# The emulated fp32 model test (about 90 s of one core, as the bf16 one) from here, when the bf16 one is about done.
+run_bg --long emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 run_bg trainer_cli env OMP_WAIT_POLICY=passive bash test/test_trainer_cli.sh "$SHARED_DATA"
 # --zo end to end: bad values, loss falls from a model file, byte-identical resume, 2 ranks = 1 process
 run_bg zero_order_cli bash test/test_zero_order.sh "$SHARED_DATA"
@@ -210,18 +213,21 @@ run emu/self_test build/emu/test_emulator
 # optimizer for 10 steps against the CPU reference, in both precisions, but not the 3-step
 # optimizer runs against the oracle at the full vocabulary (2+ minutes each): those run on a
 # GPU, and emulated at a small vocabulary in emu/gpu_check; test_cpu_vs_oracle ties the CPU
-# reference to the oracle. (bf16: started after the oracle, above.)
+# reference to the oracle. (Both started in the CPU section, above.)
 # log_writes on train_gpt2cu (on a GPU, else emulated, about 45 s): failed log writes, their resume, torn lines, stdout, a
 # full tmpfs; in the foreground beside checkpoint_resume_cuda.
 run log_writes_cuda env OMP_WAIT_POLICY=passive bash test/test_log_writes.sh "$SHARED_DATA" cuda
 wait_bg  # checkpoint_resume_cuda
-# The fp32 model test and comm_faults in the background beside the rest of this section.
-run_bg emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 # failures without mpirun: 2 ranks as separate processes under -pi fs and -pi tcp (the stand-in's
 # TCP star): a lost rank, a non-finite step, the init deadline, a slow rank 0 vs a hung
 # collective, a stale id file (each launch with a deadline). In the background: it mostly waits
 # out its deadlines and sleeps (make test's time); its own ports and folders.
 run_bg emu/comm_faults bash test/test_comm_faults_cuda.sh "$SHARED_DATA"
+# scripts/gpu_check.sh, the one device call of a GPU session: its plan, make gpu-kit, its
+# machinery on stand-ins, and end to end from the kit on the emulated binaries (tiny model).
+# In the background beside the foreground rest of this section (about 40 s of CPU against 100+;
+# its step deadlines are minutes for seconds of work).
+run_bg emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 run emu/flash_model env OMP_WAIT_POLICY=passive build/emu/bf16/test_flash_model
 # Both precisions: the fp32 build's 1e-5 tolerance catches what bf16's 2e-2 lets through
 # (a GELU constant 0.79 instead of 0.7979 passes in bf16 and fails in fp32).
@@ -233,10 +239,6 @@ for src in dev/cuda/*.cu; do
         run "emu/dev_cuda_${name}_$precision" env OMP_WAIT_POLICY=passive "build/emu/$precision/dev/$name"
     done
 done
-# scripts/gpu_check.sh, the one device call of a GPU session: its plan, make gpu-kit, its
-# machinery on stand-ins, and end to end from the kit on the emulated binaries (tiny model).
-# (in the foreground beside the fp32 model test)
-run emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 # train_gpt2cu's data parallelism: mpirun -np 2 of the emulated trainer (NCCL stand-in over MPI)
 # against one process; launch errors (SKIP of the mpirun runs without mpirun)
 run emu/data_parallel bash test/test_data_parallel_cuda.sh "$SHARED_DATA"
@@ -246,14 +248,16 @@ if nvidia-smi -L >/dev/null 2>&1 && [ -x ./train_gpt2cu ]; then
 else
     run emu/preemption bash test/test_preemption.sh "$SHARED_DATA" build/emu/bf16/train_gpt2cu emu/cuda/stop/
 fi
-wait_bg --long  # the fp32 and bf16 model tests and comm_faults
+wait_bg --long  # comm_faults, gpu_check and the two model tests
 echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 
 passed=$(grep -c '^PASS ' "$verdicts")
 failed=$(grep -c '^FAIL ' "$verdicts")
 skipped=$(grep -c '^SKIP ' "$verdicts")
 # the children's user and sys time (bash's times, second line): all of make test's CPU seconds
-cpu_total=$(times | awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }')
+# (into a file: in $(...) it would be a subshell's, which has no children)
+times >"$logs/times.txt"
+cpu_total=$(awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$logs/times.txt")
 echo "== $(( $(date +%s) - start )) s, $cpu_total s CPU; failures:"
 grep '^FAIL ' "$verdicts" | sed 's/^/  /'
 echo "$passed passed, $failed failed, $skipped skipped"
