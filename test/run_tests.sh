@@ -251,6 +251,8 @@ fi
 wait_bg --long  # comm_faults, gpu_check and the two model tests
 echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 
+# a background test never collected by wait_bg would lose its verdicts without a word
+[ ${#bg_pids[@]} -eq 0 ] || echo "FAIL run_tests/uncollected: ${bg_names[*]} started by run_bg, never waited for" | tee -a "$verdicts"
 passed=$(grep -c '^PASS ' "$verdicts")
 failed=$(grep -c '^FAIL ' "$verdicts")
 skipped=$(grep -c '^SKIP ' "$verdicts")
