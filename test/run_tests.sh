@@ -7,6 +7,13 @@
 #
 # Environment: PYTHON (default /usr/bin/python3: Debian's, with torch), SHARED_DATA
 # (default ../shared/data, else the repo's data/; tests that need what is absent SKIP), MAKE.
+#
+# Schedule (2 cores; each test's wall and CPU seconds are printed): the builds (make -j2), then the
+# tests in the order below in the foreground, with pairs started by run_bg and collected by the
+# next wait_bg; the emulated model tests (run_bg --long, one core for about 90 s each) run beside
+# the CPU section (bf16 from the oracle on, fp32 from its middle) and are collected at the end. A
+# new test goes in the foreground where it belongs; a timing-sensitive one (deadlines, signals,
+# SIGSTOP) must pass beside other CPU-heavy jobs too.
 set -uo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -37,7 +44,9 @@ record() {
 # built together on BUILD_JOBS cores (-k: past failures); the per-target make then only
 # records the verdict, and rebuilds a failed target alone to log its errors.
 build() {
-    $MAKE -j"${BUILD_JOBS:-2}" -k --no-print-directory "$@" >/dev/null 2>&1 || true
+    local all="$logs/build_all_$(echo "$1" | tr '/' '_').log" t0=$SECONDS
+    timed "$all" $MAKE -j"${BUILD_JOBS:-2}" -k --no-print-directory "$@"
+    echo "   (build: $(( SECONDS - t0 )) s, $(cpu_seconds "$all") s CPU)"
     for target in "$@"; do
         local log="$logs/build_$(echo "$target" | tr '/' '_').log"
         if $MAKE --no-print-directory "$target" >"$log" 2>&1; then
@@ -49,36 +58,51 @@ build() {
     done
 }
 
+# timed LOG COMMAND...: runs COMMAND into LOG and its CPU seconds (user+sys, children included)
+# into LOG.cpu: wall seconds say little on a machine shared with other jobs. In a subshell: this
+# shell's own children total would also count a background test that ends meanwhile.
+timed() (
+    log=$1; shift
+    TIMEFORMAT='%U %S'
+    { time "$@" >"$log" 2>&1; } 2>"$log.cpu"
+)
+cpu_seconds() { awk '{ printf "%.0f", $1 + $2 }' "$1.cpu" 2>/dev/null; }
+
 # run NAME COMMAND...: runs a test and records its verdicts.
 run() {
     local name=$1; shift
     local log="$logs/${name//\//_}.log"
     echo "== $name"
     local t0=$SECONDS rc
-    "$@" >"$log" 2>&1; rc=$?
-    echo "   ($name: $(( SECONDS - t0 )) s)"
+    timed "$log" "$@"; rc=$?
+    echo "   ($name: $(( SECONDS - t0 )) s, $(cpu_seconds "$log") s CPU)"
     record "$name" "$log" $rc
 }
 
-# run_bg NAME COMMAND...: starts a test in the background (its verdicts are recorded by
-# wait_bg, in start order). The emulated CUDA tests run one kernel thread each, so two at a
-# time use both cores of the 2-core machines: make test stays under 15 minutes.
-bg_names=() bg_pids=()
+# run_bg [--long] NAME COMMAND...: starts a test in the background; wait_bg records the verdicts
+# of those started without --long (in start order), wait_bg --long of every one still running.
+# --long: the emulated model tests, started in the CPU section and left to run beside it (one
+# kernel thread each: the second core that the CPU tests, mostly one process at a time, leave idle).
+bg_names=() bg_pids=() bg_long=()
 run_bg() {
+    local long=0; [ "$1" = --long ] && { long=1; shift; }
     local name=$1; shift
     local log="$logs/${name//\//_}.log"
     echo "== $name (in the background)"
-    "$@" >"$log" 2>&1 &
-    bg_names+=("$name"); bg_pids+=($!)
+    timed "$log" "$@" &
+    bg_names+=("$name"); bg_pids+=($!); bg_long+=($long)
 }
 wait_bg() {
-    local i rc
+    local i rc all=0
+    [ "${1:-}" = --long ] && all=1
     for i in "${!bg_pids[@]}"; do
+        [ $all = 1 ] || [ "${bg_long[$i]}" = 0 ] || continue
         wait "${bg_pids[$i]}"; rc=$?
-        echo "   (${bg_names[$i]}: ended at $(( $(date +%s) - start )) s of make test)"
-        record "${bg_names[$i]}" "$logs/${bg_names[$i]//\//_}.log" $rc
+        local log="$logs/${bg_names[$i]//\//_}.log"
+        echo "   (${bg_names[$i]}: ended at $(( $(date +%s) - start )) s of make test, $(cpu_seconds "$log") s CPU)"
+        record "${bg_names[$i]}" "$log" $rc
+        unset "bg_names[$i]" "bg_pids[$i]" "bg_long[$i]"
     done
-    bg_names=() bg_pids=()
 }
 
 start=$(date +%s)
@@ -99,6 +123,9 @@ emu_seconds=$(( $(date +%s) - emu_start ))
 # The PyTorch oracle writes the debug state and checks itself (autograd vs finite
 # differences, file round trip, RNG); everything below compares against that state.
 run oracle "$PYTHON" test/gpt2_oracle.py --selftest --out build/gpt2_debug_state.bin
+# The longest test (the emulated bf16 model test, about 250 s of one core) starts here, beside the
+# CPU section, and is recorded at the end with the rest of the emulated tests (see that section).
+run_bg --long emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 run gradcheck build/test_gradcheck
 # the same checks on a BLAS=0 build: the model on the reference loops
 run gradcheck_noblas build/noblas/test_gradcheck
@@ -137,6 +164,8 @@ run optim_groups env OMP_WAIT_POLICY=passive bash test/test_optim_groups.sh "$SH
 # train_gpt2cu --profile-kernels and --attention under the CUDA emulator.
 run speed_tools env OMP_WAIT_POLICY=passive bash test/test_speed_tools.sh "$SHARED_DATA"
 wait_bg
+# The emulated fp32 model test (about 90 s of one core, as the bf16 one) from here, when the bf16 one is about done.
+run_bg --long emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
 run_bg trainer_cli env OMP_WAIT_POLICY=passive bash test/test_trainer_cli.sh "$SHARED_DATA"
 # --zo end to end: bad values, loss falls from a model file, byte-identical resume, 2 ranks = 1 process
 run_bg zero_order_cli bash test/test_zero_order.sh "$SHARED_DATA"
@@ -148,11 +177,13 @@ run reliability bash test/test_reliability.sh "$SHARED_DATA"
 run log_writes bash test/test_log_writes.sh "$SHARED_DATA"
 # Data parallelism under mpirun (SKIP without it): 2 and 3 ranks equal one process, ZeRO-1,
 # the majority vote, resume with 2 ranks, a failing rank ends the job with one line.
-run distributed bash test/test_distributed.sh "$SHARED_DATA"
+# (in the background beside the next two: its ranks run one thread each and wait on each other)
+run_bg distributed bash test/test_distributed.sh "$SHARED_DATA"
 # HellaSwag dealt over the ranks: mpirun -np 2 and 3 of train_gpt2cpu, -np 2 of the emulated train_gpt2cu, the same line as one process
 run hellaswag_ranks bash test/test_hellaswag_ranks.sh
 # Slurm: the sbatch templates (bash -n, dry runs with a fake job), SLURM_* ranks in train_gpt2cpu, mpirun beside SLURM_*
 run slurm bash test/test_slurm.sh "$SHARED_DATA"
+wait_bg
 # Stops and restarts: SIGTERM / SIGUSR1 stop with a checkpoint (exit 75), the DONE marker and llm.c's restart
 # loop, a signal to one rank, a dead rank and a hung one under mpirun (train_gpt2cu: below)
 run preemption bash test/test_preemption.sh "$SHARED_DATA" ./train_gpt2cpu stop/
@@ -182,19 +213,21 @@ run emu/self_test build/emu/test_emulator
 # optimizer for 10 steps against the CPU reference, in both precisions, but not the 3-step
 # optimizer runs against the oracle at the full vocabulary (2+ minutes each): those run on a
 # GPU, and emulated at a small vocabulary in emu/gpu_check; test_cpu_vs_oracle ties the CPU
-# reference to the oracle.
-run_bg emu/cuda_vs_oracle_fp32 env OMP_WAIT_POLICY=passive build/emu/fp32/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
+# reference to the oracle. (Both started in the CPU section, above.)
 # log_writes on train_gpt2cu (on a GPU, else emulated, about 45 s): failed log writes, their resume, torn lines, stdout, a
-# full tmpfs; in the foreground beside the two background tests (it is not timing-sensitive), so that no core idles
-# while the longer of those two ends (make test's time)
+# full tmpfs; in the foreground beside checkpoint_resume_cuda.
 run log_writes_cuda env OMP_WAIT_POLICY=passive bash test/test_log_writes.sh "$SHARED_DATA" cuda
-wait_bg  # checkpoint_resume_cuda and the fp32 model test
-run_bg emu/cuda_vs_oracle_bf16 env OMP_WAIT_POLICY=passive build/emu/bf16/test_gpt2_cuda build/gpt2_debug_state.bin --skip-oracle-optim
+wait_bg  # checkpoint_resume_cuda
 # failures without mpirun: 2 ranks as separate processes under -pi fs and -pi tcp (the stand-in's
 # TCP star): a lost rank, a non-finite step, the init deadline, a slow rank 0 vs a hung
 # collective, a stale id file (each launch with a deadline). In the background: it mostly waits
 # out its deadlines and sleeps (make test's time); its own ports and folders.
 run_bg emu/comm_faults bash test/test_comm_faults_cuda.sh "$SHARED_DATA"
+# scripts/gpu_check.sh, the one device call of a GPU session: its plan, make gpu-kit, its
+# machinery on stand-ins, and end to end from the kit on the emulated binaries (tiny model).
+# In the background beside the foreground rest of this section (about 40 s of CPU against 100+;
+# its step deadlines are minutes for seconds of work).
+run_bg emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 run emu/flash_model env OMP_WAIT_POLICY=passive build/emu/bf16/test_flash_model
 # Both precisions: the fp32 build's 1e-5 tolerance catches what bf16's 2e-2 lets through
 # (a GELU constant 0.79 instead of 0.7979 passes in bf16 and fails in fp32).
@@ -206,10 +239,6 @@ for src in dev/cuda/*.cu; do
         run "emu/dev_cuda_${name}_$precision" env OMP_WAIT_POLICY=passive "build/emu/$precision/dev/$name"
     done
 done
-# scripts/gpu_check.sh, the one device call of a GPU session: its plan, make gpu-kit, its
-# machinery on stand-ins, and end to end from the kit on the emulated binaries (tiny model).
-# (in the foreground beside the bf16 model test, which takes longer than both of these)
-run emu/gpu_check bash test/test_gpu_check.sh "$SHARED_DATA"
 # train_gpt2cu's data parallelism: mpirun -np 2 of the emulated trainer (NCCL stand-in over MPI)
 # against one process; launch errors (SKIP of the mpirun runs without mpirun)
 run emu/data_parallel bash test/test_data_parallel_cuda.sh "$SHARED_DATA"
@@ -219,13 +248,19 @@ if nvidia-smi -L >/dev/null 2>&1 && [ -x ./train_gpt2cu ]; then
 else
     run emu/preemption bash test/test_preemption.sh "$SHARED_DATA" build/emu/bf16/train_gpt2cu emu/cuda/stop/
 fi
-wait_bg  # the bf16 model test and comm_faults
+wait_bg --long  # comm_faults, gpu_check and the two model tests
 echo "== CUDA under CPU emulation: $(( emu_seconds + $(date +%s) - emu_start )) s (builds and runs)"
 
+# a background test never collected by wait_bg would lose its verdicts without a word
+[ ${#bg_pids[@]} -eq 0 ] || echo "FAIL run_tests/uncollected: ${bg_names[*]} started by run_bg, never waited for" | tee -a "$verdicts"
 passed=$(grep -c '^PASS ' "$verdicts")
 failed=$(grep -c '^FAIL ' "$verdicts")
 skipped=$(grep -c '^SKIP ' "$verdicts")
-echo "== $(( $(date +%s) - start )) s; failures:"
+# the children's user and sys time (bash's times, second line): all of make test's CPU seconds
+# (into a file: in $(...) it would be a subshell's, which has no children)
+times >"$logs/times.txt"
+cpu_total=$(awk 'NR == 2 { split($1, u, "m"); split($2, s, "m"); printf "%.0f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$logs/times.txt")
+echo "== $(( $(date +%s) - start )) s, $cpu_total s CPU; failures:"
 grep '^FAIL ' "$verdicts" | sed 's/^/  /'
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
