@@ -54,6 +54,16 @@ static GPT2Config model_shape(const TrainConfig& cfg) {
     return read_model_file_shape(cfg.model);
 }
 
+// The matmul kernels, for the config record: OpenBLAS picks its set by CPU at run time, and
+// another set gives other last bits (docs/cpu_speed.md).
+static std::string cpu_kernels() {
+#ifdef USE_BLAS
+    return std::string("OpenBLAS ") + blas_kernels();
+#else
+    return "loops (BLAS=0)";
+#endif
+}
+
 // The model of -e: a model name initialized from --seed (--init: this project's generator or
 // llm.c's), or the weights of a model file.
 static GPT2Cpu build_model(const TrainConfig& cfg) {
@@ -407,7 +417,7 @@ static int train(int argc, char** argv) {
         printf("no complete checkpoint in %s: starting from step 0\n", cfg.output_dir.c_str());
     }
     RunLog log;
-    if (writing) open_run_log(&log, cfg, argc, argv, "cpu", num_params, total_batch, max_steps, resume_step);
+    if (writing) open_run_log(&log, cfg, argc, argv, "cpu", num_params, total_batch, max_steps, resume_step, cpu_kernels());
     auto checkpoint = [&](int step) {
         if (cfg.output_dir.empty()) return;
         const std::vector<StateTensorRef> optim_state = dp.checkpoint_state();   // collective: -z 1's shards to rank 0

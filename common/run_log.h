@@ -237,8 +237,9 @@ inline std::string git_dirty_json() { return GPT2_GIT_DIRTY < 0 ? "null" : GPT2_
 
 // The "config" record: every TrainConfig field (cfg must have total_batch_tokens,
 // max_steps and dist.num_processes, the job's rank count, resolved by the caller), the command line, git revision and device.
+// cpu_kernels: the CPU trainer's matmul kernels (its results depend on them; "" leaves the key out).
 inline std::string run_config_json(const TrainConfig& cfg, const std::string& argv_line, const std::string& device,
-                                   size_t num_params, long tokens_per_step, int resumed_from) {
+                                   size_t num_params, long tokens_per_step, int resumed_from, const std::string& cpu_kernels = "") {
     using run_log_detail::json_number;
     using run_log_detail::json_string;
     const OptimConfig& o = cfg.optim;
@@ -302,6 +303,7 @@ inline std::string run_config_json(const TrainConfig& cfg, const std::string& ar
     std::string out = "{\"type\":\"config\",\"argv\":" + json_string(argv_line) + ",\"flags\":" + flags +
                       ",\"git_revision\":" + json_string(git_revision()) + ",\"git_dirty\":" + git_dirty_json() + ",\"device\":" + json_string(device) +
                       ",\"num_params\":" + std::to_string(num_params) + ",\"tokens_per_step\":" + std::to_string(tokens_per_step);
+    if (!cpu_kernels.empty()) out += ",\"cpu_kernels\":" + json_string(cpu_kernels);
     if (resumed_from >= 0) out += ",\"resumed_from\":" + std::to_string(resumed_from);
     return out + "}";
 }
@@ -466,11 +468,11 @@ inline std::string argv_line(int argc, char** argv) {
 // With -o: opens the logs (continuing them when resume_step >= 0) and writes the config
 // record, with the total batch and the step count resolved. Without -o the log stays inactive.
 inline void open_run_log(RunLog* log, const TrainConfig& cfg, int argc, char** argv, const std::string& device,
-                         size_t num_params, long total_batch, int max_steps, int resume_step) {
+                         size_t num_params, long total_batch, int max_steps, int resume_step, const std::string& cpu_kernels = "") {
     if (cfg.output_dir.empty()) return;
     log->open(cfg.output_dir, resume_step);
     TrainConfig resolved = cfg;
     resolved.total_batch_tokens = total_batch;
     resolved.max_steps = max_steps;
-    log->config(run_config_json(resolved, argv_line(argc, argv), device, num_params, total_batch, resume_step));
+    log->config(run_config_json(resolved, argv_line(argc, argv), device, num_params, total_batch, resume_step, cpu_kernels));
 }

@@ -82,6 +82,10 @@ inline void sgemm_parallel_untimed(bool trans_a, bool trans_b, int M, int N, int
     }
 }
 
+// The kernel set OpenBLAS picked for this CPU when it loaded (OPENBLAS_CORETYPE=NAME forces one):
+// kernels round differently, so runs match bit for bit only on the same set (docs/cpu_speed.md).
+inline const char* blas_kernels() { return openblas_get_corename(); }
+
 inline void sgemm_parallel(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                            const float* B, int ldb, float beta, float* C, int ldc) {
     BlasProfile& prof = blas_profile();

@@ -90,7 +90,9 @@ want = ["optim", "lr", "momentum", "nesterov", "beta1", "beta2", "eps", "weight_
         "model", "batch_size", "seq_len", "total_batch_tokens", "max_steps", "seed", "resume", "keep", "skip_nonfinite",
         "noise_every", "noise_batches", "nsgd_norm", "warmup_shape"]
 missing = [k for k in want if k not in cfg.get("flags", {})]
+# the CPU trainer names its matmul kernels (results depend on them: docs/cpu_speed.md)
 ok = (cfg.get("type") == "config" and not missing and cfg["device"] and (cfg["device"] == "cpu") == (device_kind == "cpu")
+      and (device_kind != "cpu" or re.match(r"^(OpenBLAS \S+|loops \(BLAS=0\))$", cfg.get("cpu_kernels", "")))
       and cfg["num_params"] == 3385088
       and cfg["tokens_per_step"] == 256 and cfg["flags"]["total_batch_tokens"] == 256 and cfg["flags"]["lr"] > 0.0029
       and re.match(r"^([0-9a-f]{40}|unknown)$", cfg["git_revision"]) and "--noise-every" in cfg["argv"])
