@@ -183,10 +183,15 @@ echo "# another build" >>"$work/steps_trainer"
 reuse --steps 6 --seed 7
 check sweep/reuse_other_binary_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
     grep -q "^note: rerunning .*: it ran another build of .*steps_trainer" "$work/reuse.out"
+other_kernels=Haswell; [ "${OPENBLAS_CORETYPE:-}" = Haswell ] && other_kernels=Zen
+OPENBLAS_CORETYPE=$other_kernels reuse --steps 6 --seed 7  # another kernel set: another machine for the record
+check sweep/reuse_other_machine_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
+    grep -q "^note: rerunning .*: it ran on another machine (.*OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-}; GPU: .*), whose BLAS kernels may differ" "$work/reuse.out"
+reuse --steps 6 --seed 7  # back on this machine (the rerun recorded the other kernels)
 printf '' >"$work/reuse/sgd_lr1e-2/.finished"   # an older sweep's bare marker
 reuse --steps 6 --seed 7
 check sweep/reuse_bare_marker_reruns "$(grep -m1 -E '^(note|==)' "$work/reuse.out")" \
-    grep -q "^note: rerunning .*: its .finished does not record its command and binary" "$work/reuse.out"
+    grep -q "^note: rerunning .*: its .finished does not record its command, binary and machine" "$work/reuse.out"
 
 # ---- --seeds: every point N times in OUT/<optim>_lr<lr>_s<seed>/, an interrupted study resumes
 # (only the unfinished run reruns), and the summary has each optimizer's mean and interval and the
