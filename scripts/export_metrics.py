@@ -29,6 +29,7 @@ import glob
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -228,6 +229,9 @@ def main(argv=None):
     check_folders(args.runs, args.follow)
     if os.path.exists(args.tensorboard) and not os.path.isdir(args.tensorboard):
         fail(f"--tensorboard folder '{args.tensorboard}' is a file")
+    if args.follow:  # before the slow imports: a Ctrl-C from now on stops after the next read
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, request_stop)
     tb = tensorboard_modules()
     runs = [RunExport(f, n, args.tensorboard, tb) for f, n in zip(args.runs, run_names(args.runs))]
     for run in runs:
@@ -236,12 +240,11 @@ def main(argv=None):
         if not args.follow:
             for run in runs:
                 run.read_new(final=True)
-        else:
-            follow(runs, args.poll)
+        elif follow(runs, args.poll):
+            print(f"{PROG}: stopped (Ctrl-C)" if stop_requested[0] == signal.SIGINT else f"{PROG}: stopped (SIGTERM)",
+                  file=sys.stderr, flush=True)
     except InputError as e:
         fail(str(e))
-    except KeyboardInterrupt:
-        print(f"{PROG}: stopped (Ctrl-C)", file=sys.stderr, flush=True)
     finally:
         for run in runs:
             run.close()
@@ -250,7 +253,18 @@ def main(argv=None):
     return 0
 
 
+# --follow's stop flag: Ctrl-C (SIGINT) and SIGTERM set it, and the loop ends after its next read.
+# A flag rather than KeyboardInterrupt, which can land inside tensorboard's writer (or its import,
+# under load) and leave the follower hung: a stop is seen only between reads.
+stop_requested = []
+
+
+def request_stop(signum, frame):
+    stop_requested.append(signum)
+
+
 def follow(runs, poll):
+    """Reads until every run has its DONE marker (False) or a stop was requested (True)."""
     waiting = [r for r in runs if not os.path.isfile(r.path)]
     if waiting:
         print(f"{PROG}: waiting for {', '.join(r.path for r in waiting)}", file=sys.stderr, flush=True)
@@ -258,8 +272,8 @@ def follow(runs, poll):
         finished = [r.done() for r in runs]  # before reading: a run's last records precede its marker
         for run, done in zip(runs, finished):
             run.read_new(final=done)
-        if all(finished):
-            return
+        if all(finished) or stop_requested:
+            return bool(stop_requested)
         time.sleep(poll)
 
 

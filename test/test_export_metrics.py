@@ -215,10 +215,13 @@ def end_of_follower(p, after):
 
 
 def wait_for_scalar(out, name, tag):
-    """Up to 30 s until the follower has exported a point of tag for run name."""
+    """Up to 30 s until the follower has exported a point of tag for run name; whether it did."""
     deadline = time.time() + 30
-    while time.time() < deadline and not (os.path.isdir(os.path.join(out, name)) and read_back(os.path.join(out, name))[0].get(tag)):
+    while time.time() < deadline:
+        if os.path.isdir(os.path.join(out, name)) and read_back(os.path.join(out, name))[0].get(tag):
+            return True
         time.sleep(0.1)
+    return False
 
 
 def test_follow(tmp):
@@ -272,14 +275,18 @@ def test_follow(tmp):
           and [s for s, _ in texts.get("config/flags", [])] == [0, 2] and "rewritten" in err,
           f"rc {rc}; after the cut: {got} (want {want}), the dropped eval gone: {'eval/hellaswag/accuracy' not in scalars}; {err.strip()[:160]}")
 
+    # a follower of an unfinished run stops on Ctrl-C (and on SIGTERM, a job's end), its events kept
     folder = write_run(os.path.join(tmp, "unfinished"), RECORDS[:5])
-    p = start_follower(folder, out)
-    wait_for_scalar(out, "unfinished", "train/loss")
-    p.send_signal(signal.SIGINT)
-    rc, err = end_of_follower(p, "Ctrl-C")
-    scalars, _ = read_back(os.path.join(out, "unfinished"))
-    check("export_follow_ctrl_c", rc == 0 and "Ctrl-C" in err and scalars.get("train/loss") == as_f32([(0, 10.5)]),
-          f"rc {rc}, {err.strip()[:120]!r}, train/loss {scalars.get('train/loss')}")
+    for name, signum, said in (("export_follow_ctrl_c", signal.SIGINT, "Ctrl-C"), ("export_follow_sigterm", signal.SIGTERM, "SIGTERM")):
+        tb = os.path.join(tmp, "tb_" + said)
+        p = start_follower(folder, tb)
+        up = wait_for_scalar(tb, "unfinished", "train/loss")
+        p.send_signal(signum)
+        rc, err = end_of_follower(p, said)
+        scalars, _ = read_back(os.path.join(tb, "unfinished"))
+        check(name, rc == 0 and f"stopped ({said})" in err and scalars.get("train/loss") == as_f32([(0, 10.5)]),
+              f"rc {rc}, {err.strip()[:120]!r}, train/loss {scalars.get('train/loss')}"
+              f"{'' if up else ' (no point exported within 30 s before the signal)'}")
 
 
 def main():
