@@ -751,10 +751,13 @@ int main(int argc, char** argv) {
     if (zero_order) {
         print_zero_order_plan(cfg.zo);
         printf("zero-order memory plan: no gradient buffer (%.1f MiB not allocated); the backward's activation scratch is still "
-               "allocated; JAGUAR's m in the optimizer's momentum slots", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
+               "allocated", gpt2_num_params(mc) * sizeof(floatX) / 1048576.0);
+        if (cfg.zo.method != ZoMethod::MeZO)
+            printf("; JAGUAR's m in the optimizer's momentum slots; JAGUAR's sets %.2f MiB (one step's index lists)",
+                   GpuZeroOrder::set_index_bytes(cfg.zo, mc) / 1048576.0);
         if (cfg.zo.method == ZoMethod::JaguarMuon) // one layer's matrices, where --optim muon's GpuMuon holds all of them
             printf("; Newton-Schulz work %.1f MiB (one layer's matrices; --optim muon's: %.1f MiB)",
-                   GpuZeroOrder::device_bytes(cfg.zo, oc, mc) / 1048576.0,
+                   GpuZeroOrder::newton_schulz_bytes(cfg.zo, oc, mc) / 1048576.0,
                    (GpuOptimizer::device_bytes(oc, mc) - GpuOptimizer::device_bytes(oc, mc, OptimShard{}, false)) / 1048576.0);
         printf("\n");
     }

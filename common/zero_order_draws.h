@@ -64,6 +64,15 @@ inline std::vector<int> jaguar_choose(int n, int k, uint64_t key) {
 // How many of n to sample: floor(n * fraction), at least 1 (the authors' code: max(1, int(n * 0.1))).
 inline int jaguar_count(int n, float fraction) { return std::max(1, std::min(n, (int)((double)n * fraction))); }
 
+// The rows JAGUAR samples in a slice of tensor p: wte's V real rows (its padding rows never
+// produce loss), every row of the others.
+inline int jaguar_sampled_rows(const GPT2Config& c, const ParamTensor& p) { return std::string(p.name) == "wte" ? c.vocab_size : p.rows; }
+// The size of each of tensor p's sets (one per layer slice), fixed by the shape and the fraction:
+// what GpuZeroOrder allocates for the index lists once.
+inline size_t jaguar_set_size(const GPT2Config& c, const ParamTensor& p, float fraction) {
+    return (size_t)jaguar_count(jaguar_sampled_rows(c, p), fraction) * (p.cols == 1 ? 1 : jaguar_count(p.cols, fraction));
+}
+
 // One layer slice's coordinate set: rows x cols of a matrix (cols = {0} for a vector, whose
 // entries are its rows). offset: the slice's first flat index; width: its row length.
 struct JaguarSet {
@@ -84,7 +93,7 @@ inline std::vector<JaguarSet> jaguar_sets(const GPT2Config& c, float fraction, u
             JaguarSet s;
             s.offset = p.offset + (size_t)l * p.layer_numel();
             s.width = p.cols;
-            const int rows = std::string(p.name) == "wte" ? c.vocab_size : p.rows; // padding rows never produce loss
+            const int rows = jaguar_sampled_rows(c, p);
             const uint64_t k = splitmix64(key + 2 * slice);
             s.rows = jaguar_choose(rows, jaguar_count(rows, fraction), k);
             s.cols = p.cols == 1 ? std::vector<int>{0} : jaguar_choose(p.cols, jaguar_count(p.cols, fraction), splitmix64(k + 1));

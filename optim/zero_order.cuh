@@ -71,8 +71,12 @@ class GpuZeroOrder {
 public:
     static constexpr int threads = 256;
 
-    GpuZeroOrder(const ZoConfig& zo, const GPT2Config& model, uint64_t seed) : zo_(zo), model_(model), seed_(seed) {}
-    ~GpuZeroOrder() { release_sets(); }
+    // JAGUAR's index lists are allocated here, once: every step's sets have the same sizes.
+    GpuZeroOrder(const ZoConfig& zo, const GPT2Config& model, uint64_t seed)
+        : zo_(zo), model_(model), seed_(seed), set_begin_(set_layout(zo, model)) {
+        if (set_begin_.back() > 0) cudaCheck(cudaMalloc(&set_idx_, set_begin_.back() * sizeof(unsigned)));
+    }
+    ~GpuZeroOrder() { cudaFree(set_idx_); }
     GpuZeroOrder(const GpuZeroOrder&) = delete;
     GpuZeroOrder& operator=(const GpuZeroOrder&) = delete;
 
@@ -91,10 +95,15 @@ public:
         return step(master, params, opt, oc, loss, [](double*, int) {}, lr_factor, t);
     }
 
-    // Device bytes of jaguar-muon's Newton-Schulz work (GpuMuon on one layer of each hidden
-    // matrix); 0 for the other methods (and the sets' index lists, about --zo-fraction^2 of the
-    // matrices and --zo-fraction of the vectors, 4 bytes an index, left out).
+    // Device bytes this class allocates: JAGUAR's index lists and jaguar-muon's Newton-Schulz work.
     static size_t device_bytes(const ZoConfig& zo, const OptimConfig& oc, const GPT2Config& model) {
+        return set_index_bytes(zo, model) + newton_schulz_bytes(zo, oc, model);
+    }
+    // JAGUAR's sets as 4-byte local indices, one step's (about --zo-fraction^2 of each matrix's
+    // entries, --zo-fraction of each vector's); 0 for MeZO.
+    static size_t set_index_bytes(const ZoConfig& zo, const GPT2Config& model) { return set_layout(zo, model).back() * sizeof(unsigned); }
+    // jaguar-muon's Newton-Schulz work (GpuMuon on one layer of each hidden matrix); 0 for the others.
+    static size_t newton_schulz_bytes(const ZoConfig& zo, const OptimConfig& oc, const GPT2Config& model) {
         if (zo.method != ZoMethod::JaguarMuon) return 0;
         const std::vector<ParamTensor> layer = one_layer_matrices(optim_param_groups(oc, model));
         return layer.empty() ? 0 : GpuMuon::device_bytes(layer);
@@ -139,30 +148,36 @@ private:
         return r;
     }
 
-    // The step's sets as local indices per tensor on the device (jaguar_sets: host, the CPU's).
+    // Where tensor k's index list starts in the one device buffer, [k] to [k + 1) (tensor order,
+    // the optimizer's groups'): its layers' sets one after the other. All zero for MeZO.
+    static std::vector<size_t> set_layout(const ZoConfig& zo, const GPT2Config& model) {
+        std::vector<size_t> begin = {0};
+        for (const ParamTensor& p : gpt2_param_tensors(model))
+            begin.push_back(begin.back() + (zo.method == ZoMethod::MeZO ? 0 : (size_t)p.layers * jaguar_set_size(model, p, zo.fraction)));
+        return begin;
+    }
+    size_t set_n(size_t k) const { return set_begin_[k + 1] - set_begin_[k]; }
+    const unsigned* set_idx(size_t k) const { return set_idx_ + set_begin_[k]; }
+
+    // The step's sets as local indices per tensor, into the buffer of the constructor (jaguar_sets:
+    // host, the CPU's); one copy to the device.
     void upload_sets(const GpuOptimizer& opt, int t) {
         const std::vector<JaguarSet> sets = jaguar_sets(model_, zo_.fraction, seed_, t);
-        release_sets();
+        local_.clear();
         size_t set = 0;
-        for (const ParamGroup& group : opt.groups()) {
-            std::vector<unsigned> local;
-            for (int l = 0; l < group.tensor.layers; l++, set++)
-                for (size_t e = 0; e < sets[set].size(); e++) local.push_back((unsigned)(sets[set].flat(e) - group.tensor.offset));
-            unsigned* d = nullptr;
-            cudaCheck(cudaMalloc(&d, std::max<size_t>(local.size(), 1) * sizeof(unsigned)));
-            cudaCheck(cudaMemcpy(d, local.data(), local.size() * sizeof(unsigned), cudaMemcpyHostToDevice));
-            set_idx_.push_back(d);
-            set_n_.push_back(local.size());
+        for (size_t k = 0; k < opt.groups().size(); k++) {
+            const ParamTensor& tensor = opt.groups()[k].tensor;
+            for (int l = 0; l < tensor.layers; l++, set++)
+                for (size_t e = 0; e < sets[set].size(); e++) local_.push_back((unsigned)(sets[set].flat(e) - tensor.offset));
+            if (k + 1 >= set_begin_.size() || local_.size() != set_begin_[k + 1])
+                fail_runtime("internal: JAGUAR's sets of %s do not fit the index lists planned for them", tensor.name);
         }
-    }
-    void release_sets() {
-        for (unsigned* d : set_idx_) cudaFree(d);
-        set_idx_.clear(), set_n_.clear();
+        cudaCheck(cudaMemcpy(set_idx_, local_.data(), local_.size() * sizeof(unsigned), cudaMemcpyHostToDevice));
     }
     void jaguar_shift(float* master, floatX* params, const GpuOptimizer& opt, uint64_t sign_key, float by) {
         for (size_t k = 0; k < opt.groups().size(); k++)
-            if (set_n_[k]) zo_jaguar_shift_kernel<<<blocks(set_n_[k]), threads>>>(params, master, set_idx_[k], set_n_[k],
-                                                                                     opt.groups()[k].tensor.offset, sign_key, by);
+            if (set_n(k)) zo_jaguar_shift_kernel<<<blocks(set_n(k)), threads>>>(params, master, set_idx(k), set_n(k),
+                                                                                  opt.groups()[k].tensor.offset, sign_key, by);
         cudaCheck(cudaGetLastError());
     }
 
@@ -182,9 +197,9 @@ private:
         for (size_t k = 0; k < opt.groups().size(); k++) {
             const ParamGroup& group = opt.groups()[k];
             float* m = momentum(opt, group);
-            if (set_n_[k])
-                zo_jaguar_momentum_kernel<<<blocks(set_n_[k]), threads>>>(m, set_idx_[k], set_n_[k], group.tensor.offset, sign_key,
-                                                                          (float)r.estimate, zo_.beta);
+            if (set_n(k))
+                zo_jaguar_momentum_kernel<<<blocks(set_n(k)), threads>>>(m, set_idx(k), set_n(k), group.tensor.offset, sign_key,
+                                                                         (float)r.estimate, zo_.beta);
             if (group.rule == Algorithm::Muon) continue; // jaguar-muon's matrices: muon_step, once every m is updated
             const SignSgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f};
             const size_t n = group.tensor.numel();
@@ -240,7 +255,8 @@ private:
     ZoConfig zo_;
     GPT2Config model_;
     uint64_t seed_;
-    std::vector<unsigned*> set_idx_;
-    std::vector<size_t> set_n_;
+    std::vector<size_t> set_begin_; // JAGUAR: tensor k's index list is set_idx_[set_begin_[k], set_begin_[k + 1])
+    unsigned* set_idx_ = nullptr;   // one step's sets, allocated once (set_index_bytes)
+    std::vector<unsigned> local_;   // their host copy, reused every step
     std::unique_ptr<GpuMuon> ns_; // jaguar-muon: Newton-Schulz work of one layer's matrices
 };

@@ -69,6 +69,7 @@ for run in "${runs[@]}" "muon|--optim muon"; do
     fi
     need=$(sed -n 's/.*this run needs \([0-9.]*\) GiB.*/\1/p' "$work/gpu_$name.out")
     zo=$(sed -n 's/^zero-order memory plan: no gradient buffer (\([0-9.]* MiB\) not allocated).*/no gradient buffer (\1)/p' "$work/gpu_$name.out")
+    sets=$(sed -n "s/.*; \(JAGUAR's sets [0-9.]* MiB\).*/; \1/p" "$work/gpu_$name.out")
     ns=$(sed -n 's/.*; \(Newton-Schulz work .*\)$/; \1/p' "$work/gpu_$name.out")
-    printf '| %s | %s | %s |\n' "$name $flags" "$need" "${zo:--}${ns}"
+    printf '| %s | %s | %s |\n' "$name $flags" "$need" "${zo:--}${sets}${ns}"
 done

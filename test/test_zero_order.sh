@@ -190,23 +190,32 @@ else
 fi
 
 # ---- train_gpt2cu data parallel (emulated NCCL over MPI; passed under emulation): 2 ranks at B=2
-# against one process at B=4, mezo (its update scales with the estimate, so a rank that kept its
+# against one process at B=4; mezo (its update scales with the estimate, so a rank that kept its
 # own losses would move its weights apart: the val loss at step 2, a mean over both ranks'
-# weights, and rank 0's step-2 update would show it); then 1 + 1 steps resumed under 2 ranks
+# weights, and rank 0's step-2 update would show it) and jaguar-muon (the sets, m and layer-by-layer
+# Newton-Schulz on every rank); then mezo's 1 + 1 steps resumed under 2 ranks
 if command -v mpirun >/dev/null && [ -x "$emu" ] && ldd "$emu" | grep libmpi >/dev/null; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
     export OMPI_MCA_mpi_yield_when_idle=1 GPT2_DIST_TIMEOUT=1
-    dp=(-i "$train" -j "$val" -t 16 -v 2 -m 1 -s 0 --no-shuffle -e "$model" -d 64 --zo mezo -l 1e-3 -n 1)
-    "$emu" "${dp[@]}" -x 2 -b 4 -o "$work/emu_dp_ref" >"$work/emu_dp_ref.out" 2>&1
-    if timeout 300 mpirun -np 2 "$emu" "${dp[@]}" -x 2 -b 2 -o "$work/emu_dp_np2" >"$work/emu_dp_np2.out" 2>&1; then
-        # losses, val losses, |estimate| and the weights at 1e-6 (measured: 0 but the val loss's last float bit)
-        out=$("$PYTHON" test/dp_check.py same "$work/emu_dp_ref" "$work/emu_dp_np2" 2 1e-6 2>&1) \
-            && grep -q "the two losses all-reduced (16 bytes per step)" "$work/emu_dp_np2.out" \
-            && pass zo/cuda_np2_equals_one_process "(${out#PASS })" || fail zo/cuda_np2_equals_one_process "$out; $(grep -m1 'data parallel' "$work/emu_dp_np2.out")"
-    else
-        fail zo/cuda_np2_equals_one_process "mpirun exit: $(grep -m2 error "$work/emu_dp_np2.out")"
-    fi
-    resumed_equals zo/cuda_np2_resume_byte_identical "$work/emu_dp_np2" "$work/emu_dp_resumed" 2 timeout 300 mpirun -np 2 "$emu" "${dp[@]}" -b 2
+    dp_common=(-i "$train" -j "$val" -t 16 -v 2 -m 1 -s 0 --no-shuffle -e "$model" -d 64 -l 1e-3 -n 1)
+    # cuda_np2_equals_one_process METHOD: -x 2 at B=4 against mpirun -np 2 at B=2, in $work/emu_dp_{ref,np2}_METHOD
+    cuda_np2_equals_one_process() {
+        local method=$1 name="zo/cuda_$1_np2_equals_one_process" out
+        local dp=("${dp_common[@]}" --zo "$method")
+        "$emu" "${dp[@]}" -x 2 -b 4 -o "$work/emu_dp_ref_$method" >"$work/emu_dp_ref_$method.out" 2>&1
+        if timeout 300 mpirun -np 2 "$emu" "${dp[@]}" -x 2 -b 2 -o "$work/emu_dp_np2_$method" >"$work/emu_dp_np2_$method.out" 2>&1; then
+            # losses, val losses, |estimate| and the weights at 1e-6 (measured: 0 but the val loss's last float bit)
+            out=$("$PYTHON" test/dp_check.py same "$work/emu_dp_ref_$method" "$work/emu_dp_np2_$method" 2 1e-6 2>&1) \
+                && grep -q "the two losses all-reduced (16 bytes per step)" "$work/emu_dp_np2_$method.out" \
+                && pass "$name" "(${out#PASS })" || fail "$name" "$out; $(grep -m1 'data parallel' "$work/emu_dp_np2_$method.out")"
+        else
+            fail "$name" "mpirun exit: $(grep -m2 error "$work/emu_dp_np2_$method.out")"
+        fi
+    }
+    cuda_np2_equals_one_process mezo
+    cuda_np2_equals_one_process jaguar-muon
+    resumed_equals zo/cuda_mezo_np2_resume_byte_identical "$work/emu_dp_np2_mezo" "$work/emu_dp_resumed" 2 \
+        timeout 300 mpirun -np 2 "$emu" "${dp_common[@]}" --zo mezo -b 2
 else
     echo "SKIP zo/cuda_np2: no mpirun or no $emu built with MPI"
 fi
