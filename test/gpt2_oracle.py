@@ -105,9 +105,14 @@ def splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
-def random_uniform(key, counters):
+def random_bits(key, counters):
+    """random_bits(key, i) of common/rng.h: splitmix64(splitmix64(key) + i), over an array of counters."""
     with np.errstate(over="ignore"):
-        bits = splitmix64(splitmix64(np.uint64(key)) + counters.astype(np.uint64))
+        return splitmix64(splitmix64(np.uint64(key)) + np.asarray(counters, dtype=np.uint64))
+
+
+def random_uniform(key, counters):
+    bits = random_bits(key, counters)
     return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
