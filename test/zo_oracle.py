@@ -120,6 +120,7 @@ class ZeroOrderOracle:
             a, b = offsets[0], offsets[-1] + rows * cols
             decay = self.wd * self.flat[a:b] if self.decays(kind) else 0.0
             self.flat[a:b] -= self.lr * (g * z[a:b] + decay)
+        self.z = z
         return plus, minus, g, None
 
     def jaguar_step(self, t):
@@ -161,6 +162,9 @@ RUNS = [("mezo", "-l 1e-3 -c 0.1 --zo-eps 1e-3"),
 # exactly but for sign flips (none measured: m on S is (1-beta) s rho, one sign per set unless
 # rho ~ 0), NS(m) fp32 against float64: updates 3e-6..9e-6, params after 3 steps 1e-7.
 TOL_LOSS, TOL_ESTIMATE = 1e-6, 1e-2
+# z from the trainer's update: fp32 rounding of p - lr g z (|p| ~ 0.02, ulp 2e-9, |lr g z| ~ 1e-3 |g|)
+# and MeZO's restore drift (an ulp per step); measured 8e-7 to 5e-6.
+TOL_DIRECTION = 5e-5
 TOL_UPDATE = {"mezo": 1e-2, "jaguar-sign": 1e-4, "jaguar-muon": 1e-4}
 TOL_PARAMS = {"mezo": 1e-4, "jaguar-sign": 1e-6, "jaguar-muon": 1e-6}
 MAX_FLIP_FRACTION = 1e-3
@@ -212,6 +216,12 @@ def check_method(checks, trainer, work, cfg, init, method, flags):
         checks.close(step + "/estimate", ours[2:], [estimate], TOL_ESTIMATE)
         # the update of this step from the trainer's own start against the oracle's from its own
         got, want = before[t].astype(np.float64) - before[t - 1], oracle.flat.numpy() - start
+        if S is None:  # MeZO's z, recovered from the trainer's own step and estimate: p -= lr (g z + wd p)
+            decay = np.zeros(got.size)
+            for _, kind, offsets, rows, cols in oracle.slices:
+                if oracle.decays(kind):
+                    decay[offsets[0]:offsets[-1] + rows * cols] = oracle.wd * before[t - 1][offsets[0]:offsets[-1] + rows * cols]
+            checks.close(step + "/direction", (-got / lr - decay) / ours[2], oracle.z.numpy(), TOL_DIRECTION)
         if S is not None and t == 1:  # sign-step coordinates moved by ~lr: exactly S (m is 0 elsewhere)
             sign_part = np.ones(got.size, dtype=bool)
             if method == "jaguar-muon":
