@@ -272,13 +272,10 @@ static void dump_test_gradient(const std::vector<float>& grads, const std::vecto
     if (rank == 0) write_file_atomically(base + ".params.f32", nullptr, 0, params.data(), params.size() * sizeof(float));
 }
 
-// --zo (common/zero_order.h): one zero-order step: the losses of the step's batch (every
-// micro-batch, replayed from the same position, averaged over ranks) at the two perturbed
-// weights, then the update. The "norm" column is |estimate| (MeZO's projected gradient,
-// JAGUAR's rho).
 // GPT2_TEST_DUMP_ZO=PREFIX (see the top): step S's parameters before it to
 // PREFIX.step<S>.params.f32, its L+, L- and estimate (3 doubles) to PREFIX.step<S>.zo.f64 and
-// its batch (inputs then targets, int32) to PREFIX.step<S>.batch.i32. Rank 0 only.
+// its batch (inputs then targets, int32) to PREFIX.step<S>.batch.i32. Rank 0 only; called
+// before the step (r null: the parameters) and after it (the rest).
 static void dump_test_zero_order(const std::vector<float>& params, const ZoStepResult* r, const DataLoader& loader, int B, int T,
                                  int step, int rank) {
     const char* prefix = getenv("GPT2_TEST_DUMP_ZO");
@@ -295,6 +292,10 @@ static void dump_test_zero_order(const std::vector<float>& params, const ZoStepR
     write_file_atomically(base + ".batch.i32", nullptr, 0, batch.data(), batch.size() * sizeof(int));
 }
 
+// --zo (common/zero_order.h): one zero-order step: the losses of the step's batch (every
+// micro-batch, replayed from the same position, averaged over ranks) at the two perturbed
+// weights, then the update. The "norm" column is |estimate| (MeZO's projected gradient,
+// JAGUAR's rho).
 static void zero_order_step(GPT2Cpu& model, CpuZeroOrder& zo, CpuOptimizer& optimizer, DataLoader& loader, const TrainConfig& cfg,
                             int step, int max_steps, int grad_accum, CpuDataParallel& dp, Comm& comm, int* skips, RunLog& log,
                             std::chrono::steady_clock::time_point t0, long total_batch) {

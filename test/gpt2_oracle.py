@@ -40,8 +40,8 @@ sqrt(sum g^2) over all parameters; when --grad-clip > 0 and the norm exceeds it,
 gradient is scaled by clip / (norm + 1e-6); lr = peak * factor(step); then the update.
 sgd and adamw are torch.optim.SGD / torch.optim.AdamW themselves (two parameter groups:
 with and without weight decay); signsgd, signum, lion, muon (and fmuon, smuon), nsgd and ssvr are written out
-below. ssvr also takes, from the second step on, the gradient at the previous step's
-parameters on the same batch (clipped by its own norm).
+below (the zero-order methods, --zo, in test/zo_oracle.py). ssvr also takes, from the second step on,
+the gradient at the previous step's parameters on the same batch (clipped by its own norm).
 """
 import argparse
 import math
