@@ -12,7 +12,8 @@
 // Test hooks: GPT2_TEST_NAN_GRAD_STEP=S (common/nonfinite_step.h); GPT2_TEST_RANK_TRAIN_GLOB=R:GLOB
 // (rank R reads its training shards from GLOB, as a node with its own bad copy of the data
 // would); GPT2_TEST_DUMP_GRAD=PREFIX (every rank writes its gradient of every step as it enters
-// the update: the majority-vote test recomputes the vote from them).
+// the update: the majority-vote test recomputes the vote from them); GPT2_TEST_DUMP_ZO=PREFIX
+// (--zo: each step's parameters before it, losses, estimate and batch: test/zo_oracle.py).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -271,6 +272,26 @@ static void dump_test_gradient(const std::vector<float>& grads, const std::vecto
     if (rank == 0) write_file_atomically(base + ".params.f32", nullptr, 0, params.data(), params.size() * sizeof(float));
 }
 
+// GPT2_TEST_DUMP_ZO=PREFIX (see the top): step S's parameters before it to
+// PREFIX.step<S>.params.f32, its L+, L- and estimate (3 doubles) to PREFIX.step<S>.zo.f64 and
+// its batch (inputs then targets, int32) to PREFIX.step<S>.batch.i32. Rank 0 only; called
+// before the step (r null: the parameters) and after it (the rest).
+static void dump_test_zero_order(const std::vector<float>& params, const ZoStepResult* r, const DataLoader& loader, int B, int T,
+                                 int step, int rank) {
+    const char* prefix = getenv("GPT2_TEST_DUMP_ZO");
+    if (!prefix || rank != 0) return;
+    const std::string base = std::string(prefix) + ".step" + std::to_string(step);
+    if (!r) {
+        write_file_atomically(base + ".params.f32", nullptr, 0, params.data(), params.size() * sizeof(float));
+        return;
+    }
+    const double values[3] = {r->loss_plus, r->loss_minus, r->estimate};
+    write_file_atomically(base + ".zo.f64", nullptr, 0, values, sizeof values);
+    std::vector<int> batch(loader.inputs(), loader.inputs() + (size_t)B * T);
+    batch.insert(batch.end(), loader.targets(), loader.targets() + (size_t)B * T);
+    write_file_atomically(base + ".batch.i32", nullptr, 0, batch.data(), batch.size() * sizeof(int));
+}
+
 // --zo (common/zero_order.h): one zero-order step: the losses of the step's batch (every
 // micro-batch, replayed from the same position, averaged over ranks) at the two perturbed
 // weights, then the update. The "norm" column is |estimate| (MeZO's projected gradient,
@@ -290,7 +311,9 @@ static void zero_order_step(GPT2Cpu& model, CpuZeroOrder& zo, CpuOptimizer& opti
         return dp.mean(loss);
     };
     const float lr_factor = lr_factor_at(cfg.schedule, step, max_steps);
+    dump_test_zero_order(model.params, nullptr, loader, B, T, step + 1, comm.rank());
     const ZoStepResult r = zo.step(model.params.data(), optimizer, batch_loss, lr_factor, step + 1);
+    dump_test_zero_order(model.params, &r, loader, B, T, step + 1, comm.rank());
     const double loss = r.loss(), norm = std::fabs(r.estimate);
     if (!cfg.skip_nonfinite && !std::isfinite(r.estimate)) leave_nonfinite_step_to(comm, 0, step + 1);
     if (skip_nonfinite_step(step + 1, max_steps, loss, norm, cfg, skips, log)) return; // the step left the weights as they were

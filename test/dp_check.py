@@ -26,12 +26,9 @@ VOTE_NOISE_SALT = 0x564f54454e4f4953  # optim/sign_vote.h
 
 def vote_noise(seed, rank, step, n):
     """xi of rank RANK at step STEP: normal(vote_noise_key(seed, rank, step), i), i < n (optim/sign_vote.h)."""
-    from gpt2_oracle import random_normal, splitmix64  # (imports torch: only where noise is checked)
+    from gpt2_oracle import random_bits, random_normal  # (imports torch: only where noise is checked)
 
-    def random_bits(key, i):
-        with np.errstate(over="ignore"):
-            return int(splitmix64(splitmix64(np.uint64(key)) + np.uint64(i)))
-    return random_normal(random_bits(random_bits(seed ^ VOTE_NOISE_SALT, rank), step), n)
+    return random_normal(int(random_bits(int(random_bits(seed ^ VOTE_NOISE_SALT, rank)), step)), n)
 
 
 def model_params(path, tensors=False):

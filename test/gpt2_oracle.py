@@ -40,8 +40,8 @@ sqrt(sum g^2) over all parameters; when --grad-clip > 0 and the norm exceeds it,
 gradient is scaled by clip / (norm + 1e-6); lr = peak * factor(step); then the update.
 sgd and adamw are torch.optim.SGD / torch.optim.AdamW themselves (two parameter groups:
 with and without weight decay); signsgd, signum, lion, muon (and fmuon, smuon), nsgd and ssvr are written out
-below. ssvr also takes, from the second step on, the gradient at the previous step's
-parameters on the same batch (clipped by its own norm).
+below (the zero-order methods, --zo, in test/zo_oracle.py). ssvr also takes, from the second step on,
+the gradient at the previous step's parameters on the same batch (clipped by its own norm).
 """
 import argparse
 import math
@@ -105,9 +105,14 @@ def splitmix64(x):
     return z ^ (z >> np.uint64(31))
 
 
-def random_uniform(key, counters):
+def random_bits(key, counters):
+    """random_bits(key, i) of common/rng.h: splitmix64(splitmix64(key) + i), over an array of counters."""
     with np.errstate(over="ignore"):
-        bits = splitmix64(splitmix64(np.uint64(key)) + counters.astype(np.uint64))
+        return splitmix64(splitmix64(np.uint64(key)) + np.asarray(counters, dtype=np.uint64))
+
+
+def random_uniform(key, counters):
+    bits = random_bits(key, counters)
     return ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 

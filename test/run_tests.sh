@@ -146,6 +146,8 @@ run phi env OMP_WAIT_POLICY=passive bash test/test_phi.sh "$SHARED_DATA"
 # the heavy-tail paper's tail index on synthetic alpha-stable samples, its slices and coordinates
 run tail_index build/test_tail_index
 run cpu_vs_oracle env OMP_WAIT_POLICY=passive build/test_cpu_vs_oracle build/gpt2_debug_state.bin
+# --zo against the oracle's float64 zero-order step: 3 steps of each method, losses, estimates, sets, updates
+run zo_oracle env OMP_WAIT_POLICY=passive "$PYTHON" test/zo_oracle.py
 # Hugging Face export and import: transformers' logits against the CPU trainer's (build/test_hf_logits), the
 # tokenizer files against data/gpt2_bpe.py, bit-identical round trips, bad input (offline; SKIP without transformers)
 run hf "$PYTHON" test/test_hf.py build "$SHARED_DATA"
