@@ -98,6 +98,12 @@ inline std::vector<ParamTensor> gpt2_param_tensors(const GPT2Config& c) {
     return t;
 }
 
+// The leading entries of tensor t that hold model values: wte's vocab_size real rows (its padding
+// rows stay zero: never initialized, perturbed or trained), every other tensor whole.
+inline size_t gpt2_real_numel(const ParamTensor& t, const GPT2Config& c) {
+    return std::strcmp(t.name, "wte") == 0 ? (size_t)c.vocab_size * t.cols : t.numel();
+}
+
 inline size_t gpt2_num_params(const GPT2Config& c) {
     std::vector<ParamTensor> t = gpt2_param_tensors(c);
     return t.back().offset + t.back().numel();

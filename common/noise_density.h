@@ -225,10 +225,8 @@ struct NoiseDensityResult {
 // vocab_size real rows, wpe's first T rows, every other tensor whole. They are the first rows,
 // so [offset, offset + count) of the flat layout.
 inline size_t noise_counted_numel(const ParamTensor& t, const GPT2Config& cfg, int T) {
-    const std::string name = t.name;
-    if (name == "wte") return (size_t)cfg.vocab_size * t.cols;
-    if (name == "wpe") return (size_t)std::min(T, t.rows) * t.cols;
-    return t.numel();
+    if (std::string(t.name) == "wpe") return (size_t)std::min(T, t.rows) * t.cols;
+    return gpt2_real_numel(t, cfg);
 }
 
 // Groups of tensors whose phi is reported beside the per-tensor values: at small scale wte is

@@ -59,7 +59,7 @@ inline void gpt2_init_params(const GPT2Config& cfg, uint64_t seed, float* params
             continue;
         }
         const float std_dev = (name == "attprojw" || name == "fcprojw") ? residual_std : 0.02f;
-        const size_t valid = (name == "wte") ? (size_t)cfg.vocab_size * t.cols : t.numel();
+        const size_t valid = gpt2_real_numel(t, cfg);
 #pragma omp parallel for
         for (long long i = 0; i < (long long)t.numel(); i++)
             p[i] = (size_t)i < valid ? (float)(std_dev * random_normal(key, (uint64_t)i)) : 0.0f;

@@ -111,7 +111,7 @@ private:
         for (const ParamGroup& group : opt.groups()) {
             const SgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? opt.config().weight_decay : 0.0f, 0.0f, false};
             const size_t lo = group.tensor.offset;
-            const size_t hi = lo + (std::string(group.tensor.name) == "wte" ? (size_t)model_.vocab_size * model_.channels : group.tensor.numel());
+            const size_t hi = lo + gpt2_real_numel(group.tensor, model_);
 #pragma omp parallel for
             for (long long i = (long long)lo; i < (long long)hi; i++) {
                 const float z = mezo_direction(key, (size_t)i);

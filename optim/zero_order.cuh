@@ -89,11 +89,6 @@ public:
         return zo_.method == ZoMethod::MeZO ? mezo_step(master, params, opt, oc, loss, mean, lr_factor, t)
                                             : jaguar_step(master, params, opt, oc, loss, mean, lr_factor, t);
     }
-    // One process: the losses as they are.
-    template <class LossFn>
-    ZoStepResult step(float* master, floatX* params, GpuOptimizer& opt, const OptimConfig& oc, LossFn loss, float lr_factor, int t) {
-        return step(master, params, opt, oc, loss, [](double*, int) {}, lr_factor, t);
-    }
 
     // Device bytes this class allocates: JAGUAR's index lists and jaguar-muon's Newton-Schulz work.
     static size_t device_bytes(const ZoConfig& zo, const OptimConfig& oc, const GPT2Config& model) {
@@ -141,7 +136,7 @@ private:
         for (const ParamGroup& group : opt.groups()) {
             const SgdHyper h{group.peak_lr * lr_factor, group.weight_decay ? oc.weight_decay : 0.0f, 0.0f, false};
             const size_t lo = group.tensor.offset;
-            const size_t hi = lo + (std::string(group.tensor.name) == "wte" ? (size_t)model_.vocab_size * model_.channels : group.tensor.numel());
+            const size_t hi = lo + gpt2_real_numel(group.tensor, model_);
             zo_mezo_update_kernel<<<blocks(hi - lo), threads>>>(master, params, lo, hi, key, (float)r.estimate, h);
         }
         cudaCheck(cudaGetLastError());

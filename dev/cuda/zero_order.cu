@@ -155,7 +155,7 @@ struct ZoCase {
         const ZoStepResult r = zo.step(d_master, d_params, *gpu, cfg.optim, [&] {
             if (seen) seen->push_back(download(d_params, n));
             return call++ == 0 ? plus : minus;
-        }, lr_factor, t);
+        }, [](double*, int) {} /* one process: the losses as they are */, lr_factor, t);
         cudaCheck(cudaMemGetInfo(&free_after, &total));
         if (held) *held = free_before - free_after;
         return r;
